@@ -1,0 +1,51 @@
+# Visiona — one Makefile for the whole workspace. See README.md.
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV ?= uv
+SERVICES := gateway training generation billing prompts
+EDITABLES := -e libs/kit -e emulators $(foreach s,$(SERVICES),-e services/$(s))
+PROTO_OUT := libs/contracts/src
+NAME ?=
+USER ?= alice
+
+.PHONY: install up test lint proto proto-check bench token lock clean
+
+.venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
+	@test -x $(PY) || $(UV) venv --quiet --python 3.11 .venv
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e libs/contracts $(EDITABLES)
+	@if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund >/dev/null; fi
+	@touch $@
+
+install: .venv/.installed
+
+## Regenerate the pinned requirements lock (hashes, no download addresses) from pyproject files.
+lock:
+	$(UV) lock
+	$(UV) export --format requirements-txt --no-emit-workspace --all-groups --frozen --no-header -o requirements.lock >/dev/null
+
+up: install
+	$(PY) -m visiona.emulators.devstack up
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install proto-check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy libs/kit/src services/*/src emulators/src
+	npx --no-install buf lint proto
+	$(PY) scripts/validate_manifests.py
+
+proto: install
+	$(PY) scripts/gen_proto.py
+
+proto-check: install
+	$(PY) scripts/gen_proto.py --check
+
+bench: install
+	$(PY) -m bench $(NAME)
+
+token: install
+	@$(PY) -m visiona.emulators.clerk token $(USER)
+
