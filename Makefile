@@ -33,7 +33,7 @@ test: install
 lint: install proto-check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy libs/kit/src services/*/src emulators/src
+	.venv/bin/mypy -p visiona.kit -p visiona.gateway -p visiona.prompts -p visiona.billing -p visiona.training -p visiona.generation -p visiona.emulators
 	npx --no-install buf lint proto
 	$(PY) scripts/validate_manifests.py
 

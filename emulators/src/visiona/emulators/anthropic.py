@@ -1,0 +1,396 @@
+"""Local stand-in for the Anthropic Messages API (``POST /v1/messages``). Dev and test only.
+
+Point the real SDK at it: ``anthropic.Anthropic(api_key="sk-ant-local",
+base_url="http://127.0.0.1:8101")``. The reply is a deterministic "prompt enhancement": the last
+user message, every word kept, followed by photographic details picked from a hash of it.
+
+Fault switches (runtime, outside ``/v1``): ``GET|POST /_emulator/config`` with ``latency_ms``,
+``fail_status``, ``fail_count`` (how many upcoming calls fail; null = all while set),
+``fail_type`` (overrides the error type) and ``retry_after_s``; ``POST /_emulator/reset``;
+``GET /_emulator/requests`` (call counter). Start-up values come from ``ANTHROPIC_EMULATOR_*``
+environment variables, see :meth:`Settings.from_env`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import os
+import secrets
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from visiona.emulators import _server
+
+DEFAULT_PORT = 8101
+DEFAULT_API_KEY = "sk-ant-local"
+KEY_PREFIX = "sk-ant-"
+
+# Error type per status, as the real API names them (docs "Errors" page).
+ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+_ALNUM = string.ascii_letters + string.digits
+
+_LIGHTING = (
+    "soft golden-hour light",
+    "diffused overcast daylight",
+    "dramatic Rembrandt lighting",
+    "clean studio softbox lighting",
+    "warm window light",
+    "cinematic rim lighting",
+    "moody low-key lighting",
+    "bright natural midday sun",
+)
+_LENS = (
+    "shot on an 85mm f/1.4 lens",
+    "shot on a 50mm f/1.8 prime",
+    "shot on a 35mm f/2 lens",
+    "shot on a 135mm f/2 telephoto",
+    "shot on a 24mm wide-angle lens",
+)
+_COMPOSITION = (
+    "rule-of-thirds composition",
+    "centered symmetrical framing",
+    "shallow depth of field with creamy bokeh",
+    "eye-level medium shot",
+    "close-up portrait framing",
+    "environmental portrait with leading lines",
+)
+_FINISH = (
+    "natural skin texture",
+    "subtle film grain",
+    "high dynamic range",
+    "true-to-life colour grading",
+    "tack-sharp focus on the eyes",
+)
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Start-up configuration. ``api_keys=None`` accepts any key starting with ``sk-ant-``."""
+
+    api_keys: frozenset[str] | None = None
+    latency_ms: int = 0
+    fail_status: int | None = None
+    fail_count: int | None = None
+    fail_type: str | None = None
+    retry_after_s: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ``ANTHROPIC_EMULATOR_API_KEY`` (comma-separated), ``_LATENCY_MS``,
+        ``_FAIL_STATUS``, ``_FAIL_COUNT``, ``_FAIL_TYPE`` and ``_RETRY_AFTER_S``."""
+        keys = os.environ.get("ANTHROPIC_EMULATOR_API_KEY", "")
+        key_set = frozenset(k.strip() for k in keys.split(",") if k.strip())
+        retry = os.environ.get("ANTHROPIC_EMULATOR_RETRY_AFTER_S", "").strip()
+        return cls(
+            api_keys=key_set or None,
+            latency_ms=_env_int("ANTHROPIC_EMULATOR_LATENCY_MS") or 0,
+            fail_status=_env_int("ANTHROPIC_EMULATOR_FAIL_STATUS"),
+            fail_count=_env_int("ANTHROPIC_EMULATOR_FAIL_COUNT"),
+            fail_type=os.environ.get("ANTHROPIC_EMULATOR_FAIL_TYPE") or None,
+            retry_after_s=float(retry) if retry else 1.0,
+        )
+
+
+class ConfigPatch(BaseModel):
+    """Body of ``POST /_emulator/config``; only the fields sent are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int = Field(default=0, ge=0, le=600_000)
+    fail_status: int | None = Field(default=None, ge=400, le=599)
+    fail_count: int | None = Field(default=None, ge=0)
+    fail_type: str | None = None
+    retry_after_s: float = Field(default=1.0, ge=0, le=3600)
+
+
+@dataclass
+class _State:
+    settings: Settings
+    latency_ms: int = 0
+    fail_status: int | None = None
+    fail_remaining: int | None = None  # None: every call fails while fail_status is set
+    fail_type: str | None = None
+    retry_after_s: float = 1.0
+    count: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    last_body: Any = None
+
+    def reset(self) -> None:
+        s = self.settings
+        self.latency_ms, self.fail_status, self.fail_type = s.latency_ms, s.fail_status, s.fail_type
+        self.fail_remaining, self.retry_after_s = s.fail_count, s.retry_after_s
+        self.count, self.by_status, self.last_body = 0, {}, None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "fail_status": self.fail_status,
+            "fail_count": self.fail_remaining,
+            "fail_type": self.fail_type,
+            "retry_after_s": self.retry_after_s,
+        }
+
+    def take_fault(self) -> int | None:
+        """The status this call must fail with, if any; consumes one from ``fail_count``."""
+        if self.fail_status is None:
+            return None
+        status = self.fail_status
+        if self.fail_remaining is not None:
+            self.fail_remaining -= 1
+            if self.fail_remaining <= 0:
+                # Exhausted: clear the switch so GET /_emulator/config shows the truth.
+                self.fail_status, self.fail_remaining, self.fail_type = None, None, None
+        return status
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _rand_id(prefix: str, n: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(n))
+
+
+def _tokens(text: str) -> int:
+    """Rough, deterministic token estimate: about 4 tokens per 3 words."""
+    return math.ceil(len(text.split()) * 4 / 3)
+
+
+def enhance(prompt: str) -> str:
+    """The emulator's deterministic enhancement of ``prompt`` (every word of it kept)."""
+    words = " ".join(prompt.split()).rstrip(" .,;:!")
+    d = hashlib.sha256(words.encode()).digest()
+    details = (
+        _LIGHTING[d[0] % len(_LIGHTING)],
+        _LENS[d[1] % len(_LENS)],
+        _COMPOSITION[d[2] % len(_COMPOSITION)],
+        _FINISH[d[3] % len(_FINISH)],
+    )
+    return f"{words}, {', '.join(details)}, highly detailed professional photograph"
+
+
+def _text_of(content: Any, where: str) -> str:
+    """Text of a ``content``/``system`` value: a string or a list of text blocks."""
+    if isinstance(content, str):
+        if not content.strip():
+            raise _BadRequest(f"{where}: text content must be non-empty")
+        return content
+    if isinstance(content, list) and content:
+        parts = []
+        for i, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != "text":
+                raise _BadRequest(f"{where}.{i}: the emulator supports only text content blocks")
+            text = block.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise _BadRequest(f"{where}.{i}.text: text content blocks must be non-empty")
+            parts.append(text)
+        return "\n".join(parts)
+    raise _BadRequest(f"{where}: must be a string or a non-empty list of content blocks")
+
+
+def _parse(body: Any) -> tuple[str, int, list[tuple[str, str]], str]:
+    """Validate a Messages request; return (model, max_tokens, [(role, text)], system)."""
+    if not isinstance(body, dict):
+        raise _BadRequest("request body must be a JSON object")
+    model, max_tokens, messages = body.get("model"), body.get("max_tokens"), body.get("messages")
+    if not isinstance(model, str) or not model:
+        raise _BadRequest("model: Field required (a non-empty string)")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise _BadRequest("max_tokens: Field required (an integer >= 1)")
+    if body.get("stream"):
+        raise _BadRequest("stream: the emulator does not support streaming")
+    if not isinstance(messages, list) or not messages:
+        raise _BadRequest("messages: Field required (a non-empty list)")
+    turns = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise _BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        turns.append((str(msg["role"]), _text_of(msg.get("content"), f"messages.{i}.content")))
+    system = body.get("system")
+    system_text = "" if system is None else _text_of(system, "system")
+    if not any(role == "user" for role, _ in turns):
+        raise _BadRequest("messages: at least one message must have the 'user' role")
+    return model, max_tokens, turns, system_text
+
+
+def _error(
+    status: int, message: str, error_type: str | None = None, **headers: str
+) -> JSONResponse:
+    if error_type is None:
+        error_type = ERROR_TYPES.get(
+            status, "api_error" if status >= 500 else "invalid_request_error"
+        )
+    request_id = _rand_id("req_")
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message},
+        "request_id": request_id,
+    }
+    return JSONResponse(body, status_code=status, headers={"request-id": request_id, **headers})
+
+
+def _api_key(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the emulator app; ``settings`` default to :meth:`Settings.from_env`."""
+    state = _State(settings or Settings.from_env())
+    state.reset()
+    app = FastAPI(title="Anthropic emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.emulator = state
+
+    def key_ok(key: str) -> bool:
+        keys = state.settings.api_keys
+        return key.startswith(KEY_PREFIX) if keys is None else key in keys
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> JSONResponse:
+        response = await _handle(request)
+        status = str(response.status_code)
+        state.by_status[status] = state.by_status.get(status, 0) + 1
+        return response
+
+    async def _handle(request: Request) -> JSONResponse:
+        state.count += 1
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        state.last_body = body
+        if state.latency_ms:
+            await asyncio.sleep(state.latency_ms / 1000)
+        fault_type = state.fail_type
+        fault = state.take_fault()
+        if fault is not None:
+            headers = {}
+            if fault == 429:
+                # Real API: whole seconds in retry-after. retry-after-ms is what the SDK reads
+                # first, so tests can ask for short waits without a 1 s sleep per retry.
+                headers["retry-after"] = str(max(1, math.ceil(state.retry_after_s)))
+                headers["retry-after-ms"] = str(round(state.retry_after_s * 1000))
+            return _error(
+                fault, f"Injected failure ({fault}) by the emulator", fault_type, **headers
+            )
+        key = _api_key(request)
+        if not key:
+            return _error(401, "x-api-key header is required")
+        if not key_ok(key):
+            return _error(401, "invalid x-api-key")
+        try:
+            model, max_tokens, turns, system = _parse(body)
+        except _BadRequest as exc:
+            return _error(400, str(exc))
+        text = enhance(next(t for role, t in reversed(turns) if role == "user"))
+        stop_reason, output_tokens = "end_turn", _tokens(text)
+        if output_tokens > max_tokens:
+            # Cut like the real API does when the budget runs out mid-answer.
+            text = " ".join(text.split()[: max(1, max_tokens * 3 // 4)])
+            stop_reason, output_tokens = "max_tokens", max_tokens
+        input_tokens = max(1, _tokens(system) + sum(_tokens(t) for _, t in turns))
+        request_id = _rand_id("req_")
+        return JSONResponse(
+            {
+                "id": _rand_id("msg_"),
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": stop_reason,
+                "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            },
+            headers={"request-id": request_id},
+        )
+
+    @app.get("/_emulator/config")
+    async def get_config() -> dict[str, Any]:
+        return state.config()
+
+    @app.post("/_emulator/config")
+    async def set_config(patch: ConfigPatch) -> dict[str, Any]:
+        sent = patch.model_fields_set
+        if "latency_ms" in sent:
+            state.latency_ms = patch.latency_ms
+        if "retry_after_s" in sent:
+            state.retry_after_s = patch.retry_after_s
+        if "fail_type" in sent:
+            state.fail_type = patch.fail_type
+        if "fail_status" in sent:
+            state.fail_status = patch.fail_status
+            # A new fault starts a fresh count; without fail_count it lasts until cleared.
+            state.fail_remaining = patch.fail_count
+        elif "fail_count" in sent:
+            state.fail_remaining = patch.fail_count
+        if state.fail_status is None:
+            state.fail_remaining = None
+        return state.config()
+
+    @app.post("/_emulator/reset")
+    async def reset() -> dict[str, Any]:
+        state.reset()
+        return state.config()
+
+    @app.get("/_emulator/requests")
+    async def requests() -> dict[str, Any]:
+        return {"count": state.count, "by_status": state.by_status, "last_body": state.last_body}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve(
+    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
+) -> None:
+    """Run the emulator in the foreground."""
+    _server.serve(create_app(settings), host, port)
+
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_PORT",
+    "ConfigPatch",
+    "Settings",
+    "create_app",
+    "enhance",
+    "serve",
+]

@@ -1,0 +1,121 @@
+"""``make up``: the whole platform on this machine, in the foreground, Ctrl-C to stop.
+
+Uses PostgreSQL and RabbitMQ at the configured URLs (default localhost) and stops with a
+message naming the fix when either is unreachable. Starts SeaweedFS as the S3 server unless
+``VISIONA_S3_ENDPOINT`` points at one, the Anthropic emulator and the Clerk dev issuer,
+provisions schemas and roles, applies migrations, and runs the four services and the gateway
+under honcho. Running it again reuses the database, the S3 data and the signing key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from honcho.manager import Manager
+
+from visiona.emulators.clerk import repo_root
+from visiona.emulators.stack import (
+    WEED_PORTS,
+    S3Config,
+    StackConfig,
+    check_postgres,
+    check_rabbitmq,
+    processes,
+    provision_and_migrate,
+    read_env_file,
+)
+
+DEFAULT_PORTS = {
+    "gateway": 8000,
+    "prompts": 50051,
+    "training": 50052,
+    "generation": 50053,
+    "billing": 50054,
+    "anthropic": 8101,
+    "clerk": 8104,
+    "s3": 8333,
+}
+ENV_PORTS = {
+    "gateway": "GATEWAY_PORT",
+    "prompts": "PROMPTS_GRPC_PORT",
+    "training": "TRAINING_GRPC_PORT",
+    "generation": "GENERATION_GRPC_PORT",
+    "billing": "BILLING_GRPC_PORT",
+    "anthropic": "ANTHROPIC_EMULATOR_PORT",
+    "clerk": "CLERK_ISSUER_PORT",
+    "s3": "S3_PORT",
+}
+
+
+def local_config() -> StackConfig:
+    root = repo_root()
+    env = read_env_file(root / "config" / "local.env") | dict(os.environ)
+    ports = {name: int(env.get(var, DEFAULT_PORTS[name])) for name, var in ENV_PORTS.items()}
+    # SeaweedFS's own ports sit next to the S3 port, away from the usual defaults.
+    for offset, name in enumerate(WEED_PORTS, start=1):
+        ports[name] = ports["s3"] + 10_000 + offset
+    external_s3 = env.get("VISIONA_S3_ENDPOINT")
+    s3 = S3Config(
+        endpoint=external_s3 or f"127.0.0.1:{ports['s3']}",
+        access_key=env.get("VISIONA_S3_ACCESS_KEY", "visiona-dev"),
+        secret_key=env.get("VISIONA_S3_SECRET_KEY", "visiona-dev-secret"),
+    )
+    if external_s3:
+        ports.pop("s3")
+    return StackConfig(
+        admin_url=env.get("VISIONA_ADMIN_DATABASE_URL", env["POSTGRES_ADMIN_URL"]),
+        database=env.get("VISIONA_DATABASE", "visiona"),
+        amqp_url=env.get("VISIONA_AMQP_URL", env["AMQP_URL"]),
+        ports=ports,
+        state_dir=root / ".dev",
+        s3=s3,
+        log_format=env.get("VISIONA_LOG_FORMAT", "console"),
+    )
+
+
+def up() -> int:
+    cfg = local_config()
+    problems = [p for p in (check_postgres(cfg.admin_url), check_rabbitmq(cfg.amqp_url)) if p]
+    if problems:
+        print("make up cannot start:\n" + "\n".join(problems), file=sys.stderr)
+        return 2
+    print(f"provisioning database {cfg.database!r} and applying migrations …", flush=True)
+    provision_and_migrate(cfg)
+    manager = Manager()
+    for name, (argv, env) in processes(cfg).items():
+        # exec: signals reach the process itself, not an intermediate shell.
+        manager.add_process(name, "exec " + shlex.join(argv), env=env)
+    print(
+        "\nVisiona is starting:\n"
+        f"  API        {cfg.gateway_url}/v1   (docs {cfg.gateway_url}/docs)\n"
+        f"  readiness  {cfg.gateway_url}/readyz\n"
+        f"  S3         http://{cfg.s3.endpoint if cfg.s3 else '-'}\n"
+        f"  token      make -s token USER=alice\n"
+        f'  try        curl -H "Authorization: Bearer $(make -s token USER=alice)" '
+        f'-X POST {cfg.gateway_url}/v1/prompts/enhance -d \'{{"prompt":"me on a beach"}}\'\n'
+        "  stop       Ctrl-C\n",
+        flush=True,
+    )
+    manager.loop()
+    return int(manager.returncode or 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="visiona-dev")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the whole platform locally (make up)")
+    sub.add_parser("provision", help="create the database, schemas and roles (admin URL)")
+    args = parser.parse_args(argv)
+    if args.command == "provision":
+        from visiona.kit.provision import main as provision_main
+
+        provision_main([])
+        return
+    raise SystemExit(up())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""The local platform as processes: SeaweedFS, emulators, four services and the gateway.
+
+``make up`` (devstack) and the end-to-end test fixtures both build their processes here, so
+the tests run the platform exactly as a developer does, only on other ports, another
+database, other roles and another exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from visiona.kit.provision import SERVICES, ServiceRoles, provision
+
+BACK_SERVICES = SERVICES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                values[key.strip()] = value.strip()
+    return values
+
+
+@dataclass
+class S3Config:
+    endpoint: str  # host:port
+    access_key: str
+    secret_key: str
+    bucket: str = "visiona"
+    secure: bool = False
+
+
+@dataclass
+class StackConfig:
+    admin_url: str
+    database: str
+    amqp_url: str
+    ports: dict[str, int]
+    state_dir: Path
+    role_suffix: str = ""
+    exchange: str = "visiona.events"
+    queue_prefix: str = ""
+    s3: S3Config | None = None
+    anthropic_api_key: str = "sk-ant-local"
+    anthropic_base_url: str | None = None
+    log_format: str = "json"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def clerk_issuer(self) -> str:
+        return f"http://127.0.0.1:{self.ports['clerk']}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def database_url(self, role: str) -> str:
+        params = conninfo_to_dict(self.admin_url)
+        host = params.get("host", "127.0.0.1")
+        port = params.get("port", "5432")
+        return f"postgresql+psycopg://{role}@{host}:{port}/{self.database}"
+
+    def roles(self, service: str) -> ServiceRoles:
+        return ServiceRoles(service, self.role_suffix)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        p = service.upper() + "_"
+        roles = self.roles(service)
+        env = {
+            f"{p}DATABASE_URL": self.database_url(roles.app),
+            f"{p}MIGRATION_DATABASE_URL": self.database_url(roles.migrator),
+            f"{p}AMQP_URL": self.amqp_url,
+            f"{p}EVENTS_EXCHANGE": self.exchange,
+            f"{p}QUEUE_PREFIX": self.queue_prefix,
+            f"{p}GRPC_HOST": "127.0.0.1",
+            f"{p}GRPC_PORT": str(self.ports[service]),
+            f"{p}LOG_FORMAT": self.log_format,
+        }
+        if self.s3 is not None and service in ("training", "generation"):
+            env |= {
+                f"{p}S3_ENDPOINT": self.s3.endpoint,
+                f"{p}S3_ACCESS_KEY": self.s3.access_key,
+                f"{p}S3_SECRET_KEY": self.s3.secret_key,
+                f"{p}S3_BUCKET": self.s3.bucket,
+                f"{p}S3_SECURE": str(self.s3.secure).lower(),
+            }
+        if service == "prompts":
+            env |= {
+                "PROMPTS_ANTHROPIC_API_KEY": self.anthropic_api_key,
+                "PROMPTS_ANTHROPIC_BASE_URL": self.anthropic_base_url
+                or f"http://127.0.0.1:{self.ports['anthropic']}",
+            }
+        return env
+
+    def gateway_env(self) -> dict[str, str]:
+        env = {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(self.ports["gateway"]),
+            "GATEWAY_CLERK_ISSUER": self.clerk_issuer,
+            "GATEWAY_CLERK_JWKS_URL": f"{self.clerk_issuer}/v1/jwks",
+            "GATEWAY_CLERK_AUTHORIZED_PARTIES": "http://localhost:3000",
+            "GATEWAY_LOG_FORMAT": self.log_format,
+        }
+        for service in BACK_SERVICES:
+            env[f"GATEWAY_{service.upper()}_ADDR"] = f"127.0.0.1:{self.ports[service]}"
+        return env
+
+    def clerk_env(self) -> dict[str, str]:
+        return {
+            "CLERK_DEV_KEY_DIR": str(self.state_dir / "clerk"),
+            "CLERK_DEV_ISSUER": self.clerk_issuer,
+        }
+
+    def base_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env | self.extra_env
+
+
+_OWN_PREFIXES = ("GATEWAY_", "PROMPTS_", "BILLING_", "TRAINING_", "GENERATION_")
+
+
+def bin_path(name: str) -> str:
+    """A console script of this environment (the venv's bin folder), else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Every long-running process of the stack: name → (argv, environment)."""
+    base = cfg.base_env()
+    procs: dict[str, tuple[list[str], dict[str, str]]] = {}
+    if cfg.s3 is not None and "s3" in cfg.ports:
+        procs["s3"] = (weed_command(cfg), base)
+    procs["anthropic"] = (
+        [bin_path("visiona-emulator"), "anthropic", "--port", str(cfg.ports["anthropic"])],
+        base | {"ANTHROPIC_EMULATOR_API_KEY": cfg.anthropic_api_key},
+    )
+    procs["clerk"] = (
+        [bin_path("visiona-emulator"), "clerk", "--port", str(cfg.ports["clerk"])],
+        base | cfg.clerk_env(),
+    )
+    for service in BACK_SERVICES:
+        procs[service] = (
+            [bin_path(f"visiona-{service}"), "serve"],
+            base | cfg.service_env(service),
+        )
+    procs["gateway"] = ([bin_path("visiona-gateway"), "serve"], base | cfg.gateway_env())
+    return procs
+
+
+def weed_command(cfg: StackConfig) -> list[str]:
+    """SeaweedFS with S3 on the configured port; every other port derived from it."""
+    assert cfg.s3 is not None
+    data = cfg.state_dir / "s3"
+    data.mkdir(parents=True, exist_ok=True)
+    identities = data / "identities.json"
+    identities.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "visiona",
+                        "credentials": [
+                            {"accessKey": cfg.s3.access_key, "secretKey": cfg.s3.secret_key}
+                        ],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
+    ports = cfg.ports
+    return [
+        bin_path("weed"),
+        "server",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3",
+        f"-s3.port={ports['s3']}",
+        f"-s3.port.grpc={ports['s3_grpc']}",
+        "-s3.port.iceberg=0",
+        f"-s3.config={identities}",
+        f"-master.port={ports['weed_master']}",
+        f"-master.port.grpc={ports['weed_master_grpc']}",
+        f"-volume.port={ports['weed_volume']}",
+        f"-volume.port.grpc={ports['weed_volume_grpc']}",
+        f"-filer.port={ports['weed_filer']}",
+        f"-filer.port.grpc={ports['weed_filer_grpc']}",
+        f"-filer.localSocket={data}/filer.sock",
+        "-master.volumeSizeLimitMB=256",
+        "-volume.max=32",
+    ]
+
+
+WEED_PORTS = (
+    "s3_grpc",
+    "weed_master",
+    "weed_master_grpc",
+    "weed_volume",
+    "weed_volume_grpc",
+    "weed_filer",
+    "weed_filer_grpc",
+)
+
+
+def provision_and_migrate(cfg: StackConfig) -> None:
+    provision(cfg.admin_url, cfg.database, suffix=cfg.role_suffix)
+    base = cfg.base_env()
+    for service in BACK_SERVICES:
+        subprocess.run(
+            [bin_path(f"visiona-{service}"), "migrate"],
+            env=base | cfg.service_env(service) | {f"{service.upper()}_LOG_LEVEL": "WARNING"},
+            check=True,
+        )
+
+
+def check_postgres(admin_url: str) -> str | None:
+    """None when PostgreSQL answers, else a message naming the fix."""
+    try:
+        with psycopg.connect(admin_url, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return (
+            f"PostgreSQL is not reachable at {_safe(admin_url)} ({str(exc).strip()[:120]}).\n"
+            "  Start it:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
+            "  or point VISIONA_ADMIN_DATABASE_URL at a running server (superuser)."
+        )
+
+
+def check_rabbitmq(amqp_url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(amqp_url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), 3):
+            return None
+    except OSError as exc:
+        return (
+            f"RabbitMQ is not reachable at {parts.hostname}:{parts.port or 5672} ({exc}).\n"
+            "  Start it:  rabbitmq-server -detached\n"
+            "  or point VISIONA_AMQP_URL at a running broker."
+        )
+
+
+def _safe(url: str) -> str:
+    params = conninfo_to_dict(url)
+    params.pop("password", None)
+    return make_conninfo("", **params)
+
+
+def wait_for_port(port: int, timeout_s: float = 30.0, host: str = "127.0.0.1") -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), 0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def merged_env(*parts: Mapping[str, str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for part in parts:
+        result |= part
+    return result

@@ -1,0 +1,107 @@
+"""Clerk session-token verification (networkless with a PEM key, or through JWKS).
+
+Clerk session JWTs are RS256 with a ``kid``; claims ``sub``, ``sid``, ``azp``, ``iss``, ``exp``,
+``nbf``, ``iat`` and no ``aud``. We check the signature with the instance key, the algorithm
+(RS256 only, so ``alg: none`` and HMAC confusion fail), the issuer, the authorized party
+(``azp``) against an allow-list, and the time claims with a small leeway for clock skew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from visiona.kit.errors import Unauthenticated
+
+ALGORITHMS = ["RS256"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: str
+    session_id: str | None
+    claims: dict[str, Any]
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        authorized_parties: list[str],
+        pem_public_key: str | None = None,
+        jwks_url: str | None = None,
+        leeway_s: float = 5.0,
+        jwks_cache_s: int = 300,
+    ) -> None:
+        if not (pem_public_key or jwks_url):
+            raise ValueError("a PEM public key or a JWKS URL is required")
+        self.issuer = issuer
+        self.authorized_parties = set(authorized_parties)
+        self.leeway_s = leeway_s
+        self._key = pem_public_key
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=jwks_cache_s, timeout=5)
+            if jwks_url and not pem_public_key
+            else None
+        )
+
+    async def ready(self) -> None:
+        """Raise unless a verification key is at hand (for readiness checks)."""
+        if self._jwks is not None:
+            await asyncio.to_thread(self._jwks.get_signing_keys)
+
+    async def verify(self, token: str) -> Principal:
+        """Verify a session token; raises :class:`Unauthenticated` with a stable code."""
+        if self._jwks is not None:
+            try:
+                # JWKS fetches are blocking and rare (keys are cached): run them off the loop.
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWKClientError as exc:
+                raise Unauthenticated(
+                    "the session token's key is unknown", code="invalid_token"
+                ) from exc
+            except jwt.InvalidTokenError as exc:
+                raise Unauthenticated(
+                    "the session token is malformed", code="invalid_token"
+                ) from exc
+            return self._decode(token, signing_key.key)
+        return self._decode(token, self._key)
+
+    def _decode(self, token: str, key: Any) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "nbf", "iat", "iss", "sub"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the session token has expired", code="token_expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise Unauthenticated(
+                "the session token is not valid yet", code="invalid_token"
+            ) from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Unauthenticated(
+                "the session token has the wrong issuer", code="invalid_token"
+            ) from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated("the session token is invalid", code="invalid_token") from exc
+        azp = claims.get("azp")
+        if azp is not None and azp not in self.authorized_parties:
+            raise Unauthenticated("the session token's origin is not allowed", code="invalid_token")
+        sub = claims["sub"]
+        if not isinstance(sub, str) or not sub:
+            raise Unauthenticated("the session token has no subject", code="invalid_token")
+        sid = claims.get("sid")
+        return Principal(
+            user_id=sub, session_id=sid if isinstance(sid, str) else None, claims=claims
+        )

@@ -1,0 +1,202 @@
+"""SQLAlchemy 2 async on psycopg 3; the unit of work is the only thing that commits.
+
+Every connection's ``search_path`` is the service's own schema. A unit of work opened for a
+user sets ``app.user_id`` for that transaction only (``set_config(..., true)``), which is what
+the row-level-security policies read; one opened without a user sees no user-owned rows.
+"""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from visiona.kit.events import Event
+from visiona.kit.telemetry import inject_headers
+
+# Outbox and inbox live in each service's own schema; connections find them on search_path.
+kit_metadata = sa.MetaData()
+
+outbox_table = sa.Table(
+    "outbox",
+    kit_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    sa.Column("routing_key", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column(
+        "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("last_error", sa.Text),
+)
+
+inbox_table = sa.Table(
+    "inbox",
+    kit_metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("routing_key", sa.Text, nullable=False),
+    sa.Column(
+        "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+class Database:
+    """One engine per process, bound to the service's schema."""
+
+    def __init__(self, url: str, schema: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.schema = schema
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            json_serializer=_json,
+            connect_args={"options": f"-c search_path={schema}"},
+        )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    def uow(self, user_id: str | None = None) -> UnitOfWork:
+        """A unit of work; pass the user whose rows it may touch (RLS), or None."""
+        return UnitOfWork(self._sessions, user_id)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    async def assert_rls_cannot_be_bypassed(self) -> None:
+        """Refuse to run as a role that could read past row-level security.
+
+        The role must not be superuser or BYPASSRLS, must not own (or be a member of the owner
+        of) any RLS table in its schema, and every RLS table must be FORCEd.
+        """
+        async with self.engine.connect() as conn:
+            role = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT current_user AS name, rolsuper, rolbypassrls "
+                        "FROM pg_roles WHERE rolname = current_user"
+                    )
+                )
+            ).one()
+            problems: list[str] = []
+            if role.rolsuper:
+                problems.append(f"role {role.name} is a superuser")
+            if role.rolbypassrls:
+                problems.append(f"role {role.name} has BYPASSRLS")
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT c.relname, c.relforcerowsecurity AS forced, "
+                    "pg_has_role(current_user, c.relowner, 'MEMBER') AS owns "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p') "
+                    "AND c.relrowsecurity"
+                ),
+                {"schema": self.schema},
+            )
+            for row in rows:
+                if row.owns:
+                    problems.append(f"role {role.name} owns RLS table {self.schema}.{row.relname}")
+                if not row.forced:
+                    problems.append(f"RLS on {self.schema}.{row.relname} is not FORCEd")
+        if problems:
+            raise RuntimeError("row-level security could be bypassed: " + "; ".join(problems))
+
+
+class UnitOfWork:
+    """One transaction. Use cases stage events with ``emit``; ``commit`` writes them to the
+    outbox in the same transaction as the state change. Leaving without commit rolls back.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], user_id: str | None) -> None:
+        self._sessions = sessions
+        self.user_id = user_id
+        self._events: list[tuple[Event, dict[str, str]]] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        await self._session.begin()
+        if self.user_id is not None:
+            await self._session.execute(
+                sa.select(sa.func.set_config("app.user_id", self.user_id, True))
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            if session.in_transaction():
+                await session.rollback()
+            await session.close()
+
+    def emit(self, event: Event) -> None:
+        """Stage an event; it is written to the outbox when (and only if) this unit commits."""
+        self._events.append((event, inject_headers()))
+
+    async def commit(self) -> None:
+        if self._events:
+            await self.session.execute(
+                sa.insert(outbox_table),
+                [
+                    {
+                        "event_id": event.event_id,
+                        "routing_key": event.routing_key,
+                        "payload": event.model_dump(mode="json"),
+                        "headers": headers,
+                    }
+                    for event, headers in self._events
+                ],
+            )
+            self._events.clear()
+        await self.session.commit()
+
+
+async def claim_inbox(session: AsyncSession, consumer: str, event: Event) -> bool:
+    """Record that ``consumer`` handles ``event`` in the current transaction.
+
+    False means an earlier delivery already committed its effect: skip the handler.
+    """
+    result = await session.execute(
+        sa.text(
+            "INSERT INTO inbox (consumer, event_id, routing_key) VALUES (:c, :e, :k) "
+            "ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        {"c": consumer, "e": event.event_id, "k": event.routing_key},
+    )
+    return result.first() is not None

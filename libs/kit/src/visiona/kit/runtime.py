@@ -1,0 +1,191 @@
+"""The shared ``serve``/``migrate`` entry point of every back service.
+
+A service's ``__main__`` describes itself with a :class:`ServiceSpec` (settings, migrations,
+gRPC servicers and consumers); :func:`run_cli` does the rest: logging, tracing, database,
+broker, gRPC with health and reflection, the outbox relay, consumers, health reporting and a
+graceful stop on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
+
+from visiona.kit import migrations
+from visiona.kit.bus import EventBus
+from visiona.kit.consumer import EventConsumer, EventHandler
+from visiona.kit.db import Database
+from visiona.kit.events import Event
+from visiona.kit.grpcserver import NOT_SERVING, SERVING, create_server, enable_reflection
+from visiona.kit.logging import configure_logging, get_logger
+from visiona.kit.relay import OutboxRelay
+from visiona.kit.settings import ServiceSettings
+from visiona.kit.storage import Storage
+from visiona.kit.telemetry import configure_tracing
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a service's setup function wires its servicers and consumers into."""
+
+    settings: ServiceSettings
+    db: Database
+    bus: EventBus
+    server: grpc.aio.Server
+    storage: Storage | None
+    consumers: list[EventConsumer] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
+        self.consumers.append(EventConsumer(name, self.db, self.bus, handlers))
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    settings_factory: Callable[[], ServiceSettings]
+    migrations_dir: Path
+    grpc_services: Sequence[str]
+    setup: Callable[[Runtime], Awaitable[None]]
+
+
+async def _retrying(what: str, attempt: Callable[[], Awaitable[None]], within_s: float) -> None:
+    async for attempt_ctx in AsyncRetrying(
+        stop=stop_after_delay(within_s),
+        wait=wait_exponential(multiplier=0.2, max=3),
+        reraise=True,
+    ):
+        with attempt_ctx:
+            try:
+                await attempt()
+            except Exception as exc:
+                log.warning("startup.waiting", dependency=what, error=repr(exc))
+                raise
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> None:
+    settings = settings or spec.settings_factory()
+    configure_logging(settings)
+    configure_tracing(settings)
+    db = Database(
+        settings.database_url.get_secret_value(),
+        settings.db_schema,
+        pool_size=settings.db_pool_size,
+    )
+    await _retrying("postgres", db.assert_rls_cannot_be_bypassed, 60)
+    bus = EventBus(
+        settings.amqp_url.get_secret_value(),
+        settings.events_exchange,
+        queue_prefix=settings.queue_prefix,
+        prefetch=settings.consumer_prefetch,
+        delivery_limit=settings.delivery_limit,
+        connection_name=settings.service_name,
+    )
+    await _retrying("rabbitmq", bus.connect, 60)
+    storage = Storage.from_settings(settings) if settings.s3_endpoint else None
+    if storage is not None:
+        await _retrying("s3", storage.ensure_bucket, 60)
+
+    server, health = create_server()
+    runtime = Runtime(settings, db, bus, server, storage)
+    await spec.setup(runtime)
+    enable_reflection(server, spec.grpc_services)
+    bound = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    if bound == 0:
+        raise RuntimeError(f"cannot listen on {settings.grpc_host}:{settings.grpc_port}")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    await server.start()
+    for consumer in runtime.consumers:
+        await consumer.start()
+    relay = OutboxRelay(
+        db,
+        bus,
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_s,
+    )
+    relay_task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    health_task = asyncio.create_task(
+        _report_health(
+            health, db, bus, [*spec.grpc_services, ""], settings.health_interval_s, stop
+        ),
+        name="health",
+    )
+    log.info("service.started", grpc_port=settings.grpc_port, consumers=len(runtime.consumers))
+
+    await stop.wait()
+    log.info("service.stopping")
+    await health.enter_graceful_shutdown()
+    # No new deliveries; in-flight handlers finish; unacked prefetched messages return to the
+    # queue when their channel closes.
+    for consumer in runtime.consumers:
+        await consumer.stop(settings.shutdown_timeout_s)
+    await server.stop(settings.grpc_grace_s)
+    for task in (relay_task, health_task):
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, settings.shutdown_timeout_s)
+    for close in runtime.closers:
+        await close()
+    await bus.close()
+    await db.dispose()
+    log.info("service.stopped")
+
+
+async def _report_health(
+    health: object,
+    db: Database,
+    bus: EventBus,
+    names: Sequence[str],
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """SERVING only while the database answers and the broker connection is up."""
+    last: int | None = None
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(db.ping(), timeout=max(interval_s, 1.0))
+            status = SERVING if bus.connected else NOT_SERVING
+        except Exception:
+            status = NOT_SERVING
+        if status != last:
+            for name in names:
+                await health.set(name, status)  # type: ignore[attr-defined]
+            if last is not None:
+                log.warning("health.changed", serving=status == SERVING)
+            last = status
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
+def migrate(spec: ServiceSpec, settings: ServiceSettings | None = None) -> None:
+    settings = settings or spec.settings_factory()
+    configure_logging(settings)
+    url = settings.migration_database_url or settings.database_url
+    migrations.upgrade(spec.migrations_dir, url.get_secret_value(), settings.db_schema)
+    log.info("migrations.applied", schema=settings.db_schema)
+
+
+def run_cli(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"visiona-{spec.name}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run gRPC, consumers and the outbox relay until SIGTERM")
+    sub.add_parser("migrate", help="apply database migrations (as the schema owner)")
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        migrate(spec)
+    else:
+        asyncio.run(serve(spec))

@@ -1,0 +1,58 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KitSettings(BaseSettings):
+    """Logging and tracing: every process has these, including the gateway."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = "visiona"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None
+
+
+class ServiceSettings(KitSettings):
+    """A back service: its database schema and roles, the broker, gRPC and S3.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="PROMPTS_", ...)`` so that
+    ``PROMPTS_DATABASE_URL`` configures the prompts service and nothing else.
+    """
+
+    database_url: SecretStr = SecretStr("postgresql+psycopg://postgres@127.0.0.1:5432/visiona")
+    migration_database_url: SecretStr | None = None
+    db_schema: str = "public"
+    db_pool_size: int = 10
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    events_exchange: str = "visiona.events"
+    queue_prefix: str = ""
+    consumer_prefetch: int = 32
+    delivery_limit: int = 5
+
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 50051
+    grpc_grace_s: float = 10.0
+    health_interval_s: float = 2.0
+
+    shutdown_timeout_s: float = 20.0
+
+    relay_batch_size: int = 100
+    relay_poll_interval_s: float = 1.0
+
+    s3_endpoint: str | None = None
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_bucket: str = "visiona"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    # Where browsers and providers reach S3, when it differs from the internal endpoint.
+    s3_public_endpoint: str | None = None

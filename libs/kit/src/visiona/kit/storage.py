@@ -1,0 +1,162 @@
+"""S3 storage through the MinIO SDK: private objects, presigned POST and GET, streaming I/O.
+
+The SDK is synchronous; every network call runs in a worker thread. Presigning is local
+computation (the region is configured, so no lookup happens) and may use a public endpoint
+different from the internal one, for URLs handed to browsers and providers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+from minio import Minio
+from minio.datatypes import PostPolicy
+from minio.error import S3Error
+
+from visiona.kit.settings import ServiceSettings
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    """A browser form upload: POST ``fields`` plus the file (as field ``file``) to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+    expires_at: datetime
+
+
+class Storage:
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        *,
+        secure: bool = False,
+        region: str = "us-east-1",
+        public_endpoint: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.secure = secure
+        self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region)
+        self.public_endpoint = public_endpoint or endpoint
+        self.signer = (
+            Minio(public_endpoint, access_key, secret_key, secure=secure, region=region)
+            if public_endpoint
+            else self.client
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Storage:
+        if not settings.s3_endpoint:
+            raise ValueError("s3_endpoint is not configured")
+        return cls(
+            settings.s3_endpoint,
+            settings.s3_access_key.get_secret_value(),
+            settings.s3_secret_key.get_secret_value(),
+            settings.s3_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            public_endpoint=settings.s3_public_endpoint,
+        )
+
+    async def ensure_bucket(self) -> None:
+        """Create the (private) bucket if it does not exist."""
+
+        def create() -> None:
+            if not self.client.bucket_exists(self.bucket):
+                try:
+                    self.client.make_bucket(self.bucket)
+                except S3Error as exc:  # another instance won the race
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+        await asyncio.to_thread(create)
+
+    def presigned_post(
+        self,
+        key_prefix: str,
+        key: str,
+        *,
+        max_bytes: int,
+        content_type: str,
+        min_bytes: int = 1,
+        expires: timedelta = timedelta(minutes=15),
+    ) -> PresignedPost:
+        """A POST policy for one object under ``key_prefix``, of this type and size range."""
+        if not key.startswith(key_prefix):
+            raise ValueError("key must start with key_prefix")
+        expires_at = datetime.now(UTC) + expires
+        policy = PostPolicy(self.bucket, expires_at)
+        policy.add_starts_with_condition("key", key_prefix)
+        policy.add_equals_condition("Content-Type", content_type)
+        policy.add_content_length_range_condition(min_bytes, max_bytes)
+        fields = self.signer.presigned_post_policy(policy)
+        fields = {**fields, "key": key, "Content-Type": content_type}
+        scheme = "https" if self.secure else "http"
+        return PresignedPost(
+            f"{scheme}://{self.public_endpoint}/{self.bucket}", fields, key, expires_at
+        )
+
+    def presigned_get(
+        self,
+        key: str,
+        *,
+        expires: timedelta = timedelta(minutes=15),
+        response_headers: Mapping[str, str] | None = None,
+    ) -> str:
+        url: str = self.signer.presigned_get_object(
+            self.bucket, key, expires=expires, response_headers=dict(response_headers or {})
+        )
+        return url
+
+    async def put_stream(
+        self, key: str, stream: BinaryIO, *, length: int = -1, content_type: str
+    ) -> None:
+        """Upload from a file-like object; unknown lengths go up as a multipart upload."""
+        await asyncio.to_thread(
+            self.client.put_object,
+            self.bucket,
+            key,
+            stream,
+            length,
+            content_type=content_type,
+            part_size=0 if length >= 0 else 10 * CHUNK,
+        )
+
+    async def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        await self.put_stream(key, io.BytesIO(data), length=len(data), content_type=content_type)
+
+    async def get_stream(self, key: str, chunk_size: int = CHUNK) -> AsyncIterator[bytes]:
+        """Read an object in chunks without holding it in memory."""
+        response = await asyncio.to_thread(self.client.get_object, self.bucket, key)
+        try:
+            while True:
+                chunk = await asyncio.to_thread(response.read, chunk_size)
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await asyncio.to_thread(self.client.stat_object, self.bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return False
+            raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.client.remove_object, self.bucket, key)

@@ -1,0 +1,13 @@
+"""Billing rules, free of I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+USAGE_PROMPT_ENHANCEMENT = "prompt_enhancement"
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    enhancements: int
+    llm_tokens: int

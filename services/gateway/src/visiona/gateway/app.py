@@ -1,0 +1,61 @@
+"""The FastAPI application: REST under /v1, webhooks later, health outside."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from visiona.gateway import problems
+from visiona.gateway.clients import Backends
+from visiona.gateway.config import GatewaySettings
+from visiona.gateway.middleware import RequestContextMiddleware
+from visiona.gateway.routes import health, me, prompts, usage
+from visiona.kit.auth import TokenVerifier
+from visiona.kit.errors import DomainError
+from visiona.kit.logging import configure_logging
+from visiona.kit.telemetry import configure_tracing
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging(settings)
+    configure_tracing(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backends = Backends(settings)
+        app.state.verifier = TokenVerifier(
+            issuer=settings.clerk_issuer,
+            authorized_parties=settings.clerk_authorized_parties,
+            pem_public_key=settings.clerk_jwt_key,
+            jwks_url=settings.clerk_jwks_url,
+            leeway_s=settings.clock_skew_s,
+        )
+        try:
+            yield
+        finally:
+            await app.state.backends.close()
+
+    app = FastAPI(
+        title="Visiona API",
+        version="1.0.0",
+        description="Personal AI image models: photos in, a LoRA model trained, images out.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.add_exception_handler(grpc.aio.AioRpcError, problems.rpc_error_handler)
+    app.add_exception_handler(DomainError, problems.domain_error_handler)
+    app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
+    app.add_exception_handler(Exception, problems.unhandled_error_handler)
+    for router in (me.router, prompts.router, usage.router):
+        app.include_router(router, prefix="/v1")
+    app.include_router(health.router)
+    return app

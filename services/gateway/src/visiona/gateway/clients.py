@@ -1,0 +1,69 @@
+"""gRPC channels to the back services, and the metadata every call carries.
+
+One channel per service for the process; calls carry a deadline, the caller's user id, the
+request id and the trace context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from visiona.billing.v1 import billing_pb2_grpc
+from visiona.gateway.config import GatewaySettings
+from visiona.generation.v1 import generation_pb2_grpc
+from visiona.kit.grpcserver import REQUEST_ID_KEY, USER_ID_KEY
+from visiona.kit.telemetry import inject_headers
+from visiona.prompts.v1 import prompts_pb2_grpc
+from visiona.training.v1 import training_pb2_grpc
+
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.enable_retries", 1),
+]
+
+
+def call_metadata(user_id: str | None, request_id: str | None) -> tuple[tuple[str, str], ...]:
+    pairs = [(k, v) for k, v in inject_headers().items()]
+    if user_id:
+        pairs.append((USER_ID_KEY, user_id))
+    if request_id:
+        pairs.append((REQUEST_ID_KEY, request_id))
+    return tuple(pairs)
+
+
+@dataclass
+class Backend:
+    name: str
+    channel: grpc.aio.Channel
+
+    async def health(self, timeout: float) -> str:
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+class Backends:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.all = {
+            name: Backend(name, grpc.aio.insecure_channel(addr, options=_CHANNEL_OPTIONS))
+            for name, addr in (
+                ("prompts", settings.prompts_addr),
+                ("training", settings.training_addr),
+                ("generation", settings.generation_addr),
+                ("billing", settings.billing_addr),
+            )
+        }
+        self.prompts = prompts_pb2_grpc.PromptsServiceStub(self.all["prompts"].channel)
+        self.billing = billing_pb2_grpc.BillingServiceStub(self.all["billing"].channel)
+        self.training = training_pb2_grpc.TrainingServiceStub(self.all["training"].channel)
+        self.generation = generation_pb2_grpc.GenerationServiceStub(self.all["generation"].channel)
+
+    async def close(self) -> None:
+        for backend in self.all.values():
+            await backend.channel.close()

@@ -1,0 +1,47 @@
+"""Settings of the gateway (env prefix ``GATEWAY_``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from visiona.kit.settings import KitSettings
+
+
+class GatewaySettings(KitSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+
+    service_name: str = "gateway"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Clerk: the Frontend API URL is the issuer; tokens are verified with the instance's PEM
+    # public key (networkless) or, when no key is given, with the JWKS at jwks_url.
+    clerk_issuer: str = "http://127.0.0.1:8104"
+    clerk_authorized_parties: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    clerk_jwt_key: str | None = None
+    clerk_jwks_url: str | None = None
+    clock_skew_s: float = 5.0
+
+    prompts_addr: str = "127.0.0.1:50051"
+    training_addr: str = "127.0.0.1:50052"
+    generation_addr: str = "127.0.0.1:50053"
+    billing_addr: str = "127.0.0.1:50054"
+    grpc_deadline_s: float = 10.0
+    # Enhancement waits on an LLM, which can take longer than a plain read.
+    llm_deadline_s: float = 45.0
+    readiness_timeout_s: float = 1.0
+
+    @field_validator("clerk_authorized_parties", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -1,0 +1,156 @@
+"""Errors at the edge: every failure is ``application/problem+json`` with a stable ``code``.
+
+gRPC statuses from the services map to HTTP statuses here, and only here; the service's own
+stable code travels in the ``visiona-error-code`` trailing metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from visiona.kit.errors import DomainError, ErrorKind
+from visiona.kit.grpcserver import ERROR_CODE_KEY
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+HTTP_BY_GRPC: dict[grpc.StatusCode, tuple[int, str]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: (422, "invalid_argument"),
+    grpc.StatusCode.OUT_OF_RANGE: (422, "out_of_range"),
+    grpc.StatusCode.NOT_FOUND: (404, "not_found"),
+    grpc.StatusCode.ALREADY_EXISTS: (409, "conflict"),
+    grpc.StatusCode.FAILED_PRECONDITION: (409, "failed_precondition"),
+    grpc.StatusCode.ABORTED: (409, "aborted"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, "permission_denied"),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "unauthenticated"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "resource_exhausted"),
+    grpc.StatusCode.UNAVAILABLE: (503, "service_unavailable"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "deadline_exceeded"),
+    grpc.StatusCode.UNIMPLEMENTED: (501, "not_implemented"),
+}
+
+HTTP_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.INVALID_ARGUMENT: 422,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.FAILED_PRECONDITION: 409,
+    ErrorKind.RESOURCE_EXHAUSTED: 429,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.INTERNAL: 500,
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    501: "Not implemented",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with Visiona's stable machine-readable ``code``."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(
+    request: Request | None,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = Problem(
+        type=f"urn:visiona:problem:{code}",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        code=code,
+        detail=detail,
+        request_id=request_id,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def from_rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
+    status, fallback = HTTP_BY_GRPC.get(exc.code(), (500, "internal_error"))
+    code = fallback
+    for key, value in exc.trailing_metadata() or ():
+        if key == ERROR_CODE_KEY:
+            code = value.decode() if isinstance(value, bytes) else str(value)
+    if status >= 500:
+        log.warning("upstream.failed", grpc_status=exc.code().name, code=code)
+    detail = exc.details() or TITLES.get(status, "error")
+    if status == 503 and code == "service_unavailable":
+        detail = "a backing service is unavailable; try again shortly"
+    elif status == 500:
+        detail = "internal error"
+    return problem(request, status, code, detail)
+
+
+async def rpc_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    return from_rpc_error(request, exc)
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = HTTP_BY_KIND[exc.kind]
+    headers = {"WWW-Authenticate": 'Bearer realm="visiona"'} if status == 401 else None
+    return problem(request, status, exc.code, exc.message, headers=headers)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return problem(request, 422, "validation_error", "the request is not valid", errors=errors)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(request, exc.status_code, code, str(exc.detail), headers=headers)
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request.failed", error_type=type(exc).__name__)
+    return problem(request, 500, "internal_error", "internal error")

@@ -1,0 +1,71 @@
+"""Liveness and readiness (outside /v1, unauthenticated, for probes)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from visiona.gateway.clients import Backends
+from visiona.kit.auth import TokenVerifier
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Dependency(BaseModel):
+    ready: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    """Every dependency the gateway needs, and whether it answers."""
+
+    ready: bool
+    dependencies: dict[str, Dependency]
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+async def _check_backend(backends: Backends, name: str) -> Dependency:
+    try:
+        status = await backends.all[name].health(backends.settings.readiness_timeout_s)
+    except Exception as exc:
+        code = getattr(exc, "code", lambda: None)()
+        return Dependency(ready=False, detail=f"unreachable ({code.name if code else 'error'})")
+    return Dependency(ready=status == "SERVING", detail=status.lower())
+
+
+async def _check_keys(verifier: TokenVerifier) -> Dependency:
+    try:
+        await verifier.ready()
+    except Exception as exc:
+        return Dependency(
+            ready=False, detail=f"session-token keys unavailable ({type(exc).__name__})"
+        )
+    return Dependency(ready=True, detail="session-token keys loaded")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness}},
+    summary="Every dependency answers",
+)
+async def readyz(request: Request) -> JSONResponse:
+    backends: Backends = request.app.state.backends
+    names = list(backends.all)
+    results = await asyncio.gather(
+        *(_check_backend(backends, n) for n in names), _check_keys(request.app.state.verifier)
+    )
+    deps = dict(zip([*names, "auth_keys"], results, strict=True))
+    body = Readiness(ready=all(d.ready for d in deps.values()), dependencies=deps)
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

@@ -1,0 +1,66 @@
+"""Prompt enhancement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from visiona.gateway.auth import CurrentUser
+from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.problems import Problem
+from visiona.prompts.v1 import prompts_pb2
+
+router = APIRouter(tags=["prompts"])
+
+
+class EnhanceRequest(BaseModel):
+    """A prompt to enrich for image generation."""
+
+    prompt: str = Field(min_length=1, max_length=2000, examples=["me on a beach"])
+
+
+class Enhancement(BaseModel):
+    """A stored enhancement of one of the caller's prompts."""
+
+    id: str
+    prompt: str
+    enhanced_prompt: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime
+
+
+ERRORS = {
+    401: {"model": Problem, "description": "Missing or invalid session token"},
+    422: {"model": Problem, "description": "Invalid prompt"},
+    503: {"model": Problem, "description": "The LLM or the prompts service is unavailable"},
+}
+
+
+@router.post(
+    "/prompts/enhance",
+    response_model=Enhancement,
+    status_code=201,
+    responses=ERRORS,  # type: ignore[arg-type]
+    summary="Enrich a prompt with the LLM and keep the result",
+)
+async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUser) -> Enhancement:
+    backends: Backends = request.app.state.backends
+    response = await backends.prompts.EnhancePrompt(
+        prompts_pb2.EnhancePromptRequest(prompt=body.prompt),
+        timeout=backends.settings.llm_deadline_s,
+        metadata=call_metadata(user.user_id, request.state.request_id),
+    )
+    e = response.enhancement
+    return Enhancement(
+        id=e.id,
+        prompt=e.prompt,
+        enhanced_prompt=e.enhanced_prompt,
+        model=e.model,
+        input_tokens=e.input_tokens,
+        output_tokens=e.output_tokens,
+        created_at=e.created_at.ToDatetime(tzinfo=UTC),
+    )
