@@ -26,6 +26,14 @@ from visiona.kit.provision import SERVICES, ServiceRoles, provision
 BACK_SERVICES = SERVICES
 
 
+def role_url(admin_url: str, role: str, database: str) -> str:
+    """SQLAlchemy URL for ``role`` on the admin URL's server (local trust auth: no password)."""
+    params = conninfo_to_dict(admin_url)
+    host = params.get("host", "127.0.0.1")
+    port = params.get("port", "5432")
+    return f"postgresql+psycopg://{role}@{host}:{port}/{database}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,10 +85,7 @@ class StackConfig:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
     def database_url(self, role: str) -> str:
-        params = conninfo_to_dict(self.admin_url)
-        host = params.get("host", "127.0.0.1")
-        port = params.get("port", "5432")
-        return f"postgresql+psycopg://{role}@{host}:{port}/{self.database}"
+        return role_url(self.admin_url, role, self.database)
 
     def roles(self, service: str) -> ServiceRoles:
         return ServiceRoles(service, self.role_suffix)
@@ -213,6 +218,7 @@ def weed_command(cfg: StackConfig) -> list[str]:
         f"-filer.localSocket={data}/filer.sock",
         "-master.volumeSizeLimitMB=256",
         "-volume.max=32",
+        "-volume.preStopSeconds=0",
     ]
 
 
@@ -230,12 +236,17 @@ WEED_PORTS = (
 def provision_and_migrate(cfg: StackConfig) -> None:
     provision(cfg.admin_url, cfg.database, suffix=cfg.role_suffix)
     base = cfg.base_env()
-    for service in BACK_SERVICES:
-        subprocess.run(
+    # Each service owns its schema, so their migrations are independent: run them side by side.
+    running = {
+        service: subprocess.Popen(
             [bin_path(f"visiona-{service}"), "migrate"],
             env=base | cfg.service_env(service) | {f"{service.upper()}_LOG_LEVEL": "WARNING"},
-            check=True,
         )
+        for service in BACK_SERVICES
+    }
+    failed = [service for service, proc in running.items() if proc.wait() != 0]
+    if failed:
+        raise RuntimeError(f"migrations failed for: {', '.join(failed)}")
 
 
 def check_postgres(admin_url: str) -> str | None:
@@ -288,3 +299,93 @@ def merged_env(*parts: Mapping[str, str]) -> dict[str, str]:
     for part in parts:
         result |= part
     return result
+
+
+class LocalStack:
+    """Run a :class:`StackConfig` as child processes (tests and benchmarks).
+
+    Logs go to ``state_dir/logs/<name>.log``. Processes can be stopped, killed and started
+    one by one for fault tests.
+    """
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.specs = processes(cfg)
+        self.log_dir = cfg.state_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str) -> None:
+        argv, env = self.specs[name]
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def stop(self, name: str, timeout_s: float = 15.0) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        proc.terminate()
+        try:
+            return proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def up(self, timeout_s: float = 60.0) -> None:
+        if "s3" in self.specs:
+            self.start("s3")
+            if not wait_for_port(self.cfg.ports["s3"], timeout_s):
+                raise RuntimeError("SeaweedFS did not start:\n" + self.log("s3")[-3000:])
+        provision_and_migrate(self.cfg)
+        for name in self.specs:
+            if name not in self.procs:
+                self.start(name)
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited ({proc.returncode}):\n{self.log(name)[-3000:]}"
+                    )
+            try:
+                with urllib.request.urlopen(f"{self.cfg.gateway_url}/readyz", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return
+            except urllib.error.HTTPError as exc:
+                last = exc.read().decode(errors="replace")
+            except OSError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        raise RuntimeError(f"the stack did not become ready: {last}")
+
+    def down(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM everything at once, then wait; whatever outlives the timeout is killed."""
+        procs, self.procs = self.procs, {}
+        for name, proc in procs.items():
+            # SeaweedFS takes its time over a graceful stop; a test stack's data is disposable.
+            proc.kill() if name == "s3" else proc.terminate()
+        deadline = time.monotonic() + timeout_s
+        for proc in procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -59,10 +59,9 @@ def run_env() -> None:
 # --- DDL helpers for migrations ------------------------------------------------------------
 
 
-def create_outbox_and_inbox(schema: str) -> None:
+def outbox_inbox_ddl(schema: str) -> str:
     """The kit's outbox (with its NOTIFY trigger) and inbox tables, in ``schema``."""
-    op.execute(
-        f"""
+    return f"""
         CREATE TABLE "{schema}".outbox (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             event_id uuid NOT NULL UNIQUE,
@@ -93,17 +92,22 @@ def create_outbox_and_inbox(schema: str) -> None:
             PRIMARY KEY (consumer, event_id)
         );
         """
-    )
 
 
-def enable_user_rls(schema: str, table: str, column: str = "user_id") -> None:
+def create_outbox_and_inbox(schema: str) -> None:
+    op.execute(outbox_inbox_ddl(schema))
+
+
+def user_rls_ddl(schema: str, table: str, column: str = "user_id") -> str:
     """Row-level security, FORCEd, on a user-owned table: rows of ``app.user_id`` only."""
-    op.execute(
-        f"""
+    return f"""
         ALTER TABLE "{schema}"."{table}" ENABLE ROW LEVEL SECURITY;
         ALTER TABLE "{schema}"."{table}" FORCE ROW LEVEL SECURITY;
         CREATE POLICY user_isolation ON "{schema}"."{table}"
             USING ({column} = current_setting('app.user_id', true))
             WITH CHECK ({column} = current_setting('app.user_id', true));
         """
-    )
+
+
+def enable_user_rls(schema: str, table: str, column: str = "user_id") -> None:
+    op.execute(user_rls_ddl(schema, table, column))
