@@ -1,0 +1,76 @@
+"""Clerk session-token verification with a PEM key (networkless)."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from visiona.kit.auth import TokenVerifier
+from visiona.kit.errors import Unauthenticated
+
+ISSUER = "https://clerk.example.test"
+AZP = "https://app.example.test"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PEM = (
+    KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+
+
+def token(**overrides: object) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": "user_1",
+        "sid": "sess_1",
+        "azp": AZP,
+        "iss": ISSUER,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 60,
+    }
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, KEY, algorithm="RS256")
+
+
+@pytest.fixture
+def verifier() -> TokenVerifier:
+    return TokenVerifier(issuer=ISSUER, authorized_parties=[AZP], pem_public_key=PEM, leeway_s=5)
+
+
+async def test_valid_token_gives_the_principal(verifier: TokenVerifier) -> None:
+    principal = await verifier.verify(token())
+    assert (principal.user_id, principal.session_id) == ("user_1", "sess_1")
+
+
+async def test_clock_skew_within_leeway_is_tolerated(verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    await verifier.verify(token(nbf=now + 3, iat=now + 3))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"exp": int(time.time()) - 30}, "token_expired"),
+        ({"nbf": int(time.time()) + 60}, "invalid_token"),
+        ({"iss": "https://other.test"}, "invalid_token"),
+        ({"azp": "https://evil.test"}, "invalid_token"),
+        ({"sub": None}, "invalid_token"),
+        ({"exp": None}, "invalid_token"),
+    ],
+)
+async def test_bad_claims_are_refused(
+    verifier: TokenVerifier, overrides: dict[str, object], code: str
+) -> None:
+    with pytest.raises(Unauthenticated) as info:
+        await verifier.verify(token(**overrides))
+    assert info.value.code == code
+
+
+async def test_a_verifier_needs_a_key() -> None:
+    with pytest.raises(ValueError):
+        TokenVerifier(issuer=ISSUER, authorized_parties=[AZP])
