@@ -1,20 +1,22 @@
 # Visiona — one Makefile for the whole workspace. See README.md.
 SHELL := /bin/bash
 PY := .venv/bin/python
-UV ?= uv
+# uv comes from PyPI; installed for this Python when it is missing.
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SERVICES := gateway training generation billing prompts
 EDITABLES := -e libs/kit -e emulators $(foreach s,$(SERVICES),-e services/$(s))
-PROTO_OUT := libs/contracts/src
 NAME ?=
 USER ?= alice
 
-.PHONY: install up test lint proto proto-check bench token lock clean
+.PHONY: install up test lint proto proto-check bench token lock
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python 3.11 .venv
 	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e libs/contracts $(EDITABLES)
-	@if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund >/dev/null; fi
+	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund >/dev/null; \
+	  else echo 'npm not found: buf (make lint) will be missing' >&2; fi
 	@touch $@
 
 install: .venv/.installed

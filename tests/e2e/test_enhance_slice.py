@@ -69,3 +69,21 @@ def test_usage_is_per_user(stack: RunningStack) -> None:
     assert wait_for_usage(stack, "usage-a", 1)["enhancements"] == 1
     other = httpx.get(f"{stack.url}/v1/usage", headers=stack.auth("usage-b")).json()
     assert other == {"enhancements": 0, "llm_tokens": 0}
+
+
+def test_one_trace_from_the_rest_call_to_the_published_event(stack: RunningStack) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = httpx.post(
+        f"{stack.url}/v1/prompts/enhance",
+        headers=stack.auth("tracer") | {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        json={"prompt": "a forest path"},
+    )
+    assert response.status_code == 201
+    # The gateway continued the caller's trace over gRPC, and the prompts service stored the
+    # context with the event, for the relay to put on the AMQP message.
+    (headers,) = stack.admin_sql(
+        "SELECT headers FROM prompts.outbox WHERE payload->>'enhancement_id' = %s",
+        response.json()["id"],
+    )[0]
+    assert isinstance(headers, dict)
+    assert headers["traceparent"].split("-")[1] == trace_id
