@@ -9,6 +9,7 @@ Clerk session JWTs are RS256 with a ``kid``; claims ``sub``, ``sid``, ``azp``, `
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ class TokenVerifier:
             if jwks_url and not pem_public_key
             else None
         )
+        # Verified keys by kid, so the hot path never leaves the event loop.
+        # (A revoked key stops working when its entry expires, like PyJWKClient's own cache.)
+        self._keys_by_kid: dict[str, tuple[Any, float]] = {}
+        self._jwks_cache_s = jwks_cache_s
 
     async def ready(self) -> None:
         """Raise unless a verification key is at hand (for readiness checks)."""
@@ -58,9 +63,17 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Verify a session token; raises :class:`Unauthenticated` with a stable code."""
-        if self._jwks is not None:
+        if self._jwks is None:
+            return self._decode(token, self._key)
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated("the session token is malformed", code="invalid_token") from exc
+        cached = self._keys_by_kid.get(kid) if isinstance(kid, str) else None
+        key = cached[0] if cached is not None and cached[1] > time.monotonic() else None
+        if key is None:
             try:
-                # JWKS fetches are blocking and rare (keys are cached): run them off the loop.
+                # A JWKS fetch blocks and is rare (unknown kid, key rotation): off the loop.
                 signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
             except jwt.PyJWKClientError as exc:
                 raise Unauthenticated(
@@ -70,8 +83,10 @@ class TokenVerifier:
                 raise Unauthenticated(
                     "the session token is malformed", code="invalid_token"
                 ) from exc
-            return self._decode(token, signing_key.key)
-        return self._decode(token, self._key)
+            key = signing_key.key
+            if isinstance(kid, str):
+                self._keys_by_kid[kid] = (key, time.monotonic() + self._jwks_cache_s)
+        return self._decode(token, key)
 
     def _decode(self, token: str, key: Any) -> Principal:
         try:
