@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from aio_pika.exceptions import DeliveryError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,7 +60,14 @@ class OutboxRelay:
         self._wake = asyncio.Event()
 
     async def relay_once(self) -> int:
-        """Publish one batch; returns how many rows it claimed."""
+        """Publish one batch; returns how many rows it claimed.
+
+        While the broker connection is down nothing is claimed: an outage is not the rows'
+        fault, so it must not push them into long backoff; the robust connection comes back
+        and the next pass publishes them.
+        """
+        if not self.bus.connected:
+            return 0
         async with self.db.engine.connect() as conn, conn.begin():
             rows = (
                 await conn.execute(
@@ -85,6 +93,10 @@ class OutboxRelay:
             if done:
                 await self._mark_published(conn, done)
             for row, error in failed:
+                if not isinstance(error, DeliveryError):
+                    # The connection or channel failed mid-batch: leave the row as it was.
+                    log.warning("relay.publish_interrupted", error=repr(error))
+                    continue
                 log.warning(
                     "relay.publish_failed",
                     event_id=str(row.event_id),

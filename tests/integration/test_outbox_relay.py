@@ -1,0 +1,117 @@
+"""The outbox relay: at-least-once publishing that the consumers' inboxes turn into exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from visiona.kit.bus import EventBus
+from visiona.kit.relay import OutboxRelay
+
+from .events import ProbeHappenedV1
+from .support import Kit, RecordingConsumer, RecordingHandler, emit_probes, eventually
+
+
+class RelayDied(RuntimeError):
+    """Stands in for the process dying after the confirms arrived, before the mark commits."""
+
+
+class RelayDyingBeforeMark(OutboxRelay):
+    async def _mark_published(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
+        raise RelayDied
+
+
+class CountingRelay(OutboxRelay):
+    """Counts the rows each pass claims, to see that relays share rather than repeat work."""
+
+    claimed = 0
+
+    async def relay_once(self) -> int:
+        claimed = await super().relay_once()
+        self.claimed += claimed
+        return claimed
+
+
+async def test_relay_dying_after_publish_republishes_and_the_inbox_applies_once(
+    kit: Kit, bus: EventBus
+) -> None:
+    handler = RecordingHandler()
+    consumer = RecordingConsumer("crash", kit.db, bus, {ProbeHappenedV1: handler})
+    await consumer.start()
+    try:
+        (event,) = await emit_probes(kit.db, 1)
+
+        with pytest.raises(RelayDied):
+            await RelayDyingBeforeMark(kit.db, bus).relay_once()
+        await eventually(lambda: _finished(consumer, 1), "the first delivery to be handled")
+        assert await kit.unpublished([event]) == 1
+        assert await kit.admin("SELECT attempts FROM kittest.outbox") == [(0,)]
+
+        assert await OutboxRelay(kit.db, bus).relay_once() == 1
+        await eventually(lambda: _finished(consumer, 2), "the second delivery to be handled")
+
+        assert consumer.delivered == [str(event.event_id)] * 2
+        assert handler.calls[event.event_id] == 1
+        assert await kit.count("effects", [event]) == 1
+        assert await kit.count("inbox", [event]) == 1
+        assert await kit.unpublished([event]) == 0
+        assert await bus.queue_counts("crash") == (0, 1)
+        assert await bus.dead_letter_count("crash") == 0
+    finally:
+        await consumer.stop()
+
+
+async def test_concurrent_relays_publish_every_event_exactly_once(kit: Kit, bus: EventBus) -> None:
+    handler = RecordingHandler()
+    consumer = RecordingConsumer("shared", kit.db, bus, {ProbeHappenedV1: handler})
+    await consumer.start()
+    events = await emit_probes(kit.db, 300)
+    relays = [CountingRelay(kit.db, bus, batch_size=10, poll_interval_s=0.2) for _ in range(2)]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(relay.run(stop)) for relay in relays]
+    try:
+        await eventually(
+            lambda: _applied(kit, events), "every event to be applied and every row published"
+        )
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await consumer.stop()
+
+    assert all(relay.claimed > 0 for relay in relays), "the relays did not run side by side"
+    assert sum(relay.claimed for relay in relays) == len(events)
+    assert Counter(consumer.delivered) == {str(e.event_id): 1 for e in events}
+    assert handler.calls == {e.event_id: 1 for e in events}
+    assert await kit.count("inbox", events) == len(events)
+
+
+async def test_unroutable_event_stays_unpublished_and_backs_off(kit: Kit, bus: EventBus) -> None:
+    (event,) = await emit_probes(kit.db, 1)  # no queue is bound to its routing key on this bus
+    relay = OutboxRelay(kit.db, bus)
+
+    assert await relay.relay_once() == 1
+
+    rows = await kit.admin(
+        "SELECT published_at, attempts, last_error, next_attempt_at > now() "
+        "FROM kittest.outbox WHERE event_id = %s",
+        event.event_id,
+    )
+    assert len(rows) == 1
+    published_at, attempts, last_error, backing_off = rows[0]
+    assert published_at is None
+    assert attempts == 1
+    assert "NO_ROUTE" in str(last_error)
+    assert backing_off is True
+    assert await relay.relay_once() == 0, "the relay retried before the backoff passed"
+
+
+async def _finished(consumer: RecordingConsumer, count: int) -> bool:
+    return len(consumer.finished) >= count
+
+
+async def _applied(kit: Kit, events: Sequence[ProbeHappenedV1]) -> bool:
+    return await kit.count("effects", events) == len(events) and not await kit.unpublished(events)
