@@ -7,8 +7,6 @@ and queue names, SeaweedFS on free ports in a temporary folder; all removed afte
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests import infra
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import (
     WEED_PORTS,
@@ -33,10 +32,10 @@ from visiona.kit.db import Database
 from visiona.kit.migrations import outbox_inbox_ddl, user_rls_ddl
 from visiona.kit.provision import drop, provision
 
-ADMIN_URL = os.environ.get(
-    "VISIONA_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-AMQP_URL = os.environ.get("VISIONA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# Decided at import, before any fixture or nested conftest reads the URLs from the environment.
+INFRA = infra.start()
+ADMIN_URL = INFRA.admin_url
+AMQP_URL = INFRA.amqp_url
 RUN = uuid.uuid4().hex[:8]
 
 
@@ -46,19 +45,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError("\n".join(problems))
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    infra.stop()
+
+
 async def purge_broker(prefixes: tuple[str, ...]) -> None:
     """Delete this run's queues and exchanges (rabbitmqctl lists them; names are unique)."""
     import aio_pika
 
     names: dict[str, list[str]] = {}
     for kind in ("queues", "exchanges"):
-        listed = await asyncio.to_thread(
-            subprocess.run,
-            ["rabbitmqctl", "-q", f"list_{kind}", "name"],
-            capture_output=True,
-            text=True,
-        )
-        names[kind] = [n for n in listed.stdout.split() if n.startswith(prefixes)]
+        listed = await asyncio.to_thread(INFRA.rabbitmqctl, ["-q", f"list_{kind}", "name"])
+        names[kind] = [n for n in listed.split() if n.startswith(prefixes)]
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()

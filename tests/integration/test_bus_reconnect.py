@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Awaitable, Callable
 
+from tests import infra
 from visiona.kit.bus import EventBus
 from visiona.kit.relay import OutboxRelay
 
@@ -16,10 +16,7 @@ from .support import Kit, RecordingConsumer, RecordingHandler, emit_probes, even
 async def close_all_broker_connections() -> None:
     # Every connection on the broker goes, other tests' and services' too; they are robust.
     await asyncio.to_thread(
-        subprocess.run,
-        ["rabbitmqctl", "close_all_connections", "visiona integration test"],
-        check=True,
-        capture_output=True,
+        infra.current().rabbitmqctl, ["close_all_connections", "visiona integration test"]
     )
 
 

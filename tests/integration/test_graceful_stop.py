@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Awaitable, Callable
 
+from tests import infra
 from visiona.kit.bus import EventBus
 
 from .events import ProbeHappenedV1
@@ -78,10 +78,6 @@ async def _broker_has_no_consumer_on(queue: str) -> bool:
     # A quorum queue keeps counting a cancelled consumer in queue.declare-ok while it still
     # holds unacked messages; the consumer list shows the cancel at once.
     listed = await asyncio.to_thread(
-        subprocess.run,
-        ["rabbitmqctl", "-q", "list_consumers", "queue_name"],
-        capture_output=True,
-        text=True,
-        check=True,
+        infra.current().rabbitmqctl, ["-q", "list_consumers", "queue_name"]
     )
-    return queue not in listed.stdout.split()
+    return queue not in listed.split()
