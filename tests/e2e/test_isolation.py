@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import httpx
 import psycopg
 import pytest
@@ -80,3 +83,22 @@ def test_rls_rejects_writing_a_row_for_another_user(stack: RunningStack) -> None
             " occurred_at) VALUES (gen_random_uuid(), 'user_y', gen_random_uuid(),"
             " 'prompt_enhancement', 1, now())"
         )
+
+
+def test_a_service_refuses_to_start_as_a_role_that_could_bypass_rls(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    argv, env = stack.processes.specs["billing"]
+    # The schema owner: FORCE makes RLS apply to it, but owning the tables lets it turn RLS off.
+    owner = stack.cfg.database_url(stack.cfg.roles("billing").migrator)
+    done = subprocess.run(
+        argv,
+        env=env | {"BILLING_DATABASE_URL": owner, "BILLING_GRPC_PORT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0
+    assert "row-level security could be bypassed" in done.stderr
+    assert "owns RLS table billing.usage_records" in done.stderr

@@ -82,7 +82,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         settings.db_schema,
         pool_size=settings.db_pool_size,
     )
-    await _retrying("postgres", db.assert_rls_cannot_be_bypassed, 60)
+    await _retrying("postgres", db.ping, 60)
+    # Not retried: a role that could bypass row-level security is a configuration error.
+    await db.assert_rls_cannot_be_bypassed()
     bus = EventBus(
         settings.amqp_url.get_secret_value(),
         settings.events_exchange,
