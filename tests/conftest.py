@@ -187,3 +187,9 @@ async def bus() -> AsyncIterator[EventBus]:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def stack_urls() -> tuple[str, str]:
+    """The admin PostgreSQL URL and the AMQP URL this session uses."""
+    return ADMIN_URL, AMQP_URL

@@ -256,7 +256,7 @@ def check_postgres(admin_url: str) -> str | None:
             return None
     except psycopg.OperationalError as exc:
         return (
-            f"PostgreSQL is not reachable at {_safe(admin_url)} ({str(exc).strip()[:120]}).\n"
+            f"PostgreSQL is not reachable at {_safe(admin_url)} ({(str(exc).strip().splitlines() or ['error'])[0]}).\n"
             "  Start it:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
             "  or point VISIONA_ADMIN_DATABASE_URL at a running server (superuser)."
         )
