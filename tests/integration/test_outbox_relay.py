@@ -115,3 +115,22 @@ async def _finished(consumer: RecordingConsumer, count: int) -> bool:
 
 async def _applied(kit: Kit, events: Sequence[ProbeHappenedV1]) -> bool:
     return await kit.count("effects", events) == len(events) and not await kit.unpublished(events)
+
+
+async def test_housekeeping_drops_old_published_rows_and_old_inbox_rows(
+    kit: Kit, bus: EventBus
+) -> None:
+    fresh, old = await emit_probes(kit.db, 2)
+    await kit.admin(
+        "UPDATE kittest.outbox SET published_at = now() - interval '8 days' WHERE event_id = %s",
+        old.event_id,
+    )
+    await kit.admin(
+        "INSERT INTO kittest.inbox (consumer, event_id, routing_key, received_at) VALUES "
+        "('c', %s, 'k', now() - interval '31 days'), ('c', %s, 'k', now())",
+        old.event_id,
+        fresh.event_id,
+    )
+    await OutboxRelay(kit.db, bus).purge_old_rows()
+    assert await kit.admin("SELECT event_id FROM kittest.outbox") == [(fresh.event_id,)]
+    assert await kit.admin("SELECT event_id FROM kittest.inbox") == [(fresh.event_id,)]

@@ -31,6 +31,8 @@ log = get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
 PUBLISHED_RETENTION = "7 days"
+# Far longer than any redelivery can arrive late (delivery limits, DLQ replays by an operator).
+INBOX_RETENTION = "30 days"
 PURGE_EVERY_S = 3600.0
 
 
@@ -131,11 +133,16 @@ class OutboxRelay:
             {"ids": list(ids)},
         )
 
-    async def purge_published(self) -> None:
+    async def purge_old_rows(self) -> None:
+        """Housekeeping: published outbox rows and old inbox rows are dropped."""
         async with self.db.engine.begin() as conn:
             await conn.execute(
                 sa.text("DELETE FROM outbox WHERE published_at < now() - CAST(:keep AS interval)"),
                 {"keep": PUBLISHED_RETENTION},
+            )
+            await conn.execute(
+                sa.text("DELETE FROM inbox WHERE received_at < now() - CAST(:keep AS interval)"),
+                {"keep": INBOX_RETENTION},
             )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -155,7 +162,7 @@ class OutboxRelay:
                 if loop.time() - last_purge > PURGE_EVERY_S:
                     last_purge = loop.time()
                     with contextlib.suppress(Exception):
-                        await self.purge_published()
+                        await self.purge_old_rows()
                 if claimed >= self.batch_size:
                     continue
                 waiter = asyncio.create_task(self._wake.wait())
