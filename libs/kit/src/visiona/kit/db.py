@@ -151,9 +151,7 @@ class UnitOfWork:
         self._session = self._sessions()
         await self._session.begin()
         if self.user_id is not None:
-            await self._session.execute(
-                sa.select(sa.func.set_config("app.user_id", self.user_id, True))
-            )
+            await self._session.execute(_SET_USER, {"user_id": self.user_id})
         return self
 
     async def __aexit__(
@@ -190,6 +188,15 @@ class UnitOfWork:
         await self.session.commit()
 
 
+# Hot-path statements are built once: constructing a text() clause parses it every time.
+_CLAIM_INBOX = sa.text(
+    "WITH ctx AS (SELECT set_config('app.user_id', :u, true)) "
+    "INSERT INTO inbox (consumer, event_id, routing_key) SELECT :c, :e, :k FROM ctx "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
+_SET_USER = sa.select(sa.func.set_config("app.user_id", sa.bindparam("user_id"), True))
+
+
 async def claim_inbox(session: AsyncSession, consumer: str, event: Event) -> bool:
     """Record that ``consumer`` handles ``event`` in the current transaction.
 
@@ -199,11 +206,7 @@ async def claim_inbox(session: AsyncSession, consumer: str, event: Event) -> boo
     effect: skip the handler.
     """
     result = await session.execute(
-        sa.text(
-            "WITH ctx AS (SELECT set_config('app.user_id', :u, true)) "
-            "INSERT INTO inbox (consumer, event_id, routing_key) SELECT :c, :e, :k FROM ctx "
-            "ON CONFLICT DO NOTHING RETURNING 1"
-        ),
+        _CLAIM_INBOX,
         {"u": event.user_id or "", "c": consumer, "e": event.event_id, "k": event.routing_key},
     )
     return result.first() is not None

@@ -36,6 +36,14 @@ INBOX_RETENTION = "30 days"
 PURGE_EVERY_S = 3600.0
 
 
+_CLAIM_BATCH = sa.text(
+    "SELECT id, event_id, routing_key, payload::text AS body, headers, attempts FROM outbox "
+    "WHERE published_at IS NULL AND next_attempt_at <= now() "
+    "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+)
+_MARK_PUBLISHED = sa.text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+
+
 def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
@@ -70,17 +78,7 @@ class OutboxRelay:
         if not self.bus.connected:
             return 0
         async with self.db.engine.connect() as conn, conn.begin():
-            rows = (
-                await conn.execute(
-                    sa.text(
-                        "SELECT id, event_id, routing_key, payload::text AS body, headers, attempts "
-                        "FROM outbox "
-                        "WHERE published_at IS NULL AND next_attempt_at <= now() "
-                        "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
-                    ),
-                    {"n": self.batch_size},
-                )
-            ).all()
+            rows = (await conn.execute(_CLAIM_BATCH, {"n": self.batch_size})).all()
             if not rows:
                 return 0
             results = await asyncio.gather(
@@ -129,7 +127,7 @@ class OutboxRelay:
 
     async def _mark_published(self, conn: AsyncConnection, ids: Sequence[int]) -> None:
         await conn.execute(
-            sa.text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)"),
+            _MARK_PUBLISHED,
             {"ids": list(ids)},
         )
 
