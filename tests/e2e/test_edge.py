@@ -118,3 +118,16 @@ def test_openapi_describes_the_v1_routes(stack: RunningStack) -> None:
     spec = httpx.get(f"{stack.url}/openapi.json").json()
     assert {"/v1/me", "/v1/prompts/enhance", "/v1/usage"} <= set(spec["paths"])
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_a_service_that_is_down_is_503_problem(stack: RunningStack) -> None:
+    stack.processes.stop("billing")
+    try:
+        response = httpx.get(f"{stack.url}/v1/usage", headers=stack.auth("edge"))
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith(PROBLEM)
+        assert response.json()["code"] == "service_unavailable"
+    finally:
+        stack.processes.start("billing")
+        stack.processes.wait_ready()
+    assert httpx.get(f"{stack.url}/v1/usage", headers=stack.auth("edge")).status_code == 200
