@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -74,3 +75,32 @@ async def test_bad_claims_are_refused(
 async def test_a_verifier_needs_a_key() -> None:
     with pytest.raises(ValueError):
         TokenVerifier(issuer=ISSUER, authorized_parties=[AZP])
+
+
+async def test_a_remembered_token_still_expires() -> None:
+    strict = TokenVerifier(issuer=ISSUER, authorized_parties=[AZP], pem_public_key=PEM, leeway_s=0)
+    exp = int(time.time()) + 2
+    short = token(exp=exp)
+    await strict.verify(short)
+    await asyncio.sleep(exp - time.time() + 0.2)
+    with pytest.raises(Unauthenticated) as info:
+        await strict.verify(short)
+    assert info.value.code == "token_expired"
+
+
+async def test_remembered_tokens_are_bounded(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("visiona.kit.auth.VERIFIED_MAX", 2)
+    tokens = [token(sid=f"sess_{i}") for i in range(3)]
+    for t in tokens:
+        await verifier.verify(t)
+    assert list(verifier._verified) == tokens[1:]
+
+
+async def test_a_refused_token_is_never_remembered(verifier: TokenVerifier) -> None:
+    bad = token(iss="https://other.test")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(bad)
+    assert bad not in verifier._verified

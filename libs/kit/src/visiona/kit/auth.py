@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from visiona.kit.errors import Unauthenticated
 
 ALGORITHMS = ["RS256"]
+VERIFIED_TTL_S = 30.0
+VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,10 @@ class TokenVerifier:
         self.issuer = issuer
         self.authorized_parties = set(authorized_parties)
         self.leeway_s = leeway_s
-        self._key = pem_public_key
+        # Parsed once: pyjwt would parse a PEM string again on every request.
+        self._key = (
+            serialization.load_pem_public_key(pem_public_key.encode()) if pem_public_key else None
+        )
         self._jwks = (
             jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=jwks_cache_s, timeout=5)
             if jwks_url and not pem_public_key
@@ -55,6 +62,10 @@ class TokenVerifier:
         # (A revoked key stops working when its entry expires, like PyJWKClient's own cache.)
         self._keys_by_kid: dict[str, tuple[Any, float]] = {}
         self._jwks_cache_s = jwks_cache_s
+        # Tokens already verified, for a few seconds: a browser sends the same session token
+        # with every request until it refreshes it (Clerk: every minute). An entry never
+        # outlives the token's own exp.
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
 
     async def ready(self) -> None:
         """Raise unless a verification key is at hand (for readiness checks)."""
@@ -63,6 +74,21 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Verify a session token; raises :class:`Unauthenticated` with a stable code."""
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, expires_at, cached_until = hit
+            if time.monotonic() < cached_until and time.time() < expires_at + self.leeway_s:
+                return principal
+            del self._verified[token]
+        principal = await self._verify(token)
+        exp = principal.claims.get("exp")
+        if isinstance(exp, int | float):
+            self._verified[token] = (principal, float(exp), time.monotonic() + VERIFIED_TTL_S)
+            if len(self._verified) > VERIFIED_MAX:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         if self._jwks is None:
             return self._decode(token, self._key)
         try:
