@@ -46,6 +46,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description="Personal AI image models: photos in, a LoRA model trained, images out.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry: one server span per request (W3C context from the
+        # caller). Not a span per dependency and serializer (cost on every request), and no
+        # OTel log records (they would carry exception messages; structlog logs instead).
+        telemetry={"operation_spans": False, "logs": False},
         docs_url="/docs",
         openapi_url="/openapi.json",
     )

@@ -1,4 +1,9 @@
-"""Per-request context: request id, trace span and logging context (pure ASGI, cheap)."""
+"""Per-request context: request id and logging context (pure ASGI, cheap).
+
+The server span itself comes from FastAPI's native OpenTelemetry support, which continues the
+caller's ``traceparent`` and is current while this middleware runs, so log lines carry its
+trace id and gRPC calls carry it on.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,9 @@ import re
 import uuid
 
 import structlog
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from visiona.kit.telemetry import extract_context, tracer
-
-_tracer = tracer(__name__)
-_FORM = "application/x-www-form-urlencoded"
+_FORM = b"application/x-www-form-urlencoded"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
@@ -25,14 +25,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if headers.get("content-type", "").startswith(_FORM) and scope["path"].startswith("/v1/"):
+        given, content_type = "", b""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                given = value.decode("latin-1")
+            elif key == b"content-type":
+                content_type = value
+        if content_type.startswith(_FORM) and scope["path"].startswith("/v1/"):
             # The API speaks only JSON. `curl -d` labels its body as a form by default; read it
             # as the JSON it is rather than answering 422 to the most common first request.
             scope["headers"] = [
                 (k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]
             ]
-        given = headers.get("x-request-id", "")
         request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         raw_id = request_id.encode()
@@ -43,16 +47,7 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", raw_id)]
             await send(message)
 
-        token = otel_context.attach(extract_context(headers))
-        try:
-            with (
-                _tracer.start_as_current_span(
-                    f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER
-                ),
-                structlog.contextvars.bound_contextvars(
-                    request_id=request_id, method=scope["method"], path=scope["path"]
-                ),
-            ):
-                await self.app(scope, receive, send_with_id)
-        finally:
-            otel_context.detach(token)
+        with structlog.contextvars.bound_contextvars(
+            request_id=request_id, method=scope["method"], path=scope["path"]
+        ):
+            await self.app(scope, receive, send_with_id)
