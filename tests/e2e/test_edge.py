@@ -105,6 +105,9 @@ def test_llm_outage_is_503_problem_and_nothing_is_stored(stack: RunningStack) ->
     assert stack.admin_sql(
         "SELECT count(*) FROM prompts.enhancements WHERE user_id = 'user_outage'"
     ) == [(0,)]
+    log = stack.processes.log("prompts")
+    assert '"event": "llm.failed"' in log
+    assert "castle" not in log  # the user's prompt never reaches the logs
 
 
 def test_unknown_route_is_404_problem(stack: RunningStack) -> None:

@@ -76,6 +76,8 @@ class Database:
             # and is discarded; recycling bounds how stale a pooled connection gets.
             pool_recycle=1800,
             json_serializer=_json,
+            # Statement parameters (user ids, prompts) must never reach logs via exceptions.
+            hide_parameters=True,
             connect_args={"options": f"-c search_path={schema}"},
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)

@@ -7,8 +7,11 @@ from typing import Protocol
 import anthropic
 
 from visiona.kit.errors import Unavailable
+from visiona.kit.logging import get_logger
 from visiona.prompts.config import PromptsSettings
 from visiona.prompts.domain import SYSTEM_PROMPT, Completion
+
+log = get_logger(__name__)
 
 
 class PromptEnhancer(Protocol):
@@ -35,6 +38,14 @@ class AnthropicEnhancer:
                 messages=[{"role": "user", "content": prompt}],
             )
         except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
+            # Type and status only: the provider's message may echo the prompt.
+            log.warning(
+                "llm.failed",
+                provider="anthropic",
+                error_type=type(exc).__name__,
+                status=getattr(exc, "status_code", None),
+                request_id=getattr(exc, "request_id", None),
+            )
             raise Unavailable(
                 "the prompt enhancer is unavailable; try again shortly", code="llm_unavailable"
             ) from exc
