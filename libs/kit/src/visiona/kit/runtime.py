@@ -33,6 +33,8 @@ from visiona.kit.telemetry import configure_tracing
 
 log = get_logger(__name__)
 
+LIVENESS = "liveness"
+
 
 @dataclass
 class Runtime:
@@ -112,6 +114,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
 
     await server.start()
+    # Liveness is only "the process answers"; readiness (the default name) follows the
+    # dependencies, see _report_health.
+    await health.set(LIVENESS, SERVING)
     for consumer in runtime.consumers:
         await consumer.start()
     relay = OutboxRelay(
