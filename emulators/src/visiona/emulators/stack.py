@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,13 +291,6 @@ def wait_for_port(port: int, timeout_s: float = 30.0, host: str = "127.0.0.1") -
         except OSError:
             time.sleep(0.05)
     return False
-
-
-def merged_env(*parts: Mapping[str, str]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for part in parts:
-        result |= part
-    return result
 
 
 class LocalStack:

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from visiona.kit.events import Event
 from visiona.kit.telemetry import inject_headers
 
-# Outbox and inbox live in each service's own schema; connections find them on search_path.
+# The outbox (and the inbox, used through SQL in claim_inbox) live in each service's own
+# schema; connections find them on search_path. DDL: kit.migrations.outbox_inbox_ddl.
 kit_metadata = sa.MetaData()
 
 outbox_table = sa.Table(
@@ -43,17 +44,6 @@ outbox_table = sa.Table(
         "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("last_error", sa.Text),
-)
-
-inbox_table = sa.Table(
-    "inbox",
-    kit_metadata,
-    sa.Column("consumer", sa.Text, primary_key=True),
-    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("routing_key", sa.Text, nullable=False),
-    sa.Column(
-        "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
 )
 
 
