@@ -72,9 +72,13 @@ class Database:
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
-    def uow(self, user_id: str | None = None) -> UnitOfWork:
-        """A unit of work; pass the user whose rows it may touch (RLS), or None."""
-        return UnitOfWork(self._sessions, user_id)
+    def uow(self, user_id: str | None = None, *, system: bool = False) -> UnitOfWork:
+        """A unit of work; pass the user whose rows it may touch (RLS), or None.
+
+        ``system=True`` declares the system principal for the transaction: tables whose RLS
+        has a ``system_read`` policy become readable across users (never writable).
+        """
+        return UnitOfWork(self._sessions, user_id, system=system)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -127,9 +131,16 @@ class UnitOfWork:
     outbox in the same transaction as the state change. Leaving without commit rolls back.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], user_id: str | None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        user_id: str | None,
+        *,
+        system: bool = False,
+    ) -> None:
         self._sessions = sessions
         self.user_id = user_id
+        self.system = system
         self._events: list[tuple[Event, dict[str, str]]] = []
         self._session: AsyncSession | None = None
 
@@ -142,9 +153,23 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._sessions()
         await self._session.begin()
-        if self.user_id is not None:
+        if self.system:
+            await self._session.execute(
+                _SET_PRINCIPAL, {"user_id": self.user_id or "", "principal": "system"}
+            )
+        elif self.user_id is not None:
             await self._session.execute(_SET_USER, {"user_id": self.user_id})
         return self
+
+    async def act_as(self, user_id: str | None, *, system: bool = False) -> None:
+        """Switch, for the rest of this transaction, whose rows it touches (and whether it is
+        the system principal): a webhook handler finds the owner as the system, then writes as
+        the owner, in one transaction with its inbox claim.
+        """
+        await self.session.execute(
+            _SET_PRINCIPAL, {"user_id": user_id or "", "principal": "system" if system else ""}
+        )
+        self.user_id, self.system = user_id, system
 
     async def __aexit__(
         self,
@@ -187,6 +212,10 @@ _CLAIM_INBOX = sa.text(
     "ON CONFLICT DO NOTHING RETURNING 1"
 )
 _SET_USER = sa.select(sa.func.set_config("app.user_id", sa.bindparam("user_id"), True))
+_SET_PRINCIPAL = sa.select(
+    sa.func.set_config("app.user_id", sa.bindparam("user_id"), True),
+    sa.func.set_config("app.principal", sa.bindparam("principal"), True),
+)
 
 
 async def claim_inbox(session: AsyncSession, consumer: str, event: Event) -> bool:

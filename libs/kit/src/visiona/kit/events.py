@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,3 +72,182 @@ class PromptEnhancementCreatedV1(Event):
     model: str
     input_tokens: int
     output_tokens: int
+
+
+# --- the credit-hold saga ------------------------------------------------------------------
+#
+# A job service (training, generation) saves its job as awaiting credits and emits
+# ``*.requested``. Billing places a hold of the job's price (configuration) under the
+# idempotency key ``<job_kind>:<job_id>`` and answers ``billing.credits.reserved`` or
+# ``billing.credits.rejected``. The job then runs; its outcome event makes billing capture what
+# was delivered and release the rest. A hold with no outcome before it expires is released and
+# ``billing.hold.expired`` tells the job service. Every step is idempotent: replays of any of
+# these events change nothing.
+
+JobKind = Literal["training", "generation"]
+
+
+class TrainingRequestedV1(Event):
+    """Training asks billing to reserve the price of one training of ``preset``."""
+
+    routing_key: ClassVar[str] = "training.training.requested.v1"
+
+    user_id: str
+    training_id: uuid.UUID
+    model_id: uuid.UUID
+    preset: str = "default"
+
+
+class ModelReadyV1(Event):
+    """A training succeeded: the model's weights are in our storage. Billing captures the hold."""
+
+    routing_key: ClassVar[str] = "training.model.ready.v1"
+
+    user_id: str
+    model_id: uuid.UUID
+    training_id: uuid.UUID
+    version: str
+
+
+class TrainingFailedV1(Event):
+    """A training ended without a model. Billing releases the whole hold."""
+
+    routing_key: ClassVar[str] = "training.training.failed.v1"
+
+    user_id: str
+    training_id: uuid.UUID
+    model_id: uuid.UUID
+    reason: str
+
+
+class TrainingCanceledV1(Event):
+    """The user (or the system) canceled a training. Billing releases the whole hold."""
+
+    routing_key: ClassVar[str] = "training.training.canceled.v1"
+
+    user_id: str
+    training_id: uuid.UUID
+    model_id: uuid.UUID
+    reason: str = "canceled"
+
+
+class GenerationRequestedV1(Event):
+    """Generation asks billing to reserve the price of ``num_outputs`` images."""
+
+    routing_key: ClassVar[str] = "generation.generation.requested.v1"
+
+    user_id: str
+    generation_id: uuid.UUID
+    model_id: uuid.UUID
+    num_outputs: int = Field(ge=1)
+
+
+class GenerationSucceededV1(Event):
+    """A generation ended with ``delivered`` images stored (of ``requested``).
+
+    Billing captures ``delivered`` images' price and releases the rest.
+    """
+
+    routing_key: ClassVar[str] = "generation.generation.succeeded.v1"
+
+    user_id: str
+    generation_id: uuid.UUID
+    requested: int = Field(ge=1)
+    delivered: int = Field(ge=0)
+
+
+class GenerationFailedV1(Event):
+    """A generation failed; images already stored (``delivered``) are still paid for."""
+
+    routing_key: ClassVar[str] = "generation.generation.failed.v1"
+
+    user_id: str
+    generation_id: uuid.UUID
+    reason: str
+    delivered: int = Field(default=0, ge=0)
+
+
+class GenerationCanceledV1(Event):
+    """A generation was canceled; images already stored (``delivered``) are still paid for."""
+
+    routing_key: ClassVar[str] = "generation.generation.canceled.v1"
+
+    user_id: str
+    generation_id: uuid.UUID
+    reason: str = "canceled"
+    delivered: int = Field(default=0, ge=0)
+
+
+class CreditsReservedV1(Event):
+    """Billing holds ``credits`` for the job until an outcome arrives or ``expires_at``."""
+
+    routing_key: ClassVar[str] = "billing.credits.reserved.v1"
+
+    user_id: str
+    job_kind: JobKind
+    job_id: uuid.UUID
+    hold_id: uuid.UUID
+    credits: int
+    expires_at: datetime
+
+
+class CreditsRejectedV1(Event):
+    """Billing could not hold the job's price; the job must not run.
+
+    ``reason``: ``insufficient_credits`` (``required`` > ``available``).
+    """
+
+    routing_key: ClassVar[str] = "billing.credits.rejected.v1"
+
+    user_id: str
+    job_kind: JobKind
+    job_id: uuid.UUID
+    reason: str
+    required: int
+    available: int
+
+
+class HoldExpiredV1(Event):
+    """No outcome arrived before the hold expired: its credits went back to the user.
+
+    The job service should stop the job (it is no longer paid for).
+    """
+
+    routing_key: ClassVar[str] = "billing.hold.expired.v1"
+
+    user_id: str
+    job_kind: JobKind
+    job_id: uuid.UUID
+    hold_id: uuid.UUID
+    credits: int
+
+
+class CreditsChangedV1(Event):
+    """The user's balance or holds changed (for live views; not a source of truth)."""
+
+    routing_key: ClassVar[str] = "billing.credits.changed.v1"
+
+    user_id: str
+    balance: int
+    held: int
+    available: int
+    cause: str
+
+
+class PlanChangedV1(Event):
+    """The user's plan or its status changed; entitlements follow it."""
+
+    routing_key: ClassVar[str] = "billing.plan.changed.v1"
+
+    user_id: str
+    plan_id: str | None
+    status: str
+
+
+class StripeEventReceivedV1(Event):
+    """Billing-internal: a verified Stripe event was stored and waits to be applied."""
+
+    routing_key: ClassVar[str] = "billing.stripe_event.received.v1"
+
+    stripe_event_id: str
+    type: str

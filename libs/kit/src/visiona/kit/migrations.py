@@ -98,16 +98,32 @@ def create_outbox_and_inbox(schema: str) -> None:
     op.execute(outbox_inbox_ddl(schema))
 
 
-def user_rls_ddl(schema: str, table: str, column: str = "user_id") -> str:
-    """Row-level security, FORCEd, on a user-owned table: rows of ``app.user_id`` only."""
-    return f"""
+def user_rls_ddl(
+    schema: str, table: str, column: str = "user_id", *, system_read: bool = False
+) -> str:
+    """Row-level security, FORCEd, on a user-owned table: rows of ``app.user_id`` only.
+
+    ``system_read`` adds a read-only policy for a transaction that declared itself the system
+    principal (``app.principal = 'system'``, see :meth:`visiona.kit.db.Database.uow`): the
+    sweepers and webhook handlers that must find rows before they know whose they are. Writes
+    still need the owner's ``app.user_id``.
+    """
+    ddl = f"""
         ALTER TABLE "{schema}"."{table}" ENABLE ROW LEVEL SECURITY;
         ALTER TABLE "{schema}"."{table}" FORCE ROW LEVEL SECURITY;
         CREATE POLICY user_isolation ON "{schema}"."{table}"
             USING ({column} = current_setting('app.user_id', true))
             WITH CHECK ({column} = current_setting('app.user_id', true));
         """
+    if system_read:
+        ddl += f"""
+        CREATE POLICY system_read ON "{schema}"."{table}" FOR SELECT
+            USING (current_setting('app.principal', true) = 'system');
+        """
+    return ddl
 
 
-def enable_user_rls(schema: str, table: str, column: str = "user_id") -> None:
-    op.execute(user_rls_ddl(schema, table, column))
+def enable_user_rls(
+    schema: str, table: str, column: str = "user_id", *, system_read: bool = False
+) -> None:
+    op.execute(user_rls_ddl(schema, table, column, system_read=system_read))

@@ -12,9 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
@@ -47,9 +48,37 @@ class Runtime:
     storage: Storage | None
     consumers: list[EventConsumer] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    workers: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
+        default_factory=dict
+    )
 
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
         self.consumers.append(EventConsumer(name, self.db, self.bus, handlers))
+
+    def add_worker(
+        self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+    ) -> None:
+        """A background loop (sweeper, reconciler) started with the service; ``run(stop)``
+        must return soon after ``stop`` is set. Work it does must be safe to run on several
+        replicas at once.
+        """
+        self.workers[name] = run
+
+    def add_periodic(
+        self, name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Run ``tick`` every ``interval_s`` until stop; a failing tick is logged, not fatal."""
+
+        async def run(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                try:
+                    await tick()
+                except Exception:
+                    log.exception("worker.tick_failed", worker=name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)
+
+        self.add_worker(name, run)
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         poll_interval_s=settings.relay_poll_interval_s,
     )
     relay_task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    worker_tasks = [
+        asyncio.create_task(run(stop), name=name) for name, run in runtime.workers.items()
+    ]
     health_task = asyncio.create_task(
         _report_health(
             health, db, bus, [*spec.grpc_services, ""], settings.health_interval_s, stop
@@ -142,7 +174,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     for consumer in runtime.consumers:
         await consumer.stop(settings.shutdown_timeout_s)
     await server.stop(settings.grpc_grace_s)
-    for task in (relay_task, health_task):
+    for task in (relay_task, health_task, *worker_tasks):
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, settings.shutdown_timeout_s)
     for close in runtime.closers:

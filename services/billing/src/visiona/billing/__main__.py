@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+from visiona.billing.catalog import Catalog
 from visiona.billing.config import BillingSettings
 from visiona.billing.consumers import HANDLERS, USAGE_CONSUMER
 from visiona.billing.grpc_api import BillingServicer
+from visiona.billing.saga import HOLDS_CONSUMER, HoldSaga, expire_due_holds
 from visiona.billing.service import BillingService
+from visiona.billing.stripe_api import StripeSdk, WebhookVerifier
+from visiona.billing.stripe_events import STRIPE_CONSUMER, StripeEventApplier
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
 
 async def setup(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, BillingSettings)
+    catalog = Catalog.load(settings.catalog_file)
+    stripe = StripeSdk(settings)
+    previous = settings.stripe_webhook_secret_previous
+    verifier = WebhookVerifier(
+        [
+            settings.stripe_webhook_secret.get_secret_value(),
+            previous.get_secret_value() if previous else "",
+        ],
+        settings.stripe_webhook_tolerance_s,
+    )
+    service = BillingService(runtime.db, catalog, stripe, settings)
     billing_pb2_grpc.add_BillingServiceServicer_to_server(
-        BillingServicer(BillingService(runtime.db)), runtime.server
+        BillingServicer(service, verifier), runtime.server
     )
     runtime.add_consumer(USAGE_CONSUMER, HANDLERS)
+    runtime.add_consumer(HOLDS_CONSUMER, HoldSaga(catalog).handlers())
+    runtime.add_consumer(STRIPE_CONSUMER, StripeEventApplier(catalog, stripe).handlers())
+    runtime.add_periodic(
+        "hold-expiry",
+        settings.hold_sweep_interval_s,
+        lambda: expire_due_holds(runtime.db, settings.hold_sweep_batch),
+    )
 
 
 SPEC = ServiceSpec(

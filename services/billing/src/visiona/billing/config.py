@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visiona.kit.settings import ServiceSettings
@@ -13,3 +16,26 @@ class BillingSettings(ServiceSettings):
     service_name: str = "billing"
     db_schema: str = "billing"
     grpc_port: int = 50054
+
+    # Packs, plans, job prices and plan limits; None means the catalogue shipped with the
+    # service (catalog.toml next to this file).
+    catalog_file: Path | None = None
+
+    stripe_api_key: SecretStr = SecretStr("")
+    # None means the real API; locally the Stripe emulator's address.
+    stripe_api_base: str | None = None
+    stripe_max_network_retries: int = 2
+    # Signing secret of the webhook endpoint; during a rotation the old one is accepted too.
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_webhook_secret_previous: SecretStr | None = None
+    stripe_webhook_tolerance_s: int = 300
+
+    # Where Stripe sends the browser back. Fixed by configuration, never taken from a request.
+    checkout_success_url: str = (
+        "http://localhost:8000/billing/success?session_id={CHECKOUT_SESSION_ID}"
+    )
+    checkout_cancel_url: str = "http://localhost:8000/billing/canceled"
+    portal_return_url: str = "http://localhost:8000/billing"
+
+    hold_sweep_interval_s: float = 15.0
+    hold_sweep_batch: int = 200

@@ -2,16 +2,76 @@
 
 from __future__ import annotations
 
-import grpc
+from datetime import datetime
 
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from visiona.billing.catalog import Catalog, Limits
 from visiona.billing.service import BillingService
+from visiona.billing.stripe_api import WebhookVerifier
+from visiona.billing.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.grpcserver import current_user_id
 
+_KINDS = {
+    billing_pb2.CHECKOUT_KIND_PACK: "pack",
+    billing_pb2.CHECKOUT_KIND_PLAN: "plan",
+}
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _limits(limits: Limits) -> billing_pb2.Limits:
+    return billing_pb2.Limits(
+        max_concurrent_trainings=limits.max_concurrent_trainings,
+        max_stored_models=limits.max_stored_models,
+        max_concurrent_generations=limits.max_concurrent_generations,
+    )
+
+
+def plans_response(catalog: Catalog) -> billing_pb2.ListPlansResponse:
+    return billing_pb2.ListPlansResponse(
+        packs=[
+            billing_pb2.Pack(
+                id=p.id,
+                name=p.name,
+                credits=p.credits,
+                unit_amount=p.unit_amount,
+                currency=catalog.currency,
+            )
+            for p in catalog.packs
+        ],
+        plans=[
+            billing_pb2.Plan(
+                id=p.id,
+                name=p.name,
+                monthly_credits=p.monthly_credits,
+                unit_amount=p.unit_amount,
+                currency=catalog.currency,
+                interval=p.interval,
+                limits=_limits(p.limits),
+            )
+            for p in catalog.plans
+        ],
+        prices=billing_pb2.Prices(
+            training=catalog.prices.training, generation_image=catalog.prices.generation_image
+        ),
+        free_limits=_limits(catalog.free),
+    )
+
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[misc]
-    def __init__(self, service: BillingService) -> None:
+    def __init__(self, service: BillingService, verifier: WebhookVerifier) -> None:
         self.service = service
+        self.verifier = verifier
+        self._plans = plans_response(service.catalog)
 
     async def GetUsageSummary(
         self, request: billing_pb2.GetUsageSummaryRequest, context: grpc.aio.ServicerContext
@@ -19,4 +79,98 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
         summary = await self.service.usage_summary(current_user_id())
         return billing_pb2.GetUsageSummaryResponse(
             enhancements=summary.enhancements, llm_tokens=summary.llm_tokens
+        )
+
+    async def GetBalance(
+        self, request: billing_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.GetBalanceResponse:
+        balance = await self.service.balance(current_user_id())
+        return billing_pb2.GetBalanceResponse(
+            balance=balance.balance, held=balance.held, available=balance.available
+        )
+
+    async def ListLedgerEntries(
+        self, request: billing_pb2.ListLedgerEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.ListLedgerEntriesResponse:
+        entries, token = await self.service.ledger_page(
+            current_user_id(), request.page_size, request.page_token
+        )
+        return billing_pb2.ListLedgerEntriesResponse(
+            entries=[
+                billing_pb2.LedgerEntry(
+                    id=e.id,
+                    kind=e.kind,
+                    delta_balance=e.delta_balance,
+                    delta_held=e.delta_held,
+                    balance_after=e.balance_after,
+                    available_after=e.balance_after - e.held_after,
+                    reference=e.reference or "",
+                    reason=e.reason or "",
+                    created_at=_ts(e.created_at),
+                )
+                for e in entries
+            ],
+            next_page_token=token,
+        )
+
+    async def ListPlans(
+        self, request: billing_pb2.ListPlansRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.ListPlansResponse:
+        return self._plans
+
+    async def CreateCheckoutSession(
+        self,
+        request: billing_pb2.CreateCheckoutSessionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> billing_pb2.CreateCheckoutSessionResponse:
+        session = await self.service.create_checkout(
+            current_user_id(), _KINDS.get(request.kind, ""), request.item_id
+        )
+        return billing_pb2.CreateCheckoutSessionResponse(
+            session_id=session.id, url=session.url, expires_at=_ts(session.expires_at)
+        )
+
+    async def CreatePortalSession(
+        self, request: billing_pb2.CreatePortalSessionRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.CreatePortalSessionResponse:
+        return billing_pb2.CreatePortalSessionResponse(
+            url=await self.service.create_portal(current_user_id())
+        )
+
+    async def GetEntitlements(
+        self, request: billing_pb2.GetEntitlementsRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.GetEntitlementsResponse:
+        ent = await self.service.entitlements(current_user_id())
+        return billing_pb2.GetEntitlementsResponse(
+            plan_id=ent.plan_id or "",
+            status=ent.status,
+            cancel_at_period_end=ent.cancel_at_period_end,
+            current_period_end=_ts(ent.current_period_end),
+            limits=_limits(ent.limits),
+        )
+
+    async def IngestStripeEvent(
+        self, request: billing_pb2.IngestStripeEventRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.IngestStripeEventResponse:
+        event_id, event_type, duplicate = await ingest(
+            self.service.db, self.verifier, request.payload, request.signature
+        )
+        return billing_pb2.IngestStripeEventResponse(
+            event_id=event_id, type=event_type, duplicate=duplicate
+        )
+
+    async def AdjustCredits(
+        self, request: billing_pb2.AdjustCreditsRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.AdjustCreditsResponse:
+        result = await self.service.adjust(
+            user_id=request.user_id,
+            delta=request.delta,
+            reason=request.reason,
+            actor=request.actor,
+            key=request.idempotency_key,
+        )
+        return billing_pb2.AdjustCreditsResponse(
+            applied=result.applied,
+            balance=result.balance.balance,
+            available=result.balance.available,
         )

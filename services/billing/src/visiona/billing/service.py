@@ -1,16 +1,243 @@
-"""Use cases of the billing service."""
+"""Use cases of the billing service behind its gRPC API."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from visiona.billing.catalog import Catalog, Limits
+from visiona.billing.config import BillingSettings
 from visiona.billing.domain import UsageSummary
+from visiona.billing.ledger import Balance, Entry, Ledger, PostResult
 from visiona.billing.repository import UsageRepository
+from visiona.billing.saga import credits_changed
+from visiona.billing.stripe_api import StripePort
+from visiona.billing.stripe_events import ENTITLED_STATUSES
 from visiona.kit.db import Database
+from visiona.kit.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    plan_id: str | None
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+    limits: Limits
 
 
 class BillingService:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, catalog: Catalog, stripe: StripePort, settings: BillingSettings
+    ) -> None:
         self.db = db
+        self.catalog = catalog
+        self.stripe = stripe
+        self.settings = settings
 
     async def usage_summary(self, user_id: str) -> UsageSummary:
         async with self.db.uow(user_id) as uow:
             return await UsageRepository(uow.session).summary()
+
+    async def balance(self, user_id: str) -> Balance:
+        async with self.db.uow(user_id) as uow:
+            return await Ledger(uow.session).balance(user_id)
+
+    async def ledger_page(
+        self, user_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Entry], str]:
+        if page_size < 0 or page_size > MAX_PAGE:
+            raise InvalidArgument(f"page_size must be 1-{MAX_PAGE}", code="page_size_invalid")
+        limit = page_size or DEFAULT_PAGE
+        before: int | None = None
+        if page_token:
+            if not page_token.isdigit() or len(page_token) > 19:
+                raise InvalidArgument("page_token is not valid", code="page_token_invalid")
+            before = int(page_token)
+        async with self.db.uow(user_id) as uow:
+            entries = await Ledger(uow.session).page(user_id, before_id=before, limit=limit + 1)
+        more = len(entries) > limit
+        entries = entries[:limit]
+        return entries, (str(entries[-1].id) if more and entries else "")
+
+    async def entitlements(self, user_id: str) -> Entitlements:
+        async with self.db.uow(user_id) as uow:
+            row = (
+                await uow.session.execute(
+                    sa.text(
+                        "SELECT plan_id, status, cancel_at_period_end, current_period_end "
+                        "FROM subscriptions WHERE user_id = :u "
+                        "ORDER BY (status = ANY(:entitled)) DESC, current_period_end DESC "
+                        "NULLS LAST LIMIT 1"
+                    ),
+                    {"u": user_id, "entitled": list(ENTITLED_STATUSES)},
+                )
+            ).first()
+        if row is None:
+            return Entitlements(None, "none", False, None, self.catalog.free)
+        entitled = row.status in ENTITLED_STATUSES and row.plan_id is not None
+        return Entitlements(
+            plan_id=row.plan_id,
+            status=row.status,
+            cancel_at_period_end=row.cancel_at_period_end,
+            current_period_end=row.current_period_end,
+            limits=self.catalog.limits_for(row.plan_id if entitled else None),
+        )
+
+    async def _customer(self, user_id: str) -> str:
+        """The user's Stripe customer, created once (Stripe idempotency key per user)."""
+        async with self.db.uow(user_id) as uow:
+            existing = (
+                await uow.session.execute(
+                    sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :u"),
+                    {"u": user_id},
+                )
+            ).scalar()
+        if existing:
+            return str(existing)
+        customer = await self.stripe.create_customer(user_id)
+        async with self.db.uow(user_id) as uow:
+            stored = (
+                await uow.session.execute(
+                    sa.text(
+                        "INSERT INTO accounts AS a (user_id, stripe_customer_id) VALUES (:u, :c) "
+                        "ON CONFLICT (user_id) DO UPDATE SET stripe_customer_id = "
+                        "COALESCE(a.stripe_customer_id, EXCLUDED.stripe_customer_id), "
+                        "updated_at = now() RETURNING stripe_customer_id"
+                    ),
+                    {"u": user_id, "c": customer["id"]},
+                )
+            ).scalar_one()
+            await uow.commit()
+        return str(stored)
+
+    async def create_checkout(self, user_id: str, kind: str, item_id: str) -> CheckoutSession:
+        if kind == "pack":
+            pack = self.catalog.pack(item_id)
+            if pack is None:
+                raise NotFound(f"no credit pack {item_id!r}", code="pack_not_found")
+            price, credits, amount = pack.stripe_price, pack.credits, pack.unit_amount
+        elif kind == "plan":
+            plan = self.catalog.plan(item_id)
+            if plan is None:
+                raise NotFound(f"no plan {item_id!r}", code="plan_not_found")
+            current = await self.entitlements(user_id)
+            if current.plan_id is not None and current.status in ENTITLED_STATUSES:
+                raise Conflict(
+                    "you already have a plan; change it in the billing portal",
+                    code="plan_already_active",
+                )
+            price, credits, amount = plan.stripe_price, plan.monthly_credits, plan.unit_amount
+        else:
+            raise InvalidArgument("kind must be pack or plan", code="checkout_kind_invalid")
+        customer = await self._customer(user_id)
+        metadata = {"user_id": user_id, "kind": kind, "item_id": item_id}
+        params: dict[str, object] = {
+            "mode": "payment" if kind == "pack" else "subscription",
+            "customer": customer,
+            "client_reference_id": user_id,
+            "line_items": [{"price": price, "quantity": 1}],
+            "success_url": self.settings.checkout_success_url,
+            "cancel_url": self.settings.checkout_cancel_url,
+            "metadata": metadata,
+        }
+        if kind == "pack":
+            params["payment_intent_data"] = {"metadata": metadata}
+        else:
+            params["subscription_data"] = {"metadata": metadata}
+        session = await self.stripe.create_checkout_session(
+            params, key=f"visiona-checkout-{uuid.uuid4()}"
+        )
+        async with self.db.uow(user_id) as uow:
+            await uow.session.execute(
+                sa.text(
+                    "INSERT INTO checkout_sessions (id, user_id, kind, item_id, credits, amount, "
+                    "currency) VALUES (:id, :u, :kind, :item, :credits, :amount, :currency)"
+                ),
+                {
+                    "id": session["id"],
+                    "u": user_id,
+                    "kind": kind,
+                    "item": item_id,
+                    "credits": credits,
+                    "amount": amount,
+                    "currency": self.catalog.currency,
+                },
+            )
+            await uow.commit()
+        log.info("billing.checkout_created", kind=kind, item_id=item_id, session_id=session["id"])
+        expires = session.get("expires_at")
+        return CheckoutSession(
+            id=str(session["id"]),
+            url=str(session["url"]),
+            expires_at=datetime.fromtimestamp(int(expires), UTC) if expires else None,
+        )
+
+    async def create_portal(self, user_id: str) -> str:
+        async with self.db.uow(user_id) as uow:
+            customer = (
+                await uow.session.execute(
+                    sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :u"),
+                    {"u": user_id},
+                )
+            ).scalar()
+        if not customer:
+            raise FailedPrecondition(
+                "nothing to manage yet: buy a pack or a plan first", code="no_billing_account"
+            )
+        session = await self.stripe.create_portal_session(
+            str(customer), self.settings.portal_return_url
+        )
+        return str(session["url"])
+
+    async def adjust(
+        self, *, user_id: str, delta: int, reason: str, actor: str, key: str
+    ) -> PostResult:
+        """A manual correction: internal gRPC only, audited on the entry and in the log."""
+        if not user_id or not reason.strip() or not actor.strip() or not key:
+            raise InvalidArgument(
+                "user_id, reason, actor and idempotency_key are required",
+                code="adjustment_incomplete",
+            )
+        if delta == 0:
+            raise InvalidArgument("delta must not be zero", code="adjustment_zero")
+        async with self.db.uow(user_id) as uow:
+            result = await Ledger(uow.session).post(
+                user_id=user_id,
+                key=f"adjustment:{key}",
+                kind="adjustment",
+                delta=delta,
+                actor=actor,
+                reason=reason,
+            )
+            if result.status == "insufficient":
+                raise FailedPrecondition(
+                    "the adjustment would take available credits below zero",
+                    code="insufficient_credits",
+                )
+            if result.applied:
+                credits_changed(uow, user_id, result.balance, "adjustment")
+            await uow.commit()
+        log.info(
+            "billing.adjustment",
+            delta=delta,
+            actor=actor,
+            applied=result.applied,
+        )
+        return result

@@ -33,6 +33,10 @@ class GatewaySettings(KitSettings):
     # Enhancement waits on an LLM, which can take longer than a plain read.
     llm_deadline_s: float = 45.0
     readiness_timeout_s: float = 1.0
+    # Checkout and portal sessions wait on Stripe.
+    payments_deadline_s: float = 20.0
+    # Largest webhook body accepted (Stripe events are a few KB).
+    webhook_max_bytes: int = 512 * 1024
 
     @field_validator("clerk_authorized_parties", mode="before")
     @classmethod

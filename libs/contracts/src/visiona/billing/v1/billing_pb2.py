@@ -22,19 +22,64 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n visiona/billing/v1/billing.proto\x12\x12visiona.billing.v1\"\x18\n\x16GetUsageSummaryRequest\"C\n\x17GetUsageSummaryResponse\x12\x14\n\x0c\x65nhancements\x18\x01 \x01(\x03\x12\x12\n\nllm_tokens\x18\x02 \x01(\x03\x32|\n\x0e\x42illingService\x12j\n\x0fGetUsageSummary\x12*.visiona.billing.v1.GetUsageSummaryRequest\x1a+.visiona.billing.v1.GetUsageSummaryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n visiona/billing/v1/billing.proto\x12\x12visiona.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16GetUsageSummaryRequest\"C\n\x17GetUsageSummaryResponse\x12\x14\n\x0c\x65nhancements\x18\x01 \x01(\x03\x12\x12\n\nllm_tokens\x18\x02 \x01(\x03\"\x13\n\x11GetBalanceRequest\"F\n\x12GetBalanceResponse\x12\x0f\n\x07\x62\x61lance\x18\x01 \x01(\x03\x12\x0c\n\x04held\x18\x02 \x01(\x03\x12\x11\n\tavailable\x18\x03 \x01(\x03\"A\n\x18ListLedgerEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xd5\x01\n\x0bLedgerEntry\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x15\n\rdelta_balance\x18\x03 \x01(\x03\x12\x12\n\ndelta_held\x18\x04 \x01(\x03\x12\x15\n\rbalance_after\x18\x05 \x01(\x03\x12\x17\n\x0f\x61vailable_after\x18\x06 \x01(\x03\x12\x11\n\treference\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x19ListLedgerEntriesResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.visiona.billing.v1.LedgerEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x12\n\x10ListPlansRequest\"i\n\x06Limits\x12 \n\x18max_concurrent_trainings\x18\x01 \x01(\x05\x12\x19\n\x11max_stored_models\x18\x02 \x01(\x05\x12\"\n\x1amax_concurrent_generations\x18\x03 \x01(\x05\"X\n\x04Pack\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63redits\x18\x03 \x01(\x03\x12\x13\n\x0bunit_amount\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\"\x9e\x01\n\x04Plan\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x17\n\x0fmonthly_credits\x18\x03 \x01(\x03\x12\x13\n\x0bunit_amount\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x10\n\x08interval\x18\x06 \x01(\t\x12*\n\x06limits\x18\x07 \x01(\x0b\x32\x1a.visiona.billing.v1.Limits\"4\n\x06Prices\x12\x10\n\x08training\x18\x01 \x01(\x03\x12\x18\n\x10generation_image\x18\x02 \x01(\x03\"\xc2\x01\n\x11ListPlansResponse\x12\'\n\x05packs\x18\x01 \x03(\x0b\x32\x18.visiona.billing.v1.Pack\x12\'\n\x05plans\x18\x02 \x03(\x0b\x32\x18.visiona.billing.v1.Plan\x12*\n\x06prices\x18\x03 \x01(\x0b\x32\x1a.visiona.billing.v1.Prices\x12/\n\x0b\x66ree_limits\x18\x04 \x01(\x0b\x32\x1a.visiona.billing.v1.Limits\"_\n\x1c\x43reateCheckoutSessionRequest\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .visiona.billing.v1.CheckoutKind\x12\x0f\n\x07item_id\x18\x02 \x01(\t\"p\n\x1d\x43reateCheckoutSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1c\n\x1a\x43reatePortalSessionRequest\"*\n\x1b\x43reatePortalSessionResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\"\x18\n\x16GetEntitlementsRequest\"\xbc\x01\n\x17GetEntitlementsResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ncel_at_period_end\x18\x03 \x01(\x08\x12\x36\n\x12\x63urrent_period_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.visiona.billing.v1.Limits\">\n\x18IngestStripeEventRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\t\"N\n\x19IngestStripeEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"n\n\x14\x41\x64justCreditsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"L\n\x15\x41\x64justCreditsResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x11\n\tavailable\x18\x03 \x01(\x03*]\n\x0c\x43heckoutKind\x12\x1d\n\x19\x43HECKOUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HECKOUT_KIND_PACK\x10\x01\x12\x16\n\x12\x43HECKOUT_KIND_PLAN\x10\x02\x32\xdf\x07\n\x0e\x42illingService\x12j\n\x0fGetUsageSummary\x12*.visiona.billing.v1.GetUsageSummaryRequest\x1a+.visiona.billing.v1.GetUsageSummaryResponse\x12[\n\nGetBalance\x12%.visiona.billing.v1.GetBalanceRequest\x1a&.visiona.billing.v1.GetBalanceResponse\x12p\n\x11ListLedgerEntries\x12,.visiona.billing.v1.ListLedgerEntriesRequest\x1a-.visiona.billing.v1.ListLedgerEntriesResponse\x12X\n\tListPlans\x12$.visiona.billing.v1.ListPlansRequest\x1a%.visiona.billing.v1.ListPlansResponse\x12|\n\x15\x43reateCheckoutSession\x12\x30.visiona.billing.v1.CreateCheckoutSessionRequest\x1a\x31.visiona.billing.v1.CreateCheckoutSessionResponse\x12v\n\x13\x43reatePortalSession\x12..visiona.billing.v1.CreatePortalSessionRequest\x1a/.visiona.billing.v1.CreatePortalSessionResponse\x12j\n\x0fGetEntitlements\x12*.visiona.billing.v1.GetEntitlementsRequest\x1a+.visiona.billing.v1.GetEntitlementsResponse\x12p\n\x11IngestStripeEvent\x12,.visiona.billing.v1.IngestStripeEventRequest\x1a-.visiona.billing.v1.IngestStripeEventResponse\x12\x64\n\rAdjustCredits\x12(.visiona.billing.v1.AdjustCreditsRequest\x1a).visiona.billing.v1.AdjustCreditsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'visiona.billing.v1.billing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETUSAGESUMMARYREQUEST']._serialized_start=56
-  _globals['_GETUSAGESUMMARYREQUEST']._serialized_end=80
-  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_start=82
-  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_end=149
-  _globals['_BILLINGSERVICE']._serialized_start=151
-  _globals['_BILLINGSERVICE']._serialized_end=275
+  _globals['_CHECKOUTKIND']._serialized_start=2129
+  _globals['_CHECKOUTKIND']._serialized_end=2222
+  _globals['_GETUSAGESUMMARYREQUEST']._serialized_start=89
+  _globals['_GETUSAGESUMMARYREQUEST']._serialized_end=113
+  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_start=115
+  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_end=182
+  _globals['_GETBALANCEREQUEST']._serialized_start=184
+  _globals['_GETBALANCEREQUEST']._serialized_end=203
+  _globals['_GETBALANCERESPONSE']._serialized_start=205
+  _globals['_GETBALANCERESPONSE']._serialized_end=275
+  _globals['_LISTLEDGERENTRIESREQUEST']._serialized_start=277
+  _globals['_LISTLEDGERENTRIESREQUEST']._serialized_end=342
+  _globals['_LEDGERENTRY']._serialized_start=345
+  _globals['_LEDGERENTRY']._serialized_end=558
+  _globals['_LISTLEDGERENTRIESRESPONSE']._serialized_start=560
+  _globals['_LISTLEDGERENTRIESRESPONSE']._serialized_end=662
+  _globals['_LISTPLANSREQUEST']._serialized_start=664
+  _globals['_LISTPLANSREQUEST']._serialized_end=682
+  _globals['_LIMITS']._serialized_start=684
+  _globals['_LIMITS']._serialized_end=789
+  _globals['_PACK']._serialized_start=791
+  _globals['_PACK']._serialized_end=879
+  _globals['_PLAN']._serialized_start=882
+  _globals['_PLAN']._serialized_end=1040
+  _globals['_PRICES']._serialized_start=1042
+  _globals['_PRICES']._serialized_end=1094
+  _globals['_LISTPLANSRESPONSE']._serialized_start=1097
+  _globals['_LISTPLANSRESPONSE']._serialized_end=1291
+  _globals['_CREATECHECKOUTSESSIONREQUEST']._serialized_start=1293
+  _globals['_CREATECHECKOUTSESSIONREQUEST']._serialized_end=1388
+  _globals['_CREATECHECKOUTSESSIONRESPONSE']._serialized_start=1390
+  _globals['_CREATECHECKOUTSESSIONRESPONSE']._serialized_end=1502
+  _globals['_CREATEPORTALSESSIONREQUEST']._serialized_start=1504
+  _globals['_CREATEPORTALSESSIONREQUEST']._serialized_end=1532
+  _globals['_CREATEPORTALSESSIONRESPONSE']._serialized_start=1534
+  _globals['_CREATEPORTALSESSIONRESPONSE']._serialized_end=1576
+  _globals['_GETENTITLEMENTSREQUEST']._serialized_start=1578
+  _globals['_GETENTITLEMENTSREQUEST']._serialized_end=1602
+  _globals['_GETENTITLEMENTSRESPONSE']._serialized_start=1605
+  _globals['_GETENTITLEMENTSRESPONSE']._serialized_end=1793
+  _globals['_INGESTSTRIPEEVENTREQUEST']._serialized_start=1795
+  _globals['_INGESTSTRIPEEVENTREQUEST']._serialized_end=1857
+  _globals['_INGESTSTRIPEEVENTRESPONSE']._serialized_start=1859
+  _globals['_INGESTSTRIPEEVENTRESPONSE']._serialized_end=1937
+  _globals['_ADJUSTCREDITSREQUEST']._serialized_start=1939
+  _globals['_ADJUSTCREDITSREQUEST']._serialized_end=2049
+  _globals['_ADJUSTCREDITSRESPONSE']._serialized_start=2051
+  _globals['_ADJUSTCREDITSRESPONSE']._serialized_end=2127
+  _globals['_BILLINGSERVICE']._serialized_start=2225
+  _globals['_BILLINGSERVICE']._serialized_end=3216
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class BillingServiceStub:
-    """BillingService owns customers, plans, the credit ledger and usage records.
+    """BillingService owns customers, plans, the credit ledger, holds and usage records.
     The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
@@ -41,15 +41,112 @@ class BillingServiceStub:
                 request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUsageSummaryRequest.SerializeToString,
                 response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUsageSummaryResponse.FromString,
                 _registered_method=True)
+        self.GetBalance = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/GetBalance',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetBalanceRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetBalanceResponse.FromString,
+                _registered_method=True)
+        self.ListLedgerEntries = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/ListLedgerEntries',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListLedgerEntriesRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListLedgerEntriesResponse.FromString,
+                _registered_method=True)
+        self.ListPlans = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/ListPlans',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
+        self.CreateCheckoutSession = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/CreateCheckoutSession',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionResponse.FromString,
+                _registered_method=True)
+        self.CreatePortalSession = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/CreatePortalSession',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.FromString,
+                _registered_method=True)
+        self.GetEntitlements = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/GetEntitlements',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetEntitlementsRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetEntitlementsResponse.FromString,
+                _registered_method=True)
+        self.IngestStripeEvent = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/IngestStripeEvent',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.IngestStripeEventRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.IngestStripeEventResponse.FromString,
+                _registered_method=True)
+        self.AdjustCredits = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/AdjustCredits',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
-    """BillingService owns customers, plans, the credit ledger and usage records.
+    """BillingService owns customers, plans, the credit ledger, holds and usage records.
     The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
     def GetUsageSummary(self, request, context):
         """GetUsageSummary totals the usage billing has recorded for the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBalance(self, request, context):
+        """GetBalance returns the caller's credits: balance, held by running jobs, available.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLedgerEntries(self, request, context):
+        """ListLedgerEntries pages through the caller's ledger, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlans(self, request, context):
+        """ListPlans returns the catalogue: credit packs, monthly plans, job prices, free limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCheckoutSession(self, request, context):
+        """CreateCheckoutSession starts a Stripe Checkout for a pack or a plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePortalSession(self, request, context):
+        """CreatePortalSession opens the Stripe billing portal for the caller's customer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEntitlements(self, request, context):
+        """GetEntitlements returns the caller's plan and its limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestStripeEvent(self, request, context):
+        """IngestStripeEvent verifies and stores one Stripe webhook delivery (gateway only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustCredits(self, request, context):
+        """AdjustCredits is a manual, audited correction of a user's credits (operators only;
+        the gateway never routes to it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -63,6 +160,46 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUsageSummaryRequest.FromString,
                     response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUsageSummaryResponse.SerializeToString,
             ),
+            'GetBalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBalance,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetBalanceRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetBalanceResponse.SerializeToString,
+            ),
+            'ListLedgerEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLedgerEntries,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListLedgerEntriesRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListLedgerEntriesResponse.SerializeToString,
+            ),
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListPlansRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'CreateCheckoutSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckoutSession,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionResponse.SerializeToString,
+            ),
+            'CreatePortalSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePortalSession,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.SerializeToString,
+            ),
+            'GetEntitlements': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEntitlements,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetEntitlementsRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetEntitlementsResponse.SerializeToString,
+            ),
+            'IngestStripeEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestStripeEvent,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.IngestStripeEventRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.IngestStripeEventResponse.SerializeToString,
+            ),
+            'AdjustCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustCredits,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'visiona.billing.v1.BillingService', rpc_method_handlers)
@@ -72,7 +209,7 @@ def add_BillingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class BillingService:
-    """BillingService owns customers, plans, the credit ledger and usage records.
+    """BillingService owns customers, plans, the credit ledger, holds and usage records.
     The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
@@ -93,6 +230,222 @@ class BillingService:
             '/visiona.billing.v1.BillingService/GetUsageSummary',
             visiona_dot_billing_dot_v1_dot_billing__pb2.GetUsageSummaryRequest.SerializeToString,
             visiona_dot_billing_dot_v1_dot_billing__pb2.GetUsageSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/GetBalance',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.GetBalanceRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.GetBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLedgerEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/ListLedgerEntries',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.ListLedgerEntriesRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.ListLedgerEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/ListPlans',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckoutSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/CreateCheckoutSession',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.CreateCheckoutSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePortalSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/CreatePortalSession',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEntitlements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/GetEntitlements',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.GetEntitlementsRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.GetEntitlementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestStripeEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/IngestStripeEvent',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.IngestStripeEventRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.IngestStripeEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/AdjustCredits',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,276 @@
+"""The credit ledger's SQL: every movement is one call to a database function (0002_ledger).
+
+The functions are the only writers of ``accounts`` balances, ``holds`` and ``ledger_entries``;
+each is one round trip and idempotent by its key. Row-level security applies (they run as the
+caller), so the transaction must act as the user whose credits move.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_POST_ENTRY = sa.text(
+    "SELECT status, balance, held, entry_id FROM post_entry("
+    ":user_id, :key, :kind, :delta, :reference, :payment_intent, :actor, :reason, "
+    "CAST(:metadata AS jsonb))"
+)
+_PLACE_HOLD = sa.text(
+    "SELECT hold_id, status, amount, balance, held, expires_at, created FROM place_hold("
+    ":user_id, :key, :job_kind, :job_id, :amount, :units, make_interval(secs => :ttl_s))"
+)
+_SETTLE_HOLD = sa.text(
+    "SELECT status, captured, released, balance, held, changed FROM settle_hold("
+    ":user_id, :key, :delivered, :outcome, :final)"
+)
+_CLAW_BACK = sa.text(
+    "SELECT status, taken, uncollected, balance, held FROM claw_back("
+    ":user_id, :key, :amount, :reference, :payment_intent, CAST(:metadata AS jsonb))"
+)
+_BALANCE = sa.text("SELECT balance, held FROM accounts WHERE user_id = :user_id")
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status: str  # applied | duplicate | insufficient
+    balance: Balance
+
+    @property
+    def applied(self) -> bool:
+        return self.status == "applied"
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    hold_id: uuid.UUID
+    status: str  # open | rejected | settled | expired
+    amount: int
+    balance: Balance
+    expires_at: datetime
+    created: bool
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    status: str  # settled | expired | rejected | unknown
+    captured: int
+    released: int
+    balance: Balance | None
+    changed: bool
+
+
+@dataclass(frozen=True)
+class ClawbackResult:
+    status: str  # applied | duplicate
+    taken: int
+    uncollected: int
+    balance: Balance
+
+
+@dataclass(frozen=True)
+class DueHold:
+    id: uuid.UUID
+    user_id: str
+    key: str
+    job_kind: str
+    job_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    kind: str
+    delta_balance: int
+    delta_held: int
+    balance_after: int
+    held_after: int
+    reference: str | None
+    reason: str | None
+    created_at: datetime
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+class Ledger:
+    """One transaction's view of the ledger (bind to a unit of work's session)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def post(
+        self,
+        *,
+        user_id: str,
+        key: str,
+        kind: str,
+        delta: int,
+        reference: str | None = None,
+        payment_intent: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> PostResult:
+        row = (
+            await self.session.execute(
+                _POST_ENTRY,
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "kind": kind,
+                    "delta": delta,
+                    "reference": reference,
+                    "payment_intent": payment_intent,
+                    "actor": actor,
+                    "reason": reason,
+                    "metadata": _json(metadata),
+                },
+            )
+        ).one()
+        return PostResult(row.status, Balance(int(row.balance or 0), int(row.held or 0)))
+
+    async def place_hold(
+        self,
+        *,
+        user_id: str,
+        key: str,
+        job_kind: str,
+        job_id: str,
+        amount: int,
+        units: int,
+        ttl: timedelta,
+    ) -> HoldResult:
+        row = (
+            await self.session.execute(
+                _PLACE_HOLD,
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "job_kind": job_kind,
+                    "job_id": job_id,
+                    "amount": amount,
+                    "units": units,
+                    "ttl_s": ttl.total_seconds(),
+                },
+            )
+        ).one()
+        return HoldResult(
+            hold_id=row.hold_id,
+            status=row.status,
+            amount=int(row.amount),
+            balance=Balance(int(row.balance), int(row.held)),
+            expires_at=row.expires_at,
+            created=bool(row.created),
+        )
+
+    async def settle_hold(
+        self, *, user_id: str, key: str, delivered: int, outcome: str, final: str = "settled"
+    ) -> SettleResult:
+        """Capture the price of ``delivered`` units of the hold and release the rest."""
+        row = (
+            await self.session.execute(
+                _SETTLE_HOLD,
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "delivered": delivered,
+                    "outcome": outcome,
+                    "final": final,
+                },
+            )
+        ).one()
+        balance = None if row.balance is None else Balance(int(row.balance), int(row.held))
+        return SettleResult(
+            row.status, int(row.captured), int(row.released), balance, bool(row.changed)
+        )
+
+    async def claw_back(
+        self,
+        *,
+        user_id: str,
+        key: str,
+        amount: int,
+        reference: str,
+        payment_intent: str | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ClawbackResult:
+        row = (
+            await self.session.execute(
+                _CLAW_BACK,
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "amount": amount,
+                    "reference": reference,
+                    "payment_intent": payment_intent,
+                    "metadata": _json(metadata),
+                },
+            )
+        ).one()
+        return ClawbackResult(
+            row.status,
+            int(row.taken),
+            int(row.uncollected),
+            Balance(int(row.balance or 0), int(row.held or 0)),
+        )
+
+    async def balance(self, user_id: str) -> Balance:
+        row = (await self.session.execute(_BALANCE, {"user_id": user_id})).first()
+        return Balance(0, 0) if row is None else Balance(int(row.balance), int(row.held))
+
+    async def page(self, user_id: str, *, before_id: int | None, limit: int) -> list[Entry]:
+        """Newest first; ``before_id`` is the cursor (the last id of the previous page)."""
+        stmt = sa.text(
+            "SELECT id, kind, delta_balance, delta_held, balance_after, held_after, reference, "
+            "reason, created_at FROM ledger_entries WHERE user_id = :user_id "
+            + ("AND id < :before " if before_id is not None else "")
+            + "ORDER BY id DESC LIMIT :limit"
+        )
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+        if before_id is not None:
+            params["before"] = before_id
+        rows = await self.session.execute(stmt, params)
+        return [Entry(**row._mapping) for row in rows]
+
+    async def granted_for_payment(self, payment_intent: str) -> tuple[int, str | None]:
+        """Credits this transaction's user was granted by a payment, and the entry's kind."""
+        row = (
+            await self.session.execute(
+                sa.text(
+                    "SELECT COALESCE(sum(delta_balance), 0) AS credits, min(kind) AS kind "
+                    "FROM ledger_entries WHERE payment_intent = :pi "
+                    "AND kind IN ('purchase', 'plan_grant')"
+                ),
+                {"pi": payment_intent},
+            )
+        ).one()
+        return int(row.credits), row.kind
+
+    async def due_holds(self, limit: int) -> list[DueHold]:
+        """Open holds past their expiry, of every user: needs the system principal."""
+        rows = await self.session.execute(
+            sa.text(
+                "SELECT id, user_id, idempotency_key AS key, job_kind, job_id, amount FROM holds "
+                "WHERE status = 'open' AND expires_at <= now() ORDER BY expires_at LIMIT :limit"
+            ),
+            {"limit": limit},
+        )
+        return [DueHold(**r._mapping) for r in rows]

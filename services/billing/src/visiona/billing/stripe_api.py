@@ -1,0 +1,160 @@
+"""The billing service's port to Stripe, and its adapter on the official SDK (StripeClient).
+
+Objects come back as plain dicts (``StripeObject.to_dict()``) so the rest of billing does not
+depend on the SDK's types. Webhook signatures are checked with the SDK's own verifier against
+the current secret and, during a rotation, the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import stripe
+
+from visiona.billing.config import BillingSettings
+from visiona.kit.errors import InvalidArgument, Unavailable
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+StripeObj = dict[str, Any]
+
+
+class StripePort(Protocol):
+    async def create_customer(self, user_id: str) -> StripeObj: ...
+
+    async def create_checkout_session(self, params: dict[str, Any], key: str) -> StripeObj: ...
+
+    async def create_portal_session(self, customer: str, return_url: str) -> StripeObj: ...
+
+    async def checkout_session(self, session_id: str) -> StripeObj: ...
+
+    async def subscription(self, subscription_id: str) -> StripeObj: ...
+
+    async def invoice(self, invoice_id: str) -> StripeObj: ...
+
+    async def charge(self, charge_id: str) -> StripeObj: ...
+
+    async def invoice_payment_intent(self, invoice_id: str) -> str | None: ...
+
+
+class WebhookVerifier:
+    """Checks ``Stripe-Signature`` on the raw body; returns the parsed event."""
+
+    def __init__(self, secrets: Sequence[str], tolerance_s: int) -> None:
+        self.secrets = [s for s in secrets if s]
+        self.tolerance_s = tolerance_s
+
+    def verify(self, payload: bytes, signature: str) -> StripeObj:
+        if not self.secrets:
+            raise Unavailable("stripe webhooks are not configured", code="webhooks_not_configured")
+        if not signature:
+            raise InvalidArgument("missing Stripe-Signature header", code="signature_missing")
+        for secret in self.secrets:
+            try:
+                stripe.WebhookSignature.verify_header(payload, signature, secret, self.tolerance_s)
+            except stripe.SignatureVerificationError:
+                continue
+            break
+        else:
+            raise InvalidArgument("webhook signature does not verify", code="signature_invalid")
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise InvalidArgument("webhook body is not JSON", code="payload_invalid") from None
+        if (
+            not isinstance(event, dict)
+            or event.get("object") != "event"
+            or not isinstance(event.get("id"), str)
+            or not isinstance(event.get("type"), str)
+        ):
+            raise InvalidArgument("webhook body is not a Stripe event", code="payload_invalid")
+        return event
+
+
+def _plain(obj: Any) -> StripeObj:
+    return dict(obj.to_dict())
+
+
+class StripeSdk:
+    """The adapter. One client per process; the SDK retries network failures itself."""
+
+    def __init__(self, settings: BillingSettings) -> None:
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        self.client = stripe.StripeClient(
+            settings.stripe_api_key.get_secret_value() or "sk_unset",
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=settings.stripe_max_network_retries,
+            http_client=stripe.HTTPXClient(timeout=20),
+        )
+
+    async def _call(self, what: str, coro: Any) -> StripeObj:
+        try:
+            return _plain(await coro)
+        except stripe.StripeError as exc:
+            # Type and status only: Stripe's messages may echo customer data.
+            log.warning(
+                "stripe.call_failed", call=what, error=type(exc).__name__, status=exc.http_status
+            )
+            raise Unavailable("payment provider unavailable", code="stripe_unavailable") from None
+
+    async def create_customer(self, user_id: str) -> StripeObj:
+        return await self._call(
+            "customers.create",
+            self.client.v1.customers.create_async(
+                params={"metadata": {"user_id": user_id}},
+                # Retries and concurrent first checkouts of one user make one customer.
+                options={"idempotency_key": f"visiona-customer-{user_id}"},
+            ),
+        )
+
+    async def create_checkout_session(self, params: dict[str, Any], key: str) -> StripeObj:
+        return await self._call(
+            "checkout.sessions.create",
+            self.client.v1.checkout.sessions.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            ),
+        )
+
+    async def create_portal_session(self, customer: str, return_url: str) -> StripeObj:
+        return await self._call(
+            "billing_portal.sessions.create",
+            self.client.v1.billing_portal.sessions.create_async(
+                params={"customer": customer, "return_url": return_url}
+            ),
+        )
+
+    async def checkout_session(self, session_id: str) -> StripeObj:
+        return await self._call(
+            "checkout.sessions.retrieve",
+            self.client.v1.checkout.sessions.retrieve_async(session_id),
+        )
+
+    async def subscription(self, subscription_id: str) -> StripeObj:
+        return await self._call(
+            "subscriptions.retrieve", self.client.v1.subscriptions.retrieve_async(subscription_id)
+        )
+
+    async def invoice(self, invoice_id: str) -> StripeObj:
+        return await self._call(
+            "invoices.retrieve", self.client.v1.invoices.retrieve_async(invoice_id)
+        )
+
+    async def charge(self, charge_id: str) -> StripeObj:
+        return await self._call(
+            "charges.retrieve", self.client.v1.charges.retrieve_async(charge_id)
+        )
+
+    async def invoice_payment_intent(self, invoice_id: str) -> str | None:
+        page = await self._call(
+            "invoice_payments.list",
+            self.client.v1.invoice_payments.list_async(params={"invoice": invoice_id}),
+        )
+        for item in page.get("data", []):
+            payment = item.get("payment") or {}
+            if item.get("status") == "paid" and payment.get("payment_intent"):
+                return str(payment["payment_intent"])
+        return None

@@ -1,0 +1,358 @@
+"""Stripe webhooks: store verified events by id, then apply them asynchronously.
+
+``ingest`` (called by the gateway over gRPC) verifies the signature on the raw body, stores
+the event under its id and, for a type billing acts on, stages an internal
+``billing.stripe_event.received.v1`` in the same transaction. ``StripeEventApplier`` consumes
+it: one transaction holds the inbox claim, the event row (locked), the effects and the
+outbox, so a crash anywhere applies the event exactly once.
+
+Stripe sends events more than once and out of order, so every handler re-fetches the object
+whose state it acts on (under a per-object advisory lock) instead of trusting the snapshot,
+and every credit movement has a key derived from the Stripe object (``purchase:<cs>``,
+``plan_grant:<invoice>``, ``clawback:<charge>:<amount_refunded>``). Credits are granted only
+here, from verified events: never from a browser redirect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from visiona.billing.catalog import Catalog
+from visiona.billing.ledger import Ledger
+from visiona.billing.saga import credits_changed
+from visiona.billing.stripe_api import StripeObj, StripePort, WebhookVerifier
+from visiona.kit.consumer import EventHandler
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.events import Event, PlanChangedV1, StripeEventReceivedV1
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+STRIPE_CONSUMER = "billing.stripe"
+
+# Subscription statuses that keep the plan's entitlements (past_due: Stripe is still retrying).
+ENTITLED_STATUSES = ("active", "trialing", "past_due")
+
+_STORE = sa.text(
+    "INSERT INTO stripe_events (id, type, payload, processed_at, outcome) "
+    "VALUES (:id, :type, CAST(:payload AS jsonb), :processed_at, :outcome) "
+    "ON CONFLICT (id) DO NOTHING RETURNING 1"
+)
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+async def ingest(
+    db: Database, verifier: WebhookVerifier, payload: bytes, signature: str
+) -> tuple[str, str, bool]:
+    """Verify and store one delivery; returns (event id, type, duplicate)."""
+    event = verifier.verify(payload, signature)
+    event_id, event_type = event["id"], event["type"]
+    handled = event_type in APPLY
+    async with db.uow() as uow:
+        stored = (
+            await uow.session.execute(
+                _STORE,
+                {
+                    "id": event_id,
+                    "type": event_type,
+                    "payload": payload.decode(),
+                    # Types billing does not act on are acknowledged, kept and closed at once.
+                    "processed_at": None if handled else datetime.now(UTC),
+                    "outcome": None if handled else "ignored",
+                },
+            )
+        ).first() is not None
+        if stored and handled:
+            uow.emit(StripeEventReceivedV1(stripe_event_id=event_id, type=event_type))
+        await uow.commit()
+    log.info("stripe.event_received", event_id=event_id, type=event_type, duplicate=not stored)
+    return event_id, event_type, not stored
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def _id(value: Any) -> str | None:
+    """An expandable field: an id, or the expanded object's id."""
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value) if value else None
+
+
+def invoice_price(invoice: StripeObj) -> str | None:
+    """The price of an invoice's first line (2025 shape ``pricing.price_details``, or ``price``)."""
+    for line in _get(invoice, "lines", "data") or []:
+        price = _get(line, "pricing", "price_details", "price") or _id(line.get("price"))
+        if price:
+            return str(price)
+    return None
+
+
+class StripeEventApplier:
+    def __init__(self, catalog: Catalog, stripe: StripePort) -> None:
+        self.catalog = catalog
+        self.stripe = stripe
+
+    async def apply(self, event: StripeEventReceivedV1, uow: UnitOfWork) -> None:
+        row = (
+            await uow.session.execute(
+                sa.text(
+                    "SELECT payload, processed_at FROM stripe_events WHERE id = :id FOR UPDATE"
+                ),
+                {"id": event.stripe_event_id},
+            )
+        ).first()
+        if row is None or row.processed_at is not None:
+            return
+        payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+        handler = APPLY.get(payload["type"])
+        outcome = "ignored" if handler is None else await handler(self, payload, uow)
+        await uow.session.execute(
+            sa.text("UPDATE stripe_events SET processed_at = now(), outcome = :o WHERE id = :id"),
+            {"o": outcome, "id": event.stripe_event_id},
+        )
+        log.info(
+            "stripe.event_applied",
+            event_id=event.stripe_event_id,
+            type=payload["type"],
+            outcome=outcome,
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _user_for_customer(self, uow: UnitOfWork, customer: str | None) -> str | None:
+        """The user who owns a Stripe customer: read as the system, then act as that user."""
+        if not customer:
+            return None
+        await uow.act_as(None, system=True)
+        user = (
+            await uow.session.execute(
+                sa.text("SELECT user_id FROM accounts WHERE stripe_customer_id = :c"),
+                {"c": customer},
+            )
+        ).scalar()
+        await uow.act_as(user)
+        return str(user) if user else None
+
+    async def _sync_subscription(self, uow: UnitOfWork, user_id: str, subscription_id: str) -> str:
+        """Store the subscription's current state as Stripe has it now (re-fetched under a
+        lock, so an older snapshot never overwrites a newer one)."""
+        await uow.session.execute(_LOCK, {"key": subscription_id})
+        sub = await self.stripe.subscription(subscription_id)
+        item = (_get(sub, "items", "data") or [{}])[0]
+        plan = self.catalog.plan_by_price(_id(item.get("price")) or "")
+        previous = (
+            await uow.session.execute(
+                sa.text("SELECT plan_id, status FROM subscriptions WHERE id = :id"),
+                {"id": subscription_id},
+            )
+        ).first()
+        await uow.session.execute(
+            sa.text(
+                "INSERT INTO subscriptions (id, user_id, plan_id, status, cancel_at_period_end, "
+                "current_period_end, synced_at) VALUES (:id, :u, :plan, :status, :cape, :end, "
+                "now()) ON CONFLICT (id) DO UPDATE SET plan_id = EXCLUDED.plan_id, "
+                "status = EXCLUDED.status, cancel_at_period_end = EXCLUDED.cancel_at_period_end, "
+                "current_period_end = EXCLUDED.current_period_end, synced_at = now()"
+            ),
+            {
+                "id": subscription_id,
+                "u": user_id,
+                "plan": plan.id if plan else None,
+                "status": sub.get("status") or "unknown",
+                "cape": bool(sub.get("cancel_at_period_end")),
+                "end": _ts(item.get("current_period_end")),
+            },
+        )
+        status = str(sub.get("status"))
+        if previous is None or (previous.plan_id, previous.status) != (
+            plan.id if plan else None,
+            status,
+        ):
+            uow.emit(
+                PlanChangedV1(user_id=user_id, plan_id=plan.id if plan else None, status=status)
+            )
+        return f"subscription_{status}"
+
+    # --- handlers: each returns the outcome stored on the event row ------------------------
+
+    async def checkout_completed(self, payload: StripeObj, uow: UnitOfWork) -> str:
+        snapshot = _get(payload, "data", "object") or {}
+        session_id = snapshot.get("id")
+        user_id = snapshot.get("client_reference_id")
+        if not session_id or not user_id:
+            return "not_ours"
+        await uow.act_as(user_id)
+        await uow.session.execute(_LOCK, {"key": session_id})
+        ours = (
+            await uow.session.execute(
+                sa.text(
+                    "SELECT kind, item_id, credits FROM checkout_sessions WHERE id = :id "
+                    "AND user_id = :u"
+                ),
+                {"id": session_id, "u": user_id},
+            )
+        ).first()
+        if ours is None:
+            log.warning("stripe.unknown_checkout_session", session_id=session_id)
+            return "unknown_session"
+        session = await self.stripe.checkout_session(session_id)
+        if session.get("status") != "complete":
+            return "not_complete"
+        if ours.kind == "plan":
+            await uow.session.execute(
+                sa.text(
+                    "UPDATE checkout_sessions SET status = 'complete', "
+                    "completed_at = COALESCE(completed_at, now()) WHERE id = :id"
+                ),
+                {"id": session_id},
+            )
+            subscription = _id(session.get("subscription"))
+            if subscription is None:
+                return "no_subscription"
+            # Credits come with the subscription's invoices (invoice.paid), not from here.
+            return await self._sync_subscription(uow, user_id, subscription)
+        if session.get("payment_status") not in ("paid", "no_payment_required"):
+            return "awaiting_payment"
+        result = await Ledger(uow.session).post(
+            user_id=user_id,
+            key=f"purchase:{session_id}",
+            kind="purchase",
+            delta=int(ours.credits),
+            reference=session_id,
+            payment_intent=_id(session.get("payment_intent")),
+            metadata={"pack": ours.item_id},
+        )
+        await uow.session.execute(
+            sa.text(
+                "UPDATE checkout_sessions SET status = 'paid', "
+                "completed_at = COALESCE(completed_at, now()) WHERE id = :id"
+            ),
+            {"id": session_id},
+        )
+        if result.applied:
+            credits_changed(uow, user_id, result.balance, "purchase")
+            return "credited"
+        return "already_credited"
+
+    async def invoice_paid(self, payload: StripeObj, uow: UnitOfWork) -> str:
+        invoice = _get(payload, "data", "object") or {}
+        subscription = _id(_get(invoice, "parent", "subscription_details", "subscription"))
+        if not subscription:
+            return "not_a_subscription_invoice"
+        user_id = await self._user_for_customer(uow, _id(invoice.get("customer")))
+        if user_id is None:
+            return "unknown_customer"
+        outcome = await self._sync_subscription(uow, user_id, subscription)
+        if invoice.get("billing_reason") not in ("subscription_create", "subscription_cycle"):
+            return outcome
+        plan = self.catalog.plan_by_price(invoice_price(invoice) or "")
+        if plan is None:
+            log.warning("stripe.invoice_unknown_price", invoice=invoice.get("id"))
+            return "unknown_price"
+        result = await Ledger(uow.session).post(
+            user_id=user_id,
+            key=f"plan_grant:{invoice['id']}",
+            kind="plan_grant",
+            delta=plan.monthly_credits,
+            reference=str(invoice["id"]),
+            payment_intent=await self.stripe.invoice_payment_intent(str(invoice["id"])),
+            metadata={"plan": plan.id, "subscription": subscription},
+        )
+        if result.applied:
+            credits_changed(uow, user_id, result.balance, "plan_grant")
+            return "granted"
+        return "already_granted"
+
+    async def invoice_payment_failed(self, payload: StripeObj, uow: UnitOfWork) -> str:
+        invoice = _get(payload, "data", "object") or {}
+        subscription = _id(_get(invoice, "parent", "subscription_details", "subscription"))
+        user_id = await self._user_for_customer(uow, _id(invoice.get("customer")))
+        if not subscription or user_id is None:
+            return "not_ours"
+        log.info("stripe.invoice_payment_failed", invoice=invoice.get("id"))
+        return await self._sync_subscription(uow, user_id, subscription)
+
+    async def subscription_changed(self, payload: StripeObj, uow: UnitOfWork) -> str:
+        sub = _get(payload, "data", "object") or {}
+        user_id = await self._user_for_customer(uow, _id(sub.get("customer")))
+        if not sub.get("id") or user_id is None:
+            return "not_ours"
+        return await self._sync_subscription(uow, user_id, str(sub["id"]))
+
+    async def charge_refunded(self, payload: StripeObj, uow: UnitOfWork) -> str:
+        snapshot = _get(payload, "data", "object") or {}
+        charge_id = snapshot.get("id")
+        user_id = await self._user_for_customer(uow, _id(snapshot.get("customer")))
+        if not charge_id or user_id is None:
+            return "not_ours"
+        await uow.session.execute(_LOCK, {"key": charge_id})
+        charge = await self.stripe.charge(charge_id)
+        payment_intent = _id(charge.get("payment_intent"))
+        amount, refunded = int(charge.get("amount") or 0), int(charge.get("amount_refunded") or 0)
+        if not payment_intent or amount <= 0:
+            return "not_ours"
+        ledger = Ledger(uow.session)
+        granted, _ = await ledger.granted_for_payment(payment_intent)
+        if granted <= 0:
+            return "no_credits_for_payment"
+        # The share of the credits the refunded share of the payment bought, minus what
+        # earlier refunds of this payment already asked back.
+        target = granted * min(refunded, amount) // amount
+        asked = (
+            await uow.session.execute(
+                sa.text(
+                    "SELECT COALESCE(sum((metadata->>'requested')::bigint), 0) FROM "
+                    "ledger_entries WHERE kind = 'refund_clawback' AND payment_intent = :pi"
+                ),
+                {"pi": payment_intent},
+            )
+        ).scalar_one()
+        want = target - int(asked)
+        if want <= 0:
+            return "already_clawed_back"
+        result = await ledger.claw_back(
+            user_id=user_id,
+            key=f"clawback:{charge_id}:{refunded}",
+            amount=want,
+            reference=str(charge_id),
+            payment_intent=payment_intent,
+            metadata={"amount_refunded": refunded, "amount": amount},
+        )
+        if result.status != "applied":
+            return "already_clawed_back"
+        if result.uncollected:
+            log.warning("billing.clawback_short", charge=charge_id, uncollected=result.uncollected)
+        credits_changed(uow, user_id, result.balance, "refund_clawback")
+        return "clawed_back" if not result.uncollected else "clawed_back_partially"
+
+    def handlers(self) -> Mapping[type[Event], EventHandler]:
+        return {StripeEventReceivedV1: self.apply}
+
+
+Handler = Callable[[StripeEventApplier, StripeObj, UnitOfWork], Awaitable[str]]
+
+APPLY: dict[str, Handler] = {
+    "checkout.session.completed": StripeEventApplier.checkout_completed,
+    "checkout.session.async_payment_succeeded": StripeEventApplier.checkout_completed,
+    "invoice.paid": StripeEventApplier.invoice_paid,
+    "invoice.payment_failed": StripeEventApplier.invoice_payment_failed,
+    "customer.subscription.created": StripeEventApplier.subscription_changed,
+    "customer.subscription.updated": StripeEventApplier.subscription_changed,
+    "customer.subscription.deleted": StripeEventApplier.subscription_changed,
+    "charge.refunded": StripeEventApplier.charge_refunded,
+}

@@ -1,0 +1,68 @@
+"""Provider webhooks: verified on the raw body by the owning service, stored, answered fast.
+
+``/webhooks/stripe`` hands the body and ``Stripe-Signature`` to billing unchanged; billing
+verifies them (current and previous signing secret), stores the event under its id and
+applies it asynchronously. A bad signature is 400 and nothing is stored; a redelivery is 200.
+"""
+
+from __future__ import annotations
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from visiona.billing.v1 import billing_pb2
+from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.problems import Problem, problem
+from visiona.kit.grpcserver import ERROR_CODE_KEY
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class Received(BaseModel):
+    received: bool
+    event_id: str
+    duplicate: bool
+
+
+@router.post(
+    "/stripe",
+    response_model=Received,
+    responses={
+        400: {"model": Problem, "description": "Missing or invalid signature, or not an event"},
+        413: {"model": Problem, "description": "Body too large"},
+        503: {"model": Problem, "description": "Not stored; Stripe will retry"},
+    },  # type: ignore[dict-item]
+    summary="Stripe webhook endpoint (signed by Stripe)",
+)
+async def stripe_webhook(request: Request) -> JSONResponse | Received:
+    backends: Backends = request.app.state.backends
+    signature = request.headers.get("stripe-signature", "")
+    if not signature:
+        return problem(request, 400, "signature_missing", "missing Stripe-Signature header")
+    limit = backends.settings.webhook_max_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+    payload = await request.body()
+    if len(payload) > limit:
+        return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+    try:
+        r = await backends.billing.IngestStripeEvent(
+            billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature),
+            timeout=backends.settings.grpc_deadline_s,
+            metadata=call_metadata(None, request.state.request_id),
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            # Signature and shape problems are the sender's: 400, as Stripe expects.
+            return problem(request, 400, _code(exc), exc.details() or "invalid webhook")
+        raise
+    return Received(received=True, event_id=r.event_id, duplicate=r.duplicate)
+
+
+def _code(exc: grpc.aio.AioRpcError) -> str:
+    for key, value in exc.trailing_metadata() or ():
+        if key == ERROR_CODE_KEY:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return "invalid_webhook"
