@@ -1,17 +1,19 @@
-"""``visiona-emulator {anthropic|clerk} [--host H] [--port P]``: run one emulator with uvicorn.
+"""``visiona-emulator {anthropic|clerk|stripe} [--host H] [--port P]``: run one emulator with
+uvicorn.
 
-Default ports come from ``ANTHROPIC_EMULATOR_PORT`` / ``CLERK_ISSUER_PORT`` (config/local.env),
-else 8101 / 8104.
+Default ports come from ``ANTHROPIC_EMULATOR_PORT`` / ``CLERK_ISSUER_PORT`` /
+``STRIPE_EMULATOR_PORT`` (config/local.env), else 8101 / 8104 / 8102.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from visiona.emulators import anthropic, clerk
+from visiona.emulators import anthropic, clerk, stripe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = {
         "anthropic": int(os.environ.get("ANTHROPIC_EMULATOR_PORT", anthropic.DEFAULT_PORT)),
         "clerk": int(os.environ.get("CLERK_ISSUER_PORT", clerk.DEFAULT_PORT)),
+        "stripe": int(os.environ.get("STRIPE_EMULATOR_PORT", stripe.DEFAULT_PORT)),
     }
     for name, port in defaults.items():
         p = sub.add_parser(name, help=f"run the {name} emulator")
@@ -34,11 +37,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="default: $CLERK_DEV_KEY_DIR or <repo>/.dev/clerk",
     )
+    stripe_cli = sub.choices["stripe"]
+    stripe_cli.add_argument(
+        "--webhook-url", default=None, help="default: $STRIPE_EMULATOR_WEBHOOK_URL (none)"
+    )
+    stripe_cli.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="default: $STRIPE_EMULATOR_WEBHOOK_SECRET or the dev secret",
+    )
+    stripe_cli.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="JSON list of prices to seed; default: $STRIPE_EMULATOR_PRICES_FILE",
+    )
     args = parser.parse_args(argv)
     if args.emulator == "anthropic":
         anthropic.serve(args.host, args.port)
-    else:
+    elif args.emulator == "clerk":
         clerk.serve(args.host, args.port, args.key_dir)
+    else:
+        settings = stripe.Settings.from_env()
+        if args.webhook_url is not None:
+            settings = dataclasses.replace(settings, webhook_url=args.webhook_url or None)
+        if args.webhook_secret:
+            settings = dataclasses.replace(settings, webhook_secret=args.webhook_secret)
+        if args.prices is not None:
+            settings = dataclasses.replace(settings, prices=stripe.load_prices(args.prices))
+        stripe.serve(args.host, args.port, settings)
     return 0
 
 

@@ -35,6 +35,7 @@ DEFAULT_PORTS = {
     "generation": 50053,
     "billing": 50054,
     "anthropic": 8101,
+    "stripe": 8102,
     "clerk": 8104,
     "s3": 8333,
 }
@@ -45,6 +46,7 @@ ENV_PORTS = {
     "generation": "GENERATION_GRPC_PORT",
     "billing": "BILLING_GRPC_PORT",
     "anthropic": "ANTHROPIC_EMULATOR_PORT",
+    "stripe": "STRIPE_EMULATOR_PORT",
     "clerk": "CLERK_ISSUER_PORT",
     "s3": "S3_PORT",
 }

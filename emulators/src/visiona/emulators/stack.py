@@ -72,12 +72,31 @@ class StackConfig:
     s3: S3Config | None = None
     anthropic_api_key: str = "sk-ant-local"
     anthropic_base_url: str | None = None
+    stripe_api_key: str = "sk_test_visiona_local"
+    stripe_webhook_secret: str = "whsec_visiona_local_dev_secret"  # noqa: S105 (dev only)
     log_format: str = "json"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def clerk_issuer(self) -> str:
         return f"http://127.0.0.1:{self.ports['clerk']}"
+
+    @property
+    def stripe_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['stripe']}"
+
+    def stripe_prices_file(self) -> Path:
+        """Billing's catalogue as the Stripe emulator's price seeds (the same price ids)."""
+        from visiona.billing.catalog import Catalog
+
+        catalog_file = self.extra_env.get("BILLING_CATALOG_FILE") or os.environ.get(
+            "BILLING_CATALOG_FILE"
+        )
+        path = self.state_dir / "stripe-prices.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog.load(Path(catalog_file) if catalog_file else None)
+        path.write_text(json.dumps(catalog.stripe_prices(), indent=2))
+        return path
 
     @property
     def gateway_url(self) -> str:
@@ -109,6 +128,17 @@ class StackConfig:
                 f"{p}S3_SECRET_KEY": self.s3.secret_key,
                 f"{p}S3_BUCKET": self.s3.bucket,
                 f"{p}S3_SECURE": str(self.s3.secure).lower(),
+            }
+        if service == "billing":
+            env |= {
+                "BILLING_STRIPE_API_KEY": self.stripe_api_key,
+                "BILLING_STRIPE_API_BASE": self.stripe_url,
+                "BILLING_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+                "BILLING_CHECKOUT_SUCCESS_URL": (
+                    f"{self.gateway_url}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"
+                ),
+                "BILLING_CHECKOUT_CANCEL_URL": f"{self.gateway_url}/billing/canceled",
+                "BILLING_PORTAL_RETURN_URL": f"{self.gateway_url}/billing",
             }
         if service == "prompts":
             env |= {
@@ -161,6 +191,21 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
     procs["anthropic"] = (
         [bin_path("visiona-emulator"), "anthropic", "--port", str(cfg.ports["anthropic"])],
         base | {"ANTHROPIC_EMULATOR_API_KEY": cfg.anthropic_api_key},
+    )
+    procs["stripe"] = (
+        [
+            bin_path("visiona-emulator"),
+            "stripe",
+            "--port",
+            str(cfg.ports["stripe"]),
+            "--webhook-url",
+            f"{cfg.gateway_url}/webhooks/stripe",
+            "--webhook-secret",
+            cfg.stripe_webhook_secret,
+            "--prices",
+            str(cfg.stripe_prices_file()),
+        ],
+        base,
     )
     procs["clerk"] = (
         [bin_path("visiona-emulator"), "clerk", "--port", str(cfg.ports["clerk"])],

@@ -131,6 +131,7 @@ CREATE TABLE "{SCHEMA}".stripe_events (
     processed_at timestamptz,
     outcome text
 );
+CREATE INDEX stripe_events_open ON "{SCHEMA}".stripe_events (type) WHERE processed_at IS NULL;
 """
 
 # SECURITY INVOKER (the default): every function runs under the caller's row-level security.

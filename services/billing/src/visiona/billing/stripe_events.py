@@ -121,9 +121,14 @@ class StripeEventApplier:
         payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
         handler = APPLY.get(payload["type"])
         outcome = "ignored" if handler is None else await handler(self, payload, uow)
+        # A deferred event stays unprocessed until what it depends on arrives (see
+        # _wake_deferred); everything else is closed for good.
         await uow.session.execute(
-            sa.text("UPDATE stripe_events SET processed_at = now(), outcome = :o WHERE id = :id"),
-            {"o": outcome, "id": event.stripe_event_id},
+            sa.text(
+                "UPDATE stripe_events SET outcome = :o, processed_at = CASE WHEN :deferred "
+                "THEN NULL ELSE now() END WHERE id = :id"
+            ),
+            {"o": outcome, "deferred": outcome in DEFERRED, "id": event.stripe_event_id},
         )
         log.info(
             "stripe.event_applied",
@@ -188,6 +193,22 @@ class StripeEventApplier:
             )
         return f"subscription_{status}"
 
+    async def _wake_deferred(self, uow: UnitOfWork, payment_intent: str | None) -> None:
+        """A payment's credits were just granted: refunds of it that arrived first (Stripe does
+        not order events) are applied now, by staging them again."""
+        if not payment_intent:
+            return
+        waiting = await uow.session.execute(
+            sa.text(
+                "SELECT id, type FROM stripe_events WHERE processed_at IS NULL "
+                "AND outcome = 'awaiting_payment_grant' "
+                "AND payload->'data'->'object'->>'payment_intent' = :pi"
+            ),
+            {"pi": payment_intent},
+        )
+        for row in waiting:
+            uow.emit(StripeEventReceivedV1(stripe_event_id=row.id, type=row.type))
+
     # --- handlers: each returns the outcome stored on the event row ------------------------
 
     async def checkout_completed(self, payload: StripeObj, uow: UnitOfWork) -> str:
@@ -246,6 +267,7 @@ class StripeEventApplier:
         )
         if result.applied:
             credits_changed(uow, user_id, result.balance, "purchase")
+            await self._wake_deferred(uow, _id(session.get("payment_intent")))
             return "credited"
         return "already_credited"
 
@@ -264,17 +286,19 @@ class StripeEventApplier:
         if plan is None:
             log.warning("stripe.invoice_unknown_price", invoice=invoice.get("id"))
             return "unknown_price"
+        payment_intent = await self.stripe.invoice_payment_intent(str(invoice["id"]))
         result = await Ledger(uow.session).post(
             user_id=user_id,
             key=f"plan_grant:{invoice['id']}",
             kind="plan_grant",
             delta=plan.monthly_credits,
             reference=str(invoice["id"]),
-            payment_intent=await self.stripe.invoice_payment_intent(str(invoice["id"])),
+            payment_intent=payment_intent,
             metadata={"plan": plan.id, "subscription": subscription},
         )
         if result.applied:
             credits_changed(uow, user_id, result.balance, "plan_grant")
+            await self._wake_deferred(uow, payment_intent)
             return "granted"
         return "already_granted"
 
@@ -309,7 +333,9 @@ class StripeEventApplier:
         ledger = Ledger(uow.session)
         granted, _ = await ledger.granted_for_payment(payment_intent)
         if granted <= 0:
-            return "no_credits_for_payment"
+            # The refund overtook the event that grants the payment's credits (or the payment
+            # bought none): keep it open; the grant stages it again.
+            return "awaiting_payment_grant"
         # The share of the credits the refunded share of the payment bought, minus what
         # earlier refunds of this payment already asked back.
         target = granted * min(refunded, amount) // amount
@@ -343,6 +369,9 @@ class StripeEventApplier:
     def handlers(self) -> Mapping[type[Event], EventHandler]:
         return {StripeEventReceivedV1: self.apply}
 
+
+# Outcomes that leave the event open, to be applied again later.
+DEFERRED = frozenset({"awaiting_payment_grant"})
 
 Handler = Callable[[StripeEventApplier, StripeObj, UnitOfWork], Awaitable[str]]
 
