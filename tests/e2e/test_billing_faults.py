@@ -1,0 +1,88 @@
+"""Billing under faults: a crash or an outage between any two steps loses no credit and grants
+none twice (outbox, inbox, stored webhooks, Stripe's retries)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+
+from tests.conftest import RunningStack
+from tests.e2e.test_billing import (
+    STARTER,
+    _deliver_all,
+    balance,
+    checkout,
+    customer_of,
+    emulator,
+    ledger,
+    pay,
+    sdk,
+    wait_balance,
+)
+
+
+def deliveries(stack: RunningStack, event_ids: set[str]) -> list[dict[str, object]]:
+    response = httpx.get(f"{stack.cfg.stripe_url}/_emulator/deliveries")
+    return [d for d in response.json() if d["event_id"] in event_ids]
+
+
+def test_a_webhook_sent_while_billing_is_down_is_retried_by_stripe_and_credited_once(
+    stack: RunningStack,
+) -> None:
+    user = "outage"
+    emulator(stack, "/_emulator/config", {"paused": True, "retry_delays_s": [0.3, 0.5, 1, 2, 4, 8]})
+    try:
+        session = checkout(stack, user, "pack", "starter")
+        pay(session)
+        stack.processes.stop("billing")
+        try:
+            emulator(stack, "/_emulator/config", {"paused": False})
+            time.sleep(1.5)  # Stripe's first attempts meet a 503
+        finally:
+            stack.processes.start("billing")
+            stack.processes.wait_ready()
+        wait_balance(stack, user, STARTER.credits)
+    finally:
+        emulator(
+            stack, "/_emulator/config", {"paused": False, "retry_delays_s": [0.2, 0.5, 1, 2, 5, 10]}
+        )
+    events = {
+        e.id
+        for e in sdk(stack).v1.events.list(params={"type": "checkout.session.completed"}).data
+        if e.data.object.id == session["session_id"]  # type: ignore[attr-defined]
+    }
+    statuses = [d["status_code"] for d in deliveries(stack, events)]
+    assert 503 in statuses and statuses[-1] == 200, statuses
+    assert [e["kind"] for e in ledger(stack, user)] == ["purchase"]
+
+
+def test_killing_billing_while_it_applies_events_loses_and_doubles_nothing(
+    stack: RunningStack,
+) -> None:
+    user = "crashy"
+    emulator(stack, "/_emulator/config", {"paused": True})
+    try:
+        for _ in range(4):
+            pay(checkout(stack, user, "pack", "starter"))
+        customer = customer_of(stack, user)
+        ids = [
+            e.id
+            for e in sdk(stack).v1.events.list(params={"limit": 100}).data
+            if customer in json.dumps(e.to_dict(), default=str)
+        ]
+        # Stored (200), then billing dies at once: some applied, some not, some half-way.
+        assert set(asyncio.run(_deliver_all(stack, ids))) == {200}
+        stack.processes.kill("billing")
+        stack.processes.start("billing")
+        stack.processes.wait_ready()
+        wait_balance(stack, user, 4 * STARTER.credits)
+        # Stripe sends everything again after the crash: nothing changes.
+        assert set(asyncio.run(_deliver_all(stack, ids * 3))) == {200}
+    finally:
+        emulator(stack, "/_emulator/config", {"paused": False})
+    time.sleep(1.5)
+    assert balance(stack, user)["balance"] == 4 * STARTER.credits
+    assert [e["kind"] for e in ledger(stack, user)] == ["purchase"] * 4
