@@ -296,3 +296,30 @@ def test_the_shipped_catalogue_is_valid() -> None:
         *(p.stripe_price for p in catalog.packs),
         *(p.stripe_price for p in catalog.plans),
     }
+
+
+async def test_stripe_events_left_open_are_staged_again_once_they_are_old(
+    billing_db: BillingDb,
+) -> None:
+    from visiona.billing.stripe_events import restage_open_events
+
+    event_id = f"evt_{uuid.uuid4().hex}"
+    billing_db.sql(
+        "INSERT INTO stripe_events (id, type, payload, staged_at) VALUES "
+        "(%s, 'invoice.paid', '{}', now() - interval '1 hour')",
+        event_id,
+    )
+    db = billing_db.db()
+    try:
+        assert await restage_open_events(db, older_than_s=600) == 1
+        staged = billing_db.sql(
+            "SELECT count(*) FROM outbox WHERE routing_key = 'billing.stripe_event.received.v1' "
+            "AND payload->>'stripe_event_id' = %s",
+            event_id,
+        )
+        assert staged == [(1,)]
+        assert await restage_open_events(db, older_than_s=600) == 0  # just staged
+        billing_db.sql("UPDATE stripe_events SET processed_at = now() WHERE id = %s", event_id)
+        assert await restage_open_events(db, older_than_s=0) == 0  # closed events stay closed
+    finally:
+        await db.dispose()

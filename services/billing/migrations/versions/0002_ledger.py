@@ -129,9 +129,12 @@ CREATE TABLE "{SCHEMA}".stripe_events (
     payload jsonb NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now(),
     processed_at timestamptz,
-    outcome text
+    outcome text,
+    -- When it was last handed to the applier; an event still open long after is staged again.
+    staged_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX stripe_events_open ON "{SCHEMA}".stripe_events (type) WHERE processed_at IS NULL;
+CREATE INDEX stripe_events_open ON "{SCHEMA}".stripe_events (staged_at)
+    WHERE processed_at IS NULL;
 """
 
 # SECURITY INVOKER (the default): every function runs under the caller's row-level security.

@@ -9,7 +9,11 @@ from visiona.billing.grpc_api import BillingServicer
 from visiona.billing.saga import HOLDS_CONSUMER, HoldSaga, expire_due_holds
 from visiona.billing.service import BillingService
 from visiona.billing.stripe_api import StripeSdk, WebhookVerifier
-from visiona.billing.stripe_events import STRIPE_CONSUMER, StripeEventApplier
+from visiona.billing.stripe_events import (
+    STRIPE_CONSUMER,
+    StripeEventApplier,
+    restage_open_events,
+)
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
@@ -39,6 +43,11 @@ async def setup(runtime: Runtime) -> None:
         "hold-expiry",
         settings.hold_sweep_interval_s,
         lambda: expire_due_holds(runtime.db, settings.hold_sweep_batch),
+    )
+    runtime.add_periodic(
+        "stripe-restage",
+        settings.stripe_restage_interval_s,
+        lambda: restage_open_events(runtime.db, settings.stripe_restage_after_s),
     )
 
 

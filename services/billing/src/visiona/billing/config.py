@@ -37,5 +37,9 @@ class BillingSettings(ServiceSettings):
     checkout_cancel_url: str = "http://localhost:8000/billing/canceled"
     portal_return_url: str = "http://localhost:8000/billing"
 
+    # Stored Stripe events still open this long after staging are staged again.
+    stripe_restage_after_s: float = 600.0
+    stripe_restage_interval_s: float = 60.0
+
     hold_sweep_interval_s: float = 15.0
     hold_sweep_batch: int = 200

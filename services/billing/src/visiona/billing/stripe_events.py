@@ -74,6 +74,28 @@ async def ingest(
     return event_id, event_type, not stored
 
 
+_RESTAGE = sa.text(
+    "UPDATE stripe_events SET staged_at = now() WHERE id IN ("
+    "SELECT id FROM stripe_events WHERE processed_at IS NULL "
+    "AND staged_at < now() - make_interval(secs => :age) "
+    "ORDER BY staged_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id, type"
+)
+
+
+async def restage_open_events(db: Database, older_than_s: float, limit: int = 100) -> int:
+    """Stage again the stored events still open long after they were staged: the applier
+    gave up on them (Stripe unreachable past the delivery limit, a dead-lettered message) or
+    they wait on a payment. Applying is idempotent, so a duplicate is harmless."""
+    async with db.uow() as uow:
+        rows = (await uow.session.execute(_RESTAGE, {"age": older_than_s, "limit": limit})).all()
+        for row in rows:
+            uow.emit(StripeEventReceivedV1(stripe_event_id=row.id, type=row.type))
+        await uow.commit()
+    if rows:
+        log.info("stripe.events_restaged", count=len(rows))
+    return len(rows)
+
+
 def _get(obj: Any, *path: str) -> Any:
     for key in path:
         if not isinstance(obj, dict):
