@@ -622,3 +622,49 @@ def test_the_ledger_pages_with_a_cursor(stack: RunningStack) -> None:
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
     # Another user's view is empty.
     assert ledger(stack, "not-the-pager") == []
+
+
+# --- manual adjustments: internal gRPC only -------------------------------------------------
+
+
+def test_adjustments_are_internal_audited_idempotent_and_never_negative(
+    stack: RunningStack,
+) -> None:
+    import grpc
+
+    from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
+
+    user = "adjusted"
+    with grpc.insecure_channel(f"127.0.0.1:{stack.cfg.ports['billing']}") as channel:
+        billing = billing_pb2_grpc.BillingServiceStub(channel)
+
+        def adjust(delta: int, key: str, reason: str = "goodwill", actor: str = "ops:jo") -> Any:
+            return billing.AdjustCredits(
+                billing_pb2.AdjustCreditsRequest(
+                    user_id=f"user_{user}", delta=delta, reason=reason, actor=actor,
+                    idempotency_key=key,
+                ),
+                timeout=10,
+            )  # fmt: skip
+
+        first = adjust(50, "ticket-1")
+        assert (first.applied, first.balance, first.available) == (True, 50, 50)
+        assert adjust(50, "ticket-1").applied is False
+        assert adjust(-20, "ticket-2").balance == 30
+        for delta, key, reason, status in [
+            (-31, "ticket-3", "too much", grpc.StatusCode.FAILED_PRECONDITION),
+            (5, "ticket-4", "", grpc.StatusCode.INVALID_ARGUMENT),
+            (0, "ticket-5", "zero", grpc.StatusCode.INVALID_ARGUMENT),
+        ]:
+            with pytest.raises(grpc.RpcError) as info:
+                adjust(delta, key, reason)
+            assert info.value.code() == status
+    assert balance(stack, user)["balance"] == 30
+    audit = stack.admin_sql(
+        "SELECT delta_balance, actor, reason FROM billing.ledger_entries WHERE user_id = %s "
+        "AND kind = 'adjustment' ORDER BY id",
+        f"user_{user}",
+    )
+    assert audit == [(50, "ops:jo", "goodwill"), (-20, "ops:jo", "goodwill")]
+    spec = httpx.get(f"{stack.url}/openapi.json").json()
+    assert not [p for p in spec["paths"] if "adjust" in p or "credit" in p]
