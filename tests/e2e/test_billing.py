@@ -668,3 +668,63 @@ def test_adjustments_are_internal_audited_idempotent_and_never_negative(
     assert audit == [(50, "ops:jo", "goodwill"), (-20, "ops:jo", "goodwill")]
     spec = httpx.get(f"{stack.url}/openapi.json").json()
     assert not [p for p in spec["paths"] if "adjust" in p or "credit" in p]
+
+
+def test_a_hold_without_an_outcome_expires_in_the_running_service(
+    stack: RunningStack, tmp_path: Any
+) -> None:
+    """The billing process's own sweeper releases a lapsed hold and tells the job service."""
+    # The shipped catalogue, with a one-second generation hold.
+    data = json.loads(CATALOG.model_dump_json())
+    data["hold_ttl_s"]["generation"] = 1
+    path = tmp_path / "catalog.toml"
+    path.write_text(_toml(data))
+    argv, env = stack.processes.specs["billing"]
+    fast = env | {"BILLING_CATALOG_FILE": str(path), "BILLING_HOLD_SWEEP_INTERVAL_S": "0.5"}
+    stack.processes.stop("billing")
+    stack.processes.specs["billing"] = (argv, fast)
+    try:
+        stack.processes.start("billing")
+        stack.processes.wait_ready()
+        user = "lapsed"
+        buy_starter(stack, user)
+        wait_balance(stack, user, STARTER.credits)
+        job = uuid.uuid4()
+        asyncio.run(
+            publish(
+                stack,
+                GenerationRequestedV1(
+                    user_id=f"user_{user}", generation_id=job, model_id=uuid.uuid4(), num_outputs=2
+                ),
+            )
+        )
+        expired = wait_for(
+            "billing.hold.expired",
+            lambda: outbox(stack, "billing.hold.expired.v1", job),
+            lambda rows: len(rows) == 1,
+        )
+        assert expired[0]["credits"] == 2 * CATALOG.prices.generation_image
+        assert balance(stack, user) == {
+            "balance": STARTER.credits, "held": 0, "available": STARTER.credits
+        }  # fmt: skip
+    finally:
+        stack.processes.stop("billing")
+        stack.processes.specs["billing"] = (argv, env)
+        stack.processes.start("billing")
+        stack.processes.wait_ready()
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """The catalogue's shape as TOML (tables of scalars and arrays of tables)."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
+    lines += [f"{k} = {json.dumps(v)}" for k, v in scalars.items()]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"[{key}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+        elif isinstance(value, list):
+            for item in value:
+                lines.append(f"[[{key}]]")
+                lines += [f"{k} = {json.dumps(v)}" for k, v in item.items()]
+    return "\n".join(lines) + "\n"
