@@ -19,6 +19,8 @@ from bench.common import DEFAULT_ROUNDS, BenchError, check_dependencies
 REGISTRY: dict[str, str] = {
     "gateway_tax": "bench.gateway_tax",
     "event_pipeline": "bench.event_pipeline",
+    "credit_hold": "bench.credit_hold",
+    "webhook_ingest_overhead": "bench.webhook_ingest_overhead",
 }
 
 

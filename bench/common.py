@@ -348,7 +348,7 @@ def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platfor
     benchmark here stores objects, so SeaweedFS is not started). Everything is torn down on
     the way out; on failure the process logs are kept and their folder named."""
     state = Path(tempfile.mkdtemp(prefix=f"visiona-bench-{label}-"))
-    names = ["gateway", *SERVICES, "anthropic", "clerk"]
+    names = ["gateway", *SERVICES, "anthropic", "stripe", "clerk"]
     cfg = StackConfig(
         admin_url=ADMIN_URL,
         database=f"visiona_bench_{RUN}_{label}",

@@ -59,3 +59,10 @@ def test_the_price_of_an_invoice_line_in_either_api_shape() -> None:
         "price_b",
         None,
     )
+
+
+def test_a_body_that_is_not_utf8_is_a_clean_refusal() -> None:
+    verifier = WebhookVerifier([NEW], tolerance_s=300)
+    with pytest.raises(InvalidArgument) as info:
+        verifier.verify(b"\xff\xfe{}", sign("x", NEW))
+    assert info.value.code == "payload_invalid"

@@ -37,7 +37,7 @@ CREATE TABLE "{SCHEMA}".accounts (
 );
 
 CREATE TABLE "{SCHEMA}".ledger_entries (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     user_id text NOT NULL,
     kind text NOT NULL CONSTRAINT ledger_kind CHECK (kind IN (
         'purchase', 'plan_grant', 'hold', 'capture', 'release', 'refund_clawback',
@@ -54,10 +54,12 @@ CREATE TABLE "{SCHEMA}".ledger_entries (
     reason text,
     metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- A user's entries in order (the ledger page reads it backwards). Every index costs
+    -- each hold a write, so there is no other.
+    CONSTRAINT ledger_entries_pkey PRIMARY KEY (user_id, id),
     -- Keys are per user: one user's key can never collide with, or reveal, another's.
     CONSTRAINT ledger_entries_key UNIQUE (user_id, idempotency_key)
 );
-CREATE INDEX ledger_entries_user_id ON "{SCHEMA}".ledger_entries (user_id, id DESC);
 CREATE INDEX ledger_entries_payment_intent ON "{SCHEMA}".ledger_entries (payment_intent)
     WHERE payment_intent IS NOT NULL;
 
@@ -71,7 +73,7 @@ CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON "{SCHEMA}".ledger_entries
     FOR EACH STATEMENT EXECUTE FUNCTION "{SCHEMA}".ledger_append_only();
 
 CREATE TABLE "{SCHEMA}".holds (
-    id uuid PRIMARY KEY,
+    id uuid NOT NULL,
     user_id text NOT NULL,
     idempotency_key text NOT NULL,
     job_kind text NOT NULL,
@@ -89,12 +91,12 @@ CREATE TABLE "{SCHEMA}".holds (
     created_at timestamptz NOT NULL DEFAULT now(),
     settled_at timestamptz,
     -- A hold that expired (all released) may still capture a late outcome, see settle_hold.
-    CONSTRAINT holds_key UNIQUE (user_id, idempotency_key),
+    -- Holds are found by their key (the job), never by id: no index on id.
+    CONSTRAINT holds_pkey PRIMARY KEY (user_id, idempotency_key),
     CONSTRAINT hold_settlement CHECK (captured BETWEEN 0 AND amount
         AND released BETWEEN 0 AND amount)
 );
 CREATE INDEX holds_due ON "{SCHEMA}".holds (expires_at) WHERE status = 'open';
-CREATE INDEX holds_user_open ON "{SCHEMA}".holds (user_id) WHERE status = 'open';
 
 CREATE TABLE "{SCHEMA}".checkout_sessions (
     id text PRIMARY KEY,
@@ -214,7 +216,7 @@ BEGIN
         RETURNING a.balance, a.held INTO v_balance, v_held;
     IF NOT FOUND THEN
         UPDATE holds h SET status = 'rejected', outcome = 'insufficient_credits',
-            settled_at = now() WHERE h.id = v_id;
+            settled_at = now() WHERE h.user_id = p_user AND h.idempotency_key = p_key;
         RETURN QUERY SELECT v_id, 'rejected'::text, p_amount, COALESCE(a.balance, 0),
                 COALESCE(a.held, 0), v_expires, true
             FROM (SELECT 1) one LEFT JOIN accounts a ON a.user_id = p_user;
@@ -265,7 +267,8 @@ BEGIN
             h.id, h.job_kind || ':' || h.job_id, p_outcome,
             jsonb_build_object('late', true, 'wanted', v_want, 'uncollected', v_want - v_cap));
         UPDATE holds SET status = 'settled', outcome = p_outcome, captured = v_cap,
-            settled_at = now() WHERE id = h.id;
+            settled_at = now()
+        WHERE holds.user_id = p_user AND holds.idempotency_key = p_key;
         RETURN QUERY SELECT 'settled'::text, v_cap, h.released, v_balance, v_held, true;
         RETURN;
     END IF;
@@ -293,7 +296,8 @@ BEGIN
             'release:' || p_key, h.id, h.job_kind || ':' || h.job_id, p_outcome);
     END IF;
     UPDATE holds SET status = p_final, outcome = p_outcome, captured = v_cap,
-        released = v_rel, settled_at = now() WHERE id = h.id;
+        released = v_rel, settled_at = now()
+        WHERE holds.user_id = p_user AND holds.idempotency_key = p_key;
     RETURN QUERY SELECT p_final, v_cap, v_rel, v_balance, v_held, true;
 END $$;
 

@@ -7,13 +7,16 @@ the row-level-security policies read; one opened without a user sees no user-own
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -79,6 +82,16 @@ class Database:
         has a ``system_read`` policy become readable across users (never writable).
         """
         return UnitOfWork(self._sessions, user_id, system=system)
+
+    @contextlib.asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit: each statement is its own transaction, one round trip
+        (no BEGIN, no COMMIT). For a hot path whose whole effect fits one statement (data-
+        modifying CTEs); stage events in it with :func:`outbox_values`. No user context: the
+        statement sets ``app.user_id`` itself if it touches user-owned rows.
+        """
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -191,18 +204,20 @@ class UnitOfWork:
         if self._events:
             await self.session.execute(
                 sa.insert(outbox_table),
-                [
-                    {
-                        "event_id": event.event_id,
-                        "routing_key": event.routing_key,
-                        "payload": event.model_dump(mode="json"),
-                        "headers": headers,
-                    }
-                    for event, headers in self._events
-                ],
+                [outbox_values(event, headers) for event, headers in self._events],
             )
             self._events.clear()
         await self.session.commit()
+
+
+def outbox_values(event: Event, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The outbox row of ``event`` (with the current trace context unless ``headers``)."""
+    return {
+        "event_id": event.event_id,
+        "routing_key": event.routing_key,
+        "payload": event.model_dump(mode="json"),
+        "headers": inject_headers() if headers is None else headers,
+    }
 
 
 # Hot-path statements are built once: constructing a text() clause parses it every time.

@@ -52,16 +52,21 @@ class WebhookVerifier:
             raise Unavailable("stripe webhooks are not configured", code="webhooks_not_configured")
         if not signature:
             raise InvalidArgument("missing Stripe-Signature header", code="signature_missing")
+        try:
+            # Stripe signs the UTF-8 text of the body; anything else cannot be one of its events.
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument("webhook body is not UTF-8", code="payload_invalid") from None
         for secret in self.secrets:
             try:
-                stripe.WebhookSignature.verify_header(payload, signature, secret, self.tolerance_s)
+                stripe.WebhookSignature.verify_header(text, signature, secret, self.tolerance_s)
             except stripe.SignatureVerificationError:
                 continue
             break
         else:
             raise InvalidArgument("webhook signature does not verify", code="signature_invalid")
         try:
-            event = json.loads(payload)
+            event = json.loads(text)
         except ValueError:
             raise InvalidArgument("webhook body is not JSON", code="payload_invalid") from None
         if (

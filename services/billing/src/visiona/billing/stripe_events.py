@@ -27,7 +27,7 @@ from visiona.billing.ledger import Ledger
 from visiona.billing.saga import credits_changed
 from visiona.billing.stripe_api import StripeObj, StripePort, WebhookVerifier
 from visiona.kit.consumer import EventHandler
-from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.db import Database, UnitOfWork, outbox_values
 from visiona.kit.events import Event, PlanChangedV1, StripeEventReceivedV1
 from visiona.kit.logging import get_logger
 
@@ -38,10 +38,18 @@ STRIPE_CONSUMER = "billing.stripe"
 # Subscription statuses that keep the plan's entitlements (past_due: Stripe is still retrying).
 ENTITLED_STATUSES = ("active", "trialing", "past_due")
 
+# Store the event and, for a type billing acts on, stage it for the applier: one statement in
+# autocommit (one round trip, one transaction) on the hot path of every webhook.
 _STORE = sa.text(
+    "WITH stored AS ("
     "INSERT INTO stripe_events (id, type, payload, processed_at, outcome) "
     "VALUES (:id, :type, CAST(:payload AS jsonb), :processed_at, :outcome) "
-    "ON CONFLICT (id) DO NOTHING RETURNING 1"
+    "ON CONFLICT (id) DO NOTHING RETURNING id), "
+    "staged AS ("
+    "INSERT INTO outbox (event_id, routing_key, payload, headers) "
+    "SELECT :event_id, :routing_key, CAST(:event_payload AS jsonb), "
+    "CAST(:event_headers AS jsonb) FROM stored WHERE :handled RETURNING 1) "
+    "SELECT count(*) AS stored FROM stored"
 )
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
@@ -53,23 +61,27 @@ async def ingest(
     event = verifier.verify(payload, signature)
     event_id, event_type = event["id"], event["type"]
     handled = event_type in APPLY
-    async with db.uow() as uow:
+    staged = outbox_values(StripeEventReceivedV1(stripe_event_id=event_id, type=event_type))
+    async with db.single_statement() as conn:
         stored = (
-            await uow.session.execute(
+            await conn.execute(
                 _STORE,
                 {
                     "id": event_id,
                     "type": event_type,
-                    "payload": payload.decode(),
+                    # jsonb has no NUL character; the signature was checked on the raw body.
+                    "payload": payload.decode().replace("\\u0000", "\\ufffd"),
                     # Types billing does not act on are acknowledged, kept and closed at once.
                     "processed_at": None if handled else datetime.now(UTC),
                     "outcome": None if handled else "ignored",
+                    "handled": handled,
+                    "event_id": staged["event_id"],
+                    "routing_key": staged["routing_key"],
+                    "event_payload": json.dumps(staged["payload"]),
+                    "event_headers": json.dumps(staged["headers"]),
                 },
             )
-        ).first() is not None
-        if stored and handled:
-            uow.emit(StripeEventReceivedV1(stripe_event_id=event_id, type=event_type))
-        await uow.commit()
+        ).scalar_one() == 1
     log.info("stripe.event_received", event_id=event_id, type=event_type, duplicate=not stored)
     return event_id, event_type, not stored
 
