@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -84,14 +84,21 @@ class Database:
         return UnitOfWork(self._sessions, user_id, system=system)
 
     @contextlib.asynccontextmanager
-    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in autocommit: each statement is its own transaction, one round trip
-        (no BEGIN, no COMMIT). For a hot path whose whole effect fits one statement (data-
-        modifying CTEs); stage events in it with :func:`outbox_values`. No user context: the
-        statement sets ``app.user_id`` itself if it touches user-owned rows.
+    async def single_statement(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The pooled psycopg connection itself, in autocommit: each statement is its own
+        transaction and one round trip (no BEGIN, no COMMIT), without SQLAlchemy's per-call
+        machinery. For a hot path whose whole effect fits one statement (data-modifying
+        CTEs; stage events with :func:`outbox_values`). psycopg placeholders (``%(name)s``).
+        No user context: a statement on user-owned rows sets ``app.user_id`` itself.
         """
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            raw = await conn.get_raw_connection()
+            driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+            await driver.set_autocommit(True)
+            try:
+                yield driver
+            finally:
+                await driver.set_autocommit(False)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -40,16 +40,19 @@ ENTITLED_STATUSES = ("active", "trialing", "past_due")
 
 # Store the event and, for a type billing acts on, stage it for the applier: one statement in
 # autocommit (one round trip, one transaction) on the hot path of every webhook.
-_STORE = sa.text(
-    "WITH stored AS ("
+_STORE_SQL = (
     "INSERT INTO stripe_events (id, type, payload, processed_at, outcome) "
-    "VALUES (:id, :type, CAST(:payload AS jsonb), :processed_at, :outcome) "
-    "ON CONFLICT (id) DO NOTHING RETURNING id), "
-    "staged AS ("
+    "VALUES (%(id)s, %(type)s, %(payload)s::jsonb, %(processed_at)s, %(outcome)s) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+# For a type billing acts on, the same statement stages it for the applier. (Only then: an
+# INSERT into the outbox wakes the relay even when it inserts nothing.)
+_STORE_AND_STAGE = (
+    "WITH stored AS (" + _STORE_SQL + "), staged AS ("
     "INSERT INTO outbox (event_id, routing_key, payload, headers) "
-    "SELECT :event_id, :routing_key, CAST(:event_payload AS jsonb), "
-    "CAST(:event_headers AS jsonb) FROM stored WHERE :handled RETURNING 1) "
-    "SELECT count(*) AS stored FROM stored"
+    "SELECT %(event_id)s, %(routing_key)s, %(event_payload)s::jsonb, "
+    "%(event_headers)s::jsonb FROM stored RETURNING 1) "
+    "SELECT id FROM stored"
 )
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
@@ -61,27 +64,26 @@ async def ingest(
     event = verifier.verify(payload, signature)
     event_id, event_type = event["id"], event["type"]
     handled = event_type in APPLY
-    staged = outbox_values(StripeEventReceivedV1(stripe_event_id=event_id, type=event_type))
+    params: dict[str, Any] = {
+        "id": event_id,
+        "type": event_type,
+        # jsonb has no NUL character; the signature was checked on the raw body.
+        "payload": payload.decode().replace("\\u0000", "\\ufffd"),
+        # Types billing does not act on are acknowledged, kept and closed at once.
+        "processed_at": None if handled else datetime.now(UTC),
+        "outcome": None if handled else "ignored",
+    }
+    if handled:
+        staged = outbox_values(StripeEventReceivedV1(stripe_event_id=event_id, type=event_type))
+        params |= {
+            "event_id": staged["event_id"],
+            "routing_key": staged["routing_key"],
+            "event_payload": json.dumps(staged["payload"]),
+            "event_headers": json.dumps(staged["headers"]),
+        }
     async with db.single_statement() as conn:
-        stored = (
-            await conn.execute(
-                _STORE,
-                {
-                    "id": event_id,
-                    "type": event_type,
-                    # jsonb has no NUL character; the signature was checked on the raw body.
-                    "payload": payload.decode().replace("\\u0000", "\\ufffd"),
-                    # Types billing does not act on are acknowledged, kept and closed at once.
-                    "processed_at": None if handled else datetime.now(UTC),
-                    "outcome": None if handled else "ignored",
-                    "handled": handled,
-                    "event_id": staged["event_id"],
-                    "routing_key": staged["routing_key"],
-                    "event_payload": json.dumps(staged["payload"]),
-                    "event_headers": json.dumps(staged["headers"]),
-                },
-            )
-        ).scalar_one() == 1
+        cursor = await conn.execute(_STORE_AND_STAGE if handled else _STORE_SQL, params)
+        stored = await cursor.fetchone() is not None
     log.info("stripe.event_received", event_id=event_id, type=event_type, duplicate=not stored)
     return event_id, event_type, not stored
 
