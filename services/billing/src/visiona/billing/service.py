@@ -100,15 +100,19 @@ class BillingService:
             limits=self.catalog.limits_for(row.plan_id if entitled else None),
         )
 
-    async def _customer(self, user_id: str) -> str:
-        """The user's Stripe customer, created once (Stripe idempotency key per user)."""
+    async def _stored_customer(self, user_id: str) -> str | None:
         async with self.db.uow(user_id) as uow:
-            existing = (
+            customer = (
                 await uow.session.execute(
                     sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :u"),
                     {"u": user_id},
                 )
             ).scalar()
+        return str(customer) if customer else None
+
+    async def _customer(self, user_id: str) -> str:
+        """The user's Stripe customer, created once (Stripe idempotency key per user)."""
+        existing = await self._stored_customer(user_id)
         if existing:
             return str(existing)
         customer = await self.stripe.create_customer(user_id)
@@ -190,20 +194,12 @@ class BillingService:
         )
 
     async def create_portal(self, user_id: str) -> str:
-        async with self.db.uow(user_id) as uow:
-            customer = (
-                await uow.session.execute(
-                    sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :u"),
-                    {"u": user_id},
-                )
-            ).scalar()
+        customer = await self._stored_customer(user_id)
         if not customer:
             raise FailedPrecondition(
                 "nothing to manage yet: buy a pack or a plan first", code="no_billing_account"
             )
-        session = await self.stripe.create_portal_session(
-            str(customer), self.settings.portal_return_url
-        )
+        session = await self.stripe.create_portal_session(customer, self.settings.portal_return_url)
         return str(session["url"])
 
     async def adjust(
