@@ -103,7 +103,7 @@ class EventConsumer:
         ):
             try:
                 async with self.db.uow() as uow:  # claim_inbox sets the event's user
-                    if await claim_inbox(uow.session, self.name, event) and handler is not None:
+                    if await claim_inbox(uow, self.name, event) and handler is not None:
                         await handler(event, uow)
                     await uow.commit()
             except Exception:

@@ -16,12 +16,7 @@ from typing import Any, Self
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from visiona.kit.events import Event
 from visiona.kit.telemetry import inject_headers
@@ -73,7 +68,6 @@ class Database:
             hide_parameters=True,
             connect_args={"options": f"-c search_path={schema}"},
         )
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     def uow(self, user_id: str | None = None, *, system: bool = False) -> UnitOfWork:
         """A unit of work; pass the user whose rows it may touch (RLS), or None.
@@ -81,7 +75,7 @@ class Database:
         ``system=True`` declares the system principal for the transaction: tables whose RLS
         has a ``system_read`` policy become readable across users (never writable).
         """
-        return UnitOfWork(self._sessions, user_id, system=system)
+        return UnitOfWork(self.engine, user_id, system=system)
 
     @contextlib.asynccontextmanager
     async def single_statement(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -149,36 +143,43 @@ class Database:
 class UnitOfWork:
     """One transaction. Use cases stage events with ``emit``; ``commit`` writes them to the
     outbox in the same transaction as the state change. Leaving without commit rolls back.
+
+    ``session`` is a SQLAlchemy Core connection (``execute`` takes Core statements and
+    ``text()``); no ORM session sits in between, which costs CPU on every unit of work and
+    buys nothing here (no identity map, no flush). Hot paths can run psycopg statements on
+    the same transaction through :meth:`driver`.
     """
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        user_id: str | None,
-        *,
-        system: bool = False,
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, user_id: str | None, *, system: bool = False) -> None:
+        self._engine = engine
         self.user_id = user_id
         self.system = system
         self._events: list[tuple[Event, dict[str, str]]] = []
-        self._session: AsyncSession | None = None
+        self._conn: AsyncConnection | None = None
+        self._driver: psycopg.AsyncConnection[Any] | None = None
 
     @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
+    def session(self) -> AsyncConnection:
+        if self._conn is None:
             raise RuntimeError("unit of work used outside `async with`")
-        return self._session
+        return self._conn
+
+    async def driver(self) -> psycopg.AsyncConnection[Any]:
+        """The psycopg connection under this unit of work, in its transaction (psycopg
+        placeholders). Statements sent here skip SQLAlchemy's per-call machinery."""
+        if self._driver is None:
+            self._driver = await driver_of(self.session)
+        return self._driver
 
     async def __aenter__(self) -> Self:
-        self._session = self._sessions()
-        await self._session.begin()
+        self._conn = await self._engine.connect()
+        await self._conn.begin()
         if self.system:
-            await self._session.execute(
+            await self._conn.execute(
                 _SET_PRINCIPAL, {"user_id": self.user_id or "", "principal": "system"}
             )
         elif self.user_id is not None:
-            await self._session.execute(_SET_USER, {"user_id": self.user_id})
+            await self._conn.execute(_SET_USER, {"user_id": self.user_id})
         return self
 
     async def act_as(self, user_id: str | None, *, system: bool = False) -> None:
@@ -197,11 +198,11 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            if session.in_transaction():
-                await session.rollback()
-            await session.close()
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is not None:
+            if conn.in_transaction():
+                await conn.rollback()
+            await conn.close()
 
     def emit(self, event: Event) -> None:
         """Stage an event; it is written to the outbox when (and only if) this unit commits."""
@@ -209,12 +210,31 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._events:
-            await self.session.execute(
-                sa.insert(outbox_table),
-                [outbox_values(event, headers) for event, headers in self._events],
-            )
+            rows = [outbox_values(event, headers) for event, headers in self._events]
+            driver = await self.driver()
+            async with driver.cursor() as cur:
+                await cur.executemany(
+                    _INSERT_OUTBOX,
+                    [
+                        (r["event_id"], r["routing_key"], _json(r["payload"]), _json(r["headers"]))
+                        for r in rows
+                    ],
+                )
             self._events.clear()
         await self.session.commit()
+
+
+async def driver_of(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under a SQLAlchemy connection (same session, same transaction)."""
+    raw = await conn.get_raw_connection()
+    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+    return driver
+
+
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (event_id, routing_key, payload, headers) "
+    "VALUES (%s, %s, %s::jsonb, %s::jsonb)"
+)
 
 
 def outbox_values(event: Event, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -228,9 +248,9 @@ def outbox_values(event: Event, headers: dict[str, str] | None = None) -> dict[s
 
 
 # Hot-path statements are built once: constructing a text() clause parses it every time.
-_CLAIM_INBOX = sa.text(
-    "WITH ctx AS (SELECT set_config('app.user_id', :u, true)) "
-    "INSERT INTO inbox (consumer, event_id, routing_key) SELECT :c, :e, :k FROM ctx "
+_CLAIM_INBOX = (
+    "WITH ctx AS (SELECT set_config('app.user_id', %s, true)) "
+    "INSERT INTO inbox (consumer, event_id, routing_key) SELECT %s, %s, %s FROM ctx "
     "ON CONFLICT DO NOTHING RETURNING 1"
 )
 _SET_USER = sa.select(sa.func.set_config("app.user_id", sa.bindparam("user_id"), True))
@@ -240,16 +260,18 @@ _SET_PRINCIPAL = sa.select(
 )
 
 
-async def claim_inbox(session: AsyncSession, consumer: str, event: Event) -> bool:
-    """Record that ``consumer`` handles ``event`` in the current transaction.
+async def claim_inbox(uow: UnitOfWork, consumer: str, event: Event) -> bool:
+    """Record that ``consumer`` handles ``event`` in the unit of work's transaction.
 
     The same statement sets ``app.user_id`` to the event's user for the rest of the
     transaction (one round trip instead of two per message; the unit of work is opened
     without a user for this reason). False means an earlier delivery already committed its
     effect: skip the handler.
     """
-    result = await session.execute(
-        _CLAIM_INBOX,
-        {"u": event.user_id or "", "c": consumer, "e": event.event_id, "k": event.routing_key},
+    driver = await uow.driver()
+    cursor = await driver.execute(
+        _CLAIM_INBOX, (event.user_id or "", consumer, event.event_id, event.routing_key)
     )
-    return result.first() is not None
+    claimed = await cursor.fetchone() is not None
+    uow.user_id = event.user_id
+    return claimed

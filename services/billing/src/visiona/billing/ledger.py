@@ -14,31 +14,35 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg.rows import namedtuple_row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from visiona.kit.db import driver_of
 
 # Each call is one statement that first makes its user the transaction's RLS user (the
 # function's first argument depends on it, so it runs first) and then calls the function: a
-# unit of work opened without a user still pays one round trip per movement.
-_AS_USER = "FROM (SELECT set_config('app.user_id', :user_id, true) AS u) AS me, LATERAL "
-_POST_ENTRY = sa.text(
+# unit of work opened without a user still pays one round trip per movement. They run on the
+# unit of work's psycopg connection (same transaction), the hot path of every job.
+_AS_USER = "FROM (SELECT set_config('app.user_id', %(user_id)s, true) AS u) AS me, LATERAL "
+_POST_ENTRY = (
     "SELECT f.status, f.balance, f.held, f.entry_id " + _AS_USER + "post_entry("
-    "me.u, :key, :kind, :delta, :reference, :payment_intent, :actor, :reason, "
-    "CAST(:metadata AS jsonb)) AS f"
+    "me.u, %(key)s, %(kind)s, %(delta)s, %(reference)s, %(payment_intent)s, %(actor)s, "
+    "%(reason)s, %(metadata)s::jsonb) AS f"
 )
-_PLACE_HOLD = sa.text(
+_PLACE_HOLD = (
     "SELECT f.hold_id, f.status, f.amount, f.balance, f.held, f.expires_at, f.created "
     + _AS_USER
-    + "place_hold(me.u, :key, :job_kind, :job_id, :amount, :units, "
-    "make_interval(secs => :ttl_s)) AS f"
+    + "place_hold(me.u, %(key)s, %(job_kind)s, %(job_id)s, %(amount)s, %(units)s, "
+    "make_interval(secs => %(ttl_s)s)) AS f"
 )
-_SETTLE_HOLD = sa.text(
+_SETTLE_HOLD = (
     "SELECT f.status, f.captured, f.released, f.balance, f.held, f.changed "
     + _AS_USER
-    + "settle_hold(me.u, :key, :delivered, :outcome, :final) AS f"
+    + "settle_hold(me.u, %(key)s, %(delivered)s, %(outcome)s, %(final)s) AS f"
 )
-_CLAW_BACK = sa.text(
+_CLAW_BACK = (
     "SELECT f.status, f.taken, f.uncollected, f.balance, f.held " + _AS_USER + "claw_back("
-    "me.u, :key, :amount, :reference, :payment_intent, CAST(:metadata AS jsonb)) AS f"
+    "me.u, %(key)s, %(amount)s, %(reference)s, %(payment_intent)s, %(metadata)s::jsonb) AS f"
 )
 _BALANCE = sa.text("SELECT balance, held FROM accounts WHERE user_id = :user_id")
 
@@ -120,8 +124,17 @@ def _json(value: dict[str, Any] | None) -> str | None:
 class Ledger:
     """One transaction's view of the ledger (bind to a unit of work's session)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
+
+    async def _call(self, sql: str, params: dict[str, Any]) -> Any:
+        driver = await driver_of(self.session)
+        async with driver.cursor(row_factory=namedtuple_row) as cur:
+            await cur.execute(sql, params)
+            row = await cur.fetchone()
+        if row is None:
+            raise RuntimeError("a ledger function returned no row")
+        return row
 
     async def post(
         self,
@@ -136,22 +149,20 @@ class Ledger:
         reason: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> PostResult:
-        row = (
-            await self.session.execute(
-                _POST_ENTRY,
-                {
-                    "user_id": user_id,
-                    "key": key,
-                    "kind": kind,
-                    "delta": delta,
-                    "reference": reference,
-                    "payment_intent": payment_intent,
-                    "actor": actor,
-                    "reason": reason,
-                    "metadata": _json(metadata),
-                },
-            )
-        ).one()
+        row = await self._call(
+            _POST_ENTRY,
+            {
+                "user_id": user_id,
+                "key": key,
+                "kind": kind,
+                "delta": delta,
+                "reference": reference,
+                "payment_intent": payment_intent,
+                "actor": actor,
+                "reason": reason,
+                "metadata": _json(metadata),
+            },
+        )
         return PostResult(row.status, Balance(int(row.balance or 0), int(row.held or 0)))
 
     async def place_hold(
@@ -165,20 +176,18 @@ class Ledger:
         units: int,
         ttl: timedelta,
     ) -> HoldResult:
-        row = (
-            await self.session.execute(
-                _PLACE_HOLD,
-                {
-                    "user_id": user_id,
-                    "key": key,
-                    "job_kind": job_kind,
-                    "job_id": job_id,
-                    "amount": amount,
-                    "units": units,
-                    "ttl_s": ttl.total_seconds(),
-                },
-            )
-        ).one()
+        row = await self._call(
+            _PLACE_HOLD,
+            {
+                "user_id": user_id,
+                "key": key,
+                "job_kind": job_kind,
+                "job_id": job_id,
+                "amount": amount,
+                "units": units,
+                "ttl_s": ttl.total_seconds(),
+            },
+        )
         return HoldResult(
             hold_id=row.hold_id,
             status=row.status,
@@ -192,18 +201,16 @@ class Ledger:
         self, *, user_id: str, key: str, delivered: int, outcome: str, final: str = "settled"
     ) -> SettleResult:
         """Capture the price of ``delivered`` units of the hold and release the rest."""
-        row = (
-            await self.session.execute(
-                _SETTLE_HOLD,
-                {
-                    "user_id": user_id,
-                    "key": key,
-                    "delivered": delivered,
-                    "outcome": outcome,
-                    "final": final,
-                },
-            )
-        ).one()
+        row = await self._call(
+            _SETTLE_HOLD,
+            {
+                "user_id": user_id,
+                "key": key,
+                "delivered": delivered,
+                "outcome": outcome,
+                "final": final,
+            },
+        )
         balance = None if row.balance is None else Balance(int(row.balance), int(row.held))
         return SettleResult(
             row.status, int(row.captured), int(row.released), balance, bool(row.changed)
@@ -219,19 +226,17 @@ class Ledger:
         payment_intent: str | None,
         metadata: dict[str, Any] | None = None,
     ) -> ClawbackResult:
-        row = (
-            await self.session.execute(
-                _CLAW_BACK,
-                {
-                    "user_id": user_id,
-                    "key": key,
-                    "amount": amount,
-                    "reference": reference,
-                    "payment_intent": payment_intent,
-                    "metadata": _json(metadata),
-                },
-            )
-        ).one()
+        row = await self._call(
+            _CLAW_BACK,
+            {
+                "user_id": user_id,
+                "key": key,
+                "amount": amount,
+                "reference": reference,
+                "payment_intent": payment_intent,
+                "metadata": _json(metadata),
+            },
+        )
         return ClawbackResult(
             row.status,
             int(row.taken),

@@ -7,14 +7,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.billing.domain import USAGE_PROMPT_ENHANCEMENT, UsageSummary
 from visiona.billing.orm import UsageRecordRow
 
 
 class UsageRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def record(

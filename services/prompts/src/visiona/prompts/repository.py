@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.prompts.domain import Enhancement
 from visiona.prompts.orm import EnhancementRow
 
 
 class EnhancementRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def add(self, enhancement: Enhancement) -> Enhancement:
