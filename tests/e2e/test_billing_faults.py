@@ -86,3 +86,32 @@ def test_killing_billing_while_it_applies_events_loses_and_doubles_nothing(
     time.sleep(1.5)
     assert balance(stack, user)["balance"] == 4 * STARTER.credits
     assert [e["kind"] for e in ledger(stack, user)] == ["purchase"] * 4
+
+
+def test_a_checkout_billing_forgot_to_record_is_still_credited(stack: RunningStack) -> None:
+    """Billing crashed after Stripe created the session and before it stored its row: the
+    session's own metadata (only our key can write it) still says what was bought."""
+    user = "forgotten"
+    uid = f"user_{user}"
+    client = sdk(stack)
+    customer = client.v1.customers.create(params={"metadata": {"user_id": uid}})
+    metadata = {"user_id": uid, "kind": "pack", "item_id": "starter"}
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "customer": customer.id,
+            "client_reference_id": uid,
+            "line_items": [{"price": STARTER.stripe_price, "quantity": 1}],
+            "success_url": "http://localhost/ok",
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+        }
+    )
+    assert stack.admin_sql(
+        "SELECT count(*) FROM billing.checkout_sessions WHERE id = %s", session.id
+    ) == [(0,)]
+    pay({"url": session.url})
+    wait_balance(stack, user, STARTER.credits)
+    assert stack.admin_sql(
+        "SELECT kind, item_id, credits FROM billing.checkout_sessions WHERE id = %s", session.id
+    ) == [("pack", "starter", STARTER.credits)]

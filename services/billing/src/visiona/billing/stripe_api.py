@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import stripe
 
 from visiona.billing.config import BillingSettings
-from visiona.kit.errors import InvalidArgument, Unavailable
+from visiona.kit.errors import InvalidArgument, NotFound, Unavailable
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -99,6 +99,8 @@ class StripeSdk:
         try:
             return _plain(await coro)
         except stripe.StripeError as exc:
+            if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
+                raise NotFound("no such Stripe object", code="stripe_object_missing") from None
             # Type and status only: Stripe's messages may echo customer data.
             log.warning(
                 "stripe.call_failed", call=what, error=type(exc).__name__, status=exc.http_status

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from visiona.billing.catalog import Catalog
+from visiona.billing.catalog import Catalog, Pack
 from visiona.billing.ledger import Ledger
 from visiona.billing.saga import credits_changed
 from visiona.billing.stripe_api import StripeObj, StripePort, WebhookVerifier
 from visiona.kit.consumer import EventHandler
 from visiona.kit.db import Database, UnitOfWork, outbox_values
+from visiona.kit.errors import NotFound
 from visiona.kit.events import Event, PlanChangedV1, StripeEventReceivedV1
 from visiona.kit.logging import get_logger
 
@@ -108,6 +110,13 @@ async def restage_open_events(db: Database, older_than_s: float, limit: int = 10
     if rows:
         log.info("stripe.events_restaged", count=len(rows))
     return len(rows)
+
+
+@dataclass(frozen=True)
+class _Row:
+    kind: str
+    item_id: str
+    credits: int
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -264,10 +273,28 @@ class StripeEventApplier:
                 {"id": session_id, "u": user_id},
             )
         ).first()
-        if ours is None:
+        try:
+            session = await self.stripe.checkout_session(session_id)
+        except NotFound:
             log.warning("stripe.unknown_checkout_session", session_id=session_id)
             return "unknown_session"
-        session = await self.stripe.checkout_session(session_id)
+        if ours is None:
+            # Stripe has the session but we have no row: billing crashed between creating it
+            # and recording it. Only our secret key creates sessions in our account, so its
+            # metadata (set by create_checkout) says what was bought, priced by our catalogue.
+            recovered = self._recover_session(session, user_id)
+            if recovered is None:
+                log.warning("stripe.unknown_checkout_session", session_id=session_id)
+                return "unknown_session"
+            await uow.session.execute(
+                sa.text(
+                    "INSERT INTO checkout_sessions (id, user_id, kind, item_id, credits, amount, "
+                    "currency) VALUES (:id, :u, :kind, :item, :credits, :amount, :currency) "
+                    "ON CONFLICT (id) DO NOTHING"
+                ),
+                {"id": session_id, "u": user_id, **recovered},
+            )
+            ours = _Row(recovered["kind"], recovered["item"], recovered["credits"])
         if session.get("status") != "complete":
             return "not_complete"
         if ours.kind == "plan":
@@ -306,6 +333,23 @@ class StripeEventApplier:
             await self._wake_deferred(uow, _id(session.get("payment_intent")))
             return "credited"
         return "already_credited"
+
+    def _recover_session(self, session: StripeObj, user_id: str) -> dict[str, Any] | None:
+        metadata = session.get("metadata") or {}
+        if metadata.get("user_id") != user_id or session.get("client_reference_id") != user_id:
+            return None
+        kind, item_id = metadata.get("kind"), str(metadata.get("item_id") or "")
+        item = self.catalog.pack(item_id) if kind == "pack" else self.catalog.plan(item_id)
+        if item is None:
+            return None
+        credits = item.credits if isinstance(item, Pack) else item.monthly_credits
+        return {
+            "kind": kind,
+            "item": item_id,
+            "credits": credits,
+            "amount": int(session.get("amount_total") or 0),
+            "currency": str(session.get("currency") or self.catalog.currency),
+        }
 
     async def invoice_paid(self, payload: StripeObj, uow: UnitOfWork) -> str:
         invoice = _get(payload, "data", "object") or {}
