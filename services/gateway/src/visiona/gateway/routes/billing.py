@@ -6,6 +6,7 @@ only (``/webhooks/stripe``), never from the browser coming back from Checkout.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -188,11 +189,13 @@ async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
     backends = _backends(request)
     metadata = call_metadata(user.user_id, request.state.request_id)
     timeout = backends.settings.grpc_deadline_s
-    plans = await backends.billing.ListPlans(
-        billing_pb2.ListPlansRequest(), timeout=timeout, metadata=metadata
-    )
-    ent = await backends.billing.GetEntitlements(
-        billing_pb2.GetEntitlementsRequest(), timeout=timeout, metadata=metadata
+    plans, ent = await asyncio.gather(
+        backends.billing.ListPlans(
+            billing_pb2.ListPlansRequest(), timeout=timeout, metadata=metadata
+        ),
+        backends.billing.GetEntitlements(
+            billing_pb2.GetEntitlementsRequest(), timeout=timeout, metadata=metadata
+        ),
     )
     return Catalogue(
         packs=[
