@@ -728,3 +728,17 @@ def _toml(data: dict[str, Any]) -> str:
                 lines.append(f"[[{key}]]")
                 lines += [f"{k} = {json.dumps(v)}" for k, v in item.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_refunding_a_plan_invoice_claws_back_that_months_credits(stack: RunningStack) -> None:
+    user = "plan-refund"
+    sub = pay(checkout(stack, user, "plan", "creator"))["subscription"]
+    wait_balance(stack, user, CREATOR.monthly_credits)
+    client = sdk(stack)
+    invoice = client.v1.subscriptions.retrieve(sub).latest_invoice
+    payments = client.v1.invoice_payments.list(params={"invoice": str(invoice)}).data
+    intent = payments[0].payment.payment_intent  # type: ignore[attr-defined]
+    client.v1.refunds.create(params={"payment_intent": str(intent)})
+    wait_balance(stack, user, 0)
+    (entry,) = [e for e in ledger(stack, user) if e["kind"] == "refund_clawback"]
+    assert entry["delta_balance"] == -CREATOR.monthly_credits
