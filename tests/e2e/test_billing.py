@@ -8,7 +8,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -742,3 +742,17 @@ def test_refunding_a_plan_invoice_claws_back_that_months_credits(stack: RunningS
     wait_balance(stack, user, 0)
     (entry,) = [e for e in ledger(stack, user) if e["kind"] == "refund_clawback"]
     assert entry["delta_balance"] == -CREATOR.monthly_credits
+
+
+def test_an_oversized_webhook_body_is_413_declared_or_chunked(stack: RunningStack) -> None:
+    url = f"{stack.url}/webhooks/stripe"
+    big = b"x" * (512 * 1024 + 1)
+    headers = {"Stripe-Signature": "t=1,v1=00"}
+    assert httpx.post(url, content=big, headers=headers).status_code == 413
+
+    def chunked() -> Iterator[bytes]:
+        yield big[:300_000]
+        yield big[300_000:]
+
+    response = httpx.post(url, content=chunked(), headers=headers)
+    assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")

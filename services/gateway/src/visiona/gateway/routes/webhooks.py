@@ -44,9 +44,14 @@ async def stripe_webhook(request: Request) -> JSONResponse | Received:
     limit = backends.settings.webhook_max_bytes
     if int(request.headers.get("content-length") or 0) > limit:
         return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
-    payload = await request.body()
-    if len(payload) > limit:
-        return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+    # Read at most the limit, whatever the sender claims (a chunked body has no length).
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+    payload = b"".join(chunks)
     try:
         r = await backends.billing.IngestStripeEvent(
             billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature),
