@@ -99,15 +99,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The whole platform as processes, on free ports, for this run only."""
     state = tmp_path_factory.mktemp("stack")
     names = [
-        "gateway",
-        "prompts",
-        "training",
-        "generation",
-        "billing",
-        "anthropic",
-        "stripe",
-        "clerk",
-        "s3",
+        *("gateway", "prompts", "training", "generation", "billing"),
+        *("anthropic", "stripe", "replicate", "clerk", "s3"),
     ]
     ports = {name: free_port() for name in [*names, *WEED_PORTS]}
     cfg = StackConfig(

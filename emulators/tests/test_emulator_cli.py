@@ -1,4 +1,5 @@
-"""`python -m visiona.emulators {anthropic|clerk}` starts a server that answers, and stops."""
+"""`python -m visiona.emulators {anthropic|clerk|stripe|replicate}` starts a server that answers,
+and stops."""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ def _free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize(("name", "path"), [("anthropic", "/healthz"), ("clerk", "/v1/jwks")])
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("anthropic", "/healthz"),
+        ("clerk", "/v1/jwks"),
+        ("stripe", "/healthz"),
+        ("replicate", "/healthz"),
+    ],
+)
 def test_cli_serves(tmp_path: Path, name: str, path: str) -> None:
     port = _free_port()
     env = {**os.environ, "CLERK_DEV_KEY_DIR": str(tmp_path)}

@@ -1,8 +1,9 @@
-"""``visiona-emulator {anthropic|clerk|stripe} [--host H] [--port P]``: run one emulator with
-uvicorn.
+"""``visiona-emulator {anthropic|clerk|replicate|stripe} [--host H] [--port P]``: run one
+emulator with uvicorn.
 
 Default ports come from ``ANTHROPIC_EMULATOR_PORT`` / ``CLERK_ISSUER_PORT`` /
-``STRIPE_EMULATOR_PORT`` (config/local.env), else 8101 / 8104 / 8102.
+``REPLICATE_EMULATOR_PORT`` / ``STRIPE_EMULATOR_PORT`` (config/local.env), else 8101 / 8104 /
+8103 / 8102.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from visiona.emulators import anthropic, clerk, stripe
+from visiona.emulators import anthropic, clerk, replicate, stripe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = {
         "anthropic": int(os.environ.get("ANTHROPIC_EMULATOR_PORT", anthropic.DEFAULT_PORT)),
         "clerk": int(os.environ.get("CLERK_ISSUER_PORT", clerk.DEFAULT_PORT)),
+        "replicate": int(os.environ.get("REPLICATE_EMULATOR_PORT", replicate.DEFAULT_PORT)),
         "stripe": int(os.environ.get("STRIPE_EMULATOR_PORT", stripe.DEFAULT_PORT)),
     }
     for name, port in defaults.items():
@@ -53,11 +55,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help="JSON list of prices to seed; default: $STRIPE_EMULATOR_PRICES_FILE",
     )
+    replicate_cli = sub.choices["replicate"]
+    replicate_cli.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="default: $REPLICATE_EMULATOR_WEBHOOK_SECRET or the dev secret",
+    )
+    replicate_cli.add_argument(
+        "--public-url", default=None, help="base of output file URLs; default: request's base"
+    )
+    for flag, field, env in [
+        ("--start-delay", "start_delay_s", "$REPLICATE_EMULATOR_START_DELAY_S"),
+        ("--training-duration", "training_duration_s", "$REPLICATE_EMULATOR_TRAINING_DURATION_S"),
+        (
+            "--prediction-duration",
+            "prediction_duration_s",
+            "$REPLICATE_EMULATOR_PREDICTION_DURATION_S",
+        ),
+        ("--log-interval", "log_interval_s", None),
+        ("--output-ttl", "output_ttl_s", None),
+    ]:
+        default = getattr(replicate.Settings(), field)
+        replicate_cli.add_argument(
+            flag,
+            dest=field,
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help=f"default: {env + ' or ' if env else ''}{default}",
+        )
     args = parser.parse_args(argv)
     if args.emulator == "anthropic":
         anthropic.serve(args.host, args.port)
     elif args.emulator == "clerk":
         clerk.serve(args.host, args.port, args.key_dir)
+    elif args.emulator == "replicate":
+        replicate.serve(args.host, args.port, _replicate_settings(args))
     else:
         settings = stripe.Settings.from_env()
         if args.webhook_url is not None:
@@ -68,6 +101,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = dataclasses.replace(settings, prices=stripe.load_prices(args.prices))
         stripe.serve(args.host, args.port, settings)
     return 0
+
+
+def _replicate_settings(args: argparse.Namespace) -> replicate.Settings:
+    settings = replicate.Settings.from_env()
+    changes: dict[str, object] = {
+        name: getattr(args, name)
+        for name in (
+            "start_delay_s",
+            "training_duration_s",
+            "prediction_duration_s",
+            "log_interval_s",
+            "output_ttl_s",
+        )
+        if getattr(args, name) is not None
+    }
+    if args.webhook_secret:
+        changes["webhook_secret"] = args.webhook_secret
+    if args.public_url:
+        changes["public_url"] = args.public_url.rstrip("/")
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

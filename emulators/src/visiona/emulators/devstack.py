@@ -36,6 +36,7 @@ DEFAULT_PORTS = {
     "billing": 50054,
     "anthropic": 8101,
     "stripe": 8102,
+    "replicate": 8103,
     "clerk": 8104,
     "s3": 8333,
 }
@@ -47,6 +48,7 @@ ENV_PORTS = {
     "billing": "BILLING_GRPC_PORT",
     "anthropic": "ANTHROPIC_EMULATOR_PORT",
     "stripe": "STRIPE_EMULATOR_PORT",
+    "replicate": "REPLICATE_EMULATOR_PORT",
     "clerk": "CLERK_ISSUER_PORT",
     "s3": "S3_PORT",
 }

@@ -207,6 +207,11 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
         ],
         base,
     )
+    if "replicate" in cfg.ports:
+        procs["replicate"] = (
+            [bin_path("visiona-emulator"), "replicate", "--port", str(cfg.ports["replicate"])],
+            base,
+        )
     procs["clerk"] = (
         [bin_path("visiona-emulator"), "clerk", "--port", str(cfg.ports["clerk"])],
         base | cfg.clerk_env(),
