@@ -1,24 +1,17 @@
-"""Webhook delivery: every event POSTed, signed, to the configured endpoint, with retries.
-
-Deliveries run on a background task of the serving event loop, started lazily by the first
-event (the app may run without a lifespan). First attempts go out in event order; a failed
-attempt is retried on its own task after each of ``retry_delays_s`` and then given up.
+"""Webhook delivery: every event POSTed, signed as Stripe signs, to the configured endpoint,
+with retries (order, retries and pausing: ``visiona.emulators._delivery``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import stripe
 
-log = logging.getLogger(__name__)
+from visiona.emulators._delivery import DeliveryLoop
 
-DELIVERY_TIMEOUT_S = 10.0
 _USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
 
@@ -52,14 +45,12 @@ class Dispatcher:
     config: WebhookConfig
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     _payloads: dict[str, _Pending] = field(default_factory=dict)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _queue: asyncio.Queue[_Pending] | None = None
-    _resumed: asyncio.Event | None = None
-    _worker: asyncio.Task[None] | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    # One client per serving loop: building one loads the CA bundle (~0.1 s).
-    _http: httpx.AsyncClient | None = None
-    _http_loop: asyncio.AbstractEventLoop | None = None
+    _delivery: DeliveryLoop[_Pending] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._delivery = DeliveryLoop(
+            self._deliver, lambda: self.config.retry_delays_s, paused=self.config.paused
+        )
 
     def wants_events(self) -> bool:
         return self.config.url is not None
@@ -67,25 +58,16 @@ class Dispatcher:
     def publish(self, event: dict[str, Any], payload: str) -> None:
         pending = _Pending(str(event["id"]), str(event["type"]), payload)
         self._payloads[pending.event_id] = pending
-        if self.config.url is None:
-            return
-        queue = self._start()
-        queue.put_nowait(pending)
+        if self.config.url is not None:
+            self._delivery.put(pending)
 
     def set_paused(self, paused: bool) -> None:
         self.config.paused = paused
-        if self._resumed is not None:
-            if paused:
-                self._resumed.clear()
-            else:
-                self._resumed.set()
+        self._delivery.set_paused(paused)
 
     def reset(self) -> None:
         """Drop queued and retrying deliveries and the delivery log."""
-        for task in [*self._tasks, *([self._worker] if self._worker else [])]:
-            task.cancel()
-        self._tasks.clear()
-        self._worker, self._queue = None, None
+        self._delivery.cancel_all()
         self.deliveries.clear()
         self._payloads.clear()
 
@@ -95,52 +77,10 @@ class Dispatcher:
         attempt = 1 + sum(1 for d in self.deliveries if d["event_id"] == event_id)
         return await self._send(pending, attempt)
 
-    def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is not loop:
-            self._http = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_S)
-            self._http_loop = loop
-        return self._http
-
-    def _start(self) -> asyncio.Queue[_Pending]:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # A new serving loop (the app was restarted): tasks of the old one are gone.
-            self._loop, self._worker, self._queue = loop, None, None
-            self._tasks.clear()
-            self._resumed = asyncio.Event()
-            if not self.config.paused:
-                self._resumed.set()
-        if self._queue is None or self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._run(self._queue))
-        return self._queue
-
-    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
-        while True:
-            pending = await queue.get()
-            try:
-                if not await self._attempt(pending, 1):
-                    task = asyncio.get_running_loop().create_task(self._retry(pending))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-            except Exception:
-                log.exception("webhook delivery of %s failed", pending.event_id)
-
-    async def _retry(self, pending: _Pending) -> None:
-        for attempt, delay in enumerate(list(self.config.retry_delays_s), start=2):
-            await asyncio.sleep(delay)
-            if await self._attempt(pending, attempt):
-                return
-        log.warning("giving up on webhook delivery of %s", pending.event_id)
-
-    async def _attempt(self, pending: _Pending, attempt: int) -> bool:
-        if self._resumed is not None:
-            await self._resumed.wait()
+    async def _deliver(self, pending: _Pending, attempt: int) -> bool:
         if self.config.url is None:
             return True  # the endpoint was removed: nothing left to deliver to
-        record = await self._send(pending, attempt)
-        status = record["status_code"]
+        status = (await self._send(pending, attempt))["status_code"]
         return status is not None and 200 <= status < 300
 
     async def _send(self, pending: _Pending, attempt: int) -> dict[str, Any]:
@@ -162,7 +102,7 @@ class Dispatcher:
                 "User-Agent": _USER_AGENT,
             }
             try:
-                response = await self._client().post(
+                response = await self._delivery.client().post(
                     url, content=pending.payload.encode(), headers=headers
                 )
                 status = response.status_code
