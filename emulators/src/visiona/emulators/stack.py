@@ -74,6 +74,7 @@ class StackConfig:
     anthropic_base_url: str | None = None
     stripe_api_key: str = "sk_test_visiona_local"
     stripe_webhook_secret: str = "whsec_visiona_local_dev_secret"  # noqa: S105 (dev only)
+    replicate_api_token: str = "r8_visiona_local"  # noqa: S105 (the emulator's dev token)
     log_format: str = "json"
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -140,6 +141,14 @@ class StackConfig:
                 "BILLING_CHECKOUT_CANCEL_URL": f"{self.gateway_url}/billing/canceled",
                 "BILLING_PORTAL_RETURN_URL": f"{self.gateway_url}/billing",
             }
+        if service == "training":
+            env |= {
+                "TRAINING_BILLING_ADDR": f"127.0.0.1:{self.ports['billing']}",
+                "TRAINING_PUBLIC_WEBHOOK_BASE_URL": self.gateway_url,
+                "TRAINING_REPLICATE_API_TOKEN": self.replicate_api_token,
+            }
+            if "replicate" in self.ports:
+                env["TRAINING_REPLICATE_BASE_URL"] = f"http://127.0.0.1:{self.ports['replicate']}"
         if service == "prompts":
             env |= {
                 "PROMPTS_ANTHROPIC_API_KEY": self.anthropic_api_key,

@@ -14,7 +14,7 @@ from visiona.gateway import problems
 from visiona.gateway.clients import Backends
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.middleware import RequestContextMiddleware
-from visiona.gateway.routes import billing, health, me, prompts, usage, webhooks
+from visiona.gateway.routes import billing, health, me, prompts, training, usage, webhooks
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.errors import DomainError
 from visiona.kit.logging import configure_logging
@@ -59,7 +59,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
     app.add_exception_handler(Exception, problems.unhandled_error_handler)
-    for router in (me.router, prompts.router, usage.router, billing.router):
+    for router in (
+        me.router,
+        prompts.router,
+        usage.router,
+        billing.router,
+        training.photos_router,
+        training.models_router,
+    ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)
     app.include_router(health.router)

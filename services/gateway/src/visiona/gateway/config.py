@@ -35,6 +35,8 @@ class GatewaySettings(KitSettings):
     readiness_timeout_s: float = 1.0
     # Checkout and portal sessions wait on Stripe.
     payments_deadline_s: float = 20.0
+    # Validating an uploaded photo decodes it fully and looks for faces.
+    upload_deadline_s: float = 30.0
     # Largest webhook body accepted (Stripe events are a few KB).
     webhook_max_bytes: int = 512 * 1024
 

@@ -1,19 +1,55 @@
-"""``visiona-training serve|migrate``.
-
-The training RPCs and consumers arrive with their issue; today the service runs its schema,
-outbox relay and health reporting so the platform and its operators can depend on it.
-"""
+"""``visiona-training serve|migrate``."""
 
 from __future__ import annotations
 
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.training.billing_client import BillingEntitlements
 from visiona.training.config import TrainingSettings
-from visiona.training.v1 import training_pb2
+from visiona.training.grpc_api import TrainingServicer
+from visiona.training.jobs import ModelJobs
+from visiona.training.models import ModelService
+from visiona.training.replicate_api import ReplicateSdk
+from visiona.training.saga import (
+    CREDITS_CONSUMER,
+    CreditsSaga,
+    WebhookIngest,
+    forget_old_webhooks,
+)
+from visiona.training.uploads import PhotoService, remove_abandoned_uploads
+from visiona.training.v1 import training_pb2, training_pb2_grpc
 
 
 async def setup(runtime: Runtime) -> None:
-    """Nothing to wire yet beyond what the kit runs for every service."""
+    settings = runtime.settings
+    assert isinstance(settings, TrainingSettings)
+    storage = runtime.storage
+    if storage is None:
+        raise RuntimeError("the training service needs S3 (TRAINING_S3_ENDPOINT)")
+    replicate = ReplicateSdk(settings)
+    billing = BillingEntitlements(settings.billing_addr, settings.billing_deadline_s)
+    jobs = ModelJobs(runtime.db, storage, replicate, settings)
+    photos = PhotoService(runtime.db, storage, settings)
+    models = ModelService(runtime.db, billing)
+    webhooks = WebhookIngest(
+        runtime.db,
+        replicate,
+        settings.replicate_webhook_tolerance_s,
+        settings.reconcile_quiet_s,
+        jobs.wake,
+    )
+    training_pb2_grpc.add_TrainingServiceServicer_to_server(
+        TrainingServicer(photos, models, webhooks, storage), runtime.server
+    )
+    runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
+    runtime.add_worker("model-jobs", jobs.run)
+    runtime.add_periodic(
+        "abandoned-uploads",
+        300.0,
+        lambda: remove_abandoned_uploads(runtime.db, storage, settings.upload_abandoned_after_s),
+    )
+    runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
+    runtime.closers.extend([jobs.close, billing.close])
 
 
 SPEC = ServiceSpec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visiona.kit.settings import ServiceSettings
@@ -13,3 +14,47 @@ class TrainingSettings(ServiceSettings):
     service_name: str = "training"
     db_schema: str = "training"
     grpc_port: int = 50052
+
+    # Billing answers the plan's limits (GetEntitlements) before a training is accepted.
+    billing_addr: str = "127.0.0.1:50054"
+    billing_deadline_s: float = 5.0
+
+    # Uploads: one presigned POST per photo, valid this long, up to this size.
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_expires_s: int = 900
+    # Photo slots never completed are removed this long after their policy expired.
+    upload_abandoned_after_s: float = 3600.0
+    max_photos_per_user: int = 300
+    # Validation thresholds (see visiona.training.photos.validate_photo).
+    min_short_side: int = 512
+    max_pixels: int = 40_000_000
+    blur_threshold: float = 60.0
+    duplicate_distance: int = 6
+
+    # Replicate: the real API with a token, or the local emulator by base URL.
+    replicate_api_token: SecretStr = SecretStr("")
+    replicate_base_url: str | None = None
+    # The account that owns destination models, and the trainer.
+    replicate_owner: str = "visiona"
+    replicate_trainer: str = "ostris/flux-dev-lora-trainer"
+    replicate_trainer_version: str = (
+        "d8aa01550cc45369716371bfc0ed16f697fd87eef9d73edcc5e328abcb46c485"
+    )
+    replicate_hardware: str = "gpu-t4"
+    # Signing secret of Replicate's webhooks; empty means ask the API once
+    # (GET /v1/webhooks/default/secret). During a rotation the previous one is accepted too.
+    replicate_webhook_secret: SecretStr = SecretStr("")
+    replicate_webhook_secret_previous: SecretStr | None = None
+    replicate_webhook_tolerance_s: int = 300
+    # The gateway's public base URL: Replicate posts to <this>/webhooks/replicate.
+    public_webhook_base_url: str = "http://127.0.0.1:8000"
+    # How long the provider may fetch the dataset through its presigned URL.
+    dataset_url_ttl_s: int = 3600
+
+    # Background work (launch, reconcile, copy weights, cancel, purge).
+    work_poll_interval_s: float = 1.0
+    work_batch: int = 8
+    work_lease_s: float = 600.0
+    work_max_attempts: int = 8
+    # A running training with no news for this long is asked about (lost webhooks).
+    reconcile_quiet_s: float = 120.0

@@ -22,15 +22,78 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"visiona/training/v1/training.proto\x12\x13visiona.training.v12\x11\n\x0fTrainingServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"visiona/training/v1/training.proto\x12\x13visiona.training.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x0fPhotoUploadSpec\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\"\x87\x01\n\x19\x43reatePhotoUploadsRequest\x12\x34\n\x06photos\x18\x01 \x03(\x0b\x32$.visiona.training.v1.PhotoUploadSpec\x12\x34\n\x0b\x66\x61\x63\x65_policy\x18\x02 \x01(\x0e\x32\x1f.visiona.training.v1.FacePolicy\"\xdc\x01\n\x0bPhotoUpload\x12\x10\n\x08photo_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12<\n\x06\x66ields\x18\x03 \x03(\x0b\x32,.visiona.training.v1.PhotoUpload.FieldsEntry\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmax_bytes\x18\x05 \x01(\x03\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x1a\x43reatePhotoUploadsResponse\x12\x31\n\x07uploads\x18\x01 \x03(\x0b\x32 .visiona.training.v1.PhotoUpload\".\n\x1a\x43ompletePhotoUploadRequest\x12\x10\n\x08photo_id\x18\x01 \x01(\t\"\x9d\x02\n\x05Photo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\r\n\x05\x66\x61\x63\x65s\x18\x07 \x01(\x05\x12\x12\n\nblur_score\x18\x08 \x01(\x01\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cvalidated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpreview_url\x18\x0b \x01(\t\x12\x18\n\x10require_one_face\x18\x0c \x01(\x08\":\n\x11ListPhotosRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x12ListPhotosResponse\x12*\n\x06photos\x18\x01 \x03(\x0b\x32\x1a.visiona.training.v1.Photo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetPhotoRequest\x12\x10\n\x08photo_id\x18\x01 \x01(\t\"&\n\x12\x44\x65letePhotoRequest\x12\x10\n\x08photo_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65letePhotoResponse\"[\n\x12\x43reateModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tphoto_ids\x18\x02 \x03(\t\x12\x0e\n\x06preset\x18\x03 \x01(\t\x12\x14\n\x0ctrigger_word\x18\x04 \x01(\t\"\xaa\x03\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0e\n\x06preset\x18\x04 \x01(\t\x12\x14\n\x0ctrigger_word\x18\x05 \x01(\t\x12\x13\n\x0bphoto_count\x18\x06 \x01(\x05\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tqueued_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btraining_id\x18\x0f \x01(\t\x12\x13\n\x0bsample_urls\x18\x10 \x03(\t\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.visiona.training.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"4\n\x12RenameModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"&\n\x12\x43\x61ncelModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"&\n\x12\x44\x65leteModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteModelResponse\"z\n\x1dIngestReplicateWebhookRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x19\n\x11webhook_timestamp\x18\x03 \x01(\t\x12\x19\n\x11webhook_signature\x18\x04 \x01(\t\"G\n\x1eIngestReplicateWebhookResponse\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"H\n\x1b\x43ompletePhotoUploadResponse\x12)\n\x05photo\x18\x01 \x01(\x0b\x32\x1a.visiona.training.v1.Photo\"=\n\x10GetPhotoResponse\x12)\n\x05photo\x18\x01 \x01(\x0b\x32\x1a.visiona.training.v1.Photo\"@\n\x13\x43reateModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.visiona.training.v1.Model\"=\n\x10GetModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.visiona.training.v1.Model\"@\n\x13RenameModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.visiona.training.v1.Model\"@\n\x13\x43\x61ncelModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.visiona.training.v1.Model*X\n\nFacePolicy\x12\x1b\n\x17\x46\x41\x43\x45_POLICY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46\x41\x43\x45_POLICY_REQUIRE\x10\x01\x12\x14\n\x10\x46\x41\x43\x45_POLICY_FLAG\x10\x02\x32\xe0\t\n\x0fTrainingService\x12u\n\x12\x43reatePhotoUploads\x12..visiona.training.v1.CreatePhotoUploadsRequest\x1a/.visiona.training.v1.CreatePhotoUploadsResponse\x12x\n\x13\x43ompletePhotoUpload\x12/.visiona.training.v1.CompletePhotoUploadRequest\x1a\x30.visiona.training.v1.CompletePhotoUploadResponse\x12]\n\nListPhotos\x12&.visiona.training.v1.ListPhotosRequest\x1a\'.visiona.training.v1.ListPhotosResponse\x12W\n\x08GetPhoto\x12$.visiona.training.v1.GetPhotoRequest\x1a%.visiona.training.v1.GetPhotoResponse\x12`\n\x0b\x44\x65letePhoto\x12\'.visiona.training.v1.DeletePhotoRequest\x1a(.visiona.training.v1.DeletePhotoResponse\x12`\n\x0b\x43reateModel\x12\'.visiona.training.v1.CreateModelRequest\x1a(.visiona.training.v1.CreateModelResponse\x12]\n\nListModels\x12&.visiona.training.v1.ListModelsRequest\x1a\'.visiona.training.v1.ListModelsResponse\x12W\n\x08GetModel\x12$.visiona.training.v1.GetModelRequest\x1a%.visiona.training.v1.GetModelResponse\x12`\n\x0bRenameModel\x12\'.visiona.training.v1.RenameModelRequest\x1a(.visiona.training.v1.RenameModelResponse\x12`\n\x0b\x43\x61ncelModel\x12\'.visiona.training.v1.CancelModelRequest\x1a(.visiona.training.v1.CancelModelResponse\x12`\n\x0b\x44\x65leteModel\x12\'.visiona.training.v1.DeleteModelRequest\x1a(.visiona.training.v1.DeleteModelResponse\x12\x81\x01\n\x16IngestReplicateWebhook\x12\x32.visiona.training.v1.IngestReplicateWebhookRequest\x1a\x33.visiona.training.v1.IngestReplicateWebhookResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'visiona.training.v1.training_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRAININGSERVICE']._serialized_start=59
-  _globals['_TRAININGSERVICE']._serialized_end=76
+  _globals['_PHOTOUPLOAD_FIELDSENTRY']._loaded_options = None
+  _globals['_PHOTOUPLOAD_FIELDSENTRY']._serialized_options = b'8\001'
+  _globals['_FACEPOLICY']._serialized_start=2624
+  _globals['_FACEPOLICY']._serialized_end=2712
+  _globals['_PHOTOUPLOADSPEC']._serialized_start=92
+  _globals['_PHOTOUPLOADSPEC']._serialized_end=131
+  _globals['_CREATEPHOTOUPLOADSREQUEST']._serialized_start=134
+  _globals['_CREATEPHOTOUPLOADSREQUEST']._serialized_end=269
+  _globals['_PHOTOUPLOAD']._serialized_start=272
+  _globals['_PHOTOUPLOAD']._serialized_end=492
+  _globals['_PHOTOUPLOAD_FIELDSENTRY']._serialized_start=447
+  _globals['_PHOTOUPLOAD_FIELDSENTRY']._serialized_end=492
+  _globals['_CREATEPHOTOUPLOADSRESPONSE']._serialized_start=494
+  _globals['_CREATEPHOTOUPLOADSRESPONSE']._serialized_end=573
+  _globals['_COMPLETEPHOTOUPLOADREQUEST']._serialized_start=575
+  _globals['_COMPLETEPHOTOUPLOADREQUEST']._serialized_end=621
+  _globals['_PHOTO']._serialized_start=624
+  _globals['_PHOTO']._serialized_end=909
+  _globals['_LISTPHOTOSREQUEST']._serialized_start=911
+  _globals['_LISTPHOTOSREQUEST']._serialized_end=969
+  _globals['_LISTPHOTOSRESPONSE']._serialized_start=971
+  _globals['_LISTPHOTOSRESPONSE']._serialized_end=1060
+  _globals['_GETPHOTOREQUEST']._serialized_start=1062
+  _globals['_GETPHOTOREQUEST']._serialized_end=1097
+  _globals['_DELETEPHOTOREQUEST']._serialized_start=1099
+  _globals['_DELETEPHOTOREQUEST']._serialized_end=1137
+  _globals['_DELETEPHOTORESPONSE']._serialized_start=1139
+  _globals['_DELETEPHOTORESPONSE']._serialized_end=1160
+  _globals['_CREATEMODELREQUEST']._serialized_start=1162
+  _globals['_CREATEMODELREQUEST']._serialized_end=1253
+  _globals['_MODEL']._serialized_start=1256
+  _globals['_MODEL']._serialized_end=1682
+  _globals['_LISTMODELSREQUEST']._serialized_start=1684
+  _globals['_LISTMODELSREQUEST']._serialized_end=1742
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1744
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1833
+  _globals['_GETMODELREQUEST']._serialized_start=1835
+  _globals['_GETMODELREQUEST']._serialized_end=1870
+  _globals['_RENAMEMODELREQUEST']._serialized_start=1872
+  _globals['_RENAMEMODELREQUEST']._serialized_end=1924
+  _globals['_CANCELMODELREQUEST']._serialized_start=1926
+  _globals['_CANCELMODELREQUEST']._serialized_end=1964
+  _globals['_DELETEMODELREQUEST']._serialized_start=1966
+  _globals['_DELETEMODELREQUEST']._serialized_end=2004
+  _globals['_DELETEMODELRESPONSE']._serialized_start=2006
+  _globals['_DELETEMODELRESPONSE']._serialized_end=2027
+  _globals['_INGESTREPLICATEWEBHOOKREQUEST']._serialized_start=2029
+  _globals['_INGESTREPLICATEWEBHOOKREQUEST']._serialized_end=2151
+  _globals['_INGESTREPLICATEWEBHOOKRESPONSE']._serialized_start=2153
+  _globals['_INGESTREPLICATEWEBHOOKRESPONSE']._serialized_end=2224
+  _globals['_COMPLETEPHOTOUPLOADRESPONSE']._serialized_start=2226
+  _globals['_COMPLETEPHOTOUPLOADRESPONSE']._serialized_end=2298
+  _globals['_GETPHOTORESPONSE']._serialized_start=2300
+  _globals['_GETPHOTORESPONSE']._serialized_end=2361
+  _globals['_CREATEMODELRESPONSE']._serialized_start=2363
+  _globals['_CREATEMODELRESPONSE']._serialized_end=2427
+  _globals['_GETMODELRESPONSE']._serialized_start=2429
+  _globals['_GETMODELRESPONSE']._serialized_end=2490
+  _globals['_RENAMEMODELRESPONSE']._serialized_start=2492
+  _globals['_RENAMEMODELRESPONSE']._serialized_end=2556
+  _globals['_CANCELMODELRESPONSE']._serialized_start=2558
+  _globals['_CANCELMODELRESPONSE']._serialized_end=2622
+  _globals['_TRAININGSERVICE']._serialized_start=2715
+  _globals['_TRAININGSERVICE']._serialized_end=3963
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from visiona.training.v1 import training_pb2 as visiona_dot_training_dot_v1_dot_training__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,8 +27,7 @@ if _version_not_supported:
 
 class TrainingServiceStub:
     """TrainingService owns photos, datasets, trainings and LoRA models.
-    Its RPCs arrive with the training issue; the service already runs, migrates and
-    reports health (grpc.health.v1) so the platform can depend on it.
+    The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
     def __init__(self, channel):
@@ -36,17 +36,220 @@ class TrainingServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreatePhotoUploads = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/CreatePhotoUploads',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CreatePhotoUploadsRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CreatePhotoUploadsResponse.FromString,
+                _registered_method=True)
+        self.CompletePhotoUpload = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/CompletePhotoUpload',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CompletePhotoUploadRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CompletePhotoUploadResponse.FromString,
+                _registered_method=True)
+        self.ListPhotos = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/ListPhotos',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.ListPhotosRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.ListPhotosResponse.FromString,
+                _registered_method=True)
+        self.GetPhoto = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/GetPhoto',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.GetPhotoRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.GetPhotoResponse.FromString,
+                _registered_method=True)
+        self.DeletePhoto = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/DeletePhoto',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.DeletePhotoRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.DeletePhotoResponse.FromString,
+                _registered_method=True)
+        self.CreateModel = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/CreateModel',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CreateModelRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CreateModelResponse.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/ListModels',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/GetModel',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.GetModelResponse.FromString,
+                _registered_method=True)
+        self.RenameModel = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/RenameModel',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.RenameModelRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.RenameModelResponse.FromString,
+                _registered_method=True)
+        self.CancelModel = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/CancelModel',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CancelModelRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CancelModelResponse.FromString,
+                _registered_method=True)
+        self.DeleteModel = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/DeleteModel',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.DeleteModelRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.DeleteModelResponse.FromString,
+                _registered_method=True)
+        self.IngestReplicateWebhook = channel.unary_unary(
+                '/visiona.training.v1.TrainingService/IngestReplicateWebhook',
+                request_serializer=visiona_dot_training_dot_v1_dot_training__pb2.IngestReplicateWebhookRequest.SerializeToString,
+                response_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.IngestReplicateWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingServiceServicer:
     """TrainingService owns photos, datasets, trainings and LoRA models.
-    Its RPCs arrive with the training issue; the service already runs, migrates and
-    reports health (grpc.health.v1) so the platform can depend on it.
+    The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
+
+    def CreatePhotoUploads(self, request, context):
+        """CreatePhotoUploads reserves photo ids and returns one presigned S3 POST per photo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompletePhotoUpload(self, request, context):
+        """CompletePhotoUpload validates an uploaded photo and answers its verdict.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPhotos(self, request, context):
+        """ListPhotos pages through the caller's photos, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPhoto(self, request, context):
+        """GetPhoto returns one of the caller's photos.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePhoto(self, request, context):
+        """DeletePhoto deletes one of the caller's photos and its stored objects.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateModel(self, request, context):
+        """CreateModel starts a training of a new model on accepted photos.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """ListModels pages through the caller's models, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModel(self, request, context):
+        """GetModel returns one of the caller's models.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenameModel(self, request, context):
+        """RenameModel changes a model's display name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelModel(self, request, context):
+        """CancelModel cancels a model's training that has not finished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModel(self, request, context):
+        """DeleteModel deletes a model: our rows and objects, and the provider's model and versions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestReplicateWebhook(self, request, context):
+        """IngestReplicateWebhook verifies and applies one Replicate webhook delivery (gateway only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_TrainingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreatePhotoUploads': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePhotoUploads,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CreatePhotoUploadsRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CreatePhotoUploadsResponse.SerializeToString,
+            ),
+            'CompletePhotoUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompletePhotoUpload,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CompletePhotoUploadRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CompletePhotoUploadResponse.SerializeToString,
+            ),
+            'ListPhotos': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPhotos,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.ListPhotosRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.ListPhotosResponse.SerializeToString,
+            ),
+            'GetPhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPhoto,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.GetPhotoRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.GetPhotoResponse.SerializeToString,
+            ),
+            'DeletePhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePhoto,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.DeletePhotoRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.DeletePhotoResponse.SerializeToString,
+            ),
+            'CreateModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateModel,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CreateModelRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CreateModelResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.ListModelsRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.GetModelRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.GetModelResponse.SerializeToString,
+            ),
+            'RenameModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameModel,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.RenameModelRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.RenameModelResponse.SerializeToString,
+            ),
+            'CancelModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelModel,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.CancelModelRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.CancelModelResponse.SerializeToString,
+            ),
+            'DeleteModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModel,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.DeleteModelRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.DeleteModelResponse.SerializeToString,
+            ),
+            'IngestReplicateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestReplicateWebhook,
+                    request_deserializer=visiona_dot_training_dot_v1_dot_training__pb2.IngestReplicateWebhookRequest.FromString,
+                    response_serializer=visiona_dot_training_dot_v1_dot_training__pb2.IngestReplicateWebhookResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'visiona.training.v1.TrainingService', rpc_method_handlers)
@@ -57,6 +260,329 @@ def add_TrainingServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TrainingService:
     """TrainingService owns photos, datasets, trainings and LoRA models.
-    Its RPCs arrive with the training issue; the service already runs, migrates and
-    reports health (grpc.health.v1) so the platform can depend on it.
+    The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
+
+    @staticmethod
+    def CreatePhotoUploads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/CreatePhotoUploads',
+            visiona_dot_training_dot_v1_dot_training__pb2.CreatePhotoUploadsRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.CreatePhotoUploadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompletePhotoUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/CompletePhotoUpload',
+            visiona_dot_training_dot_v1_dot_training__pb2.CompletePhotoUploadRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.CompletePhotoUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPhotos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/ListPhotos',
+            visiona_dot_training_dot_v1_dot_training__pb2.ListPhotosRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.ListPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/GetPhoto',
+            visiona_dot_training_dot_v1_dot_training__pb2.GetPhotoRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.GetPhotoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/DeletePhoto',
+            visiona_dot_training_dot_v1_dot_training__pb2.DeletePhotoRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.DeletePhotoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/CreateModel',
+            visiona_dot_training_dot_v1_dot_training__pb2.CreateModelRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.CreateModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/ListModels',
+            visiona_dot_training_dot_v1_dot_training__pb2.ListModelsRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/GetModel',
+            visiona_dot_training_dot_v1_dot_training__pb2.GetModelRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/RenameModel',
+            visiona_dot_training_dot_v1_dot_training__pb2.RenameModelRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.RenameModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/CancelModel',
+            visiona_dot_training_dot_v1_dot_training__pb2.CancelModelRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.CancelModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/DeleteModel',
+            visiona_dot_training_dot_v1_dot_training__pb2.DeleteModelRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.DeleteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestReplicateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.training.v1.TrainingService/IngestReplicateWebhook',
+            visiona_dot_training_dot_v1_dot_training__pb2.IngestReplicateWebhookRequest.SerializeToString,
+            visiona_dot_training_dot_v1_dot_training__pb2.IngestReplicateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,5 +1,8 @@
 """Provider webhooks: verified on the raw body by the owning service, stored, answered fast.
 
+``/webhooks/replicate`` hands the body and the Standard Webhooks headers to training, which
+verifies them (5-minute tolerance), records the ``webhook-id`` and applies the update.
+
 ``/webhooks/stripe`` hands the body and ``Stripe-Signature`` to billing unchanged; billing
 verifies them (current and previous signing secret), stores the event under its id and
 applies it asynchronously. A bad signature is 400 and nothing is stored; a redelivery is 200.
@@ -16,6 +19,7 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.problems import Problem, problem
 from visiona.kit.grpcserver import ERROR_CODE_KEY
+from visiona.training.v1 import training_pb2
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -41,17 +45,9 @@ async def stripe_webhook(request: Request) -> JSONResponse | Received:
     signature = request.headers.get("stripe-signature", "")
     if not signature:
         return problem(request, 400, "signature_missing", "missing Stripe-Signature header")
-    limit = backends.settings.webhook_max_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
-    # Read at most the limit, whatever the sender claims (a chunked body has no length).
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
-        chunks.append(chunk)
-    payload = b"".join(chunks)
+    payload = await _read_body(request, backends.settings.webhook_max_bytes)
+    if isinstance(payload, JSONResponse):
+        return payload
     try:
         r = await backends.billing.IngestStripeEvent(
             billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature),
@@ -64,6 +60,61 @@ async def stripe_webhook(request: Request) -> JSONResponse | Received:
             return problem(request, 400, _code(exc), exc.details() or "invalid webhook")
         raise
     return Received(received=True, event_id=r.event_id, duplicate=r.duplicate)
+
+
+@router.post(
+    "/replicate",
+    response_model=Received,
+    responses={
+        400: {"model": Problem, "description": "Missing or invalid signature, or not a job"},
+        413: {"model": Problem, "description": "Body too large"},
+        503: {"model": Problem, "description": "Not stored; Replicate will retry"},
+    },  # type: ignore[dict-item]
+    summary="Replicate webhook endpoint (Standard Webhooks signature)",
+)
+async def replicate_webhook(request: Request) -> JSONResponse | Received:
+    backends: Backends = request.app.state.backends
+    headers = request.headers
+    webhook_id = headers.get("webhook-id", "")
+    timestamp = headers.get("webhook-timestamp", "")
+    signature = headers.get("webhook-signature", "")
+    if not (webhook_id and timestamp and signature):
+        return problem(
+            request, 400, "signature_missing", "missing webhook-id, -timestamp or -signature"
+        )
+    payload = await _read_body(request, backends.settings.webhook_max_bytes)
+    if isinstance(payload, JSONResponse):
+        return payload
+    try:
+        r = await backends.training.IngestReplicateWebhook(
+            training_pb2.IngestReplicateWebhookRequest(
+                payload=payload,
+                webhook_id=webhook_id,
+                webhook_timestamp=timestamp,
+                webhook_signature=signature,
+            ),
+            timeout=backends.settings.grpc_deadline_s,
+            metadata=call_metadata(None, request.state.request_id),
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            return problem(request, 400, _code(exc), exc.details() or "invalid webhook")
+        raise
+    return Received(received=True, event_id=r.webhook_id, duplicate=r.duplicate)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
+    """The raw body, read at most to ``limit`` whatever the sender claims (a chunked body
+    has no length): 413 beyond it."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _code(exc: grpc.aio.AioRpcError) -> str:

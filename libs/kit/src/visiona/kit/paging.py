@@ -1,0 +1,48 @@
+"""Opaque cursors for keyset pagination over ``(created_at, id)``, newest first."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+from visiona.kit.errors import InvalidArgument
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+def page_size(requested: int) -> int:
+    if requested < 0 or requested > MAX_PAGE:
+        raise InvalidArgument(f"page_size must be 1-{MAX_PAGE}", code="page_size_invalid")
+    return requested or DEFAULT_PAGE
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
+    """``None`` for the first page; a malformed token is the caller's error."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        when, _, row_id = raw.partition("|")
+        created_at = datetime.fromisoformat(when)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created_at, uuid.UUID(row_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("page_token is not valid", code="page_token_invalid") from None
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """An id from a request; anything that is not one is simply not found."""
+    from visiona.kit.errors import NotFound
+
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError):
+        raise NotFound(f"no {what} {value!r}", code=f"{what}_not_found") from None

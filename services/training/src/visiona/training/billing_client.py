@@ -1,0 +1,39 @@
+"""Billing's GetEntitlements over gRPC: the plan limits a new training is checked against."""
+
+from __future__ import annotations
+
+import grpc
+
+from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
+from visiona.kit.errors import Unavailable
+from visiona.kit.grpcserver import USER_ID_KEY
+from visiona.kit.telemetry import inject_headers
+from visiona.training.models import Limits
+
+
+class BillingEntitlements:
+    def __init__(self, addr: str, deadline_s: float) -> None:
+        self.channel = grpc.aio.insecure_channel(addr)
+        self.stub = billing_pb2_grpc.BillingServiceStub(self.channel)
+        self.deadline_s = deadline_s
+
+    async def limits(self, user_id: str) -> Limits:
+        metadata = (*inject_headers().items(), (USER_ID_KEY, user_id))
+        try:
+            r = await self.stub.GetEntitlements(
+                billing_pb2.GetEntitlementsRequest(),
+                timeout=self.deadline_s,
+                metadata=metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(
+                "plan limits are unavailable right now; try again shortly",
+                code="billing_unavailable",
+            ) from exc
+        return Limits(
+            max_concurrent_trainings=r.limits.max_concurrent_trainings,
+            max_stored_models=r.limits.max_stored_models,
+        )
+
+    async def close(self) -> None:
+        await self.channel.close()

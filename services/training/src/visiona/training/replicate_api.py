@@ -1,0 +1,276 @@
+"""Replicate behind a small port: destination models, trainings, webhook signatures.
+
+The one adapter is the official ``replicate`` SDK (async methods), pointed at the real API
+with a token or at the local emulator by base URL. POSTs are never retried by the SDK, so
+:meth:`ReplicateSdk.find_training` lets the service adopt a training whose creation answer
+was lost instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+from replicate.version import Versions
+from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
+
+from visiona.training.config import TrainingSettings
+
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+_STEPS = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``permanent`` errors will not succeed when retried."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        return self.status is not None and 400 <= self.status < 500 and self.status != 429
+
+
+class InvalidWebhook(Exception):
+    """A delivery whose signature, timestamp or body does not check out."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ProviderTraining:
+    id: str
+    status: str
+    destination: str | None = None
+    version: str | None = None
+    weights_url: str | None = None
+    error: str | None = None
+    logs: str = ""
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> ProviderTraining:
+        output = data.get("output")
+        version = weights = None
+        if isinstance(output, Mapping):
+            version = output.get("version")
+            weights = output.get("weights")
+        return cls(
+            id=str(data["id"]),
+            status=str(data["status"]),
+            destination=data.get("destination"),
+            version=str(version) if version else None,
+            weights_url=str(weights) if weights else None,
+            error=str(data["error"]) if data.get("error") else None,
+            logs=str(data.get("logs") or ""),
+        )
+
+    @property
+    def progress(self) -> float | None:
+        """The trainer's last reported progress (``45%`` or ``450/1000`` in the logs), 0-1."""
+        tail = self.logs[-2000:]
+        percents = _PERCENT.findall(tail)
+        if percents:
+            return min(float(percents[-1]) / 100, 1.0)
+        steps = [(int(a), int(b)) for a, b in _STEPS.findall(tail) if int(b) > 0]
+        if steps:
+            done, total = steps[-1]
+            return min(done / total, 1.0)
+        return None
+
+
+class ReplicatePort(Protocol):
+    async def ensure_model(self, name: str) -> str: ...
+
+    async def start_training(
+        self, *, destination: str, inputs: Mapping[str, Any], webhook: str
+    ) -> ProviderTraining: ...
+
+    async def find_training(self, destination: str) -> ProviderTraining | None: ...
+
+    async def get_training(self, training_id: str) -> ProviderTraining: ...
+
+    async def cancel_training(self, training_id: str) -> None: ...
+
+    async def delete_model(self, destination: str) -> None: ...
+
+    async def webhook_secrets(self) -> list[str]: ...
+
+
+def _wrap(exc: Exception) -> ProviderError:
+    if isinstance(exc, ReplicateError):
+        return ProviderError(exc.detail or exc.title or "replicate error", status=exc.status)
+    return ProviderError(f"replicate unreachable: {exc.__class__.__name__}")
+
+
+class ReplicateSdk:
+    def __init__(self, settings: TrainingSettings) -> None:
+        self.settings = settings
+        self.client = replicate.Client(
+            api_token=settings.replicate_api_token.get_secret_value(),
+            base_url=settings.replicate_base_url,
+            timeout=httpx.Timeout(30.0, connect=5.0),
+        )
+        self._secrets: list[str] = [
+            s
+            for s in (
+                settings.replicate_webhook_secret.get_secret_value(),
+                settings.replicate_webhook_secret_previous.get_secret_value()
+                if settings.replicate_webhook_secret_previous
+                else "",
+            )
+            if s
+        ]
+
+    async def ensure_model(self, name: str) -> str:
+        """Create the private destination model ``owner/name``; one that exists is fine."""
+        owner = self.settings.replicate_owner
+        try:
+            await self.client.models.async_create(
+                owner=owner,
+                name=name,
+                visibility="private",
+                hardware=self.settings.replicate_hardware,
+                description="Visiona personal LoRA model",
+            )
+        except ReplicateError as exc:
+            if exc.status != 409:
+                raise _wrap(exc) from exc
+        except httpx.HTTPError as exc:
+            raise _wrap(exc) from exc
+        return f"{owner}/{name}"
+
+    async def start_training(
+        self, *, destination: str, inputs: Mapping[str, Any], webhook: str
+    ) -> ProviderTraining:
+        try:
+            training = await self.client.trainings.async_create(
+                model=self.settings.replicate_trainer,
+                version=self.settings.replicate_trainer_version,
+                input=dict(inputs),
+                destination=destination,
+                webhook=webhook,
+                webhook_events_filter=["start", "completed"],
+            )
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise _wrap(exc) from exc
+        return ProviderTraining.from_payload(training.dict())
+
+    async def find_training(self, destination: str) -> ProviderTraining | None:
+        """The newest training into ``destination`` that is not over, from the first pages."""
+        try:
+            page = await self.client.trainings.async_list()
+            for _ in range(5):
+                for training in page.results:
+                    if training.destination == destination and training.status not in (
+                        "failed",
+                        "canceled",
+                    ):
+                        return ProviderTraining.from_payload(training.dict())
+                if not page.next:
+                    return None
+                page = await self.client.trainings.async_list(cursor=page.next)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise _wrap(exc) from exc
+        return None
+
+    async def get_training(self, training_id: str) -> ProviderTraining:
+        try:
+            training = await self.client.trainings.async_get(training_id)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise _wrap(exc) from exc
+        return ProviderTraining.from_payload(training.dict())
+
+    async def cancel_training(self, training_id: str) -> None:
+        try:
+            await self.client.trainings.async_cancel(training_id)
+        except ReplicateError as exc:
+            # Already finished (or gone): nothing left to stop.
+            if exc.status not in (404, 409, 422):
+                raise _wrap(exc) from exc
+        except httpx.HTTPError as exc:
+            raise _wrap(exc) from exc
+
+    async def delete_model(self, destination: str) -> None:
+        """Delete every version of ``destination``, then the model; a missing one is fine."""
+        versions = Versions(self.client, destination)
+        try:
+            while True:
+                page = await versions.async_list()
+                if not page.results:
+                    break
+                for version in page.results:
+                    await versions.async_delete(version.id)
+            owner, name = destination.split("/", 1)
+            await self.client.models.async_delete(f"{owner}/{name}")
+        except ReplicateError as exc:
+            if exc.status != 404:
+                raise _wrap(exc) from exc
+        except httpx.HTTPError as exc:
+            raise _wrap(exc) from exc
+
+    async def webhook_secrets(self) -> list[str]:
+        """The configured signing secrets, else the account's default one (asked once)."""
+        if not self._secrets:
+            try:
+                secret = await self.client.webhooks.default.async_secret()
+            except (ReplicateError, httpx.HTTPError) as exc:
+                raise _wrap(exc) from exc
+            self._secrets = [secret.key]
+        return list(self._secrets)
+
+
+def verify_webhook(
+    secrets: list[str],
+    *,
+    webhook_id: str,
+    timestamp: str,
+    signature: str,
+    body: bytes,
+    tolerance_s: int,
+) -> dict[str, Any]:
+    """Check a Standard Webhooks signature with the SDK (any of ``secrets``, ``tolerance_s``
+    on the timestamp) and return the decoded training or prediction object."""
+    import json
+
+    if not (webhook_id and timestamp and signature):
+        raise InvalidWebhook("signature_missing", "webhook-id, -timestamp and -signature needed")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidWebhook("payload_invalid", "the body is not UTF-8") from None
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature,
+    }
+    last: Exception | None = None
+    for secret in secrets:
+        try:
+            Webhooks.validate(
+                headers=headers,
+                body=text,
+                secret=WebhookSigningSecret(key=secret),
+                tolerance=tolerance_s,
+            )
+            break
+        except (WebhookValidationError, ValueError) as exc:
+            last = exc
+    else:
+        kind = type(last).__name__ if last else "InvalidSignatureError"
+        code = "timestamp_out_of_tolerance" if "Timestamp" in kind else "signature_invalid"
+        raise InvalidWebhook(code, "the webhook signature does not verify")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidWebhook("payload_invalid", "the body is not JSON") from None
+    if not isinstance(data, dict) or "id" not in data or "status" not in data:
+        raise InvalidWebhook("payload_invalid", "the body is not a training or prediction")
+    return data
