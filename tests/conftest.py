@@ -115,6 +115,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         s3=S3Config(
             endpoint=f"127.0.0.1:{ports['s3']}", access_key="test", secret_key="test-secret"
         ),
+        # A quiet training is asked about after 2 s (not minutes), so lost webhooks and
+        # restarts show within a test.
+        extra_env={
+            "TRAINING_RECONCILE_QUIET_S": "2",
+            "TRAINING_WORK_POLL_INTERVAL_S": "0.25",
+            "TRAINING_WORK_LEASE_S": "3",
+        },
     )
     running = LocalStack(cfg)
     try:

@@ -266,6 +266,7 @@ def weed_command(cfg: StackConfig) -> list[str]:
         f"-s3.port={ports['s3']}",
         f"-s3.port.grpc={ports['s3_grpc']}",
         "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-s3.config={identities}",
         f"-master.port={ports['weed_master']}",
         f"-master.port.grpc={ports['weed_master_grpc']}",

@@ -49,6 +49,7 @@ class ConfigPatch(BaseModel):
     log_interval_s: float = Field(default=0.0, ge=0)
     output_ttl_s: float = Field(default=0.0, ge=0)
     latency_ms: float = Field(default=0.0, ge=0)
+    answer_delay_ms: float = Field(default=0.0, ge=0)
     fail_next_trainings: int = Field(default=0, ge=0)
     fail_next_predictions: int = Field(default=0, ge=0)
     drop_webhooks: bool = False
@@ -178,6 +179,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 token.strip().encode(), settings.api_token.encode()
             ):
                 return _problem(ProblemError(401, "You did not pass a valid authentication token"))
+            response = await call_next(request)
+            if runner.tuning.answer_delay_ms > 0:
+                await asyncio.sleep(runner.tuning.answer_delay_ms / 1000)
+            return response
         return await call_next(request)
 
     # Models and versions ---------------------------------------------------------------------
@@ -399,6 +404,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "log_interval_s": t.log_interval_s,
             "output_ttl_s": t.output_ttl_s,
             "latency_ms": t.latency_ms,
+            "answer_delay_ms": t.answer_delay_ms,
             "fail_next_trainings": t.fail_next_trainings,
             "fail_next_predictions": t.fail_next_predictions,
             "drop_webhooks": dispatcher.config.drop,

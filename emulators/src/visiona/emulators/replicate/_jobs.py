@@ -34,6 +34,9 @@ class Tuning:
     log_interval_s: float
     output_ttl_s: float
     latency_ms: float = 0.0
+    # Extra time before answering a request already applied (a lost answer, when the caller
+    # gives up or dies meanwhile).
+    answer_delay_ms: float = 0.0
     fail_next_trainings: int = 0
     fail_next_predictions: int = 0
 

@@ -56,3 +56,6 @@ class ServiceSettings(KitSettings):
     s3_region: str = "us-east-1"
     # Where browsers and providers reach S3, when it differs from the internal endpoint.
     s3_public_endpoint: str | None = None
+    # Where providers (Replicate) fetch the objects we presign for them, when it differs from
+    # the public endpoint (compose: the provider emulator runs beside MinIO, not a browser).
+    s3_provider_endpoint: str | None = None

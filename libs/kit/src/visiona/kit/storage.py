@@ -44,6 +44,7 @@ class Storage:
         secure: bool = False,
         region: str = "us-east-1",
         public_endpoint: str | None = None,
+        provider_endpoint: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.secure = secure
@@ -53,6 +54,11 @@ class Storage:
             Minio(public_endpoint, access_key, secret_key, secure=secure, region=region)
             if public_endpoint
             else self.client
+        )
+        self.provider_signer = (
+            Minio(provider_endpoint, access_key, secret_key, secure=secure, region=region)
+            if provider_endpoint
+            else self.signer
         )
 
     @classmethod
@@ -67,6 +73,7 @@ class Storage:
             secure=settings.s3_secure,
             region=settings.s3_region,
             public_endpoint=settings.s3_public_endpoint,
+            provider_endpoint=settings.s3_provider_endpoint,
         )
 
     async def ensure_bucket(self) -> None:
@@ -113,8 +120,11 @@ class Storage:
         *,
         expires: timedelta = timedelta(minutes=15),
         response_headers: Mapping[str, str] | None = None,
+        for_provider: bool = False,
     ) -> str:
-        url: str = self.signer.presigned_get_object(
+        """A GET URL for browsers, or (``for_provider``) for an external provider to fetch."""
+        signer = self.provider_signer if for_provider else self.signer
+        url: str = signer.presigned_get_object(
             self.bucket, key, expires=expires, response_headers=dict(response_headers or {})
         )
         return url

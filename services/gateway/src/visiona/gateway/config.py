@@ -39,6 +39,8 @@ class GatewaySettings(KitSettings):
     upload_deadline_s: float = 30.0
     # Largest webhook body accepted (Stripe events are a few KB).
     webhook_max_bytes: int = 512 * 1024
+    # Replicate's completed-training webhook carries the whole training log.
+    replicate_webhook_max_bytes: int = 4 * 1024 * 1024
 
     @field_validator("clerk_authorized_parties", mode="before")
     @classmethod

@@ -54,7 +54,8 @@ class TrainingSettings(ServiceSettings):
     # Background work (launch, reconcile, copy weights, cancel, purge).
     work_poll_interval_s: float = 1.0
     work_batch: int = 8
-    work_lease_s: float = 600.0
+    # A step's claim, renewed while it runs: a crashed worker's steps resume after this.
+    work_lease_s: float = 60.0
     work_max_attempts: int = 8
     # A running training with no news for this long is asked about (lost webhooks).
     reconcile_quiet_s: float = 120.0

@@ -164,6 +164,7 @@ class ModelJobs:
         assert kind is not None
         step = getattr(self, f"_{kind}")
         error: BaseException | None = None
+        heartbeat = asyncio.create_task(self._keep_lease(model))
         try:
             await step(model)
         except _Vanished:
@@ -177,10 +178,31 @@ class ModelJobs:
                 attempt=model.work_attempts,
                 error=str(exc),
             )
+        finally:
+            heartbeat.cancel()
         try:
             await self._settle(model, kind, error)
         except _Vanished:
             return
+
+    async def _keep_lease(self, model: ModelRecord) -> None:
+        """Renew the lease while a step runs, so a long step keeps it and a crashed worker's
+        lease lapses after ``work_lease_s`` at most."""
+        lease = self.settings.work_lease_s
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                async with self.db.uow(model.user_id) as uow:
+                    await uow.session.execute(
+                        sa.text(
+                            "UPDATE models SET lease_until = now() + make_interval(secs => :s) "
+                            "WHERE id = :id AND lease_until IS NOT NULL"
+                        ),
+                        {"id": model.id, "s": lease},
+                    )
+                    await uow.commit()
+            except Exception:
+                log.warning("training.lease_renewal_failed", model_id=str(model.id))
 
     async def _settle(self, model: ModelRecord, kind: str, error: BaseException | None) -> None:
         async with self._locked(model) as (uow, current):
@@ -227,7 +249,12 @@ class ModelJobs:
             return
         training = None
         if model.launch_attempted_at is not None:
+            # An earlier attempt may have started one and died before recording it.
             training = await self.replicate.find_training(model.provider_model)
+            if training is not None:
+                log.info(
+                    "training.adopted", model_id=str(model.id), provider_training_id=training.id
+                )
         if training is None:
             async with self._locked(model) as (uow, current):
                 if current.state is not ModelStatus.PREPARING:
@@ -237,7 +264,9 @@ class ModelJobs:
             chosen = domain.preset(model.preset)
             inputs = {
                 "input_images": self.storage.presigned_get(
-                    model.dataset_key, expires=timedelta(seconds=self.settings.dataset_url_ttl_s)
+                    model.dataset_key,
+                    expires=timedelta(seconds=self.settings.dataset_url_ttl_s),
+                    for_provider=True,
                 ),
                 "trigger_word": model.trigger_word,
                 "steps": chosen.steps,

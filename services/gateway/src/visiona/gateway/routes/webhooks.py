@@ -82,7 +82,7 @@ async def replicate_webhook(request: Request) -> JSONResponse | Received:
         return problem(
             request, 400, "signature_missing", "missing webhook-id, -timestamp or -signature"
         )
-    payload = await _read_body(request, backends.settings.webhook_max_bytes)
+    payload = await _read_body(request, backends.settings.replicate_webhook_max_bytes)
     if isinstance(payload, JSONResponse):
         return payload
     try:

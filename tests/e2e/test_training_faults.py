@@ -1,0 +1,91 @@
+"""Training under faults: the training service killed mid-training or mid-launch loses
+nothing and starts nothing twice; it resumes from the provider's retried webhooks or the
+reconciler, and billing captures exactly once."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.conftest import RunningStack
+from tests.e2e.test_billing import ledger, wait_balance, wait_for
+from tests.e2e.test_training import (
+    STARTER_CREDITS,
+    TRAINING_PRICE,
+    fast_replicate,  # noqa: F401 - autouse fixture: fast trainings, switches reset
+    funded_user,
+    model_row,
+)
+from tests.e2e.training_helpers import (
+    accepted_photo_ids,
+    create_model,
+    emulator,
+    replicate_get,
+    replicate_url,
+    wait_model,
+)
+
+
+def restart_training(stack: RunningStack) -> None:
+    stack.processes.start("training")
+    stack.processes.wait_ready()
+
+
+def test_training_killed_mid_training_finishes_after_restart(stack: RunningStack) -> None:
+    user = funded_user(stack, "crashy")
+    photo_ids = accepted_photo_ids(stack, user, 10)
+    emulator(stack, "config", {"training_duration_s": 3, "retry_delays_s": [0.5, 1, 1, 2, 4, 8]})
+    model = create_model(stack, user, photo_ids).json()
+    wait_model(stack, user, model["id"], lambda m: m["status"] in ("queued", "training"))
+    provider_id = model_row(stack, model["id"])["provider_training_id"]
+    stack.processes.kill("training")
+    try:
+        # The provider finishes while we are down; its webhook meets a 503 and is retried.
+        wait_for(
+            "the provider's training to end",
+            lambda: replicate_get(stack, f"/v1/trainings/{provider_id}").json()["status"],
+            lambda s: s == "succeeded",
+        )
+        time.sleep(1)
+    finally:
+        restart_training(stack)
+    ready = wait_model(stack, user, model["id"], timeout_s=60)
+    assert ready["status"] == "succeeded", ready
+    deliveries = httpx.get(f"{replicate_url(stack)}/_emulator/deliveries").json()
+    codes = [d["status_code"] for d in deliveries if d["object_id"] == provider_id]
+    assert any(c != 200 for c in codes), codes  # at least one delivery failed while down
+    wait_balance(stack, user, STARTER_CREDITS - TRAINING_PRICE)
+    kinds = [e["kind"] for e in ledger(stack, user)]
+    assert kinds.count("capture") == 1 and kinds.count("hold") == 1
+
+
+def test_training_killed_while_starting_the_provider_job_starts_it_once(
+    stack: RunningStack,
+) -> None:
+    user = funded_user(stack, "launchcrash")
+    photo_ids = accepted_photo_ids(stack, user, 10)
+    # Every provider call is applied, then answered 1.5 s later: the service dies after the
+    # provider started the training and before it heard so.
+    emulator(stack, "config", {"answer_delay_ms": 1500})
+    try:
+        model = create_model(stack, user, photo_ids).json()
+        wait_for(
+            "the launch attempt recorded",
+            lambda: model_row(stack, model["id"])["launch_attempted_at"],
+            lambda v: v is not None,
+        )
+        stack.processes.kill("training")
+    finally:
+        emulator(stack, "config", {"answer_delay_ms": 0})
+    time.sleep(2)  # whatever the provider does with the orphaned request, it has done
+    restart_training(stack)
+    ready = wait_model(stack, user, model["id"], timeout_s=60)
+    assert ready["status"] == "succeeded", ready
+    destination = model_row(stack, model["id"])["provider_model"]
+    trainings = replicate_get(stack, "/v1/trainings").json()["results"]
+    mine = [t for t in trainings if t["destination"] == destination]
+    assert len(mine) == 1, mine
+    wait_balance(stack, user, STARTER_CREDITS - TRAINING_PRICE)
+    # The restarted service found the orphaned training and adopted it.
+    assert "training.adopted" in stack.processes.log("training")

@@ -1,0 +1,179 @@
+"""Photos and calls shared by the training tests.
+
+The face photos are NASA's public-domain portrait of astronaut Eileen Collins (scikit-image's
+``data.astronaut()``), placed at different sizes, sides and positions on different
+backgrounds so that each is a distinct photo (not a perceptual duplicate) with one face.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+import httpx
+from PIL import Image, ImageOps
+from skimage import data as skimage_data
+
+from tests.conftest import RunningStack
+from visiona.kit.storage import Storage
+
+TERMINAL = ("succeeded", "failed", "canceled")
+
+
+@cache
+def astronaut() -> Image.Image:
+    return Image.fromarray(skimage_data.astronaut())  # type: ignore[no-untyped-call]
+
+
+def encode(img: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt, **params)
+    return out.getvalue()
+
+
+@cache
+def face_photo(i: int) -> bytes:
+    """The ``i``-th distinct single-face photo (i >= 1), a 900x900 JPEG."""
+    rnd = random.Random(i)
+    size = 900
+    bg = Image.new("RGB", (size, size))
+    colours = [(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(4)]
+    for band, colour in enumerate(colours):
+        box = (
+            (0, band * size // 4, size, (band + 1) * size // 4)
+            if i % 2
+            else (band * size // 4, 0, (band + 1) * size // 4, size)
+        )
+        bg.paste(colour, box)
+    face = ImageOps.mirror(astronaut()) if i % 3 == 1 else astronaut()
+    scale = 1.0 + 0.1 * (i % 4)
+    face = face.resize((int(512 * scale), int(512 * scale)))
+    x = rnd.randrange(0, max(1, size - face.width))
+    y = rnd.randrange(0, max(1, size - face.height))
+    bg.paste(face, (x, y))
+    return encode(bg, quality=90)
+
+
+# Indices of face_photo that the validator accepts as one sharp face each (checked in tests).
+FACE_INDICES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13)
+
+
+def storage(stack: RunningStack) -> Storage:
+    s3 = stack.cfg.s3
+    assert s3 is not None
+    return Storage(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket, secure=s3.secure)
+
+
+def api(stack: RunningStack, user: str) -> httpx.Client:
+    return httpx.Client(base_url=stack.url, headers=stack.auth(user), timeout=60)
+
+
+def request_uploads(
+    stack: RunningStack, user: str, content_types: Sequence[str], face_policy: str = "require"
+) -> list[dict[str, Any]]:
+    with api(stack, user) as c:
+        r = c.post(
+            "/v1/photos/uploads",
+            json={
+                "photos": [{"content_type": ct} for ct in content_types],
+                "face_policy": face_policy,
+            },
+        )
+    assert r.status_code == 201, r.text
+    return list(r.json()["uploads"])
+
+
+def post_to_s3(upload: dict[str, Any], blob: bytes, content_type: str) -> httpx.Response:
+    """What the browser or CLI does with a presigned POST."""
+    return httpx.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("photo", blob, content_type)},
+        timeout=60,
+    )
+
+
+def complete(stack: RunningStack, user: str, photo_id: str) -> httpx.Response:
+    with api(stack, user) as c:
+        return c.post(f"/v1/photos/{photo_id}/complete")
+
+
+def upload_photos(
+    stack: RunningStack,
+    user: str,
+    blobs: Sequence[bytes],
+    content_type: str = "image/jpeg",
+    face_policy: str = "require",
+) -> list[dict[str, Any]]:
+    """Upload and complete each photo; the verdicts, in order."""
+    uploads = request_uploads(stack, user, [content_type] * len(blobs), face_policy)
+    verdicts = []
+    for upload, blob in zip(uploads, blobs, strict=True):
+        posted = post_to_s3(upload, blob, content_type)
+        assert posted.status_code in (200, 201, 204), posted.text
+        done = complete(stack, user, upload["photo_id"])
+        assert done.status_code == 200, done.text
+        verdicts.append(dict(done.json()))
+    return verdicts
+
+
+def accepted_photo_ids(stack: RunningStack, user: str, count: int, first: int = 0) -> list[str]:
+    blobs = [face_photo(i) for i in FACE_INDICES[first : first + count]]
+    verdicts = upload_photos(stack, user, blobs)
+    assert [v["status"] for v in verdicts] == ["accepted"] * count, verdicts
+    return [v["id"] for v in verdicts]
+
+
+def create_model(
+    stack: RunningStack, user: str, photo_ids: list[str], **extra: Any
+) -> httpx.Response:
+    with api(stack, user) as c:
+        return c.post("/v1/models", json={"name": "Me", "photo_ids": photo_ids, **extra})
+
+
+def get_model(stack: RunningStack, user: str, model_id: str) -> dict[str, Any]:
+    with api(stack, user) as c:
+        r = c.get(f"/v1/models/{model_id}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def wait_model(
+    stack: RunningStack,
+    user: str,
+    model_id: str,
+    done: Callable[[dict[str, Any]], bool] = lambda m: m["status"] in TERMINAL,
+    timeout_s: float = 60,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    model = get_model(stack, user, model_id)
+    while not done(model):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"model {model_id} still {model['status']}: {model}")
+        time.sleep(0.2)
+        model = get_model(stack, user, model_id)
+    return model
+
+
+def replicate_url(stack: RunningStack) -> str:
+    return f"http://127.0.0.1:{stack.cfg.ports['replicate']}"
+
+
+def replicate_get(stack: RunningStack, path: str) -> httpx.Response:
+    """The Replicate emulator's API, as the provider's owner sees it (dev token)."""
+    return httpx.get(
+        f"{replicate_url(stack)}{path}",
+        headers={"Authorization": f"Bearer {stack.cfg.replicate_api_token}"},
+        timeout=10,
+    )
+
+
+def emulator(stack: RunningStack, path: str, body: dict[str, Any] | None = None) -> Any:
+    """POST to the Replicate emulator's controls (``/_emulator/...``)."""
+    r = httpx.post(f"{replicate_url(stack)}/_emulator/{path}", json=body or {}, timeout=10)
+    r.raise_for_status()
+    return r.json()
