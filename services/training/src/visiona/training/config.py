@@ -58,4 +58,4 @@ class TrainingSettings(ServiceSettings):
     work_lease_s: float = 60.0
     work_max_attempts: int = 8
     # A running training with no news for this long is asked about (lost webhooks).
-    reconcile_quiet_s: float = 120.0
+    reconcile_quiet_s: float = 30.0

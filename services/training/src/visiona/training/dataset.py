@@ -94,7 +94,8 @@ class _Channel:
             out = bytes(self._buffer)
             self._buffer.clear()
         else:
-            out = bytes(self._buffer[:size])
+            with memoryview(self._buffer) as view:
+                out = bytes(view[:size])
             del self._buffer[:size]
         return out
 
