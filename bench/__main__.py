@@ -21,6 +21,8 @@ REGISTRY: dict[str, str] = {
     "event_pipeline": "bench.event_pipeline",
     "credit_hold": "bench.credit_hold",
     "webhook_ingest_overhead": "bench.webhook_ingest_overhead",
+    "upload_overhead": "bench.upload_overhead",
+    "dataset_assembly": "bench.dataset_assembly",
 }
 
 
