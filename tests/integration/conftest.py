@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+
+from visiona.kit.storage import Storage
 
 from .support import Kit
 
@@ -40,3 +43,18 @@ async def kit(kit_database: Any) -> AsyncIterator[Kit]:
         yield kit
     finally:
         await kit.db.dispose()
+
+
+@pytest.fixture(scope="module")
+async def storage(stack: Any) -> AsyncIterator[Storage]:
+    """A bucket of the session's S3 for one test module, emptied and removed afterwards."""
+    s3 = stack.cfg.s3
+    storage = Storage(s3.endpoint, s3.access_key, s3.secret_key, f"it-{uuid.uuid4().hex}")
+    await storage.ensure_bucket()
+    try:
+        yield storage
+    finally:
+        client = storage.client
+        for obj in client.list_objects(storage.bucket, recursive=True):
+            client.remove_object(storage.bucket, obj.object_name)
+        client.remove_bucket(storage.bucket)

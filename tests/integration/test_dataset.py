@@ -7,27 +7,11 @@ import io
 import os
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from visiona.kit.storage import Storage
 from visiona.training.dataset import PART_SIZE, DatasetError, assemble
-
-
-@pytest.fixture(scope="module")
-async def storage(stack: Any) -> AsyncIterator[Storage]:
-    s3 = stack.cfg.s3
-    storage = Storage(s3.endpoint, s3.access_key, s3.secret_key, f"ds-{uuid.uuid4().hex}")
-    await storage.ensure_bucket()
-    try:
-        yield storage
-    finally:
-        client = storage.client
-        for obj in client.list_objects(storage.bucket, recursive=True):
-            client.remove_object(storage.bucket, obj.object_name)
-        client.remove_bucket(storage.bucket)
 
 
 async def put_photos(storage: Storage, sizes: list[int]) -> list[tuple[str, str, bytes]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, BinaryIO, cast
 
 import httpx
@@ -16,20 +15,6 @@ from visiona.kit.storage import PresignedPost, Storage
 
 MAX_BYTES = 64 * 1024
 PHOTO = "image/jpeg"
-
-
-@pytest.fixture(scope="module")
-async def storage(stack: Any) -> AsyncIterator[Storage]:
-    s3 = stack.cfg.s3
-    storage = Storage(s3.endpoint, s3.access_key, s3.secret_key, f"kit-{uuid.uuid4().hex}")
-    await storage.ensure_bucket()
-    try:
-        yield storage
-    finally:
-        client = storage.client
-        for obj in client.list_objects(storage.bucket, recursive=True):
-            client.remove_object(storage.bucket, obj.object_name)
-        client.remove_bucket(storage.bucket)
 
 
 @pytest.fixture

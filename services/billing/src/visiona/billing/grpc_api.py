@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from visiona.billing.catalog import Catalog, Limits
 from visiona.billing.service import BillingService
 from visiona.billing.stripe_api import WebhookVerifier
 from visiona.billing.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
-from visiona.kit.grpcserver import current_user_id
+from visiona.kit.grpcserver import current_user_id, timestamp
 
 _KINDS = {
     billing_pb2.CHECKOUT_KIND_PACK: "pack",
     billing_pb2.CHECKOUT_KIND_PLAN: "plan",
 }
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def _limits(limits: Limits) -> billing_pb2.Limits:
@@ -106,7 +95,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
                     available_after=e.balance_after - e.held_after,
                     reference=e.reference or "",
                     reason=e.reason or "",
-                    created_at=_ts(e.created_at),
+                    created_at=timestamp(e.created_at),
                 )
                 for e in entries
             ],
@@ -127,7 +116,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
             current_user_id(), _KINDS.get(request.kind, ""), request.item_id
         )
         return billing_pb2.CreateCheckoutSessionResponse(
-            session_id=session.id, url=session.url, expires_at=_ts(session.expires_at)
+            session_id=session.id, url=session.url, expires_at=timestamp(session.expires_at)
         )
 
     async def CreatePortalSession(
@@ -145,7 +134,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
             plan_id=ent.plan_id or "",
             status=ent.status,
             cancel_at_period_end=ent.cancel_at_period_end,
-            current_period_end=_ts(ent.current_period_end),
+            current_period_end=timestamp(ent.current_period_end),
             limits=_limits(ent.limits),
         )
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from visiona.kit.grpcserver import current_user_id
+from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.kit.storage import Storage
 from visiona.training.models import ModelRecord, ModelService
 from visiona.training.saga import WebhookIngest
@@ -15,14 +14,6 @@ from visiona.training.uploads import PhotoService, PhotoView
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
 SAMPLE_TTL = timedelta(minutes=15)
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def photo_message(p: PhotoView) -> training_pb2.Photo:
@@ -35,8 +26,8 @@ def photo_message(p: PhotoView) -> training_pb2.Photo:
         height=p.height or 0,
         faces=p.faces or 0,
         blur_score=p.blur_score or 0.0,
-        created_at=_ts(p.created_at),
-        validated_at=_ts(p.validated_at),
+        created_at=timestamp(p.created_at),
+        validated_at=timestamp(p.validated_at),
         preview_url=p.preview_url or "",
         require_one_face=p.require_one_face,
     )
@@ -54,10 +45,10 @@ def model_message(m: ModelRecord) -> training_pb2.Model:
         version=m.version or "" if m.status == "succeeded" else "",
         failure_reason=m.failure_reason or "",
         failure_message=m.failure_message or "",
-        created_at=_ts(m.created_at),
-        queued_at=_ts(m.queued_at),
-        started_at=_ts(m.started_at),
-        finished_at=_ts(m.finished_at),
+        created_at=timestamp(m.created_at),
+        queued_at=timestamp(m.queued_at),
+        started_at=timestamp(m.started_at),
+        finished_at=timestamp(m.finished_at),
         training_id=str(m.training_id),
     )
 
@@ -89,7 +80,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
                     photo_id=str(s.photo_id),
                     url=s.post.url,
                     fields=s.post.fields,
-                    expires_at=_ts(s.post.expires_at),
+                    expires_at=timestamp(s.post.expires_at),
                     max_bytes=s.max_bytes,
                 )
                 for s in slots

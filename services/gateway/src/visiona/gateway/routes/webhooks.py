@@ -10,6 +10,9 @@ applies it asynchronously. A bad signature is 400 and nothing is stored; a redel
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -48,18 +51,17 @@ async def stripe_webhook(request: Request) -> JSONResponse | Received:
     payload = await _read_body(request, backends.settings.webhook_max_bytes)
     if isinstance(payload, JSONResponse):
         return payload
-    try:
-        r = await backends.billing.IngestStripeEvent(
+    result = await _ingest(
+        request,
+        backends.billing.IngestStripeEvent(
             billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature),
             timeout=backends.settings.grpc_deadline_s,
             metadata=call_metadata(None, request.state.request_id),
-        )
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-            # Signature and shape problems are the sender's: 400, as Stripe expects.
-            return problem(request, 400, _code(exc), exc.details() or "invalid webhook")
-        raise
-    return Received(received=True, event_id=r.event_id, duplicate=r.duplicate)
+        ),
+    )
+    if isinstance(result, JSONResponse):
+        return result
+    return Received(received=True, event_id=result.event_id, duplicate=result.duplicate)
 
 
 @router.post(
@@ -85,8 +87,9 @@ async def replicate_webhook(request: Request) -> JSONResponse | Received:
     payload = await _read_body(request, backends.settings.replicate_webhook_max_bytes)
     if isinstance(payload, JSONResponse):
         return payload
-    try:
-        r = await backends.training.IngestReplicateWebhook(
+    result = await _ingest(
+        request,
+        backends.training.IngestReplicateWebhook(
             training_pb2.IngestReplicateWebhookRequest(
                 payload=payload,
                 webhook_id=webhook_id,
@@ -95,12 +98,22 @@ async def replicate_webhook(request: Request) -> JSONResponse | Received:
             ),
             timeout=backends.settings.grpc_deadline_s,
             metadata=call_metadata(None, request.state.request_id),
-        )
+        ),
+    )
+    if isinstance(result, JSONResponse):
+        return result
+    return Received(received=True, event_id=result.webhook_id, duplicate=result.duplicate)
+
+
+async def _ingest(request: Request, call: Awaitable[Any]) -> Any:
+    """The owning service's answer, or 400 when it refused the delivery: signature and shape
+    problems are the sender's (providers expect a 4xx, and retry on 5xx)."""
+    try:
+        return await call
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
             return problem(request, 400, _code(exc), exc.details() or "invalid webhook")
         raise
-    return Received(received=True, event_id=r.webhook_id, duplicate=r.duplicate)
 
 
 async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
