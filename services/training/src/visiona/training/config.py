@@ -48,6 +48,8 @@ class TrainingSettings(ServiceSettings):
     replicate_webhook_tolerance_s: int = 300
     # The gateway's public base URL: Replicate posts to <this>/webhooks/replicate.
     public_webhook_base_url: str = "http://127.0.0.1:8000"
+    # Largest LoRA weights file copied from the provider (a Flux LoRA is tens to hundreds of MB).
+    max_weights_bytes: int = 2 * 1024 * 1024 * 1024
     # How long the provider may fetch the dataset through its presigned URL.
     dataset_url_ttl_s: int = 3600
 

@@ -349,8 +349,11 @@ class ModelJobs:
                 if response.status_code in (404, 410):
                     raise _Gone(f"the provider's file answered {response.status_code}")
                 response.raise_for_status()
+                limit = self.settings.max_weights_bytes
                 async for chunk in response.aiter_bytes(1024 * 1024):
                     spool.write(chunk)
+                    if spool.tell() > limit:
+                        raise _Gone(f"the provider's file is over {limit} bytes")
             size = spool.tell()
             spool.seek(0)
             await self.storage.put_stream(
