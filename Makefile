@@ -35,7 +35,9 @@ test: install
 lint: install proto-check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy -p visiona.kit -p visiona.gateway -p visiona.prompts -p visiona.billing -p visiona.training -p visiona.generation -p visiona.emulators
+	# Paths, not -p: a namespace package would resolve to the contracts stubs first and skip
+	# the service it names.
+	.venv/bin/mypy libs/kit/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
 	npx --no-install buf lint proto
 	$(PY) scripts/validate_manifests.py
 

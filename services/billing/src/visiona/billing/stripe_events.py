@@ -264,7 +264,7 @@ class StripeEventApplier:
             return "not_ours"
         await uow.act_as(user_id)
         await uow.session.execute(_LOCK, {"key": session_id})
-        ours = (
+        stored = (
             await uow.session.execute(
                 sa.text(
                     "SELECT kind, item_id, credits FROM checkout_sessions WHERE id = :id "
@@ -273,6 +273,7 @@ class StripeEventApplier:
                 {"id": session_id, "u": user_id},
             )
         ).first()
+        ours = _Row(stored.kind, stored.item_id, stored.credits) if stored is not None else None
         try:
             session = await self.stripe.checkout_session(session_id)
         except NotFound:

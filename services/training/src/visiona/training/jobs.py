@@ -29,7 +29,7 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import httpx
 import sqlalchemy as sa
@@ -357,10 +357,7 @@ class ModelJobs:
             size = spool.tell()
             spool.seek(0)
             await self.storage.put_stream(
-                key,
-                spool,
-                length=size,
-                content_type="application/x-tar",  # type: ignore[arg-type]
+                key, cast(BinaryIO, spool), length=size, content_type="application/x-tar"
             )
 
     async def _stop_provider(self, model: ModelRecord) -> None:

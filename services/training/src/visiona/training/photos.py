@@ -224,7 +224,10 @@ def _as_array(gray: Image.Image) -> npt.NDArray[np.uint8]:
 
 @functools.cache
 def _face_cascade() -> cv2.CascadeClassifier:
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(
+        cv2.data.haarcascades  # type: ignore[attr-defined]
+        + "haarcascade_frontalface_default.xml"
+    )
     if cascade.empty():
         raise RuntimeError("OpenCV's frontal face cascade is missing")
     return cascade

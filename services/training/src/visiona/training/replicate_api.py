@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-import replicate
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
@@ -113,7 +113,7 @@ def _wrap(exc: Exception) -> ProviderError:
 class ReplicateSdk:
     def __init__(self, settings: TrainingSettings) -> None:
         self.settings = settings
-        self.client = replicate.Client(
+        self.client = Client(
             api_token=settings.replicate_api_token.get_secret_value(),
             base_url=settings.replicate_base_url,
             timeout=httpx.Timeout(30.0, connect=5.0),
