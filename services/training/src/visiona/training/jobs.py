@@ -24,10 +24,8 @@ and purge keep trying at the longest interval.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
 
@@ -35,6 +33,7 @@ import httpx
 import sqlalchemy as sa
 
 from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.storage import Storage
 from visiona.training import dataset, domain
@@ -45,12 +44,13 @@ from visiona.training.replicate_api import ProviderError, ReplicatePort
 
 log = get_logger(__name__)
 
-MAX_BACKOFF_S = 300.0
-_GIVE_UP = {"launch": "launch_failed", "finalize": "weights_unavailable"}
-
-
-class _Vanished(Exception):
-    """The row is gone (purged): nothing to settle."""
+# What giving up on a step means for the model. A poll gives up only when the provider says
+# the training does not exist (a 4xx), never because it is unreachable for a while.
+_GIVE_UP = {
+    "launch": "launch_failed",
+    "finalize": "weights_unavailable",
+    "poll": "provider_lost",
+}
 
 
 class _Gone(Exception):
@@ -70,7 +70,10 @@ def provider_model_name(model: ModelRecord) -> str:
     return f"vsn-{model.id.hex}"
 
 
-class ModelJobs:
+class ModelJobs(RowJobs[ModelRecord]):
+    table = "models"
+    name = "training"
+
     def __init__(
         self,
         db: Database,
@@ -79,168 +82,55 @@ class ModelJobs:
         settings: TrainingSettings,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.db = db
+        super().__init__(
+            db,
+            JobSettings(
+                poll_interval_s=settings.work_poll_interval_s,
+                batch=settings.work_batch,
+                lease_s=settings.work_lease_s,
+                max_attempts=settings.work_max_attempts,
+            ),
+        )
         self.storage = storage
         self.replicate = replicate
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        """New work may be due (called after a commit that scheduled some)."""
-        self._wake.set()
 
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception:
-                log.exception("training.work_loop_failed")
-                done = 0
-            if done:
-                continue
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(
-                waiters, timeout=self.settings.work_poll_interval_s, return_when="FIRST_COMPLETED"
-            )
-            for w in waiters:
-                w.cancel()
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ModelRecord | None:
+        return await load(uow, row_id, lock=lock)
 
-    async def run_once(self) -> int:
-        """Claim and run the due steps; the number run."""
-        claimed = await self._claim()
-        if claimed:
-            await asyncio.gather(*(self._run(model) for model in claimed))
-        return len(claimed)
+    async def save(self, uow: UnitOfWork, row: ModelRecord, **changes: Any) -> None:
+        await save(uow, row, **changes)
 
-    async def _claim(self) -> list[ModelRecord]:
-        async with self.db.uow(system=True) as uow:
-            due = (
-                await uow.session.execute(
-                    sa.text(
-                        "SELECT id, user_id, work FROM models WHERE work IS NOT NULL "
-                        "AND work_after <= now() AND (lease_until IS NULL OR lease_until < now()) "
-                        "ORDER BY work_after LIMIT :n"
-                    ),
-                    {"n": self.settings.work_batch},
-                )
-            ).all()
-        claimed = []
-        for row in due:
-            async with self.db.uow(row.user_id) as uow:
-                got = (
-                    await uow.session.execute(
-                        sa.text(
-                            "UPDATE models SET lease_until = now() + make_interval(secs => :lease),"
-                            " work_attempts = work_attempts + 1 WHERE id = :id AND work = :work "
-                            "AND (lease_until IS NULL OR lease_until < now()) RETURNING id"
-                        ),
-                        {"id": row.id, "work": row.work, "lease": self.settings.work_lease_s},
-                    )
-                ).first()
-                if got is None:
-                    continue  # another worker took it
-                model = await load(uow, row.id, lock=False)
-                await uow.commit()
-            if model is not None:
-                claimed.append(model)
-        return claimed
+    def permanent(self, error: BaseException) -> bool:
+        if isinstance(error, ProviderError):
+            return error.permanent
+        return isinstance(error, _Gone | dataset.DatasetError)
 
-    @contextlib.asynccontextmanager
-    async def _locked(self, model: ModelRecord) -> AsyncIterator[tuple[UnitOfWork, ModelRecord]]:
-        """The model's current row, locked, in a unit of work the caller commits."""
-        async with self.db.uow(model.user_id) as uow:
-            current = await load(uow, model.id)
-            if current is None:
-                raise _Vanished()
-            yield uow, current
-
-    async def _run(self, model: ModelRecord) -> None:
-        kind = model.work
-        assert kind is not None
-        step = getattr(self, f"_{kind}")
-        error: BaseException | None = None
-        heartbeat = asyncio.create_task(self._keep_lease(model))
-        try:
-            await step(model)
-        except _Vanished:
-            return
-        except Exception as exc:  # retried below
-            error = exc
-            log.warning(
-                "training.work_failed",
-                model_id=str(model.id),
-                work=kind,
-                attempt=model.work_attempts,
-                error=str(exc),
-            )
-        finally:
-            heartbeat.cancel()
-        try:
-            await self._settle(model, kind, error)
-        except _Vanished:
-            return
-
-    async def _keep_lease(self, model: ModelRecord) -> None:
-        """Renew the lease while a step runs, so a long step keeps it and a crashed worker's
-        lease lapses after ``work_lease_s`` at most."""
-        lease = self.settings.work_lease_s
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                async with self.db.uow(model.user_id) as uow:
-                    await uow.session.execute(
-                        sa.text(
-                            "UPDATE models SET lease_until = now() + make_interval(secs => :s) "
-                            "WHERE id = :id AND lease_until IS NOT NULL"
-                        ),
-                        {"id": model.id, "s": lease},
-                    )
-                    await uow.commit()
-            except Exception:
-                log.warning("training.lease_renewal_failed", model_id=str(model.id))
-
-    async def _settle(self, model: ModelRecord, kind: str, error: BaseException | None) -> None:
-        async with self._locked(model) as (uow, current):
-            changes: dict[str, Any] = {"lease_until": None}
-            if error is not None and current.work == kind:
-                permanent = isinstance(error, ProviderError | _Gone | dataset.DatasetError) and (
-                    not isinstance(error, ProviderError) or error.permanent
-                )
-                give_up = kind in _GIVE_UP and (
-                    permanent or current.work_attempts >= self.settings.work_max_attempts
-                )
-                if give_up:
-                    await save(uow, current, **changes)
-                    reason = (
-                        "dataset_incomplete"
-                        if isinstance(error, dataset.DatasetError)
-                        else _GIVE_UP[kind]
-                    )
-                    await fail(uow, current, reason, str(error))
-                    await uow.commit()
-                    return
-                delay = min(2.0 ** max(current.work_attempts - 1, 0), MAX_BACKOFF_S)
-                changes["work_after"] = datetime.now(UTC) + timedelta(seconds=delay)
-            elif error is None and current.work == kind:
-                changes["work_attempts"] = 0
-            await save(uow, current, **changes)
-            await uow.commit()
+    async def give_up(
+        self, uow: UnitOfWork, row: ModelRecord, kind: str, error: BaseException
+    ) -> bool:
+        """A launch or a weights copy that cannot succeed fails the model (billing releases);
+        polls, cancels and purges keep trying."""
+        if kind not in _GIVE_UP or (kind == "poll" and not self.permanent(error)):
+            return False
+        reason = "dataset_incomplete" if isinstance(error, dataset.DatasetError) else _GIVE_UP[kind]
+        await fail(uow, row, reason, str(error))
+        return True
 
     # -- steps ---------------------------------------------------------------------------------
 
-    async def _launch(self, model: ModelRecord) -> None:
+    async def step_launch(self, model: ModelRecord) -> None:
         if model.state is not ModelStatus.PREPARING or model.deleted_at is not None:
             return
         if model.dataset_key is None:
             await self._build_dataset(model)
         if model.provider_model is None:
             destination = await self.replicate.ensure_model(provider_model_name(model))
-            async with self._locked(model) as (uow, current):
+            async with self.locked(model) as (uow, current):
                 await save(uow, current, provider_model=destination)
                 await uow.commit()
             model.provider_model = destination
@@ -256,7 +146,7 @@ class ModelJobs:
                     "training.adopted", model_id=str(model.id), provider_training_id=training.id
                 )
         if training is None:
-            async with self._locked(model) as (uow, current):
+            async with self.locked(model) as (uow, current):
                 if current.state is not ModelStatus.PREPARING:
                     return  # canceled while we were preparing
                 await save(uow, current, launch_attempted_at=datetime.now(UTC))
@@ -281,7 +171,7 @@ class ModelJobs:
                 destination=model.provider_model, inputs=inputs, webhook=webhook
             )
         now = datetime.now(UTC)
-        async with self._locked(model) as (uow, current):
+        async with self.locked(model) as (uow, current):
             changes: dict[str, Any] = {
                 "provider_training_id": training.id,
                 "provider_status": training.status,
@@ -316,29 +206,29 @@ class ModelJobs:
         members = [(f"{i:02d}.jpg", str(keys[p])) for i, p in enumerate(model.photo_ids, 1)]
         key = dataset_key(model)
         built = await dataset.assemble(self.storage, members, key)
-        async with self._locked(model) as (uow, current):
+        async with self.locked(model) as (uow, current):
             await save(uow, current, dataset_key=key)
             await uow.commit()
         model.dataset_key = key
         log.info("training.dataset_built", model_id=str(model.id), bytes=built.size)
 
-    async def _poll(self, model: ModelRecord) -> None:
+    async def step_poll(self, model: ModelRecord) -> None:
         if model.provider_training_id is None:
             return
         training = await self.replicate.get_training(model.provider_training_id)
-        async with self._locked(model) as (uow, current):
+        async with self.locked(model) as (uow, current):
             await apply_provider(uow, current, training, self.settings.reconcile_quiet_s)
             if current.work == "poll" and current.state.terminal:
                 await save(uow, current, work=None, work_after=None)
             await uow.commit()
         log.info("training.reconciled", model_id=str(model.id), provider_status=training.status)
 
-    async def _finalize(self, model: ModelRecord) -> None:
+    async def step_finalize(self, model: ModelRecord) -> None:
         if model.state.terminal or not model.weights_url:
             return
         key = weights_key(model)
         await self._copy(model.weights_url, key)
-        async with self._locked(model) as (uow, current):
+        async with self.locked(model) as (uow, current):
             await succeed(uow, current, key)
             await uow.commit()
 
@@ -368,14 +258,14 @@ class ModelJobs:
         if training_id is not None:
             await self.replicate.cancel_training(training_id)
 
-    async def _cancel(self, model: ModelRecord) -> None:
+    async def step_cancel(self, model: ModelRecord) -> None:
         await self._stop_provider(model)
-        async with self._locked(model) as (uow, current):
+        async with self.locked(model) as (uow, current):
             if current.work == "cancel":
                 await save(uow, current, work=None, work_after=None, provider_status="canceled")
             await uow.commit()
 
-    async def _purge(self, model: ModelRecord) -> None:
+    async def step_purge(self, model: ModelRecord) -> None:
         if model.provider_running:
             await self._stop_provider(model)
         if model.provider_model:
@@ -390,4 +280,4 @@ class ModelJobs:
             )
             await uow.commit()
         log.info("training.model_purged", model_id=str(model.id))
-        raise _Vanished()
+        raise Vanished()

@@ -1,0 +1,222 @@
+"""Background steps kept on the rows they belong to (a model, a generation).
+
+A user-owned table with the columns ``work`` (the next step's name, or NULL), ``work_after``
+(when it is due), ``work_attempts`` and ``lease_until`` is its own job queue. :class:`RowJobs`
+claims due rows with a conditional UPDATE (several replicas share the work, each row runs on
+one), renews the lease while a step runs (a crashed worker's rows come back after
+``lease_s``), and backs off exponentially when a step fails. A subclass names the table,
+loads a row, runs ``step_<work>(row)``, and says what giving up means.
+
+Steps must be idempotent: a step may run again after a crash at any point.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+import sqlalchemy as sa
+
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+MAX_BACKOFF_S = 300.0
+
+
+class JobRow(Protocol):
+    id: uuid.UUID
+    user_id: str
+    work: str | None
+    work_attempts: int
+
+
+Row = TypeVar("Row", bound=JobRow)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    poll_interval_s: float = 1.0
+    batch: int = 8
+    lease_s: float = 60.0
+    max_attempts: int = 8
+
+
+class Vanished(Exception):
+    """The row is gone (deleted by its own step): nothing left to settle."""
+
+
+class RowJobs(abc.ABC, Generic[Row]):
+    table: str
+    name: str
+
+    def __init__(self, db: Database, settings: JobSettings) -> None:
+        self.db = db
+        self.job_settings = settings
+        self._wake = asyncio.Event()
+
+    # -- what a subclass provides ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Row | None:
+        """The row (``FOR UPDATE`` when ``lock``), or None when it is gone."""
+
+    @abc.abstractmethod
+    async def save(self, uow: UnitOfWork, row: Row, **changes: Any) -> None:
+        """Write ``changes`` to the row and to ``row``."""
+
+    async def give_up(self, uow: UnitOfWork, row: Row, kind: str, error: BaseException) -> bool:
+        """Called when a step failed ``max_attempts`` times or ``permanent(error)``: end the
+        row's job (fail it) and return True, or return False to keep retrying at the longest
+        interval."""
+        return False
+
+    def permanent(self, error: BaseException) -> bool:
+        """True when retrying ``error`` cannot help."""
+        return False
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New work may be due (called after a commit that scheduled some)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("jobs.loop_failed", jobs=self.name)
+                done = 0
+            if done:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(
+                waiters,
+                timeout=self.job_settings.poll_interval_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def run_once(self) -> int:
+        """Claim and run the due steps; the number run."""
+        claimed = await self._claim()
+        if claimed:
+            await asyncio.gather(*(self._run(row) for row in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[Row]:
+        async with self.db.uow(system=True) as uow:
+            due = (
+                await uow.session.execute(
+                    sa.text(
+                        f"SELECT id, user_id, work FROM {self.table} WHERE work IS NOT NULL "
+                        "AND work_after <= now() AND (lease_until IS NULL OR lease_until < now()) "
+                        "ORDER BY work_after LIMIT :n"
+                    ),
+                    {"n": self.job_settings.batch},
+                )
+            ).all()
+        claimed = []
+        for candidate in due:
+            async with self.db.uow(candidate.user_id) as uow:
+                got = (
+                    await uow.session.execute(
+                        sa.text(
+                            f"UPDATE {self.table} SET lease_until = now() + "
+                            "make_interval(secs => :lease), work_attempts = work_attempts + 1 "
+                            "WHERE id = :id AND work = :work "
+                            "AND (lease_until IS NULL OR lease_until < now()) RETURNING id"
+                        ),
+                        {
+                            "id": candidate.id,
+                            "work": candidate.work,
+                            "lease": self.job_settings.lease_s,
+                        },
+                    )
+                ).first()
+                if got is None:
+                    continue  # another worker took it
+                row = await self.load(uow, candidate.id, lock=False)
+                await uow.commit()
+            if row is not None:
+                claimed.append(row)
+        return claimed
+
+    @contextlib.asynccontextmanager
+    async def locked(self, row: Row) -> AsyncIterator[tuple[UnitOfWork, Row]]:
+        """The row as it is now, locked, in a unit of work the caller commits."""
+        async with self.db.uow(row.user_id) as uow:
+            current = await self.load(uow, row.id, lock=True)
+            if current is None:
+                raise Vanished()
+            yield uow, current
+
+    async def _run(self, row: Row) -> None:
+        kind = row.work
+        assert kind is not None
+        step = getattr(self, f"step_{kind}")
+        error: BaseException | None = None
+        heartbeat = asyncio.create_task(self._keep_lease(row))
+        try:
+            await step(row)
+        except Vanished:
+            return
+        except Exception as exc:  # retried below
+            error = exc
+            log.warning(
+                "jobs.step_failed",
+                jobs=self.name,
+                row_id=str(row.id),
+                work=kind,
+                attempt=row.work_attempts,
+                error=str(exc),
+            )
+        finally:
+            heartbeat.cancel()
+        with contextlib.suppress(Vanished):
+            await self._settle(row, kind, error)
+
+    async def _keep_lease(self, row: Row) -> None:
+        """Renew the lease while a step runs: a long step keeps it, a dead worker loses it."""
+        lease = self.job_settings.lease_s
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                async with self.db.uow(row.user_id) as uow:
+                    await uow.session.execute(
+                        sa.text(
+                            f"UPDATE {self.table} SET lease_until = now() + "
+                            "make_interval(secs => :s) WHERE id = :id AND lease_until IS NOT NULL"
+                        ),
+                        {"id": row.id, "s": lease},
+                    )
+                    await uow.commit()
+            except Exception:
+                log.warning("jobs.lease_renewal_failed", jobs=self.name, row_id=str(row.id))
+
+    async def _settle(self, row: Row, kind: str, error: BaseException | None) -> None:
+        async with self.locked(row) as (uow, current):
+            changes: dict[str, Any] = {"lease_until": None}
+            if error is not None and current.work == kind:
+                exhausted = current.work_attempts >= self.job_settings.max_attempts
+                if exhausted or self.permanent(error):
+                    await self.save(uow, current, **changes)
+                    if await self.give_up(uow, current, kind, error):
+                        await uow.commit()
+                        return
+                delay = min(2.0 ** max(current.work_attempts - 1, 0), MAX_BACKOFF_S)
+                changes["work_after"] = datetime.now(UTC) + timedelta(seconds=delay)
+            elif error is None and current.work == kind:
+                changes["work_attempts"] = 0
+            await self.save(uow, current, **changes)
+            await uow.commit()
