@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from visiona.training.replicate_api import InvalidWebhook, ProviderTraining, verify_webhook
+from visiona.kit.replicate import InvalidWebhook, verify_webhook
+from visiona.training.replicate_api import ProviderTraining
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()

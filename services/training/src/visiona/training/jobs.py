@@ -35,12 +35,13 @@ import sqlalchemy as sa
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
+from visiona.kit.replicate import ProviderError
 from visiona.kit.storage import Storage
 from visiona.training import dataset, domain
 from visiona.training.config import TrainingSettings
 from visiona.training.domain import ModelStatus
 from visiona.training.models import ModelRecord, apply_provider, fail, load, save, succeed
-from visiona.training.replicate_api import ProviderError, ReplicatePort
+from visiona.training.replicate_api import ReplicatePort
 
 log = get_logger(__name__)
 

@@ -14,35 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.version import Versions
-from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
 
+from visiona.kit.replicate import WebhookSecrets, client, wrap
 from visiona.training.config import TrainingSettings
 
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 _STEPS = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
-
-
-class ProviderError(Exception):
-    """A provider call failed. ``permanent`` errors will not succeed when retried."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def permanent(self) -> bool:
-        return self.status is not None and 400 <= self.status < 500 and self.status != 429
-
-
-class InvalidWebhook(Exception):
-    """A delivery whose signature, timestamp or body does not check out."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -104,30 +83,18 @@ class ReplicatePort(Protocol):
     async def webhook_secrets(self) -> list[str]: ...
 
 
-def _wrap(exc: Exception) -> ProviderError:
-    if isinstance(exc, ReplicateError):
-        return ProviderError(exc.detail or exc.title or "replicate error", status=exc.status)
-    return ProviderError(f"replicate unreachable: {exc.__class__.__name__}")
-
-
 class ReplicateSdk:
     def __init__(self, settings: TrainingSettings) -> None:
         self.settings = settings
-        self.client = Client(
-            api_token=settings.replicate_api_token.get_secret_value(),
-            base_url=settings.replicate_base_url,
-            timeout=httpx.Timeout(30.0, connect=5.0),
+        self.client = client(
+            settings.replicate_api_token.get_secret_value(), settings.replicate_base_url
         )
-        self._secrets: list[str] = [
-            s
-            for s in (
-                settings.replicate_webhook_secret.get_secret_value(),
-                settings.replicate_webhook_secret_previous.get_secret_value()
-                if settings.replicate_webhook_secret_previous
-                else "",
-            )
-            if s
-        ]
+        previous = settings.replicate_webhook_secret_previous
+        self.secrets = WebhookSecrets(
+            self.client,
+            settings.replicate_webhook_secret.get_secret_value(),
+            previous.get_secret_value() if previous else "",
+        )
 
     async def ensure_model(self, name: str) -> str:
         """Create the private destination model ``owner/name``; one that exists is fine."""
@@ -142,9 +109,9 @@ class ReplicateSdk:
             )
         except ReplicateError as exc:
             if exc.status != 409:
-                raise _wrap(exc) from exc
+                raise wrap(exc) from exc
         except httpx.HTTPError as exc:
-            raise _wrap(exc) from exc
+            raise wrap(exc) from exc
         return f"{owner}/{name}"
 
     async def start_training(
@@ -160,7 +127,7 @@ class ReplicateSdk:
                 webhook_events_filter=["start", "completed"],
             )
         except (ReplicateError, httpx.HTTPError) as exc:
-            raise _wrap(exc) from exc
+            raise wrap(exc) from exc
         return ProviderTraining.from_payload(training.dict())
 
     async def find_training(self, destination: str) -> ProviderTraining | None:
@@ -178,14 +145,14 @@ class ReplicateSdk:
                     return None
                 page = await self.client.trainings.async_list(cursor=page.next)
         except (ReplicateError, httpx.HTTPError) as exc:
-            raise _wrap(exc) from exc
+            raise wrap(exc) from exc
         return None
 
     async def get_training(self, training_id: str) -> ProviderTraining:
         try:
             training = await self.client.trainings.async_get(training_id)
         except (ReplicateError, httpx.HTTPError) as exc:
-            raise _wrap(exc) from exc
+            raise wrap(exc) from exc
         return ProviderTraining.from_payload(training.dict())
 
     async def cancel_training(self, training_id: str) -> None:
@@ -194,9 +161,9 @@ class ReplicateSdk:
         except ReplicateError as exc:
             # Already finished (or gone): nothing left to stop.
             if exc.status not in (404, 409, 422):
-                raise _wrap(exc) from exc
+                raise wrap(exc) from exc
         except httpx.HTTPError as exc:
-            raise _wrap(exc) from exc
+            raise wrap(exc) from exc
 
     async def delete_model(self, destination: str) -> None:
         """Delete every version of ``destination``, then the model; a missing one is fine."""
@@ -212,65 +179,9 @@ class ReplicateSdk:
             await self.client.models.async_delete(f"{owner}/{name}")
         except ReplicateError as exc:
             if exc.status != 404:
-                raise _wrap(exc) from exc
+                raise wrap(exc) from exc
         except httpx.HTTPError as exc:
-            raise _wrap(exc) from exc
+            raise wrap(exc) from exc
 
     async def webhook_secrets(self) -> list[str]:
-        """The configured signing secrets, else the account's default one (asked once)."""
-        if not self._secrets:
-            try:
-                secret = await self.client.webhooks.default.async_secret()
-            except (ReplicateError, httpx.HTTPError) as exc:
-                raise _wrap(exc) from exc
-            self._secrets = [secret.key]
-        return list(self._secrets)
-
-
-def verify_webhook(
-    secrets: list[str],
-    *,
-    webhook_id: str,
-    timestamp: str,
-    signature: str,
-    body: bytes,
-    tolerance_s: int,
-) -> dict[str, Any]:
-    """Check a Standard Webhooks signature with the SDK (any of ``secrets``, ``tolerance_s``
-    on the timestamp) and return the decoded training or prediction object."""
-    import json
-
-    if not (webhook_id and timestamp and signature):
-        raise InvalidWebhook("signature_missing", "webhook-id, -timestamp and -signature needed")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidWebhook("payload_invalid", "the body is not UTF-8") from None
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": signature,
-    }
-    last: Exception | None = None
-    for secret in secrets:
-        try:
-            Webhooks.validate(
-                headers=headers,
-                body=text,
-                secret=WebhookSigningSecret(key=secret),
-                tolerance=tolerance_s,
-            )
-            break
-        except (WebhookValidationError, ValueError) as exc:
-            last = exc
-    else:
-        kind = type(last).__name__ if last else "InvalidSignatureError"
-        code = "timestamp_out_of_tolerance" if "Timestamp" in kind else "signature_invalid"
-        raise InvalidWebhook(code, "the webhook signature does not verify")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise InvalidWebhook("payload_invalid", "the body is not JSON") from None
-    if not isinstance(data, dict) or "id" not in data or "status" not in data:
-        raise InvalidWebhook("payload_invalid", "the body is not a training or prediction")
-    return data
+        return await self.secrets.get()

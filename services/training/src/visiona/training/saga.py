@@ -27,14 +27,10 @@ from visiona.kit.events import (
     TrainingFailedV1,
 )
 from visiona.kit.logging import get_logger
+from visiona.kit.replicate import InvalidWebhook, verify_webhook
 from visiona.training.domain import ModelStatus
 from visiona.training.models import apply_provider, fail, load, load_by_training, save
-from visiona.training.replicate_api import (
-    InvalidWebhook,
-    ProviderTraining,
-    ReplicatePort,
-    verify_webhook,
-)
+from visiona.training.replicate_api import ProviderTraining, ReplicatePort
 
 log = get_logger(__name__)
 
