@@ -17,7 +17,14 @@ import anthropic
 import pytest
 
 from visiona.emulators._server import running
-from visiona.emulators.anthropic import Settings, create_app, enhance
+from visiona.emulators.anthropic import (
+    PROVIDER_REFUSAL_MARKER,
+    REFUSAL_MARKER,
+    Settings,
+    answer,
+    create_app,
+    enhance,
+)
 
 KEY = "sk-ant-local"
 MODEL = "claude-sonnet-4-6"
@@ -265,3 +272,54 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.latency_ms, s.fail_status, s.fail_count, s.fail_type) == (25, 529, 3, None)
     with running(create_app(s)) as url:
         assert call(url, "/_emulator/config")[2]["fail_count"] == 3
+
+
+# --- the JSON moderation judgement the prompts service asks for ---------------------------
+
+JUDGE = 'Answer with one JSON object: {"allowed": true or false, "category": null or a code'
+REWRITE = JUDGE + ', "prompt": "the rewrite", "reason": "why"}'
+
+
+def judge(base_url: str, system: str, user: str) -> Any:
+    resp = client(base_url).messages.create(
+        model=MODEL, max_tokens=400, system=system, messages=[{"role": "user", "content": user}]
+    )
+    return json.loads(resp.content[0].text)
+
+
+def test_a_judge_and_rewrite_request_gets_json_keeping_every_word_of_the_draft(
+    base_url: str,
+) -> None:
+    draft = "cinematic film still of vsnkqwrt on a beach, anamorphic lens"
+    answer = judge(base_url, REWRITE, f"Trigger word: vsnkqwrt\n<draft>{draft}</draft>")
+    assert answer["allowed"] is True and answer["category"] is None
+    assert answer["prompt"] == enhance(draft) and answer["reason"]
+    # Without a draft, the <prompt> tag; without tags, the whole turn.
+    assert judge(base_url, REWRITE, "<prompt>me</prompt>")["prompt"] == enhance("me")
+    assert judge(base_url, REWRITE, "just me")["prompt"] == enhance("just me")
+
+
+def test_a_moderation_only_request_gets_a_verdict_without_a_prompt(base_url: str) -> None:
+    assert judge(base_url, JUDGE + "}", "<prompt>me</prompt>") == {
+        "allowed": True,
+        "category": None,
+    }
+
+
+@pytest.mark.parametrize("system", [JUDGE + "}", REWRITE])
+def test_the_marker_word_is_refused(base_url: str, system: str) -> None:
+    answer = judge(base_url, system, f"<prompt>me and {REFUSAL_MARKER.upper()}</prompt>")
+    assert answer["allowed"] is False and answer["category"] == "violence_gore"
+    assert answer.get("prompt", "") == ""
+
+
+def test_json_is_answered_only_when_the_instructions_ask_for_it(base_url: str) -> None:
+    resp = ask(client(base_url), 'me saying "allowed" and "prompt"', system="Enhance it.")
+    assert resp.content[0].text == enhance('me saying "allowed" and "prompt"')
+    assert answer("Enhance it.", "me") == enhance("me")
+
+
+def test_the_provider_refusal_marker_stops_with_a_refusal(base_url: str) -> None:
+    resp = ask(client(base_url), f"me and {PROVIDER_REFUSAL_MARKER}")
+    assert resp.stop_reason == "refusal" and resp.content == []
+    assert resp.usage.output_tokens == 0

@@ -1,9 +1,9 @@
-"""``visiona-emulator {anthropic|clerk|replicate|stripe} [--host H] [--port P]``: run one
-emulator with uvicorn.
+"""``visiona-emulator {anthropic|clerk|openai|replicate|stripe} [--host H] [--port P]``: run
+one emulator with uvicorn.
 
 Default ports come from ``ANTHROPIC_EMULATOR_PORT`` / ``CLERK_ISSUER_PORT`` /
-``REPLICATE_EMULATOR_PORT`` / ``STRIPE_EMULATOR_PORT`` (config/local.env), else 8101 / 8104 /
-8103 / 8102.
+``OPENAI_EMULATOR_PORT`` / ``REPLICATE_EMULATOR_PORT`` / ``STRIPE_EMULATOR_PORT``
+(config/local.env), else 8101 / 8104 / 8105 / 8103 / 8102.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from visiona.emulators import anthropic, clerk, replicate, stripe
+from visiona.emulators import anthropic, clerk, openai, replicate, stripe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = {
         "anthropic": int(os.environ.get("ANTHROPIC_EMULATOR_PORT", anthropic.DEFAULT_PORT)),
         "clerk": int(os.environ.get("CLERK_ISSUER_PORT", clerk.DEFAULT_PORT)),
+        "openai": int(os.environ.get("OPENAI_EMULATOR_PORT", openai.DEFAULT_PORT)),
         "replicate": int(os.environ.get("REPLICATE_EMULATOR_PORT", replicate.DEFAULT_PORT)),
         "stripe": int(os.environ.get("STRIPE_EMULATOR_PORT", stripe.DEFAULT_PORT)),
     }
@@ -89,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         anthropic.serve(args.host, args.port)
     elif args.emulator == "clerk":
         clerk.serve(args.host, args.port, args.key_dir)
+    elif args.emulator == "openai":
+        openai.serve(args.host, args.port)
     elif args.emulator == "replicate":
         replicate.serve(args.host, args.port, _replicate_settings(args))
     else:

@@ -2,7 +2,8 @@
 
 Point the real SDK at it: ``anthropic.Anthropic(api_key="sk-ant-local",
 base_url="http://127.0.0.1:8101")``. The reply is a deterministic "prompt enhancement": the last
-user message, every word kept, followed by photographic details picked from a hash of it.
+user message, every word kept, followed by photographic details picked from a hash of it; or,
+when the instructions ask for a JSON moderation judgement, a JSON answer (see :func:`answer`).
 
 Fault switches (runtime, outside ``/v1``): ``GET|POST /_emulator/config`` with ``latency_ms``,
 ``fail_status``, ``fail_count`` (how many upcoming calls fail; null = all while set),
@@ -18,10 +19,11 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -33,6 +35,11 @@ from visiona.emulators import _server
 DEFAULT_PORT = 8101
 DEFAULT_API_KEY = "sk-ant-local"
 KEY_PREFIX = "sk-ant-"
+# A prompt containing this is refused by the emulated moderation judgement (see answer()).
+REFUSAL_MARKER = "forbidden-test-content"
+# A prompt containing this is declined by the emulated provider's own safety system: Claude's
+# ``stop_reason: "refusal"`` with no content (the OpenAI emulator: ``content_filter``).
+PROVIDER_REFUSAL_MARKER = "provider-refusal-test-content"
 
 # Error type per status, as the real API names them (docs "Errors" page).
 ERROR_TYPES: dict[int, str] = {
@@ -103,18 +110,18 @@ class Settings:
     retry_after_s: float = 1.0
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Read ``ANTHROPIC_EMULATOR_API_KEY`` (comma-separated), ``_LATENCY_MS``,
-        ``_FAIL_STATUS``, ``_FAIL_COUNT``, ``_FAIL_TYPE`` and ``_RETRY_AFTER_S``."""
-        keys = os.environ.get("ANTHROPIC_EMULATOR_API_KEY", "")
+    def from_env(cls, prefix: str = "ANTHROPIC_EMULATOR_") -> Self:
+        """Read ``<prefix>API_KEY`` (comma-separated), ``_LATENCY_MS``, ``_FAIL_STATUS``,
+        ``_FAIL_COUNT``, ``_FAIL_TYPE`` and ``_RETRY_AFTER_S``."""
+        keys = os.environ.get(f"{prefix}API_KEY", "")
         key_set = frozenset(k.strip() for k in keys.split(",") if k.strip())
-        retry = os.environ.get("ANTHROPIC_EMULATOR_RETRY_AFTER_S", "").strip()
+        retry = os.environ.get(f"{prefix}RETRY_AFTER_S", "").strip()
         return cls(
             api_keys=key_set or None,
-            latency_ms=_env_int("ANTHROPIC_EMULATOR_LATENCY_MS") or 0,
-            fail_status=_env_int("ANTHROPIC_EMULATOR_FAIL_STATUS"),
-            fail_count=_env_int("ANTHROPIC_EMULATOR_FAIL_COUNT"),
-            fail_type=os.environ.get("ANTHROPIC_EMULATOR_FAIL_TYPE") or None,
+            latency_ms=_env_int(f"{prefix}LATENCY_MS") or 0,
+            fail_status=_env_int(f"{prefix}FAIL_STATUS"),
+            fail_count=_env_int(f"{prefix}FAIL_COUNT"),
+            fail_type=os.environ.get(f"{prefix}FAIL_TYPE") or None,
             retry_after_s=float(retry) if retry else 1.0,
         )
 
@@ -132,7 +139,9 @@ class ConfigPatch(BaseModel):
 
 
 @dataclass
-class _State:
+class EmulatorState:
+    """The fault switches and the call counter (the OpenAI emulator shares them)."""
+
     settings: Settings
     latency_ms: int = 0
     fail_status: int | None = None
@@ -158,6 +167,25 @@ class _State:
             "retry_after_s": self.retry_after_s,
         }
 
+    def apply(self, patch: ConfigPatch) -> dict[str, Any]:
+        """Change the switches ``patch`` sends; return the resulting configuration."""
+        sent = patch.model_fields_set
+        if "latency_ms" in sent:
+            self.latency_ms = patch.latency_ms
+        if "retry_after_s" in sent:
+            self.retry_after_s = patch.retry_after_s
+        if "fail_type" in sent:
+            self.fail_type = patch.fail_type
+        if "fail_status" in sent:
+            self.fail_status = patch.fail_status
+            # A new fault starts a fresh count; without fail_count it lasts until cleared.
+            self.fail_remaining = patch.fail_count
+        elif "fail_count" in sent:
+            self.fail_remaining = patch.fail_count
+        if self.fail_status is None:
+            self.fail_remaining = None
+        return self.config()
+
     def take_fault(self) -> int | None:
         """The status this call must fail with, if any; consumes one from ``fail_count``."""
         if self.fail_status is None:
@@ -175,11 +203,11 @@ class _BadRequest(Exception):
     pass
 
 
-def _rand_id(prefix: str, n: int = 24) -> str:
+def random_id(prefix: str, n: int = 24) -> str:
     return prefix + "".join(secrets.choice(_ALNUM) for _ in range(n))
 
 
-def _tokens(text: str) -> int:
+def count_tokens(text: str) -> int:
     """Rough, deterministic token estimate: about 4 tokens per 3 words."""
     return math.ceil(len(text.split()) * 4 / 3)
 
@@ -195,6 +223,42 @@ def enhance(prompt: str) -> str:
         _FINISH[d[3] % len(_FINISH)],
     )
     return f"{words}, {', '.join(details)}, highly detailed professional photograph"
+
+
+def _tagged(text: str, tag: str) -> str | None:
+    found = re.findall(rf"<{tag}>(.*?)</{tag}>", text, re.DOTALL)
+    return found[-1].strip() if found else None
+
+
+def answer(system: str, user: str) -> str:
+    """The emulator's deterministic answer to a conversation whose last user turn is ``user``.
+
+    Plain requests get :func:`enhance`. A request whose system instructions ask for a JSON
+    object with an ``"allowed"`` field (a moderation judgement) gets one: refused, with category
+    ``violence_gore``, when the user turn contains :data:`REFUSAL_MARKER`; else allowed, and
+    when the instructions also ask for a ``"prompt"``, with the enhancement of the text inside
+    the last ``<draft>`` (else ``<prompt>``) tag, or of the whole turn: every word kept, the
+    trigger word and the style pack's words included.
+    """
+    if '"allowed"' not in system:
+        return enhance(user)
+    rewrite = '"prompt"' in system
+    if REFUSAL_MARKER in user.casefold():
+        refusal: dict[str, Any] = {"allowed": False, "category": "violence_gore"}
+        if rewrite:
+            refusal |= {"prompt": "", "reason": "The prompt asks for content the policy forbids."}
+        return json.dumps(refusal)
+    if not rewrite:
+        return json.dumps({"allowed": True, "category": None})
+    source = _tagged(user, "draft") or _tagged(user, "prompt") or user
+    return json.dumps(
+        {
+            "allowed": True,
+            "category": None,
+            "prompt": enhance(source),
+            "reason": "Added lighting, lens and composition details to the draft.",
+        }
+    )
 
 
 def _text_of(content: Any, where: str) -> str:
@@ -248,7 +312,7 @@ def _error(
         error_type = ERROR_TYPES.get(
             status, "api_error" if status >= 500 else "invalid_request_error"
         )
-    request_id = _rand_id("req_")
+    request_id = random_id("req_")
     body = {
         "type": "error",
         "error": {"type": error_type, "message": message},
@@ -266,7 +330,7 @@ def _api_key(request: Request) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the emulator app; ``settings`` default to :meth:`Settings.from_env`."""
-    state = _State(settings or Settings.from_env())
+    state = EmulatorState(settings or Settings.from_env())
     state.reset()
     app = FastAPI(title="Anthropic emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.emulator = state
@@ -317,21 +381,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             model, max_tokens, turns, system = _parse(body)
         except _BadRequest as exc:
             return _error(400, str(exc))
-        text = enhance(next(t for role, t in reversed(turns) if role == "user"))
-        stop_reason, output_tokens = "end_turn", _tokens(text)
-        if output_tokens > max_tokens:
+        last_user = next(t for role, t in reversed(turns) if role == "user")
+        text = answer(system, last_user)
+        stop_reason, output_tokens = "end_turn", count_tokens(text)
+        if PROVIDER_REFUSAL_MARKER in last_user.casefold():
+            text, stop_reason, output_tokens = "", "refusal", 0
+        elif output_tokens > max_tokens:
             # Cut like the real API does when the budget runs out mid-answer.
             text = " ".join(text.split()[: max(1, max_tokens * 3 // 4)])
             stop_reason, output_tokens = "max_tokens", max_tokens
-        input_tokens = max(1, _tokens(system) + sum(_tokens(t) for _, t in turns))
-        request_id = _rand_id("req_")
+        input_tokens = max(1, count_tokens(system) + sum(count_tokens(t) for _, t in turns))
+        request_id = random_id("req_")
         return JSONResponse(
             {
-                "id": _rand_id("msg_"),
+                "id": random_id("msg_"),
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
+                "content": [{"type": "text", "text": text}] if text else [],
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
                 "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
@@ -345,22 +412,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/_emulator/config")
     async def set_config(patch: ConfigPatch) -> dict[str, Any]:
-        sent = patch.model_fields_set
-        if "latency_ms" in sent:
-            state.latency_ms = patch.latency_ms
-        if "retry_after_s" in sent:
-            state.retry_after_s = patch.retry_after_s
-        if "fail_type" in sent:
-            state.fail_type = patch.fail_type
-        if "fail_status" in sent:
-            state.fail_status = patch.fail_status
-            # A new fault starts a fresh count; without fail_count it lasts until cleared.
-            state.fail_remaining = patch.fail_count
-        elif "fail_count" in sent:
-            state.fail_remaining = patch.fail_count
-        if state.fail_status is None:
-            state.fail_remaining = None
-        return state.config()
+        return state.apply(patch)
 
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, Any]:
@@ -388,9 +440,15 @@ def serve(
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_PORT",
+    "PROVIDER_REFUSAL_MARKER",
+    "REFUSAL_MARKER",
     "ConfigPatch",
+    "EmulatorState",
     "Settings",
+    "answer",
+    "count_tokens",
     "create_app",
     "enhance",
+    "random_id",
     "serve",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.prompts.config import PromptsSettings
@@ -9,15 +11,25 @@ from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 
 
 async def setup(runtime: Runtime) -> None:
-    # Imported here: the LLM SDK is slow to import and `migrate` does not need it.
+    # Imported here: the LLM SDKs are slow to import and `migrate` does not need them.
     from visiona.prompts.grpc_api import PromptsServicer
-    from visiona.prompts.llm import AnthropicEnhancer
+    from visiona.prompts.llm import language_model
     from visiona.prompts.service import PromptsService
 
-    assert isinstance(runtime.settings, PromptsSettings)
-    enhancer = AnthropicEnhancer(runtime.settings)
-    runtime.closers.append(enhancer.close)
-    service = PromptsService(runtime.db, enhancer)
+    settings = runtime.settings
+    assert isinstance(settings, PromptsSettings)
+    llm = language_model(settings)
+    runtime.closers.append(llm.close)
+    service = PromptsService(
+        runtime.db,
+        llm,
+        max_tokens=settings.llm_max_tokens,
+        judge_max_tokens=settings.llm_judge_max_tokens,
+        cache_ttl=timedelta(seconds=settings.prompt_cache_ttl_s),
+    )
+    runtime.add_periodic(
+        "prompt-cache-sweep", settings.prompt_cache_sweep_interval_s, service.sweep_prompt_cache
+    )
     prompts_pb2_grpc.add_PromptsServiceServicer_to_server(PromptsServicer(service), runtime.server)
 
 

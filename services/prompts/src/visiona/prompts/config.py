@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -15,10 +17,25 @@ class PromptsSettings(ServiceSettings):
     db_schema: str = "prompts"
     grpc_port: int = 50051
 
+    # Which LLM adapter enhances and judges prompts.
+    llm_provider: Literal["anthropic", "openai"] = "anthropic"
+
     anthropic_api_key: SecretStr = SecretStr("")
     # None means the real API; locally the Anthropic emulator's address (no /v1).
     anthropic_base_url: str | None = None
     anthropic_model: str = "claude-sonnet-4-6"
+
+    openai_api_key: SecretStr = SecretStr("")
+    # None means the real API; locally the OpenAI emulator's address, with /v1.
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o"
+
     llm_max_tokens: int = 400
+    # The moderation-only judgement is a one-line JSON answer.
+    llm_judge_max_tokens: int = 60
     llm_timeout_s: float = 30.0
     llm_max_retries: int = 2
+
+    # How long an identical PreparePrompt request is answered from the cache.
+    prompt_cache_ttl_s: int = 24 * 3600
+    prompt_cache_sweep_interval_s: float = 3600.0

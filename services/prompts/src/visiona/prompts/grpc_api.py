@@ -6,7 +6,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from visiona.kit.grpcserver import current_user_id
-from visiona.prompts.domain import Enhancement
+from visiona.prompts.domain import Enhancement, StylePack
 from visiona.prompts.service import PromptsService
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 
@@ -25,6 +25,16 @@ def _enhancement(e: Enhancement) -> prompts_pb2.Enhancement:
     )
 
 
+def _pack(p: StylePack) -> prompts_pb2.StylePack:
+    return prompts_pb2.StylePack(
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        templates=list(p.templates),
+        negative_cues=list(p.negative_cues),
+    )
+
+
 class PromptsServicer(prompts_pb2_grpc.PromptsServiceServicer):  # type: ignore[misc]
     def __init__(self, service: PromptsService) -> None:
         self.service = service
@@ -34,3 +44,31 @@ class PromptsServicer(prompts_pb2_grpc.PromptsServiceServicer):  # type: ignore[
     ) -> prompts_pb2.EnhancePromptResponse:
         enhancement = await self.service.enhance_prompt(current_user_id(), request.prompt)
         return prompts_pb2.EnhancePromptResponse(enhancement=_enhancement(enhancement))
+
+    async def ListStylePacks(
+        self, request: prompts_pb2.ListStylePacksRequest, context: grpc.aio.ServicerContext
+    ) -> prompts_pb2.ListStylePacksResponse:
+        packs = await self.service.list_style_packs()
+        return prompts_pb2.ListStylePacksResponse(packs=[_pack(p) for p in packs])
+
+    async def PreparePrompt(
+        self, request: prompts_pb2.PreparePromptRequest, context: grpc.aio.ServicerContext
+    ) -> prompts_pb2.PreparePromptResponse:
+        prepared = await self.service.prepare_prompt(
+            current_user_id(),
+            request.prompt,
+            request.trigger_word,
+            request.style_pack,
+            request.enhance,
+            time_left_s=context.time_remaining(),
+        )
+        return prompts_pb2.PreparePromptResponse(
+            prompt=prepared.prompt,
+            enhanced=prepared.enhanced,
+            degraded=prepared.degraded,
+            refused=prepared.refused,
+            refusal_reason=prepared.refusal_reason,
+            refusal_message=prepared.refusal_message,
+            reason=prepared.reason,
+            enhancement_id=str(prepared.enhancement_id) if prepared.enhancement_id else "",
+        )

@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from visiona.kit.db import Database
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.errors import NotFound, Unavailable
 from visiona.kit.events import PromptEnhancementCreatedV1
-from visiona.prompts.domain import Enhancement, clean_prompt
-from visiona.prompts.llm import PromptEnhancer
-from visiona.prompts.repository import EnhancementRepository
+from visiona.kit.logging import get_logger
+from visiona.prompts import judge
+from visiona.prompts.domain import (
+    SUBJECT,
+    SYSTEM_PROMPT,
+    Completion,
+    Enhancement,
+    ModerationDecision,
+    PreparedPrompt,
+    StylePack,
+    apply_template,
+    check_trigger_word,
+    clean_prompt,
+)
+from visiona.prompts.llm import LanguageModel, LLMUnavailable
+from visiona.prompts.moderation import check_rules, refusal_message
+from visiona.prompts.repository import (
+    EnhancementRepository,
+    ModerationDecisionRepository,
+    PromptCacheRepository,
+    StylePackRepository,
+)
+
+log = get_logger(__name__)
 
 
 class PromptsService:
-    def __init__(self, db: Database, enhancer: PromptEnhancer) -> None:
+    def __init__(
+        self,
+        db: Database,
+        llm: LanguageModel,
+        *,
+        max_tokens: int = 400,
+        judge_max_tokens: int = 60,
+        cache_ttl: timedelta = timedelta(hours=24),
+    ) -> None:
         self.db = db
-        self.enhancer = enhancer
+        self.llm = llm
+        self.max_tokens = max_tokens
+        self.judge_max_tokens = judge_max_tokens
+        self.cache_ttl = cache_ttl
 
     async def enhance_prompt(self, user_id: str, prompt: str) -> Enhancement:
         """Ask the LLM for a richer prompt, then store it and its event in one transaction.
@@ -23,27 +58,233 @@ class PromptsService:
         The LLM call happens before the transaction opens: no connection is held while it runs.
         """
         text = clean_prompt(prompt)
-        completion = await self.enhancer.enhance(text)
-        enhancement = Enhancement(
-            id=uuid.uuid4(),
-            user_id=user_id,
-            prompt=text,
-            enhanced_prompt=completion.text,
-            model=completion.model,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            created_at=datetime.now(UTC),
-        )
-        async with self.db.uow(user_id) as uow:
-            stored = await EnhancementRepository(uow.session).add(enhancement)
-            uow.emit(
-                PromptEnhancementCreatedV1(
-                    user_id=user_id,
-                    enhancement_id=stored.id,
-                    model=stored.model,
-                    input_tokens=stored.input_tokens,
-                    output_tokens=stored.output_tokens,
-                )
+        try:
+            completion = await self.llm.complete(
+                system=SYSTEM_PROMPT, user=text, max_tokens=self.max_tokens
             )
+        except LLMUnavailable as exc:
+            raise Unavailable(
+                "the prompt enhancer is unavailable; try again shortly", code="llm_unavailable"
+            ) from exc
+        if not completion.text:
+            raise Unavailable("the prompt enhancer returned nothing", code="llm_empty_answer")
+        async with self.db.uow(user_id) as uow:
+            stored = await self._store_enhancement(uow, user_id, text, completion.text, completion)
             await uow.commit()
         return stored
+
+    async def list_style_packs(self) -> list[StylePack]:
+        async with self.db.uow() as uow:
+            return await StylePackRepository(uow.session).list()
+
+    async def prepare_prompt(
+        self,
+        user_id: str,
+        prompt: str,
+        trigger_word: str,
+        style_pack: str,
+        enhance: bool,
+        *,
+        time_left_s: float | None = None,
+    ) -> PreparedPrompt:
+        """The final prompt for the image model, or a refusal; see PreparePrompt in the proto.
+
+        Order: input checks, the rule layer (a clear violation is refused without the LLM),
+        the cache, then one LLM call (judge and rewrite, or judge only). An LLM that cannot
+        answer makes the answer degraded, never an error; so does one that cannot answer
+        within the caller's deadline (``time_left_s``), which would otherwise turn the
+        degraded answer into DEADLINE_EXCEEDED. The LLM call runs between two short
+        transactions, holding no connection.
+        """
+        started = time.monotonic()
+        text = clean_prompt(prompt, code="prompt_invalid")
+        word = check_trigger_word(trigger_word)
+        pack_id = style_pack.strip() or None
+        key_args = {"provider": self.llm.provider, "model": self.llm.model}
+        verdict = check_rules(text)
+        async with self.db.uow(user_id) as uow:
+            pack = await StylePackRepository(uow.session).get(pack_id) if pack_id else None
+            if pack_id and pack is None:
+                raise NotFound(f"no style pack named {pack_id!r}", code="style_pack_not_found")
+            if verdict is not None:
+                return await self._refuse(uow, text, pack_id, "rules", verdict.category)
+            key = judge.cache_key(
+                prompt=text, trigger_word=word, pack=pack, enhance=enhance, **key_args
+            )
+            cached = await PromptCacheRepository(uow.session).get(user_id, key)
+            if cached is not None and not cached.judgement.allowed:
+                return await self._refuse(
+                    uow, text, pack_id, "llm", cached.judgement.category, from_cache=True
+                )
+        template = pack.template_for(text, word) if pack else SUBJECT
+        draft = apply_template(template, text, word)
+
+        if cached is not None:
+            if enhance and cached.judgement.prompt:
+                return PreparedPrompt(
+                    prompt=cached.judgement.prompt,
+                    enhanced=True,
+                    reason=cached.judgement.reason,
+                    enhancement_id=cached.enhancement_id,
+                )
+            return PreparedPrompt(prompt=draft)
+
+        budget = None
+        if time_left_s is not None:
+            left = time_left_s - (time.monotonic() - started)
+            # Room kept for the transaction after the call, and the answer's way back.
+            budget = left - min(1.0, left / 4)
+            if budget <= 0:
+                return self._degraded(draft, "no_time_left", None)
+        try:
+            async with asyncio.timeout(budget):
+                completion = await self._ask(text, word, pack, draft, enhance)
+        except LLMUnavailable as exc:
+            return self._degraded(draft, exc.error_type, exc.status)
+        except TimeoutError:
+            return self._degraded(draft, "caller_deadline", None)
+        if completion.provider_refused:
+            # The provider's own safety system answered instead of our judge.
+            async with self.db.uow(user_id) as uow:
+                return await self._refuse(uow, text, pack_id, "provider", "other")
+        answer = judge.parse_judgement(completion.text, trigger_word=word, rewrite=enhance)
+        if answer is None:
+            return self._degraded(draft, "unusable_answer", None)
+
+        async with self.db.uow(user_id) as uow:
+            enhancement = None
+            if not answer.allowed:
+                return await self._refuse(
+                    uow, text, pack_id, "llm", answer.category, cache=(key, answer)
+                )
+            if enhance and answer.prompt:
+                enhancement = await self._store_enhancement(
+                    uow, user_id, text, answer.prompt, completion
+                )
+            await PromptCacheRepository(uow.session).put(
+                user_id=user_id,
+                key=key,
+                judgement=answer,
+                enhancement_id=enhancement.id if enhancement else None,
+                ttl=self.cache_ttl,
+                **key_args,
+            )
+            await uow.commit()
+        if enhancement is not None:
+            return PreparedPrompt(
+                prompt=answer.prompt,
+                enhanced=True,
+                reason=answer.reason,
+                enhancement_id=enhancement.id,
+            )
+        return PreparedPrompt(prompt=draft)
+
+    async def sweep_prompt_cache(self) -> int:
+        """Delete expired cache entries of every user (explicit cross-user work)."""
+        deleted = 0
+        while True:
+            async with self.db.uow(system=True) as uow:
+                n = await PromptCacheRepository(uow.session).delete_expired()
+                await uow.commit()
+            deleted += n
+            if n == 0:
+                break
+        if deleted:
+            log.info("prompt_cache.swept", deleted=deleted)
+        return deleted
+
+    async def _ask(
+        self, text: str, word: str, pack: StylePack | None, draft: str, enhance: bool
+    ) -> Completion:
+        if enhance:
+            return await self.llm.complete(
+                system=judge.REWRITE_SYSTEM,
+                user=judge.rewrite_request(text, word, pack, draft),
+                max_tokens=self.max_tokens,
+                json_answer=True,
+            )
+        return await self.llm.complete(
+            system=judge.MODERATION_SYSTEM,
+            user=judge.moderation_request(text),
+            max_tokens=self.judge_max_tokens,
+            json_answer=True,
+        )
+
+    async def _store_enhancement(
+        self, uow: UnitOfWork, user_id: str, prompt: str, enhanced: str, completion: Completion
+    ) -> Enhancement:
+        stored = await EnhancementRepository(uow.session).add(
+            Enhancement(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                prompt=prompt,
+                enhanced_prompt=enhanced,
+                model=completion.model,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                created_at=datetime.now(UTC),
+            )
+        )
+        uow.emit(
+            PromptEnhancementCreatedV1(
+                user_id=user_id,
+                enhancement_id=stored.id,
+                model=stored.model,
+                input_tokens=stored.input_tokens,
+                output_tokens=stored.output_tokens,
+            )
+        )
+        return stored
+
+    async def _refuse(
+        self,
+        uow: UnitOfWork,
+        prompt: str,
+        pack_id: str | None,
+        source: str,
+        category: str | None,
+        *,
+        from_cache: bool = False,
+        cache: tuple[str, judge.Judgement] | None = None,
+    ) -> PreparedPrompt:
+        """Keep the refusal for its user (and cache the LLM's verdict), commit, answer."""
+        assert uow.user_id is not None
+        code = category or "other"
+        by_llm = source != "rules"
+        await ModerationDecisionRepository(uow.session).add(
+            ModerationDecision(
+                id=uuid.uuid4(),
+                user_id=uow.user_id,
+                prompt=prompt,
+                style_pack=pack_id,
+                source=source,
+                category=code,
+                message=refusal_message(code),
+                provider=self.llm.provider if by_llm else None,
+                model=self.llm.model if by_llm else None,
+                from_cache=from_cache,
+            )
+        )
+        if cache is not None:
+            key, verdict = cache
+            await PromptCacheRepository(uow.session).put(
+                user_id=uow.user_id,
+                key=key,
+                provider=self.llm.provider,
+                model=self.llm.model,
+                judgement=verdict,
+                enhancement_id=None,
+                ttl=self.cache_ttl,
+            )
+        await uow.commit()
+        log.info("prompt.refused", source=source, category=code, from_cache=from_cache)
+        return PreparedPrompt(
+            prompt="", refused=True, refusal_reason=code, refusal_message=refusal_message(code)
+        )
+
+    def _degraded(self, draft: str, error_type: str, status: int | None) -> PreparedPrompt:
+        # Never the prompt: only why the LLM's judgement is missing.
+        log.warning(
+            "prompt.degraded", provider=self.llm.provider, error_type=error_type, status=status
+        )
+        return PreparedPrompt(prompt=draft, degraded=True)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n visiona/prompts/v1/prompts.proto\x12\x12visiona.prompts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n\x14\x45nhancePromptRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\"M\n\x15\x45nhancePromptResponse\x12\x34\n\x0b\x65nhancement\x18\x01 \x01(\x0b\x32\x1f.visiona.prompts.v1.Enhancement\"\xae\x01\n\x0b\x45nhancement\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0f\x65nhanced_prompt\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x05\x12\x15\n\routput_tokens\x18\x06 \x01(\x05\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2v\n\x0ePromptsService\x12\x64\n\rEnhancePrompt\x12(.visiona.prompts.v1.EnhancePromptRequest\x1a).visiona.prompts.v1.EnhancePromptResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n visiona/prompts/v1/prompts.proto\x12\x12visiona.prompts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n\x14\x45nhancePromptRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\"M\n\x15\x45nhancePromptResponse\x12\x34\n\x0b\x65nhancement\x18\x01 \x01(\x0b\x32\x1f.visiona.prompts.v1.Enhancement\"\xae\x01\n\x0b\x45nhancement\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0f\x65nhanced_prompt\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x05\x12\x15\n\routput_tokens\x18\x06 \x01(\x05\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15ListStylePacksRequest\"F\n\x16ListStylePacksResponse\x12,\n\x05packs\x18\x01 \x03(\x0b\x32\x1d.visiona.prompts.v1.StylePack\"d\n\tStylePack\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x11\n\ttemplates\x18\x04 \x03(\t\x12\x15\n\rnegative_cues\x18\x05 \x03(\t\"a\n\x14PreparePromptRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x14\n\x0ctrigger_word\x18\x02 \x01(\t\x12\x12\n\nstyle_pack\x18\x03 \x01(\t\x12\x0f\n\x07\x65nhance\x18\x04 \x01(\x08\"\xb5\x01\n\x15PreparePromptResponse\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x10\n\x08\x65nhanced\x18\x02 \x01(\x08\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x0f\n\x07refused\x18\x04 \x01(\x08\x12\x16\n\x0erefusal_reason\x18\x05 \x01(\t\x12\x17\n\x0frefusal_message\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x16\n\x0e\x65nhancement_id\x18\x08 \x01(\t2\xc5\x02\n\x0ePromptsService\x12\x64\n\rEnhancePrompt\x12(.visiona.prompts.v1.EnhancePromptRequest\x1a).visiona.prompts.v1.EnhancePromptResponse\x12g\n\x0eListStylePacks\x12).visiona.prompts.v1.ListStylePacksRequest\x1a*.visiona.prompts.v1.ListStylePacksResponse\x12\x64\n\rPreparePrompt\x12(.visiona.prompts.v1.PreparePromptRequest\x1a).visiona.prompts.v1.PreparePromptResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENHANCEPROMPTRESPONSE']._serialized_end=206
   _globals['_ENHANCEMENT']._serialized_start=209
   _globals['_ENHANCEMENT']._serialized_end=383
-  _globals['_PROMPTSSERVICE']._serialized_start=385
-  _globals['_PROMPTSSERVICE']._serialized_end=503
+  _globals['_LISTSTYLEPACKSREQUEST']._serialized_start=385
+  _globals['_LISTSTYLEPACKSREQUEST']._serialized_end=408
+  _globals['_LISTSTYLEPACKSRESPONSE']._serialized_start=410
+  _globals['_LISTSTYLEPACKSRESPONSE']._serialized_end=480
+  _globals['_STYLEPACK']._serialized_start=482
+  _globals['_STYLEPACK']._serialized_end=582
+  _globals['_PREPAREPROMPTREQUEST']._serialized_start=584
+  _globals['_PREPAREPROMPTREQUEST']._serialized_end=681
+  _globals['_PREPAREPROMPTRESPONSE']._serialized_start=684
+  _globals['_PREPAREPROMPTRESPONSE']._serialized_end=865
+  _globals['_PROMPTSSERVICE']._serialized_start=868
+  _globals['_PROMPTSSERVICE']._serialized_end=1193
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class PromptsServiceStub:
-    """PromptsService enriches users' prompts with an LLM and keeps what it produced.
+    """PromptsService enriches users' prompts with an LLM, keeps what it produced, holds the
+    catalogue of style packs and moderates prompts before anything is generated.
     The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
@@ -41,16 +42,46 @@ class PromptsServiceStub:
                 request_serializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.EnhancePromptRequest.SerializeToString,
                 response_deserializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.EnhancePromptResponse.FromString,
                 _registered_method=True)
+        self.ListStylePacks = channel.unary_unary(
+                '/visiona.prompts.v1.PromptsService/ListStylePacks',
+                request_serializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.ListStylePacksRequest.SerializeToString,
+                response_deserializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.ListStylePacksResponse.FromString,
+                _registered_method=True)
+        self.PreparePrompt = channel.unary_unary(
+                '/visiona.prompts.v1.PromptsService/PreparePrompt',
+                request_serializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.PreparePromptRequest.SerializeToString,
+                response_deserializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.PreparePromptResponse.FromString,
+                _registered_method=True)
 
 
 class PromptsServiceServicer:
-    """PromptsService enriches users' prompts with an LLM and keeps what it produced.
+    """PromptsService enriches users' prompts with an LLM, keeps what it produced, holds the
+    catalogue of style packs and moderates prompts before anything is generated.
     The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
     def EnhancePrompt(self, request, context):
         """EnhancePrompt rewrites a prompt into a richer one for image generation and stores
         the result; it emits prompts.enhancement.created.v1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStylePacks(self, request, context):
+        """ListStylePacks returns the curated catalogue of style packs, in display order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreparePrompt(self, request, context):
+        """PreparePrompt turns a user's prompt into the final prompt for the image model: the
+        style pack's template and the model's trigger word applied, moderated (a rule layer,
+        then the LLM's judgement) and, when asked, enhanced by the LLM. The generation service
+        calls it before every generation. An unreachable LLM is not an error: the answer is
+        then `degraded`. Errors: NOT_FOUND `style_pack_not_found`; INVALID_ARGUMENT
+        `prompt_invalid` (empty or over 2000 characters) and `trigger_word_invalid`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,6 +95,16 @@ def add_PromptsServiceServicer_to_server(servicer, server):
                     request_deserializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.EnhancePromptRequest.FromString,
                     response_serializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.EnhancePromptResponse.SerializeToString,
             ),
+            'ListStylePacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStylePacks,
+                    request_deserializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.ListStylePacksRequest.FromString,
+                    response_serializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.ListStylePacksResponse.SerializeToString,
+            ),
+            'PreparePrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreparePrompt,
+                    request_deserializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.PreparePromptRequest.FromString,
+                    response_serializer=visiona_dot_prompts_dot_v1_dot_prompts__pb2.PreparePromptResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'visiona.prompts.v1.PromptsService', rpc_method_handlers)
@@ -73,7 +114,8 @@ def add_PromptsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PromptsService:
-    """PromptsService enriches users' prompts with an LLM and keeps what it produced.
+    """PromptsService enriches users' prompts with an LLM, keeps what it produced, holds the
+    catalogue of style packs and moderates prompts before anything is generated.
     The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
@@ -94,6 +136,60 @@ class PromptsService:
             '/visiona.prompts.v1.PromptsService/EnhancePrompt',
             visiona_dot_prompts_dot_v1_dot_prompts__pb2.EnhancePromptRequest.SerializeToString,
             visiona_dot_prompts_dot_v1_dot_prompts__pb2.EnhancePromptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStylePacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.prompts.v1.PromptsService/ListStylePacks',
+            visiona_dot_prompts_dot_v1_dot_prompts__pb2.ListStylePacksRequest.SerializeToString,
+            visiona_dot_prompts_dot_v1_dot_prompts__pb2.ListStylePacksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreparePrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.prompts.v1.PromptsService/PreparePrompt',
+            visiona_dot_prompts_dot_v1_dot_prompts__pb2.PreparePromptRequest.SerializeToString,
+            visiona_dot_prompts_dot_v1_dot_prompts__pb2.PreparePromptResponse.FromString,
             options,
             channel_credentials,
             insecure,

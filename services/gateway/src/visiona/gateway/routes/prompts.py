@@ -1,8 +1,9 @@
-"""Prompt enhancement."""
+"""Prompt enhancement and the catalogue of style packs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -33,10 +34,34 @@ class Enhancement(BaseModel):
     created_at: datetime
 
 
+class StylePack(BaseModel):
+    """A curated look a prompt can be given (``pack`` when generating)."""
+
+    id: str = Field(examples=["headshot"])
+    name: str = Field(examples=["Headshot"])
+    description: str
+    templates: list[str] = Field(
+        description="Prompt templates; `{subject}` is where the trigger word and prompt go"
+    )
+    negative_cues: list[str] = Field(description="What images in this style avoid")
+
+
+class StylePacks(BaseModel):
+    """The whole catalogue, in display order (small and curated: not paginated)."""
+
+    packs: list[StylePack]
+
+
 ERRORS = {
     401: {"model": Problem, "description": "Missing or invalid session token"},
     422: {"model": Problem, "description": "Invalid prompt"},
     503: {"model": Problem, "description": "The LLM or the prompts service is unavailable"},
+}
+
+
+PACK_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or invalid session token"},
+    503: {"model": Problem, "description": "The prompts service is unavailable"},
 }
 
 
@@ -63,4 +88,31 @@ async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUs
         input_tokens=e.input_tokens,
         output_tokens=e.output_tokens,
         created_at=e.created_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+@router.get(
+    "/prompts/packs",
+    response_model=StylePacks,
+    responses=PACK_ERRORS,
+    summary="The catalogue of style packs",
+)
+async def list_style_packs(request: Request, user: CurrentUser) -> StylePacks:
+    backends: Backends = request.app.state.backends
+    response = await backends.prompts.ListStylePacks(
+        prompts_pb2.ListStylePacksRequest(),
+        timeout=backends.settings.grpc_deadline_s,
+        metadata=call_metadata(user.user_id, request.state.request_id),
+    )
+    return StylePacks(
+        packs=[
+            StylePack(
+                id=p.id,
+                name=p.name,
+                description=p.description,
+                templates=list(p.templates),
+                negative_cues=list(p.negative_cues),
+            )
+            for p in response.packs
+        ]
     )
