@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from visiona.kit.settings import KitSettings
@@ -41,6 +41,24 @@ class GatewaySettings(KitSettings):
     webhook_max_bytes: int = 512 * 1024
     # Replicate's completed-training webhook carries the whole training log.
     replicate_webhook_max_bytes: int = 4 * 1024 * 1024
+
+    # Live events (GET /v1/events): each instance reads the event exchange through a queue of
+    # its own, named after the prefix (see visiona.gateway.events).
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    events_exchange: str = "visiona.events"
+    queue_prefix: str = ""
+    amqp_reconnect_s: float = Field(default=2.0, gt=0)
+    # A comment line this often keeps proxies and load balancers from closing an idle stream.
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    # The `retry:` hint: how long EventSource waits before reconnecting.
+    sse_retry_ms: int = Field(default=3000, ge=0)
+    # Per user: the last N events, no older than this, replayed on reconnect (Last-Event-ID).
+    sse_replay_size: int = Field(default=100, ge=1)
+    sse_replay_max_age_s: float = Field(default=300.0, gt=0)
+    # Per stream: events waiting for a slow client; when full, the client is disconnected.
+    sse_client_queue: int = Field(default=256, ge=1)
+    # A write that stalls this long (the client stopped reading) ends the stream.
+    sse_send_timeout_s: float = Field(default=30.0, gt=0)
 
     @field_validator("clerk_authorized_parties", mode="before")
     @classmethod
