@@ -4,11 +4,11 @@ PY := .venv/bin/python
 # uv comes from PyPI; installed for this Python when it is missing.
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SERVICES := gateway training generation billing prompts
-EDITABLES := -e libs/kit -e emulators $(foreach s,$(SERVICES),-e services/$(s))
+EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e services/$(s))
 NAME ?=
 USER ?= alice
 
-.PHONY: install up test lint proto proto-check bench token lock
+.PHONY: install up test lint proto proto-check bench token lock demo
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -37,7 +37,7 @@ lint: install proto-check
 	.venv/bin/ruff format --check .
 	# Paths, not -p: a namespace package would resolve to the contracts stubs first and skip
 	# the service it names.
-	.venv/bin/mypy libs/kit/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
+	.venv/bin/mypy libs/kit/src libs/cli/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
 	npx --no-install buf lint proto
 	$(PY) scripts/validate_manifests.py
 
@@ -49,6 +49,10 @@ proto-check: install
 
 bench: install
 	$(PY) -m bench $(NAME)
+
+## The whole user journey with the CLI against the running local stack (`make up` first).
+demo: install
+	$(PY) -m visiona.cli.demo
 
 token: install
 	@$(PY) -m visiona.emulators.clerk token $(USER)

@@ -25,12 +25,9 @@ from tests.e2e.test_billing import balance, buy_starter, ledger, wait_balance, w
 from tests.e2e.training_helpers import (
     accepted_photo_ids,
     api,
-    astronaut,
     complete,
     create_model,
     emulator,
-    encode,
-    face_photo,
     get_model,
     post_to_s3,
     replicate_get,
@@ -39,6 +36,7 @@ from tests.e2e.training_helpers import (
     upload_photos,
     wait_model,
 )
+from visiona.cli.samples import astronaut, encode, face_photo
 from visiona.emulators.replicate import DEFAULT_WEBHOOK_SECRET
 
 TRAINING_PRICE = 150

@@ -1,65 +1,19 @@
-"""Photos and calls shared by the training tests.
-
-The face photos are NASA's public-domain portrait of astronaut Eileen Collins (scikit-image's
-``data.astronaut()``), placed at different sizes, sides and positions on different
-backgrounds so that each is a distinct photo (not a perceptual duplicate) with one face.
-"""
+"""Photos and calls shared by the training and generation tests (the sample face photos are
+the CLI's, :mod:`visiona.cli.samples`)."""
 
 from __future__ import annotations
 
-import io
-import random
 import time
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import Any
 
 import httpx
-from PIL import Image, ImageOps
-from skimage import data as skimage_data
 
 from tests.conftest import RunningStack
+from visiona.cli.samples import FACE_INDICES, face_photo
 from visiona.kit.storage import Storage
 
 TERMINAL = ("succeeded", "failed", "canceled")
-
-
-@cache
-def astronaut() -> Image.Image:
-    return Image.fromarray(skimage_data.astronaut())  # type: ignore[no-untyped-call]
-
-
-def encode(img: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
-    out = io.BytesIO()
-    img.save(out, fmt, **params)
-    return out.getvalue()
-
-
-@cache
-def face_photo(i: int) -> bytes:
-    """The ``i``-th distinct single-face photo (i >= 1), a 900x900 JPEG."""
-    rnd = random.Random(i)
-    size = 900
-    bg = Image.new("RGB", (size, size))
-    colours = [(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(4)]
-    for band, colour in enumerate(colours):
-        box = (
-            (0, band * size // 4, size, (band + 1) * size // 4)
-            if i % 2
-            else (band * size // 4, 0, (band + 1) * size // 4, size)
-        )
-        bg.paste(colour, box)
-    face = ImageOps.mirror(astronaut()) if i % 3 == 1 else astronaut()
-    scale = 1.0 + 0.1 * (i % 4)
-    face = face.resize((int(512 * scale), int(512 * scale)))
-    x = rnd.randrange(0, max(1, size - face.width))
-    y = rnd.randrange(0, max(1, size - face.height))
-    bg.paste(face, (x, y))
-    return encode(bg, quality=90)
-
-
-# Indices of face_photo that the validator accepts as one sharp face each (checked in tests).
-FACE_INDICES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13)
 
 
 def storage(stack: RunningStack) -> Storage:
@@ -177,3 +131,13 @@ def emulator(stack: RunningStack, path: str, body: dict[str, Any] | None = None)
     r = httpx.post(f"{replicate_url(stack)}/_emulator/{path}", json=body or {}, timeout=10)
     r.raise_for_status()
     return r.json()
+
+
+def trained_model(stack: RunningStack, user: str) -> dict[str, Any]:
+    """A ready model of ``user`` (who must have the credits for a training)."""
+    photo_ids = accepted_photo_ids(stack, user, 10)
+    created = create_model(stack, user, photo_ids, preset="fast")
+    assert created.status_code == 202, created.text
+    ready = wait_model(stack, user, created.json()["id"])
+    assert ready["status"] == "succeeded", ready
+    return ready
