@@ -141,14 +141,19 @@ class StackConfig:
                 "BILLING_CHECKOUT_CANCEL_URL": f"{self.gateway_url}/billing/canceled",
                 "BILLING_PORTAL_RETURN_URL": f"{self.gateway_url}/billing",
             }
-        if service == "training":
+        if service in ("training", "generation"):
             env |= {
-                "TRAINING_BILLING_ADDR": f"127.0.0.1:{self.ports['billing']}",
-                "TRAINING_PUBLIC_WEBHOOK_BASE_URL": self.gateway_url,
-                "TRAINING_REPLICATE_API_TOKEN": self.replicate_api_token,
+                f"{p}BILLING_ADDR": f"127.0.0.1:{self.ports['billing']}",
+                f"{p}PUBLIC_WEBHOOK_BASE_URL": self.gateway_url,
+                f"{p}REPLICATE_API_TOKEN": self.replicate_api_token,
             }
             if "replicate" in self.ports:
-                env["TRAINING_REPLICATE_BASE_URL"] = f"http://127.0.0.1:{self.ports['replicate']}"
+                env[f"{p}REPLICATE_BASE_URL"] = f"http://127.0.0.1:{self.ports['replicate']}"
+        if service == "generation":
+            env |= {
+                "GENERATION_TRAINING_ADDR": f"127.0.0.1:{self.ports['training']}",
+                "GENERATION_PROMPTS_ADDR": f"127.0.0.1:{self.ports['prompts']}",
+            }
         if service == "prompts":
             env |= {
                 "PROMPTS_ANTHROPIC_API_KEY": self.anthropic_api_key,
@@ -165,6 +170,10 @@ class StackConfig:
             "GATEWAY_CLERK_JWKS_URL": f"{self.clerk_issuer}/v1/jwks",
             "GATEWAY_CLERK_AUTHORIZED_PARTIES": "http://localhost:3000",
             "GATEWAY_LOG_FORMAT": self.log_format,
+            # Live events (SSE) come from the run's exchange, in a queue under its prefix.
+            "GATEWAY_AMQP_URL": self.amqp_url,
+            "GATEWAY_EVENTS_EXCHANGE": self.exchange,
+            "GATEWAY_QUEUE_PREFIX": self.queue_prefix,
         }
         for service in BACK_SERVICES:
             env[f"GATEWAY_{service.upper()}_ADDR"] = f"127.0.0.1:{self.ports[service]}"

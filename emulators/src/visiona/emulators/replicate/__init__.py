@@ -28,7 +28,7 @@ creation), signed as Standard Webhooks (``webhook-id`` per event, kept by its re
 Emulator controls (JSON): ``GET|POST /_emulator/config`` (``start_delay_s``,
 ``training_duration_s``, ``prediction_duration_s``, ``log_interval_s``, ``output_ttl_s``,
 ``latency_ms`` (before a request is handled), ``answer_delay_ms`` (after it was applied,
-before the answer), ``fail_next_trainings``, ``fail_next_predictions``, ``drop_webhooks``,
+before the answer), ``file_latency_ms`` (before an output file is served), ``fail_next_trainings``, ``fail_next_predictions``, ``drop_webhooks``,
 ``paused_deliveries``, ``retry_delays_s``); ``POST /_emulator/reset`` (state, deliveries and
 config back to start-up); ``POST /_emulator/{trainings|predictions}/{id}/finish``
 ``{"status": "succeeded"|"failed"|"canceled", "error"?}``; ``POST /_emulator/expire-outputs``;

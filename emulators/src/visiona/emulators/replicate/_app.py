@@ -50,6 +50,7 @@ class ConfigPatch(BaseModel):
     output_ttl_s: float = Field(default=0.0, ge=0)
     latency_ms: float = Field(default=0.0, ge=0)
     answer_delay_ms: float = Field(default=0.0, ge=0)
+    file_latency_ms: float = Field(default=0.0, ge=0)
     fail_next_trainings: int = Field(default=0, ge=0)
     fail_next_predictions: int = Field(default=0, ge=0)
     drop_webhooks: bool = False
@@ -388,6 +389,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/files/{path:path}")
     async def output_file(path: str) -> Response:
+        if runner.tuning.file_latency_ms > 0:
+            await asyncio.sleep(runner.tuning.file_latency_ms / 1000)
         stored = store.get_output(path)
         if stored is None:
             raise not_found("File not found or expired.")
@@ -405,6 +408,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "output_ttl_s": t.output_ttl_s,
             "latency_ms": t.latency_ms,
             "answer_delay_ms": t.answer_delay_ms,
+            "file_latency_ms": t.file_latency_ms,
             "fail_next_trainings": t.fail_next_trainings,
             "fail_next_predictions": t.fail_next_predictions,
             "drop_webhooks": dispatcher.config.drop,

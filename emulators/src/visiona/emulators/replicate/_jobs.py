@@ -37,6 +37,8 @@ class Tuning:
     # Extra time before answering a request already applied (a lost answer, when the caller
     # gives up or dies meanwhile).
     answer_delay_ms: float = 0.0
+    # Time before an output or weights file is served (slow downloads).
+    file_latency_ms: float = 0.0
     fail_next_trainings: int = 0
     fail_next_predictions: int = 0
 
@@ -141,7 +143,8 @@ class Runner:
             urls = []
             for index in range(int(data_input.get("num_outputs") or 1)):
                 path = f"outputs/{job.id}/{index}.{fmt}"
-                image = _media.render_image(prompt, index, fmt)
+                ratio = str(data_input.get("aspect_ratio") or "1:1")
+                image = _media.render_image(prompt, index, fmt, ratio)
                 self.store.put_output(path, image, _media.OUTPUT_FORMATS[fmt][1], ttl)
                 urls.append(f"{base}/files/{path}")
             return urls

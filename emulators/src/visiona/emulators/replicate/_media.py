@@ -16,20 +16,35 @@ OUTPUT_FORMATS = {
     "png": ("PNG", "image/png"),
 }
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-_SIZE = 64
+# The long side of an output; the real model makes about a megapixel, kept small here.
+_LONG_SIDE = 96
 
 
-def render_image(prompt: str, index: int, output_format: str) -> bytes:
+def output_size(aspect_ratio: str) -> tuple[int, int]:
+    """Width and height for an ``"w:h"`` aspect ratio (anything else is square)."""
+    try:
+        w, h = (int(part) for part in aspect_ratio.split(":", 1))
+    except ValueError:
+        w = h = 1
+    if w <= 0 or h <= 0:
+        w = h = 1
+    scale = _LONG_SIDE / max(w, h)
+    return max(8, round(w * scale)), max(8, round(h * scale))
+
+
+def render_image(prompt: str, index: int, output_format: str, aspect_ratio: str = "1:1") -> bytes:
     """A small gradient whose colours come from the prompt and the output index, so outputs of
-    one prediction differ and the same request renders the same pixels."""
+    one prediction differ and the same request renders the same pixels; its shape follows
+    ``aspect_ratio``."""
     digest = hashlib.sha256(f"{index}:{prompt}".encode()).digest()
     start, end = digest[0:3], digest[3:6]
-    image = Image.new("RGB", (_SIZE, _SIZE))
+    width, height = output_size(aspect_ratio)
+    image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
-    for y in range(_SIZE):
-        mix = y / (_SIZE - 1)
+    for y in range(height):
+        mix = y / max(height - 1, 1)
         colour = tuple(round(a + (b - a) * mix) for a, b in zip(start, end, strict=True))
-        draw.line([(0, y), (_SIZE - 1, y)], fill=(colour[0], colour[1], colour[2]))
+        draw.line([(0, y), (width - 1, y)], fill=(colour[0], colour[1], colour[2]))
     draw.text((4, 4), digest.hex()[:8], fill=(255, 255, 255))
     buffer = io.BytesIO()
     image.save(buffer, format=OUTPUT_FORMATS[output_format][0])

@@ -98,6 +98,18 @@ class TrainingRequestedV1(Event):
     preset: str = "default"
 
 
+class TrainingProgressedV1(Event):
+    """A training moved on (status or progress), for live views; not a source of truth."""
+
+    routing_key: ClassVar[str] = "training.model.progressed.v1"
+
+    user_id: str
+    model_id: uuid.UUID
+    training_id: uuid.UUID
+    status: str
+    progress: float = 0.0
+
+
 class ModelReadyV1(Event):
     """A training succeeded: the model's weights are in our storage. Billing captures the hold."""
 

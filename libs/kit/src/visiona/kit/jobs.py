@@ -78,6 +78,10 @@ class RowJobs(abc.ABC, Generic[Row]):
         interval."""
         return False
 
+    def max_attempts(self, kind: str) -> int:
+        """Attempts of a ``kind`` step before :meth:`give_up` is asked."""
+        return self.job_settings.max_attempts
+
     def permanent(self, error: BaseException) -> bool:
         """True when retrying ``error`` cannot help."""
         return False
@@ -208,7 +212,7 @@ class RowJobs(abc.ABC, Generic[Row]):
         async with self.locked(row) as (uow, current):
             changes: dict[str, Any] = {"lease_until": None}
             if error is not None and current.work == kind:
-                exhausted = current.work_attempts >= self.job_settings.max_attempts
+                exhausted = current.work_attempts >= self.max_attempts(kind)
                 if exhausted or self.permanent(error):
                     await self.save(uow, current, **changes)
                     if await self.give_up(uow, current, kind, error):

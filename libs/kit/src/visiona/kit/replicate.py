@@ -8,12 +8,21 @@ same for both lives here.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
+
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.errors import InvalidArgument
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class ProviderError(Exception):
@@ -110,3 +119,95 @@ def verify_webhook(
     if not isinstance(data, dict) or "id" not in data or "status" not in data:
         raise InvalidWebhook("payload_invalid", "the body is not a training or prediction")
     return data
+
+
+Apply = Callable[[UnitOfWork, uuid.UUID, dict[str, Any]], Awaitable[None]]
+
+
+class WebhookInbox:
+    """Replicate deliveries for one service: verified with the SDK (``tolerance_s`` on the
+    timestamp, current and previous secret), recorded by ``webhook-id`` in the service's
+    ``replicate_webhooks`` table (a retry or a replay changes nothing), and applied to the
+    owner's row in the same transaction.
+
+    ``table.id_column`` holds the provider's job id; ``apply(uow, row_id, payload)`` runs
+    as the row's owner. Answering stays fast: slow work (copying files) is scheduled, not done.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: Callable[[], Awaitable[list[str]]],
+        *,
+        table: str,
+        id_column: str,
+        tolerance_s: int,
+        apply: Apply,
+        wake: Callable[[], None],
+    ) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.table = table
+        self.id_column = id_column
+        self.tolerance_s = tolerance_s
+        self.apply = apply
+        self.wake = wake
+
+    async def ingest(
+        self, *, payload: bytes, webhook_id: str, timestamp: str, signature: str
+    ) -> bool:
+        """True when the delivery was new; InvalidArgument when it does not verify."""
+        try:
+            data = verify_webhook(
+                await self.secrets(),
+                webhook_id=webhook_id,
+                timestamp=timestamp,
+                signature=signature,
+                body=payload,
+                tolerance_s=self.tolerance_s,
+            )
+        except InvalidWebhook as exc:
+            log.warning("replicate.webhook_rejected", table=self.table, code=exc.code)
+            raise InvalidArgument(str(exc), code=exc.code) from None
+        provider_id, status = str(data["id"]), str(data["status"])
+        async with self.db.uow(system=True) as uow:
+            new = (
+                await uow.session.execute(
+                    sa.text(
+                        "INSERT INTO replicate_webhooks (webhook_id, provider_id, status) "
+                        "VALUES (:id, :pid, :status) ON CONFLICT DO NOTHING RETURNING 1"
+                    ),
+                    {"id": webhook_id[:200], "pid": provider_id, "status": status},
+                )
+            ).first() is not None
+            if not new:
+                return False
+            found = (
+                await uow.session.execute(
+                    sa.text(f"SELECT id, user_id FROM {self.table} WHERE {self.id_column} = :pid"),
+                    {"pid": provider_id},
+                )
+            ).first()
+            if found is not None:
+                await uow.act_as(found.user_id)
+                await self.apply(uow, found.id, data)
+            await uow.commit()
+        log.info(
+            "replicate.webhook_applied",
+            table=self.table,
+            provider_id=provider_id,
+            status=status,
+            matched=found is not None,
+        )
+        self.wake()
+        return True
+
+
+async def forget_old_webhooks(db: Database, older_than_days: int = 7) -> int:
+    """Webhook ids are kept for dedup well past any retry schedule, then dropped."""
+    async with db.single_statement() as conn:
+        cur = await conn.execute(
+            "DELETE FROM replicate_webhooks WHERE received_at < now() - make_interval(days => %s)",
+            (older_than_days,),
+        )
+        return cur.rowcount or 0

@@ -13,8 +13,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from visiona.gateway import problems
 from visiona.gateway.clients import Backends
 from visiona.gateway.config import GatewaySettings
+from visiona.gateway.events import EventFeed
 from visiona.gateway.middleware import RequestContextMiddleware
-from visiona.gateway.routes import billing, health, me, prompts, training, usage, webhooks
+from visiona.gateway.routes import (
+    billing,
+    events,
+    generation,
+    health,
+    me,
+    prompts,
+    training,
+    usage,
+    webhooks,
+)
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.errors import DomainError
 from visiona.kit.logging import configure_logging
@@ -36,9 +47,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             jwks_url=settings.clerk_jwks_url,
             leeway_s=settings.clock_skew_s,
         )
+        # Live events: starts without the broker and connects in the background.
+        app.state.events = EventFeed.from_settings(settings)
+        await app.state.events.start()
         try:
             yield
         finally:
+            await app.state.events.stop()
             await app.state.backends.close()
 
     app = FastAPI(
@@ -66,6 +81,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         billing.router,
         training.photos_router,
         training.models_router,
+        generation.generations_router,
+        generation.images_router,
+        events.router,
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)

@@ -1,19 +1,49 @@
-"""``visiona-generation serve|migrate``.
-
-The generation RPCs and consumers arrive with their issue; today the service runs its schema,
-outbox relay and health reporting so the platform and its operators can depend on it.
-"""
+"""``visiona-generation serve|migrate``."""
 
 from __future__ import annotations
 
+from visiona.generation.backends import GrpcBackends
 from visiona.generation.config import GenerationSettings
-from visiona.generation.v1 import generation_pb2
+from visiona.generation.generations import GenerationService
+from visiona.generation.grpc_api import GenerationServicer
+from visiona.generation.images import Gallery
+from visiona.generation.jobs import GenerationJobs
+from visiona.generation.replicate_api import ReplicatePredictions
+from visiona.generation.saga import CREDITS_CONSUMER, CreditsSaga, webhook_inbox
+from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import migrations
+from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
 
 async def setup(runtime: Runtime) -> None:
-    """Nothing to wire yet beyond what the kit runs for every service."""
+    settings = runtime.settings
+    assert isinstance(settings, GenerationSettings)
+    storage = runtime.storage
+    if storage is None:
+        raise RuntimeError("the generation service needs S3 (GENERATION_S3_ENDPOINT)")
+    predictions = ReplicatePredictions(settings)
+    backends = GrpcBackends(settings)
+    jobs = GenerationJobs(runtime.db, storage, predictions, settings)
+    inbox = webhook_inbox(
+        runtime.db,
+        predictions,
+        settings.replicate_webhook_tolerance_s,
+        settings.reconcile_quiet_s,
+        jobs.wake,
+    )
+    generation_pb2_grpc.add_GenerationServiceServicer_to_server(
+        GenerationServicer(
+            GenerationService(runtime.db, backends),
+            Gallery(runtime.db, storage, settings.url_ttl_s),
+            inbox,
+        ),
+        runtime.server,
+    )
+    runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
+    runtime.add_worker("generation-jobs", jobs.run)
+    runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
+    runtime.closers.extend([jobs.close, backends.close])
 
 
 SPEC = ServiceSpec(

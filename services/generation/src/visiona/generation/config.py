@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visiona.kit.settings import ServiceSettings
@@ -13,3 +14,37 @@ class GenerationSettings(ServiceSettings):
     service_name: str = "generation"
     db_schema: str = "generation"
     grpc_port: int = 50053
+
+    # Synchronous questions before a generation is accepted: the model (training), the prompt
+    # (prompts: moderation and enhancement) and the plan's limits (billing).
+    training_addr: str = "127.0.0.1:50052"
+    prompts_addr: str = "127.0.0.1:50051"
+    billing_addr: str = "127.0.0.1:50054"
+    backend_deadline_s: float = 5.0
+    # Enhancement waits on an LLM.
+    prompts_deadline_s: float = 40.0
+
+    # Replicate: the real API with a token, or the local emulator by base URL.
+    replicate_api_token: SecretStr = SecretStr("")
+    replicate_base_url: str | None = None
+    replicate_webhook_secret: SecretStr = SecretStr("")
+    replicate_webhook_secret_previous: SecretStr | None = None
+    replicate_webhook_tolerance_s: int = 300
+    # The gateway's public base URL: Replicate posts to <this>/webhooks/replicate.
+    public_webhook_base_url: str = "http://127.0.0.1:8000"
+
+    # Background work (launch, poll, ingest, cancel).
+    work_poll_interval_s: float = 0.5
+    work_batch: int = 16
+    work_lease_s: float = 60.0
+    work_max_attempts: int = 8
+    # Ingest attempts before the missing images are given up (released, not charged).
+    ingest_max_attempts: int = 4
+    # A running prediction with no news for this long is asked about (lost webhooks).
+    reconcile_quiet_s: float = 20.0
+    # Largest output file copied from the provider.
+    max_output_bytes: int = 50 * 1024 * 1024
+    # Thumbnails: WebP, longest side.
+    thumbnail_size: int = 512
+    # Presigned image URLs live this long.
+    url_ttl_s: int = 900

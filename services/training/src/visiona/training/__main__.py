@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from visiona.kit import migrations
+from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.training.billing_client import BillingEntitlements
 from visiona.training.config import TrainingSettings
@@ -13,8 +14,7 @@ from visiona.training.replicate_api import ReplicateSdk
 from visiona.training.saga import (
     CREDITS_CONSUMER,
     CreditsSaga,
-    WebhookIngest,
-    forget_old_webhooks,
+    webhook_inbox,
 )
 from visiona.training.uploads import PhotoService, remove_abandoned_uploads
 from visiona.training.v1 import training_pb2, training_pb2_grpc
@@ -31,7 +31,7 @@ async def setup(runtime: Runtime) -> None:
     jobs = ModelJobs(runtime.db, storage, replicate, settings)
     photos = PhotoService(runtime.db, storage, settings)
     models = ModelService(runtime.db, billing)
-    webhooks = WebhookIngest(
+    webhooks = webhook_inbox(
         runtime.db,
         replicate,
         settings.replicate_webhook_tolerance_s,

@@ -7,9 +7,9 @@ from datetime import timedelta
 import grpc
 
 from visiona.kit.grpcserver import current_user_id, timestamp
+from visiona.kit.replicate import WebhookInbox
 from visiona.kit.storage import Storage
 from visiona.training.models import ModelRecord, ModelService
-from visiona.training.saga import WebhookIngest
 from visiona.training.uploads import PhotoService, PhotoView
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
@@ -58,7 +58,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
         self,
         photos: PhotoService,
         models: ModelService,
-        webhooks: WebhookIngest,
+        webhooks: WebhookInbox,
         storage: Storage,
     ) -> None:
         self.photos = photos

@@ -40,7 +40,15 @@ from visiona.kit.storage import Storage
 from visiona.training import dataset, domain
 from visiona.training.config import TrainingSettings
 from visiona.training.domain import ModelStatus
-from visiona.training.models import ModelRecord, apply_provider, fail, load, save, succeed
+from visiona.training.models import (
+    ModelRecord,
+    apply_provider,
+    fail,
+    load,
+    progressed,
+    save,
+    succeed,
+)
 from visiona.training.replicate_api import ReplicatePort
 
 log = get_logger(__name__)
@@ -189,6 +197,8 @@ class ModelJobs(RowJobs[ModelRecord]):
                 # Canceled while the create call was in flight: stop what we just started.
                 changes |= {"work": "cancel", "work_after": now, "work_attempts": 0}
             await save(uow, current, **changes)
+            if current.state is ModelStatus.QUEUED:
+                progressed(uow, current)
             await uow.commit()
         log.info("training.launched", model_id=str(model.id), provider_training_id=training.id)
 

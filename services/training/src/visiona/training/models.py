@@ -21,6 +21,7 @@ from visiona.kit.events import (
     ModelReadyV1,
     TrainingCanceledV1,
     TrainingFailedV1,
+    TrainingProgressedV1,
     TrainingRequestedV1,
 )
 from visiona.kit.logging import get_logger
@@ -117,6 +118,19 @@ async def load_by_training(uow: UnitOfWork, training_id: uuid.UUID) -> ModelReco
         )
     ).first()
     return record(row) if row is not None else None
+
+
+def progressed(uow: UnitOfWork, model: ModelRecord) -> None:
+    """Tell live views (SSE) where a running training is."""
+    uow.emit(
+        TrainingProgressedV1(
+            user_id=model.user_id,
+            model_id=model.id,
+            training_id=model.training_id,
+            status=model.status,
+            progress=round(float(model.progress), 3),
+        )
+    )
 
 
 def _now() -> datetime:
@@ -229,7 +243,10 @@ async def apply_provider(
                 changes["started_at"] = now
         if progress is not None and progress > model.progress:
             changes["progress"] = min(progress, 0.99)
+        moved = "status" in changes or "progress" in changes
         await save(uow, model, **changes)
+        if moved:
+            progressed(uow, model)
     elif target is ModelStatus.SUCCEEDED:
         if not (training.version and training.weights_url):
             await save(uow, model, **changes)

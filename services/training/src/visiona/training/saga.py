@@ -9,15 +9,13 @@ the outcome again, so billing releases the hold at once instead of at its expiry
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from visiona.kit.consumer import EventHandler
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.errors import InvalidArgument
 from visiona.kit.events import (
     CreditsRejectedV1,
     CreditsReservedV1,
@@ -27,9 +25,16 @@ from visiona.kit.events import (
     TrainingFailedV1,
 )
 from visiona.kit.logging import get_logger
-from visiona.kit.replicate import InvalidWebhook, verify_webhook
+from visiona.kit.replicate import WebhookInbox
 from visiona.training.domain import ModelStatus
-from visiona.training.models import apply_provider, fail, load, load_by_training, save
+from visiona.training.models import (
+    apply_provider,
+    fail,
+    load,
+    load_by_training,
+    progressed,
+    save,
+)
 from visiona.training.replicate_api import ProviderTraining, ReplicatePort
 
 log = get_logger(__name__)
@@ -58,6 +63,7 @@ class CreditsSaga:
                 work_after=datetime.now(UTC),
                 work_attempts=0,
             )
+            progressed(uow, model)
             self.wake()
         elif model.state is ModelStatus.CANCELED:
             uow.emit(
@@ -108,83 +114,26 @@ class CreditsSaga:
         }
 
 
-class WebhookIngest:
-    """Verify a Replicate delivery, record its id (a retry changes nothing) and apply it to
-    the model in the same transaction. Answering is fast: copying weights is background work.
-    """
+def webhook_inbox(
+    db: Database,
+    replicate: ReplicatePort,
+    tolerance_s: int,
+    quiet_s: float,
+    wake: Callable[[], None],
+) -> WebhookInbox:
+    """Replicate's training webhooks, applied to the model whose training it is."""
 
-    def __init__(
-        self,
-        db: Database,
-        replicate: ReplicatePort,
-        tolerance_s: int,
-        quiet_s: float,
-        wake: Callable[[], None],
-    ) -> None:
-        self.db = db
-        self.replicate = replicate
-        self.tolerance_s = tolerance_s
-        self.quiet_s = quiet_s
-        self.wake = wake
+    async def apply(uow: UnitOfWork, model_id: uuid.UUID, data: dict[str, Any]) -> None:
+        model = await load(uow, model_id)
+        if model is not None:
+            await apply_provider(uow, model, ProviderTraining.from_payload(data), quiet_s)
 
-    async def ingest(
-        self, *, payload: bytes, webhook_id: str, timestamp: str, signature: str
-    ) -> bool:
-        """True when the delivery was new."""
-        try:
-            data: dict[str, Any] = verify_webhook(
-                await self.replicate.webhook_secrets(),
-                webhook_id=webhook_id,
-                timestamp=timestamp,
-                signature=signature,
-                body=payload,
-                tolerance_s=self.tolerance_s,
-            )
-        except InvalidWebhook as exc:
-            log.warning("training.webhook_rejected", code=exc.code)
-            raise InvalidArgument(str(exc), code=exc.code) from None
-        training = ProviderTraining.from_payload(data)
-        async with self.db.uow(system=True) as uow:
-            new = (
-                await uow.session.execute(
-                    sa.text(
-                        "INSERT INTO replicate_webhooks (webhook_id, provider_id, status) "
-                        "VALUES (:id, :pid, :status) ON CONFLICT DO NOTHING RETURNING 1"
-                    ),
-                    {"id": webhook_id[:200], "pid": training.id, "status": training.status},
-                )
-            ).first() is not None
-            if not new:
-                return False
-            found = (
-                await uow.session.execute(
-                    sa.text("SELECT id, user_id FROM models WHERE provider_training_id = :pid"),
-                    {"pid": training.id},
-                )
-            ).first()
-            if found is not None:
-                await uow.act_as(found.user_id)
-                model = await load(uow, found.id)
-                if model is not None:
-                    await apply_provider(uow, model, training, self.quiet_s)
-            else:
-                log.info("training.webhook_unmatched", provider_id=training.id)
-            await uow.commit()
-        log.info(
-            "training.webhook_applied",
-            provider_id=training.id,
-            status=training.status,
-            matched=found is not None,
-        )
-        self.wake()
-        return True
-
-
-async def forget_old_webhooks(db: Database, older_than_days: int = 7) -> int:
-    """Webhook ids are kept for dedup well past any retry schedule, then dropped."""
-    async with db.single_statement() as conn:
-        cur = await conn.execute(
-            "DELETE FROM replicate_webhooks WHERE received_at < now() - make_interval(days => %s)",
-            (older_than_days,),
-        )
-        return cur.rowcount or 0
+    return WebhookInbox(
+        db,
+        replicate.webhook_secrets,
+        table="models",
+        id_column="provider_training_id",
+        tolerance_s=tolerance_s,
+        apply=apply,
+        wake=wake,
+    )

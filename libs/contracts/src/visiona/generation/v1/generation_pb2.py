@@ -22,15 +22,56 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&visiona/generation/v1/generation.proto\x12\x15visiona.generation.v12\x13\n\x11GenerationServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&visiona/generation/v1/generation.proto\x12\x15visiona.generation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n\x17\x43reateGenerationRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x0f\n\x07\x65nhance\x18\x03 \x01(\x08\x12\x12\n\nstyle_pack\x18\x04 \x01(\t\x12\x13\n\x0bnum_outputs\x18\x05 \x01(\x05\x12\x14\n\x0c\x61spect_ratio\x18\x06 \x01(\t\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\nlora_scale\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\routput_format\x18\t \x01(\tB\x07\n\x05_seedB\r\n\x0b_lora_scale\"Q\n\x18\x43reateGenerationResponse\x12\x35\n\ngeneration\x18\x01 \x01(\x0b\x32!.visiona.generation.v1.Generation\"\x95\x04\n\nGeneration\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0e\n\x06prompt\x18\x04 \x01(\t\x12\x14\n\x0c\x66inal_prompt\x18\x05 \x01(\t\x12\x10\n\x08\x65nhanced\x18\x06 \x01(\x08\x12\x10\n\x08\x64\x65graded\x18\x07 \x01(\x08\x12\x1a\n\x12\x65nhancement_reason\x18\x08 \x01(\t\x12\x12\n\nstyle_pack\x18\t \x01(\t\x12\x13\n\x0bnum_outputs\x18\n \x01(\x05\x12\x11\n\tdelivered\x18\x0b \x01(\x05\x12\x14\n\x0c\x61spect_ratio\x18\x0c \x01(\t\x12\x15\n\routput_format\x18\r \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0e \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\x0f \x01(\t\x12.\n\ncreated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06images\x18\x13 \x03(\x0b\x32\x1c.visiona.generation.v1.Image\x12\x11\n\x04seed\x18\x14 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"-\n\x14GetGenerationRequest\x12\x15\n\rgeneration_id\x18\x01 \x01(\t\"N\n\x15GetGenerationResponse\x12\x35\n\ngeneration\x18\x01 \x01(\x0b\x32!.visiona.generation.v1.Generation\"?\n\x16ListGenerationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x17ListGenerationsResponse\x12\x36\n\x0bgenerations\x18\x01 \x03(\x0b\x32!.visiona.generation.v1.Generation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"0\n\x17\x43\x61ncelGenerationRequest\x12\x15\n\rgeneration_id\x18\x01 \x01(\t\"Q\n\x18\x43\x61ncelGenerationResponse\x12\x35\n\ngeneration\x18\x01 \x01(\x0b\x32!.visiona.generation.v1.Generation\"\xe7\x02\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rgeneration_id\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x12\n\nsize_bytes\x18\x08 \x01(\x03\x12\x10\n\x08\x62lurhash\x18\t \x01(\t\x12\x11\n\tfavourite\x18\n \x01(\x08\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03url\x18\x0c \x01(\t\x12\x15\n\rthumbnail_url\x18\r \x01(\t\x12\x14\n\x0c\x64ownload_url\x18\x0e \x01(\t\x12\x32\n\x0eurls_expire_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06prompt\x18\x10 \x01(\t\"e\n\x11ListImagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x17\n\x0f\x66\x61vourites_only\x18\x04 \x01(\x08\"[\n\x12ListImagesResponse\x12,\n\x06images\x18\x01 \x03(\x0b\x32\x1c.visiona.generation.v1.Image\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\"?\n\x10GetImageResponse\x12+\n\x05image\x18\x01 \x01(\x0b\x32\x1c.visiona.generation.v1.Image\"9\n\x12UpdateImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\x11\n\tfavourite\x18\x02 \x01(\x08\"B\n\x13UpdateImageResponse\x12+\n\x05image\x18\x01 \x01(\x0b\x32\x1c.visiona.generation.v1.Image\"&\n\x12\x44\x65leteImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteImageResponse\"z\n\x1dIngestReplicateWebhookRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x19\n\x11webhook_timestamp\x18\x03 \x01(\t\x12\x19\n\x11webhook_signature\x18\x04 \x01(\t\"G\n\x1eIngestReplicateWebhookResponse\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x32\xef\x07\n\x11GenerationService\x12s\n\x10\x43reateGeneration\x12..visiona.generation.v1.CreateGenerationRequest\x1a/.visiona.generation.v1.CreateGenerationResponse\x12j\n\rGetGeneration\x12+.visiona.generation.v1.GetGenerationRequest\x1a,.visiona.generation.v1.GetGenerationResponse\x12p\n\x0fListGenerations\x12-.visiona.generation.v1.ListGenerationsRequest\x1a..visiona.generation.v1.ListGenerationsResponse\x12s\n\x10\x43\x61ncelGeneration\x12..visiona.generation.v1.CancelGenerationRequest\x1a/.visiona.generation.v1.CancelGenerationResponse\x12\x61\n\nListImages\x12(.visiona.generation.v1.ListImagesRequest\x1a).visiona.generation.v1.ListImagesResponse\x12[\n\x08GetImage\x12&.visiona.generation.v1.GetImageRequest\x1a\'.visiona.generation.v1.GetImageResponse\x12\x64\n\x0bUpdateImage\x12).visiona.generation.v1.UpdateImageRequest\x1a*.visiona.generation.v1.UpdateImageResponse\x12\x64\n\x0b\x44\x65leteImage\x12).visiona.generation.v1.DeleteImageRequest\x1a*.visiona.generation.v1.DeleteImageResponse\x12\x85\x01\n\x16IngestReplicateWebhook\x12\x34.visiona.generation.v1.IngestReplicateWebhookRequest\x1a\x35.visiona.generation.v1.IngestReplicateWebhookResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'visiona.generation.v1.generation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GENERATIONSERVICE']._serialized_start=65
-  _globals['_GENERATIONSERVICE']._serialized_end=84
+  _globals['_CREATEGENERATIONREQUEST']._serialized_start=99
+  _globals['_CREATEGENERATIONREQUEST']._serialized_end=329
+  _globals['_CREATEGENERATIONRESPONSE']._serialized_start=331
+  _globals['_CREATEGENERATIONRESPONSE']._serialized_end=412
+  _globals['_GENERATION']._serialized_start=415
+  _globals['_GENERATION']._serialized_end=948
+  _globals['_GETGENERATIONREQUEST']._serialized_start=950
+  _globals['_GETGENERATIONREQUEST']._serialized_end=995
+  _globals['_GETGENERATIONRESPONSE']._serialized_start=997
+  _globals['_GETGENERATIONRESPONSE']._serialized_end=1075
+  _globals['_LISTGENERATIONSREQUEST']._serialized_start=1077
+  _globals['_LISTGENERATIONSREQUEST']._serialized_end=1140
+  _globals['_LISTGENERATIONSRESPONSE']._serialized_start=1142
+  _globals['_LISTGENERATIONSRESPONSE']._serialized_end=1248
+  _globals['_CANCELGENERATIONREQUEST']._serialized_start=1250
+  _globals['_CANCELGENERATIONREQUEST']._serialized_end=1298
+  _globals['_CANCELGENERATIONRESPONSE']._serialized_start=1300
+  _globals['_CANCELGENERATIONRESPONSE']._serialized_end=1381
+  _globals['_IMAGE']._serialized_start=1384
+  _globals['_IMAGE']._serialized_end=1743
+  _globals['_LISTIMAGESREQUEST']._serialized_start=1745
+  _globals['_LISTIMAGESREQUEST']._serialized_end=1846
+  _globals['_LISTIMAGESRESPONSE']._serialized_start=1848
+  _globals['_LISTIMAGESRESPONSE']._serialized_end=1939
+  _globals['_GETIMAGEREQUEST']._serialized_start=1941
+  _globals['_GETIMAGEREQUEST']._serialized_end=1976
+  _globals['_GETIMAGERESPONSE']._serialized_start=1978
+  _globals['_GETIMAGERESPONSE']._serialized_end=2041
+  _globals['_UPDATEIMAGEREQUEST']._serialized_start=2043
+  _globals['_UPDATEIMAGEREQUEST']._serialized_end=2100
+  _globals['_UPDATEIMAGERESPONSE']._serialized_start=2102
+  _globals['_UPDATEIMAGERESPONSE']._serialized_end=2168
+  _globals['_DELETEIMAGEREQUEST']._serialized_start=2170
+  _globals['_DELETEIMAGEREQUEST']._serialized_end=2208
+  _globals['_DELETEIMAGERESPONSE']._serialized_start=2210
+  _globals['_DELETEIMAGERESPONSE']._serialized_end=2231
+  _globals['_INGESTREPLICATEWEBHOOKREQUEST']._serialized_start=2233
+  _globals['_INGESTREPLICATEWEBHOOKREQUEST']._serialized_end=2355
+  _globals['_INGESTREPLICATEWEBHOOKRESPONSE']._serialized_start=2357
+  _globals['_INGESTREPLICATEWEBHOOKRESPONSE']._serialized_end=2428
+  _globals['_GENERATIONSERVICE']._serialized_start=2431
+  _globals['_GENERATIONSERVICE']._serialized_end=3438
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from visiona.generation.v1 import generation_pb2 as visiona_dot_generation_dot_v1_dot_generation__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,8 +27,7 @@ if _version_not_supported:
 
 class GenerationServiceStub:
     """GenerationService owns generations, images and the gallery.
-    Its RPCs arrive with the generation issue; the service already runs, migrates and
-    reports health (grpc.health.v1) so the platform can depend on it.
+    The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
 
     def __init__(self, channel):
@@ -36,17 +36,169 @@ class GenerationServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateGeneration = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/CreateGeneration',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CreateGenerationRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CreateGenerationResponse.FromString,
+                _registered_method=True)
+        self.GetGeneration = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/GetGeneration',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetGenerationRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetGenerationResponse.FromString,
+                _registered_method=True)
+        self.ListGenerations = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/ListGenerations',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListGenerationsRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListGenerationsResponse.FromString,
+                _registered_method=True)
+        self.CancelGeneration = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/CancelGeneration',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CancelGenerationRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CancelGenerationResponse.FromString,
+                _registered_method=True)
+        self.ListImages = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/ListImages',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListImagesRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListImagesResponse.FromString,
+                _registered_method=True)
+        self.GetImage = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/GetImage',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetImageRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetImageResponse.FromString,
+                _registered_method=True)
+        self.UpdateImage = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/UpdateImage',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.UpdateImageRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.UpdateImageResponse.FromString,
+                _registered_method=True)
+        self.DeleteImage = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/DeleteImage',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.DeleteImageRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.DeleteImageResponse.FromString,
+                _registered_method=True)
+        self.IngestReplicateWebhook = channel.unary_unary(
+                '/visiona.generation.v1.GenerationService/IngestReplicateWebhook',
+                request_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.IngestReplicateWebhookRequest.SerializeToString,
+                response_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.IngestReplicateWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
     """GenerationService owns generations, images and the gallery.
-    Its RPCs arrive with the generation issue; the service already runs, migrates and
-    reports health (grpc.health.v1) so the platform can depend on it.
+    The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
+
+    def CreateGeneration(self, request, context):
+        """CreateGeneration checks the model and the prompt, then starts a generation (202-style).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGeneration(self, request, context):
+        """GetGeneration returns one of the caller's generations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGenerations(self, request, context):
+        """ListGenerations pages through the caller's generations, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelGeneration(self, request, context):
+        """CancelGeneration cancels a generation that has not finished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListImages(self, request, context):
+        """ListImages pages through the caller's gallery, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetImage(self, request, context):
+        """GetImage returns one image with short-lived URLs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateImage(self, request, context):
+        """UpdateImage marks or unmarks an image as a favourite.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteImage(self, request, context):
+        """DeleteImage deletes an image and its stored files.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestReplicateWebhook(self, request, context):
+        """IngestReplicateWebhook verifies and applies one Replicate prediction webhook (gateway only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateGeneration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGeneration,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CreateGenerationRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CreateGenerationResponse.SerializeToString,
+            ),
+            'GetGeneration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGeneration,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetGenerationRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetGenerationResponse.SerializeToString,
+            ),
+            'ListGenerations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGenerations,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListGenerationsRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListGenerationsResponse.SerializeToString,
+            ),
+            'CancelGeneration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelGeneration,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CancelGenerationRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.CancelGenerationResponse.SerializeToString,
+            ),
+            'ListImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListImages,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListImagesRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.ListImagesResponse.SerializeToString,
+            ),
+            'GetImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetImage,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetImageRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.GetImageResponse.SerializeToString,
+            ),
+            'UpdateImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateImage,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.UpdateImageRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.UpdateImageResponse.SerializeToString,
+            ),
+            'DeleteImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteImage,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.DeleteImageRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.DeleteImageResponse.SerializeToString,
+            ),
+            'IngestReplicateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestReplicateWebhook,
+                    request_deserializer=visiona_dot_generation_dot_v1_dot_generation__pb2.IngestReplicateWebhookRequest.FromString,
+                    response_serializer=visiona_dot_generation_dot_v1_dot_generation__pb2.IngestReplicateWebhookResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'visiona.generation.v1.GenerationService', rpc_method_handlers)
@@ -57,6 +209,248 @@ def add_GenerationServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class GenerationService:
     """GenerationService owns generations, images and the gallery.
-    Its RPCs arrive with the generation issue; the service already runs, migrates and
-    reports health (grpc.health.v1) so the platform can depend on it.
+    The caller's identity travels in gRPC metadata set by the gateway, never in messages.
     """
+
+    @staticmethod
+    def CreateGeneration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/CreateGeneration',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.CreateGenerationRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.CreateGenerationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGeneration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/GetGeneration',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.GetGenerationRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.GetGenerationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGenerations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/ListGenerations',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.ListGenerationsRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.ListGenerationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelGeneration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/CancelGeneration',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.CancelGenerationRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.CancelGenerationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/ListImages',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.ListImagesRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.ListImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/GetImage',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.GetImageRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.GetImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/UpdateImage',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.UpdateImageRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.UpdateImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/DeleteImage',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.DeleteImageRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.DeleteImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestReplicateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.generation.v1.GenerationService/IngestReplicateWebhook',
+            visiona_dot_generation_dot_v1_dot_generation__pb2.IngestReplicateWebhookRequest.SerializeToString,
+            visiona_dot_generation_dot_v1_dot_generation__pb2.IngestReplicateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

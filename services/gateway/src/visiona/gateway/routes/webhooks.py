@@ -11,16 +11,17 @@ applies it asynchronously. A bad signature is 400 and nothing is stored; a redel
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Literal
 
 import grpc
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from visiona.billing.v1 import billing_pb2
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.problems import Problem, problem
+from visiona.generation.v1 import generation_pb2
 from visiona.kit.grpcserver import ERROR_CODE_KEY
 from visiona.training.v1 import training_pb2
 
@@ -74,7 +75,14 @@ async def stripe_webhook(request: Request) -> JSONResponse | Received:
     },  # type: ignore[dict-item]
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
 )
-async def replicate_webhook(request: Request) -> JSONResponse | Received:
+async def replicate_webhook(
+    request: Request,
+    service: Literal["training", "generation"] = Query(
+        default="training",
+        description="Which service's job this is: trainings post without it, "
+        "generations with `service=generation` (set in the webhook URL we give Replicate)",
+    ),
+) -> JSONResponse | Received:
     backends: Backends = request.app.state.backends
     headers = request.headers
     webhook_id = headers.get("webhook-id", "")
@@ -87,17 +95,24 @@ async def replicate_webhook(request: Request) -> JSONResponse | Received:
     payload = await _read_body(request, backends.settings.replicate_webhook_max_bytes)
     if isinstance(payload, JSONResponse):
         return payload
+    fields: dict[str, Any] = {
+        "payload": payload,
+        "webhook_id": webhook_id,
+        "webhook_timestamp": timestamp,
+        "webhook_signature": signature,
+    }
+    call = {
+        "timeout": backends.settings.grpc_deadline_s,
+        "metadata": call_metadata(None, request.state.request_id),
+    }
     result = await _ingest(
         request,
-        backends.training.IngestReplicateWebhook(
-            training_pb2.IngestReplicateWebhookRequest(
-                payload=payload,
-                webhook_id=webhook_id,
-                webhook_timestamp=timestamp,
-                webhook_signature=signature,
-            ),
-            timeout=backends.settings.grpc_deadline_s,
-            metadata=call_metadata(None, request.state.request_id),
+        backends.generation.IngestReplicateWebhook(
+            generation_pb2.IngestReplicateWebhookRequest(**fields), **call
+        )
+        if service == "generation"
+        else backends.training.IngestReplicateWebhook(
+            training_pb2.IngestReplicateWebhookRequest(**fields), **call
         ),
     )
     if isinstance(result, JSONResponse):

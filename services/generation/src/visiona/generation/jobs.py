@@ -1,0 +1,259 @@
+"""Background work on generations (kit :class:`~visiona.kit.jobs.RowJobs`): launch the
+prediction, poll a quiet one (lost webhooks), ingest the outputs, cancel at the provider.
+
+- ``launch`` (after billing held the credits): the attempt is recorded before the
+  non-idempotent create; a lost answer is found again among the provider's newest predictions
+  (same version and prompt, created after the attempt) instead of starting a second one.
+- ``ingest``: every output is copied into our storage at once (provider URLs expire after an
+  hour). Outputs that fail are retried with backoff; after ``ingest_max_attempts`` the
+  generation ends with what was stored: billing captures the delivered images and releases
+  the rest, and a generation with none stored fails and releases everything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from visiona.generation.config import GenerationSettings
+from visiona.generation.domain import GenerationStatus, version_id
+from visiona.generation.generations import (
+    GenerationRecord,
+    apply_provider,
+    fail,
+    finish,
+    load,
+    save,
+)
+from visiona.generation.images import OutputGone, OutputInvalid, copy_output
+from visiona.generation.replicate_api import PredictionsPort
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.jobs import JobSettings, RowJobs
+from visiona.kit.logging import get_logger
+from visiona.kit.replicate import ProviderError
+from visiona.kit.storage import Storage
+
+log = get_logger(__name__)
+
+
+class IngestIncomplete(Exception):
+    """Some outputs could not be stored this time."""
+
+
+def image_key_base(gen: GenerationRecord, index: int) -> str:
+    return f"images/{gen.user_id}/{gen.id}/{index}"
+
+
+class GenerationJobs(RowJobs[GenerationRecord]):
+    table = "generations"
+    name = "generation"
+
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        predictions: PredictionsPort,
+        settings: GenerationSettings,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            db,
+            JobSettings(
+                poll_interval_s=settings.work_poll_interval_s,
+                batch=settings.work_batch,
+                lease_s=settings.work_lease_s,
+                max_attempts=settings.work_max_attempts,
+            ),
+        )
+        self.storage = storage
+        self.predictions = predictions
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def load(
+        self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool
+    ) -> GenerationRecord | None:
+        return await load(uow, row_id, lock=lock)
+
+    async def save(self, uow: UnitOfWork, row: GenerationRecord, **changes: Any) -> None:
+        await save(uow, row, **changes)
+
+    def max_attempts(self, kind: str) -> int:
+        if kind == "ingest":
+            return self.settings.ingest_max_attempts
+        return self.settings.work_max_attempts
+
+    def permanent(self, error: BaseException) -> bool:
+        return isinstance(error, ProviderError) and error.permanent
+
+    async def give_up(
+        self, uow: UnitOfWork, row: GenerationRecord, kind: str, error: BaseException
+    ) -> bool:
+        if kind == "launch":
+            await fail(uow, row, "launch_failed", str(error))
+            return True
+        if kind == "ingest":
+            # What could be stored is delivered; the rest is released, never charged.
+            await finish(uow, row, await self._stored_count(uow, row))
+            return True
+        if kind == "poll" and self.permanent(error):
+            await fail(uow, row, "provider_lost", str(error))
+            return True
+        return False
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    async def step_launch(self, gen: GenerationRecord) -> None:
+        if gen.state is not GenerationStatus.QUEUED or gen.provider_prediction_id is not None:
+            return
+        version = version_id(gen.version)
+        prediction = None
+        if gen.launch_attempted_at is not None:
+            prediction = await self.predictions.find(
+                version=version, prompt=gen.final_prompt, since=gen.launch_attempted_at
+            )
+            if prediction is not None:
+                log.info("generation.adopted", generation_id=str(gen.id))
+        if prediction is None:
+            async with self.locked(gen) as (uow, current):
+                if current.state is not GenerationStatus.QUEUED:
+                    return
+                await save(uow, current, launch_attempted_at=datetime.now(UTC))
+                await uow.commit()
+            inputs: dict[str, Any] = {
+                "prompt": gen.final_prompt,
+                "num_outputs": gen.num_outputs,
+                "aspect_ratio": gen.aspect_ratio,
+                "output_format": gen.output_format,
+                "lora_scale": gen.lora_scale,
+                "num_inference_steps": 28,
+                "guidance_scale": 3,
+                "output_quality": 90,
+            }
+            if gen.seed is not None:
+                inputs["seed"] = gen.seed
+            webhook = (
+                self.settings.public_webhook_base_url.rstrip("/")
+                + "/webhooks/replicate?service=generation"
+            )
+            prediction = await self.predictions.start(
+                version=version, inputs=inputs, webhook=webhook
+            )
+        now = datetime.now(UTC)
+        async with self.locked(gen) as (uow, current):
+            changes: dict[str, Any] = {
+                "provider_prediction_id": prediction.id,
+                "provider_status": prediction.status,
+                "provider_seen_at": now,
+            }
+            if not current.state.terminal:
+                changes |= {
+                    "work": "poll",
+                    "work_after": now + timedelta(seconds=self.settings.reconcile_quiet_s),
+                }
+            else:
+                changes |= {"work": "cancel", "work_after": now, "work_attempts": 0}
+            await save(uow, current, **changes)
+            await uow.commit()
+        log.info("generation.launched", generation_id=str(gen.id))
+
+    async def step_poll(self, gen: GenerationRecord) -> None:
+        if gen.provider_prediction_id is None:
+            return
+        prediction = await self.predictions.get(gen.provider_prediction_id)
+        async with self.locked(gen) as (uow, current):
+            await apply_provider(uow, current, prediction, self.settings.reconcile_quiet_s)
+            if current.work == "poll" and current.state.terminal:
+                await save(uow, current, work=None, work_after=None)
+            await uow.commit()
+
+    async def _stored_count(self, uow: UnitOfWork, gen: GenerationRecord) -> int:
+        count = (
+            await uow.session.execute(
+                sa.text("SELECT count(*) FROM images WHERE generation_id = :g"), {"g": gen.id}
+            )
+        ).scalar_one()
+        return int(count)
+
+    async def step_ingest(self, gen: GenerationRecord) -> None:
+        if gen.state.terminal:
+            return
+        async with self.db.uow(gen.user_id) as uow:
+            stored = {
+                int(r[0])
+                for r in await uow.session.execute(
+                    sa.text("SELECT idx FROM images WHERE generation_id = :g"), {"g": gen.id}
+                )
+            }
+        failures: list[str] = []
+        for index, url in enumerate(gen.output_urls):
+            if index in stored:
+                continue
+            try:
+                image = await copy_output(
+                    self.http,
+                    self.storage,
+                    url,
+                    key_base=image_key_base(gen, index),
+                    max_bytes=self.settings.max_output_bytes,
+                    thumbnail_size=self.settings.thumbnail_size,
+                )
+            except (OutputGone, OutputInvalid, httpx.HTTPError) as exc:
+                failures.append(f"output {index}: {exc}")
+                continue
+            async with self.locked(gen) as (uow, current):
+                if current.state.terminal:
+                    return  # canceled meanwhile: nothing more is stored or charged
+                await uow.session.execute(
+                    sa.text(
+                        "INSERT INTO images (id, user_id, generation_id, model_id, idx, "
+                        "object_key, thumbnail_key, content_type, width, height, size_bytes, "
+                        "blurhash) VALUES (:id, :u, :g, :m, :idx, :key, :thumb, :ct, :w, :h, "
+                        ":size, :bh) ON CONFLICT (generation_id, idx) DO NOTHING"
+                    ),
+                    {
+                        "id": uuid.uuid4(),
+                        "u": gen.user_id,
+                        "g": gen.id,
+                        "m": gen.model_id,
+                        "idx": index,
+                        "key": image.key,
+                        "thumb": image.thumbnail_key,
+                        "ct": image.content_type,
+                        "w": image.width,
+                        "h": image.height,
+                        "size": image.size_bytes,
+                        "bh": image.blurhash,
+                    },
+                )
+                await save(uow, current, delivered=await self._stored_count(uow, current))
+                await uow.commit()
+            stored.add(index)
+        if failures:
+            raise IngestIncomplete("; ".join(failures))
+        async with self.locked(gen) as (uow, current):
+            await finish(uow, current, await self._stored_count(uow, current))
+            await uow.commit()
+
+    async def step_cancel(self, gen: GenerationRecord) -> None:
+        prediction_id = gen.provider_prediction_id
+        if prediction_id is None and gen.launch_attempted_at is not None:
+            found = await self.predictions.find(
+                version=version_id(gen.version),
+                prompt=gen.final_prompt,
+                since=gen.launch_attempted_at,
+            )
+            prediction_id = found.id if found else None
+        if prediction_id is not None:
+            await self.predictions.cancel(prediction_id)
+        async with self.locked(gen) as (uow, current):
+            if current.work == "cancel":
+                await save(uow, current, work=None, work_after=None, provider_status="canceled")
+            await uow.commit()

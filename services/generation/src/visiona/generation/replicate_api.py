@@ -1,0 +1,131 @@
+"""Replicate predictions behind a small port, on the official SDK (shared pieces in the kit)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import httpx
+from replicate.exceptions import ReplicateError
+
+from visiona.generation.config import GenerationSettings
+from visiona.generation.domain import output_urls
+from visiona.kit.replicate import WebhookSecrets, client, wrap
+
+
+@dataclass(frozen=True)
+class ProviderPrediction:
+    id: str
+    status: str
+    version: str | None = None
+    prompt: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    error: str | None = None
+    created_at: str | None = None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> ProviderPrediction:
+        inputs = data.get("input") if isinstance(data.get("input"), Mapping) else {}
+        assert isinstance(inputs, Mapping)
+        return cls(
+            id=str(data["id"]),
+            status=str(data["status"]),
+            version=str(data["version"]) if data.get("version") else None,
+            prompt=str(inputs["prompt"]) if inputs.get("prompt") else None,
+            outputs=output_urls(data.get("output")),
+            error=str(data["error"]) if data.get("error") else None,
+            created_at=str(data["created_at"]) if data.get("created_at") else None,
+        )
+
+
+class PredictionsPort(Protocol):
+    async def start(
+        self, *, version: str, inputs: Mapping[str, Any], webhook: str
+    ) -> ProviderPrediction: ...
+
+    async def find(
+        self, *, version: str, prompt: str, since: datetime
+    ) -> ProviderPrediction | None: ...
+
+    async def get(self, prediction_id: str) -> ProviderPrediction: ...
+
+    async def cancel(self, prediction_id: str) -> None: ...
+
+    async def webhook_secrets(self) -> list[str]: ...
+
+
+class ReplicatePredictions:
+    def __init__(self, settings: GenerationSettings) -> None:
+        self.client = client(
+            settings.replicate_api_token.get_secret_value(), settings.replicate_base_url
+        )
+        previous = settings.replicate_webhook_secret_previous
+        self.secrets = WebhookSecrets(
+            self.client,
+            settings.replicate_webhook_secret.get_secret_value(),
+            previous.get_secret_value() if previous else "",
+        )
+
+    async def start(
+        self, *, version: str, inputs: Mapping[str, Any], webhook: str
+    ) -> ProviderPrediction:
+        try:
+            prediction = await self.client.predictions.async_create(
+                version=version,
+                input=dict(inputs),
+                webhook=webhook,
+                webhook_events_filter=["start", "completed"],
+            )
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise wrap(exc) from exc
+        return ProviderPrediction.from_payload(prediction.dict())
+
+    async def find(
+        self, *, version: str, prompt: str, since: datetime
+    ) -> ProviderPrediction | None:
+        """A prediction we started but never heard the answer of: same version and prompt,
+        created after our attempt, among the newest ones."""
+        try:
+            page = await self.client.predictions.async_list()
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise wrap(exc) from exc
+        for prediction in page.results:
+            found = ProviderPrediction.from_payload(prediction.dict())
+            created = _parse_time(found.created_at)
+            if (
+                found.version == version
+                and found.prompt == prompt
+                and (created is None or created >= since.replace(microsecond=0))
+            ):
+                return found
+        return None
+
+    async def get(self, prediction_id: str) -> ProviderPrediction:
+        try:
+            prediction = await self.client.predictions.async_get(prediction_id)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise wrap(exc) from exc
+        return ProviderPrediction.from_payload(prediction.dict())
+
+    async def cancel(self, prediction_id: str) -> None:
+        try:
+            await self.client.predictions.async_cancel(prediction_id)
+        except ReplicateError as exc:
+            if exc.status not in (404, 409, 422):
+                raise wrap(exc) from exc
+        except httpx.HTTPError as exc:
+            raise wrap(exc) from exc
+
+    async def webhook_secrets(self) -> list[str]:
+        return await self.secrets.get()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
