@@ -208,13 +208,18 @@ def generate(
 
 
 @app.command()
-def balance() -> None:
+def balance(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the balance as JSON")] = False,
+) -> None:
     """Your credits."""
     with _gateway() as gw:
         try:
             b = gw.call("GET", "/v1/billing/balance")
         except ApiError as exc:
             raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(b))
+        return
     console.print(f"{b['available']} credits available ({b['balance']} owned, {b['held']} held)")
 
 

@@ -51,7 +51,7 @@ def main() -> None:
     run("login", "--dev", user, env=env)
     run("buy", "starter", "--dev-pay", env=env)
     deadline = time.monotonic() + 30
-    while "0 credits available" in run("balance", env=env):
+    while json.loads(run("balance", "--json", env=env))["available"] == 0:
         if time.monotonic() > deadline:
             raise SystemExit("the purchase was not credited within 30 s")
         time.sleep(1)
