@@ -18,6 +18,7 @@ from PIL import Image
 from tests.conftest import RunningStack
 from tests.e2e.test_billing import balance, buy_starter, ledger, wait_balance, wait_for
 from tests.e2e.training_helpers import api, emulator, storage, trained_model
+from visiona.emulators.anthropic import REFUSAL_MARKER
 
 STARTER = 200
 TRAINING = 150
@@ -325,3 +326,28 @@ def test_enhanced_prompt_keeps_the_trigger_word(
     assert gen["enhanced"] is True and gen["degraded"] is False
     assert model["trigger_word"] in gen["final_prompt"]
     assert gen["final_prompt"] != gen["prompt"]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["me d3c@pitated, g.o.r.e", f"me with {REFUSAL_MARKER}"],
+    ids=["rules", "llm"],
+)
+def test_a_refused_prompt_generates_nothing_and_charges_nothing(
+    stack: RunningStack, owner: tuple[str, dict[str, Any]], prompt: str
+) -> None:
+    user, model = owner
+    entries = len(ledger(stack, user))
+    response = generate(stack, user, model_id=model["id"], prompt=prompt, enhance=True)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "prompt_refused"
+    assert stack.admin_sql(
+        "SELECT count(*) FROM generation.generations WHERE user_id = %s", f"user_{user}"
+    ) == [(0,)]
+    time.sleep(0.5)
+    assert balance(stack, user) == {
+        "balance": AFTER_TRAINING,
+        "held": 0,
+        "available": AFTER_TRAINING,
+    }
+    assert len(ledger(stack, user)) == entries
