@@ -121,6 +121,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "TRAINING_RECONCILE_QUIET_S": "2",
             "TRAINING_WORK_POLL_INTERVAL_S": "0.25",
             "TRAINING_WORK_LEASE_S": "3",
+            "GENERATION_WORK_LEASE_S": "3",
+            "GENERATION_RECONCILE_QUIET_S": "2",
         },
     )
     running = LocalStack(cfg)

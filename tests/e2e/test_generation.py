@@ -252,7 +252,7 @@ def test_bad_requests_and_other_users_models_are_refused_before_anything_is_held
         (user, {"model_id": mid, "num_outputs": 0}, 422, "validation_error"),
         (user, {"model_id": mid, "aspect_ratio": "7:3"}, 422, "validation_error"),
         (user, {"model_id": mid, "output_format": "gif"}, 422, "validation_error"),
-        (user, {"model_id": mid, "pack": "no-such-pack"}, 404, "style_pack_not_found"),
+        (user, {"model_id": mid, "pack": "no-such-pack"}, 422, "style_pack_not_found"),
         (user, {"model_id": str(uuid.uuid4())}, 404, "model_not_found"),
         (user, {"model_id": "not-a-uuid"}, 404, "model_not_found"),
         (intruder, {"model_id": mid}, 404, "model_not_found"),

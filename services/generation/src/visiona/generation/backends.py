@@ -104,7 +104,8 @@ class GrpcBackends:
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise NotFound(
+                # An unknown pack is a bad value in the request (422), not a missing resource.
+                raise InvalidArgument(
                     exc.details() or "no such style pack", code=_code(exc, "style_pack_not_found")
                 ) from None
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
