@@ -14,7 +14,13 @@ import pytest
 from PIL import Image, ImageCms, ImageFilter
 from skimage import data as skimage_data
 
-from visiona.training.photos import PhotoVerdict, hamming, sniff_content_type, validate_photo
+from visiona.training.photos import (
+    PhotoVerdict,
+    count_faces,
+    hamming,
+    sniff_content_type,
+    validate_photo,
+)
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -286,3 +292,16 @@ def test_hamming_counts_differing_bits() -> None:
 def test_hamming_refuses_a_malformed_hash() -> None:
     with pytest.raises(ValueError):
         hamming("abc", "0" * 16)
+
+
+def test_faces_are_counted_right_from_many_threads_at_once() -> None:
+    # Photos are validated in worker threads, several at once; one OpenCV classifier shared
+    # between threads miscounts photos of different sizes (a third of them, measured).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from visiona.cli.samples import FACE_INDICES, face_photo
+
+    photos = [Image.open(io.BytesIO(face_photo(i))).convert("L") for i in FACE_INDICES]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(lambda k: count_faces(photos[k % len(photos)]), range(160)))
+    assert counts == [1] * 160

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -155,6 +155,7 @@ class UnitOfWork:
         self.user_id = user_id
         self.system = system
         self._events: list[tuple[Event, dict[str, str]]] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._conn: AsyncConnection | None = None
         self._driver: psycopg.AsyncConnection[Any] | None = None
 
@@ -208,6 +209,11 @@ class UnitOfWork:
         """Stage an event; it is written to the outbox when (and only if) this unit commits."""
         self._events.append((event, inject_headers()))
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit has committed (never if it rolls back): e.g. wake
+        a worker for the rows it just made due, which it could not see before the commit."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         if self._events:
             rows = [outbox_values(event, headers) for event, headers in self._events]
@@ -222,6 +228,9 @@ class UnitOfWork:
                 )
             self._events.clear()
         await self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
 
 async def driver_of(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:

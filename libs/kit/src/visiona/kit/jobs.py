@@ -93,32 +93,56 @@ class RowJobs(abc.ABC, Generic[Row]):
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception:
-                log.exception("jobs.loop_failed", jobs=self.name)
-                done = 0
-            if done:
-                continue
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(
-                waiters,
-                timeout=self.job_settings.poll_interval_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for waiter in waiters:
-                waiter.cancel()
+        """Claim due rows and run their steps, up to ``batch`` at once: a long step (a big
+        download) never holds back new work, and a wake-up during a pass is never lost (the
+        flag is cleared before claiming, so it stays set for the next pass)."""
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                room = self.job_settings.batch - len(running)
+                claimed: list[Row] = []
+                if room > 0:
+                    try:
+                        claimed = await self._claim(room, exclude={t.get_name() for t in running})
+                    except Exception:
+                        log.exception("jobs.loop_failed", jobs=self.name)
+                for row in claimed:
+                    task = asyncio.create_task(self._run(row), name=str(row.id))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if claimed and len(running) < self.job_settings.batch:
+                    continue
+                waiters: list[asyncio.Future[Any]] = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._wake.wait()),
+                ]
+                if running:
+                    waiters.append(
+                        asyncio.ensure_future(
+                            asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
+                        )
+                    )
+                await asyncio.wait(
+                    waiters,
+                    timeout=self.job_settings.poll_interval_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            # Steps in flight finish (a lease they hold would otherwise block the row).
+            if running:
+                await asyncio.wait(set(running), timeout=self.job_settings.lease_s)
 
     async def run_once(self) -> int:
-        """Claim and run the due steps; the number run."""
-        claimed = await self._claim()
+        """Claim and run the due steps to completion; the number run (tests, tools)."""
+        claimed = await self._claim(self.job_settings.batch)
         if claimed:
             await asyncio.gather(*(self._run(row) for row in claimed))
         return len(claimed)
 
-    async def _claim(self) -> list[Row]:
+    async def _claim(self, limit: int, exclude: set[str] | None = None) -> list[Row]:
         async with self.db.uow(system=True) as uow:
             due = (
                 await uow.session.execute(
@@ -127,11 +151,15 @@ class RowJobs(abc.ABC, Generic[Row]):
                         "AND work_after <= now() AND (lease_until IS NULL OR lease_until < now()) "
                         "ORDER BY work_after LIMIT :n"
                     ),
-                    {"n": self.job_settings.batch},
+                    {"n": limit + len(exclude or ())},
                 )
             ).all()
-        claimed = []
+        claimed: list[Row] = []
         for candidate in due:
+            if exclude and str(candidate.id) in exclude:
+                continue
+            if len(claimed) >= limit:
+                break
             async with self.db.uow(candidate.user_id) as uow:
                 got = (
                     await uow.session.execute(

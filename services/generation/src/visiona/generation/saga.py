@@ -55,7 +55,7 @@ class CreditsSaga:
                 work_after=datetime.now(UTC),
                 work_attempts=0,
             )
-            self.wake()
+            uow.after_commit(self.wake)
         elif gen.state is GenerationStatus.CANCELED:
             uow.emit(
                 GenerationCanceledV1(
@@ -95,7 +95,7 @@ class CreditsSaga:
         if gen is not None and await fail(
             uow, gen, "hold_expired", "the generation ran past its paid time"
         ):
-            self.wake()
+            uow.after_commit(self.wake)
 
     def handlers(self) -> Mapping[type[Event], EventHandler]:
         return {

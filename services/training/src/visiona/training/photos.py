@@ -13,8 +13,8 @@ photos, and the re-encoding drops them anyway.
 
 from __future__ import annotations
 
-import functools
 import io
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
@@ -222,14 +222,21 @@ def _as_array(gray: Image.Image) -> npt.NDArray[np.uint8]:
     return np.asarray(gray, dtype=np.uint8)
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _face_cascade() -> cv2.CascadeClassifier:
-    cascade = cv2.CascadeClassifier(
-        cv2.data.haarcascades  # type: ignore[attr-defined]
-        + "haarcascade_frontalface_default.xml"
-    )
-    if cascade.empty():
-        raise RuntimeError("OpenCV's frontal face cascade is missing")
+    """This thread's classifier: a CascadeClassifier is not safe to share between threads
+    (photos are validated in worker threads, several at once), so each thread loads its own."""
+    cascade: cv2.CascadeClassifier | None = getattr(_per_thread, "cascade", None)
+    if cascade is None:
+        cascade = cv2.CascadeClassifier(
+            cv2.data.haarcascades  # type: ignore[attr-defined]
+            + "haarcascade_frontalface_default.xml"
+        )
+        if cascade.empty():
+            raise RuntimeError("OpenCV's frontal face cascade is missing")
+        _per_thread.cascade = cascade
     return cascade
 
 

@@ -64,7 +64,7 @@ class CreditsSaga:
                 work_attempts=0,
             )
             progressed(uow, model)
-            self.wake()
+            uow.after_commit(self.wake)
         elif model.state is ModelStatus.CANCELED:
             uow.emit(
                 TrainingCanceledV1(
@@ -104,7 +104,7 @@ class CreditsSaga:
         if model is None:
             return
         if await fail(uow, model, "hold_expired", "the training ran past its paid time"):
-            self.wake()
+            uow.after_commit(self.wake)
 
     def handlers(self) -> Mapping[type[Event], EventHandler]:
         return {
