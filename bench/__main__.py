@@ -23,6 +23,8 @@ REGISTRY: dict[str, str] = {
     "webhook_ingest_overhead": "bench.webhook_ingest_overhead",
     "upload_overhead": "bench.upload_overhead",
     "dataset_assembly": "bench.dataset_assembly",
+    "orchestration_share": "bench.orchestration_share",
+    "generation_throughput": "bench.generation_throughput",
 }
 
 
