@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import random
 import shutil
 import statistics
 import tempfile
@@ -26,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ import psycopg
 
 from bench.common import ADMIN_URL, AMQP_URL, RUN, BenchError, purge_broker
 from bench.s3 import _remove_sockets
+from visiona.cli.samples import FACE_INDICES, face_photo
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import WEED_PORTS, LocalStack, S3Config, StackConfig, free_port
 from visiona.kit.provision import SERVICES, drop
@@ -43,8 +41,6 @@ TERMINAL = ("succeeded", "failed", "canceled")
 PACK = "pro"  # 1000 credits: a training (150) and up to 212 images at 4
 PACK_CREDITS = 1000
 PHOTOS = 10
-# Indices of face_photo that the validator accepts as one sharp face each (as the tests use).
-FACE_INDICES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 SETUP_TIMEOUT_S = 120.0
 GENERATION_TIMEOUT_S = 60.0
 # A launch later than this after the reservation arrived: with one generation in flight, a
@@ -138,45 +134,6 @@ def full_platform(label: str, extra_env: dict[str, str] | None = None) -> Iterat
             shutil.rmtree(state, ignore_errors=True)
 
 
-# --- photos -----------------------------------------------------------------------------------
-
-
-@cache
-def _astronaut() -> Any:
-    from PIL import Image
-    from skimage import data as skimage_data
-
-    return Image.fromarray(skimage_data.astronaut())  # type: ignore[no-untyped-call]
-
-
-@cache
-def face_photo(i: int) -> bytes:
-    """The ``i``-th distinct single-face photo, a 900x900 JPEG (as tests/e2e/training_helpers
-    makes it: NASA's public-domain astronaut portrait at different sizes, sides and places)."""
-    from PIL import Image, ImageOps
-
-    rnd = random.Random(i)
-    size = 900
-    bg = Image.new("RGB", (size, size))
-    colours = [(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(4)]
-    for band, colour in enumerate(colours):
-        box = (
-            (0, band * size // 4, size, (band + 1) * size // 4)
-            if i % 2
-            else (band * size // 4, 0, (band + 1) * size // 4, size)
-        )
-        bg.paste(colour, box)
-    face = ImageOps.mirror(_astronaut()) if i % 3 == 1 else _astronaut()
-    scale = 1.0 + 0.1 * (i % 4)
-    face = face.resize((int(512 * scale), int(512 * scale)))
-    x = rnd.randrange(0, max(1, size - face.width))
-    y = rnd.randrange(0, max(1, size - face.height))
-    bg.paste(face, (x, y))
-    out = io.BytesIO()
-    bg.save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
 # --- a user -----------------------------------------------------------------------------------
 
 
@@ -258,7 +215,7 @@ async def upload_photos(user: User, one_at_a_time: asyncio.Lock) -> list[str]:
     )["uploads"]
     photo_ids = []
     async with httpx.AsyncClient(timeout=60) as s3:
-        for upload, index in zip(uploads, FACE_INDICES, strict=True):
+        for upload, index in zip(uploads, FACE_INDICES[:PHOTOS], strict=True):
             posted = await s3.post(
                 upload["url"],
                 data=upload["fields"],

@@ -8,7 +8,7 @@ says was delivered (``GenerationSucceededV1.delivered``) and releases the rest.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from visiona.kit.events import (
 )
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.rows import RowStore
 
 log = get_logger(__name__)
 
@@ -81,33 +82,14 @@ class GenerationRecord:
         )
 
 
-_FIELDS = [f.name for f in fields(GenerationRecord)]
-SELECT = f"SELECT {', '.join(_FIELDS)} FROM generations"
-
-
-def record(row: Any) -> GenerationRecord:
-    return GenerationRecord(**{name: getattr(row, name) for name in _FIELDS})
+ROWS = RowStore("generations", GenerationRecord)
+SELECT = ROWS.select
+record = ROWS.record
+save = ROWS.save
 
 
 async def load(uow: UnitOfWork, gen_id: uuid.UUID, *, lock: bool = True) -> GenerationRecord | None:
-    row = (
-        await uow.session.execute(
-            sa.text(f"{SELECT} WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": gen_id}
-        )
-    ).first()
-    return record(row) if row is not None else None
-
-
-async def save(uow: UnitOfWork, gen: GenerationRecord, **changes: Any) -> None:
-    if not changes:
-        return
-    sets = ", ".join(f"{name} = :{name}" for name in changes)
-    await uow.session.execute(
-        sa.text(f"UPDATE generations SET {sets}, updated_at = now() WHERE id = :gen_id"),
-        {**changes, "gen_id": gen.id},
-    )
-    for name, value in changes.items():
-        setattr(gen, name, value)
+    return await ROWS.load(uow, gen_id, lock=lock)
 
 
 def _now() -> datetime:

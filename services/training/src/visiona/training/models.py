@@ -9,7 +9,7 @@ reconciler and the user can race, and the first to reach a final status wins.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from visiona.kit.events import (
 )
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.rows import RowStore
 from visiona.training import domain
 from visiona.training.domain import ModelStatus
 from visiona.training.replicate_api import ProviderTraining
@@ -81,43 +82,20 @@ class ModelRecord:
         )
 
 
-_FIELDS = [f.name for f in fields(ModelRecord)]
-_SELECT = f"SELECT {', '.join(_FIELDS)} FROM models"
-
-
-def record(row: Any) -> ModelRecord:
-    return ModelRecord(**{name: getattr(row, name) for name in _FIELDS})
+ROWS = RowStore("models", ModelRecord)
+SELECT = ROWS.select
+record = ROWS.record
 
 
 async def load(uow: UnitOfWork, model_id: uuid.UUID, *, lock: bool = True) -> ModelRecord | None:
-    row = (
-        await uow.session.execute(
-            sa.text(f"{_SELECT} WHERE id = :id{' FOR UPDATE' if lock else ''}"), {"id": model_id}
-        )
-    ).first()
-    return record(row) if row is not None else None
-
-
-async def save(uow: UnitOfWork, model: ModelRecord, **changes: Any) -> None:
-    """Write ``changes`` to the row (and to ``model``)."""
-    if not changes:
-        return
-    sets = ", ".join(f"{name} = :{name}" for name in changes)
-    await uow.session.execute(
-        sa.text(f"UPDATE models SET {sets}, updated_at = now() WHERE id = :model_id"),
-        {**changes, "model_id": model.id},
-    )
-    for name, value in changes.items():
-        setattr(model, name, value)
+    return await ROWS.load(uow, model_id, lock=lock)
 
 
 async def load_by_training(uow: UnitOfWork, training_id: uuid.UUID) -> ModelRecord | None:
-    row = (
-        await uow.session.execute(
-            sa.text(f"{_SELECT} WHERE training_id = :t FOR UPDATE"), {"t": training_id}
-        )
-    ).first()
-    return record(row) if row is not None else None
+    return await ROWS.load(uow, training_id, by="training_id")
+
+
+save = ROWS.save
 
 
 def progressed(uow: UnitOfWork, model: ModelRecord) -> None:
@@ -390,7 +368,7 @@ class ModelService:
         async with self.db.uow(user_id) as uow:
             rows = (
                 await uow.session.execute(
-                    sa.text(f"{_SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"),
+                    sa.text(f"{SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"),
                     params,
                 )
             ).all()

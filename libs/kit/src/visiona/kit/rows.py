@@ -1,0 +1,56 @@
+"""Rows of one table as dataclasses: load (optionally ``FOR UPDATE``) and save changes.
+
+For aggregates whose every change goes through one locked read and one UPDATE in the unit of
+work (a model, a generation): the dataclass names the columns, nothing else does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+
+from visiona.kit.db import UnitOfWork
+
+T = TypeVar("T")
+
+
+class RowStore(Generic[T]):
+    def __init__(self, table: str, cls: type[T]) -> None:
+        self.table = table
+        self.cls = cls
+        self.columns = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        self.select = f"SELECT {', '.join(self.columns)} FROM {table}"
+
+    def record(self, row: Any) -> T:
+        return self.cls(**{name: getattr(row, name) for name in self.columns})
+
+    async def load(
+        self, uow: UnitOfWork, value: object, *, by: str = "id", lock: bool = True
+    ) -> T | None:
+        """The row whose ``by`` column is ``value`` (locked for the transaction by default)."""
+        if by not in self.columns:
+            raise ValueError(f"{by} is not a column of {self.table}")
+        row = (
+            await uow.session.execute(
+                sa.text(f"{self.select} WHERE {by} = :v{' FOR UPDATE' if lock else ''}"),
+                {"v": value},
+            )
+        ).first()
+        return self.record(row) if row is not None else None
+
+    async def save(self, uow: UnitOfWork, record: T, **changes: Any) -> None:
+        """Write ``changes`` (and ``updated_at``) to the row, and to ``record``."""
+        if not changes:
+            return
+        unknown = set(changes) - set(self.columns)
+        if unknown:
+            raise ValueError(f"not columns of {self.table}: {sorted(unknown)}")
+        sets = ", ".join(f"{name} = :{name}" for name in changes)
+        await uow.session.execute(
+            sa.text(f"UPDATE {self.table} SET {sets}, updated_at = now() WHERE id = :row_id"),
+            {**changes, "row_id": record.id},  # type: ignore[attr-defined]
+        )
+        for name, value in changes.items():
+            setattr(record, name, value)
