@@ -102,3 +102,96 @@ def test_a_service_refuses_to_start_as_a_role_that_could_bypass_rls(
     assert done.returncode != 0
     assert "row-level security could be bypassed" in done.stderr
     assert "owns RLS table billing.usage_records" in done.stderr
+
+
+# Tables with no user_id column, and why none is needed.
+NOT_USER_OWNED = {
+    "outbox": "events in flight; each event carries its user in the payload, read by the relay",
+    "inbox": "ids of consumed events",
+    "alembic_version": "the schema's migration revision",
+    "replicate_webhooks": "provider delivery ids and statuses",
+    "style_packs": "the curated catalogue, the same for everyone",
+    "style_templates": "the curated catalogue, the same for everyone",
+    "stripe_events": "Stripe's events by id; applied to users by billing's consumer",
+}
+
+
+def test_every_user_owned_table_has_forced_row_level_security(stack: RunningStack) -> None:
+    tables = stack.admin_sql(
+        "SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+        "EXISTS (SELECT 1 FROM information_schema.columns col WHERE col.table_schema = "
+        "n.nspname AND col.table_name = c.relname AND col.column_name = 'user_id'), "
+        "EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND "
+        "p.tablename = c.relname AND p.qual LIKE '%%app.user_id%%') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s) ORDER BY 1, 2",
+        ["training", "generation", "billing", "prompts"],
+    )
+    assert len(tables) > 10
+    unprotected = [
+        f"{schema}.{table}"
+        for schema, table, rls, forced, has_user, policy in tables
+        if has_user and not (rls and forced and policy)
+    ]
+    assert unprotected == []
+    unexplained = [
+        f"{schema}.{table}"
+        for schema, table, _, _, has_user, _ in tables
+        if not has_user and table not in NOT_USER_OWNED
+    ]
+    assert unexplained == [], "a table without user_id: is it user-owned?"
+
+
+# A body the route accepts, so that only ownership can refuse the call.
+_BODIES = {
+    ("PATCH", "model_id"): {"name": "mine now"},
+    ("PATCH", "image_id"): {"favourite": True},
+}
+
+
+def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningStack) -> None:
+    from tests.e2e.test_billing import buy_starter, wait_balance
+    from tests.e2e.test_generation import generate, wait_generation
+    from tests.e2e.training_helpers import emulator, trained_model
+
+    emulator(stack, "config", {"training_duration_s": 1.0, "prediction_duration_s": 0.5})
+    owner, intruder = "walker-owner", "walker-intruder"
+    buy_starter(stack, owner)
+    wait_balance(stack, owner, 200)
+    model = trained_model(stack, owner)
+    gen = wait_generation(stack, owner, generate(stack, owner, model_id=model["id"]).json()["id"])
+    photos = httpx.get(f"{stack.url}/v1/photos", headers=stack.auth(owner)).json()["photos"]
+    ids = {
+        "photo_id": photos[0]["id"],
+        "model_id": model["id"],
+        "generation_id": gen["id"],
+        "image_id": gen["images"][0]["id"],
+    }
+    spec = httpx.get(f"{stack.url}/openapi.json").json()
+    checked = []
+    for path, operations in spec["paths"].items():
+        if "{" not in path:
+            continue
+        for method in operations:
+            params = [
+                p["name"] for p in operations[method].get("parameters", []) if p["in"] == "path"
+            ]
+            assert all(p in ids for p in params), f"no resource of the owner for {path}"
+            url = path
+            for name in params:
+                url = url.replace("{" + name + "}", ids[name])
+            body = next(
+                (_BODIES[(method.upper(), p)] for p in params if (method.upper(), p) in _BODIES),
+                None,
+            )
+            response = httpx.request(
+                method.upper(), f"{stack.url}{url}", headers=stack.auth(intruder), json=body
+            )
+            assert response.status_code == 404, (method, url, response.status_code, response.text)
+            checked.append(f"{method.upper()} {path}")
+    assert len(checked) >= 12, checked
+    # The owner still has everything, unchanged.
+    again = httpx.get(f"{stack.url}/v1/models/{model['id']}", headers=stack.auth(owner)).json()
+    assert again["name"] == model["name"]
+    image = httpx.get(f"{stack.url}/v1/images/{ids['image_id']}", headers=stack.auth(owner))
+    assert image.status_code == 200 and image.json()["favourite"] is False
