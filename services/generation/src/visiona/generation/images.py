@@ -100,10 +100,13 @@ async def copy_output(
             _derive, cast(BinaryIO, spool), thumbnail_size
         )
         key = f"{key_base}.{_EXTENSIONS[content_type]}"
+        thumb_key = f"{key_base}.thumb.webp"
         spool.seek(0)
-        await storage.put_stream(key, cast(BinaryIO, spool), length=size, content_type=content_type)
-    thumb_key = f"{key_base}.thumb.webp"
-    await storage.put_bytes(thumb_key, thumb, content_type="image/webp")
+        # The image and its thumbnail go up side by side.
+        await asyncio.gather(
+            storage.put_stream(key, cast(BinaryIO, spool), length=size, content_type=content_type),
+            storage.put_bytes(thumb_key, thumb, content_type="image/webp"),
+        )
     return StoredImage(key, thumb_key, content_type, width, height, size, placeholder)
 
 

@@ -12,6 +12,7 @@ prediction, poll a quiet one (lost webhooks), ingest the outputs, cancel at the 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,21 +194,29 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                 )
             }
         failures: list[str] = []
-        for index, url in enumerate(gen.output_urls):
-            if index in stored:
-                continue
-            try:
-                image = await copy_output(
+        missing = [i for i in range(len(gen.output_urls)) if i not in stored]
+        # The outputs are copied side by side; each is recorded as soon as it is stored.
+        copies = await asyncio.gather(
+            *(
+                copy_output(
                     self.http,
                     self.storage,
-                    url,
+                    gen.output_urls[index],
                     key_base=image_key_base(gen, index),
                     max_bytes=self.settings.max_output_bytes,
                     thumbnail_size=self.settings.thumbnail_size,
                 )
-            except (OutputGone, OutputInvalid, httpx.HTTPError) as exc:
-                failures.append(f"output {index}: {exc}")
+                for index in missing
+            ),
+            return_exceptions=True,
+        )
+        for index, image in zip(missing, copies, strict=True):
+            if isinstance(image, OutputGone | OutputInvalid | httpx.HTTPError):
+                failures.append(f"output {index}: {image}")
                 continue
+            if isinstance(image, BaseException):
+                raise image
+            last = not failures and index == missing[-1]
             async with self.locked(gen) as (uow, current):
                 if current.state.terminal:
                     return  # canceled meanwhile: nothing more is stored or charged
@@ -233,9 +242,15 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                         "bh": image.blurhash,
                     },
                 )
-                await save(uow, current, delivered=await self._stored_count(uow, current))
+                delivered = await self._stored_count(uow, current)
+                await save(uow, current, delivered=delivered)
+                if last:
+                    # Every output is in: the outcome commits with the last image.
+                    await finish(uow, current, delivered)
                 await uow.commit()
             stored.add(index)
+            if last:
+                return
         if failures:
             raise IngestIncomplete("; ".join(failures))
         async with self.locked(gen) as (uow, current):
