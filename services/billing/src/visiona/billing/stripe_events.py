@@ -243,6 +243,9 @@ class StripeEventApplier:
         not order events) are applied now, by staging them again."""
         if not payment_intent:
             return
+        # Serialised with refunds of the same payment (see charge_refunded): a refund that
+        # found no grant has committed its "awaiting" outcome before this looks for it.
+        await uow.session.execute(_LOCK, {"key": f"payment:{payment_intent}"})
         waiting = await uow.session.execute(
             sa.text(
                 "SELECT id, type FROM stripe_events WHERE processed_at IS NULL "
@@ -411,6 +414,9 @@ class StripeEventApplier:
         amount, refunded = int(charge.get("amount") or 0), int(charge.get("amount_refunded") or 0)
         if not payment_intent or amount <= 0:
             return "not_ours"
+        # With the payment's grant (_wake_deferred) one at a time: either the grant is visible
+        # here, or this refund's "awaiting" outcome is visible to the grant's wake-up.
+        await uow.session.execute(_LOCK, {"key": f"payment:{payment_intent}"})
         ledger = Ledger(uow.session)
         granted, _ = await ledger.granted_for_payment(payment_intent)
         if granted <= 0:
