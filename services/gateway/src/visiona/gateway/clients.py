@@ -7,6 +7,8 @@ request id and the trace context.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -67,3 +69,21 @@ class Backends:
     async def close(self) -> None:
         for backend in self.all.values():
             await backend.channel.close()
+
+
+def user_call(request: Any, user_id: str) -> tuple[Backends, dict[str, Any]]:
+    """The backends and the keyword arguments of a call made for ``user_id``: the default
+    deadline and the metadata (user, request id, trace context)."""
+    backends: Backends = request.app.state.backends
+    return backends, {
+        "timeout": backends.settings.grpc_deadline_s,
+        "metadata": call_metadata(user_id, request.state.request_id),
+    }
+
+
+def optional_time(message: Any, name: str) -> datetime | None:
+    """A Timestamp field of ``message`` as an aware datetime, or None when unset."""
+    if not message.HasField(name):
+        return None
+    value: datetime = getattr(message, name).ToDatetime(tzinfo=UTC)
+    return value

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
-from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.clients import optional_time, user_call
 from visiona.gateway.problems import Problem
 from visiona.generation.v1 import generation_pb2
 
@@ -110,13 +109,6 @@ class ImagePatch(BaseModel):
     favourite: bool
 
 
-def _dt(msg: Any, name: str) -> datetime | None:
-    if not msg.HasField(name):
-        return None
-    ts: Timestamp = getattr(msg, name)
-    return ts.ToDatetime(tzinfo=UTC)
-
-
 def _image(i: generation_pb2.Image) -> Image:
     return Image(
         id=i.id,
@@ -158,18 +150,10 @@ def _generation(g: generation_pb2.Generation) -> Generation:
         if g.failure_reason
         else None,
         created_at=g.created_at.ToDatetime(tzinfo=UTC),
-        started_at=_dt(g, "started_at"),
-        finished_at=_dt(g, "finished_at"),
+        started_at=optional_time(g, "started_at"),
+        finished_at=optional_time(g, "finished_at"),
         images=[_image(i) for i in g.images],
     )
-
-
-def _call(request: Request, user: CurrentUser) -> tuple[Backends, dict[str, Any]]:
-    backends: Backends = request.app.state.backends
-    return backends, {
-        "timeout": backends.settings.grpc_deadline_s,
-        "metadata": call_metadata(user.user_id, request.state.request_id),
-    }
 
 
 @generations_router.post(
@@ -187,7 +171,7 @@ def _call(request: Request, user: CurrentUser) -> tuple[Backends, dict[str, Any]
 async def create_generation(
     body: CreateGenerationRequest, request: Request, user: CurrentUser
 ) -> Generation:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     # Enhancement and moderation wait on an LLM.
     call["timeout"] = backends.settings.llm_deadline_s
     message = generation_pb2.CreateGenerationRequest(
@@ -219,7 +203,7 @@ async def list_generations(
     cursor: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=50, ge=1, le=100),
 ) -> GenerationPage:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.generation.ListGenerations(
         generation_pb2.ListGenerationsRequest(page_size=limit, page_token=cursor or ""), **call
     )
@@ -236,7 +220,7 @@ async def list_generations(
     summary="One generation, with its images once stored",
 )
 async def get_generation(generation_id: str, request: Request, user: CurrentUser) -> Generation:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.generation.GetGeneration(
         generation_pb2.GetGenerationRequest(generation_id=generation_id), **call
     )
@@ -254,7 +238,7 @@ async def get_generation(generation_id: str, request: Request, user: CurrentUser
     summary="Cancel a generation (images not stored are not charged)",
 )
 async def cancel_generation(generation_id: str, request: Request, user: CurrentUser) -> Generation:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.generation.CancelGeneration(
         generation_pb2.CancelGenerationRequest(generation_id=generation_id), **call
     )
@@ -275,7 +259,7 @@ async def list_images(
     model_id: str | None = Query(default=None, max_length=64),
     favourites: bool = Query(default=False, description="Only favourites"),
 ) -> ImagePage:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.generation.ListImages(
         generation_pb2.ListImagesRequest(
             page_size=limit,
@@ -295,7 +279,7 @@ async def list_images(
     summary="One image, with short-lived URLs (full size, thumbnail, download)",
 )
 async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.generation.GetImage(
         generation_pb2.GetImageRequest(image_id=image_id), **call
     )
@@ -311,7 +295,7 @@ async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image
 async def update_image(
     image_id: str, body: ImagePatch, request: Request, user: CurrentUser
 ) -> Image:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.generation.UpdateImage(
         generation_pb2.UpdateImageRequest(image_id=image_id, favourite=body.favourite), **call
     )
@@ -326,7 +310,7 @@ async def update_image(
     summary="Delete an image and its stored files",
 )
 async def delete_image(image_id: str, request: Request, user: CurrentUser) -> Response:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     await backends.generation.DeleteImage(
         generation_pb2.DeleteImageRequest(image_id=image_id), **call
     )

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
-from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.clients import optional_time, user_call
 from visiona.gateway.problems import Problem
 from visiona.training.v1 import training_pb2
 
@@ -133,13 +132,6 @@ class ModelPage(BaseModel):
     next_cursor: str | None
 
 
-def _dt(msg: Any, name: str) -> datetime | None:
-    if not msg.HasField(name):
-        return None
-    ts: Timestamp = getattr(msg, name)
-    return ts.ToDatetime(tzinfo=UTC)
-
-
 def _photo(p: training_pb2.Photo) -> Photo:
     validated = p.HasField("validated_at")
     return Photo(
@@ -153,7 +145,7 @@ def _photo(p: training_pb2.Photo) -> Photo:
         blur_score=p.blur_score if validated and p.width else None,
         require_one_face=p.require_one_face,
         created_at=p.created_at.ToDatetime(tzinfo=UTC),
-        validated_at=_dt(p, "validated_at"),
+        validated_at=optional_time(p, "validated_at"),
         preview_url=p.preview_url or None,
     )
 
@@ -172,20 +164,12 @@ def _model(m: training_pb2.Model) -> Model:
         if m.failure_reason
         else None,
         created_at=m.created_at.ToDatetime(tzinfo=UTC),
-        queued_at=_dt(m, "queued_at"),
-        started_at=_dt(m, "started_at"),
-        finished_at=_dt(m, "finished_at"),
+        queued_at=optional_time(m, "queued_at"),
+        started_at=optional_time(m, "started_at"),
+        finished_at=optional_time(m, "finished_at"),
         training_id=m.training_id,
         sample_urls=list(m.sample_urls),
     )
-
-
-def _call(request: Request, user: CurrentUser) -> tuple[Backends, dict[str, Any]]:
-    backends: Backends = request.app.state.backends
-    return backends, {
-        "timeout": backends.settings.grpc_deadline_s,
-        "metadata": call_metadata(user.user_id, request.state.request_id),
-    }
 
 
 # -- photos --------------------------------------------------------------------------------------
@@ -199,7 +183,7 @@ def _call(request: Request, user: CurrentUser) -> tuple[Backends, dict[str, Any]
     summary="Get presigned S3 POST policies, one per photo to upload",
 )
 async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUser) -> Uploads:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.CreatePhotoUploads(
         training_pb2.CreatePhotoUploadsRequest(
             photos=[training_pb2.PhotoUploadSpec(content_type=p.content_type) for p in body.photos],
@@ -234,7 +218,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
     summary="Validate an uploaded photo; answers accepted, accepted_with_warnings or rejected",
 )
 async def complete_upload(photo_id: str, request: Request, user: CurrentUser) -> Photo:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     call["timeout"] = backends.settings.upload_deadline_s
     r = await backends.training.CompletePhotoUpload(
         training_pb2.CompletePhotoUploadRequest(photo_id=photo_id), **call
@@ -254,7 +238,7 @@ async def list_photos(
     cursor: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=50, ge=1, le=100),
 ) -> PhotoPage:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.ListPhotos(
         training_pb2.ListPhotosRequest(page_size=limit, page_token=cursor or ""), **call
     )
@@ -265,7 +249,7 @@ async def list_photos(
     "/{photo_id}", response_model=Photo, responses={**ERRORS, **NOT_FOUND}, summary="One photo"
 )
 async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.GetPhoto(training_pb2.GetPhotoRequest(photo_id=photo_id), **call)
     return _photo(r.photo)
 
@@ -282,7 +266,7 @@ async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo
     summary="Delete a photo and its stored file",
 )
 async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Response:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     await backends.training.DeletePhoto(training_pb2.DeletePhotoRequest(photo_id=photo_id), **call)
     return Response(status_code=204)
 
@@ -303,7 +287,7 @@ async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Re
     summary="Train a new model on 10-30 accepted photos (credits are held, then captured)",
 )
 async def create_model(body: CreateModelRequest, request: Request, user: CurrentUser) -> Model:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.CreateModel(
         training_pb2.CreateModelRequest(
             name=body.name,
@@ -328,7 +312,7 @@ async def list_models(
     cursor: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=50, ge=1, le=100),
 ) -> ModelPage:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.ListModels(
         training_pb2.ListModelsRequest(page_size=limit, page_token=cursor or ""), **call
     )
@@ -342,7 +326,7 @@ async def list_models(
     summary="One model: status, progress, timings",
 )
 async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.GetModel(training_pb2.GetModelRequest(model_id=model_id), **call)
     return _model(r.model)
 
@@ -356,7 +340,7 @@ async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model
 async def rename_model(
     model_id: str, body: RenameModelRequest, request: Request, user: CurrentUser
 ) -> Model:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.RenameModel(
         training_pb2.RenameModelRequest(model_id=model_id, name=body.name), **call
     )
@@ -374,7 +358,7 @@ async def rename_model(
     summary="Cancel a training (its held credits are released)",
 )
 async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Model:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     r = await backends.training.CancelModel(
         training_pb2.CancelModelRequest(model_id=model_id), **call
     )
@@ -389,6 +373,6 @@ async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Mo
     summary="Delete a model: ours and the provider's copies (purged right after, with retries)",
 )
 async def delete_model(model_id: str, request: Request, user: CurrentUser) -> Response:
-    backends, call = _call(request, user)
+    backends, call = user_call(request, user.user_id)
     await backends.training.DeleteModel(training_pb2.DeleteModelRequest(model_id=model_id), **call)
     return Response(status_code=204)
