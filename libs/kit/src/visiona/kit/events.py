@@ -263,3 +263,130 @@ class StripeEventReceivedV1(Event):
 
     stripe_event_id: str
     type: str
+
+
+# --- the user's own data: erasure and export -------------------------------------------------
+#
+# The gateway runs both sagas; every service that holds user data takes part.
+#
+# Erasure (DELETE /v1/me, or Clerk's user.deleted) goes in rounds. For each round the gateway
+# emits ``gateway.account.erasure_requested.v1``; each participant removes everything of the
+# user it holds (rows, S3 objects, provider-side artifacts, its own published outbox rows that
+# name the user) and then answers with its ``<service>.account.purged.v1`` for that round,
+# counting what it removed. A round is repeated (a new event id, same round) while answers are
+# missing, so every handler must be idempotent. The saga ends with the first round in which
+# nobody removed anything: whatever an in-flight request created after an earlier round was
+# caught by a later one.
+#
+# Export (POST /v1/me/export): each participant writes its part under
+# ``exports/<export_id>/<service>/`` in the bucket (``records/<table>.json`` with every row of
+# the user, and the user's files under ``files/``; see visiona.kit.erasure.ExportPart) and
+# answers ``<service>.account.exported.v1``.
+# The gateway zips the parts into one archive behind an expiring presigned link.
+
+ERASURE_PARTICIPANTS = ("training", "generation", "billing", "prompts")
+
+
+class ErasureRequestedV1(Event):
+    """Remove everything of ``user_id`` (round ``round`` of erasure ``deletion_id``)."""
+
+    routing_key: ClassVar[str] = "gateway.account.erasure_requested.v1"
+
+    user_id: str
+    deletion_id: uuid.UUID
+    round: int = Field(ge=1)
+
+
+class AccountPurged(Event):
+    """A participant holds nothing of the user any more (``removed``: what this round took:
+    rows, objects and provider artifacts together; 0 means there was nothing left).
+
+    It names no user (``user_id`` stays None): this event's own outbox row outlives the purge.
+    """
+
+    service: ClassVar[str]
+
+    deletion_id: uuid.UUID
+    round: int = Field(ge=1)
+    removed: int = Field(ge=0)
+
+
+class TrainingAccountPurgedV1(AccountPurged):
+    routing_key: ClassVar[str] = "training.account.purged.v1"
+    service: ClassVar[str] = "training"
+
+
+class GenerationAccountPurgedV1(AccountPurged):
+    routing_key: ClassVar[str] = "generation.account.purged.v1"
+    service: ClassVar[str] = "generation"
+
+
+class BillingAccountPurgedV1(AccountPurged):
+    routing_key: ClassVar[str] = "billing.account.purged.v1"
+    service: ClassVar[str] = "billing"
+
+
+class PromptsAccountPurgedV1(AccountPurged):
+    routing_key: ClassVar[str] = "prompts.account.purged.v1"
+    service: ClassVar[str] = "prompts"
+
+
+class ExportRequestedV1(Event):
+    """Write every record and file of ``user_id`` under ``exports/<export_id>/<service>/``."""
+
+    routing_key: ClassVar[str] = "gateway.export.requested.v1"
+
+    user_id: str
+    export_id: uuid.UUID
+
+
+class AccountExported(Event):
+    """A participant's part of an export is in the bucket under ``prefix``."""
+
+    service: ClassVar[str]
+
+    user_id: str
+    export_id: uuid.UUID
+    prefix: str
+    objects: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
+class TrainingAccountExportedV1(AccountExported):
+    routing_key: ClassVar[str] = "training.account.exported.v1"
+    service: ClassVar[str] = "training"
+
+
+class GenerationAccountExportedV1(AccountExported):
+    routing_key: ClassVar[str] = "generation.account.exported.v1"
+    service: ClassVar[str] = "generation"
+
+
+class BillingAccountExportedV1(AccountExported):
+    routing_key: ClassVar[str] = "billing.account.exported.v1"
+    service: ClassVar[str] = "billing"
+
+
+class PromptsAccountExportedV1(AccountExported):
+    routing_key: ClassVar[str] = "prompts.account.exported.v1"
+    service: ClassVar[str] = "prompts"
+
+
+class ExportReadyV1(Event):
+    """The user's export archive is ready to download (for live views)."""
+
+    routing_key: ClassVar[str] = "gateway.export.ready.v1"
+
+    user_id: str
+    export_id: uuid.UUID
+
+
+class DeletionProgressedV1(Event):
+    """The user's account erasure moved on (for live views; ``status`` as in GET
+    /v1/me/deletion)."""
+
+    routing_key: ClassVar[str] = "gateway.account.deletion_progressed.v1"
+
+    user_id: str
+    deletion_id: uuid.UUID
+    status: str

@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.datatypes import PostPolicy
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from visiona.kit.settings import ServiceSettings
@@ -170,3 +172,42 @@ class Storage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+
+    async def copy(self, source: str, target: str) -> int:
+        """Server-side copy of ``source`` to ``target`` in the bucket; returns its size."""
+
+        def run() -> int:
+            self.client.copy_object(self.bucket, target, CopySource(self.bucket, source))
+            size = self.client.stat_object(self.bucket, target).size
+            return int(size or 0)
+
+        return await asyncio.to_thread(run)
+
+    async def list_keys(self, prefix: str) -> list[tuple[str, int]]:
+        """Every object under ``prefix``: (key, size), in key order."""
+
+        def run() -> list[tuple[str, int]]:
+            return [
+                (str(obj.object_name), int(obj.size or 0))
+                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            ]
+
+        return await asyncio.to_thread(run)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (batched); returns how many there were."""
+        if not prefix or not prefix.endswith("/"):
+            raise ValueError("a prefix to delete must end with '/'")
+
+        def run() -> int:
+            keys = [
+                DeleteObject(str(obj.object_name))
+                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            ]
+            if keys:
+                errors = list(self.client.remove_objects(self.bucket, keys))
+                if errors:
+                    raise RuntimeError(f"{len(errors)} objects under the prefix were not deleted")
+            return len(keys)
+
+        return await asyncio.to_thread(run)
