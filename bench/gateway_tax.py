@@ -3,7 +3,8 @@
 Candidate: ``GET /v1/usage`` with a bearer token — HTTP/1.1 keep-alive → gateway (request
 context, Clerk JWT verification, routing) → gRPC ``BillingService.GetUsageSummary`` → billing →
 Postgres → JSON. Baseline: the same RPC with the same metadata, called directly from this
-process over grpc.aio. Both hit the same billing process and the same database row set.
+process over grpc.aio, with an internal token minted as the gateway mints it (cached per user,
+so both sides pay the same). Both hit the same billing process and the same database row set.
 
 Each round: a closed loop of ``LOAD_REQUESTS`` calls at ``CONCURRENCY`` in flight (gives rps),
 then ``SEQUENTIAL_REQUESTS`` calls one at a time (gives p50/p99 without queueing). The side that
@@ -32,7 +33,8 @@ from bench.common import (
     platform,
 )
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
-from visiona.kit.grpcserver import REQUEST_ID_KEY, USER_ID_KEY
+from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
+from visiona.kit.internal_token import Minter
 
 NAME = "gateway_tax"
 GOAL = ">= 0.5"
@@ -63,6 +65,7 @@ Call = Callable[[], Awaitable[None]]
 async def _measure(stack: Platform, rounds: int) -> Result:
     token = stack.issuer.issue(USER)
     user_id = f"user_{USER}"  # the token's `sub`, as the gateway passes it on
+    minter = Minter(stack.cfg.internal_token_secret, issuer="gateway")
     request = billing_pb2.GetUsageSummaryRequest()
     http = httpx.AsyncClient(
         base_url=stack.cfg.gateway_url,
@@ -84,7 +87,10 @@ async def _measure(stack: Platform, rounds: int) -> Result:
         await stub.GetUsageSummary(
             request,
             timeout=10.0,
-            metadata=((USER_ID_KEY, user_id), (REQUEST_ID_KEY, uuid.uuid4().hex)),
+            metadata=(
+                (INTERNAL_TOKEN_KEY, minter.token(user_id)),
+                (REQUEST_ID_KEY, uuid.uuid4().hex),
+            ),
         )
 
     async def healthz() -> None:

@@ -633,7 +633,13 @@ def test_adjustments_are_internal_audited_idempotent_and_never_negative(
     import grpc
 
     from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
+    from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY
+    from visiona.kit.internal_token import Minter
 
+    # An operator's tool holds the internal secret and acts as the system principal.
+    system = (
+        (INTERNAL_TOKEN_KEY, Minter(stack.cfg.internal_token_secret, issuer="ops").token(None)),
+    )
     user = "adjusted"
     with grpc.insecure_channel(f"127.0.0.1:{stack.cfg.ports['billing']}") as channel:
         billing = billing_pb2_grpc.BillingServiceStub(channel)
@@ -645,6 +651,7 @@ def test_adjustments_are_internal_audited_idempotent_and_never_negative(
                     idempotency_key=key,
                 ),
                 timeout=10,
+                metadata=system,
             )  # fmt: skip
 
         first = adjust(50, "ticket-1")

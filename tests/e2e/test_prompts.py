@@ -1,6 +1,6 @@
 """The prompts service in the running platform: the style-pack catalogue through the gateway,
 and PreparePrompt (what the generation service calls before every generation) over gRPC with
-the caller in metadata, with Claude reached through the SDK against the Anthropic emulator."""
+the caller in an internal token, with Claude reached through the SDK against the Anthropic emulator."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import RunningStack
 from visiona.emulators.anthropic import REFUSAL_MARKER
-from visiona.kit.grpcserver import ERROR_CODE_KEY, USER_ID_KEY
+from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
+from visiona.kit.internal_token import Minter
 from visiona.prompts.domain import contains_word
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 
@@ -33,10 +34,24 @@ def llm_calls(stack: RunningStack) -> int:
     return int(anthropic(stack, "requests")["count"])
 
 
+class Prompts(prompts_pb2_grpc.PromptsServiceStub):
+    """The prompts stub, and the internal tokens its calls carry (minted with the stack's
+    secret, as the generation service mints them)."""
+
+    def __init__(self, channel: grpc.aio.Channel, minter: Minter) -> None:
+        super().__init__(channel)
+        self.minter = minter
+
+    def caller(self, user: str | None) -> tuple[tuple[str, str], ...]:
+        """Metadata of a call made for ``user`` (None: the system principal)."""
+        return ((INTERNAL_TOKEN_KEY, self.minter.token(user)),)
+
+
 @pytest.fixture
-async def prompts(stack: RunningStack) -> AsyncIterator[prompts_pb2_grpc.PromptsServiceStub]:
+async def prompts(stack: RunningStack) -> AsyncIterator[Prompts]:
+    minter = Minter(stack.cfg.internal_token_secret, issuer="generation")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.cfg.ports['prompts']}") as channel:
-        yield prompts_pb2_grpc.PromptsServiceStub(channel)
+        yield Prompts(channel, minter)
 
 
 @pytest.fixture
@@ -50,7 +65,7 @@ def llm_down(stack: RunningStack) -> Iterator[None]:
 
 
 async def prepare(
-    stub: prompts_pb2_grpc.PromptsServiceStub,
+    stub: Prompts,
     prompt: str,
     *,
     user: str | None = None,
@@ -58,7 +73,7 @@ async def prepare(
     enhance: bool = True,
     trigger_word: str = WORD,
 ) -> prompts_pb2.PreparePromptResponse:
-    metadata = ((USER_ID_KEY, user or f"user_{uuid.uuid4().hex[:10]}"),)
+    metadata = stub.caller(user or f"user_{uuid.uuid4().hex[:10]}")
     response: prompts_pb2.PreparePromptResponse = await stub.PreparePrompt(
         prompts_pb2.PreparePromptRequest(
             prompt=prompt, trigger_word=trigger_word, style_pack=pack, enhance=enhance
@@ -93,7 +108,7 @@ def test_the_packs_need_a_session(stack: RunningStack) -> None:
 
 
 async def test_an_enhanced_prompt_keeps_the_trigger_word_and_the_pack_style(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     user = "user_prepare-enhanced"
     response = await prepare(prompts, "me on a rooftop at night", user=user, pack="cinematic")
@@ -112,7 +127,7 @@ async def test_an_enhanced_prompt_keeps_the_trigger_word_and_the_pack_style(
 
 
 async def test_an_identical_request_makes_no_second_llm_call(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     user = "user_prepare-cached"
     first = await prepare(prompts, "me reading in a library", user=user, pack="editorial")
@@ -123,7 +138,7 @@ async def test_an_identical_request_makes_no_second_llm_call(
 
 
 async def test_without_enhance_the_users_prompt_is_judged_and_used(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     calls = llm_calls(stack)
     response = await prepare(prompts, "me in a suit", pack="headshot", enhance=False)
@@ -133,7 +148,7 @@ async def test_without_enhance_the_users_prompt_is_judged_and_used(
 
 
 async def test_a_clear_violation_is_refused_by_the_rules_without_the_llm(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     user = "user_prepare-rules"
     calls = llm_calls(stack)
@@ -147,7 +162,7 @@ async def test_a_clear_violation_is_refused_by_the_rules_without_the_llm(
 
 
 async def test_the_llm_can_refuse_what_the_rules_let_through(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     user = "user_prepare-llm-refusal"
     calls = llm_calls(stack)
@@ -162,7 +177,7 @@ async def test_the_llm_can_refuse_what_the_rules_let_through(
 
 @pytest.mark.usefixtures("llm_down")
 async def test_an_unreachable_llm_gives_a_degraded_answer_not_an_error(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     user = "user_prepare-degraded"
     response = await prepare(prompts, "me at the Eiffel Tower", user=user, pack="casual")
@@ -176,7 +191,7 @@ async def test_an_unreachable_llm_gives_a_degraded_answer_not_an_error(
 
 
 async def test_an_llm_slower_than_the_callers_deadline_degrades_in_time(
-    stack: RunningStack, prompts: prompts_pb2_grpc.PromptsServiceStub
+    stack: RunningStack, prompts: Prompts
 ) -> None:
     anthropic(stack, "config", {"latency_ms": 5000})
     try:
@@ -185,7 +200,7 @@ async def test_an_llm_slower_than_the_callers_deadline_degrades_in_time(
             prompts_pb2.PreparePromptRequest(
                 prompt="me under the northern lights", trigger_word=WORD, enhance=True
             ),
-            metadata=((USER_ID_KEY, "user_prepare-deadline"),),
+            metadata=prompts.caller("user_prepare-deadline"),
             timeout=2.5,
         )
         assert time.monotonic() - started < 2.5
@@ -203,7 +218,7 @@ async def test_an_llm_slower_than_the_callers_deadline_degrades_in_time(
     ],
 )
 async def test_bad_requests_are_errors_with_stable_codes(
-    prompts: prompts_pb2_grpc.PromptsServiceStub,
+    prompts: Prompts,
     prompt: str,
     pack: str,
     status: grpc.StatusCode,
@@ -215,11 +230,13 @@ async def test_bad_requests_are_errors_with_stable_codes(
     assert error_code(info.value) == code
 
 
-async def test_prepare_needs_the_callers_identity(stack: RunningStack) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.cfg.ports['prompts']}") as channel:
-        stub = prompts_pb2_grpc.PromptsServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await stub.PreparePrompt(
-                prompts_pb2.PreparePromptRequest(prompt="me", trigger_word=WORD), timeout=10
-            )
+async def test_prepare_needs_the_callers_identity(prompts: Prompts) -> None:
+    # A valid token for the system principal: trusted, but no user to moderate for.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await prompts.PreparePrompt(
+            prompts_pb2.PreparePromptRequest(prompt="me", trigger_word=WORD),
+            metadata=prompts.caller(None),
+            timeout=10,
+        )
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_code(info.value) == "unauthenticated"

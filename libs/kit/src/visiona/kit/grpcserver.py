@@ -1,10 +1,13 @@
 """grpc.aio server factory: health, reflection, and one interceptor for the cross-cutting work.
 
-The interceptor, for every unary RPC: reads the caller's principal and request id from the
-metadata the gateway sets, binds them to the logging context, continues the caller's trace,
-and maps a :class:`DomainError` to its gRPC status with the stable code in trailing metadata
-(``visiona-error-code``). Anything else becomes INTERNAL without leaking its message.
-These four concerns share one wrapper so each call pays for one extra frame, not four.
+The interceptor, for every RPC but health and reflection: verifies the internal token the
+caller must send (``x-visiona-internal-token``, see :mod:`visiona.kit.internal_token`) and
+rejects the call as UNAUTHENTICATED (``invalid_internal_token``) without one; the principal
+comes from that token alone. For unary RPCs it then binds the principal and the request id
+to the logging context, continues the caller's trace, and maps a :class:`DomainError` to its
+gRPC status with the stable code in trailing metadata (``visiona-error-code``). Anything
+else becomes INTERNAL without leaking its message. These concerns share one wrapper so each
+call pays for one extra frame, not five.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from visiona.kit.errors import DomainError, ErrorKind, Unauthenticated
+from visiona.kit.internal_token import InternalPrincipal, Verifier
 from visiona.kit.logging import get_logger
 from visiona.kit.telemetry import extract_context, metadata_to_dict, tracer
 
 log = get_logger(__name__)
 _tracer = tracer(__name__)
 
-USER_ID_KEY = "x-visiona-user-id"
+INTERNAL_TOKEN_KEY = "x-visiona-internal-token"  # noqa: S105 (a metadata key)
 REQUEST_ID_KEY = "x-request-id"
 ERROR_CODE_KEY = "visiona-error-code"
 
@@ -44,49 +48,93 @@ STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
-_principal: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+# Reachable without a token: probes (kubelet, compose, the gateway's readiness) and tooling.
+OPEN_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+_principal: contextvars.ContextVar[InternalPrincipal | None] = contextvars.ContextVar(
     "visiona_principal", default=None
 )
 
 
 def current_user_id() -> str:
-    """The calling user, as the gateway authenticated them; raises when there is none."""
-    user_id = _principal.get()
-    if not user_id:
+    """The user the verified internal token names; raises when the call has none (the
+    system principal, or outside an RPC)."""
+    principal = _principal.get()
+    if principal is None or principal.user_id is None:
         raise Unauthenticated("this call needs an authenticated user", code="unauthenticated")
-    return user_id
+    return principal.user_id
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 class KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or details.method.startswith(OPEN_SERVICES):
+            return handler
+        token = None
+        for key, value in details.invocation_metadata or ():
+            if key == INTERNAL_TOKEN_KEY:
+                token = value.decode() if isinstance(value, bytes) else value
+                break
+        try:
+            principal = self.verifier.verify(token)
+        except Unauthenticated as exc:
+            log.warning("rpc.rejected", rpc=details.method, reason=exc.message)
+            return _rejecting(handler, exc)
+        if handler.unary_unary is None:
+            # No streaming RPC binds a principal yet; the token was still required above.
             return handler
         return grpc.unary_unary_rpc_method_handler(
-            _wrap(details.method, handler.unary_unary),
+            _wrap(details.method, principal, handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
 
-def _wrap(method: str, inner: Handler) -> Handler:
+def _rejecting(handler: grpc.RpcMethodHandler, exc: Unauthenticated) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as ``handler`` that answers UNAUTHENTICATED at once."""
+
+    async def reject(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        context.set_trailing_metadata(((ERROR_CODE_KEY, exc.code),))
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
+
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(reject, **serializers)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(reject, **serializers)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(reject, **serializers)
+    return grpc.stream_stream_rpc_method_handler(reject, **serializers)
+
+
+def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
         metadata = metadata_to_dict(context.invocation_metadata())
-        token = _principal.set(metadata.get(USER_ID_KEY) or None)
+        token = _principal.set(principal)
         try:
             with (
                 _tracer.start_as_current_span(
                     method, context=extract_context(metadata), kind=trace.SpanKind.SERVER
                 ) as span,
                 structlog.contextvars.bound_contextvars(
-                    rpc=method, request_id=metadata.get(REQUEST_ID_KEY)
+                    rpc=method, request_id=metadata.get(REQUEST_ID_KEY), caller=principal.issuer
                 ),
             ):
                 try:
@@ -109,10 +157,12 @@ def _wrap(method: str, inner: Handler) -> Handler:
 
 
 def create_server(
-    *, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    *, verifier: Verifier, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A server whose every RPC but health and reflection needs an internal token that
+    ``verifier`` accepts."""
     server = grpc.aio.server(
-        interceptors=[KitInterceptor(), *interceptors],
+        interceptors=[KitInterceptor(verifier), *interceptors],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),

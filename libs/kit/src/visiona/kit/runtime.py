@@ -26,6 +26,7 @@ from visiona.kit.consumer import EventConsumer, EventHandler
 from visiona.kit.db import Database
 from visiona.kit.events import Event
 from visiona.kit.grpcserver import NOT_SERVING, SERVING, create_server, enable_reflection
+from visiona.kit.internal_token import Minter, Verifier
 from visiona.kit.logging import configure_logging, get_logger
 from visiona.kit.relay import OutboxRelay
 from visiona.kit.settings import ServiceSettings
@@ -46,6 +47,8 @@ class Runtime:
     bus: EventBus
     server: grpc.aio.Server
     storage: Storage | None
+    # Mints the internal token of calls this service makes to others (iss = its name).
+    minter: Minter
     consumers: list[EventConsumer] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     workers: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
@@ -108,6 +111,13 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     settings = settings or spec.settings_factory()
     configure_logging(settings)
     configure_tracing(settings)
+    try:
+        verifier = Verifier.from_settings(settings)
+        minter = Minter.from_settings(settings)
+    except ValueError as exc:
+        # Not retried: without the shared secret no call could be trusted or made.
+        log.error("startup.invalid_config", error=str(exc))
+        raise SystemExit(f"visiona-{spec.name}: {exc}") from None
     db = Database(
         settings.database_url.get_secret_value(),
         settings.db_schema,
@@ -129,8 +139,8 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     if storage is not None:
         await _retrying("s3", storage.ensure_bucket, 60)
 
-    server, health = create_server()
-    runtime = Runtime(settings, db, bus, server, storage)
+    server, health = create_server(verifier=verifier)
+    runtime = Runtime(settings, db, bus, server, storage, minter)
     await spec.setup(runtime)
     enable_reflection(server, spec.grpc_services)
     bound = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,11 @@ class ServiceSettings(KitSettings):
     grpc_port: int = 50051
     grpc_grace_s: float = 10.0
     health_interval_s: float = 2.0
+    # Signs and verifies the internal token every gRPC call carries (visiona.kit.internal_token):
+    # the same value in every service and the gateway, at least 32 bytes; `serve` refuses to
+    # start without it. During a rotation the previous value is accepted too.
+    internal_token_secret: SecretStr = SecretStr("")
+    internal_token_previous_secret: SecretStr | None = None
 
     shutdown_timeout_s: float = 20.0
 
@@ -59,3 +64,17 @@ class ServiceSettings(KitSettings):
     # Where providers (Replicate) fetch the objects we presign for them, when it differs from
     # the public endpoint (compose: the provider emulator runs beside MinIO, not a browser).
     s3_provider_endpoint: str | None = None
+    # Server-side encryption of every object written (puts, multipart uploads, copies, and
+    # browser uploads, whose POST policy then requires it): "s3" is SSE-S3 (keys the store
+    # manages, AES256), "kms" is SSE-KMS under s3_sse_kms_key_id (the SDK sends it over TLS
+    # only, so it needs s3_secure).
+    s3_sse: Literal["none", "s3", "kms"] = "none"
+    s3_sse_kms_key_id: str | None = None
+
+    @model_validator(mode="after")
+    def _sse_kms_is_complete(self) -> Self:
+        if self.s3_sse == "kms" and not self.s3_sse_kms_key_id:
+            raise ValueError("s3_sse=kms needs s3_sse_kms_key_id")
+        if self.s3_sse == "kms" and not self.s3_secure:
+            raise ValueError("s3_sse=kms needs s3_secure=true (SSE-KMS is sent over TLS only)")
+        return self

@@ -1,6 +1,7 @@
 """gRPC channels to the back services, and the metadata every call carries.
 
-One channel per service for the process; calls carry a deadline, the caller's user id, the
+One channel per service for the process; calls carry a deadline, an internal token naming the
+caller's user (or the system principal, for webhooks; see visiona.kit.internal_token), the
 request id and the trace context.
 """
 
@@ -16,7 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from visiona.billing.v1 import billing_pb2_grpc
 from visiona.gateway.config import GatewaySettings
 from visiona.generation.v1 import generation_pb2_grpc
-from visiona.kit.grpcserver import REQUEST_ID_KEY, USER_ID_KEY
+from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
+from visiona.kit.internal_token import Minter
 from visiona.kit.telemetry import inject_headers
 from visiona.prompts.v1 import prompts_pb2_grpc
 from visiona.training.v1 import training_pb2_grpc
@@ -29,10 +31,17 @@ _CHANNEL_OPTIONS = [
 ]
 
 
+# The process's minter, installed by Backends: call_metadata is called from every route and
+# the token it mints is the same for any Backends of this process (one secret, one issuer).
+_minter: Minter | None = None
+
+
 def call_metadata(user_id: str | None, request_id: str | None) -> tuple[tuple[str, str], ...]:
+    """Metadata of a call made for ``user_id`` (None: the system principal, e.g. a webhook)."""
+    if _minter is None:
+        raise RuntimeError("no internal token minter: the gateway's Backends are not set up")
     pairs = [(k, v) for k, v in inject_headers().items()]
-    if user_id:
-        pairs.append((USER_ID_KEY, user_id))
+    pairs.append((INTERNAL_TOKEN_KEY, _minter.token(user_id)))
     if request_id:
         pairs.append((REQUEST_ID_KEY, request_id))
     return tuple(pairs)
@@ -51,7 +60,11 @@ class Backend:
 
 class Backends:
     def __init__(self, settings: GatewaySettings) -> None:
+        global _minter
         self.settings = settings
+        # Raises (the gateway does not start) without a usable GATEWAY_INTERNAL_TOKEN_SECRET.
+        self.minter = Minter.from_settings(settings)
+        _minter = self.minter
         self.all = {
             name: Backend(name, grpc.aio.insecure_channel(addr, options=_CHANNEL_OPTIONS))
             for name, addr in (
@@ -73,7 +86,7 @@ class Backends:
 
 def user_call(request: Any, user_id: str) -> tuple[Backends, dict[str, Any]]:
     """The backends and the keyword arguments of a call made for ``user_id``: the default
-    deadline and the metadata (user, request id, trace context)."""
+    deadline and the metadata (internal token, request id, trace context)."""
     backends: Backends = request.app.state.backends
     return backends, {
         "timeout": backends.settings.grpc_deadline_s,

@@ -1,6 +1,9 @@
 """The questions generation asks other services over gRPC before it accepts a generation:
 is the model the caller's and ready (training), is the prompt allowed and what is it finally
-(prompts), how many generations may run at once (billing)."""
+(prompts), how many generations may run at once (billing).
+
+Each call carries an internal token this service mints (iss ``generation``) for the user whose
+CreateGeneration it is serving; see visiona.kit.internal_token for who may mint what."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import grpc
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.generation.config import GenerationSettings
 from visiona.kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from visiona.kit.grpcserver import ERROR_CODE_KEY, USER_ID_KEY
+from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
+from visiona.kit.internal_token import Minter
 from visiona.kit.telemetry import inject_headers
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 from visiona.training.v1 import training_pb2, training_pb2_grpc
@@ -56,6 +60,7 @@ def _code(exc: grpc.aio.AioRpcError, default: str) -> str:
 class GrpcBackends:
     def __init__(self, settings: GenerationSettings) -> None:
         self.settings = settings
+        self.minter = Minter.from_settings(settings)
         self.channels = [
             grpc.aio.insecure_channel(addr)
             for addr in (settings.training_addr, settings.prompts_addr, settings.billing_addr)
@@ -67,7 +72,10 @@ class GrpcBackends:
     def _call(self, user_id: str, deadline_s: float | None = None) -> dict[str, Any]:
         return {
             "timeout": deadline_s or self.settings.backend_deadline_s,
-            "metadata": (*inject_headers().items(), (USER_ID_KEY, user_id)),
+            "metadata": (
+                *inject_headers().items(),
+                (INTERNAL_TOKEN_KEY, self.minter.token(user_id)),
+            ),
         }
 
     async def ready_model(self, user_id: str, model_id: str) -> ReadyModel:

@@ -1,4 +1,7 @@
-"""Billing's GetEntitlements over gRPC: the plan limits a new training is checked against."""
+"""Billing's GetEntitlements over gRPC: the plan limits a new training is checked against.
+
+The call carries an internal token this service mints (iss ``training``) for the user whose
+CreateModel it is serving; see visiona.kit.internal_token for who may mint what."""
 
 from __future__ import annotations
 
@@ -6,19 +9,21 @@ import grpc
 
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.errors import Unavailable
-from visiona.kit.grpcserver import USER_ID_KEY
+from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY
+from visiona.kit.internal_token import Minter
 from visiona.kit.telemetry import inject_headers
 from visiona.training.models import Limits
 
 
 class BillingEntitlements:
-    def __init__(self, addr: str, deadline_s: float) -> None:
+    def __init__(self, addr: str, deadline_s: float, minter: Minter) -> None:
+        self.minter = minter
         self.channel = grpc.aio.insecure_channel(addr)
         self.stub = billing_pb2_grpc.BillingServiceStub(self.channel)
         self.deadline_s = deadline_s
 
     async def limits(self, user_id: str) -> Limits:
-        metadata = (*inject_headers().items(), (USER_ID_KEY, user_id))
+        metadata = (*inject_headers().items(), (INTERNAL_TOKEN_KEY, self.minter.token(user_id)))
         try:
             r = await self.stub.GetEntitlements(
                 billing_pb2.GetEntitlementsRequest(),
