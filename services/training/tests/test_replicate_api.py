@@ -7,14 +7,16 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import pytest
 
-from visiona.kit.replicate import InvalidWebhook, verify_webhook
+from visiona.kit.replicate import InvalidWebhook, WebhookSecrets, verify_webhook
 from visiona.training.replicate_api import ProviderTraining
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"x" * 32).decode()
 BODY = json.dumps({"id": "tr_1", "status": "processing", "logs": "step 10/100\n"}).encode()
 
 
@@ -46,6 +48,31 @@ def test_the_previous_secret_still_verifies_during_a_rotation() -> None:
     now = int(time.time())
     data = verify(signature=sign(BODY, "msg_1", now, OLD_SECRET), secrets=[SECRET, OLD_SECRET])
     assert data["status"] == "processing"
+
+
+def test_during_a_rotation_a_secret_neither_current_nor_previous_is_refused() -> None:
+    now = int(time.time())
+    with pytest.raises(InvalidWebhook) as caught:
+        verify(signature=sign(BODY, "msg_1", now, OTHER_SECRET), secrets=[SECRET, OLD_SECRET])
+    assert caught.value.code == "signature_invalid"
+
+
+def test_once_the_rotation_ends_the_previous_secret_is_refused() -> None:
+    now = int(time.time())
+    with pytest.raises(InvalidWebhook) as caught:
+        verify(signature=sign(BODY, "msg_1", now, OLD_SECRET), secrets=[SECRET])
+    assert caught.value.code == "signature_invalid"
+
+
+class _NoApi:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the Replicate API was asked ({name})")
+
+
+async def test_configured_secrets_are_current_then_previous_and_need_no_api_call() -> None:
+    sdk: Any = _NoApi()
+    assert await WebhookSecrets(sdk, SECRET, OLD_SECRET).get() == [SECRET, OLD_SECRET]
+    assert await WebhookSecrets(sdk, SECRET).get() == [SECRET]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,10 @@
 The SDK is synchronous; every network call runs in a worker thread. Presigning is local
 computation (the region is configured, so no lookup happens) and may use a public endpoint
 different from the internal one, for URLs handed to browsers and providers.
+
+With server-side encryption configured (``s3_sse``), every write asks for it: puts, multipart
+uploads, server-side copies, and presigned POSTs, whose policy requires the encryption form
+field (returned in ``fields``) so a browser cannot store an object unencrypted.
 """
 
 from __future__ import annotations
@@ -12,17 +16,31 @@ import io
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.datatypes import PostPolicy
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.sse import Sse, SseKMS, SseS3
 
 from visiona.kit.settings import ServiceSettings
 
 CHUNK = 1024 * 1024
+
+
+def server_side_encryption(
+    mode: Literal["none", "s3", "kms"], kms_key_id: str | None = None
+) -> Sse | None:
+    """The SDK's encryption for ``s3_sse``: SSE-S3, SSE-KMS under ``kms_key_id``, or none."""
+    if mode == "s3":
+        return SseS3()
+    if mode == "kms":
+        if not kms_key_id:
+            raise ValueError("SSE-KMS needs a key id")
+        return SseKMS(kms_key_id, {})
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,9 +65,11 @@ class Storage:
         region: str = "us-east-1",
         public_endpoint: str | None = None,
         provider_endpoint: str | None = None,
+        sse: Sse | None = None,
     ) -> None:
         self.bucket = bucket
         self.secure = secure
+        self.sse = sse
         self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region)
         self.public_endpoint = public_endpoint or endpoint
         self.signer = (
@@ -76,6 +96,7 @@ class Storage:
             region=settings.s3_region,
             public_endpoint=settings.s3_public_endpoint,
             provider_endpoint=settings.s3_provider_endpoint,
+            sse=server_side_encryption(settings.s3_sse, settings.s3_sse_kms_key_id),
         )
 
     async def ensure_bucket(self) -> None:
@@ -109,12 +130,20 @@ class Storage:
         policy.add_starts_with_condition("key", key_prefix)
         policy.add_equals_condition("Content-Type", content_type)
         policy.add_content_length_range_condition(min_bytes, max_bytes)
+        encryption = self.sse_form_fields()
+        for name, value in encryption.items():
+            policy.add_equals_condition(name, value)
         fields = self.signer.presigned_post_policy(policy)
-        fields = {**fields, "key": key, "Content-Type": content_type}
+        fields = {**fields, **encryption, "key": key, "Content-Type": content_type}
         scheme = "https" if self.secure else "http"
         return PresignedPost(
             f"{scheme}://{self.public_endpoint}/{self.bucket}", fields, key, expires_at
         )
+
+    def sse_form_fields(self) -> dict[str, str]:
+        """The encryption headers as POST form fields (``x-amz-server-side-encryption``, and
+        the KMS key id for SSE-KMS); empty without encryption."""
+        return {k.lower(): v for k, v in self.sse.headers().items()} if self.sse else {}
 
     def presigned_get(
         self,
@@ -143,6 +172,7 @@ class Storage:
             length,
             content_type=content_type,
             part_size=0 if length >= 0 else 10 * CHUNK,
+            sse=self.sse,
         )
 
     async def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
@@ -177,7 +207,9 @@ class Storage:
         """Server-side copy of ``source`` to ``target`` in the bucket; returns its size."""
 
         def run() -> int:
-            self.client.copy_object(self.bucket, target, CopySource(self.bucket, source))
+            self.client.copy_object(
+                self.bucket, target, CopySource(self.bucket, source), sse=self.sse
+            )
             size = self.client.stat_object(self.bucket, target).size
             return int(size or 0)
 

@@ -144,6 +144,7 @@ def _upload(storage: Storage, key: str, channel: _Channel) -> None:
             content_type="application/zip",
             part_size=PART_SIZE,
             num_parallel_uploads=1,
+            sse=storage.sse,
         )
     finally:
         channel.abandon()
