@@ -5,12 +5,20 @@ from __future__ import annotations
 from visiona.kit import migrations
 from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.training.account import (
+    ACCOUNT_CONSUMER,
+    ErasureJobs,
+    ExportJobs,
+    account_handlers,
+    forget_old_answers,
+)
 from visiona.training.billing_client import BillingEntitlements
 from visiona.training.config import TrainingSettings
 from visiona.training.grpc_api import TrainingServicer
 from visiona.training.jobs import ModelJobs
 from visiona.training.models import ModelService
 from visiona.training.replicate_api import ReplicateSdk
+from visiona.training.retention import sweep_retention
 from visiona.training.saga import (
     CREDITS_CONSUMER,
     CreditsSaga,
@@ -27,7 +35,9 @@ async def setup(runtime: Runtime) -> None:
     if storage is None:
         raise RuntimeError("the training service needs S3 (TRAINING_S3_ENDPOINT)")
     replicate = ReplicateSdk(settings)
-    billing = BillingEntitlements(settings.billing_addr, settings.billing_deadline_s)
+    billing = BillingEntitlements(
+        settings.billing_addr, settings.billing_deadline_s, runtime.minter
+    )
     jobs = ModelJobs(runtime.db, storage, replicate, settings)
     photos = PhotoService(runtime.db, storage, settings)
     models = ModelService(runtime.db, billing)
@@ -43,12 +53,29 @@ async def setup(runtime: Runtime) -> None:
     )
     runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
     runtime.add_worker("model-jobs", jobs.run)
+    erasures = ErasureJobs(runtime.db, storage, settings, wake_models=jobs.wake)
+    exports = ExportJobs(runtime.db, storage, settings)
+    runtime.add_consumer(ACCOUNT_CONSUMER, account_handlers(erasures, exports))
+    runtime.add_worker("erasures", erasures.run)
+    runtime.add_worker("exports", exports.run)
+    runtime.add_periodic(
+        "erasure-answers",
+        3600.0,
+        lambda: forget_old_answers(runtime.db, settings.erasure_answers_kept_s),
+    )
     runtime.add_periodic(
         "abandoned-uploads",
         300.0,
         lambda: remove_abandoned_uploads(runtime.db, storage, settings.upload_abandoned_after_s),
     )
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
+    runtime.add_periodic(
+        "retention",
+        settings.retention_sweep_interval_s,
+        lambda: sweep_retention(
+            runtime.db, storage, settings.photo_retention_s, batch=settings.retention_batch
+        ),
+    )
     runtime.closers.extend([jobs.close, billing.close])
 
 

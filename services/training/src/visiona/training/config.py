@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visiona.kit.settings import ServiceSettings
@@ -61,3 +61,19 @@ class TrainingSettings(ServiceSettings):
     work_max_attempts: int = 8
     # A running training with no news for this long is asked about (lost webhooks).
     reconcile_quiet_s: float = 30.0
+
+    # Account erasure (visiona.training.account): how often a round waiting for the model
+    # purges it started looks again, and how long the answer given to a round (no user in it)
+    # is kept to answer a repeated request the same.
+    erasure_recheck_s: float = Field(default=1.0, gt=0)
+    erasure_answers_kept_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+
+    # Retention (visiona.training.retention, ADR 0007): training photos and a model's dataset
+    # zip are deleted this long after the last training that used them ended (photos never
+    # used in a training: this long after upload). The model and its weights are kept.
+    photo_retention_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # How often each replica sweeps for what the retention has made due (work is claimed
+    # row by row, so replicas sweeping at once never do the same deletion twice).
+    retention_sweep_interval_s: float = Field(default=3600.0, gt=0)
+    # Rows examined per query of the sweep.
+    retention_batch: int = Field(default=50, ge=1)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import grpc
 
+from visiona.kit.errors import InvalidArgument
 from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.kit.replicate import WebhookInbox
 from visiona.kit.storage import Storage
@@ -14,6 +15,13 @@ from visiona.training.uploads import PhotoService, PhotoView
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
 SAMPLE_TTL = timedelta(minutes=15)
+
+
+def _name(name: str) -> str:
+    # PostgreSQL text cannot hold NUL: storing it failed as an internal error (a 500).
+    if "\x00" in name:
+        raise InvalidArgument("name must not contain NUL characters", code="name_invalid")
+    return name
 
 
 def photo_message(p: PhotoView) -> training_pb2.Photo:
@@ -120,7 +128,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
     ) -> training_pb2.CreateModelResponse:
         model = await self.models.create(
             current_user_id(),
-            name=request.name,
+            name=_name(request.name),
             photo_ids=list(request.photo_ids),
             preset=request.preset or None,
             trigger_word=request.trigger_word or None,
@@ -146,7 +154,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
     async def RenameModel(
         self, request: training_pb2.RenameModelRequest, context: grpc.aio.ServicerContext
     ) -> training_pb2.RenameModelResponse:
-        model = await self.models.rename(current_user_id(), request.model_id, request.name)
+        model = await self.models.rename(current_user_id(), request.model_id, _name(request.name))
         return training_pb2.RenameModelResponse(model=model_message(model))
 
     async def CancelModel(

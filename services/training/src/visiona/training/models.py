@@ -69,6 +69,8 @@ class ModelRecord:
     finished_at: datetime | None
     updated_at: datetime
     deleted_at: datetime | None
+    # When the retention sweep deleted the dataset zip (visiona.training.retention).
+    dataset_purged_at: datetime | None
 
     @property
     def state(self) -> ModelStatus:
@@ -171,6 +173,22 @@ def _stop_work(model: ModelRecord) -> dict[str, Any]:
     if model.provider_running:
         return {"work": "cancel", "work_after": _now(), "work_attempts": 0}
     return {"work": None, "work_after": None}
+
+
+async def schedule_purge(uow: UnitOfWork, model: ModelRecord, reason: str) -> None:
+    """Hide the model and hand it to the background purge (``jobs.ModelJobs.step_purge``:
+    the provider's training stopped, its versions and model deleted, our objects, the row).
+    A training still running is canceled first, so billing releases its hold."""
+    await cancel(uow, model, reason)
+    await save(uow, model, deleted_at=_now(), work="purge", work_after=_now(), work_attempts=0)
+
+
+async def refuse_while_erasing(uow: UnitOfWork) -> None:
+    """A user whose account erasure is running gets nothing new (the unit of work's user;
+    the erasure's row is visible only to them)."""
+    erasing = await uow.session.execute(sa.text("SELECT EXISTS (SELECT 1 FROM erasures)"))
+    if erasing.scalar():
+        raise Conflict("this account is being deleted", code="account_erasing")
 
 
 async def succeed(uow: UnitOfWork, model: ModelRecord, weights_key: str) -> bool:
@@ -287,6 +305,7 @@ class ModelService:
             await uow.session.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext('models:' || :u))"), {"u": user_id}
             )
+            await refuse_while_erasing(uow)
             found = {
                 r.id: r.status
                 for r in await uow.session.execute(
@@ -409,15 +428,7 @@ class ModelService:
             model = await load(uow, mid)
             if model is None or model.deleted_at is not None:
                 raise NotFound(f"no model {model_id}", code="model_not_found")
-            await cancel(uow, model, "deleted")
-            await save(
-                uow,
-                model,
-                deleted_at=_now(),
-                work="purge",
-                work_after=_now(),
-                work_attempts=0,
-            )
+            await schedule_purge(uow, model, "deleted")
             await uow.commit()
         log.info("training.model_deleted", model_id=str(mid))
 

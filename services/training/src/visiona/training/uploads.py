@@ -24,6 +24,7 @@ from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.storage import PresignedPost, Storage
 from visiona.training.config import TrainingSettings
+from visiona.training.models import refuse_while_erasing
 
 log = get_logger(__name__)
 
@@ -140,6 +141,7 @@ class PhotoService:
             await uow.session.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
             )
+            await refuse_while_erasing(uow)
             count = (await uow.session.execute(sa.text("SELECT count(*) FROM photos"))).scalar_one()
             if count + len(rows) > self.settings.max_photos_per_user:
                 raise Conflict(
@@ -221,6 +223,11 @@ class PhotoService:
                 )
             ).scalar()
             if current is None:
+                # Deleted while it was validated (by the user, or their account's erasure):
+                # what this completion stored must not outlive the row.
+                for stale in (key, row.upload_key):
+                    if stale:
+                        await self.storage.delete(stale)
                 raise NotFound(f"no photo {photo_id}", code="photo_not_found")
             if current != "uploading":  # a concurrent completion won
                 return self._view(await self._row(user_id, photo_id))

@@ -1,0 +1,162 @@
+"""Export: training's part of ``gateway.export.requested.v1`` (one ``exports`` row per export,
+written in the consumer's transaction; :class:`ExportJobs` does the rest).
+
+The worker removes whatever a crashed attempt left under the part's prefix (so the counts
+always match what is there), writes ``records/photos.json`` and ``records/models.json`` (every
+column of the user's rows but job bookkeeping, storage keys and the provider's expiring weights
+URL; the files' names in the export instead), copies the stored photos and the weights of
+succeeded models server-side (a part can be large: the lease is renewed while it runs), then in
+one transaction reports the part and deletes the row. Asked again, it writes the part again.
+An erasure that takes the export meanwhile wins: the part is deleted again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from minio.error import S3Error
+
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.erasure import ExportPart
+from visiona.kit.events import ExportRequestedV1, TrainingAccountExportedV1
+from visiona.kit.jobs import RowJobs, Vanished
+from visiona.kit.logging import get_logger
+from visiona.kit.rows import RowStore
+from visiona.kit.storage import Storage
+from visiona.training.account._common import SERVICE, delete_rows, job_settings
+from visiona.training.config import TrainingSettings
+
+log = get_logger(__name__)
+
+_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+# Columns that are not the user's data: job bookkeeping, where we keep the files (they are in
+# the export under files/), and the provider's expiring URL to the weights.
+PHOTO_INTERNAL = frozenset({"upload_key", "upload_expires_at", "object_key"})
+MODEL_INTERNAL = frozenset(
+    {
+        "work",
+        "work_after",
+        "work_attempts",
+        "lease_until",
+        "provider_seen_at",
+        "launch_attempted_at",
+        "weights_url",
+        "dataset_key",
+        "weights_key",
+    }
+)
+
+
+@dataclass
+class ExportRecord:
+    id: uuid.UUID
+    export_id: uuid.UUID
+    user_id: str
+    requested_at: datetime
+    updated_at: datetime
+    work: str | None
+    work_after: datetime | None
+    work_attempts: int
+    lease_until: datetime | None
+
+
+EXPORTS = RowStore("exports", ExportRecord)
+
+
+def _public(row: Mapping[str, Any], internal: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name not in internal}
+
+
+class ExportJobs(RowJobs[ExportRecord]):
+    table = "exports"
+    name = "exports"
+
+    def __init__(self, db: Database, storage: Storage, settings: TrainingSettings) -> None:
+        super().__init__(db, job_settings(settings))
+        self.storage = storage
+
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ExportRecord | None:
+        return await EXPORTS.load(uow, row_id, lock=lock)
+
+    async def save(self, uow: UnitOfWork, row: ExportRecord, **changes: Any) -> None:
+        await EXPORTS.save(uow, row, **changes)
+
+    async def requested(self, event: ExportRequestedV1, uow: UnitOfWork) -> None:
+        """Record the export (the consumer's transaction); one in progress is not restarted."""
+        await uow.session.execute(
+            sa.text(
+                "INSERT INTO exports (id, export_id, user_id, work, work_after) "
+                "VALUES (:id, :export, :user, 'export', now()) ON CONFLICT (export_id) DO NOTHING"
+            ),
+            {"id": uuid.uuid4(), "export": event.export_id, "user": event.user_id},
+        )
+        uow.after_commit(self.wake)
+        log.info("training.export_requested", export_id=str(event.export_id))
+
+    async def _add_file(self, part: ExportPart, key: str, name: str) -> bool:
+        try:
+            await part.add_file(key, name)
+        except S3Error as exc:
+            if exc.code in _MISSING:  # deleted since the rows were read: not the user's any more
+                return False
+            raise
+        return True
+
+    async def step_export(self, export: ExportRecord) -> None:
+        part = ExportPart(self.storage, export.export_id, SERVICE)
+        await self.storage.delete_prefix(part.prefix)
+        async with self.db.uow(export.user_id) as uow:
+            photos = (
+                await uow.session.execute(sa.text("SELECT * FROM photos ORDER BY created_at, id"))
+            ).mappings()
+            photo_rows = [dict(p) for p in photos]
+            stored = (
+                await uow.session.execute(sa.text("SELECT * FROM models ORDER BY created_at, id"))
+            ).mappings()
+            model_rows = [dict(m) for m in stored]
+        photo_records = []
+        for photo in photo_rows:
+            name = f"photos/{photo['id']}.jpg"
+            copied = bool(photo["object_key"]) and await self._add_file(
+                part, photo["object_key"], name
+            )
+            photo_records.append(
+                _public(photo, PHOTO_INTERNAL) | {"file": f"files/{name}" if copied else None}
+            )
+        model_records = []
+        for model in model_rows:
+            name = f"models/{model['id']}/weights.tar"
+            kept = model["status"] == "succeeded" and model["deleted_at"] is None
+            copied = (
+                kept
+                and bool(model["weights_key"])
+                and await self._add_file(part, model["weights_key"], name)
+            )
+            model_records.append(
+                _public(model, MODEL_INTERNAL)
+                | {"weights_file": f"files/{name}" if copied else None}
+            )
+        await part.add_records("photos", photo_records)
+        await part.add_records("models", model_records)
+        try:
+            async with self.locked(export) as (uow, current):
+                uow.emit(part.done(TrainingAccountExportedV1, current.user_id))
+                await delete_rows(uow, "DELETE FROM exports WHERE id = :id", id=current.id)
+                await uow.commit()
+        except Vanished:
+            # The user's erasure took the export meanwhile: nothing of it may stay.
+            await self.storage.delete_prefix(part.prefix)
+            raise
+        log.info(
+            "training.export_written",
+            export_id=str(export.export_id),
+            objects=part.objects,
+            bytes=part.bytes,
+        )
+        raise Vanished()
