@@ -59,15 +59,20 @@ def anthropic_url(stack: RunningStack) -> str:
     return f"http://127.0.0.1:{stack.cfg.ports['anthropic']}"
 
 
-@pytest.fixture
-def owner(stack: RunningStack) -> tuple[str, dict[str, Any]]:
-    """A user with a ready model and 50 credits left."""
-    user = f"artist{uuid.uuid4().hex[:8]}"
+def ready_owner(stack: RunningStack, name: str = "artist") -> tuple[str, dict[str, Any]]:
+    """A new user with a ready model and 50 credits left."""
+    user = f"{name}{uuid.uuid4().hex[:8]}"
     buy_starter(stack, user)
     wait_balance(stack, user, STARTER)
     model = trained_model(stack, user)
     wait_balance(stack, user, AFTER_TRAINING)
     return user, model
+
+
+@pytest.fixture
+def owner(stack: RunningStack) -> tuple[str, dict[str, Any]]:
+    """A user with a ready model and 50 credits left."""
+    return ready_owner(stack)
 
 
 def generate(stack: RunningStack, user: str, **body: Any) -> httpx.Response:

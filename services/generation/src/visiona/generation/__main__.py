@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visiona.generation.account import ACCOUNT_CONSUMER, AccountRequests, account_jobs
 from visiona.generation.backends import GrpcBackends
 from visiona.generation.config import GenerationSettings
 from visiona.generation.generations import GenerationService
@@ -42,6 +43,10 @@ async def setup(runtime: Runtime) -> None:
     )
     runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
     runtime.add_worker("generation-jobs", jobs.run)
+    erasures, exports = account_jobs(runtime.db, storage, jobs, settings)
+    runtime.add_consumer(ACCOUNT_CONSUMER, AccountRequests(erasures, exports).handlers())
+    runtime.add_worker("erasure-jobs", erasures.run)
+    runtime.add_worker("export-jobs", exports.run)
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
     runtime.closers.extend([jobs.close, backends.close])
 

@@ -8,6 +8,9 @@ prediction, poll a quiet one (lost webhooks), ingest the outputs, cancel at the 
   hour). Outputs that fail are retried with backoff; after ``ingest_max_attempts`` the
   generation ends with what was stored: billing captures the delivered images and releases
   the rest, and a generation with none stored fails and releases everything.
+- A step whose generation ended or was erased meanwhile (:mod:`visiona.generation.account`)
+  leaves nothing behind: a launch cancels the prediction it had just started, an ingest deletes
+  the objects it copied but could not record.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ from visiona.generation.generations import (
     load,
     save,
 )
-from visiona.generation.images import OutputGone, OutputInvalid, copy_output
+from visiona.generation.images import OutputGone, OutputInvalid, StoredImage, copy_output
 from visiona.generation.replicate_api import PredictionsPort
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import JobSettings, RowJobs
+from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.replicate import ProviderError
 from visiona.kit.storage import Storage
@@ -148,21 +151,29 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                 version=version, inputs=inputs, webhook=webhook
             )
         now = datetime.now(UTC)
-        async with self.locked(gen) as (uow, current):
-            changes: dict[str, Any] = {
-                "provider_prediction_id": prediction.id,
-                "provider_status": prediction.status,
-                "provider_seen_at": now,
-            }
-            if not current.state.terminal:
-                changes |= {
-                    "work": "poll",
-                    "work_after": now + timedelta(seconds=self.settings.reconcile_quiet_s),
+        try:
+            async with self.locked(gen) as (uow, current):
+                changes: dict[str, Any] = {
+                    "provider_prediction_id": prediction.id,
+                    "provider_status": prediction.status,
+                    "provider_seen_at": now,
                 }
-            else:
-                changes |= {"work": "cancel", "work_after": now, "work_attempts": 0}
-            await save(uow, current, **changes)
-            await uow.commit()
+                if not current.state.terminal:
+                    changes |= {
+                        "work": "poll",
+                        "work_after": now + timedelta(seconds=self.settings.reconcile_quiet_s),
+                    }
+                else:
+                    changes |= {"work": "cancel", "work_after": now, "work_attempts": 0}
+                await save(uow, current, **changes)
+                await uow.commit()
+        except Vanished:
+            # Erased while the prediction was being started: nobody else knows its id.
+            try:
+                await self.predictions.cancel(prediction.id)
+            except ProviderError as exc:
+                log.warning("generation.orphan_not_canceled", error=str(exc))
+            raise
         log.info("generation.launched", generation_id=str(gen.id))
 
     async def step_poll(self, gen: GenerationRecord) -> None:
@@ -187,12 +198,7 @@ class GenerationJobs(RowJobs[GenerationRecord]):
         if gen.state.terminal:
             return
         async with self.db.uow(gen.user_id) as uow:
-            stored = {
-                int(r[0])
-                for r in await uow.session.execute(
-                    sa.text("SELECT idx FROM images WHERE generation_id = :g"), {"g": gen.id}
-                )
-            }
+            stored = await self._stored_indices(uow, gen)
         failures: list[str] = []
         missing = [i for i in range(len(gen.output_urls)) if i not in stored]
         # The outputs are copied side by side; each is recorded as soon as it is stored.
@@ -210,6 +216,9 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             ),
             return_exceptions=True,
         )
+        unrecorded = {
+            i: c for i, c in zip(missing, copies, strict=True) if isinstance(c, StoredImage)
+        }
         for index, image in zip(missing, copies, strict=True):
             if isinstance(image, OutputGone | OutputInvalid | httpx.HTTPError):
                 failures.append(f"output {index}: {image}")
@@ -217,37 +226,24 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             if isinstance(image, BaseException):
                 raise image
             last = not failures and index == missing[-1]
-            async with self.locked(gen) as (uow, current):
-                if current.state.terminal:
-                    return  # canceled meanwhile: nothing more is stored or charged
-                await uow.session.execute(
-                    sa.text(
-                        "INSERT INTO images (id, user_id, generation_id, model_id, idx, "
-                        "object_key, thumbnail_key, content_type, width, height, size_bytes, "
-                        "blurhash) VALUES (:id, :u, :g, :m, :idx, :key, :thumb, :ct, :w, :h, "
-                        ":size, :bh) ON CONFLICT (generation_id, idx) DO NOTHING"
-                    ),
-                    {
-                        "id": uuid.uuid4(),
-                        "u": gen.user_id,
-                        "g": gen.id,
-                        "m": gen.model_id,
-                        "idx": index,
-                        "key": image.key,
-                        "thumb": image.thumbnail_key,
-                        "ct": image.content_type,
-                        "w": image.width,
-                        "h": image.height,
-                        "size": image.size_bytes,
-                        "bh": image.blurhash,
-                    },
-                )
-                delivered = await self._stored_count(uow, current)
-                await save(uow, current, delivered=delivered)
-                if last:
-                    # Every output is in: the outcome commits with the last image.
-                    await finish(uow, current, delivered)
-                await uow.commit()
+            ended: set[int] | None = None
+            try:
+                async with self.locked(gen) as (uow, current):
+                    if current.state.terminal:
+                        ended = await self._stored_indices(uow, gen)
+                    else:
+                        await self._record(uow, current, index, image, last)
+                        await uow.commit()
+            except Vanished:
+                # Erased meanwhile: its images and their rows went with it.
+                await self._drop(list(unrecorded.values()))
+                raise
+            if ended is not None:
+                # Canceled (or being erased) meanwhile: nothing more is stored or charged,
+                # and no object is left without its row.
+                await self._drop([c for i, c in unrecorded.items() if i not in ended])
+                return
+            unrecorded.pop(index, None)
             stored.add(index)
             if last:
                 return
@@ -257,7 +253,47 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             await finish(uow, current, await self._stored_count(uow, current))
             await uow.commit()
 
-    async def step_cancel(self, gen: GenerationRecord) -> None:
+    async def _record(
+        self,
+        uow: UnitOfWork,
+        gen: GenerationRecord,
+        index: int,
+        image: StoredImage,
+        last: bool,
+    ) -> None:
+        """The stored output's row, and the outcome with the last one."""
+        await uow.session.execute(
+            sa.text(
+                "INSERT INTO images (id, user_id, generation_id, model_id, idx, "
+                "object_key, thumbnail_key, content_type, width, height, size_bytes, "
+                "blurhash) VALUES (:id, :u, :g, :m, :idx, :key, :thumb, :ct, :w, :h, "
+                ":size, :bh) ON CONFLICT (generation_id, idx) DO NOTHING"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "u": gen.user_id,
+                "g": gen.id,
+                "m": gen.model_id,
+                "idx": index,
+                "key": image.key,
+                "thumb": image.thumbnail_key,
+                "ct": image.content_type,
+                "w": image.width,
+                "h": image.height,
+                "size": image.size_bytes,
+                "bh": image.blurhash,
+            },
+        )
+        delivered = await self._stored_count(uow, gen)
+        await save(uow, gen, delivered=delivered)
+        if last:
+            # Every output is in: the outcome commits with the last image.
+            await finish(uow, gen, delivered)
+
+    async def cancel_at_provider(self, gen: GenerationRecord) -> bool:
+        """Cancel the generation's prediction at Replicate, finding it again if its id was
+        never recorded; False when there was none to cancel. Canceling a finished prediction
+        changes nothing, so this may run again."""
         prediction_id = gen.provider_prediction_id
         if prediction_id is None and gen.launch_attempted_at is not None:
             found = await self.predictions.find(
@@ -266,9 +302,30 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                 since=gen.launch_attempted_at,
             )
             prediction_id = found.id if found else None
-        if prediction_id is not None:
-            await self.predictions.cancel(prediction_id)
+        if prediction_id is None:
+            return False
+        await self.predictions.cancel(prediction_id)
+        return True
+
+    async def step_cancel(self, gen: GenerationRecord) -> None:
+        await self.cancel_at_provider(gen)
         async with self.locked(gen) as (uow, current):
             if current.work == "cancel":
                 await save(uow, current, work=None, work_after=None, provider_status="canceled")
             await uow.commit()
+
+    async def _stored_indices(self, uow: UnitOfWork, gen: GenerationRecord) -> set[int]:
+        rows = await uow.session.execute(
+            sa.text("SELECT idx FROM images WHERE generation_id = :g"), {"g": gen.id}
+        )
+        return {int(r[0]) for r in rows}
+
+    async def _drop(self, images: list[StoredImage]) -> None:
+        """Objects copied for a generation that ended meanwhile: no row will ever name them."""
+        for image in images:
+            for key in (image.key, image.thumbnail_key):
+                try:
+                    await self.storage.delete(key)
+                except Exception as exc:  # left for the next erasure round, or a sweep
+                    # The message would name the key, and the key the user.
+                    log.warning("generation.orphan_object_kept", error=type(exc).__name__)

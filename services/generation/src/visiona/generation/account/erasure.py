@@ -1,0 +1,266 @@
+"""Erasure of a user's generations, images and predictions (the ``erasures`` rows' ``purge``
+step); see :mod:`visiona.generation.account` for how a request becomes a row.
+
+One ``purge`` step, resumable at any point:
+
+1. every generation of the user is ended (``canceled``, reason ``account_erased``) and its job
+   cleared, as are the user's unfinished exports, so that no launch, poll, ingest or export
+   starts again. No outcome event goes out: billing erases the user's holds in the same saga,
+   and an event naming the user would only have to be forgotten again;
+2. the step waits until no job step still runs on them (their leases have lapsed), so that an
+   ingest cannot store an image after the objects are gone;
+3. every prediction that may still be running is canceled at Replicate, with the generation
+   jobs' own cancel step;
+4. the S3 objects go: ``images/<user>/`` (every image and its thumbnail, see
+   :func:`visiona.generation.jobs.image_key_base`) and the parts of unfinished exports;
+5. one transaction deletes the webhook records of the user's predictions, the images,
+   generations and exports rows, forgets the user's published outbox rows (waiting while one
+   is still unpublished, so none outlives the answer), emits ``GenerationAccountPurgedV1``
+   (rows, objects and provider cancels of the round, naming no user) and deletes the erasure
+   row.
+
+Replicate has no API to delete a prediction: canceling is all we can do there. A canceled or
+finished prediction's output files are deleted by Replicate an hour after it ran (PROVIDERS.md);
+the prediction itself (with its prompt) stays in the account's prediction list under
+Replicate's own retention, out of our reach.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from visiona.generation.account.export import SERVICE
+from visiona.generation.generations import SELECT as SELECT_GENERATIONS
+from visiona.generation.generations import GenerationRecord, record
+from visiona.generation.jobs import GenerationJobs
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.erasure import export_prefix, forget_published_events
+from visiona.kit.events import GenerationAccountPurgedV1
+from visiona.kit.jobs import JobSettings, RowJobs
+from visiona.kit.logging import get_logger
+from visiona.kit.replicate import ProviderError
+from visiona.kit.rows import RowStore
+from visiona.kit.storage import Storage
+
+log = get_logger(__name__)
+
+ERASED = "account_erased"
+# How soon a purge waiting on running job steps or on the relay looks again.
+RECHECK_S = 0.5
+
+
+@dataclass
+class ErasureRecord:
+    id: uuid.UUID
+    user_id: str
+    deletion_id: uuid.UUID
+    round: int
+    removed: int
+    work: str | None
+    work_after: datetime | None
+    work_attempts: int
+    lease_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+ERASURES = RowStore("erasures", ErasureRecord)
+
+
+async def _count(uow: UnitOfWork, query: str, **params: Any) -> int:
+    return int((await uow.session.execute(sa.text(query), params)).scalar_one())
+
+
+async def _delete(uow: UnitOfWork, query: str) -> int:
+    return int((await uow.session.execute(sa.text(query))).rowcount or 0)
+
+
+async def _busy(uow: UnitOfWork) -> bool:
+    """A job step still runs (or is scheduled) on the user's generations or exports."""
+    return (
+        await _count(
+            uow,
+            "SELECT (SELECT count(*) FROM generations WHERE work IS NOT NULL "
+            "OR lease_until > now()) + (SELECT count(*) FROM exports WHERE work IS NOT NULL "
+            "OR lease_until > now())",
+        )
+        > 0
+    )
+
+
+async def _running(uow: UnitOfWork, *, lock: bool) -> list[GenerationRecord]:
+    """The user's generations whose prediction may still run at the provider."""
+    rows = await uow.session.execute(
+        sa.text(f"{SELECT_GENERATIONS} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
+    )
+    return [gen for gen in map(record, rows) if gen.provider_running]
+
+
+class ErasureJobs(RowJobs[ErasureRecord]):
+    table = "erasures"
+    name = "erasure"
+
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        generations: GenerationJobs,
+        settings: JobSettings,
+    ) -> None:
+        super().__init__(db, settings)
+        self.storage = storage
+        self.generations = generations
+
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ErasureRecord | None:
+        return await ERASURES.load(uow, row_id, lock=lock)
+
+    async def save(self, uow: UnitOfWork, row: ErasureRecord, **changes: Any) -> None:
+        await ERASURES.save(uow, row, **changes)
+
+    async def step_purge(self, erasure: ErasureRecord) -> None:
+        await self._stop_work(erasure.user_id)
+        async with self.db.uow(erasure.user_id) as uow:
+            busy = await _busy(uow)
+        if busy:
+            await self._later(erasure)
+            return
+        await self._cancel_predictions(erasure)
+        await self._delete_objects(erasure)
+        await self._answer(erasure)
+
+    # -- the phases ------------------------------------------------------------------------------
+
+    def _provider_patience_spent(self, erasure: ErasureRecord) -> bool:
+        """A provider down for every attempt of the step no longer holds the erasure back:
+        its prediction ends by itself and its files expire."""
+        return erasure.work_attempts >= self.max_attempts("purge")
+
+    async def _stop_work(self, user_id: str) -> None:
+        async with self.db.uow(user_id) as uow:
+            await uow.session.execute(
+                sa.text(
+                    "UPDATE generations SET status = 'canceled', failure_reason = :reason, "
+                    "failure_message = NULL, finished_at = now(), updated_at = now() "
+                    "WHERE status NOT IN ('succeeded', 'failed', 'canceled')"
+                ),
+                {"reason": ERASED},
+            )
+            for table in ("generations", "exports"):
+                await uow.session.execute(
+                    sa.text(
+                        f"UPDATE {table} SET work = NULL, work_after = NULL, updated_at = now() "
+                        "WHERE work IS NOT NULL"
+                    )
+                )
+            await uow.commit()
+
+    async def _later(self, erasure: ErasureRecord, after_s: float = RECHECK_S) -> None:
+        async with self.locked(erasure) as (uow, current):
+            await self.save(uow, current, work_after=datetime.now(UTC) + timedelta(seconds=after_s))
+            await uow.commit()
+
+    async def _cancel_predictions(self, erasure: ErasureRecord) -> None:
+        async with self.db.uow(erasure.user_id) as uow:
+            running = await _running(uow, lock=False)
+        for gen in running:
+            try:
+                canceled = await self.generations.cancel_at_provider(gen)
+            except ProviderError as exc:
+                if not (exc.permanent or self._provider_patience_spent(erasure)):
+                    raise
+                log.warning(
+                    "erasure.prediction_not_canceled",
+                    erasure_id=str(erasure.id),
+                    generation_id=str(gen.id),
+                    error=str(exc),
+                )
+                canceled = False
+            async with self.db.uow(erasure.user_id) as uow:
+                # Also when the provider could not be told: nothing more can be done there.
+                await uow.session.execute(
+                    sa.text(
+                        "UPDATE generations SET provider_status = 'canceled', updated_at = now() "
+                        "WHERE id = :id"
+                    ),
+                    {"id": gen.id},
+                )
+                await self._add_removed(uow, erasure, int(canceled))
+                await uow.commit()
+
+    async def _delete_objects(self, erasure: ErasureRecord) -> None:
+        user_id = erasure.user_id
+        async with self.db.uow(user_id) as uow:
+            exports = [r[0] for r in await uow.session.execute(sa.text("SELECT id FROM exports"))]
+        prefixes = [export_prefix(export_id, SERVICE) for export_id in exports]
+        # Every image and thumbnail key starts with this (jobs.image_key_base); a user id with
+        # a slash in it would make the prefix someone else's.
+        if "/" not in user_id:
+            prefixes.append(f"images/{user_id}/")
+        removed = 0
+        for prefix in prefixes:
+            removed += await self.storage.delete_prefix(prefix)
+        if removed:
+            async with self.db.uow(user_id) as uow:
+                await self._add_removed(uow, erasure, removed)
+                await uow.commit()
+
+    async def _add_removed(self, uow: UnitOfWork, erasure: ErasureRecord, n: int) -> None:
+        if n:
+            await uow.session.execute(
+                sa.text("UPDATE erasures SET removed = removed + :n WHERE id = :id"),
+                {"n": n, "id": erasure.id},
+            )
+
+    async def _answer(self, erasure: ErasureRecord) -> None:
+        async with self.locked(erasure) as (uow, current):
+            # Locks the generations too: no webhook or saga handler changes them meanwhile.
+            running = await _running(uow, lock=True)
+            if (running and not self._provider_patience_spent(current)) or await _busy(uow):
+                # A late webhook said a prediction runs again (or a job was scheduled): the
+                # next pass stops and cancels it.
+                await self.save(uow, current, work_after=datetime.now(UTC))
+                await uow.commit()
+                return
+            unpublished = await _count(
+                uow,
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL "
+                "AND payload->>'user_id' = :user",
+                user=current.user_id,
+            )
+            if unpublished:
+                # An event naming the user is still on its way: forget it once it is out.
+                await self.save(
+                    uow, current, work_after=datetime.now(UTC) + timedelta(seconds=RECHECK_S)
+                )
+                await uow.commit()
+                return
+            removed = await _delete(
+                uow,
+                "DELETE FROM replicate_webhooks WHERE provider_id IN (SELECT "
+                "provider_prediction_id FROM generations WHERE provider_prediction_id IS NOT NULL)",
+            )
+            for table in ("images", "generations", "exports"):
+                removed += await _delete(uow, f"DELETE FROM {table}")
+            removed += await forget_published_events(uow, current.user_id)
+            total = current.removed + removed
+            uow.emit(
+                GenerationAccountPurgedV1(
+                    deletion_id=current.deletion_id, round=current.round, removed=total
+                )
+            )
+            await uow.session.execute(
+                sa.text("DELETE FROM erasures WHERE id = :id"), {"id": current.id}
+            )
+            await uow.commit()
+        log.info(
+            "erasure.answered",
+            erasure_id=str(erasure.id),
+            deletion_id=str(erasure.deletion_id),
+            round=erasure.round,
+            removed=total,
+        )

@@ -1,0 +1,324 @@
+"""Generation's part in the user's erasure and export sagas, driven through the bus as the
+gateway drives them: everything of the user goes (rows, S3 objects, the prediction still
+running at Replicate, published events), nothing of anyone else, in rounds that answer again
+when asked again, also across a SIGKILL; an export part holds the user's records and images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import RunningStack
+from tests.e2e.saga_helpers import EventProbe
+from tests.e2e.test_billing import wait_for
+from tests.e2e.test_generation import (
+    fast_replicate,  # noqa: F401 - autouse fixture: fast jobs, switches reset
+    generate,
+    ready_owner,
+    row,
+    wait_generation,
+)
+from tests.e2e.training_helpers import api, emulator, replicate_get, storage
+from visiona.kit.events import (
+    ErasureRequestedV1,
+    Event,
+    ExportRequestedV1,
+    GenerationAccountExportedV1,
+    GenerationAccountPurgedV1,
+)
+
+PURGED = GenerationAccountPurgedV1.routing_key
+EXPORTED = GenerationAccountExportedV1.routing_key
+
+
+def finished_generation(
+    stack: RunningStack, user: str, model: dict[str, Any], **body: Any
+) -> dict[str, Any]:
+    created = generate(stack, user, model_id=model["id"], **body)
+    assert created.status_code == 202, created.text
+    done = wait_generation(stack, user, created.json()["id"])
+    assert done["status"] == "succeeded", done
+    return done
+
+
+def generation_in_flight(stack: RunningStack, user: str, model: dict[str, Any]) -> str:
+    """A generation whose prediction runs at Replicate for the next 30 s; its id."""
+    emulator(stack, "config", {"prediction_duration_s": 30})
+    created = generate(stack, user, model_id=model["id"])
+    assert created.status_code == 202, created.text
+    gen_id = str(created.json()["id"])
+    wait_for(
+        "the prediction to start",
+        lambda: row(stack, gen_id)["provider_prediction_id"],
+        lambda v: v is not None,
+        timeout_s=30,
+    )
+    return gen_id
+
+
+def image_keys(stack: RunningStack, prefix: str) -> dict[str, int]:
+    """The raw bucket listing under ``prefix``: key → size."""
+    s = storage(stack)
+    return {
+        str(o.object_name): int(o.size or 0)
+        for o in s.client.list_objects(s.bucket, prefix=prefix, recursive=True)
+    }
+
+
+def user_tables(stack: RunningStack) -> list[str]:
+    return [
+        str(t)
+        for (t,) in stack.admin_sql(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = "
+            "'generation' AND column_name = 'user_id' ORDER BY 1"
+        )
+    ]
+
+
+def count(stack: RunningStack, query: str, *params: object) -> int:
+    value = stack.admin_sql(query, *params)[0][0]
+    assert isinstance(value, int)
+    return value
+
+
+def rows_naming(stack: RunningStack, user_id: str) -> dict[str, int]:
+    """Rows naming ``user_id`` in every generation table with a user_id, and in the outbox."""
+    counts = {
+        table: count(stack, f"SELECT count(*) FROM generation.{table} WHERE user_id = %s", user_id)
+        for table in user_tables(stack)
+    }
+    counts["outbox"] = count(
+        stack, "SELECT count(*) FROM generation.outbox WHERE payload::text LIKE %s", f"%{user_id}%"
+    )
+    return counts
+
+
+def webhook_rows(stack: RunningStack, prediction_ids: list[str]) -> int:
+    return count(
+        stack,
+        "SELECT count(*) FROM generation.replicate_webhooks WHERE provider_id = ANY(%s)",
+        prediction_ids,
+    )
+
+
+def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
+    def match(event: Event) -> bool:
+        return (
+            isinstance(event, GenerationAccountPurgedV1)
+            and event.deletion_id == deletion_id
+            and event.round == round_
+        )
+
+    return match
+
+
+def answers(probe: EventProbe, deletion_id: uuid.UUID, round_: int) -> list[Any]:
+    return [e for e in probe.seen if purged(deletion_id, round_)(e)]
+
+
+async def answer(
+    probe: EventProbe, deletion_id: uuid.UUID, round_: int, timeout_s: float = 60
+) -> GenerationAccountPurgedV1:
+    event = await probe.wait_for(purged(deletion_id, round_), timeout_s)
+    assert isinstance(event, GenerationAccountPurgedV1)
+    return event
+
+
+async def wait_seen(
+    probe: EventProbe, match: Callable[[Event], bool], n: int, timeout_s: float = 30
+) -> list[Any]:
+    """Once ``n`` events matching ``match`` were seen: all of them."""
+    deadline = time.monotonic() + timeout_s
+    while len(seen := [e for e in probe.seen if match(e)]) < n:
+        assert time.monotonic() < deadline, [e.routing_key for e in probe.seen]
+        await asyncio.sleep(0.2)
+    return seen
+
+
+def prediction_status(stack: RunningStack, prediction_id: str) -> str:
+    r = replicate_get(stack, f"/v1/predictions/{prediction_id}")
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
+
+
+async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else(
+    stack: RunningStack,
+) -> None:
+    a, a_model = ready_owner(stack, "erased")
+    b, b_model = ready_owner(stack, "kept")
+    a_id, b_id = f"user_{a}", f"user_{b}"
+    finished = [finished_generation(stack, a, a_model) for _ in range(2)]
+    b_gen = finished_generation(stack, b, b_model)
+    in_flight = generation_in_flight(stack, a, a_model)
+    in_flight_prediction = str(row(stack, in_flight)["provider_prediction_id"])
+    finished_predictions = [str(row(stack, g["id"])["provider_prediction_id"]) for g in finished]
+
+    # What there is to remove, and what must stay.
+    a_objects = image_keys(stack, f"images/{a_id}/")
+    assert len(a_objects) == 4  # two images, two thumbnails
+    assert webhook_rows(stack, finished_predictions) > 0
+    before = rows_naming(stack, a_id)
+    assert before["generations"] == 3 and before["images"] == 2 and before["outbox"] > 0
+    b_rows, b_objects = rows_naming(stack, b_id), image_keys(stack, f"images/{b_id}/")
+    assert b_rows["images"] == 1 and len(b_objects) == 2
+
+    deletion = uuid.uuid4()
+    async with EventProbe(stack, [PURGED]) as probe:
+        await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
+        first = await answer(probe, deletion, 1)
+        assert first.removed > 0
+        assert first.user_id is None
+
+        assert set(user_tables(stack)) >= {"generations", "images", "erasures", "exports"}
+        assert rows_naming(stack, a_id) == dict.fromkeys(before, 0)
+        assert webhook_rows(stack, finished_predictions) == 0
+        assert [k for k in image_keys(stack, "images/") if a_id in k] == []
+        assert prediction_status(stack, in_flight_prediction) == "canceled"
+        # The other user keeps everything, still reachable through the API.
+        assert rows_naming(stack, b_id) == b_rows
+        assert image_keys(stack, f"images/{b_id}/") == b_objects
+        with api(stack, b) as c:
+            assert c.get(f"/v1/generations/{b_gen['id']}").json()["status"] == "succeeded"
+            assert len(c.get("/v1/images").json()["images"]) == 1
+        with api(stack, a) as c:
+            assert c.get("/v1/generations").json()["generations"] == []
+
+        # The next round finds nothing; a round asked again is answered again.
+        await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=2))
+        second = await answer(probe, deletion, 2)
+        assert second.removed == 0
+        await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=2))
+        again = await wait_seen(probe, purged(deletion, 2), 2)
+        assert [e.removed for e in again] == [0, 0]
+        assert len(answers(probe, deletion, 1)) == 1
+    assert rows_naming(stack, a_id) == dict.fromkeys(before, 0)
+
+
+async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningStack) -> None:
+    a, model = ready_owner(stack, "killed")
+    a_id = f"user_{a}"
+    finished_generation(stack, a, model)
+    in_flight = generation_in_flight(stack, a, model)
+    prediction = str(row(stack, in_flight)["provider_prediction_id"])
+
+    deletion = uuid.uuid4()
+    async with EventProbe(stack, [PURGED]) as probe:
+        # Every Replicate call now takes 4 s: the erasure waits on one (a poll it lets finish,
+        # or its own cancel) when it is killed.
+        emulator(stack, "config", {"latency_ms": 4000})
+        try:
+            await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
+            wait_for(
+                "the erasure to stop the generation",
+                lambda: row(stack, in_flight)["failure_reason"],
+                lambda reason: reason == "account_erased",
+                timeout_s=30,
+            )
+            await asyncio.sleep(0.5)
+            # Not answered yet: the row goes with the answer.
+            assert stack.admin_sql("SELECT count(*) FROM generation.erasures") == [(1,)]
+            assert answers(probe, deletion, 1) == []
+            stack.processes.kill("generation")
+        finally:
+            emulator(stack, "config", {"latency_ms": 0})
+            stack.processes.start("generation")
+            stack.processes.wait_ready()
+        done = await answer(probe, deletion, 1, timeout_s=90)
+    assert done.removed > 0
+    assert all(n == 0 for n in rows_naming(stack, a_id).values()), rows_naming(stack, a_id)
+    assert image_keys(stack, f"images/{a_id}/") == {}
+    assert prediction_status(stack, prediction) == "canceled"
+
+
+async def test_an_ingest_under_way_stores_nothing_after_the_erasure(stack: RunningStack) -> None:
+    a, model = ready_owner(stack, "ingesting")
+    a_id = f"user_{a}"
+    # Each output takes 2 s to download: the erasure arrives while they are being copied.
+    emulator(stack, "config", {"file_latency_ms": 2000})
+    gen = generate(stack, a, model_id=model["id"], num_outputs=2).json()
+    wait_for(
+        "the ingest to begin",
+        lambda: row(stack, gen["id"])["work"],
+        lambda w: w == "ingest",
+        timeout_s=40,
+    )
+    deletion = uuid.uuid4()
+    async with EventProbe(stack, [PURGED]) as probe:
+        await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
+        await answer(probe, deletion, 1)
+    assert all(n == 0 for n in rows_naming(stack, a_id).values()), rows_naming(stack, a_id)
+    assert image_keys(stack, f"images/{a_id}/") == {}
+    await asyncio.sleep(3)  # longer than a download: nothing comes back
+    assert image_keys(stack, f"images/{a_id}/") == {}
+    assert count(stack, "SELECT count(*) FROM generation.images WHERE user_id = %s", a_id) == 0
+
+
+async def test_export_part_holds_the_users_records_and_images_and_nothing_of_others(
+    stack: RunningStack,
+) -> None:
+    a, a_model = ready_owner(stack, "exporter")
+    b, b_model = ready_owner(stack, "bystander")
+    a_id = f"user_{a}"
+    gen = finished_generation(stack, a, a_model, num_outputs=2, prompt="me in the Alps")
+    favourite = gen["images"][0]["id"]
+    with api(stack, a) as c:
+        assert c.patch(f"/v1/images/{favourite}", json={"favourite": True}).status_code == 200
+    b_gen = finished_generation(stack, b, b_model)
+
+    export_id = uuid.uuid4()
+    async with EventProbe(stack, [EXPORTED]) as probe:
+        await probe.publish(ExportRequestedV1(user_id=a_id, export_id=export_id))
+        done = await probe.wait_for(
+            lambda e: isinstance(e, GenerationAccountExportedV1) and e.export_id == export_id
+        )
+        assert isinstance(done, GenerationAccountExportedV1)
+        assert done.user_id == a_id
+        assert done.prefix == f"exports/{export_id}/generation/"
+        listing = image_keys(stack, done.prefix)
+        assert (done.objects, done.bytes) == (len(listing), sum(listing.values()))
+
+        s = storage(stack)
+
+        def read(key: str) -> bytes:
+            response = s.client.get_object(s.bucket, key)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        generations = json.loads(read(f"{done.prefix}records/generations.json"))
+        images = json.loads(read(f"{done.prefix}records/images.json"))
+        assert [g["id"] for g in generations] == [gen["id"]]
+        record = generations[0]
+        assert record["prompt"] == "me in the Alps"
+        assert record["final_prompt"] == gen["final_prompt"]
+        assert record["num_outputs"] == 2 and record["created_at"]
+        assert not {"work", "work_after", "lease_until", "work_attempts"} & set(record)
+        assert {i["id"] for i in images} == {i["id"] for i in gen["images"]}
+        assert {i["id"]: i["favourite"] for i in images}[favourite] is True
+        for image in images:
+            assert image["file"] == f"files/images/{image['id']}.webp"
+            original = f"images/{a_id}/{gen['id']}/{image['index']}.webp"
+            assert read(done.prefix + image["file"]) == read(original)
+        assert set(listing) == {
+            f"{done.prefix}records/generations.json",
+            f"{done.prefix}records/images.json",
+            *(done.prefix + i["file"] for i in images),
+        }
+        everything = json.dumps([generations, images])
+        assert b not in everything and b_gen["id"] not in everything
+        assert not any(i["id"] in everything for i in b_gen["images"])
+
+        # Asked again (a new event id): written again, answered again.
+        await probe.publish(ExportRequestedV1(user_id=a_id, export_id=export_id))
+        both = await wait_seen(probe, lambda e: isinstance(e, GenerationAccountExportedV1), 2)
+        assert (both[1].objects, both[1].bytes) == (done.objects, done.bytes)
+    assert stack.admin_sql("SELECT count(*) FROM generation.exports WHERE id = %s", export_id) == [
+        (0,)
+    ]
