@@ -9,6 +9,7 @@ import logging
 import structlog
 
 from visiona.kit.logging import configure_logging, get_logger, redact_secrets, redact_text
+from visiona.kit.logging import user_ref as pseudonym
 from visiona.kit.settings import KitSettings
 
 
@@ -44,3 +45,20 @@ def test_configured_logging_writes_json_with_request_context_and_no_secret() -> 
     assert line["request_id"] == "req-42"
     assert line["service"] == "unit"
     assert "secret-token-value" not in stream.getvalue()
+
+
+def test_user_ids_become_process_local_pseudonyms_and_emails_are_dropped() -> None:
+    configure_logging(KitSettings(service_name="unit", log_format="json"))
+    stream = io.StringIO()
+    logging.getLogger().handlers[0].stream = stream  # type: ignore[attr-defined]
+    with structlog.contextvars.bound_contextvars(user_id="user_2abcSECRETish"):
+        get_logger("unit").info("did.thing", email="ada@example.com", owner="user_other")
+        get_logger("unit").info("did.again")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    text = stream.getvalue()
+    assert "user_2abcSECRETish" not in text
+    assert "user_other" not in text
+    assert "ada@example.com" not in text
+    assert lines[0]["user_ref"] == lines[1]["user_ref"] == pseudonym("user_2abcSECRETish")
+    assert lines[0]["owner_ref"] == pseudonym("user_other") != lines[0]["user_ref"]
+    assert len(lines[1]["user_ref"]) == 16

@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import sqlalchemy as sa
 
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.logging import get_logger
+from visiona.kit.logging import get_logger, user_ref
 
 log = get_logger(__name__)
 
@@ -211,7 +211,8 @@ class RowJobs(abc.ABC, Generic[Row]):
                 row_id=str(row.id),
                 work=kind,
                 attempt=row.work_attempts,
-                error=str(exc),
+                # Errors can quote an object key, which holds the user id: pseudonymised.
+                error=str(exc).replace(row.user_id, user_ref(row.user_id)),
             )
         finally:
             heartbeat.cancel()

@@ -1,4 +1,11 @@
-"""structlog JSON logs carrying request id and trace id, with secrets redacted.
+"""structlog JSON logs carrying request id and trace id, with secrets redacted and users
+pseudonymised.
+
+No log line names a user: a ``user_id`` (``owner``) field becomes ``user_ref`` (``owner_ref``), a keyed hash
+whose key is drawn at random when the process starts and never leaves its memory. Lines of one
+process about one user still correlate (and a trace id ties a request across services), but
+once the process is gone nobody can go from a user id to their log lines, so an erased user
+leaves nothing in the logs that points at them. Email addresses are dropped.
 
 Standard-library loggers (uvicorn, aio-pika, grpc) go through the same processors, so every
 line a process writes is one JSON object.
@@ -6,7 +13,10 @@ line a process writes is one JSON object.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -65,6 +75,30 @@ def redact_secrets(
     return event_dict
 
 
+_PROCESS_KEY = os.urandom(32)
+_USER_KEYS = {"user_id": "user_ref", "owner": "owner_ref"}
+_PERSONAL_KEYS = ("email", "email_address")
+
+
+def user_ref(user_id: str) -> str:
+    """The pseudonym logs use for ``user_id`` in this process."""
+    return hmac.new(_PROCESS_KEY, user_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def pseudonymise_users(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Processor: user ids become ``user_ref`` pseudonyms; personal fields are dropped."""
+    for key, ref in _USER_KEYS.items():
+        value = event_dict.pop(key, None)
+        if isinstance(value, str) and value:
+            event_dict[ref] = user_ref(value)
+    for key in _PERSONAL_KEYS:
+        if key in event_dict:
+            event_dict[key] = REDACTED
+    return event_dict
+
+
 def add_trace_ids(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -85,6 +119,7 @@ def configure_logging(settings: KitSettings) -> None:
         add_trace_ids,
         structlog.processors.format_exc_info,
         redact_secrets,
+        pseudonymise_users,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
