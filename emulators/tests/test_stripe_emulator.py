@@ -170,7 +170,13 @@ def rec(base_url: str, receiver: tuple[Receiver, str]) -> Receiver:
     """A fresh emulator state per test, delivering webhooks to the receiver, fast retries."""
     rec, hook_url = receiver
     assert call(base_url, "/_emulator/reset", {}).status == 200
-    config = {"webhook_url": hook_url, "retry_delays_s": FAST_RETRIES, "paused": False}
+    config = {
+        "webhook_url": hook_url,
+        "retry_delays_s": FAST_RETRIES,
+        "paused": False,
+        "latency_ms": 0,
+        "fail_status": None,
+    }
     assert call(base_url, "/_emulator/config", config).status == 200
     rec.events.clear()
     rec.fail_next = rec.calls = 0
@@ -616,6 +622,48 @@ def test_delete_subscription_cancels_now(
     rec.wait_for("customer.subscription.deleted")
     assert client.v1.subscriptions.list({"customer": str(sub.customer)}).data == []
     assert len(client.v1.subscriptions.list({"status": "canceled"}).data) == 1
+
+
+def test_deleting_a_customer_cancels_its_subscriptions_at_once_and_is_final(
+    client: stripe.StripeClient, base_url: str, rec: Receiver
+) -> None:
+    sub = subscribe(client, base_url)
+    customer = str(sub.customer)
+    other = subscribe(client, base_url)
+    deleted = client.v1.customers.delete(customer)
+    assert deleted.to_dict() == {"id": customer, "object": "customer", "deleted": True}
+    assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
+    assert client.v1.subscriptions.retrieve(other.id).status == "active"
+    (ended,) = rec.wait_for("customer.subscription.deleted")
+    assert (ended.data.object.id, ended.data.object.customer) == (sub.id, customer)
+    (gone,) = rec.wait_for("customer.deleted")
+    assert gone.data.object.id == customer and gone.data.object.email == "ada@example.com"
+    # What is left of it: the deleted stub; deleting again is 404 resource_missing.
+    assert client.v1.customers.retrieve(customer).to_dict() == {
+        "id": customer,
+        "object": "customer",
+        "deleted": True,
+    }
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.customers.delete(customer)
+    assert (info.value.http_status, info.value.code) == (404, "resource_missing")
+    assert client.v1.subscriptions.list({"customer": customer}).data == []
+
+
+def test_fault_switches_delay_or_fail_every_api_call(
+    client: stripe.StripeClient, base_url: str
+) -> None:
+    reply = call(base_url, "/_emulator/config", {"latency_ms": 300})
+    assert reply.json()["latency_ms"] == 300
+    started = time.monotonic()
+    client.v1.customers.create({"email": "slow@example.com"})
+    assert time.monotonic() - started >= 0.3
+    call(base_url, "/_emulator/config", {"latency_ms": 0, "fail_status": 503})
+    with pytest.raises(stripe.APIError) as info:
+        client.v1.customers.create({"email": "down@example.com"})
+    assert info.value.http_status == 503
+    call(base_url, "/_emulator/config", {"fail_status": None})
+    assert client.v1.customers.create({"email": "back@example.com"}).email == "back@example.com"
 
 
 # Refunds, portal, events ---------------------------------------------------------------------

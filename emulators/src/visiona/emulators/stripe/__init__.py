@@ -18,7 +18,8 @@ the customer's subscriptions; ``POST /portal/{id}/cancel`` (``subscription``,
 ``at_period_end``, default true) and ``/resume``.
 
 Emulator controls (JSON): ``GET|POST /_emulator/config`` (``webhook_url``, ``webhook_secret``,
-``retry_delays_s``, ``paused``); ``POST /_emulator/prices`` (seed list);
+``retry_delays_s``, ``paused``; and the faults of every ``/v1`` call: ``latency_ms``,
+``fail_status``); ``POST /_emulator/prices`` (seed list);
 ``POST /_emulator/checkout/{id}/settle`` ``{"succeeded": bool}`` (a delayed payment);
 ``POST /_emulator/subscriptions/{id}/renew`` ``{"fail": bool}`` (the period ends);
 ``GET /_emulator/deliveries``; ``POST /_emulator/events/{id}/deliver`` (send one event again);

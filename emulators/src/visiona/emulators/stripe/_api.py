@@ -274,6 +274,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
+@dataclass
+class Faults:
+    """Switches for every ``/v1`` call (``POST /_emulator/config``): answer after
+    ``latency_ms``, and with ``fail_status`` (Stripe's error shape) instead of the result."""
+
+    latency_ms: int = 0
+    fail_status: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"latency_ms": self.latency_ms, "fail_status": self.fail_status}
+
+    def error(self) -> StripeError | None:
+        if self.fail_status is None:
+            return None
+        if self.fail_status == 429:
+            return StripeError(429, "Too many requests in a period of time.", code="rate_limit")
+        error_type = "api_error" if self.fail_status >= 500 else "invalid_request_error"
+        return StripeError(self.fail_status, "Injected failure (Stripe emulator).", type=error_type)
+
+
 # Stripe keeps idempotent results for 24 hours.
 IDEMPOTENCY_TTL_S = 24 * 3600
 
@@ -365,8 +385,10 @@ def mount(
     api_key: str,
     public_url: str | None,
     idempotency: Idempotency,
+    faults: Faults | None = None,
 ) -> None:
     """Add every ``ENDPOINTS`` route to ``app``."""
+    faults = faults or Faults()
 
     def execute(
         ep: Endpoint, request: Request, params: p.Params, headers: dict[str, str]
@@ -400,6 +422,11 @@ def mount(
     def endpoint_for(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             headers = {"Request-Id": random_id("req_", 14), "Stripe-Version": API_VERSION}
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            injected = faults.error()
+            if injected is not None:
+                return error_response(injected, headers)
             key = _presented_key(request)
             if key != api_key:
                 return error_response(_auth_error(key), headers)

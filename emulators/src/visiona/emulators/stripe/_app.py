@@ -29,6 +29,9 @@ class ConfigPatch(BaseModel):
     webhook_secret: str = Field(default="", min_length=1)
     retry_delays_s: list[float] = Field(default_factory=list)
     paused: bool = False
+    # Every /v1 call answers this much later / with this error status (null: normally).
+    latency_ms: int = Field(default=0, ge=0, le=600_000)
+    fail_status: int | None = Field(default=None, ge=400, le=599)
 
 
 class RenewBody(BaseModel):
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(sink=dispatcher)
     _catalog.seed_prices(store, settings.prices)
     idempotency = _api.Idempotency()
+    faults = _api.Faults()
     app = FastAPI(title="Stripe emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.dispatcher = store, dispatcher
 
@@ -117,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_key=settings.api_key,
         public_url=settings.public_url,
         idempotency=idempotency,
+        faults=faults,
     )
 
     # Hosted pages (what a customer's browser sees) -----------------------------------------
@@ -190,7 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/_emulator/config")
     async def get_config() -> dict[str, Any]:
-        return dispatcher.config.as_dict()
+        return dispatcher.config.as_dict() | faults.as_dict()
 
     @app.post("/_emulator/config")
     async def set_config(patch: ConfigPatch) -> dict[str, Any]:
@@ -208,7 +213,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher.config.retry_delays_s = list(patch.retry_delays_s)
         if "paused" in sent:
             dispatcher.set_paused(patch.paused)
-        return dispatcher.config.as_dict()
+        if "latency_ms" in sent:
+            faults.latency_ms = patch.latency_ms
+        if "fail_status" in sent:
+            faults.fail_status = patch.fail_status
+        return dispatcher.config.as_dict() | faults.as_dict()
 
     @app.post("/_emulator/prices")
     async def add_prices(seeds: list[dict[str, Any]]) -> list[JSON]:

@@ -79,13 +79,16 @@ def update(store: Store, customer_id: str, params: p.Params) -> JSON:
 
 
 def delete(store: Store, customer_id: str) -> JSON:
-    store.customer(customer_id)
-    # Deleting a customer cancels its subscriptions at once.
+    """Delete a customer for good, as Stripe does: its subscriptions are canceled at once
+    (``customer.subscription.deleted`` each), then ``customer.deleted`` carries the last
+    snapshot. Afterwards GET answers the deleted stub and a second DELETE is 404."""
+    customer = store.customer(customer_id)
     for sub in list(store.subscriptions.values()):
         if sub["customer"] == customer_id and sub["status"] != "canceled":
             _billing.cancel_now(store, sub)
     del store.customers[customer_id]
     store.deleted_customers.add(customer_id)
+    store.emit("customer.deleted", customer)
     return {"id": customer_id, "object": "customer", "deleted": True}
 
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from visiona.billing.account import (
+    ACCOUNT_CONSUMER,
+    AccountData,
+    ErasureJobs,
+    delete_expired_payments,
+)
 from visiona.billing.catalog import Catalog
 from visiona.billing.config import BillingSettings
 from visiona.billing.consumers import HANDLERS, USAGE_CONSUMER
@@ -39,6 +45,11 @@ async def setup(runtime: Runtime) -> None:
     runtime.add_consumer(USAGE_CONSUMER, HANDLERS)
     runtime.add_consumer(HOLDS_CONSUMER, HoldSaga(catalog).handlers())
     runtime.add_consumer(STRIPE_CONSUMER, StripeEventApplier(catalog, stripe).handlers())
+    erasures = ErasureJobs(runtime.db, stripe, settings)
+    runtime.add_consumer(
+        ACCOUNT_CONSUMER, AccountData(runtime.storage, erasures, settings).handlers()
+    )
+    runtime.add_worker("billing-erasures", erasures.run)
     runtime.add_periodic(
         "hold-expiry",
         settings.hold_sweep_interval_s,
@@ -48,6 +59,11 @@ async def setup(runtime: Runtime) -> None:
         "stripe-restage",
         settings.stripe_restage_interval_s,
         lambda: restage_open_events(runtime.db, settings.stripe_restage_after_s),
+    )
+    runtime.add_periodic(
+        "retained-payments-expiry",
+        settings.retention_sweep_interval_s,
+        lambda: delete_expired_payments(runtime.db),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visiona.kit.settings import ServiceSettings
@@ -43,3 +43,11 @@ class BillingSettings(ServiceSettings):
 
     hold_sweep_interval_s: float = 15.0
     hold_sweep_batch: int = 200
+
+    # An erased user's payments are kept, anonymised, this long for the accounting and tax
+    # records the law requires (the period depends on the jurisdiction: set it), then deleted.
+    accounting_retention_days: int = Field(default=3653, ge=1)
+    retention_sweep_interval_s: float = 6 * 3600.0
+    # The erasure worker (deleting the Stripe customer): see visiona.kit.jobs.RowJobs.
+    erasure_poll_interval_s: float = 1.0
+    erasure_lease_s: float = 60.0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.billing.domain import USAGE_PROMPT_ENHANCEMENT, UsageSummary
 from visiona.billing.orm import UsageRecordRow
+from visiona.kit.rows import RowStore
 
 
 class UsageRepository:
@@ -50,3 +54,206 @@ class UsageRepository:
             )
         ).one()
         return UsageSummary(enhancements=int(row.n), llm_tokens=int(row.tokens))
+
+
+# --- a user's own data: erasure and export --------------------------------------------------
+
+# Every payment of the user billing knows of, as accounting keeps it: what (the pack or plan),
+# when, how much, and Stripe's id of it. Purchases are priced by their Checkout Session;
+# plan invoices and refunds by what Stripe said when they were applied (ledger metadata).
+# A refund's amount is what that clawback added to the charge's refunded total.
+_PAYMENTS = """
+SELECT
+    CASE e.kind WHEN 'purchase' THEN 'pack_purchase' WHEN 'plan_grant' THEN 'plan_invoice'
+        ELSE 'refund' END AS kind,
+    e.reference AS stripe_reference,
+    e.payment_intent,
+    CASE e.kind
+        WHEN 'purchase' THEN cs.amount
+        WHEN 'plan_grant' THEN (e.metadata->>'amount_paid')::bigint
+        ELSE (e.metadata->>'amount_refunded')::bigint - COALESCE(lag(
+            (e.metadata->>'amount_refunded')::bigint) OVER (
+            PARTITION BY e.kind, e.reference ORDER BY e.id), 0)
+    END AS amount,
+    CASE e.kind WHEN 'purchase' THEN cs.currency ELSE e.metadata->>'currency' END AS currency,
+    COALESCE(cs.item_id, e.metadata->>'pack', e.metadata->>'plan') AS item_id,
+    e.delta_balance AS credits,
+    e.created_at AS occurred_at
+FROM ledger_entries e
+LEFT JOIN checkout_sessions cs ON e.kind = 'purchase' AND cs.id = e.reference
+WHERE e.user_id = :user AND e.kind IN ('purchase', 'plan_grant', 'refund_clawback')
+"""
+
+# Tables whose rows are the user's (row-level security on user_id): deleted in this order by
+# an erasure. ledger_entries goes through erase_ledger_entries (append-only otherwise), and
+# accounts (the Stripe customer mapping) last.
+_USER_TABLES = ("usage_records", "holds", "checkout_sessions", "subscriptions")
+
+# Stored Stripe events that name the user or their customer anywhere in the payload. The user
+# id is matched as a whole JSON string (so user_a does not match user_ab); Stripe ids are
+# fixed-length and unique, so the customer id is matched anywhere (URLs included).
+_STRIPE_EVENTS_OF = (
+    "DELETE FROM stripe_events WHERE strpos(payload::text, :user_json) > 0 "
+    "OR (CAST(:customer AS text) IS NOT NULL AND strpos(payload::text, :customer) > 0)"
+)
+
+
+@dataclass
+class Erasure:
+    """One erasure round waiting on Stripe (a row of ``erasures``)."""
+
+    id: uuid.UUID
+    user_id: str
+    deletion_id: uuid.UUID
+    round: int
+    stripe_customer_id: str | None
+    removed: int
+    work: str | None
+    work_after: datetime
+    work_attempts: int
+    lease_until: datetime | None
+
+
+ERASURES = RowStore("erasures", Erasure)
+
+
+@dataclass(frozen=True)
+class Purge:
+    removed: int
+    retained: int
+    stripe_customer_id: str | None
+
+
+class AccountRepository:
+    """A user's rows in bulk; the transaction acts as that user (RLS)."""
+
+    def __init__(self, session: AsyncConnection) -> None:
+        self.session = session
+
+    async def stripe_customer(self, user_id: str) -> str | None:
+        customer = (
+            await self.session.execute(
+                sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :user"),
+                {"user": user_id},
+            )
+        ).scalar()
+        return str(customer) if customer else None
+
+    async def payments(self, user_id: str) -> list[dict[str, Any]]:
+        rows = await self.session.execute(
+            sa.text(_PAYMENTS + " ORDER BY occurred_at, stripe_reference"), {"user": user_id}
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def records(self, table: str, user_id: str, order_by: str) -> list[dict[str, Any]]:
+        """Every row of the user in one of billing's user-owned tables (for an export)."""
+        if table not in (*_USER_TABLES, "accounts", "ledger_entries"):
+            raise ValueError(f"{table} is not a user-owned table")
+        rows = await self.session.execute(
+            sa.text(f"SELECT * FROM {table} WHERE user_id = :user ORDER BY {order_by}"),
+            {"user": user_id},
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def purge(self, user_id: str, retain_for: timedelta) -> Purge:
+        """Keep the user's payments anonymised (``retained_payments``), then delete every row
+        that names the user or their Stripe customer. One transaction: all or nothing."""
+        customer = await self.stripe_customer(user_id)
+        retained = await self.session.execute(
+            sa.text(
+                "INSERT INTO retained_payments (account_ref, kind, stripe_reference, "
+                "payment_intent, amount, currency, item_id, credits, occurred_at, retain_until) "
+                "SELECT :ref, p.kind, p.stripe_reference, p.payment_intent, p.amount, "
+                "p.currency, p.item_id, p.credits, p.occurred_at, now() + :keep "
+                f"FROM ({_PAYMENTS}) AS p"
+            ),
+            {"ref": uuid.uuid4(), "keep": retain_for, "user": user_id},
+        )
+        removed = 0
+        for table in _USER_TABLES:
+            result = await self.session.execute(
+                sa.text(f"DELETE FROM {table} WHERE user_id = :user"), {"user": user_id}
+            )
+            removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        removed += int(
+            (
+                await self.session.execute(
+                    sa.text("SELECT erase_ledger_entries(:user)"), {"user": user_id}
+                )
+            ).scalar_one()
+        )
+        result = await self.session.execute(
+            sa.text("DELETE FROM accounts WHERE user_id = :user"), {"user": user_id}
+        )
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        removed += await self.purge_stripe_events(user_id, customer)
+        return Purge(removed, int(retained.rowcount or 0), customer)  # type: ignore[attr-defined]
+
+    async def purge_stripe_events(self, user_id: str, customer: str | None) -> int:
+        result = await self.session.execute(
+            sa.text(_STRIPE_EVENTS_OF),
+            {"user_json": json.dumps(user_id, ensure_ascii=False), "customer": customer},
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def pending_erasure(
+        self, user_id: str, deletion_id: uuid.UUID, round_: int
+    ) -> uuid.UUID | None:
+        found = (
+            await self.session.execute(
+                sa.text(
+                    "SELECT id FROM erasures WHERE user_id = :user AND deletion_id = :d "
+                    "AND round = :r FOR UPDATE"
+                ),
+                {"user": user_id, "d": deletion_id, "r": round_},
+            )
+        ).scalar()
+        return found if isinstance(found, uuid.UUID) else None
+
+    async def schedule_erasure(
+        self,
+        *,
+        user_id: str,
+        deletion_id: uuid.UUID,
+        round_: int,
+        stripe_customer_id: str | None,
+        removed: int,
+        work: str,
+    ) -> None:
+        """The round's row (due now), or what this delivery removed added to the existing one."""
+        await self.session.execute(
+            sa.text(
+                "INSERT INTO erasures AS e (id, user_id, deletion_id, round, stripe_customer_id, "
+                "removed, work) VALUES (:id, :user, :d, :r, :customer, :removed, :work) "
+                "ON CONFLICT (user_id, deletion_id, round) DO UPDATE SET "
+                "removed = e.removed + EXCLUDED.removed, stripe_customer_id = "
+                "COALESCE(e.stripe_customer_id, EXCLUDED.stripe_customer_id), "
+                "work = EXCLUDED.work, work_after = now(), updated_at = now()"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "user": user_id,
+                "d": deletion_id,
+                "r": round_,
+                "customer": stripe_customer_id,
+                "removed": removed,
+                "work": work,
+            },
+        )
+
+    async def delete_erasure(self, erasure_id: uuid.UUID) -> None:
+        await self.session.execute(
+            sa.text("DELETE FROM erasures WHERE id = :id"), {"id": erasure_id}
+        )
+
+
+async def delete_expired_retained_payments(session: AsyncConnection, limit: int = 1000) -> int:
+    """Records past their statutory period go (not user-owned: any transaction may)."""
+    result = await session.execute(
+        sa.text(
+            "DELETE FROM retained_payments WHERE id IN (SELECT id FROM retained_payments "
+            "WHERE retain_until <= now() ORDER BY retain_until LIMIT :limit)"
+        ),
+        {"limit": limit},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

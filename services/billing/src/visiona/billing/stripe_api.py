@@ -31,6 +31,10 @@ class StripePort(Protocol):
 
     async def checkout_session(self, session_id: str) -> StripeObj: ...
 
+    async def customer(self, customer_id: str) -> StripeObj:
+        """The customer, or the stub ``{"id", "object", "deleted": true}`` of a deleted one."""
+        ...
+
     async def subscription(self, subscription_id: str) -> StripeObj: ...
 
     async def invoice(self, invoice_id: str) -> StripeObj: ...
@@ -38,6 +42,11 @@ class StripePort(Protocol):
     async def charge(self, charge_id: str) -> StripeObj: ...
 
     async def invoice_payment_intent(self, invoice_id: str) -> str | None: ...
+
+    async def delete_customer(self, customer_id: str) -> None:
+        """Delete the customer at Stripe for good (its subscriptions end at once); NotFound
+        when it is already gone."""
+        ...
 
 
 class WebhookVerifier:
@@ -140,6 +149,11 @@ class StripeSdk:
             self.client.v1.checkout.sessions.retrieve_async(session_id),
         )
 
+    async def customer(self, customer_id: str) -> StripeObj:
+        return await self._call(
+            "customers.retrieve", self.client.v1.customers.retrieve_async(customer_id)
+        )
+
     async def subscription(self, subscription_id: str) -> StripeObj:
         return await self._call(
             "subscriptions.retrieve", self.client.v1.subscriptions.retrieve_async(subscription_id)
@@ -165,3 +179,6 @@ class StripeSdk:
             if item.get("status") == "paid" and payment.get("payment_intent"):
                 return str(payment["payment_intent"])
         return None
+
+    async def delete_customer(self, customer_id: str) -> None:
+        await self._call("customers.delete", self.client.v1.customers.delete_async(customer_id))

@@ -11,6 +11,14 @@ whose state it acts on (under a per-object advisory lock) instead of trusting th
 and every credit movement has a key derived from the Stripe object (``purchase:<cs>``,
 ``plan_grant:<invoice>``, ``clawback:<charge>:<amount_refunded>``). Credits are granted only
 here, from verified events: never from a browser redirect.
+
+Stored payloads name a Stripe customer (and its email), so billing keeps only those it can
+attribute to a user, whose erasure then finds them: an event of a type billing does not act
+on is stored without its payload, and one that turns out to concern no user of ours (an
+unknown customer or session: never ours, or erased since) loses its payload when applied.
+That also makes a late event about an erased user's customer (the
+``customer.subscription.deleted`` that deleting the customer causes, a redelivery) find
+nothing to act on and leave nothing that names them.
 """
 
 from __future__ import annotations
@@ -83,11 +91,24 @@ async def ingest(
             "event_payload": json.dumps(staged["payload"]),
             "event_headers": json.dumps(staged["headers"]),
         }
+    if not handled:
+        params["payload"] = json.dumps(redacted(event))
     async with db.single_statement() as conn:
         cursor = await conn.execute(_STORE_AND_STAGE if handled else _STORE_SQL, params)
         stored = await cursor.fetchone() is not None
     log.info("stripe.event_received", event_id=event_id, type=event_type, duplicate=not stored)
     return event_id, event_type, not stored
+
+
+def redacted(event: StripeObj) -> StripeObj:
+    """What is kept of an event billing does not keep: its id, type and time."""
+    return {
+        "id": event.get("id"),
+        "object": "event",
+        "type": event.get("type"),
+        "created": event.get("created"),
+        "redacted": True,
+    }
 
 
 _RESTAGE = sa.text(
@@ -171,9 +192,15 @@ class StripeEventApplier:
         await uow.session.execute(
             sa.text(
                 "UPDATE stripe_events SET outcome = :o, processed_at = CASE WHEN :deferred "
-                "THEN NULL ELSE now() END WHERE id = :id"
+                "THEN NULL ELSE now() END, payload = COALESCE(CAST(:redacted AS jsonb), "
+                "payload) WHERE id = :id"
             ),
-            {"o": outcome, "deferred": outcome in DEFERRED, "id": event.stripe_event_id},
+            {
+                "o": outcome,
+                "deferred": outcome in DEFERRED,
+                "redacted": json.dumps(redacted(payload)) if outcome in UNATTRIBUTED else None,
+                "id": event.stripe_event_id,
+            },
         )
         log.info(
             "stripe.event_applied",
@@ -197,6 +224,27 @@ class StripeEventApplier:
         ).scalar()
         await uow.act_as(user)
         return str(user) if user else None
+
+    async def _customer_is_users(self, uow: UnitOfWork, user_id: str, customer: str | None) -> bool:
+        """Whether ``customer`` is the user's: the one billing stored for them (the transaction
+        acts as them) or, when it never got to store it, a live Stripe customer created for
+        them. An erased user has neither: the mapping is gone and the customer deleted."""
+        if not customer:
+            return False
+        stored = (
+            await uow.session.execute(
+                sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :u"),
+                {"u": user_id},
+            )
+        ).scalar()
+        if stored is not None:
+            return bool(stored == customer)
+        try:
+            found = await self.stripe.customer(customer)
+        except NotFound:
+            return False
+        metadata = found.get("metadata") or {}
+        return not found.get("deleted") and metadata.get("user_id") == user_id
 
     async def _sync_subscription(self, uow: UnitOfWork, user_id: str, subscription_id: str) -> str:
         """Store the subscription's current state as Stripe has it now (re-fetched under a
@@ -286,6 +334,11 @@ class StripeEventApplier:
             # Stripe has the session but we have no row: billing crashed between creating it
             # and recording it. Only our secret key creates sessions in our account, so its
             # metadata (set by create_checkout) says what was bought, priced by our catalogue.
+            # Its customer must still be the user's: after an erasure it is not, and a late
+            # delivery must not bring the user back.
+            if not await self._customer_is_users(uow, user_id, _id(session.get("customer"))):
+                log.warning("stripe.checkout_customer_unknown", session_id=session_id)
+                return "unknown_customer"
             recovered = self._recover_session(session, user_id)
             if recovered is None:
                 log.warning("stripe.unknown_checkout_session", session_id=session_id)
@@ -378,7 +431,13 @@ class StripeEventApplier:
             delta=plan.monthly_credits,
             reference=str(invoice["id"]),
             payment_intent=payment_intent,
-            metadata={"plan": plan.id, "subscription": subscription},
+            # What was paid, for the records an erasure keeps (retained_payments).
+            metadata={
+                "plan": plan.id,
+                "subscription": subscription,
+                "amount_paid": invoice.get("amount_paid"),
+                "currency": invoice.get("currency"),
+            },
         )
         if result.applied:
             credits_changed(uow, user_id, result.balance, "plan_grant")
@@ -444,7 +503,11 @@ class StripeEventApplier:
             amount=want,
             reference=str(charge_id),
             payment_intent=payment_intent,
-            metadata={"amount_refunded": refunded, "amount": amount},
+            metadata={
+                "amount_refunded": refunded,
+                "amount": amount,
+                "currency": charge.get("currency"),
+            },
         )
         if result.status != "applied":
             return "already_clawed_back"
@@ -459,6 +522,8 @@ class StripeEventApplier:
 
 # Outcomes that leave the event open, to be applied again later.
 DEFERRED = frozenset({"awaiting_payment_grant"})
+# Outcomes of an event that concerns no user of ours: its payload is not kept.
+UNATTRIBUTED = frozenset({"not_ours", "unknown_customer", "unknown_session"})
 
 Handler = Callable[[StripeEventApplier, StripeObj, UnitOfWork], Awaitable[str]]
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.prompts.config import PromptsSettings
+from visiona.prompts.consumers import ACCOUNT_CONSUMER, AccountData
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 
 
@@ -31,6 +32,7 @@ async def setup(runtime: Runtime) -> None:
         "prompt-cache-sweep", settings.prompt_cache_sweep_interval_s, service.sweep_prompt_cache
     )
     prompts_pb2_grpc.add_PromptsServiceServicer_to_server(PromptsServicer(service), runtime.server)
+    runtime.add_consumer(ACCOUNT_CONSUMER, AccountData(runtime.storage).handlers())
 
 
 SPEC = ServiceSpec(

@@ -5,10 +5,25 @@ from __future__ import annotations
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from visiona.kit.errors import InvalidArgument, NotFound
 from visiona.kit.grpcserver import current_user_id
 from visiona.prompts.domain import Enhancement, StylePack
 from visiona.prompts.service import PromptsService
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
+
+
+# PostgreSQL text cannot hold NUL: storing such a prompt, or looking up such a pack, failed
+# as an internal error (a 500, or a 503 from generation) instead of the caller's error.
+def _prompt(prompt: str) -> str:
+    if "\x00" in prompt:
+        raise InvalidArgument("the prompt contains a NUL character", code="prompt_invalid")
+    return prompt
+
+
+def _pack_id(pack_id: str) -> str:
+    if "\x00" in pack_id:
+        raise NotFound(f"no style pack named {pack_id!r}", code="style_pack_not_found")
+    return pack_id
 
 
 def _enhancement(e: Enhancement) -> prompts_pb2.Enhancement:
@@ -42,7 +57,7 @@ class PromptsServicer(prompts_pb2_grpc.PromptsServiceServicer):  # type: ignore[
     async def EnhancePrompt(
         self, request: prompts_pb2.EnhancePromptRequest, context: grpc.aio.ServicerContext
     ) -> prompts_pb2.EnhancePromptResponse:
-        enhancement = await self.service.enhance_prompt(current_user_id(), request.prompt)
+        enhancement = await self.service.enhance_prompt(current_user_id(), _prompt(request.prompt))
         return prompts_pb2.EnhancePromptResponse(enhancement=_enhancement(enhancement))
 
     async def ListStylePacks(
@@ -56,9 +71,9 @@ class PromptsServicer(prompts_pb2_grpc.PromptsServiceServicer):  # type: ignore[
     ) -> prompts_pb2.PreparePromptResponse:
         prepared = await self.service.prepare_prompt(
             current_user_id(),
-            request.prompt,
+            _prompt(request.prompt),
             request.trigger_word,
-            request.style_pack,
+            _pack_id(request.style_pack),
             request.enhance,
             time_left_s=context.time_remaining(),
         )

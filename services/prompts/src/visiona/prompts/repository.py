@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -173,3 +174,41 @@ class ModerationDecisionRepository:
 
     async def add(self, decision: ModerationDecision) -> None:
         await self.session.execute(sa.insert(ModerationDecisionRow).values(**decision.__dict__))
+
+
+# Every table of the prompts schema that names a user (each has row-level security on
+# user_id); an erasure deletes the user's rows of each. The style packs are the same for
+# everyone; the outbox is the kit's (visiona.kit.erasure.forget_published_events).
+USER_TABLES = ("enhancements", "prompt_cache", "moderation_decisions")
+
+
+class AccountRepository:
+    """A user's rows in bulk; the transaction acts as that user (RLS)."""
+
+    def __init__(self, session: AsyncConnection) -> None:
+        self.session = session
+
+    async def delete_all(self, user_id: str) -> int:
+        removed = 0
+        for table in USER_TABLES:
+            result = await self.session.execute(
+                sa.text(f"DELETE FROM {table} WHERE user_id = :user"), {"user": user_id}
+            )
+            removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return removed
+
+    async def enhancements(self, user_id: str) -> list[dict[str, Any]]:
+        rows = await self.session.execute(
+            sa.select(EnhancementRow.__table__)
+            .where(EnhancementRow.user_id == user_id)
+            .order_by(EnhancementRow.created_at, EnhancementRow.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def moderation_decisions(self, user_id: str) -> list[dict[str, Any]]:
+        rows = await self.session.execute(
+            sa.select(ModerationDecisionRow.__table__)
+            .where(ModerationDecisionRow.user_id == user_id)
+            .order_by(ModerationDecisionRow.created_at, ModerationDecisionRow.id)
+        )
+        return [dict(row._mapping) for row in rows]
