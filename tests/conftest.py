@@ -30,7 +30,7 @@ from visiona.emulators.stack import (
 from visiona.kit.bus import EventBus
 from visiona.kit.db import Database
 from visiona.kit.migrations import outbox_inbox_ddl, user_rls_ddl
-from visiona.kit.provision import drop, provision
+from visiona.kit.provision import SERVICES, drop, provision
 
 # Decided at import, before any fixture or nested conftest reads the URLs from the environment.
 INFRA = infra.start()
@@ -123,6 +123,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "TRAINING_WORK_LEASE_S": "3",
             "GENERATION_WORK_LEASE_S": "3",
             "GENERATION_RECONCILE_QUIET_S": "2",
+            # Erasure and export sagas at test speed: a one-second grace, rounds asked again
+            # after 10 s (a service killed mid-round), parts after 20 s.
+            "GATEWAY_ERASURE_GRACE_S": "1",
+            "GATEWAY_ERASURE_SETTLE_S": "0.5",
+            "GATEWAY_ERASURE_ROUND_TIMEOUT_S": "10",
+            "GATEWAY_EXPORT_PART_TIMEOUT_S": "20",
+            "GATEWAY_SAGA_POLL_INTERVAL_S": "0.25",
+            # The whole suite calls from 127.0.0.1 as a handful of users: rate limits far
+            # above anything it does (test_edge starts gateways of its own with tight ones).
+            "GATEWAY_IP_RATE_PER_S": "100000",
+            "GATEWAY_IP_BURST": "100000",
+            "GATEWAY_USER_RATE_PER_S": "100000",
+            "GATEWAY_USER_BURST": "100000",
+            "GATEWAY_WEBHOOK_RATE_PER_S": "100000",
+            "GATEWAY_WEBHOOK_BURST": "100000",
         },
     )
     running = LocalStack(cfg)
@@ -135,7 +150,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         drop(
             ADMIN_URL,
             cfg.database,
-            [cfg.roles(s) for s in ("training", "generation", "billing", "prompts")],
+            [cfg.roles(s) for s in SERVICES],
         )
         asyncio.run(purge_broker((f"t{RUN}.", f"visiona.events.t{RUN}")))
 

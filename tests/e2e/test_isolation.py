@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.conftest import RunningStack
+from visiona.kit.provision import SERVICES
 
 
 @pytest.mark.parametrize(
@@ -113,6 +114,13 @@ NOT_USER_OWNED = {
     "style_packs": "the curated catalogue, the same for everyone",
     "style_templates": "the curated catalogue, the same for everyone",
     "stripe_events": "Stripe's events by id; applied to users by billing's consumer",
+    "retained_payments": (
+        "an erased user's payments kept for the accounting records the law requires, under a "
+        "random reference: no user id, customer id, email or name"
+    ),
+    "clerk_webhooks": "Svix delivery ids and event types, nothing of the user",
+    "deletion_receipts": "proof of an erasure, keyed by a keyed hash, not by the user id",
+    "erasure_answers": "answers given to erasure rounds (deletion id, round, count); names no user",
 }
 
 
@@ -125,7 +133,7 @@ def test_every_user_owned_table_has_forced_row_level_security(stack: RunningStac
         "p.tablename = c.relname AND p.qual LIKE '%%app.user_id%%') "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s) ORDER BY 1, 2",
-        ["training", "generation", "billing", "prompts"],
+        list(SERVICES),
     )
     assert len(tables) > 10
     unprotected = [
@@ -161,7 +169,10 @@ def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningSt
     model = trained_model(stack, owner)
     gen = wait_generation(stack, owner, generate(stack, owner, model_id=model["id"]).json()["id"])
     photos = httpx.get(f"{stack.url}/v1/photos", headers=stack.auth(owner)).json()["photos"]
+    export = httpx.post(f"{stack.url}/v1/me/export", headers=stack.auth(owner))
+    assert export.status_code == 202, export.text
     ids = {
+        "export_id": export.json()["id"],
         "photo_id": photos[0]["id"],
         "model_id": model["id"],
         "generation_id": gen["id"],
@@ -189,7 +200,7 @@ def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningSt
             )
             assert response.status_code == 404, (method, url, response.status_code, response.text)
             checked.append(f"{method.upper()} {path}")
-    assert len(checked) >= 12, checked
+    assert len(checked) >= 13, checked
     # The owner still has everything, unchanged.
     again = httpx.get(f"{stack.url}/v1/models/{model['id']}", headers=stack.auth(owner)).json()
     assert again["name"] == model["name"]

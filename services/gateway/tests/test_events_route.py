@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,15 +33,15 @@ class Gateway:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+async def gateway(tmp_path: Path, gateway_backing: dict[str, Any]) -> AsyncIterator[Gateway]:
     issuer = load_or_create_key(tmp_path, issuer="http://127.0.0.1:9")
     port = free_port()
     settings = GatewaySettings(
         port=port,
         clerk_issuer=issuer.issuer,
         clerk_jwt_key=issuer.public_pem(),
-        # Nothing listens there: the stream works from the hub alone.
-        amqp_url="amqp://guest:guest@127.0.0.1:1/",  # type: ignore[arg-type]
+        # The streams are fed from the hub directly; the broker carries nothing here.
+        **gateway_backing,
         amqp_reconnect_s=5.0,
         sse_heartbeat_s=0.2,
         sse_client_queue=2,

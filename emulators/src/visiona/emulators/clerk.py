@@ -7,7 +7,8 @@ the public key, so it is stable for as long as the key file is.
 
 CLI: ``python -m visiona.emulators.clerk token alice`` prints only the token;
 ``... public-key`` prints the PEM; ``... jwks`` prints the JWKS; ``... serve`` runs the app
-(``GET /v1/jwks``, ``GET /.well-known/jwks.json``, ``POST /_dev/tokens``, ``GET /healthz``).
+(``GET /v1/jwks``, ``GET /.well-known/jwks.json``, ``POST /_dev/tokens``, ``GET /healthz``,
+and the Backend API's users with Svix-signed webhooks: visiona.emulators.clerk_users).
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from visiona.emulators.clerk_users import ClerkUsers
+
 DEFAULT_PORT = 8104
 DEFAULT_ISSUER = f"http://127.0.0.1:{DEFAULT_PORT}"
 DEFAULT_AZP = "http://localhost:3000"
+# The Backend API secret key the emulator accepts (a dev value, like Clerk's sk_test_ keys).
+DEFAULT_SECRET_KEY = "sk_test_visiona_local"  # noqa: S105
 KEY_FILE = "signing-key.pem"
 PUBLIC_FILE = "public.pem"
 USER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -198,13 +203,29 @@ class TokenRequest(BaseModel):
     extra_claims: dict[str, Any] | None = None
 
 
-def create_app(issuer: DevIssuer | None = None) -> FastAPI:
-    """The issuer's HTTP face: JWKS (Backend API and Frontend API paths) and a token minter."""
+def users_from_env() -> ClerkUsers:
+    """The Backend API's users; webhooks go to ``CLERK_WEBHOOK_URL`` signed with
+    ``CLERK_WEBHOOK_SECRET`` when both are set."""
+    from visiona.emulators.clerk_users import ClerkUsers
+
+    return ClerkUsers(
+        secret_key=os.environ.get("CLERK_SECRET_KEY", DEFAULT_SECRET_KEY),
+        webhook_url=os.environ.get("CLERK_WEBHOOK_URL") or None,
+        webhook_secret=os.environ.get("CLERK_WEBHOOK_SECRET") or None,
+    )
+
+
+def create_app(issuer: DevIssuer | None = None, users: ClerkUsers | None = None) -> FastAPI:
+    """The issuer's HTTP face: JWKS (Backend API and Frontend API paths), a token minter, and
+    the Backend API's users with their webhooks (visiona.emulators.clerk_users)."""
     # Imported here so `make token` does not pay for FastAPI's import time.
     from fastapi import FastAPI, HTTPException
 
+    from visiona.emulators import clerk_users
+
     dev = issuer or load_or_create_key()
     app = FastAPI(title="Clerk dev issuer", docs_url=None, redoc_url=None, openapi_url=None)
+    clerk_users.install(app, users or users_from_env())
 
     @app.get("/v1/jwks")
     @app.get("/.well-known/jwks.json")

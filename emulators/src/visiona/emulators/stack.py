@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -16,13 +17,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from visiona.kit.provision import SERVICES, ServiceRoles, provision
-
-BACK_SERVICES = SERVICES
+from visiona.kit.provision import BACK_SERVICES, SERVICES, ServiceRoles, provision
 
 
 def role_url(admin_url: str, role: str, database: str) -> str:
@@ -70,17 +70,36 @@ class StackConfig:
     exchange: str = "visiona.events"
     queue_prefix: str = ""
     s3: S3Config | None = None
+    # Server-side encryption the services ask S3 for. None: SSE-S3 on the SeaweedFS this stack
+    # starts (it gets the key below), none on an external S3 whose setup is not ours to know.
+    s3_sse: Literal["none", "s3", "kms"] | None = None
+    # SeaweedFS derives its SSE-S3 key-encryption key from this. Fixed, so a dev stack's
+    # objects stay readable across restarts.
+    s3_sse_key: str = "visiona-local-sse-key-encryption"
     anthropic_api_key: str = "sk-ant-local"
     anthropic_base_url: str | None = None
     stripe_api_key: str = "sk_test_visiona_local"
     stripe_webhook_secret: str = "whsec_visiona_local_dev_secret"  # noqa: S105 (dev only)
     replicate_api_token: str = "r8_visiona_local"  # noqa: S105 (the emulator's dev token)
+    # Keys the gateway's pseudonyms (erasure receipts, rate-limit buckets); one per stack.
+    pseudonym_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    clerk_secret_key: str = "sk_test_visiona_local"  # noqa: S105 (the emulator's dev key)
+    # Svix secrets are whsec_ + base64 of the key bytes.
+    clerk_webhook_secret: str = "whsec_dmlzaW9uYS1sb2NhbC1jbGVyay13ZWJob29rcw=="  # noqa: S105
     log_format: str = "json"
+    # Signs the internal token of every gRPC call; one per stack, shared by all its processes.
+    internal_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def clerk_issuer(self) -> str:
         return f"http://127.0.0.1:{self.ports['clerk']}"
+
+    @property
+    def s3_sse_mode(self) -> Literal["none", "s3", "kms"]:
+        if self.s3_sse is not None:
+            return self.s3_sse
+        return "s3" if self.s3 is not None and "s3" in self.ports else "none"
 
     @property
     def stripe_url(self) -> str:
@@ -121,14 +140,17 @@ class StackConfig:
             f"{p}GRPC_HOST": "127.0.0.1",
             f"{p}GRPC_PORT": str(self.ports[service]),
             f"{p}LOG_FORMAT": self.log_format,
+            f"{p}INTERNAL_TOKEN_SECRET": self.internal_token_secret,
         }
-        if self.s3 is not None and service in ("training", "generation"):
+        # Every service writes its part of a user's export (and the gateway zips them).
+        if self.s3 is not None and service in SERVICES:
             env |= {
                 f"{p}S3_ENDPOINT": self.s3.endpoint,
                 f"{p}S3_ACCESS_KEY": self.s3.access_key,
                 f"{p}S3_SECRET_KEY": self.s3.secret_key,
                 f"{p}S3_BUCKET": self.s3.bucket,
                 f"{p}S3_SECURE": str(self.s3.secure).lower(),
+                f"{p}S3_SSE": self.s3_sse_mode,
             }
         if service == "billing":
             env |= {
@@ -163,12 +185,19 @@ class StackConfig:
         return env
 
     def gateway_env(self) -> dict[str, str]:
-        env = {
+        # Its own schema (deletions, exports, idempotency keys, rate limits), the bus and S3.
+        env = self.service_env("gateway")
+        env |= {
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.ports["gateway"]),
             "GATEWAY_CLERK_ISSUER": self.clerk_issuer,
             "GATEWAY_CLERK_JWKS_URL": f"{self.clerk_issuer}/v1/jwks",
             "GATEWAY_CLERK_AUTHORIZED_PARTIES": "http://localhost:3000",
+            # The Backend API (erasing a user) and the user webhooks.
+            "GATEWAY_CLERK_API_URL": f"{self.clerk_issuer}/v1",
+            "GATEWAY_CLERK_SECRET_KEY": self.clerk_secret_key,
+            "GATEWAY_CLERK_WEBHOOK_SECRET": self.clerk_webhook_secret,
+            "GATEWAY_PSEUDONYM_KEY": self.pseudonym_key,
             "GATEWAY_LOG_FORMAT": self.log_format,
             # Live events (SSE) come from the run's exchange, in a queue under its prefix.
             "GATEWAY_AMQP_URL": self.amqp_url,
@@ -183,6 +212,9 @@ class StackConfig:
         return {
             "CLERK_DEV_KEY_DIR": str(self.state_dir / "clerk"),
             "CLERK_DEV_ISSUER": self.clerk_issuer,
+            "CLERK_SECRET_KEY": self.clerk_secret_key,
+            "CLERK_WEBHOOK_URL": f"{self.gateway_url}/webhooks/clerk",
+            "CLERK_WEBHOOK_SECRET": self.clerk_webhook_secret,
         }
 
     def base_env(self) -> dict[str, str]:
@@ -192,6 +224,10 @@ class StackConfig:
 
 
 _OWN_PREFIXES = ("GATEWAY_", "PROMPTS_", "BILLING_", "TRAINING_", "GENERATION_")
+
+
+# How long a starting stack may take to answer /readyz (a loaded machine imports slowly).
+READY_TIMEOUT_S = float(os.environ.get("VISIONA_STACK_READY_TIMEOUT_S", "120"))
 
 
 def bin_path(name: str) -> str:
@@ -205,7 +241,7 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
     base = cfg.base_env()
     procs: dict[str, tuple[list[str], dict[str, str]]] = {}
     if cfg.s3 is not None and "s3" in cfg.ports:
-        procs["s3"] = (weed_command(cfg), base)
+        procs["s3"] = (weed_command(cfg), base | {"WEED_S3_SSE_KEY": cfg.s3_sse_key})
     procs["anthropic"] = (
         [bin_path("visiona-emulator"), "anthropic", "--port", str(cfg.ports["anthropic"])],
         base | {"ANTHROPIC_EMULATOR_API_KEY": cfg.anthropic_api_key},
@@ -310,7 +346,8 @@ def provision_and_migrate(cfg: StackConfig) -> None:
             [bin_path(f"visiona-{service}"), "migrate"],
             env=base | cfg.service_env(service) | {f"{service.upper()}_LOG_LEVEL": "WARNING"},
         )
-        for service in BACK_SERVICES
+        # Every schema, the gateway's included.
+        for service in SERVICES
     }
     failed = [service for service, proc in running.items() if proc.wait() != 0]
     if failed:
@@ -403,7 +440,7 @@ class LocalStack:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def up(self, timeout_s: float = 60.0) -> None:
+    def up(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         if "s3" in self.specs:
             self.start("s3")
             if not wait_for_port(self.cfg.ports["s3"], timeout_s):
@@ -414,7 +451,7 @@ class LocalStack:
                 self.start(name)
         self.wait_ready(timeout_s)
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         import urllib.error
         import urllib.request
 

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-SERVICES = ("training", "generation", "billing", "prompts")
+# The gRPC services, and every service with a schema (the gateway keeps deletion and export
+# requests, idempotency keys, rate-limit buckets, accounts and the audit log).
+BACK_SERVICES = ("training", "generation", "billing", "prompts")
+SERVICES = ("gateway", *BACK_SERVICES)
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ class ServiceSpec:
     setup: Callable[[Runtime], Awaitable[None]]
 
 
-async def _retrying(what: str, attempt: Callable[[], Awaitable[None]], within_s: float) -> None:
+async def retrying(what: str, attempt: Callable[[], Awaitable[None]], within_s: float) -> None:
     async for attempt_ctx in AsyncRetrying(
         stop=stop_after_delay(within_s),
         wait=wait_exponential(multiplier=0.2, max=3),
@@ -123,7 +123,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         settings.db_schema,
         pool_size=settings.db_pool_size,
     )
-    await _retrying("postgres", db.ping, 60)
+    await retrying("postgres", db.ping, 60)
     # Not retried: a role that could bypass row-level security is a configuration error.
     await db.assert_rls_cannot_be_bypassed()
     bus = EventBus(
@@ -134,10 +134,10 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         delivery_limit=settings.delivery_limit,
         connection_name=settings.service_name,
     )
-    await _retrying("rabbitmq", bus.connect, 60)
+    await retrying("rabbitmq", bus.connect, 60)
     storage = Storage.from_settings(settings) if settings.s3_endpoint else None
     if storage is not None:
-        await _retrying("s3", storage.ensure_bucket, 60)
+        await retrying("s3", storage.ensure_bucket, 60)
 
     server, health = create_server(verifier=verifier)
     runtime = Runtime(settings, db, bus, server, storage, minter)

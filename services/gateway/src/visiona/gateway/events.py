@@ -52,6 +52,8 @@ USER_EVENT_KEYS = (
     "billing.credits.changed.v1",
     "billing.plan.changed.v1",
     "billing.credits.rejected.v1",
+    "gateway.export.ready.v1",
+    "gateway.account.deletion_progressed.v1",
 )
 
 ResyncReason = Literal["unknown_last_event_id", "replay_gap"]

@@ -44,6 +44,15 @@ async def _check_backend(backends: Backends, name: str) -> Dependency:
     return Dependency(ready=status == "SERVING", detail=status.lower())
 
 
+async def _check_database(request: Request) -> Dependency:
+    backplane = request.app.state.backplane
+    try:
+        await asyncio.wait_for(backplane.db.ping(), backplane.settings.readiness_timeout_s)
+    except Exception as exc:
+        return Dependency(ready=False, detail=f"database unreachable ({type(exc).__name__})")
+    return Dependency(ready=True, detail="database answers")
+
+
 async def _check_keys(verifier: TokenVerifier) -> Dependency:
     try:
         await verifier.ready()
@@ -64,8 +73,10 @@ async def readyz(request: Request) -> JSONResponse:
     backends: Backends = request.app.state.backends
     names = list(backends.all)
     results = await asyncio.gather(
-        *(_check_backend(backends, n) for n in names), _check_keys(request.app.state.verifier)
+        *(_check_backend(backends, n) for n in names),
+        _check_keys(request.app.state.verifier),
+        _check_database(request),
     )
-    deps = dict(zip([*names, "auth_keys"], results, strict=True))
+    deps = dict(zip([*names, "auth_keys", "database"], results, strict=True))
     body = Readiness(ready=all(d.ready for d in deps.values()), dependencies=deps)
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

@@ -1,0 +1,144 @@
+"""The gateway's own database, outbox relay, consumers and background workers.
+
+The edge keeps a little state of its own (erasure and export requests, Clerk accounts,
+idempotency keys, rate-limit buckets, the audit log) in schema ``gateway``, with the same
+rules as every service: row-level security it cannot bypass, events written to its outbox in
+the transaction that decides them, consumers with an inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from visiona.gateway.config import GatewaySettings
+from visiona.gateway.erasure import ClerkUsersPort, DeletionJobs
+from visiona.gateway.exports import ExportJobs
+from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.kit.bus import EventBus
+from visiona.kit.consumer import EventConsumer, EventHandler
+from visiona.kit.db import Database
+from visiona.kit.events import Event
+from visiona.kit.logging import get_logger
+from visiona.kit.relay import OutboxRelay
+from visiona.kit.runtime import retrying
+from visiona.kit.storage import Storage
+
+log = get_logger(__name__)
+
+Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Backplane:
+    settings: GatewaySettings
+    db: Database
+    bus: EventBus
+    storage: Storage | None
+    erasure: DeletionJobs | None = None
+    exports: ExportJobs | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
+    workers: dict[str, Worker] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> Backplane:
+        db = Database(
+            settings.database_url.get_secret_value(),
+            settings.db_schema,
+            pool_size=settings.db_pool_size,
+        )
+        bus = EventBus(
+            settings.amqp_url.get_secret_value(),
+            settings.events_exchange,
+            queue_prefix=settings.queue_prefix,
+            prefetch=settings.consumer_prefetch,
+            delivery_limit=settings.delivery_limit,
+            connection_name="gateway",
+        )
+        storage = Storage.from_settings(settings) if settings.s3_endpoint else None
+        return cls(settings, db, bus, storage)
+
+    def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
+        self.consumers.append(EventConsumer(name, self.db, self.bus, handlers))
+
+    def add_worker(self, name: str, run: Worker) -> None:
+        self.workers[name] = run
+
+    def add_periodic(
+        self, name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
+    ) -> None:
+        async def run(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                try:
+                    await tick()
+                except Exception:
+                    log.exception("worker.tick_failed", worker=name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)
+
+        self.add_worker(name, run)
+
+    def install_account_sagas(self) -> None:
+        """The erasure saga (always) and exports (when S3 is configured)."""
+        Pseudonyms.from_settings(self.settings)  # refuses to start without a usable key
+        self.erasure = DeletionJobs(
+            self.db, self.settings, self.storage, ClerkUsersPort(self.settings)
+        )
+        self.add_consumer("gateway.erasure", self.erasure.handlers())
+        self.add_worker("erasure", self.erasure.run)
+        if self.storage is not None:
+            self.exports = ExportJobs(self.db, self.settings, self.storage)
+            self.add_consumer("gateway.exports", self.exports.handlers())
+            self.add_worker("exports", self.exports.run)
+
+    async def connect(self) -> None:
+        """Database (refusing a role that could bypass RLS) and bucket; waits for them a
+        while at start, like the back services do. The broker is not waited for: the edge
+        serves without it (events wait in the outbox), see :meth:`start`."""
+        await retrying("postgres", self.db.ping, 60)
+        await self.db.assert_rls_cannot_be_bypassed()
+        if self.storage is not None:
+            await retrying("s3", self.storage.ensure_bucket, 60)
+
+    async def start(self) -> None:
+        """Workers at once; the relay and the consumers once the broker answers (tried
+        again every ``amqp_reconnect_s`` in the background until it does)."""
+        for name, run in self.workers.items():
+            self._tasks.append(asyncio.create_task(run(self._stop), name=name))
+        self._tasks.append(asyncio.create_task(self._on_broker(), name="broker"))
+
+    async def _on_broker(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.bus.connect()
+                break
+            except Exception as exc:
+                log.warning("broker.waiting", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.settings.amqp_reconnect_s)
+        if self._stop.is_set():
+            return
+        for consumer in self.consumers:
+            await consumer.start()
+        relay = OutboxRelay(
+            self.db,
+            self.bus,
+            batch_size=self.settings.relay_batch_size,
+            poll_interval_s=self.settings.relay_poll_interval_s,
+        )
+        await relay.run(self._stop)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for consumer in self.consumers:
+            await consumer.stop(self.settings.shutdown_timeout_s)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, self.settings.shutdown_timeout_s)
+        await self.bus.close()
+        await self.db.dispose()

@@ -1,0 +1,426 @@
+"""Account erasure (GDPR art. 17 / CCPA): the saga the gateway runs for ``DELETE /v1/me`` and
+for Clerk's ``user.deleted``.
+
+One ``deletions`` row per user is the saga's state and its own job (visiona.kit.jobs.RowJobs):
+
+1. **scheduled**: the request is recorded (and from now on the edge refuses the user's writes
+   with 409 ``account_erasing``). The first round waits ``erasure_grace_s``, longer than the
+   longest request deadline, so that nothing the user started before asking is still being
+   written when the services look.
+2. **erasing**, in rounds: ``gateway.account.erasure_requested.v1`` asks every participant
+   (training, generation, billing, prompts) to remove everything it holds of the user; each
+   answers ``<service>.account.purged.v1`` with how much it removed. A round not answered by
+   all within ``erasure_round_timeout_s`` is asked again (participants are idempotent). When
+   every answer is in, a round that removed anything is followed by another one
+   ``erasure_settle_s`` later; the first round that removes nothing ends the erasure, so work
+   that was still in flight after an earlier round (a late webhook, a job mid-step) is caught.
+3. **finishing**: the user's sign-in is deleted at Clerk (unless Clerk told us about the
+   deletion), then, in one transaction, the gateway's own data of the user goes (account,
+   exports and their objects, idempotency keys, audit entries, published events) and a
+   receipt keyed by a keyed hash of the user id replaces the row.
+
+Every step is idempotent and the state is in the database, so a crash of any process at any
+point only delays the erasure: the job's lease lapses and the step runs again, and events are
+redelivered or asked for again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from visiona.gateway.config import GatewaySettings
+from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.erasure import EXPORTS_PREFIX, forget_published_events
+from visiona.kit.events import (
+    ERASURE_PARTICIPANTS,
+    AccountPurged,
+    BillingAccountPurgedV1,
+    DeletionProgressedV1,
+    ErasureRequestedV1,
+    Event,
+    GenerationAccountPurgedV1,
+    PromptsAccountPurgedV1,
+    TrainingAccountPurgedV1,
+)
+from visiona.kit.jobs import JobSettings, RowJobs
+from visiona.kit.logging import get_logger
+from visiona.kit.rows import RowStore
+from visiona.kit.storage import Storage
+
+log = get_logger(__name__)
+
+PURGED_EVENTS: tuple[type[AccountPurged], ...] = (
+    TrainingAccountPurgedV1,
+    GenerationAccountPurgedV1,
+    BillingAccountPurgedV1,
+    PromptsAccountPurgedV1,
+)
+
+
+def subject_of(settings: GatewaySettings, user_id: str) -> str:
+    """A keyed hash of the user id: finds a receipt for its user, reveals nobody."""
+    return Pseudonyms.from_settings(settings).of("subject", user_id)
+
+
+@dataclass
+class Deletion:
+    id: uuid.UUID
+    user_id: str
+    subject: str
+    source: str
+    status: str
+    round: int
+    answers: dict[str, int]
+    removed: int
+    clerk_user_deleted: bool
+    requested_at: datetime
+    round_started_at: datetime | None
+    work: str | None
+    work_after: datetime
+    work_attempts: int
+    lease_until: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: uuid.UUID
+    source: str
+    rounds: int
+    removed: int
+    requested_at: datetime
+    completed_at: datetime
+
+
+rows = RowStore("deletions", Deletion)
+
+
+async def find(uow: UnitOfWork, user_id: str) -> Deletion | None:
+    return await rows.load(uow, user_id, by="user_id", lock=False)
+
+
+async def find_receipt(uow: UnitOfWork, subject: str) -> Receipt | None:
+    row = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT id, source, rounds, removed, requested_at, completed_at "
+                "FROM deletion_receipts WHERE subject = :s"
+            ),
+            {"s": subject},
+        )
+    ).first()
+    return Receipt(**row._mapping) if row is not None else None
+
+
+async def request_erasure(
+    uow: UnitOfWork, settings: GatewaySettings, user_id: str, *, source: str
+) -> tuple[Deletion, bool]:
+    """Start erasing ``user_id`` (the unit of work must act as that user); the deletion and
+    whether this call created it. Asking again while one runs returns the running one."""
+    clerk_deleted = source == "clerk"
+    created = (
+        await uow.session.execute(
+            sa.text(
+                "INSERT INTO deletions (id, user_id, subject, source, status, clerk_user_deleted,"
+                " work, work_after) VALUES (:id, :user, :subject, :source, 'scheduled', :clerk,"
+                " 'start_round', now() + make_interval(secs => :grace))"
+                " ON CONFLICT (user_id) DO NOTHING RETURNING id"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "user": user_id,
+                "subject": subject_of(settings, user_id),
+                "source": source,
+                "clerk": clerk_deleted,
+                "grace": settings.erasure_grace_s,
+            },
+        )
+    ).first()
+    deletion = await rows.load(uow, user_id, by="user_id", lock=True)
+    assert deletion is not None
+    if created is None and clerk_deleted and not deletion.clerk_user_deleted:
+        # Clerk deleted the user while our own erasure ran: nothing left to delete there.
+        await rows.save(uow, deletion, clerk_user_deleted=True)
+    if created is not None:
+        uow.emit(DeletionProgressedV1(user_id=user_id, deletion_id=deletion.id, status="scheduled"))
+    return deletion, created is not None
+
+
+def view(deletion: Deletion) -> dict[str, Any]:
+    """The deletion as GET /v1/me/deletion shows it."""
+    services = {
+        name: ("done" if deletion.status == "finishing" or name in deletion.answers else "pending")
+        for name in ERASURE_PARTICIPANTS
+    }
+    return {
+        "id": deletion.id,
+        "status": deletion.status,
+        "source": deletion.source,
+        "round": deletion.round,
+        "services": services,
+        "removed": deletion.removed + sum(deletion.answers.values()),
+        "requested_at": deletion.requested_at,
+        "completed_at": None,
+    }
+
+
+def receipt_view(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "id": receipt.id,
+        "status": "completed",
+        "source": receipt.source,
+        "round": receipt.rounds,
+        "services": dict.fromkeys(ERASURE_PARTICIPANTS, "done"),
+        "removed": receipt.removed,
+        "requested_at": receipt.requested_at,
+        "completed_at": receipt.completed_at,
+    }
+
+
+class ClerkUsersPort:
+    """Deletes a user at Clerk through the official SDK (clerk-backend-api)."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.server_url = settings.clerk_api_url
+        self.secret = settings.clerk_secret_key
+
+    @property
+    def configured(self) -> bool:
+        return self.secret is not None and bool(self.secret.get_secret_value())
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete the user; False when Clerk has no such user (already deleted)."""
+        from clerk_backend_api import Clerk, models
+
+        assert self.secret is not None
+        async with Clerk(
+            bearer_auth=self.secret.get_secret_value(), server_url=self.server_url
+        ) as clerk:
+            try:
+                await clerk.users.delete_async(user_id=user_id, timeout_ms=15_000)
+            except models.ClerkErrors as exc:
+                if exc.raw_response.status_code == 404:
+                    return False
+                raise
+        return True
+
+
+class DeletionJobs(RowJobs[Deletion]):
+    table = "deletions"
+    name = "erasure"
+
+    def __init__(
+        self,
+        db: Database,
+        settings: GatewaySettings,
+        storage: Storage | None,
+        clerk: ClerkUsersPort,
+    ) -> None:
+        super().__init__(
+            db,
+            JobSettings(poll_interval_s=settings.saga_poll_interval_s, batch=8, lease_s=60.0),
+        )
+        self.settings = settings
+        self.storage = storage
+        self.clerk = clerk
+
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Deletion | None:
+        return await rows.load(uow, row_id, lock=lock)
+
+    async def save(self, uow: UnitOfWork, row: Deletion, **changes: Any) -> None:
+        if "answers" in changes:
+            changes["answers"] = json.dumps(changes["answers"])
+        await rows.save(uow, row, **changes)
+        if "answers" in changes:
+            row.answers = json.loads(changes["answers"])
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    async def step_start_round(self, row: Deletion) -> None:
+        async with self.locked(row) as (uow, current):
+            if current.work != "start_round":
+                return
+            number = current.round + 1
+            await self.save(
+                uow,
+                current,
+                round=number,
+                answers={},
+                removed=current.removed + sum(current.answers.values()),
+                status="erasing",
+                round_started_at=datetime.now(UTC),
+                work="reask",
+                work_after=datetime.now(UTC)
+                + timedelta(seconds=self.settings.erasure_round_timeout_s),
+            )
+            uow.emit(
+                ErasureRequestedV1(user_id=current.user_id, deletion_id=current.id, round=number)
+            )
+            if number == 1:
+                uow.emit(
+                    DeletionProgressedV1(
+                        user_id=current.user_id, deletion_id=current.id, status="erasing"
+                    )
+                )
+            await uow.commit()
+        log.info("erasure.round_started", deletion_id=str(row.id), round=number)
+
+    async def step_reask(self, row: Deletion) -> None:
+        """A round some participant has not answered in time: ask again (same round)."""
+        async with self.locked(row) as (uow, current):
+            if current.work != "reask":
+                return
+            missing = [s for s in ERASURE_PARTICIPANTS if s not in current.answers]
+            await self.save(
+                uow,
+                current,
+                work_after=datetime.now(UTC)
+                + timedelta(seconds=self.settings.erasure_round_timeout_s),
+            )
+            uow.emit(
+                ErasureRequestedV1(
+                    user_id=current.user_id, deletion_id=current.id, round=current.round
+                )
+            )
+            await uow.commit()
+        log.warning(
+            "erasure.round_asked_again", deletion_id=str(row.id), round=row.round, missing=missing
+        )
+
+    async def step_finish(self, row: Deletion) -> None:
+        if not row.clerk_user_deleted:
+            if self.clerk.configured:
+                await self.clerk.delete_user(row.user_id)
+            else:
+                log.warning("erasure.clerk_not_configured", deletion_id=str(row.id))
+            async with self.locked(row) as (uow, current):
+                await self.save(uow, current, clerk_user_deleted=True)
+                await uow.commit()
+        # Objects first: a crash after this leaves rows that point at nothing, and the step
+        # runs again; the other order could leave objects nobody knows about.
+        archives = await self._export_keys(row)
+        if self.storage is not None:
+            for key in archives:
+                await self.storage.delete(key)
+        async with self.locked(row) as (uow, current):
+            if current.work != "finish":
+                return
+            removed = await forget_gateway_data(uow, current.user_id)
+            total = current.removed + sum(current.answers.values()) + removed + len(archives)
+            await uow.session.execute(
+                sa.text(
+                    "INSERT INTO deletion_receipts (id, subject, source, rounds, removed,"
+                    " requested_at) VALUES (:id, :subject, :source, :rounds, :removed,"
+                    " :requested_at) ON CONFLICT (subject) DO UPDATE SET id = EXCLUDED.id,"
+                    " source = EXCLUDED.source, rounds = EXCLUDED.rounds,"
+                    " removed = EXCLUDED.removed, requested_at = EXCLUDED.requested_at,"
+                    " completed_at = now()"
+                ),
+                {
+                    "id": current.id,
+                    "subject": current.subject,
+                    "source": current.source,
+                    "rounds": current.round,
+                    "removed": total,
+                    "requested_at": current.requested_at,
+                },
+            )
+            await uow.session.execute(
+                sa.text("DELETE FROM deletions WHERE id = :id"), {"id": current.id}
+            )
+            await uow.commit()
+        log.info("erasure.completed", deletion_id=str(row.id), rounds=row.round)
+
+    async def _export_keys(self, row: Deletion) -> list[str]:
+        """Every object of the user's exports (archives and parts not yet zipped)."""
+        if self.storage is None:
+            return []
+        async with self.db.uow(row.user_id) as uow:
+            ids = (
+                await uow.session.execute(
+                    sa.text("SELECT id FROM exports WHERE user_id = :u"), {"u": row.user_id}
+                )
+            ).scalars()
+            export_ids = list(ids)
+        keys: list[str] = []
+        for export_id in export_ids:
+            keys.extend(k for k, _ in await self.storage.list_keys(f"{EXPORTS_PREFIX}{export_id}"))
+        return keys
+
+    # -- answers -----------------------------------------------------------------------------
+
+    async def on_purged(self, event: Event, uow: UnitOfWork) -> None:
+        """A participant's answer: recorded for the current round; the last answer decides."""
+        assert isinstance(event, AccountPurged)
+        await uow.act_as(None, system=True)
+        owner = (
+            await uow.session.execute(
+                sa.text("SELECT user_id FROM deletions WHERE id = :id"), {"id": event.deletion_id}
+            )
+        ).scalar()
+        if owner is None:
+            return  # finished already; a late or repeated answer
+        await uow.act_as(owner)
+        current = await rows.load(uow, event.deletion_id, lock=True)
+        if current is None or current.round != event.round or current.work != "reask":
+            return  # an answer to an earlier round, or one already counted
+        # A round asked again may be answered again with a fresh count (0: done the first
+        # time): what the round removed is the largest answer.
+        removed = max(event.removed, current.answers.get(event.service, 0))
+        answers = {**current.answers, event.service: removed}
+        changes: dict[str, Any] = {"answers": answers}
+        if all(name in answers for name in ERASURE_PARTICIPANTS):
+            now = datetime.now(UTC)
+            if sum(answers.values()) == 0:
+                changes |= {"status": "finishing", "work": "finish", "work_after": now}
+            else:
+                changes |= {
+                    "work": "start_round",
+                    "work_after": now + timedelta(seconds=self.settings.erasure_settle_s),
+                }
+            changes["work_attempts"] = 0
+            uow.after_commit(self.wake)
+        await self.save(uow, current, **changes)
+
+    def handlers(self) -> Mapping[type[Event], Any]:
+        return dict.fromkeys(PURGED_EVENTS, self.on_purged)
+
+
+# Tables of the gateway's schema that may hold rows of a user, besides deletions and exports
+# (deleted here too). The edge's tables come from its own migration and may be absent in an
+# older schema, hence the existence check.
+_USER_TABLES = ("accounts", "idempotency_keys", "audit_log", "exports")
+
+
+async def forget_gateway_data(uow: UnitOfWork, user_id: str) -> int:
+    """Delete every row of the gateway's schema that names ``user_id`` (not the deletion
+    itself); returns how many. Published events about the user go too."""
+    present = set(
+        (
+            await uow.session.execute(
+                sa.text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema() AND table_name = ANY(:t)"
+                ),
+                {"t": list(_USER_TABLES)},
+            )
+        ).scalars()
+    )
+    removed = 0
+    for table in _USER_TABLES:
+        if table in present:
+            result = await uow.session.execute(
+                sa.text(f"DELETE FROM {table} WHERE user_id = :u"),
+                {"u": user_id},
+            )
+            removed += int(result.rowcount or 0)
+    removed += await forget_published_events(uow, user_id)
+    return removed

@@ -1,0 +1,315 @@
+"""Data export (GDPR art. 15 and 20): every record and file of the user in one zip.
+
+``POST /v1/me/export`` records an ``exports`` row (its own job, visiona.kit.jobs.RowJobs) and
+emits ``gateway.export.requested.v1``. Each participant writes its part under
+``exports/<id>/<service>/`` and answers ``<service>.account.exported.v1``. When every part is
+in, the gateway adds ``account/`` (what it knows itself: the Clerk profile, the audit trail)
+and a ``manifest.json``, streams everything into ``exports/<id>.zip`` (never in memory:
+visiona.kit.zipstream), deletes the parts and emits ``gateway.export.ready.v1``. The archive is
+offered through presigned links of ``export_link_ttl_s`` and deleted after ``export_ttl_s``.
+
+Parts still missing after ``export_part_timeout_s`` are asked for again (writing a part is
+idempotent); an export not complete by ``export_deadline_s`` fails and its parts are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from visiona.gateway.config import GatewaySettings
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.erasure import ExportPart, export_prefix
+from visiona.kit.events import (
+    ERASURE_PARTICIPANTS,
+    AccountExported,
+    BillingAccountExportedV1,
+    Event,
+    ExportReadyV1,
+    ExportRequestedV1,
+    GenerationAccountExportedV1,
+    PromptsAccountExportedV1,
+    TrainingAccountExportedV1,
+)
+from visiona.kit.jobs import JobSettings, RowJobs
+from visiona.kit.logging import get_logger
+from visiona.kit.rows import RowStore
+from visiona.kit.storage import Storage
+from visiona.kit.zipstream import assemble
+
+log = get_logger(__name__)
+
+EXPORTED_EVENTS: tuple[type[AccountExported], ...] = (
+    TrainingAccountExportedV1,
+    GenerationAccountExportedV1,
+    BillingAccountExportedV1,
+    PromptsAccountExportedV1,
+)
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Export:
+    id: uuid.UUID
+    user_id: str
+    status: str  # collecting | assembling | ready | failed | expired
+    parts: dict[str, dict[str, Any]]
+    archive_key: str | None
+    bytes: int | None
+    error: str | None
+    requested_at: datetime
+    ready_at: datetime | None
+    expires_at: datetime | None
+    work: str | None
+    work_after: datetime
+    work_attempts: int
+    lease_until: datetime | None
+    updated_at: datetime
+
+
+rows = RowStore("exports", Export)
+
+
+def archive_key(export_id: uuid.UUID) -> str:
+    return f"exports/{export_id}.zip"
+
+
+async def request_export(uow: UnitOfWork, settings: GatewaySettings, user_id: str) -> Export:
+    """Start an export for the user (acting as them), or return the one still in progress."""
+    running = (
+        await uow.session.execute(
+            sa.text(
+                f"{rows.select} WHERE user_id = :u AND status IN ('collecting', 'assembling') "
+                "ORDER BY requested_at DESC LIMIT 1"
+            ),
+            {"u": user_id},
+        )
+    ).first()
+    if running is not None:
+        return rows.record(running)
+    export_id = uuid.uuid4()
+    await uow.session.execute(
+        sa.text(
+            "INSERT INTO exports (id, user_id, status, work, work_after) VALUES (:id, :u,"
+            " 'collecting', 'reask', now() + make_interval(secs => :t))"
+        ),
+        {"id": export_id, "u": user_id, "t": settings.export_part_timeout_s},
+    )
+    uow.emit(ExportRequestedV1(user_id=user_id, export_id=export_id))
+    record = await rows.load(uow, export_id, lock=False)
+    assert record is not None
+    return record
+
+
+async def get(uow: UnitOfWork, export_id: uuid.UUID) -> Export | None:
+    return await rows.load(uow, export_id, lock=False)
+
+
+async def recent(uow: UnitOfWork, user_id: str, limit: int = 20) -> list[Export]:
+    result = await uow.session.execute(
+        sa.text(f"{rows.select} WHERE user_id = :u ORDER BY requested_at DESC LIMIT :n"),
+        {"u": user_id, "n": limit},
+    )
+    return [rows.record(r) for r in result]
+
+
+class ExportJobs(RowJobs[Export]):
+    table = "exports"
+    name = "exports"
+
+    def __init__(self, db: Database, settings: GatewaySettings, storage: Storage) -> None:
+        super().__init__(
+            db,
+            JobSettings(poll_interval_s=settings.saga_poll_interval_s, batch=4, lease_s=120.0),
+        )
+        self.settings = settings
+        self.storage = storage
+
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Export | None:
+        return await rows.load(uow, row_id, lock=lock)
+
+    async def save(self, uow: UnitOfWork, row: Export, **changes: Any) -> None:
+        if "parts" in changes:
+            value = changes["parts"]
+            changes["parts"] = json.dumps(value)
+            await rows.save(uow, row, **changes)
+            row.parts = value
+            return
+        await rows.save(uow, row, **changes)
+
+    async def give_up(self, uow: UnitOfWork, row: Export, kind: str, error: BaseException) -> bool:
+        if kind != "assemble":
+            return False
+        await self.save(uow, row, status="failed", error="assembly_failed", work="discard")
+        return True
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    async def step_reask(self, row: Export) -> None:
+        """Parts missing after the timeout: ask again, or fail after the deadline."""
+        async with self.locked(row) as (uow, current):
+            if current.work != "reask":
+                return
+            now = datetime.now(UTC)
+            missing = [s for s in ERASURE_PARTICIPANTS if s not in current.parts]
+            if now - current.requested_at > timedelta(seconds=self.settings.export_deadline_s):
+                await self.save(
+                    uow, current, status="failed", error="parts_missing", work="discard"
+                )
+            else:
+                await self.save(
+                    uow,
+                    current,
+                    work_after=now + timedelta(seconds=self.settings.export_part_timeout_s),
+                )
+                uow.emit(ExportRequestedV1(user_id=current.user_id, export_id=current.id))
+            await uow.commit()
+        log.warning("export.parts_asked_again", export_id=str(row.id), missing=missing)
+
+    async def step_assemble(self, row: Export) -> None:
+        account = await self._account_part(row)
+        base = export_prefix(row.id)
+        members = [
+            (key[len(base) :], key)
+            for key, _ in await self.storage.list_keys(base)
+            if key != f"{base}manifest.json"
+        ]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "export_id": str(row.id),
+            "user_id": row.user_id,
+            "requested_at": row.requested_at.isoformat(),
+            "created_at": datetime.now(UTC).isoformat(),
+            "parts": {name: row.parts.get(name, {}) for name in ERASURE_PARTICIPANTS}
+            | {"account": {"objects": account.objects, "bytes": account.bytes}},
+            "files": [name for name, _ in members],
+        }
+        await self.storage.put_bytes(
+            f"{base}manifest.json",
+            json.dumps(manifest, indent=2).encode(),
+            content_type="application/json",
+        )
+        members.insert(0, ("manifest.json", f"{base}manifest.json"))
+        key = archive_key(row.id)
+        archive = await assemble(self.storage, members, key)
+        async with self.locked(row) as (uow, current):
+            if current.work != "assemble":
+                return
+            now = datetime.now(UTC)
+            expires = now + timedelta(seconds=self.settings.export_ttl_s)
+            await self.save(
+                uow,
+                current,
+                status="ready",
+                archive_key=key,
+                bytes=archive.size,
+                ready_at=now,
+                expires_at=expires,
+                work="discard",
+                work_after=now,
+            )
+            uow.emit(ExportReadyV1(user_id=current.user_id, export_id=current.id))
+            await uow.commit()
+        log.info("export.ready", export_id=str(row.id), members=archive.members)
+
+    async def step_discard(self, row: Export) -> None:
+        """Delete the parts (after assembly or failure); a ready archive waits to expire."""
+        await self.storage.delete_prefix(export_prefix(row.id))
+        async with self.locked(row) as (uow, current):
+            if current.work != "discard":
+                return
+            if current.status == "ready":
+                assert current.expires_at is not None
+                await self.save(uow, current, work="expire", work_after=current.expires_at)
+            else:
+                await self.save(uow, current, work=None)
+            await uow.commit()
+
+    async def step_expire(self, row: Export) -> None:
+        if row.archive_key:
+            await self.storage.delete(row.archive_key)
+        async with self.locked(row) as (uow, current):
+            if current.work != "expire":
+                return
+            await self.save(uow, current, status="expired", work=None)
+            await uow.commit()
+
+    async def _account_part(self, row: Export) -> ExportPart:
+        """What the gateway itself holds of the user: the Clerk profile and the audit trail."""
+        part = ExportPart(self.storage, row.id, "account")
+        async with self.db.uow(row.user_id) as uow:
+            profile = [
+                dict(r._mapping)
+                for r in await uow.session.execute(
+                    sa.text(
+                        "SELECT user_id, email, first_name, last_name, image_url, created_at,"
+                        " updated_at FROM accounts WHERE user_id = :u"
+                    ),
+                    {"u": row.user_id},
+                )
+            ]
+            audit = await _audit_rows(uow, row.user_id)
+            exports = [
+                {
+                    "id": e.id,
+                    "status": e.status,
+                    "requested_at": e.requested_at,
+                    "ready_at": e.ready_at,
+                    "expires_at": e.expires_at,
+                }
+                for e in await recent(uow, row.user_id, limit=1000)
+            ]
+        await part.add_records("profile", profile)
+        await part.add_records("exports", exports)
+        if audit is not None:
+            await part.add_records("audit_log", audit)
+        return part
+
+    # -- answers -----------------------------------------------------------------------------
+
+    async def on_exported(self, event: Event, uow: UnitOfWork) -> None:
+        assert isinstance(event, AccountExported)
+        current = await rows.load(uow, event.export_id, lock=True)
+        if current is None or current.status != "collecting" or current.user_id != event.user_id:
+            return
+        parts = {
+            **current.parts,
+            event.service: {"objects": event.objects, "bytes": event.bytes},
+        }
+        changes: dict[str, Any] = {"parts": parts}
+        if all(name in parts for name in ERASURE_PARTICIPANTS):
+            changes |= {
+                "status": "assembling",
+                "work": "assemble",
+                "work_after": datetime.now(UTC),
+                "work_attempts": 0,
+            }
+            uow.after_commit(self.wake)
+        await self.save(uow, current, **changes)
+
+    def handlers(self) -> Mapping[type[Event], Any]:
+        return dict.fromkeys(EXPORTED_EVENTS, self.on_exported)
+
+
+async def _audit_rows(uow: UnitOfWork, user_id: str) -> list[dict[str, Any]] | None:
+    """The user's audit entries, when the schema has an audit log."""
+    present = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema()"
+                " AND table_name = 'audit_log'"
+            )
+        )
+    ).first()
+    if present is None:
+        return None
+    result = await uow.session.execute(
+        sa.text("SELECT * FROM audit_log WHERE user_id = :u ORDER BY 1"), {"u": user_id}
+    )
+    return [{k: v for k, v in r._mapping.items() if k not in ("ip_hash",)} for r in result]
