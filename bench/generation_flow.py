@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.common import ADMIN_URL, AMQP_URL, RUN, BenchError, purge_broker
+from bench.common import ADMIN_URL, AMQP_URL, RUN, UNLIMITED_EDGE, BenchError, purge_broker
 from bench.s3 import _remove_sockets
 from visiona.cli.samples import FACE_INDICES, face_photo
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
@@ -111,7 +111,7 @@ def full_platform(label: str, extra_env: dict[str, str] | None = None) -> Iterat
         queue_prefix=f"b{RUN}.",
         s3=S3Config(endpoint=f"127.0.0.1:{ports['s3']}", access_key="bench", secret_key="bench-s3"),
         log_format="json",
-        extra_env=extra_env or {},
+        extra_env=UNLIMITED_EDGE | (extra_env or {}),
     )
     stack = LocalStack(cfg)
     failed = False

@@ -10,13 +10,20 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from visiona.gateway import problems
+from visiona.gateway import audit, idempotency, problems, ratelimit
+from visiona.gateway.backplane import Backplane
 from visiona.gateway.clients import Backends
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.events import EventFeed
+from visiona.gateway.idempotency import IdempotencyMiddleware
 from visiona.gateway.middleware import RequestContextMiddleware
+from visiona.gateway.openapi import document_problems
+from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.ratelimit import AdmissionMiddleware
+from visiona.gateway.routes import audit as audit_routes
 from visiona.gateway.routes import (
     billing,
+    clerk_webhook,
     events,
     generation,
     health,
@@ -26,8 +33,17 @@ from visiona.gateway.routes import (
     usage,
     webhooks,
 )
+from visiona.gateway.security import (
+    CORS_ALLOWED_HEADERS,
+    CORS_EXPOSED_HEADERS,
+    CORS_METHODS,
+    AllowListCORSMiddleware,
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.errors import DomainError
+from visiona.kit.events import CreditsChangedV1
 from visiona.kit.logging import configure_logging
 from visiona.kit.telemetry import configure_tracing
 
@@ -40,6 +56,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.backends = Backends(settings)
+        # Raises (the gateway does not start) without a usable GATEWAY_PSEUDONYM_KEY.
+        app.state.pseudonyms = Pseudonyms.from_settings(settings)
+        backplane = Backplane.from_settings(settings)
+        await backplane.connect()
+        backplane.add_consumer(audit.CONSUMER, {CreditsChangedV1: audit.on_credits_changed})
+        db, every = backplane.db, settings.edge_sweep_interval_s
+        backplane.add_periodic("rate-buckets-sweep", every, lambda: ratelimit.sweep(db))
+        backplane.add_periodic("idempotency-sweep", every, lambda: idempotency.sweep(db))
+        backplane.install_account_sagas()
+        app.state.backplane = backplane
+        await backplane.start()
         app.state.verifier = TokenVerifier(
             issuer=settings.clerk_issuer,
             authorized_parties=settings.clerk_authorized_parties,
@@ -54,6 +81,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.events.stop()
+            await backplane.stop()
             await app.state.backends.close()
 
     app = FastAPI(
@@ -68,6 +96,36 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+    # Outermost first (Starlette runs the last added first):
+    # - request context: every answer, including the edge's own refusals, has a request id;
+    # - security headers: on every answer, CORS preflights and refusals included;
+    # - CORS: a browser can read a 413 or 429 too; preflights are answered before any limit
+    #   or database work (they carry no credentials);
+    # - body limit: an oversized body costs no database round trip;
+    # - admission (rate limits, erasure block): one round trip, before anything else uses the
+    #   database, so a replay counts against the budget too;
+    # - idempotency, innermost: it stores and replays exactly what the routes answered, and
+    #   everything outside it adds the current request's headers to a replay.
+    app.add_middleware(IdempotencyMiddleware, settings=settings)
+    app.add_middleware(AdmissionMiddleware, settings=settings)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=("/webhooks/",)
+    )
+    app.add_middleware(
+        AllowListCORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=CORS_METHODS,
+        allow_headers=CORS_ALLOWED_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        allow_credentials=True,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        docs_paths={
+            p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
+        },
+        hsts_max_age_s=settings.hsts_max_age_s if settings.served_over_https else None,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(grpc.aio.AioRpcError, problems.rpc_error_handler)
     app.add_exception_handler(DomainError, problems.domain_error_handler)
@@ -76,6 +134,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, problems.unhandled_error_handler)
     for router in (
         me.router,
+        audit_routes.router,
         prompts.router,
         usage.router,
         billing.router,
@@ -87,5 +146,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)
+    app.include_router(clerk_webhook.router)
     app.include_router(health.router)
+    document_problems(app)
     return app

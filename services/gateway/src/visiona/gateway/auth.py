@@ -1,4 +1,9 @@
-"""The authenticated caller, as a FastAPI dependency."""
+"""The authenticated caller, as a FastAPI dependency.
+
+The edge's own checks (per-user rate limit, erasure block, idempotency keys) need the caller
+before routing, so :func:`principal_of` verifies the session token once per request and keeps
+the result in the request's state, where the dependency finds it.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,60 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from visiona.kit.auth import Principal, TokenVerifier
 from visiona.kit.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="Clerk session token (RS256 JWT)")
 
+# Browsers send Clerk's session as this cookie instead of a header.
+SESSION_COOKIE = "__session"
+
+
+def session_token(conn: HTTPConnection) -> str | None:
+    """The bearer token of the Authorization header, else the session cookie."""
+    scheme, _, credentials = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return conn.cookies.get(SESSION_COOKIE) or None
+
+
+async def principal_of(scope: Scope) -> Principal | None:
+    """The verified caller of this request, or None without a valid session token (the
+    route's dependency then answers 401 with the reason). Verified once per request."""
+    state = scope.setdefault("state", {})
+    if "principal" in state:
+        cached: Principal | None = state["principal"]
+        return cached
+    principal: Principal | None = None
+    token = session_token(HTTPConnection(scope))
+    if token:
+        verifier: TokenVerifier = scope["app"].state.verifier
+        try:
+            principal = await verifier.verify(token)
+        except Exception:
+            # Not signed in, as far as the edge is concerned; the route's dependency verifies
+            # again and answers with the reason.
+            principal = None
+    state["principal"] = principal
+    return principal
+
 
 async def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    token = credentials.credentials if credentials is not None else None
-    if token is None:
-        # Browsers send Clerk's session as the __session cookie instead of a header.
-        token = request.cookies.get("__session")
-    if not token:
-        raise Unauthenticated("a session token is required", code="missing_token")
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = await verifier.verify(token)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        token = credentials.credentials if credentials is not None else None
+        if token is None:
+            token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise Unauthenticated("a session token is required", code="missing_token")
+        verifier: TokenVerifier = request.app.state.verifier
+        principal = await verifier.verify(token)
     request.state.user_id = principal.user_id
     structlog.contextvars.bind_contextvars(user_id=principal.user_id)
     return principal

@@ -7,13 +7,19 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from visiona.kit.settings import KitSettings
+from visiona.kit.settings import ServiceSettings
 
 
-class GatewaySettings(KitSettings):
+class GatewaySettings(ServiceSettings):
+    """The edge. Like a back service it has a schema of its own (deletion and export requests,
+    idempotency keys, rate-limit buckets, accounts, the audit log), an outbox and consumers on
+    the bus, and S3 (exports); it serves HTTP, not gRPC."""
+
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     service_name: str = "gateway"
+    db_schema: str = "gateway"
+    db_pool_size: int = 10
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -24,6 +30,34 @@ class GatewaySettings(KitSettings):
     clerk_jwt_key: str | None = None
     clerk_jwks_url: str | None = None
     clock_skew_s: float = 5.0
+
+    # Clerk's Backend API (an erased account's sign-in is deleted too) and its user webhooks
+    # (Svix-signed; the previous secret is accepted during a rotation).
+    clerk_api_url: str = "https://api.clerk.com/v1"
+    clerk_secret_key: SecretStr | None = None
+    clerk_webhook_secret: SecretStr | None = None
+    clerk_webhook_previous_secret: SecretStr | None = None
+
+    # Keys hashes that stand in for a user id or an IP where we must not keep them (erasure
+    # receipts, rate-limit buckets, the audit log). Required; at least 32 bytes.
+    pseudonym_key: SecretStr = SecretStr("")
+
+    # Account erasure (visiona.gateway.erasure). The first round waits until nothing the user
+    # started before asking can still write: requests in flight (the longest deadline) and the
+    # photo upload policies already handed out (15 minutes), hence 16 minutes. A round not
+    # answered by every service within the timeout is asked again; rounds repeat, a little
+    # apart, until one removes nothing.
+    erasure_grace_s: float = Field(default=960.0, ge=0)
+    erasure_settle_s: float = Field(default=5.0, ge=0)
+    erasure_round_timeout_s: float = Field(default=120.0, gt=0)
+    # Exports (visiona.gateway.exports): parts are asked again after the timeout and the
+    # export fails after the deadline; the archive is kept for the TTL and each download link
+    # lasts for the link TTL.
+    export_part_timeout_s: float = Field(default=300.0, gt=0)
+    export_deadline_s: float = Field(default=6 * 3600.0, gt=0)
+    export_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    export_link_ttl_s: float = Field(default=900.0, gt=0, le=7 * 24 * 3600.0)
+    saga_poll_interval_s: float = Field(default=1.0, gt=0)
 
     prompts_addr: str = "127.0.0.1:50051"
     training_addr: str = "127.0.0.1:50052"
@@ -44,9 +78,6 @@ class GatewaySettings(KitSettings):
 
     # Live events (GET /v1/events): each instance reads the event exchange through a queue of
     # its own, named after the prefix (see visiona.gateway.events).
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
-    events_exchange: str = "visiona.events"
-    queue_prefix: str = ""
     amqp_reconnect_s: float = Field(default=2.0, gt=0)
     # A comment line this often keeps proxies and load balancers from closing an idle stream.
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
@@ -60,7 +91,34 @@ class GatewaySettings(KitSettings):
     # A write that stalls this long (the client stopped reading) ends the stream.
     sse_send_timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("clerk_authorized_parties", mode="before")
+    # The edge (visiona.gateway.ratelimit, .idempotency, .security). Rate limits are per
+    # client IP on every request (health checks aside) and per user on signed-in ones; buckets
+    # live in the gateway's database, so every instance shares them. A rate of 0 turns that
+    # limit off. Webhooks have a per-IP bucket of their own, generous: providers burst
+    # (Stripe after an outage) and the body is verified before anything is done with it.
+    user_rate_per_s: float = Field(default=10.0, ge=0)
+    user_burst: int = Field(default=40, ge=1)
+    ip_rate_per_s: float = Field(default=30.0, ge=0)
+    ip_burst: int = Field(default=100, ge=1)
+    webhook_rate_per_s: float = Field(default=50.0, ge=0)
+    webhook_burst: int = Field(default=500, ge=1)
+    # An edge check slower than this lets the request through (rate limits fail open).
+    edge_check_timeout_s: float = Field(default=2.0, gt=0)
+    # Idempotency-Key: responses are replayed for this long; an attempt whose gateway died
+    # is taken over by a retry after the lease (longer than the longest request deadline).
+    idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    idempotency_lease_s: float = Field(default=90.0, gt=0)
+    # Expired buckets and keys are deleted this often (by every instance; it is idempotent).
+    edge_sweep_interval_s: float = Field(default=60.0, gt=0)
+    # Largest request body outside /webhooks (photos go to S3 directly; the API takes JSON).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    # Browser origins allowed to call the API (comma-separated or a JSON list).
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    # The public URL is https (production): send HSTS. Never over plain http locally.
+    served_over_https: bool = False
+    hsts_max_age_s: int = Field(default=2 * 365 * 24 * 3600, ge=0)
+
+    @field_validator("clerk_authorized_parties", "cors_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

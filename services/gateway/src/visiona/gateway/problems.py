@@ -12,7 +12,8 @@ import grpc
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.kit.errors import DomainError, ErrorKind
@@ -50,6 +51,14 @@ HTTP_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.INTERNAL: 500,
 }
 
+# Errors raised by the framework itself (routing, reading the body), not by a route.
+HTTP_ERROR_CODES = {
+    400: "malformed_body",
+    404: "route_not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
+
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",
@@ -68,16 +77,41 @@ TITLES = {
 }
 
 
+def _omitted_when_unset(schema: dict[str, Any]) -> None:
+    # Unset optional members are left out of the body (never sent as null): no default to show.
+    schema.pop("default", None)
+
+
+class FieldError(BaseModel):
+    """One invalid part of a request (``validation_error``)."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then names"
+    )
+    msg: str
+    type: str = Field(description="The kind of error, e.g. `missing`, `string_too_long`")
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, with Visiona's stable machine-readable ``code``."""
 
-    type: str
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="`urn:visiona:problem:<code>`")
     title: str
-    status: int
-    code: str
-    detail: str
-    request_id: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    status: int = Field(description="The HTTP status, repeated")
+    code: str = Field(description="Stable and machine-readable: act on this")
+    detail: str = Field(description="For humans; may change")
+    request_id: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The `X-Request-ID` of the failed request",
+        json_schema_extra=_omitted_when_unset,
+    )
+    errors: list[FieldError] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Each invalid part (only with `validation_error`)",
+        json_schema_extra=_omitted_when_unset,
+    )
 
 
 def problem(
@@ -86,7 +120,7 @@ def problem(
     code: str,
     detail: str,
     *,
-    errors: list[dict[str, Any]] | None = None,
+    errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) if request is not None else None
@@ -138,7 +172,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        FieldError(loc=list(e.get("loc", ())), msg=e.get("msg", ""), type=e.get("type", ""))
         for e in exc.errors()
     ]
     return problem(request, 422, "validation_error", "the request is not valid", errors=errors)
@@ -146,7 +180,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     return problem(request, exc.status_code, code, str(exc.detail), headers=headers)
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
+from visiona.gateway import audit
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.problems import Problem
@@ -260,6 +261,12 @@ async def create_checkout(
         timeout=backends.settings.payments_deadline_s,
         metadata=call_metadata(user.user_id, request.state.request_id),
     )
+    await audit.record_for(
+        request,
+        user.user_id,
+        "billing.checkout_created",
+        {"kind": body.kind, "item_id": body.item_id, "session_id": r.session_id},
+    )
     return CheckoutSession(
         session_id=r.session_id,
         url=r.url,
@@ -281,4 +288,5 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
         timeout=backends.settings.payments_deadline_s,
         metadata=call_metadata(user.user_id, request.state.request_id),
     )
+    await audit.record_for(request, user.user_id, "billing.portal_opened")
     return PortalSession(url=r.url)

@@ -1,0 +1,330 @@
+"""``Idempotency-Key`` on every POST under ``/v1``.
+
+Every POST of the API creates or charges something, so all of them honour the header:
+
+- ``POST /v1/photos/uploads`` and ``POST /v1/photos/{id}/complete`` (an upload slot, a photo)
+- ``POST /v1/models`` and ``POST /v1/models/{id}/cancel`` (a training, its credits)
+- ``POST /v1/generations`` and ``POST /v1/generations/{id}/cancel`` (a generation, credits)
+- ``POST /v1/billing/checkout`` and ``POST /v1/billing/portal`` (Stripe sessions)
+- ``POST /v1/prompts/enhance`` (an LLM call, kept as an enhancement)
+- ``POST /v1/me/export`` (an export of the account)
+
+Without the header a request is handled as before. With it, per signed-in user and key:
+
+- the first request is recorded as in progress, runs, and its response is stored (any status
+  but 5xx, 408 and 429: those are transient, so the key is given back and a retry runs);
+- a request with the same key and the same method, path, query and body gets the stored
+  response, byte for byte, with ``Idempotent-Replayed: true``;
+- the same key with a different request is 422 ``idempotency_key_reused``;
+- the same key while the first is still running is 409 ``idempotency_key_in_progress`` with
+  ``Retry-After: 1`` (if that gateway dies, a retry takes the key over after
+  ``GATEWAY_IDEMPOTENCY_LEASE_S``);
+- a key that is not 1-255 printable ASCII characters is 400 ``invalid_idempotency_key``.
+
+Keys are scoped per user (another user's identical key is another key) and kept for
+``GATEWAY_IDEMPOTENCY_TTL_S`` (24 h). The caller is the one :func:`principal_of` verified;
+a request without a valid session is left to the route, which answers 401.
+
+Unlike rate limits, idempotency fails closed: when the database cannot record the key the
+request is refused with 503 rather than run without the guarantee the client asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from visiona.gateway.auth import principal_of
+from visiona.gateway.config import GatewaySettings
+from visiona.gateway.problems import problem
+from visiona.kit.db import Database
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+HEADER = b"idempotency-key"
+REPLAYED = (b"idempotent-replayed", b"true")
+_VALID_KEY = re.compile(rb"[\x20-\x7e]{1,255}")
+# What a replay repeats of the first response's headers: those that describe its body.
+# Everything else is the edge's to add again (request id, CORS, security, rate limits).
+STORED_HEADERS = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"content-language",
+        b"location",
+        b"cache-control",
+        b"etag",
+        b"last-modified",
+        b"link",
+    }
+)
+
+
+def is_transient(status: int) -> bool:
+    """An answer a retry may change: not stored, so the retry runs."""
+    return status >= 500 or status in (408, 429)
+
+
+def fingerprint(method: str, path: str, query: bytes, body: bytes) -> bytes:
+    """What makes two requests the same request."""
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query, body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str  # claimed | in_progress | done
+    same_request: bool
+    status: int | None
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+_CLAIM = (
+    "SELECT outcome, same_request, status, headers, body "
+    "FROM idempotency_claim(%s, %s, %s, %s, %s, %s)"
+)
+_FINISH = "SELECT idempotency_finish(%s, %s, %s, %s, %s::jsonb, %s)"
+_RELEASE = "SELECT idempotency_release(%s, %s, %s)"
+_SWEEP = sa.text("DELETE FROM idempotency_keys WHERE expires_at <= now()")
+
+
+class IdempotencyStore:
+    """The three calls of a keyed request, one round trip each (functions of migration 0002,
+    which act as the user under row-level security)."""
+
+    def __init__(self, db: Database, *, lease_s: float, ttl_s: float) -> None:
+        self.db = db
+        self.lease_s = lease_s
+        self.ttl_s = ttl_s
+
+    async def claim(self, user_id: str, key: str, fp: bytes, attempt: uuid.UUID) -> Claim:
+        async with self.db.single_statement() as conn:
+            cursor = await conn.execute(
+                _CLAIM, (user_id, key, fp, attempt, self.lease_s, self.ttl_s)
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        outcome, same, status, headers, body = row
+        pairs = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers or []]
+        return Claim(outcome, bool(same), status, pairs, bytes(body or b""))
+
+    async def finish(
+        self,
+        user_id: str,
+        key: str,
+        attempt: uuid.UUID,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> bool:
+        stored = json.dumps([[n.decode("latin-1"), v.decode("latin-1")] for n, v in headers])
+        async with self.db.single_statement() as conn:
+            cursor = await conn.execute(_FINISH, (user_id, key, attempt, status, stored, body))
+            row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def release(self, user_id: str, key: str, attempt: uuid.UUID) -> None:
+        async with self.db.single_statement() as conn:
+            await conn.execute(_RELEASE, (user_id, key, attempt))
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI: it reads the body before the route (to fingerprint it) and holds the
+    route's response until it is stored, so a client that has seen a response can always
+    replay it."""
+
+    def __init__(self, app: ASGIApp, *, settings: GatewaySettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].startswith("/v1/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        keys = [value for name, value in scope["headers"] if name == HEADER]
+        if not keys:
+            await self.app(scope, receive, send)
+            return
+        if len(keys) > 1 or not _VALID_KEY.fullmatch(keys[0]):
+            await _problem(
+                scope,
+                receive,
+                send,
+                400,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be one value of 1-255 printable ASCII characters",
+            )
+            return
+        principal = await principal_of(scope)
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away
+        user_id, key = principal.user_id, keys[0].decode("ascii")
+        fp = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        attempt = uuid.uuid4()
+        store = IdempotencyStore(
+            scope["app"].state.backplane.db,
+            lease_s=self.settings.idempotency_lease_s,
+            ttl_s=self.settings.idempotency_ttl_s,
+        )
+        try:
+            claim = await store.claim(user_id, key, fp, attempt)
+        except Exception as exc:
+            log.warning("idempotency.unavailable", error_type=type(exc).__name__)
+            await _problem(
+                scope,
+                receive,
+                send,
+                503,
+                "idempotency_unavailable",
+                "the Idempotency-Key cannot be honoured right now; try again shortly",
+                {"Retry-After": "1"},
+            )
+            return
+        if not claim.same_request:
+            await _problem(
+                scope,
+                receive,
+                send,
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            )
+        elif claim.outcome == "in_progress":
+            await _problem(
+                scope,
+                receive,
+                send,
+                409,
+                "idempotency_key_in_progress",
+                "a request with this Idempotency-Key is still in progress",
+                {"Retry-After": "1"},
+            )
+        elif claim.outcome == "done":
+            assert claim.status is not None
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": claim.status,
+                    "headers": [*claim.headers, REPLAYED],
+                }
+            )
+            await send({"type": "http.response.body", "body": claim.body})
+        else:
+            await self._run(scope, receive, send, store, user_id, key, attempt, body)
+
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        store: IdempotencyStore,
+        user_id: str,
+        key: str,
+        attempt: uuid.UUID,
+        body: bytes,
+    ) -> None:
+        start: Message | None = None
+        chunks: list[bytes] = []
+        replayed_body = False
+
+        async def receive_again() -> Message:
+            nonlocal replayed_body
+            if not replayed_body:
+                replayed_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def hold(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        try:
+            await self.app(scope, receive_again, hold)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await store.release(user_id, key, attempt)
+            raise
+        if start is None:
+            with contextlib.suppress(Exception):
+                await store.release(user_id, key, attempt)
+            return
+        status: int = start["status"]
+        response = b"".join(chunks)
+        if is_transient(status):
+            try:
+                await store.release(user_id, key, attempt)
+            except Exception as exc:
+                # The key stays in progress until its lease lapses; then a retry runs.
+                log.warning("idempotency.release_failed", error_type=type(exc).__name__)
+        else:
+            headers = [(n.lower(), v) for n, v in start.get("headers", [])]
+            try:
+                await store.finish(
+                    user_id,
+                    key,
+                    attempt,
+                    status,
+                    [(n, v) for n, v in headers if n in STORED_HEADERS],
+                    response,
+                )
+            except Exception as exc:
+                # The client still gets its answer; a retry after the lease would run again.
+                log.error("idempotency.store_failed", error_type=type(exc).__name__)
+        await send(start)
+        await send({"type": "http.response.body", "body": response})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _problem(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    response = problem(Request(scope), status, code, detail, headers=headers)
+    await response(scope, receive, send)
+
+
+async def sweep(db: Database) -> int:
+    """Delete expired keys of every user (the system principal may delete only those)."""
+    async with db.uow(system=True) as uow:
+        result = await uow.session.execute(_SWEEP)
+        await uow.commit()
+    return int(result.rowcount or 0)

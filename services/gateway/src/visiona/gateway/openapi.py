@@ -1,0 +1,190 @@
+"""The OpenAPI document, made to state every error the gateway really answers.
+
+FastAPI documents only what a route declares, plus a 422 as ``HTTPValidationError`` in
+``application/json`` — a body our handler never sends. After generation, every operation is
+rewritten by rules, so a route added later is documented the same way without a list to keep:
+
+- every error response naming ``Problem`` or FastAPI's validation error (which FastAPI adds
+  to each operation it validates parameters or a body of) is ``application/problem+json``
+  with the ``Problem`` schema, its ``status`` and ``title`` pinned;
+- added where the route did not declare them:
+
+  ====================================  =================================================
+  operation                             answers
+  ====================================  =================================================
+  any                                   413 body too large, 429 rate limited, 500
+  with a security requirement           401 (with ``WWW-Authenticate``)
+  with a JSON request body              400 (a body that is not readable JSON text)
+  with path parameters                  404 (nothing of the caller's by that id)
+  under ``/v1/``, changing state        409 (``account_erasing``, or the state forbids it)
+  POST under ``/v1/``                   the ``Idempotency-Key`` header it honours, and
+                                        400, 409, 422 for a bad, busy or reused key
+  under ``/v1/`` or ``/webhooks/``      503 and 504 (a back service is down or slow)
+  ====================================  =================================================
+
+- every response carries ``X-Request-ID`` (not on a 500: an unhandled error is answered
+  outside the middleware that sets it); 409, 429 and 503 may carry ``Retry-After``.
+
+Schemathesis checks the document against the running stack (tests/e2e/test_fuzz.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from visiona.gateway.problems import PROBLEM_JSON, TITLES, Problem
+
+_REF = "#/components/schemas/"
+_PROBLEM_REF = f"{_REF}Problem"
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+_ANY = {
+    "413": "The request body is too large (`body_too_large`)",
+    "429": "Too many requests (`rate_limited`); wait as `Retry-After` says",
+    "500": "An unexpected error (`internal_error`); the request id helps us find it",
+}
+_UPSTREAM = {
+    "503": "A back service or provider is unavailable; try again shortly",
+    "504": "A back service did not answer in time (`deadline_exceeded`)",
+}
+_UNAUTHENTICATED = "Missing or invalid session token"
+_MALFORMED = "The body is not readable as JSON text (`malformed_body`)"
+_NOT_FOUND = "No such resource of the caller (`not_found`), or no such path (`route_not_found`)"
+_INVALID = "Invalid request (`validation_error`, with `errors`), or a code of the service"
+_CONFLICT = (
+    "The state forbids it (the `code` says how), the account is being erased "
+    "(`account_erasing`), or a request with the same `Idempotency-Key` is still in progress "
+    "(`idempotency_key_in_progress`)"
+)
+_KEY_INVALID = "Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`)"
+_KEY_REUSED = "The `Idempotency-Key` was used for a different request (`idempotency_key_reused`)"
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same request, within 24 hours, "
+    "replays the first answer (`Idempotent-Replayed: true`) instead of doing it again",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+_RETRY_AFTER = ("409", "429", "503")
+
+_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "The request id: the caller's `X-Request-ID` if usable, else a new one",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{8,128}$"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "WWW-Authenticate": {
+        "description": "The Bearer challenge",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+_HEADER_REF = "#/components/headers/"
+
+
+def document_problems(app: FastAPI) -> None:
+    """Serve ``app``'s OpenAPI document with every problem response it can answer."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+    shaped: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        # FastAPI keeps the document until routes change; shape each new one once.
+        if not shaped or shaped[0] is not schema:
+            shape(schema)
+            shaped[:] = [schema]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def shape(schema: dict[str, Any]) -> None:
+    """Rewrite a generated OpenAPI document in place (see the module docstring)."""
+    schema.setdefault("components", {}).setdefault("headers", {}).update(_HEADERS)
+    components = schema["components"].setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template=_REF + "{model}", mode="serialization")
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    for path, item in schema.get("paths", {}).items():
+        for method in _METHODS:
+            if method in item:
+                _document_operation(path, method, item[method])
+    _drop_unused(schema, components)
+
+
+def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status, response in responses.items():
+        if _names_problem(response):
+            response["content"] = _problem_content(status)
+            if response.get("description") == "Validation Error":  # FastAPI's default
+                response["description"] = _INVALID
+    parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
+    secured = bool(operation.get("security"))
+    api = path.startswith("/v1/")
+    wanted: dict[str, str] = dict(_ANY)
+    if secured:
+        wanted["401"] = _UNAUTHENTICATED
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        wanted["400"] = _MALFORMED
+    if any(p.get("in") == "path" for p in parameters):
+        wanted["404"] = _NOT_FOUND
+    if api and method != "get":
+        wanted["409"] = _CONFLICT
+    if api and method == "post":
+        if not any(p.get("name", "").lower() == "idempotency-key" for p in parameters):
+            parameters.append(_IDEMPOTENCY_KEY)
+        wanted["400"] = f"{wanted['400']}. {_KEY_INVALID}" if "400" in wanted else _KEY_INVALID
+        wanted["422"] = _KEY_REUSED
+    if api or path.startswith("/webhooks/"):
+        wanted.update(_UPSTREAM)
+    if not parameters:
+        del operation["parameters"]
+    for status, description in wanted.items():
+        if status not in responses:
+            responses[status] = {"description": description, "content": _problem_content(status)}
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        if status == "500":
+            headers.setdefault("X-Request-ID", {**_HEADERS["X-Request-ID"], "required": False})
+        else:
+            headers.setdefault("X-Request-ID", {"$ref": _HEADER_REF + "X-Request-ID"})
+        if status in _RETRY_AFTER:
+            headers.setdefault("Retry-After", {"$ref": _HEADER_REF + "Retry-After"})
+        if status == "401" and secured:
+            headers.setdefault("WWW-Authenticate", {"$ref": _HEADER_REF + "WWW-Authenticate"})
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _names_problem(response: dict[str, Any]) -> bool:
+    refs = {media.get("schema", {}).get("$ref") for media in response.get("content", {}).values()}
+    return bool(refs & {_PROBLEM_REF, *(_REF + name for name in _FASTAPI_VALIDATION)})
+
+
+def _problem_content(status: str) -> dict[str, Any]:
+    pinned: dict[str, Any] = {"allOf": [{"$ref": _PROBLEM_REF}]}
+    if status.isdigit():
+        pinned["properties"] = {
+            "status": {"const": int(status)},
+            "title": {"const": TITLES.get(int(status), "Error")},
+        }
+    return {PROBLEM_JSON: {"schema": pinned}}
+
+
+def _drop_unused(schema: dict[str, Any], components: dict[str, Any]) -> None:
+    """Remove FastAPI's validation-error schemas once nothing refers to them."""
+    for name in _FASTAPI_VALIDATION:
+        rest = {k: v for k, v in components.items() if k != name}
+        text = json.dumps([schema.get("paths", {}), rest])
+        if name in components and f'"{_REF}{name}"' not in text:
+            del components[name]

@@ -1,0 +1,242 @@
+"""Edge hygiene that needs no database: security headers, the CORS allow-list, body limits.
+
+All pure ASGI (no per-request objects unless a response must be made), so they cost next to
+nothing on the hot path and never buffer a streamed response (``GET /v1/events``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Collection, Iterable
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from visiona.gateway.problems import problem
+
+# An API answer is data, never a document: nothing may load, run or frame it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# FastAPI's /docs (Swagger UI) and /redoc load their code and styles from jsDelivr, fonts from
+# Google (ReDoc), run one inline script (allowed by its hash, computed from the page itself,
+# never 'unsafe-inline'), fetch /openapi.json and, for "Try it out", the API.
+_DOCS_CSP = (
+    "default-src 'none'; "
+    "script-src https://cdn.jsdelivr.net{hashes}; "
+    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "font-src https://fonts.gstatic.com; "
+    "connect-src 'self'; worker-src blob:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+def docs_csp(html: bytes) -> str:
+    """The docs policy for this page: its inline scripts are allowed by their SHA-256."""
+    hashes = "".join(
+        f" 'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(html)
+    )
+    return _DOCS_CSP.format(hashes=hashes)
+
+
+class SecurityHeadersMiddleware:
+    """``nosniff``, no referrer, no framing, COOP, a CSP, ``Cache-Control: no-store`` on
+    ``/v1`` unless the route chose, and HSTS when the gateway is served over HTTPS (never
+    over plain http, where a browser would ignore it anyway and a developer's localhost
+    would be pinned)."""
+
+    def __init__(
+        self, app: ASGIApp, *, docs_paths: Collection[str], hsts_max_age_s: int | None
+    ) -> None:
+        self.app = app
+        self.docs_paths = frozenset(docs_paths)
+        self.fixed = list(_ALWAYS)
+        if hsts_max_age_s is not None:
+            self.fixed.append((b"strict-transport-security", f"max-age={hsts_max_age_s}".encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in self.docs_paths:
+            await self._docs(scope, receive, send)
+            return
+        api = path.startswith("/v1/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = self._headers(message.get("headers", []), API_CSP, api)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _headers(
+        self, given: Iterable[tuple[bytes, bytes]], csp: str, api: bool
+    ) -> list[tuple[bytes, bytes]]:
+        headers = list(given)
+        present = {name.lower() for name, _ in headers}
+        headers += [(name, value) for name, value in self.fixed if name not in present]
+        if b"content-security-policy" not in present:
+            headers.append((b"content-security-policy", csp.encode()))
+        if api and b"cache-control" not in present:
+            headers.append((b"cache-control", b"no-store"))
+        return headers
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A few KB of HTML, rarely asked for: held until its inline scripts are hashed.
+        messages: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, hold)
+        html = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        for message in messages:
+            if message["type"] == "http.response.start":
+                message["headers"] = self._headers(
+                    message.get("headers", []), docs_csp(html), api=False
+                )
+            await send(message)
+
+
+class AllowListCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS for the origins in ``GATEWAY_CORS_ORIGINS``, except that a request from
+    any other origin gets no CORS header at all (Starlette would still send its
+    ``Access-Control-Allow-Credentials`` and expose list, and its preflight headers) and its
+    preflight is refused with a problem."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and not self.is_allowed_origin(origin):
+                if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+                    response = problem(
+                        Request(scope),
+                        403,
+                        "cors_origin_not_allowed",
+                        "this origin may not call the API from a browser",
+                    )
+                    await response(scope, receive, send)
+                    return
+                await self.app(scope, receive, _vary_on_origin(send))
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _vary_on_origin(send: Send) -> Send:
+    # The answer differs by Origin (an allowed one gets CORS headers): caches must know.
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), (b"vary", b"Origin")]
+        await send(message)
+
+    return sender
+
+
+CORS_ALLOWED_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "Last-Event-ID",
+    "X-Request-Id",
+)
+CORS_EXPOSED_HEADERS = (
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-Request-Id",
+    "Idempotent-Replayed",
+)
+CORS_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the limit. Raised from ``receive``: a route reading its body turns
+    it into the 413 problem through the app's handler; anything reading the body before the
+    route (the idempotency middleware) lets it reach :class:`BodyLimitMiddleware`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """413 ``body_too_large`` for a body over ``max_bytes``: at once when its Content-Length
+    says so (nothing is read), and for a chunked body as soon as the bytes read pass it.
+    Paths under ``exempt`` keep limits of their own (webhooks read their raw body with a
+    limit per provider)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            Request(scope),
+            413,
+            "body_too_large",
+            f"the request body is larger than {self.max_bytes} bytes",
+            # The rest of the body is not read: the connection cannot be reused.
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
