@@ -139,6 +139,8 @@ def test_erasure_leaves_nothing_of_the_user_and_touches_nobody_else(stack: Runni
 
     started = request_deletion(stack, user)
     assert started["status"] == "scheduled"
+    trail = httpx.get(f"{stack.url}/v1/me/audit", headers=stack.auth(user)).json()["entries"]
+    assert "account.erasure_requested" in {e["action"] for e in trail}
     again = request_deletion(stack, user)  # idempotent: the same erasure
     assert again["id"] == started["id"]
     # While it runs, the user can follow it but not create anything new.
@@ -262,3 +264,7 @@ def test_an_export_holds_exactly_the_users_data(stack: RunningStack) -> None:
     assert keys_naming(stack, [f"exports/{export_id}.zip"]) == [f"exports/{export_id}.zip"]
     listed = httpx.get(f"{stack.url}/v1/me/exports", headers=stack.auth(user)).json()
     assert [e["id"] for e in listed["exports"]] == [export_id]
+    # Both the request and the link are in the user's audit trail.
+    trail = httpx.get(f"{stack.url}/v1/me/audit", headers=stack.auth(user)).json()["entries"]
+    actions = {e["action"] for e in trail}
+    assert {"account.export_requested", "account.export_link_issued"} <= actions, actions

@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from visiona.gateway import accounts, erasure, exports
+from visiona.gateway import accounts, audit, erasure, exports
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.backplane import Backplane
 from visiona.kit.errors import NotFound, Unavailable
@@ -84,9 +84,19 @@ class Deletion(BaseModel):
 async def delete_me(user: CurrentUser, request: Request, response: Response) -> Deletion:
     backplane: Backplane = request.app.state.backplane
     async with backplane.db.uow(user.user_id) as uow:
-        deletion, _created = await erasure.request_erasure(
+        deletion, created = await erasure.request_erasure(
             uow, backplane.settings, user.user_id, source="api"
         )
+        if created:
+            # Until the erasure ends: its last step deletes the user's audit entries, and the
+            # receipt (without the user id) is what stays.
+            await audit.record(
+                uow,
+                action="account.erasure_requested",
+                user_id=user.user_id,
+                request=request,
+                details={"deletion_id": str(deletion.id)},
+            )
         await uow.commit()
     response.headers["Location"] = "/v1/me/deletion"
     return Deletion.model_validate(erasure.view(deletion))
@@ -185,6 +195,13 @@ async def create_export(user: CurrentUser, request: Request, response: Response)
         )
     async with backplane.db.uow(user.user_id) as uow:
         record = await exports.request_export(uow, backplane.settings, user.user_id)
+        await audit.record(
+            uow,
+            action="account.export_requested",
+            user_id=user.user_id,
+            request=request,
+            details={"export_id": str(record.id)},
+        )
         uow.after_commit(backplane.exports.wake)
         await uow.commit()
     response.headers["Location"] = f"/v1/me/exports/{record.id}"
@@ -211,4 +228,9 @@ async def get_export(export_id: str, user: CurrentUser, request: Request) -> Exp
         record = await exports.get(uow, wanted)
     if record is None:
         raise NotFound(f"no export {export_id!r}", code="export_not_found")
-    return _export_view(record, backplane, link=True)
+    view = _export_view(record, backplane, link=True)
+    if view.download_url:
+        await audit.record_for(
+            request, user.user_id, "account.export_link_issued", {"export_id": str(record.id)}
+        )
+    return view
