@@ -13,7 +13,7 @@ from typing import Any, Self
 from aio_pika.abc import AbstractIncomingMessage
 
 from visiona.kit.bus import EventBus, Subscription
-from visiona.kit.events import Event, decode_event
+from visiona.kit.events import AccountPurged, Event, decode_event
 
 
 class EventProbe:
@@ -75,3 +75,27 @@ class EventProbe:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
+
+
+def purged_by(
+    kind: type[AccountPurged], deletion_id: uuid.UUID, round_: int
+) -> Callable[[Event], bool]:
+    """Matches a participant's answer (``kind``) to one round of one erasure."""
+
+    def match(event: Event) -> bool:
+        return (
+            isinstance(event, kind) and event.deletion_id == deletion_id and event.round == round_
+        )
+
+    return match
+
+
+async def wait_seen(
+    probe: EventProbe, match: Callable[[Event], bool], count: int, timeout_s: float = 30
+) -> list[Any]:
+    """Once ``count`` events matching ``match`` were seen: all of them."""
+    deadline = time.monotonic() + timeout_s
+    while len(seen := [e for e in probe.seen if match(e)]) < count:
+        assert time.monotonic() < deadline, [e.routing_key for e in probe.seen]
+        await asyncio.sleep(0.2)
+    return seen

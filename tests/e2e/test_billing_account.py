@@ -18,7 +18,7 @@ import pytest
 import stripe
 
 from tests.conftest import RunningStack
-from tests.e2e.saga_helpers import EventProbe
+from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
 from tests.e2e.test_billing import (
     CATALOG,
     CREATOR,
@@ -149,24 +149,7 @@ def rows_naming(stack: RunningStack, *needles: str) -> dict[str, int]:
 
 
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
-    def match(event: Event) -> bool:
-        return (
-            isinstance(event, BillingAccountPurgedV1)
-            and event.deletion_id == deletion_id
-            and event.round == round_
-        )
-
-    return match
-
-
-async def wait_seen(
-    probe: EventProbe, match: Callable[[Event], bool], count: int, timeout_s: float = 30
-) -> list[Any]:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while len(seen := [e for e in probe.seen if match(e)]) < count:
-        assert asyncio.get_running_loop().time() < deadline, [e.routing_key for e in probe.seen]
-        await asyncio.sleep(0.2)
-    return seen
+    return purged_by(BillingAccountPurgedV1, deletion_id, round_)
 
 
 def stripe_event_ids(stack: RunningStack, event_type: str, object_id: str) -> list[str]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import RunningStack
-from tests.e2e.saga_helpers import EventProbe
+from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
 from tests.e2e.test_billing import wait_for
 from tests.e2e.test_generation import (
     fast_replicate,  # noqa: F401 - autouse fixture: fast jobs, switches reset
@@ -107,14 +106,7 @@ def webhook_rows(stack: RunningStack, prediction_ids: list[str]) -> int:
 
 
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
-    def match(event: Event) -> bool:
-        return (
-            isinstance(event, GenerationAccountPurgedV1)
-            and event.deletion_id == deletion_id
-            and event.round == round_
-        )
-
-    return match
+    return purged_by(GenerationAccountPurgedV1, deletion_id, round_)
 
 
 def answers(probe: EventProbe, deletion_id: uuid.UUID, round_: int) -> list[Any]:
@@ -127,17 +119,6 @@ async def answer(
     event = await probe.wait_for(purged(deletion_id, round_), timeout_s)
     assert isinstance(event, GenerationAccountPurgedV1)
     return event
-
-
-async def wait_seen(
-    probe: EventProbe, match: Callable[[Event], bool], n: int, timeout_s: float = 30
-) -> list[Any]:
-    """Once ``n`` events matching ``match`` were seen: all of them."""
-    deadline = time.monotonic() + timeout_s
-    while len(seen := [e for e in probe.seen if match(e)]) < n:
-        assert time.monotonic() < deadline, [e.routing_key for e in probe.seen]
-        await asyncio.sleep(0.2)
-    return seen
 
 
 def prediction_status(stack: RunningStack, prediction_id: str) -> str:

@@ -5,7 +5,6 @@ moderation decisions only."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import RunningStack
-from tests.e2e.saga_helpers import EventProbe
+from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
 from tests.e2e.test_billing import wait_for
 from tests.e2e.test_prompts import (
     Prompts,
@@ -83,24 +82,7 @@ def rows_naming(stack: RunningStack, user_id: str) -> dict[str, int]:
 
 
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
-    def match(event: Event) -> bool:
-        return (
-            isinstance(event, PromptsAccountPurgedV1)
-            and event.deletion_id == deletion_id
-            and event.round == round_
-        )
-
-    return match
-
-
-async def wait_seen(
-    probe: EventProbe, match: Callable[[Event], bool], count: int, timeout_s: float = 30
-) -> list[Any]:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while len(seen := [e for e in probe.seen if match(e)]) < count:
-        assert asyncio.get_running_loop().time() < deadline, [e.routing_key for e in probe.seen]
-        await asyncio.sleep(0.2)
-    return seen
+    return purged_by(PromptsAccountPurgedV1, deletion_id, round_)
 
 
 async def test_erasure_removes_the_users_prompts_and_nobody_elses(

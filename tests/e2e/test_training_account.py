@@ -8,12 +8,13 @@ import io
 import json
 import tarfile
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.conftest import RunningStack
-from tests.e2e.saga_helpers import EventProbe
+from tests.e2e.saga_helpers import EventProbe, purged_by
 from tests.e2e.test_billing import checkout, pay, plans, wait_balance, wait_for
 from tests.e2e.test_training import (
     fast_replicate,  # noqa: F401 - autouse fixture: fast trainings, switches reset
@@ -102,15 +103,8 @@ def photo_ids_of(stack: RunningStack, user: str) -> set[str]:
         return {p["id"] for p in c.get("/v1/photos", params={"limit": 100}).json()["photos"]}
 
 
-def is_purged(deletion_id: uuid.UUID, round_: int) -> Any:
-    def check(event: Event) -> bool:
-        return (
-            isinstance(event, TrainingAccountPurgedV1)
-            and event.deletion_id == deletion_id
-            and event.round == round_
-        )
-
-    return check
+def is_purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
+    return purged_by(TrainingAccountPurgedV1, deletion_id, round_)
 
 
 def answers(probe: EventProbe, deletion_id: uuid.UUID, round_: int) -> list[int]:

@@ -71,17 +71,25 @@ class Runtime:
         self, name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
     ) -> None:
         """Run ``tick`` every ``interval_s`` until stop; a failing tick is logged, not fatal."""
+        self.add_worker(name, periodic(name, interval_s, tick))
 
-        async def run(stop: asyncio.Event) -> None:
-            while not stop.is_set():
-                try:
-                    await tick()
-                except Exception:
-                    log.exception("worker.tick_failed", worker=name)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_s)
 
-        self.add_worker(name, run)
+def periodic(
+    name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """A worker that runs ``tick`` every ``interval_s`` until stop; a failing tick is logged,
+    not fatal."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await tick()
+            except Exception:
+                log.exception("worker.tick_failed", worker=name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    return run
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from visiona.kit.db import Database
 from visiona.kit.events import Event
 from visiona.kit.logging import get_logger
 from visiona.kit.relay import OutboxRelay
-from visiona.kit.runtime import retrying
+from visiona.kit.runtime import periodic, retrying
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
@@ -72,16 +72,7 @@ class Backplane:
     def add_periodic(
         self, name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
     ) -> None:
-        async def run(stop: asyncio.Event) -> None:
-            while not stop.is_set():
-                try:
-                    await tick()
-                except Exception:
-                    log.exception("worker.tick_failed", worker=name)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_s)
-
-        self.add_worker(name, run)
+        self.add_worker(name, periodic(name, interval_s, tick))
 
     def install_account_sagas(self) -> None:
         """The erasure saga (always) and exports (when S3 is configured)."""
