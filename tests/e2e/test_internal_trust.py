@@ -146,6 +146,45 @@ def test_a_system_token_acts_for_no_user(
     assert dict(error.trailing_metadata() or ()).get(ERROR_CODE_KEY) == "unauthenticated"
 
 
+def test_operator_and_webhook_calls_refuse_a_token_made_for_a_user(
+    channels: dict[str, grpc.Channel], minter: Minter
+) -> None:
+    """Credit adjustments and webhook ingestion are the system's acts: a valid token for a
+    user (what a compromised request path could mint) cannot make them."""
+    stub = billing_pb2_grpc.BillingServiceStub(channels["billing"])
+    mine = f"user_{user()}"
+    for call in (
+        lambda md: stub.AdjustCredits(
+            billing_pb2.AdjustCreditsRequest(
+                user_id=mine, delta=1000, reason="free", actor="me", idempotency_key="k1"
+            ),
+            metadata=md,
+            timeout=10,
+        ),
+        lambda md: stub.IngestStripeEvent(
+            billing_pb2.IngestStripeEventRequest(payload=b"{}", signature="t=1,v1=00"),
+            metadata=md,
+            timeout=10,
+        ),
+        lambda md: training_pb2_grpc.TrainingServiceStub(
+            channels["training"]
+        ).IngestReplicateWebhook(
+            training_pb2.IngestReplicateWebhookRequest(
+                payload=b"{}", webhook_id="msg_1", webhook_timestamp="1", webhook_signature="v1,x"
+            ),
+            metadata=md,
+            timeout=10,
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as info:
+            call(((INTERNAL_TOKEN_KEY, minter.token(mine)),))
+        error: Any = info.value
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert dict(error.trailing_metadata() or ()).get(ERROR_CODE_KEY) == "system_only"
+    balance = get_balance(channels, ((INTERNAL_TOKEN_KEY, minter.token(mine)),))
+    assert balance.balance == 0
+
+
 @pytest.mark.parametrize("service", ["training", "billing"])
 def test_health_needs_no_token(channels: dict[str, grpc.Channel], service: str) -> None:
     health = health_pb2_grpc.HealthStub(channels[service])

@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
-from visiona.kit.errors import DomainError, ErrorKind, Unauthenticated
+from visiona.kit.errors import DomainError, ErrorKind, PermissionDenied, Unauthenticated
 from visiona.kit.internal_token import InternalPrincipal, Verifier
 from visiona.kit.logging import get_logger
 from visiona.kit.telemetry import extract_context, metadata_to_dict, tracer
@@ -67,6 +67,15 @@ def current_user_id() -> str:
     if principal is None or principal.user_id is None:
         raise Unauthenticated("this call needs an authenticated user", code="unauthenticated")
     return principal.user_id
+
+
+def require_system() -> InternalPrincipal:
+    """The call's principal, which must be the system (an operator's tool, a webhook the
+    gateway forwards): a call made for a user is refused."""
+    principal = _principal.get()
+    if principal is None or not principal.system:
+        raise PermissionDenied("only the system principal may make this call", code="system_only")
+    return principal
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]

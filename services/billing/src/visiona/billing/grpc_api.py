@@ -10,7 +10,7 @@ from visiona.billing.stripe_api import WebhookVerifier
 from visiona.billing.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.errors import InvalidArgument
-from visiona.kit.grpcserver import current_user_id, timestamp
+from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 
 _KINDS = {
     billing_pb2.CHECKOUT_KIND_PACK: "pack",
@@ -150,6 +150,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
     async def IngestStripeEvent(
         self, request: billing_pb2.IngestStripeEventRequest, context: grpc.aio.ServicerContext
     ) -> billing_pb2.IngestStripeEventResponse:
+        require_system()
         event_id, event_type, duplicate = await ingest(
             self.service.db, self.verifier, request.payload, request.signature
         )
@@ -160,6 +161,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
     async def AdjustCredits(
         self, request: billing_pb2.AdjustCreditsRequest, context: grpc.aio.ServicerContext
     ) -> billing_pb2.AdjustCreditsResponse:
+        require_system()  # operators' tools, never a call made for a user
         result = await self.service.adjust(
             user_id=request.user_id,
             delta=request.delta,

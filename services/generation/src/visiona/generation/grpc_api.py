@@ -7,7 +7,7 @@ import grpc
 from visiona.generation.generations import GenerationRecord, GenerationService
 from visiona.generation.images import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
-from visiona.kit.grpcserver import current_user_id, timestamp
+from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.replicate import WebhookInbox
 
 
@@ -151,6 +151,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):  # type
         request: generation_pb2.IngestReplicateWebhookRequest,
         context: grpc.aio.ServicerContext,
     ) -> generation_pb2.IngestReplicateWebhookResponse:
+        require_system()
         new = await self.webhooks.ingest(
             payload=request.payload,
             webhook_id=request.webhook_id,

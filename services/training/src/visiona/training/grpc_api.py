@@ -7,7 +7,7 @@ from datetime import timedelta
 import grpc
 
 from visiona.kit.errors import InvalidArgument
-from visiona.kit.grpcserver import current_user_id, timestamp
+from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.replicate import WebhookInbox
 from visiona.kit.storage import Storage
 from visiona.training.models import ModelRecord, ModelService
@@ -174,6 +174,7 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
         request: training_pb2.IngestReplicateWebhookRequest,
         context: grpc.aio.ServicerContext,
     ) -> training_pb2.IngestReplicateWebhookResponse:
+        require_system()
         new = await self.webhooks.ingest(
             payload=request.payload,
             webhook_id=request.webhook_id,
