@@ -67,7 +67,8 @@ class BillingService:
         limit = page_size or DEFAULT_PAGE
         before: int | None = None
         if page_token:
-            if not page_token.isdigit() or len(page_token) > 19:
+            # ASCII digits only: isdigit() alone accepts "¹", which int() refuses (a 500).
+            if not (page_token.isascii() and page_token.isdigit()) or len(page_token) > 19:
                 raise InvalidArgument("page_token is not valid", code="page_token_invalid")
             before = int(page_token)
         async with self.db.uow(user_id) as uow:

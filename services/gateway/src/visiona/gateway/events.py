@@ -239,7 +239,7 @@ class EventHub:
 
     def _own_seq(self, last_event_id: str) -> int | None:
         instance, _, seq = last_event_id.strip().rpartition("-")
-        if instance != self.instance or not seq.isdigit():
+        if instance != self.instance or not (seq.isascii() and seq.isdigit()):
             return None
         value = int(seq)
         return value if value <= self._last_seq else None
