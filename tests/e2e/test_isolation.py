@@ -120,6 +120,7 @@ NOT_USER_OWNED = {
     ),
     "clerk_webhooks": "Svix delivery ids and event types, nothing of the user",
     "deletion_receipts": "proof of an erasure, keyed by a keyed hash, not by the user id",
+    "rate_buckets": "rate-limit buckets keyed by keyed hashes of user ids and client addresses",
     "erasure_answers": "answers given to erasure rounds (deletion id, round, count); names no user",
 }
 

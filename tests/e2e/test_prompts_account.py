@@ -5,6 +5,7 @@ moderation decisions only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -81,6 +82,16 @@ def rows_naming(stack: RunningStack, user_id: str) -> dict[str, int]:
     return found
 
 
+async def wait_published(stack: RunningStack, timeout_s: float = 20) -> None:
+    """Until the prompts relay has published everything in its outbox."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while stack.admin_sql("SELECT count(*) FROM prompts.outbox WHERE published_at IS NULL") != [
+        (0,)
+    ]:
+        assert asyncio.get_running_loop().time() < deadline, "the prompts outbox did not drain"
+        await asyncio.sleep(0.1)
+
+
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
     return purged_by(PromptsAccountPurgedV1, deletion_id, round_)
 
@@ -115,6 +126,8 @@ async def test_erasure_removes_the_users_prompts_and_nobody_elses(
 
         # That request was made after round 1 (as an in-flight one would be): round 2 takes
         # it, round 3 finds nothing, and a round asked again is answered again.
+        # (Its event is let out first: a published event is what a round forgets.)
+        await wait_published(stack)
         await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=2))
         second = await probe.wait_for(purged(deletion, 2))
         assert second.removed >= 2

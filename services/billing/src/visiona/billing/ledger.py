@@ -127,12 +127,12 @@ class Ledger:
     def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
-    async def _call(self, sql: str, params: dict[str, Any]) -> Any:
+    async def _call(self, sql: str, params: dict[str, Any], *, optional: bool = False) -> Any:
         driver = await driver_of(self.session)
         async with driver.cursor(row_factory=namedtuple_row) as cur:
             await cur.execute(sql, params)
             row = await cur.fetchone()
-        if row is None:
+        if row is None and not optional:
             raise RuntimeError("a ledger function returned no row")
         return row
 
@@ -210,7 +210,12 @@ class Ledger:
                 "outcome": outcome,
                 "final": final,
             },
+            optional=True,
         )
+        if row is None:
+            # No account any more: the user was erased while the job ended (its hold went
+            # with everything else), so there is nothing to settle.
+            return SettleResult("erased", 0, 0, None, False)
         balance = None if row.balance is None else Balance(int(row.balance), int(row.held))
         return SettleResult(
             row.status, int(row.captured), int(row.released), balance, bool(row.changed)
