@@ -29,7 +29,9 @@ import psycopg
 
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import (
+    WEED_PORTS,
     LocalStack,
+    S3Config,
     StackConfig,
     check_postgres,
     check_rabbitmq,
@@ -353,21 +355,23 @@ UNLIMITED_EDGE = {
 
 @contextlib.contextmanager
 def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platform]:
-    """The services, gateway and emulators as processes on free ports, without S3 (no
-    benchmark here stores objects, so SeaweedFS is not started). Everything is torn down on
-    the way out; on failure the process logs are kept and their folder named."""
+    """The services, gateway and emulators as processes on free ports, with SeaweedFS (the
+    training service needs S3 to start, and every service writes its part of exports).
+    Everything is torn down on the way out; on failure the process logs are kept and their
+    folder named."""
     state = Path(tempfile.mkdtemp(prefix=f"visiona-bench-{label}-"))
-    names = ["gateway", *SERVICES, "anthropic", "stripe", "clerk"]
+    names = ["gateway", *SERVICES, "anthropic", "stripe", "clerk", "s3", *WEED_PORTS]
+    ports = {name: free_port() for name in names}
     cfg = StackConfig(
         admin_url=ADMIN_URL,
         database=f"visiona_bench_{RUN}_{label}",
         amqp_url=AMQP_URL,
-        ports={name: free_port() for name in names},
+        ports=ports,
         state_dir=state,
         role_suffix=f"_b{RUN}",
         exchange=f"visiona.events.b{RUN}",
         queue_prefix=f"b{RUN}.",
-        s3=None,
+        s3=S3Config(endpoint=f"127.0.0.1:{ports['s3']}", access_key="bench", secret_key="bench-s3"),
         log_format="json",
         extra_env=UNLIMITED_EDGE,
     )
