@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shlex
 import sys
+from pathlib import Path
 
 from honcho.manager import Manager
 
@@ -54,6 +56,16 @@ ENV_PORTS = {
 }
 
 
+def _dev_secret(path: Path) -> str:
+    """A random secret made on first use (mode 0600) and reused afterwards."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def local_config() -> StackConfig:
     root = repo_root()
     env = read_env_file(root / "config" / "local.env") | dict(os.environ)
@@ -76,7 +88,12 @@ def local_config() -> StackConfig:
         ports=ports,
         state_dir=root / ".dev",
         s3=s3,
+        # Stable across restarts: erasure receipts are found by a keyed hash of the user id.
+        pseudonym_key=env.get("VISIONA_PSEUDONYM_KEY")
+        or _dev_secret(root / ".dev" / "pseudonym.key"),
         log_format=env.get("VISIONA_LOG_FORMAT", "console"),
+        # Locally an erasure starts after 30 s rather than production's 16 minutes.
+        extra_env={"GATEWAY_ERASURE_GRACE_S": env.get("VISIONA_ERASURE_GRACE_S", "30")},
     )
 
 
