@@ -7,12 +7,10 @@ import contextlib
 import hashlib
 import random
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,8 +18,8 @@ import httpx
 import pytest
 
 from tests.conftest import RunningStack
+from tests.e2e.test_events_sse import extra_gateway
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
-from visiona.emulators.stack import bin_path, free_port
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter
 
@@ -186,37 +184,6 @@ def new_user(name: str) -> str:
 def new_ip() -> str:
     """A client address of the test's own, as a trusted proxy would name it."""
     return "10." + ".".join(str(random.randint(0, 255)) for _ in range(3))
-
-
-@contextlib.contextmanager
-def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
-    """Another gateway process on the stack's database, broker and services."""
-    port = free_port()
-    cfg = stack.cfg
-    environ = cfg.base_env() | cfg.gateway_env() | {"GATEWAY_PORT": str(port)} | env
-    log_path = Path(cfg.state_dir) / "logs" / f"gateway-edge-{port}.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [bin_path("visiona-gateway"), "serve"], env=environ, stdout=log, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the gateway did not start:\n" + log_path.read_text()[-3000:])
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -156,14 +156,16 @@ def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(600):
             assert proc.poll() is None, log_path.read_text()[-3000:]
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             time.sleep(0.1)
         else:
-            raise AssertionError("the extra gateway did not start:\n" + log_path.read_text())
+            raise AssertionError(
+                "the extra gateway did not start:\n" + log_path.read_text()[-3000:]
+            )
         yield url
     finally:
         proc.terminate()
