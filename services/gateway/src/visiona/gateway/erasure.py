@@ -394,33 +394,18 @@ class DeletionJobs(RowJobs[Deletion]):
         return dict.fromkeys(PURGED_EVENTS, self.on_purged)
 
 
-# Tables of the gateway's schema that may hold rows of a user, besides deletions and exports
-# (deleted here too). The edge's tables come from its own migration and may be absent in an
-# older schema, hence the existence check.
+# Tables of the gateway's schema that may hold rows of a user, besides the deletion itself.
 _USER_TABLES = ("accounts", "idempotency_keys", "audit_log", "exports")
 
 
 async def forget_gateway_data(uow: UnitOfWork, user_id: str) -> int:
     """Delete every row of the gateway's schema that names ``user_id`` (not the deletion
     itself); returns how many. Published events about the user go too."""
-    present = set(
-        (
-            await uow.session.execute(
-                sa.text(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = current_schema() AND table_name = ANY(:t)"
-                ),
-                {"t": list(_USER_TABLES)},
-            )
-        ).scalars()
-    )
     removed = 0
     for table in _USER_TABLES:
-        if table in present:
-            result = await uow.session.execute(
-                sa.text(f"DELETE FROM {table} WHERE user_id = :u"),
-                {"u": user_id},
-            )
-            removed += int(result.rowcount or 0)
+        result = await uow.session.execute(
+            sa.text(f"DELETE FROM {table} WHERE user_id = :u"), {"u": user_id}
+        )
+        removed += int(result.rowcount or 0)
     removed += await forget_published_events(uow, user_id)
     return removed
