@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from visiona.kit.events import Event
+from visiona.kit.settings import ServiceSettings
 from visiona.kit.telemetry import inject_headers
 
 # The outbox (and the inbox, used through SQL in claim_inbox) live in each service's own
@@ -50,15 +51,30 @@ def _json(value: Any) -> str:
 
 
 class Database:
-    """One engine per process, bound to the service's schema."""
+    """One engine per process, bound to the service's schema.
 
-    def __init__(self, url: str, schema: str, *, pool_size: int = 10) -> None:
+    At most ``pool_size + max_overflow`` connections are open at once (the outbox relay's
+    LISTEN adds one more); past that a unit of work waits up to ``pool_timeout_s`` for one to
+    come back. Size them against the server's ``max_connections`` (deploy/k8s/README.md).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_timeout_s: float = 30.0,
+    ) -> None:
         self.url = url
         self.schema = schema
+        self.max_connections = pool_size + (pool_size if max_overflow is None else max_overflow)
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
+            pool_timeout=pool_timeout_s,
             # No pre-ping: it would add a round trip to every unit of work. A connection the
             # server dropped fails its one transaction (retried by the caller or redelivered)
             # and is discarded; recycling bounds how stale a pooled connection gets.
@@ -67,6 +83,16 @@ class Database:
             # Statement parameters (user ids, prompts) must never reach logs via exceptions.
             hide_parameters=True,
             connect_args={"options": f"-c search_path={schema}"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Database:
+        return cls(
+            settings.database_url.get_secret_value(),
+            settings.db_schema,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_overflow,
+            pool_timeout_s=settings.db_pool_timeout_s,
         )
 
     def uow(self, user_id: str | None = None, *, system: bool = False) -> UnitOfWork:

@@ -126,11 +126,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         # Not retried: without the shared secret no call could be trusted or made.
         log.error("startup.invalid_config", error=str(exc))
         raise SystemExit(f"visiona-{spec.name}: {exc}") from None
-    db = Database(
-        settings.database_url.get_secret_value(),
-        settings.db_schema,
-        pool_size=settings.db_pool_size,
-    )
+    db = Database.from_settings(settings)
     await retrying("postgres", db.ping, 60)
     # Not retried: a role that could bypass row-level security is a configuration error.
     await db.assert_rls_cannot_be_bypassed()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,7 +30,13 @@ class ServiceSettings(KitSettings):
     database_url: SecretStr = SecretStr("postgresql+psycopg://postgres@127.0.0.1:5432/visiona")
     migration_database_url: SecretStr | None = None
     db_schema: str = "public"
-    db_pool_size: int = 10
+    # Connections to PostgreSQL: at most db_pool_size + db_pool_overflow at once, plus one
+    # for the outbox relay's LISTEN. Every replica of every service counts against the
+    # server's max_connections (deploy/k8s/README.md says how to size them, or to put
+    # PgBouncer in front); past the pool a unit of work waits up to db_pool_timeout_s.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_s: float = Field(default=30.0, gt=0)
 
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     events_exchange: str = "visiona.events"

@@ -47,11 +47,7 @@ class Backplane:
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Backplane:
-        db = Database(
-            settings.database_url.get_secret_value(),
-            settings.db_schema,
-            pool_size=settings.db_pool_size,
-        )
+        db = Database.from_settings(settings)
         bus = EventBus(
             settings.amqp_url.get_secret_value(),
             settings.events_exchange,

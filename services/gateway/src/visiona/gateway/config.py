@@ -19,7 +19,6 @@ class GatewaySettings(ServiceSettings):
 
     service_name: str = "gateway"
     db_schema: str = "gateway"
-    db_pool_size: int = 10
     host: str = "127.0.0.1"
     port: int = 8000
 
