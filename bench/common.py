@@ -353,6 +353,17 @@ UNLIMITED_EDGE = {
 }
 
 
+# PostgreSQL connections of a platform: 5 processes x (pool 10 + overflow 2 + 1 LISTEN) = 65
+# at most, within a stock server's 97 for non-superusers (max_connections 100). No benchmark
+# sends a platform more than 8 requests at once; a benchmark without a platform sizes its
+# own pools (credit_hold 32, event_pipeline 40).
+PLATFORM_POOLS = {
+    f"{service.upper()}_{setting}": value
+    for service in SERVICES
+    for setting, value in (("DB_POOL_SIZE", "10"), ("DB_POOL_OVERFLOW", "2"))
+}
+
+
 @contextlib.contextmanager
 def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platform]:
     """The services, gateway and emulators as processes on free ports, with SeaweedFS (the
@@ -373,7 +384,7 @@ def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platfor
         queue_prefix=f"b{RUN}.",
         s3=S3Config(endpoint=f"127.0.0.1:{ports['s3']}", access_key="bench", secret_key="bench-s3"),
         log_format="json",
-        extra_env=UNLIMITED_EDGE,
+        extra_env=UNLIMITED_EDGE | PLATFORM_POOLS,
     )
     stack = LocalStack(cfg)
     failed = False

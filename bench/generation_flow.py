@@ -30,8 +30,15 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.common import ADMIN_URL, AMQP_URL, RUN, UNLIMITED_EDGE, BenchError, purge_broker
-from bench.s3 import _remove_sockets
+from bench.common import (
+    ADMIN_URL,
+    AMQP_URL,
+    PLATFORM_POOLS,
+    RUN,
+    UNLIMITED_EDGE,
+    BenchError,
+    purge_broker,
+)
 from visiona.cli.samples import FACE_INDICES, face_photo
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import WEED_PORTS, LocalStack, S3Config, StackConfig, free_port
@@ -111,7 +118,7 @@ def full_platform(label: str, extra_env: dict[str, str] | None = None) -> Iterat
         queue_prefix=f"b{RUN}.",
         s3=S3Config(endpoint=f"127.0.0.1:{ports['s3']}", access_key="bench", secret_key="bench-s3"),
         log_format="json",
-        extra_env=UNLIMITED_EDGE | (extra_env or {}),
+        extra_env=UNLIMITED_EDGE | PLATFORM_POOLS | (extra_env or {}),
     )
     stack = LocalStack(cfg)
     failed = False
@@ -124,7 +131,6 @@ def full_platform(label: str, extra_env: dict[str, str] | None = None) -> Iterat
         raise
     finally:
         stack.down()
-        _remove_sockets([ports["s3"], *(ports[p] for p in WEED_PORTS)])
         drop(ADMIN_URL, cfg.database, [cfg.roles(s) for s in SERVICES])
         asyncio.run(purge_broker((cfg.queue_prefix, cfg.exchange)))
         if failed:

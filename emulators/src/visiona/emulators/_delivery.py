@@ -39,12 +39,15 @@ class DeliveryLoop(Generic[M]):
         self._resumed: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Messages put and not yet delivered or given up on (queued, paused, retrying).
+        self.pending = 0
         # One client per serving loop: building one loads the CA bundle (~0.1 s).
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
 
     def put(self, message: M) -> None:
         self._start().put_nowait(message)
+        self.pending += 1
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -60,6 +63,7 @@ class DeliveryLoop(Generic[M]):
             task.cancel()
         self._tasks.clear()
         self._worker, self._queue = None, None
+        self.pending = 0
 
     def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -74,6 +78,7 @@ class DeliveryLoop(Generic[M]):
             # A new serving loop (the app was restarted): tasks of the old one are gone.
             self._loop, self._worker, self._queue = loop, None, None
             self._tasks.clear()
+            self.pending = 0
             self._resumed = asyncio.Event()
             if not self.paused:
                 self._resumed.set()
@@ -86,19 +91,25 @@ class DeliveryLoop(Generic[M]):
         while True:
             message = await queue.get()
             try:
-                if not await self._attempt(message, 1):
+                if await self._attempt(message, 1):
+                    self.pending -= 1
+                else:
                     task = asyncio.get_running_loop().create_task(self._retry(message))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             except Exception:
+                self.pending -= 1
                 log.exception("webhook delivery of %r failed", message)
 
     async def _retry(self, message: M) -> None:
-        for attempt, delay in enumerate(list(self._delays()), start=2):
-            await asyncio.sleep(delay)
-            if await self._attempt(message, attempt):
-                return
-        log.warning("giving up on webhook delivery of %r", message)
+        try:
+            for attempt, delay in enumerate(list(self._delays()), start=2):
+                await asyncio.sleep(delay)
+                if await self._attempt(message, attempt):
+                    return
+            log.warning("giving up on webhook delivery of %r", message)
+        finally:
+            self.pending -= 1
 
     async def _attempt(self, message: M, attempt: int) -> bool:
         if self._resumed is not None:

@@ -146,6 +146,10 @@ class ClerkUsers:
         self._delivery.put(message)
         return True
 
+    @property
+    def pending(self) -> int:
+        return self._delivery.pending
+
     def set_paused(self, paused: bool) -> None:
         self._delivery.set_paused(paused)
 
@@ -262,6 +266,11 @@ def install(app: FastAPI, users: ClerkUsers) -> None:
     @app.get("/_emulator/deliveries")
     async def deliveries() -> list[dict[str, Any]]:
         return list(users.deliveries)
+
+    @app.get("/_emulator/deliveries/pending")
+    async def pending_deliveries() -> dict[str, int]:
+        """Webhooks still to be delivered or given up on (queued, paused, retrying)."""
+        return {"pending": users.pending}
 
     @app.post("/_emulator/deliveries/{svix_id}/redeliver")
     async def redeliver(svix_id: str) -> JSONResponse:

@@ -14,7 +14,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -282,7 +284,13 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
 def weed_command(cfg: StackConfig) -> list[str]:
     """SeaweedFS with S3 on the configured port; every other port derived from it."""
     assert cfg.s3 is not None
-    data = cfg.state_dir / "s3"
+    return seaweedfs_command(cfg.state_dir / "s3", cfg.ports, cfg.s3)
+
+
+def seaweedfs_command(data: Path, ports: Mapping[str, int], s3: S3Config) -> list[str]:
+    """SeaweedFS serving S3 on ``ports["s3"]`` (its other servers on the ``WEED_PORTS``),
+    keeping its data in ``data``, with one identity: ``s3``'s keys. Started with
+    ``WEED_S3_SSE_KEY`` in its environment it does SSE-S3."""
     data.mkdir(parents=True, exist_ok=True)
     identities = data / "identities.json"
     identities.write_text(
@@ -291,16 +299,13 @@ def weed_command(cfg: StackConfig) -> list[str]:
                 "identities": [
                     {
                         "name": "visiona",
-                        "credentials": [
-                            {"accessKey": cfg.s3.access_key, "secretKey": cfg.s3.secret_key}
-                        ],
+                        "credentials": [{"accessKey": s3.access_key, "secretKey": s3.secret_key}],
                         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
                     }
                 ]
             }
         )
     )
-    ports = cfg.ports
     return [
         bin_path("weed"),
         "server",
@@ -335,6 +340,56 @@ WEED_PORTS = (
     "weed_filer",
     "weed_filer_grpc",
 )
+
+
+class SeaweedFS:
+    """One SeaweedFS process serving S3 on free ports, on its own (the tests' and benchmarks'
+    S3 when no whole stack is wanted). :meth:`stop` kills it (its graceful stop is slow and
+    the data is disposable) and removes the sockets it leaves in /tmp."""
+
+    def __init__(
+        self, data: Path, access_key: str, secret_key: str, *, sse_key: str | None = None
+    ) -> None:
+        self.data = data
+        self.ports = {name: free_port() for name in ("s3", *WEED_PORTS)}
+        self.s3 = S3Config(f"127.0.0.1:{self.ports['s3']}", access_key, secret_key)
+        self.sse_key = sse_key
+        self.log_path = data / "s3.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        env = os.environ | ({"WEED_S3_SSE_KEY": self.sse_key} if self.sse_key else {})
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                seaweedfs_command(self.data / "s3", self.ports, self.s3),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while not wait_for_port(self.ports["s3"], 0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("SeaweedFS did not start:\n" + self.log()[-3000:])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+        remove_seaweedfs_sockets(self.ports.values())
+
+
+def remove_seaweedfs_sockets(ports: Iterable[int]) -> None:
+    """weed also listens on ``$TMPDIR/seaweedfs-<part>[-grpc]-<port>.sock`` per port and,
+    killed, leaves the files behind: remove those of ``ports``."""
+    for port in ports:
+        for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+            sock.unlink(missing_ok=True)
 
 
 def provision_and_migrate(cfg: StackConfig) -> None:
@@ -487,3 +542,5 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if "s3" in procs:
+            remove_seaweedfs_sockets(self.cfg.ports[p] for p in ("s3", *WEED_PORTS))

@@ -477,6 +477,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def deliveries() -> list[dict[str, Any]]:
         return list(dispatcher.deliveries)
 
+    @app.get("/_emulator/deliveries/pending")
+    async def pending_deliveries() -> dict[str, int]:
+        """Webhooks still to be delivered or given up on (queued, paused, retrying)."""
+        return {"pending": dispatcher.pending}
+
     @app.post("/_emulator/deliveries/{webhook_id}/redeliver")
     async def redeliver(webhook_id: str) -> dict[str, Any]:
         if webhook_id not in dispatcher.messages:

@@ -47,7 +47,8 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``REPLICATE_EMULATOR_API_TOKEN``, ``_WEBHOOK_SECRET``, ``_PUBLIC_URL``,
-        ``_TRAINING_DURATION_S``, ``_PREDICTION_DURATION_S`` and ``_START_DELAY_S``."""
+        ``_TRAINING_DURATION_S``, ``_PREDICTION_DURATION_S``, ``_START_DELAY_S`` and
+        ``_LOG_INTERVAL_S``."""
         env = os.environ
         defaults = cls()
         return cls(
@@ -62,4 +63,5 @@ class Settings:
                 "REPLICATE_EMULATOR_PREDICTION_DURATION_S", defaults.prediction_duration_s
             ),
             start_delay_s=_float("REPLICATE_EMULATOR_START_DELAY_S", defaults.start_delay_s),
+            log_interval_s=_float("REPLICATE_EMULATOR_LOG_INTERVAL_S", defaults.log_interval_s),
         )

@@ -65,6 +65,10 @@ class Dispatcher:
         self._delivery.put(message)
         return message
 
+    @property
+    def pending(self) -> int:
+        return self._delivery.pending
+
     def set_paused(self, paused: bool) -> None:
         self.config.paused = paused
         self._delivery.set_paused(paused)

@@ -61,6 +61,10 @@ class Dispatcher:
         if self.config.url is not None:
             self._delivery.put(pending)
 
+    @property
+    def pending(self) -> int:
+        return self._delivery.pending
+
     def set_paused(self, paused: bool) -> None:
         self.config.paused = paused
         self._delivery.set_paused(paused)
