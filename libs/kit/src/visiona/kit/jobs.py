@@ -202,6 +202,8 @@ class RowJobs(abc.ABC, Generic[Row]):
         try:
             await step(row)
         except Vanished:
+            # No row id: the row went with an erasure, and logs never name what it removed.
+            log.info("jobs.step_vanished", jobs=self.name, work=kind)
             return
         except Exception as exc:  # retried below
             error = exc

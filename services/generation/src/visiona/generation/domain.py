@@ -8,7 +8,9 @@ the generation forward, and a finished one never changes.
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from visiona.kit.errors import InvalidArgument
@@ -120,6 +122,33 @@ PROVIDER_STATUS = {
     "failed": GenerationStatus.FAILED,
     "canceled": GenerationStatus.CANCELED,
 }
+PROVIDER_FINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def provider_running(
+    prediction_id: str | None, launch_attempted_at: datetime | None, provider_status: str | None
+) -> bool:
+    """Whether a prediction may be running (or about to) at the provider, so that stopping the
+    generation must cancel it there: one was started, or an attempt's answer was lost."""
+    return bool(prediction_id or launch_attempted_at) and provider_status not in PROVIDER_FINAL
+
+
+def provider_failure_reason(error: str | None) -> str:
+    """Why a failed prediction failed, as the outcome's reason: its safety filter blocked the
+    images, or anything else went wrong."""
+    return "blocked" if "nsfw" in (error or "").lower() else "provider_failed"
+
+
+def outputs_to_ingest(outputs: list[str], num_outputs: int) -> list[str]:
+    """The provider's outputs we copy: never more than were asked (and held credits for)."""
+    return outputs[:num_outputs]
+
+
+def outcome_of_ingest(delivered: int) -> GenerationStatus:
+    """The end of a generation once every output that could be stored is: succeeded with the
+    stored images (billing captures those and releases the rest), or failed when none could be
+    (billing releases everything)."""
+    return GenerationStatus.FAILED if delivered == 0 else GenerationStatus.SUCCEEDED
 
 
 def output_urls(output: Any) -> list[str]:
@@ -134,3 +163,15 @@ def output_urls(output: Any) -> list[str]:
 def version_id(version: str) -> str:
     """``owner/name:id`` → ``id`` (what ``POST /v1/predictions`` takes)."""
     return version.rsplit(":", 1)[-1]
+
+
+def image_key_base(user_id: str, generation_id: uuid.UUID, index: int) -> str:
+    """Where an output and its thumbnail are stored, less the extension: under the user's
+    prefix (:func:`user_images_prefix`), which erasure deletes."""
+    return f"images/{user_id}/{generation_id}/{index}"
+
+
+def user_images_prefix(user_id: str) -> str | None:
+    """The prefix holding every image of the user, or None when the user's id has a slash in
+    it: the prefix could then be someone else's."""
+    return None if "/" in user_id else f"images/{user_id}/"

@@ -32,8 +32,6 @@ from visiona.kit.rows import RowStore
 
 log = get_logger(__name__)
 
-PROVIDER_FINAL = frozenset({"succeeded", "failed", "canceled"})
-
 
 @dataclass
 class GenerationRecord:
@@ -77,8 +75,8 @@ class GenerationRecord:
 
     @property
     def provider_running(self) -> bool:
-        return bool(self.provider_prediction_id or self.launch_attempted_at) and (
-            self.provider_status not in PROVIDER_FINAL
+        return domain.provider_running(
+            self.provider_prediction_id, self.launch_attempted_at, self.provider_status
         )
 
 
@@ -150,7 +148,7 @@ async def finish(uow: UnitOfWork, gen: GenerationRecord, delivered: int) -> bool
     captures those), or failed when none could be (billing releases everything)."""
     if gen.state.terminal:
         return False
-    if delivered == 0:
+    if domain.outcome_of_ingest(delivered) is GenerationStatus.FAILED:
         await save(uow, gen, delivered=0)
         return await fail(
             uow, gen, "outputs_unavailable", "no image could be copied from the provider"
@@ -206,12 +204,16 @@ async def apply_provider(
             changes["status"] = GenerationStatus.RUNNING.value
         if gen.work not in ("ingest", "cancel"):
             changes |= {"work": "ingest", "work_after": now, "work_attempts": 0}
-        changes["output_urls"] = prediction.outputs[: gen.num_outputs]
+        changes["output_urls"] = domain.outputs_to_ingest(prediction.outputs, gen.num_outputs)
         await save(uow, gen, **changes)
     elif target is GenerationStatus.FAILED:
         await save(uow, gen, **changes)
-        reason = "blocked" if "nsfw" in (prediction.error or "").lower() else "provider_failed"
-        await fail(uow, gen, reason, prediction.error or "the image model failed")
+        await fail(
+            uow,
+            gen,
+            domain.provider_failure_reason(prediction.error),
+            prediction.error or "the image model failed",
+        )
     else:
         await save(uow, gen, **changes)
         await cancel(uow, gen, "provider_canceled")

@@ -24,7 +24,7 @@ import httpx
 import sqlalchemy as sa
 
 from visiona.generation.config import GenerationSettings
-from visiona.generation.domain import GenerationStatus, version_id
+from visiona.generation.domain import GenerationStatus, image_key_base, version_id
 from visiona.generation.generations import (
     GenerationRecord,
     apply_provider,
@@ -46,10 +46,6 @@ log = get_logger(__name__)
 
 class IngestIncomplete(Exception):
     """Some outputs could not be stored this time."""
-
-
-def image_key_base(gen: GenerationRecord, index: int) -> str:
-    return f"images/{gen.user_id}/{gen.id}/{index}"
 
 
 class GenerationJobs(RowJobs[GenerationRecord]):
@@ -208,7 +204,7 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                     self.http,
                     self.storage,
                     gen.output_urls[index],
-                    key_base=image_key_base(gen, index),
+                    key_base=image_key_base(gen.user_id, gen.id, index),
                     max_bytes=self.settings.max_output_bytes,
                     thumbnail_size=self.settings.thumbnail_size,
                 )
@@ -237,11 +233,14 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             except Vanished:
                 # Erased meanwhile: its images and their rows went with it.
                 await self._drop(list(unrecorded.values()))
+                log.info("generation.ingest_abandoned", why="erased", dropped=len(unrecorded))
                 raise
             if ended is not None:
                 # Canceled (or being erased) meanwhile: nothing more is stored or charged,
                 # and no object is left without its row.
-                await self._drop([c for i, c in unrecorded.items() if i not in ended])
+                dropped = [c for i, c in unrecorded.items() if i not in ended]
+                await self._drop(dropped)
+                log.info("generation.ingest_abandoned", why="ended", dropped=len(dropped))
                 return
             unrecorded.pop(index, None)
             stored.add(index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -56,6 +56,23 @@ class PredictionsPort(Protocol):
     async def webhook_secrets(self) -> list[str]: ...
 
 
+def first_lost(
+    listed: Iterable[ProviderPrediction], *, version: str, prompt: str, since: datetime
+) -> ProviderPrediction | None:
+    """The first of ``listed`` (newest first, as the provider lists them) that is the one an
+    attempt at ``since`` started: same version and prompt, created in the attempt's second or
+    later (the provider's clock may be a little behind ours)."""
+    for found in listed:
+        created = _parse_time(found.created_at)
+        if (
+            found.version == version
+            and found.prompt == prompt
+            and (created is None or created >= since.replace(microsecond=0))
+        ):
+            return found
+    return None
+
+
 class ReplicatePredictions:
     def __init__(self, settings: GenerationSettings) -> None:
         self.client = client(
@@ -91,16 +108,8 @@ class ReplicatePredictions:
             page = await self.client.predictions.async_list()
         except (ReplicateError, httpx.HTTPError) as exc:
             raise wrap(exc) from exc
-        for prediction in page.results:
-            found = ProviderPrediction.from_payload(prediction.dict())
-            created = _parse_time(found.created_at)
-            if (
-                found.version == version
-                and found.prompt == prompt
-                and (created is None or created >= since.replace(microsecond=0))
-            ):
-                return found
-        return None
+        listed = (ProviderPrediction.from_payload(p.dict()) for p in page.results)
+        return first_lost(listed, version=version, prompt=prompt, since=since)
 
     async def get(self, prediction_id: str) -> ProviderPrediction:
         try:

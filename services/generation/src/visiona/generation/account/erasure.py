@@ -12,7 +12,7 @@ One ``purge`` step, resumable at any point:
 3. every prediction that may still be running is canceled at Replicate, with the generation
    jobs' own cancel step;
 4. the S3 objects go: ``images/<user>/`` (every image and its thumbnail, see
-   :func:`visiona.generation.jobs.image_key_base`) and the parts of unfinished exports;
+   :func:`visiona.generation.domain.image_key_base`) and the parts of unfinished exports;
 5. one transaction deletes the webhook records of the user's predictions, the images,
    generations and exports rows, forgets the user's published outbox rows (waiting while one
    is still unpublished, so none outlives the answer), emits ``GenerationAccountPurgedV1``
@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.generation.account.export import SERVICE
+from visiona.generation.domain import user_images_prefix
 from visiona.generation.generations import SELECT as SELECT_GENERATIONS
 from visiona.generation.generations import GenerationRecord, record
 from visiona.generation.jobs import GenerationJobs
@@ -197,10 +198,9 @@ class ErasureJobs(RowJobs[ErasureRecord]):
         async with self.db.uow(user_id) as uow:
             exports = [r[0] for r in await uow.session.execute(sa.text("SELECT id FROM exports"))]
         prefixes = [export_prefix(export_id, SERVICE) for export_id in exports]
-        # Every image and thumbnail key starts with this (jobs.image_key_base); a user id with
-        # a slash in it would make the prefix someone else's.
-        if "/" not in user_id:
-            prefixes.append(f"images/{user_id}/")
+        images_prefix = user_images_prefix(user_id)
+        if images_prefix is not None:
+            prefixes.append(images_prefix)
         removed = 0
         for prefix in prefixes:
             removed += await self.storage.delete_prefix(prefix)
