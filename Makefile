@@ -8,7 +8,7 @@ EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e ser
 NAME ?=
 USER ?= alice
 
-.PHONY: install up test lint proto proto-check bench token lock demo
+.PHONY: install up test test-fast lint proto proto-check bench token lock demo
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -29,8 +29,19 @@ lock:
 up: install
 	$(PY) -m visiona.emulators.devstack up
 
+## Everything, as CI runs it: every test but the disruptive ones on one stack, then the
+## disruptive ones (they kill and restart services) in a session and on a stack of their own.
+## Exit status 5 is pytest's "nothing selected" (PYTEST_ARGS picked tests of one kind only).
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	for selection in "not disruptive" "disruptive"; do \
+	  $(PY) -m pytest -m "$$selection" $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
+	done; exit $$status
+
+## The unit tier: no servers at all (PostgreSQL, RabbitMQ and S3 may be down), in seconds.
+test-fast: install
+	$(PY) -m pytest -m unit -q $(PYTEST_ARGS)
 
 lint: install proto-check
 	.venv/bin/ruff check .

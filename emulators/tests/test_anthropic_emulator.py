@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -233,12 +232,13 @@ def test_fail_type_overrides(base_url: str) -> None:
     assert status == 400 and data["error"]["type"] == "billing_error"
 
 
-def test_latency(base_url: str) -> None:
-    call(base_url, "/_emulator/config", {"latency_ms": 300})
-    start = time.monotonic()
-    ask(client(base_url))
-    assert time.monotonic() - start >= 0.3
-    assert call(base_url, "/_emulator/config")[2]["latency_ms"] == 300
+def test_latency_makes_a_caller_with_a_shorter_deadline_give_up(base_url: str) -> None:
+    impatient = client(base_url).with_options(timeout=0.5)
+    assert ask(impatient).content
+    call(base_url, "/_emulator/config", {"latency_ms": 3000})
+    with pytest.raises(anthropic.APITimeoutError):
+        ask(impatient)
+    assert call(base_url, "/_emulator/config")[2]["latency_ms"] == 3000
 
 
 def test_control_validation_and_reset(base_url: str) -> None:

@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.webhook import WebhookSigningSecret
 
+from tests.support.waiting import wait_for
 from visiona.emulators._server import running
 from visiona.emulators.replicate import (
     DEFAULT_API_TOKEN,
@@ -124,13 +124,7 @@ def control(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            assert result, "condition not met in time"
-            return result
-        time.sleep(0.02)
+    return wait_for("the condition", check, bool, timeout_s)
 
 
 def make_destination(client: Client, name: str = "lora-alice") -> str:
@@ -257,7 +251,14 @@ def test_canceling_a_training_ends_it_and_a_second_cancel_changes_nothing(
 
     assert canceled.status == "canceled" and canceled.completed_at
     assert again.completed_at == canceled.completed_at
-    time.sleep(0.3)
+    # A training started after it, on the same timings, has run to its end: the canceled
+    # one would have finished by now, had the cancel not stopped it.
+    later = client.trainings.create(
+        version=TRAINER_REF,
+        input={"input_images": receiver.base + "/images.zip", "trigger_word": "TOK"},
+        destination=make_destination(client, "lora-later"),
+    )
+    assert wait_done(lambda: client.trainings.get(later.id)).status == "succeeded"
     assert client.trainings.get(training.id).status == "canceled"
 
 
@@ -319,8 +320,7 @@ def test_output_files_expire(client: Client, base: str) -> None:
 
     control(base, "config", {"output_ttl_s": 0.1})
     short = client.predictions.create(version=TRAINER_REF, input={"prompt": "y"}, wait=5)
-    time.sleep(0.15)
-    assert httpx.get(short.output[0]).status_code == 404
+    eventually(lambda: httpx.get(short.output[0]).status_code == 404)
 
 
 def test_training_webhooks_are_signed_and_cover_start_and_completed(

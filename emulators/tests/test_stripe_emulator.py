@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +20,7 @@ import pytest
 import stripe
 from fastapi import FastAPI, Request, Response
 
+from tests.support.waiting import wait_for
 from visiona.emulators import stripe as emulator
 from visiona.emulators.__main__ import main as cli_main
 from visiona.emulators._server import running
@@ -140,16 +140,24 @@ class Receiver:
         ]
 
     def wait_for(self, event_type: str, count: int = 1, timeout_s: float = 5.0) -> list[Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = [e for e in self.verified() if e.type == event_type]
-            if len(found) >= count:
-                return found
-            assert time.monotonic() < deadline, f"no {event_type} webhook; got {self.types()}"
-            time.sleep(0.02)
+        return wait_for(
+            f"{count} {event_type} webhook(s)",
+            lambda: [e for e in self.verified() if e.type == event_type],
+            lambda found: len(found) >= count,
+            timeout_s,
+        )
 
     def types(self) -> list[str]:
         return [json.loads(body)["type"] for body, _ in list(self.events)]
+
+
+def pending(base_url: str) -> int:
+    return int(call(base_url, "/_emulator/deliveries/pending").json()["pending"])
+
+
+def wait_until_delivered(base_url: str, timeout_s: float = 5.0) -> None:
+    """Until the emulator has nothing left to send (every event delivered or given up on)."""
+    wait_for("no webhook pending", lambda: pending(base_url), lambda n: n == 0, timeout_s)
 
 
 @pytest.fixture(scope="module")
@@ -465,6 +473,7 @@ def test_webhook_is_retried_until_the_endpoint_answers_2xx(
         if d["event_id"] == event.id
     ]
     assert attempts == [(1, 500), (2, 500), (3, 200)]
+    wait_until_delivered(base_url)
 
 
 def test_paused_delivery_waits_and_replay_resends(
@@ -473,10 +482,12 @@ def test_paused_delivery_waits_and_replay_resends(
     call(base_url, "/_emulator/config", {"paused": True})
     session = new_checkout(client)
     pay(base_url, session.id)
-    time.sleep(0.2)
-    assert rec.events == []
+    # The payment's events are queued: held by the pause, none sent.
+    assert pending(base_url) >= 1
+    assert rec.events == [] and rec.calls == 0
     call(base_url, "/_emulator/config", {"paused": False})
     (event,) = rec.wait_for("checkout.session.completed")
+    wait_until_delivered(base_url)
     replay = call(base_url, f"/_emulator/events/{event.id}/deliver", {})
     assert replay.status == 200 and replay.json()["status_code"] == 200
     rec.wait_for("checkout.session.completed", count=2)
@@ -653,11 +664,18 @@ def test_deleting_a_customer_cancels_its_subscriptions_at_once_and_is_final(
 def test_fault_switches_delay_or_fail_every_api_call(
     client: stripe.StripeClient, base_url: str
 ) -> None:
-    reply = call(base_url, "/_emulator/config", {"latency_ms": 300})
-    assert reply.json()["latency_ms"] == 300
-    started = time.monotonic()
-    client.v1.customers.create({"email": "slow@example.com"})
-    assert time.monotonic() - started >= 0.3
+    impatient = stripe.StripeClient(
+        DEFAULT_API_KEY,
+        base_addresses={"api": base_url},
+        http_client=stripe.HTTPXClient(timeout=0.5, allow_sync_methods=True),
+        max_network_retries=0,
+    )
+    impatient.v1.customers.create({"email": "quick@example.com"})
+    reply = call(base_url, "/_emulator/config", {"latency_ms": 3000})
+    assert reply.json()["latency_ms"] == 3000
+    # A caller whose deadline is shorter than the injected latency gives up.
+    with pytest.raises(stripe.APIConnectionError):
+        impatient.v1.customers.create({"email": "slow@example.com"})
     call(base_url, "/_emulator/config", {"latency_ms": 0, "fail_status": 503})
     with pytest.raises(stripe.APIError) as info:
         client.v1.customers.create({"email": "down@example.com"})

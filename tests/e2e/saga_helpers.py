@@ -12,6 +12,7 @@ from typing import Any, Self
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from tests.support.waiting import eventually
 from visiona.kit.bus import EventBus, Subscription
 from visiona.kit.events import AccountPurged, Event, decode_event
 
@@ -94,8 +95,10 @@ async def wait_seen(
     probe: EventProbe, match: Callable[[Event], bool], count: int, timeout_s: float = 30
 ) -> list[Any]:
     """Once ``count`` events matching ``match`` were seen: all of them."""
-    deadline = time.monotonic() + timeout_s
-    while len(seen := [e for e in probe.seen if match(e)]) < count:
-        assert time.monotonic() < deadline, [e.routing_key for e in probe.seen]
-        await asyncio.sleep(0.2)
-    return seen
+
+    def enough() -> list[Any] | None:
+        seen = [e for e in probe.seen if match(e)]
+        return seen if len(seen) >= count else None
+
+    found: list[Any] = await eventually(f"{count} matching events", enough, timeout_s)
+    return found

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 import zipfile
 from typing import Any
@@ -15,11 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
 from tests.e2e.test_billing import buy_starter, wait_balance
 from tests.e2e.test_clerk_webhooks import clerk, create_clerk_user, wait_me
 from tests.e2e.test_generation import generate, wait_generation
-from tests.e2e.training_helpers import emulator, replicate_get, storage, trained_model
+from tests.e2e.training_helpers import replicate_get, storage, trained_model
+from tests.support.rows import rows_naming as schema_rows_naming
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 SERVICES = ("gateway", "training", "generation", "billing", "prompts")
 
@@ -41,7 +42,6 @@ def populate(stack: RunningStack, user: str) -> dict[str, Any]:
     """Data of ``user`` in every service: credits and a Stripe customer (billing), photos and a
     trained model (training, Replicate), a generation with images (generation), an enhanced
     prompt (prompts)."""
-    emulator(stack, "config", {"training_duration_s": 1.0, "prediction_duration_s": 0.3})
     buy_starter(stack, user)
     wait_balance(stack, user, 200)
     model = trained_model(stack, user)
@@ -75,32 +75,21 @@ def request_deletion(stack: RunningStack, user: str) -> dict[str, Any]:
 
 
 def wait_erased(stack: RunningStack, user: str, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{stack.url}/v1/me/deletion", headers=stack.auth(user))
-        if response.status_code == 200:
-            last = response.json()
-            if last["status"] == "completed":
-                return last
-        time.sleep(0.3)
-    raise AssertionError(f"the erasure did not complete: {last}")
+    return wait_for(
+        "the erasure to complete",
+        lambda: httpx.get(f"{stack.url}/v1/me/deletion", headers=stack.auth(user)),
+        lambda r: r.status_code == 200 and r.json()["status"] == "completed",
+        timeout_s,
+    ).json()
 
 
 def rows_naming(stack: RunningStack, needles: list[str]) -> list[str]:
-    """Every row, in every service schema, whose text mentions one of ``needles``."""
-    tables = stack.admin_sql(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE'",
-        list(SERVICES),
-    )
-    found = []
-    for schema, table in tables:
-        for (text,) in stack.admin_sql(f'SELECT t::text FROM "{schema}"."{table}" t'):
-            hits = [n for n in needles if n in str(text)]
-            if hits:
-                found.append(f"{schema}.{table}: {hits} in {str(text)[:200]}")
-    return found
+    """Every table, in every service schema, with rows whose text mentions one of ``needles``."""
+    return [
+        f"{schema}.{table}: {count}"
+        for schema in SERVICES
+        for table, count in schema_rows_naming(stack.admin_sql, schema, *needles).items()
+    ]
 
 
 def keys_naming(stack: RunningStack, needles: list[str]) -> list[str]:
@@ -186,6 +175,7 @@ def test_erasure_leaves_nothing_of_the_user_and_touches_nobody_else(stack: Runni
 
 
 @pytest.mark.parametrize("victim", SERVICES)
+@pytest.mark.disruptive
 def test_erasure_completes_when_a_service_is_killed_in_the_middle(
     stack: RunningStack, victim: str
 ) -> None:
@@ -195,7 +185,16 @@ def test_erasure_completes_when_a_service_is_killed_in_the_middle(
     # Killed before the first round goes out (a one-second grace in the tests): the round's
     # request waits in its queue, or, for the gateway, the saga waits in its table.
     stack.processes.kill(victim)
-    time.sleep(2.5)
+    # While it is down the grace ends: the first round goes out to the others (a killed
+    # gateway sends nothing, and its saga is due when it comes back).
+    wait_for(
+        "the first round to be due",
+        lambda: stack.admin_sql(
+            "SELECT round, work_after <= now() FROM gateway.deletions WHERE user_id = %s",
+            f"user_{user}",
+        ),
+        lambda rows: bool(rows) and (rows[0][0] >= 1 or (victim == "gateway" and rows[0][1])),
+    )
     stack.processes.start(victim)
     stack.processes.wait_ready()
     wait_erased(stack, user, timeout_s=180)
@@ -204,14 +203,14 @@ def test_erasure_completes_when_a_service_is_killed_in_the_middle(
 
 
 def wait_export(stack: RunningStack, user: str, export_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 90
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        last = httpx.get(f"{stack.url}/v1/me/exports/{export_id}", headers=stack.auth(user)).json()
-        if last["status"] in ("ready", "failed"):
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"the export did not finish: {last}")
+    return wait_for(
+        "the export to finish",
+        lambda: httpx.get(
+            f"{stack.url}/v1/me/exports/{export_id}", headers=stack.auth(user)
+        ).json(),
+        lambda export: export["status"] in ("ready", "failed"),
+        timeout_s=90,
+    )
 
 
 def test_an_export_holds_exactly_the_users_data(stack: RunningStack) -> None:

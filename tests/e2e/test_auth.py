@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 PROBLEM = "application/problem+json"
 

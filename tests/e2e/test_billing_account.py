@@ -17,7 +17,6 @@ import httpx
 import pytest
 import stripe
 
-from tests.conftest import RunningStack
 from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
 from tests.e2e.test_billing import (
     CATALOG,
@@ -32,9 +31,11 @@ from tests.e2e.test_billing import (
     publish,
     sdk,
     wait_balance,
-    wait_for,
 )
 from tests.e2e.training_helpers import storage
+from tests.support.rows import rows_naming
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 from visiona.kit.events import (
     BillingAccountExportedV1,
     BillingAccountPurgedV1,
@@ -126,28 +127,6 @@ async def customer_with_pack_and_plan(stack: RunningStack, user: str) -> dict[st
     }
 
 
-def rows_naming(stack: RunningStack, *needles: str) -> dict[str, int]:
-    """Rows of every table of the billing schema (the outbox and stored Stripe events too)
-    whose text contains one of ``needles``."""
-    tables = [
-        str(t)
-        for (t,) in stack.admin_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'billing' ORDER BY 1"
-        )
-    ]
-    assert {"accounts", "ledger_entries", "stripe_events", "outbox", "erasures"} <= set(tables)
-    found: dict[str, int] = {}
-    for table in tables:
-        (count,) = stack.admin_sql(
-            f"SELECT count(*) FROM billing.{table} t "
-            "WHERE EXISTS (SELECT 1 FROM unnest(%s::text[]) n WHERE strpos(t::text, n) > 0)",
-            list(needles),
-        )[0]
-        if count:
-            found[table] = int(count)  # type: ignore[call-overload]
-    return found
-
-
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
     return purged_by(BillingAccountPurgedV1, deletion_id, round_)
 
@@ -189,7 +168,7 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
     a_stripe = await customer_with_pack_and_plan(stack, a)
     b_stripe = await customer_with_pack_and_plan(stack, b)
     needles = (a_id, a_stripe["customer"], email_of(a))
-    assert set(rows_naming(stack, *needles)) >= {
+    assert set(rows_naming(stack.admin_sql, "billing", *needles)) >= {
         "accounts",
         "ledger_entries",
         "holds",
@@ -200,7 +179,7 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
         "outbox",
     }
     b_balance, b_ledger = balance(stack, b), ledger(stack, b)
-    b_rows = rows_naming(stack, b_id, b_stripe["customer"], email_of(b))
+    b_rows = rows_naming(stack.admin_sql, "billing", b_id, b_stripe["customer"], email_of(b))
     references = (a_stripe["session"], a_stripe["invoice"])
     assert retained(stack, *references) == []
 
@@ -242,7 +221,7 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
         # In billing: nothing names the user, their customer or their email any more.
         wait_for(
             "no row naming the user",
-            lambda: rows_naming(stack, *needles),
+            lambda: rows_naming(stack.admin_sql, "billing", *needles),
             lambda found: found == {},
         )
         assert balance(stack, a) == {"balance": 0, "held": 0, "available": 0}
@@ -262,7 +241,10 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
         # The other user: untouched, here and at Stripe.
         assert balance(stack, b) == b_balance and ledger(stack, b) == b_ledger
         assert plans(stack, b)["current"]["status"] == "active"
-        assert rows_naming(stack, b_id, b_stripe["customer"], email_of(b)) == b_rows
+        assert (
+            rows_naming(stack.admin_sql, "billing", b_id, b_stripe["customer"], email_of(b))
+            == b_rows
+        )
         assert client.v1.subscriptions.retrieve(b_stripe["subscription"]).status == "active"
         assert not getattr(client.v1.customers.retrieve(b_stripe["customer"]), "deleted", False)
 
@@ -276,7 +258,7 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
             lambda: [outcome(stack, e) for e in (paid_pack, *invoices)],
             lambda found: all(o and o[0][0] == "unknown_customer" for o in found),
         )
-        assert rows_naming(stack, *needles) == {}
+        assert rows_naming(stack.admin_sql, "billing", *needles) == {}
         assert balance(stack, a)["balance"] == 0
 
         # The next round finds nothing; a round asked again is answered again.
@@ -288,7 +270,7 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
         assert [e.removed for e in again] == [0, 0]
         assert len([e for e in probe.seen if purged(deletion, 1)(e)]) == 1
     assert len(retained(stack, *references)) == 2
-    assert rows_naming(stack, *needles) == {}
+    assert rows_naming(stack.admin_sql, "billing", *needles) == {}
 
 
 @pytest.fixture
@@ -311,6 +293,7 @@ def short_erasure_lease(stack: RunningStack) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("short_erasure_lease")
+@pytest.mark.disruptive
 async def test_an_erasure_killed_while_deleting_the_customer_completes_after_a_restart(
     stack: RunningStack,
 ) -> None:
@@ -342,7 +325,7 @@ async def test_an_erasure_killed_while_deleting_the_customer_completes_after_a_r
     assert sdk(stack).v1.customers.retrieve(a_stripe["customer"]).deleted is True
     wait_for(
         "no row naming the user",
-        lambda: rows_naming(stack, a_id, a_stripe["customer"], email_of(a)),
+        lambda: rows_naming(stack.admin_sql, "billing", a_id, a_stripe["customer"], email_of(a)),
         lambda found: found == {},
     )
 
@@ -368,7 +351,7 @@ async def test_stripe_failing_delays_an_erasure_and_never_answers_it_half_done(
                 timeout_s=30,
             )
             # The rows are gone already; the answer waits for Stripe.
-            assert rows_naming(stack, a_stripe["customer"]) == {"erasures": 1}
+            assert rows_naming(stack.admin_sql, "billing", a_stripe["customer"]) == {"erasures": 1}
             assert [e for e in probe.seen if purged(deletion, 1)(e)] == []
         finally:
             emulator(stack, "/_emulator/config", {"fail_status": None})
@@ -376,7 +359,7 @@ async def test_stripe_failing_delays_an_erasure_and_never_answers_it_half_done(
     assert done.removed > 0
     with pytest.raises(stripe.InvalidRequestError):
         sdk(stack).v1.customers.delete(a_stripe["customer"])
-    assert rows_naming(stack, a_id, a_stripe["customer"]) == {}
+    assert rows_naming(stack.admin_sql, "billing", a_id, a_stripe["customer"]) == {}
 
 
 async def test_export_part_holds_the_users_billing_records_and_nothing_of_others(

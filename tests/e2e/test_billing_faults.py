@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import httpx
+import pytest
 
-from tests.conftest import RunningStack
 from tests.e2e.test_billing import (
     STARTER,
     _deliver_all,
@@ -21,7 +20,10 @@ from tests.e2e.test_billing import (
     pay,
     sdk,
     wait_balance,
+    wait_stripe_delivered,
 )
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 
 def deliveries(stack: RunningStack, event_ids: set[str]) -> list[dict[str, object]]:
@@ -29,6 +31,7 @@ def deliveries(stack: RunningStack, event_ids: set[str]) -> list[dict[str, objec
     return [d for d in response.json() if d["event_id"] in event_ids]
 
 
+@pytest.mark.disruptive
 def test_a_webhook_sent_while_billing_is_down_is_retried_by_stripe_and_credited_once(
     stack: RunningStack,
 ) -> None:
@@ -40,7 +43,11 @@ def test_a_webhook_sent_while_billing_is_down_is_retried_by_stripe_and_credited_
         stack.processes.stop("billing")
         try:
             emulator(stack, "/_emulator/config", {"paused": False})
-            time.sleep(1.5)  # Stripe's first attempts meet a 503
+            wait_for(
+                "Stripe's first attempt to meet the outage",
+                lambda: httpx.get(f"{stack.cfg.stripe_url}/_emulator/deliveries").json(),
+                lambda ds: any(d["status_code"] == 503 for d in ds),
+            )
         finally:
             stack.processes.start("billing")
             stack.processes.wait_ready()
@@ -59,6 +66,7 @@ def test_a_webhook_sent_while_billing_is_down_is_retried_by_stripe_and_credited_
     assert [e["kind"] for e in ledger(stack, user)] == ["purchase"]
 
 
+@pytest.mark.disruptive
 def test_killing_billing_while_it_applies_events_loses_and_doubles_nothing(
     stack: RunningStack,
 ) -> None:
@@ -83,7 +91,18 @@ def test_killing_billing_while_it_applies_events_loses_and_doubles_nothing(
         assert set(asyncio.run(_deliver_all(stack, ids * 3))) == {200}
     finally:
         emulator(stack, "/_emulator/config", {"paused": False})
-    time.sleep(1.5)
+    # The queued originals arrive too; once they have, and billing has applied everything
+    # it stored, nothing more can change.
+    wait_stripe_delivered(stack)
+    wait_for(
+        "every stored event to be applied",
+        lambda: stack.admin_sql(
+            "SELECT count(*) FROM billing.stripe_events WHERE id = ANY(%s) "
+            "AND processed_at IS NULL",
+            ids,
+        ),
+        lambda rows: rows == [(0,)],
+    )
     assert balance(stack, user)["balance"] == 4 * STARTER.credits
     assert [e["kind"] for e in ledger(stack, user)] == ["purchase"] * 4
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from svix.webhooks import Webhook
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 
 def clerk(stack: RunningStack, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -35,14 +36,12 @@ def create_clerk_user(stack: RunningStack, email: str, first: str = "Ada") -> st
 
 
 def wait_me(stack: RunningStack, user: str, want: dict[str, Any], timeout_s: float = 20) -> dict:
-    deadline = time.monotonic() + timeout_s
-    me: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        me = httpx.get(f"{stack.url}/v1/me", headers=stack.auth(user)).json()
-        if all(me.get(k) == v for k, v in want.items()):
-            return me
-        time.sleep(0.2)
-    raise AssertionError(f"/v1/me stayed {me}, wanted {want}")
+    return wait_for(
+        f"/v1/me to show {want}",
+        lambda: httpx.get(f"{stack.url}/v1/me", headers=stack.auth(user)).json(),
+        lambda me: all(me.get(k) == v for k, v in want.items()),
+        timeout_s,
+    )
 
 
 def signed(

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.conftest import RunningStack
 from tests.e2e.test_billing import wait_balance
-from tests.e2e.training_helpers import emulator
+from tests.support.stack import RunningStack
 from visiona.cli.samples import write_photos
 
 
@@ -31,11 +30,6 @@ def cli(stack: RunningStack, config: Path, *args: str) -> subprocess.CompletedPr
 def test_the_cli_journey_from_photos_to_downloaded_images(
     stack: RunningStack, tmp_path: Path
 ) -> None:
-    emulator(
-        stack,
-        "config",
-        {"start_delay_s": 0.1, "training_duration_s": 1.0, "prediction_duration_s": 0.5},
-    )
     user = f"cli{uuid.uuid4().hex[:6]}"
     config = tmp_path / "config.json"
     login = cli(stack, config, "login", "--dev", user, "--issuer", stack.cfg.clerk_issuer)

@@ -7,34 +7,26 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from minio import Minio
 from minio.sse import SseS3
 
-from tests.conftest import RunningStack
-from tests.e2e.test_billing import buy_starter, wait_balance, wait_for
+from tests.e2e.test_billing import buy_starter, wait_balance
 from tests.e2e.training_helpers import (
     api,
     complete,
-    emulator,
     post_to_s3,
     request_uploads,
     trained_model,
 )
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 from visiona.cli.samples import face_photo
 from visiona.kit.storage import Storage
 
 SSE_HEADER = "x-amz-server-side-encryption"
 STARTER_CREDITS = 200
-
-
-@pytest.fixture(autouse=True)
-def fast_replicate(stack: RunningStack) -> Iterator[None]:
-    emulator(stack, "config", {"start_delay_s": 0.2, "training_duration_s": 1.0})
-    yield
-    emulator(stack, "config", {"training_duration_s": 1.5})
 
 
 @pytest.fixture

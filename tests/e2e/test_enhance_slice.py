@@ -3,22 +3,19 @@ emulator → prompts schema + outbox → relay → RabbitMQ → billing consumer
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 
 def wait_for_usage(stack: RunningStack, user: str, enhancements: int) -> dict[str, int]:
-    deadline = time.monotonic() + 15
-    body: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        body = httpx.get(f"{stack.url}/v1/usage", headers=stack.auth(user)).json()
-        if body.get("enhancements") == enhancements:
-            return body
-        time.sleep(0.1)
-    return body
+    return wait_for(
+        f"{enhancements} enhancements in the usage",
+        lambda: httpx.get(f"{stack.url}/v1/usage", headers=stack.auth(user)).json(),
+        lambda body: body.get("enhancements") == enhancements,
+        timeout_s=15,
+    )
 
 
 def test_enhance_prompt_end_to_end_records_usage_in_billing(stack: RunningStack) -> None:

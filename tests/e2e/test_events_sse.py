@@ -6,21 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
 from tests.e2e.test_billing import STARTER, buy_starter, publish
-from visiona.emulators.stack import bin_path, free_port
+from tests.support.stack import RunningStack, extra_gateway
+from visiona.emulators.stack import free_port
 from visiona.kit.events import CreditsChangedV1, Event, ModelReadyV1
 
 READ_S = 10.0
@@ -141,39 +138,6 @@ async def wait_live(stack: RunningStack, url: str, timeout_s: float = 30.0) -> N
                 await stream.next_event(0.5)
                 return
         raise AssertionError(f"the gateway at {url} passed no event on within {timeout_s} s")
-
-
-@contextlib.contextmanager
-def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
-    """Another gateway instance beside the stack's, with settings of the test's choosing."""
-    port = free_port()
-    cfg = stack.cfg
-    environ = cfg.base_env() | cfg.gateway_env() | {"GATEWAY_PORT": str(port)} | env
-    log_path = Path(cfg.state_dir) / "logs" / f"gateway-{port}.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [bin_path("visiona-gateway"), "serve"], env=environ, stdout=log, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(
-                "the extra gateway did not start:\n" + log_path.read_text()[-3000:]
-            )
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

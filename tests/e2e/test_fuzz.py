@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.conftest import RUN, RunningStack
+from tests.support.plugin import RUN
+from tests.support.stack import RunningStack
 
 PROBLEM = "application/problem+json"
 # Examples per operation in the fuzzing phase (the examples and coverage phases add their

@@ -6,18 +6,18 @@ captured per image delivered."""
 from __future__ import annotations
 
 import io
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import RunningStack
-from tests.e2e.test_billing import balance, buy_starter, ledger, wait_balance, wait_for
-from tests.e2e.training_helpers import api, emulator, storage, trained_model
+from tests.e2e.test_billing import balance, buy_starter, ledger, wait_balance
+from tests.e2e.training_helpers import api, emulator, replicate_get, storage, trained_model
+from tests.support.rows import rows_naming
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 from visiona.emulators.anthropic import REFUSAL_MARKER
 
 STARTER = 200
@@ -25,34 +25,6 @@ TRAINING = 150
 IMAGE = 4
 AFTER_TRAINING = STARTER - TRAINING
 TERMINAL = ("succeeded", "failed", "canceled")
-
-
-@pytest.fixture(autouse=True)
-def fast_replicate(stack: RunningStack) -> Iterator[None]:
-    emulator(
-        stack,
-        "config",
-        {
-            "start_delay_s": 0.1,
-            "training_duration_s": 1.0,
-            "prediction_duration_s": 0.5,
-            "log_interval_s": 0.3,
-        },
-    )
-    yield
-    emulator(
-        stack,
-        "config",
-        {
-            "drop_webhooks": False,
-            "paused_deliveries": False,
-            "fail_next_predictions": 0,
-            "prediction_duration_s": 0.5,
-            "output_ttl_s": 3600,
-            "file_latency_ms": 0,
-        },
-    )
-    httpx.post(anthropic_url(stack) + "/_emulator/config", json={"fail_status": None})
 
 
 def anthropic_url(stack: RunningStack) -> str:
@@ -168,7 +140,13 @@ def test_expired_outputs_are_retried_then_released_never_charged(
         lambda s: s == "succeeded",
         timeout_s=40,
     )
-    time.sleep(0.5)
+    prediction = row(stack, gen["id"])["provider_prediction_id"]
+    outputs = replicate_get(stack, f"/v1/predictions/{prediction}").json()["output"]
+    wait_for(
+        "the provider's files to expire",
+        lambda: {httpx.get(url).status_code for url in outputs},
+        lambda codes: codes == {404},
+    )
     emulator(stack, "config", {"paused_deliveries": False})
     failed = wait_generation(stack, user, gen["id"])
     assert failed["status"] == "failed", failed
@@ -346,10 +324,9 @@ def test_a_refused_prompt_generates_nothing_and_charges_nothing(
     response = generate(stack, user, model_id=model["id"], prompt=prompt, enhance=True)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "prompt_refused"
-    assert stack.admin_sql(
-        "SELECT count(*) FROM generation.generations WHERE user_id = %s", f"user_{user}"
-    ) == [(0,)]
-    time.sleep(0.5)
+    # Whatever the refused request wrote had committed when it was answered: no generation
+    # and no event, so nothing can be held later.
+    assert rows_naming(stack.admin_sql, "generation", f"user_{user}") == {}
     assert balance(stack, user) == {
         "balance": AFTER_TRAINING,
         "held": 0,

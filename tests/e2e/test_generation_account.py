@@ -12,17 +12,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import RunningStack
+import pytest
+
 from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
-from tests.e2e.test_billing import wait_for
 from tests.e2e.test_generation import (
-    fast_replicate,  # noqa: F401 - autouse fixture: fast jobs, switches reset
     generate,
     ready_owner,
     row,
     wait_generation,
 )
 from tests.e2e.training_helpers import api, emulator, replicate_get, storage
+from tests.support.rows import rows_naming
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 from visiona.kit.events import (
     ErasureRequestedV1,
     Event,
@@ -85,24 +87,18 @@ def count(stack: RunningStack, query: str, *params: object) -> int:
     return value
 
 
-def rows_naming(stack: RunningStack, user_id: str) -> dict[str, int]:
-    """Rows naming ``user_id`` in every generation table with a user_id, and in the outbox."""
-    counts = {
-        table: count(stack, f"SELECT count(*) FROM generation.{table} WHERE user_id = %s", user_id)
-        for table in user_tables(stack)
-    }
-    counts["outbox"] = count(
-        stack, "SELECT count(*) FROM generation.outbox WHERE payload::text LIKE %s", f"%{user_id}%"
-    )
-    return counts
-
-
 def webhook_rows(stack: RunningStack, prediction_ids: list[str]) -> int:
     return count(
         stack,
         "SELECT count(*) FROM generation.replicate_webhooks WHERE provider_id = ANY(%s)",
         prediction_ids,
     )
+
+
+def abandoned_ingests(stack: RunningStack) -> int:
+    """Ingest steps that ended on finding their generation ended or erased meanwhile (and
+    dropped what they had copied)."""
+    return stack.processes.log("generation").count('"generation.ingest_abandoned"')
 
 
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
@@ -143,9 +139,12 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
     a_objects = image_keys(stack, f"images/{a_id}/")
     assert len(a_objects) == 4  # two images, two thumbnails
     assert webhook_rows(stack, finished_predictions) > 0
-    before = rows_naming(stack, a_id)
+    before = rows_naming(stack.admin_sql, "generation", a_id)
     assert before["generations"] == 3 and before["images"] == 2 and before["outbox"] > 0
-    b_rows, b_objects = rows_naming(stack, b_id), image_keys(stack, f"images/{b_id}/")
+    b_rows, b_objects = (
+        rows_naming(stack.admin_sql, "generation", b_id),
+        image_keys(stack, f"images/{b_id}/"),
+    )
     assert b_rows["images"] == 1 and len(b_objects) == 2
 
     deletion = uuid.uuid4()
@@ -156,12 +155,12 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
         assert first.user_id is None
 
         assert set(user_tables(stack)) >= {"generations", "images", "erasures", "exports"}
-        assert rows_naming(stack, a_id) == dict.fromkeys(before, 0)
+        assert rows_naming(stack.admin_sql, "generation", a_id) == {}
         assert webhook_rows(stack, finished_predictions) == 0
         assert [k for k in image_keys(stack, "images/") if a_id in k] == []
         assert prediction_status(stack, in_flight_prediction) == "canceled"
         # The other user keeps everything, still reachable through the API.
-        assert rows_naming(stack, b_id) == b_rows
+        assert rows_naming(stack.admin_sql, "generation", b_id) == b_rows
         assert image_keys(stack, f"images/{b_id}/") == b_objects
         with api(stack, b) as c:
             assert c.get(f"/v1/generations/{b_gen['id']}").json()["status"] == "succeeded"
@@ -177,9 +176,10 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
         again = await wait_seen(probe, purged(deletion, 2), 2)
         assert [e.removed for e in again] == [0, 0]
         assert len(answers(probe, deletion, 1)) == 1
-    assert rows_naming(stack, a_id) == dict.fromkeys(before, 0)
+    assert rows_naming(stack.admin_sql, "generation", a_id) == {}
 
 
+@pytest.mark.disruptive
 async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningStack) -> None:
     a, model = ready_owner(stack, "killed")
     a_id = f"user_{a}"
@@ -211,7 +211,7 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
             stack.processes.wait_ready()
         done = await answer(probe, deletion, 1, timeout_s=90)
     assert done.removed > 0
-    assert all(n == 0 for n in rows_naming(stack, a_id).values()), rows_naming(stack, a_id)
+    assert rows_naming(stack.admin_sql, "generation", a_id) == {}
     assert image_keys(stack, f"images/{a_id}/") == {}
     assert prediction_status(stack, prediction) == "canceled"
 
@@ -219,22 +219,24 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
 async def test_an_ingest_under_way_stores_nothing_after_the_erasure(stack: RunningStack) -> None:
     a, model = ready_owner(stack, "ingesting")
     a_id = f"user_{a}"
-    # Each output takes 2 s to download: the erasure arrives while they are being copied.
-    emulator(stack, "config", {"file_latency_ms": 2000})
+    # Each output takes 3 s to download: the erasure arrives while they are being copied.
+    emulator(stack, "config", {"file_latency_ms": 3000})
     gen = generate(stack, a, model_id=model["id"], num_outputs=2).json()
     wait_for(
-        "the ingest to begin",
-        lambda: row(stack, gen["id"])["work"],
-        lambda w: w == "ingest",
+        "the ingest to be under way",
+        lambda: row(stack, gen["id"]),
+        lambda r: r["work"] == "ingest" and r["lease_until"] is not None,
         timeout_s=40,
     )
+    abandoned = abandoned_ingests(stack)
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
         await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
         await answer(probe, deletion, 1)
-    assert all(n == 0 for n in rows_naming(stack, a_id).values()), rows_naming(stack, a_id)
-    assert image_keys(stack, f"images/{a_id}/") == {}
-    await asyncio.sleep(3)  # longer than a download: nothing comes back
+    assert rows_naming(stack.admin_sql, "generation", a_id) == {}
+    # The ingest's downloads end after the purge; the step finds its generation ended or
+    # gone and drops what it copied meanwhile.
+    wait_for("the ingest to give up", lambda: abandoned_ingests(stack), lambda n: n > abandoned)
     assert image_keys(stack, f"images/{a_id}/") == {}
     assert count(stack, "SELECT count(*) FROM generation.images WHERE user_id = %s", a_id) == 0
 

@@ -6,27 +6,28 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import RunningStack
-from tests.e2e.test_billing import buy_starter, ledger, wait_balance, wait_for
+from tests.e2e.test_billing import buy_starter, ledger, wait_balance
 from tests.e2e.test_generation import (
     AFTER_TRAINING,
     IMAGE,
     STARTER,
-    fast_replicate,  # noqa: F401 - autouse fixture: fast jobs, switches reset
     generate,
     owner,  # noqa: F401 - fixture
     row,
     wait_generation,
 )
 from tests.e2e.training_helpers import emulator, trained_model
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 
+@pytest.mark.disruptive
 def test_generation_killed_mid_ingest_finishes_after_restart(
     stack: RunningStack,
     owner: tuple[str, dict[str, Any]],  # noqa: F811
@@ -36,12 +37,11 @@ def test_generation_killed_mid_ingest_finishes_after_restart(
     emulator(stack, "config", {"file_latency_ms": 1500})
     gen = generate(stack, user, model_id=model["id"], num_outputs=3).json()
     wait_for(
-        "the ingest to begin",
-        lambda: row(stack, gen["id"])["work"],
-        lambda w: w == "ingest",
+        "the ingest to be under way",
+        lambda: row(stack, gen["id"]),
+        lambda r: r["work"] == "ingest" and r["lease_until"] is not None,
         timeout_s=40,
     )
-    time.sleep(0.5)
     stack.processes.kill("generation")
     try:
         emulator(stack, "config", {"file_latency_ms": 0})

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter

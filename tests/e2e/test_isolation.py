@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 from visiona.kit.provision import SERVICES
 
 
@@ -161,9 +161,8 @@ _BODIES = {
 def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningStack) -> None:
     from tests.e2e.test_billing import buy_starter, wait_balance
     from tests.e2e.test_generation import generate, wait_generation
-    from tests.e2e.training_helpers import emulator, trained_model
+    from tests.e2e.training_helpers import trained_model
 
-    emulator(stack, "config", {"training_duration_s": 1.0, "prediction_duration_s": 0.5})
     owner, intruder = "walker-owner", "walker-intruder"
     buy_starter(stack, owner)
     wait_balance(stack, owner, 200)

@@ -5,7 +5,6 @@ moderation decisions only."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -13,15 +12,16 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningStack
 from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
-from tests.e2e.test_billing import wait_for
 from tests.e2e.test_prompts import (
     Prompts,
     prepare,
     prompts,  # noqa: F401 - fixture
 )
 from tests.e2e.training_helpers import storage
+from tests.support.rows import rows_naming
+from tests.support.stack import RunningStack
+from tests.support.waiting import eventually, wait_for
 from visiona.kit.events import (
     ErasureRequestedV1,
     Event,
@@ -63,33 +63,16 @@ async def prompt_history(stack: RunningStack, stub: Prompts, user: str) -> dict[
     return {"enhancement": str(enhanced.json()["id"]), "prepared": prepared.enhancement_id}
 
 
-def rows_naming(stack: RunningStack, user_id: str) -> dict[str, int]:
-    """Rows naming ``user_id`` in every table of the prompts schema (by their text)."""
-    tables = [
-        str(t)
-        for (t,) in stack.admin_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'prompts' ORDER BY 1"
-        )
-    ]
-    assert {"enhancements", "prompt_cache", "moderation_decisions", "outbox"} <= set(tables)
-    found: dict[str, int] = {}
-    for table in tables:
-        (count,) = stack.admin_sql(
-            f"SELECT count(*) FROM prompts.{table} t WHERE strpos(t::text, %s) > 0", user_id
-        )[0]
-        if count:
-            found[table] = int(count)  # type: ignore[call-overload]
-    return found
-
-
 async def wait_published(stack: RunningStack, timeout_s: float = 20) -> None:
     """Until the prompts relay has published everything in its outbox."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while stack.admin_sql("SELECT count(*) FROM prompts.outbox WHERE published_at IS NULL") != [
-        (0,)
-    ]:
-        assert asyncio.get_running_loop().time() < deadline, "the prompts outbox did not drain"
-        await asyncio.sleep(0.1)
+    await eventually(
+        "the prompts outbox to drain",
+        lambda: (
+            stack.admin_sql("SELECT count(*) FROM prompts.outbox WHERE published_at IS NULL")
+            == [(0,)]
+        ),
+        timeout_s,
+    )
 
 
 def purged(deletion_id: uuid.UUID, round_: int) -> Callable[[Event], bool]:
@@ -104,13 +87,13 @@ async def test_erasure_removes_the_users_prompts_and_nobody_elses(
     a_id, b_id = f"user_{a}", f"user_{b}"
     await prompt_history(stack, prompts, a)
     await prompt_history(stack, prompts, b)
-    assert set(rows_naming(stack, a_id)) == {
+    assert set(rows_naming(stack.admin_sql, "prompts", a_id)) == {
         "enhancements",
         "prompt_cache",
         "moderation_decisions",
         "outbox",
     }
-    b_rows = rows_naming(stack, b_id)
+    b_rows = rows_naming(stack.admin_sql, "prompts", b_id)
 
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
@@ -118,8 +101,8 @@ async def test_erasure_removes_the_users_prompts_and_nobody_elses(
         first = await probe.wait_for(purged(deletion, 1))
         # 2 enhancements, 1 cached answer, 1 moderation decision, 2 published events
         assert first.removed == 6 and first.user_id is None
-        assert rows_naming(stack, a_id) == {}
-        assert rows_naming(stack, b_id) == b_rows
+        assert rows_naming(stack.admin_sql, "prompts", a_id) == {}
+        assert rows_naming(stack.admin_sql, "prompts", b_id) == b_rows
         # The cache no longer answers the user: the same request asks the LLM again.
         again = await prepare(prompts, f"me and {a} on a boat", user=a_id, pack="cinematic")
         assert again.enhancement_id
@@ -135,8 +118,8 @@ async def test_erasure_removes_the_users_prompts_and_nobody_elses(
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=3))
         third = await wait_seen(probe, purged(deletion, 3), 2)
         assert [e.removed for e in third] == [0, 0]
-    assert rows_naming(stack, a_id) == {}
-    assert rows_naming(stack, b_id) == b_rows
+    assert rows_naming(stack.admin_sql, "prompts", a_id) == {}
+    assert rows_naming(stack.admin_sql, "prompts", b_id) == b_rows
 
 
 async def test_export_part_holds_the_users_enhancements_and_refusals_only(

@@ -12,11 +12,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.e2e.test_billing import wait_for
 from tests.e2e.test_training import funded_user, model_row, object_exists
 from tests.e2e.training_helpers import (
     accepted_photo_ids,
@@ -24,15 +21,18 @@ from tests.e2e.training_helpers import (
     create_model,
     emulator,
     replicate_get,
-    replicate_url,
     wait_model,
 )
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 SWEEP_INTERVAL_S = "0.5"
 RETENTION_DAYS = 30
 SWEPT = "training.retention_swept"
 # Generous: a sweep is quick, but a loaded machine slows every process down.
 WAIT_S = 60.0
+# The module runs training with another sweep interval (it restarts the process).
+pytestmark = pytest.mark.disruptive
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,21 +54,6 @@ def sweeping(stack: RunningStack) -> Iterator[None]:
         stack.processes.specs["training"] = (argv, env)
         stack.processes.start("training")
         stack.processes.wait_ready()
-
-
-@pytest.fixture(autouse=True)
-def fast_replicate(stack: RunningStack) -> Iterator[None]:
-    """Trainings of ~1.5 s; the emulator's timings as they were afterwards."""
-    before = httpx.get(f"{replicate_url(stack)}/_emulator/config", timeout=10).json()
-    emulator(
-        stack, "config", {"start_delay_s": 0.2, "training_duration_s": 1.5, "log_interval_s": 0.3}
-    )
-    yield
-    emulator(
-        stack,
-        "config",
-        {k: before[k] for k in ("start_delay_s", "training_duration_s", "log_interval_s")},
-    )
 
 
 def photo_keys(stack: RunningStack, photo_ids: list[str]) -> dict[str, str]:

@@ -13,27 +13,16 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from tests.conftest import RunningStack
-from tests.e2e.test_billing import buy_starter, wait_balance, wait_for
-from tests.e2e.training_helpers import api, emulator, replicate_get, trained_model
+from tests.e2e.test_billing import buy_starter, wait_balance
+from tests.e2e.training_helpers import api, replicate_get, trained_model
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 
 STARTER_CREDITS = 200
 # StackConfig fields (and S3Config's) that hold a credential: API keys and tokens, webhook
 # signing secrets, the internal token secret, S3's secret key and SSE key.
 SECRET_FIELD = re.compile(r"secret|token|api_key|sse_key")
-
-
-@pytest.fixture(autouse=True)
-def fast_replicate(stack: RunningStack) -> Iterator[None]:
-    emulator(
-        stack,
-        "config",
-        {"start_delay_s": 0.2, "training_duration_s": 1.0, "prediction_duration_s": 0.5},
-    )
-    yield
-    emulator(stack, "config", {"training_duration_s": 1.5, "prediction_duration_s": 0.5})
 
 
 def configured_secrets(stack: RunningStack) -> dict[str, str]:

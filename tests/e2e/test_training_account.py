@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningStack
 from tests.e2e.saga_helpers import EventProbe, purged_by
-from tests.e2e.test_billing import checkout, pay, plans, wait_balance, wait_for
+from tests.e2e.test_billing import checkout, pay, plans, wait_balance
 from tests.e2e.test_training import (
-    fast_replicate,  # noqa: F401 - autouse fixture: fast trainings, switches reset
     funded_user,
     model_row,
     new_user,
@@ -34,6 +32,9 @@ from tests.e2e.training_helpers import (
     trained_model,
     wait_model,
 )
+from tests.support.rows import rows_naming
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 from visiona.kit.events import (
     ErasureRequestedV1,
     Event,
@@ -63,29 +64,6 @@ def creator_user(stack: RunningStack, prefix: str) -> str:
         lambda c: c["plan_id"] == "creator" and c["status"] == "active",
     )
     return user
-
-
-def rows_naming(stack: RunningStack, user_id: str) -> dict[str, int]:
-    """Rows that name ``user_id`` in every training table with a user_id, and the outbox."""
-    tables = stack.admin_sql(
-        "SELECT table_name FROM information_schema.columns "
-        "WHERE table_schema = 'training' AND column_name = 'user_id' ORDER BY 1"
-    )
-    assert {"photos", "models", "erasures", "exports"} <= {t for (t,) in tables}
-    counts = {
-        str(table): int(
-            stack.admin_sql(f'SELECT count(*) FROM training."{table}" WHERE user_id = %s', user_id)[
-                0
-            ][0]  # type: ignore[call-overload]
-        )
-        for (table,) in tables
-    }
-    counts["outbox"] = int(
-        stack.admin_sql(
-            "SELECT count(*) FROM training.outbox WHERE strpos(payload::text, %s) > 0", user_id
-        )[0][0]  # type: ignore[call-overload]
-    )
-    return {table: n for table, n in counts.items() if n}
 
 
 def bucket_keys(stack: RunningStack) -> list[str]:
@@ -137,7 +115,7 @@ async def test_erasure_removes_every_row_object_and_provider_artifact_of_the_use
     assert all(replicate_get(stack, f"/v1/models/{d}").status_code == 200 for d in destinations)
     user_id = uid(erased)
     assert any(user_id in key for key in bucket_keys(stack))
-    assert rows_naming(stack, user_id)
+    assert rows_naming(stack.admin_sql, "training", user_id)
 
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
@@ -147,7 +125,7 @@ async def test_erasure_removes_every_row_object_and_provider_artifact_of_the_use
         assert first.removed > 0 and first.user_id is None
 
         # Nothing of the user is left: rows, published events, objects, the provider's side.
-        assert rows_naming(stack, user_id) == {}
+        assert rows_naming(stack.admin_sql, "training", user_id) == {}
         webhooks = stack.admin_sql(
             "SELECT count(*) FROM training.replicate_webhooks WHERE provider_id = ANY(%s)",
             provider_ids,
@@ -178,10 +156,11 @@ async def test_erasure_removes_every_row_object_and_provider_artifact_of_the_use
         await probe.publish(ErasureRequestedV1(user_id=user_id, deletion_id=deletion, round=1))
         await probe.wait_for(lambda e: len(answers(probe, deletion, 1)) == 2, timeout_s=60)
         assert answers(probe, deletion, 1) == [first.removed, first.removed]
-    assert rows_naming(stack, user_id) == {}
+    assert rows_naming(stack.admin_sql, "training", user_id) == {}
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.disruptive
 async def test_an_erasure_survives_the_service_being_killed_in_the_middle(
     stack: RunningStack,
 ) -> None:
@@ -223,7 +202,7 @@ async def test_an_erasure_survives_the_service_being_killed_in_the_middle(
             assert isinstance(purged, TrainingAccountPurgedV1) and purged.removed > 0
     finally:
         emulator(stack, "config", {"answer_delay_ms": 0})
-    assert rows_naming(stack, user_id) == {}
+    assert rows_naming(stack.admin_sql, "training", user_id) == {}
     assert [k for k in bucket_keys(stack) if user_id in k] == []
     assert replicate_get(stack, f"/v1/models/{destination}").status_code == 404
 

@@ -4,16 +4,15 @@ reconciler, and billing captures exactly once."""
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import RunningStack
-from tests.e2e.test_billing import ledger, wait_balance, wait_for
+from tests.e2e.test_billing import ledger, wait_balance
 from tests.e2e.test_training import (
     STARTER_CREDITS,
     TRAINING_PRICE,
-    fast_replicate,  # noqa: F401 - autouse fixture: fast trainings, switches reset
     funded_user,
     model_row,
 )
@@ -25,6 +24,23 @@ from tests.e2e.training_helpers import (
     replicate_url,
     wait_model,
 )
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
+
+
+def deliveries_of(stack: RunningStack, provider_id: str) -> list[dict[str, Any]]:
+    """The emulator's webhook attempts about one provider job, each with the job's status."""
+    listed = httpx.get(f"{replicate_url(stack)}/_emulator/deliveries", timeout=10).json()
+    return [d for d in listed if d["object_id"] == provider_id]
+
+
+def ok(delivery: dict[str, Any]) -> bool:
+    return delivery["status_code"] is not None and 200 <= delivery["status_code"] < 300
+
+
+def trainings_into(stack: RunningStack, destination: str) -> list[dict[str, Any]]:
+    trainings = replicate_get(stack, "/v1/trainings").json()["results"]
+    return [t for t in trainings if t["destination"] == destination]
 
 
 def restart_training(stack: RunningStack) -> None:
@@ -32,6 +48,7 @@ def restart_training(stack: RunningStack) -> None:
     stack.processes.wait_ready()
 
 
+@pytest.mark.disruptive
 def test_training_killed_mid_training_finishes_after_restart(stack: RunningStack) -> None:
     user = funded_user(stack, "crashy")
     photo_ids = accepted_photo_ids(stack, user, 10)
@@ -47,19 +64,23 @@ def test_training_killed_mid_training_finishes_after_restart(stack: RunningStack
             lambda: replicate_get(stack, f"/v1/trainings/{provider_id}").json()["status"],
             lambda s: s == "succeeded",
         )
-        time.sleep(1)
+        wait_for(
+            "the provider's completion webhook to meet the dead service",
+            lambda: deliveries_of(stack, provider_id),
+            lambda ds: any(d["event"] == "completed" and not ok(d) for d in ds),
+        )
     finally:
         restart_training(stack)
     ready = wait_model(stack, user, model["id"], timeout_s=60)
     assert ready["status"] == "succeeded", ready
-    deliveries = httpx.get(f"{replicate_url(stack)}/_emulator/deliveries").json()
-    codes = [d["status_code"] for d in deliveries if d["object_id"] == provider_id]
-    assert any(c != 200 for c in codes), codes  # at least one delivery failed while down
+    completions = [d for d in deliveries_of(stack, provider_id) if d["event"] == "completed"]
+    assert not ok(completions[0]), completions  # refused while the service was down
     wait_balance(stack, user, STARTER_CREDITS - TRAINING_PRICE)
     kinds = [e["kind"] for e in ledger(stack, user)]
     assert kinds.count("capture") == 1 and kinds.count("hold") == 1
 
 
+@pytest.mark.disruptive
 def test_training_killed_while_starting_the_provider_job_starts_it_once(
     stack: RunningStack,
 ) -> None:
@@ -78,13 +99,17 @@ def test_training_killed_while_starting_the_provider_job_starts_it_once(
         stack.processes.kill("training")
     finally:
         emulator(stack, "config", {"answer_delay_ms": 0})
-    time.sleep(2)  # whatever the provider does with the orphaned request, it has done
+    destination = model_row(stack, model["id"])["provider_model"]
+    # The provider applied the orphaned request (its answer never arrived).
+    wait_for(
+        "the provider to have started the training",
+        lambda: trainings_into(stack, destination),
+        lambda mine: len(mine) == 1,
+    )
     restart_training(stack)
     ready = wait_model(stack, user, model["id"], timeout_s=60)
     assert ready["status"] == "succeeded", ready
-    destination = model_row(stack, model["id"])["provider_model"]
-    trainings = replicate_get(stack, "/v1/trainings").json()["results"]
-    mine = [t for t in trainings if t["destination"] == destination]
+    mine = trainings_into(stack, destination)
     assert len(mine) == 1, mine
     wait_balance(stack, user, STARTER_CREDITS - TRAINING_PRICE)
     # The restarted service found the orphaned training and adopted it.

@@ -3,13 +3,13 @@ the CLI's, :mod:`visiona.cli.samples`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
+from tests.support.waiting import wait_for
 from visiona.cli.samples import FACE_INDICES, face_photo
 from visiona.kit.storage import Storage
 
@@ -103,14 +103,7 @@ def wait_model(
     done: Callable[[dict[str, Any]], bool] = lambda m: m["status"] in TERMINAL,
     timeout_s: float = 60,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    model = get_model(stack, user, model_id)
-    while not done(model):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"model {model_id} still {model['status']}: {model}")
-        time.sleep(0.2)
-        model = get_model(stack, user, model_id)
-    return model
+    return wait_for(f"model {model_id}", lambda: get_model(stack, user, model_id), done, timeout_s)
 
 
 def replicate_url(stack: RunningStack) -> str:

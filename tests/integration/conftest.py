@@ -1,30 +1,25 @@
-"""Fixtures for the kit integration tests (the ``kit_database`` and ``bus`` come from above)."""
+"""Fixtures for the kit integration tests (``kit_database``, ``bus`` and ``storage`` come from
+tests/support/plugin.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from visiona.kit.storage import Storage
+from tests.support.infra import Infra
+from tests.support.schemas import SchemaDb
 
 from .support import Kit
 
-ADMIN_URL = os.environ.get(
-    "VISIONA_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
 
 @pytest.fixture
-async def kit(kit_database: Any) -> AsyncIterator[Kit]:
+async def kit(infra: Infra, kit_database: SchemaDb) -> AsyncIterator[Kit]:
     """The session's kit schema, emptied, so no other test's outbox rows reach this test's bus."""
     app_url = make_url(kit_database.app_url)
-    admin = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+    admin = psycopg.conninfo.conninfo_to_dict(infra.admin_url)
     password = admin.get("password")
     kit = Kit(
         db=kit_database.db(),
@@ -34,7 +29,7 @@ async def kit(kit_database: Any) -> AsyncIterator[Kit]:
             username=str(admin.get("user", "postgres")),
             password=None if password is None else str(password),
         ).render_as_string(hide_password=False),
-        admin_url=psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=app_url.database),
+        admin_url=kit_database.admin_url,
         schema=kit_database.schema,
     )
     s = kit.schema
@@ -43,18 +38,3 @@ async def kit(kit_database: Any) -> AsyncIterator[Kit]:
         yield kit
     finally:
         await kit.db.dispose()
-
-
-@pytest.fixture(scope="module")
-async def storage(stack: Any) -> AsyncIterator[Storage]:
-    """A bucket of the session's S3 for one test module, emptied and removed afterwards."""
-    s3 = stack.cfg.s3
-    storage = Storage(s3.endpoint, s3.access_key, s3.secret_key, f"it-{uuid.uuid4().hex}")
-    await storage.ensure_bucket()
-    try:
-        yield storage
-    finally:
-        client = storage.client
-        for obj in client.list_objects(storage.bucket, recursive=True):
-            client.remove_object(storage.bucket, obj.object_name)
-        client.remove_bucket(storage.bucket)

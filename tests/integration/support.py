@@ -14,7 +14,7 @@ import psycopg
 import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
-from visiona.kit.bus import wait_until
+from tests.support import waiting
 from visiona.kit.consumer import EventConsumer
 from visiona.kit.db import Database, UnitOfWork
 
@@ -122,7 +122,7 @@ class RecordingConsumer(EventConsumer):
 
 async def eventually(predicate: Callable[[], Awaitable[bool]], what: str) -> None:
     """Wait (bounded) until ``predicate`` holds; fail the test naming ``what`` otherwise."""
-    assert await wait_until(predicate, DEADLINE_S, step=0.05), f"timed out waiting for {what}"
+    await waiting.eventually(what, predicate, DEADLINE_S)
 
 
 async def cancel_quietly(task: asyncio.Task[Any]) -> None:

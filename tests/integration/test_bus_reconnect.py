@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from tests import infra
+from tests.support.infra import Infra
 from visiona.kit.bus import EventBus
 from visiona.kit.relay import OutboxRelay
 
@@ -13,15 +13,21 @@ from .events import ProbeHappenedV1
 from .support import Kit, RecordingConsumer, RecordingHandler, emit_probes, eventually
 
 
-async def close_all_broker_connections() -> None:
-    # Every connection on the broker goes, other tests' and services' too; they are robust.
-    await asyncio.to_thread(
-        infra.current().rabbitmqctl, ["close_all_connections", "visiona integration test"]
+async def close_broker_connections(infra: Infra, connection_name: str) -> int:
+    """The broker closes every connection that goes by ``connection_name`` (only this
+    test's: a stack running beside it is left alone)."""
+    listed = await asyncio.to_thread(
+        infra.rabbitmqctl, ["-q", "list_connections", "pid", "client_properties"]
     )
+    mine = f'{{"connection_name","{connection_name}"}}'
+    pids = [line.split("\t", 1)[0] for line in listed.splitlines() if mine in line]
+    for pid in pids:
+        await asyncio.to_thread(infra.rabbitmqctl, ["close_connection", pid, "visiona test"])
+    return len(pids)
 
 
 async def test_consumer_and_relay_recover_after_the_broker_closes_their_connection(
-    kit: Kit, bus: EventBus
+    infra: Infra, kit: Kit, bus: EventBus
 ) -> None:
     handler = RecordingHandler()
     consumer = RecordingConsumer("reconnect", kit.db, bus, {ProbeHappenedV1: handler})
@@ -35,7 +41,7 @@ async def test_consumer_and_relay_recover_after_the_broker_closes_their_connecti
         await eventually(lambda: _applied(kit, before), "events before the outage to apply")
         assert await bus.queue_counts("reconnect") == (0, 1)
 
-        await close_all_broker_connections()
+        assert await close_broker_connections(infra, bus.connection_name) == 1
         await eventually(_not_connected(bus), "the bus to notice the closed connection")
         during = await emit_probes(kit.db, 10)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from tests import infra
+from tests.support.infra import Infra
 from visiona.kit.bus import EventBus
 
 from .events import ProbeHappenedV1
@@ -25,7 +25,7 @@ class Gate:
 
 
 async def test_stop_finishes_the_in_flight_message_and_leaves_the_rest_queued(
-    kit: Kit, bus: EventBus
+    infra: Infra, kit: Kit, bus: EventBus
 ) -> None:
     gate = Gate()
     handler = RecordingHandler(then=gate)
@@ -40,7 +40,7 @@ async def test_stop_finishes_the_in_flight_message_and_leaves_the_rest_queued(
 
         stopping = asyncio.create_task(consumer.stop())
         await eventually(
-            lambda: _broker_has_no_consumer_on(bus.queue_name("stopping")),
+            lambda: _broker_has_no_consumer_on(infra, bus.queue_name("stopping")),
             "the broker to drop the consumer",
         )
         assert not stopping.done(), "stop() returned while a handler was still running"
@@ -74,10 +74,8 @@ def _is_set(event: asyncio.Event) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def _broker_has_no_consumer_on(queue: str) -> bool:
+async def _broker_has_no_consumer_on(infra: Infra, queue: str) -> bool:
     # A quorum queue keeps counting a cancelled consumer in queue.declare-ok while it still
     # holds unacked messages; the consumer list shows the cancel at once.
-    listed = await asyncio.to_thread(
-        infra.current().rabbitmqctl, ["-q", "list_consumers", "queue_name"]
-    )
+    listed = await asyncio.to_thread(infra.rabbitmqctl, ["-q", "list_consumers", "queue_name"])
     return queue not in listed.split()

@@ -6,81 +6,38 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 
-from tests.conftest import ADMIN_URL, AMQP_URL, purge_broker
-from visiona.emulators.stack import role_url
-from visiona.gateway.__main__ import MIGRATIONS
-from visiona.kit import migrations
-from visiona.kit.db import Database
-from visiona.kit.provision import ServiceRoles, drop, provision
-
-
-@dataclass
-class GatewayDb:
-    """A migrated gateway schema: the app role's URL (what the gateway runs as); ``sql`` looks
-    as a superuser (no row-level security) unless asked to act as the app role."""
-
-    app_url: str
-    migrator_url: str
-    roles: ServiceRoles
-    database: str
-    schema: str = "gateway"
-
-    def db(self) -> Database:
-        return Database(self.app_url, self.schema, pool_size=4)
-
-    def sql(self, query: str, *params: object, as_role: str = "admin") -> list[Any]:
-        if as_role == "app":
-            conninfo = self.app_url.replace("+psycopg", "")
-        else:
-            conninfo = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=self.database)
-        with psycopg.connect(
-            conninfo, autocommit=True, options=f"-c search_path={self.schema}"
-        ) as c:
-            cur = c.execute(query, params or None)
-            return cur.fetchall() if cur.description else []
-
-
-def _new_gateway_db() -> GatewayDb:
-    tag = uuid.uuid4().hex[:8]
-    database = f"visiona_gw_{tag}"
-    (roles,) = provision(ADMIN_URL, database, services=["gateway"], suffix=f"_g{tag}")
-    migrator = role_url(ADMIN_URL, roles.migrator, database)
-    migrations.upgrade(MIGRATIONS, migrator, roles.schema)
-    return GatewayDb(role_url(ADMIN_URL, roles.app, database), migrator, roles, database)
+from tests.support.budget import IN_PROCESS_POOL
+from tests.support.infra import Infra, purge_broker
+from tests.support.schemas import SchemaDb, fresh_schema
 
 
 @pytest.fixture(scope="session")
-def gateway_db() -> Iterator[GatewayDb]:
-    """One migrated gateway schema for the session's unit tests (they use unique keys)."""
-    created = _new_gateway_db()
-    try:
+def gateway_db(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
+    """One migrated gateway schema for the session's tests (they use unique keys)."""
+    with fresh_schema(infra, run_id, "gateway") as created:
         yield created
-    finally:
-        drop(ADMIN_URL, created.database, [created.roles])
 
 
 @pytest.fixture
-def gateway_backing() -> Iterator[dict[str, Any]]:
+def gateway_backing(infra: Infra, run_id: str) -> Iterator[dict[str, Any]]:
     """GatewaySettings fields for a whole gateway in process: a fresh schema and exchange."""
-    created = _new_gateway_db()
-    tag = created.database.removeprefix("visiona_gw_")
-    try:
-        yield {
-            "database_url": created.app_url,
-            "amqp_url": AMQP_URL,
-            "events_exchange": f"visiona.events.g{tag}",
-            "queue_prefix": f"g{tag}.",
-            "pseudonym_key": secrets.token_urlsafe(32),
-            "internal_token_secret": secrets.token_urlsafe(32),
-        }
-    finally:
-        drop(ADMIN_URL, created.database, [created.roles])
-        asyncio.run(purge_broker((f"g{tag}.", f"visiona.events.g{tag}")))
+    with fresh_schema(infra, run_id, "gateway") as created:
+        tag = created.database.rsplit("_", 1)[-1]
+        exchange, prefix = f"visiona.events.g{run_id}{tag}", f"g{run_id}{tag}."
+        try:
+            yield {
+                "database_url": created.app_url,
+                "amqp_url": infra.amqp_url,
+                "events_exchange": exchange,
+                "queue_prefix": prefix,
+                "pseudonym_key": secrets.token_urlsafe(32),
+                "internal_token_secret": secrets.token_urlsafe(32),
+                **IN_PROCESS_POOL,
+            }
+        finally:
+            asyncio.run(purge_broker(infra, (prefix, exchange)))

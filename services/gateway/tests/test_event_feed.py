@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,6 +10,8 @@ import aio_pika
 import pytest
 from aiormq.exceptions import ChannelLockedResource, ChannelNotFoundEntity
 
+from tests.support.infra import Infra
+from tests.support.waiting import eventually
 from visiona.gateway.events import EventFeed, EventHub, LiveEvent, Subscription
 from visiona.kit.events import (
     CreditsChangedV1,
@@ -20,11 +21,10 @@ from visiona.kit.events import (
     PromptEnhancementCreatedV1,
 )
 
-AMQP_URL = os.environ.get("VISIONA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
 
 class Broker:
-    def __init__(self, exchange: str, prefix: str) -> None:
+    def __init__(self, amqp_url: str, exchange: str, prefix: str) -> None:
+        self.amqp_url = amqp_url
         self.exchange = exchange
         self.prefix = prefix
 
@@ -33,7 +33,7 @@ class Broker:
 
     async def publish_raw(self, *messages: tuple[str, bytes]) -> None:
         # Not mandatory: keys nobody binds are simply dropped by the exchange.
-        connection = await aio_pika.connect(AMQP_URL)
+        connection = await aio_pika.connect(self.amqp_url)
         async with connection:
             channel = await connection.channel()
             exchange = await channel.declare_exchange(
@@ -43,7 +43,7 @@ class Broker:
                 await exchange.publish(aio_pika.Message(body), routing_key=key)
 
     async def queue_exists(self, name: str) -> bool:
-        connection = await aio_pika.connect(AMQP_URL)
+        connection = await aio_pika.connect(self.amqp_url)
         async with connection:
             channel = await connection.channel()
             try:
@@ -56,13 +56,13 @@ class Broker:
 
 
 @pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
+async def broker(infra: Infra) -> AsyncIterator[Broker]:
     tag = uuid.uuid4().hex[:8]
-    broker = Broker(f"visiona.events.g{tag}", f"g{tag}.")
+    broker = Broker(infra.amqp_url, f"visiona.events.g{tag}", f"g{tag}.")
     try:
         yield broker
     finally:
-        connection = await aio_pika.connect(AMQP_URL)
+        connection = await aio_pika.connect(infra.amqp_url)
         async with connection:
             channel = await connection.channel()
             await channel.exchange_delete(broker.exchange)
@@ -72,25 +72,17 @@ async def broker() -> AsyncIterator[Broker]:
 async def feed(broker: Broker) -> AsyncIterator[EventFeed]:
     feed = EventFeed(
         EventHub(replay_size=10, client_queue=10),
-        amqp_url=AMQP_URL,
+        amqp_url=broker.amqp_url,
         exchange=broker.exchange,
         queue_prefix=broker.prefix,
         reconnect_s=0.2,
     )
     await feed.start()
     try:
-        await until(lambda: broker.queue_exists(feed.queue_name), "the feed's queue")
+        await eventually("the feed's queue", lambda: broker.queue_exists(feed.queue_name))
         yield feed
     finally:
         await feed.stop()
-
-
-async def until(probe: object, what: str, timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await probe():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def take(stream: Subscription, n: int, timeout_s: float = 5.0) -> list[LiveEvent]:
@@ -112,7 +104,7 @@ def credits(user: str, balance: int) -> CreditsChangedV1:
 
 async def test_the_feed_queue_is_the_instances_own_and_goes_with_it(broker: Broker) -> None:
     feeds = [
-        EventFeed(EventHub(), amqp_url=AMQP_URL, exchange=broker.exchange, queue_prefix=p)
+        EventFeed(EventHub(), amqp_url=broker.amqp_url, exchange=broker.exchange, queue_prefix=p)
         for p in (broker.prefix, broker.prefix)
     ]
     for feed in feeds:
@@ -121,7 +113,7 @@ async def test_the_feed_queue_is_the_instances_own_and_goes_with_it(broker: Brok
         names = [feed.queue_name for feed in feeds]
         assert names[0] != names[1] and all(n.startswith(f"{broker.prefix}gateway.") for n in names)
         for name in names:
-            await until(lambda n=name: broker.queue_exists(n), name)  # type: ignore[misc]
+            await eventually(name, lambda n=name: broker.queue_exists(n))  # type: ignore[misc]
         # Both instances see every event: each has its own queue, not a shared group.
         streams = [feed.hub.subscribe("user_a") for feed in feeds]
         event = credits("user_a", 5)
@@ -176,14 +168,14 @@ async def test_the_feed_acks_on_arrival(broker: Broker) -> None:
     # With a prefetch of 5, a feed that did not ack would stop after five deliveries.
     feed = EventFeed(
         EventHub(client_queue=100),
-        amqp_url=AMQP_URL,
+        amqp_url=broker.amqp_url,
         exchange=broker.exchange,
         queue_prefix=broker.prefix,
         prefetch=5,
     )
     await feed.start()
     try:
-        await until(lambda: broker.queue_exists(feed.queue_name), "the feed's queue")
+        await eventually("the feed's queue", lambda: broker.queue_exists(feed.queue_name))
         stream = feed.hub.subscribe("user_a")
         await broker.publish(*(credits("user_a", n) for n in range(50)))
         got = await take(stream, 50)
@@ -195,20 +187,33 @@ async def test_the_feed_acks_on_arrival(broker: Broker) -> None:
 
 
 async def test_the_feed_waits_for_a_broker_that_is_not_there(broker: Broker) -> None:
+    # A port that takes connections and drops them at once: no broker answers there, and
+    # each of the feed's attempts is counted.
+    attempts = 0
+
+    async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
     feed = EventFeed(
         EventHub(),
-        amqp_url="amqp://guest:guest@127.0.0.1:1/",
+        amqp_url=f"amqp://guest:guest@127.0.0.1:{port}/",
         exchange=broker.exchange,
         reconnect_s=0.1,
     )
-    await asyncio.wait_for(feed.start(), 1)
     try:
+        await asyncio.wait_for(feed.start(), 1)
         stream = feed.hub.subscribe("user_a")
-        await asyncio.sleep(0.3)
+        # It went on trying, and its subscribers stayed open meanwhile.
+        await eventually("a third attempt to connect", lambda: attempts >= 3)
         assert not feed.connected
         assert stream._queue.empty() and not stream.closed
     finally:
         await asyncio.wait_for(feed.stop(), 5)
+        server.close()
     assert stream.closed
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.support.waiting import eventually
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import free_port
 from visiona.gateway.app import create_app
@@ -62,14 +63,6 @@ async def gateway(tmp_path: Path, gateway_backing: dict[str, Any]) -> AsyncItera
         await asyncio.wait_for(serving, 10)
 
 
-async def until(check: object, what: str, timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 @contextlib.asynccontextmanager
 async def stream(
     gateway: Gateway, user: str, headers: dict[str, str] | None = None
@@ -88,7 +81,7 @@ async def test_a_closed_connection_leaves_no_stream_behind(gateway: Gateway) -> 
     async with stream(gateway, "leaver") as (_, lines):
         assert (await anext(lines)).startswith("id: ")
         assert gateway.hub.open_streams == 1
-    await until(lambda: gateway.hub.open_streams == 0, "the stream to be dropped")
+    await eventually("the stream to be dropped", lambda: gateway.hub.open_streams == 0)
 
 
 async def test_a_client_that_falls_behind_is_disconnected_and_resumes_by_id(
@@ -128,4 +121,4 @@ async def test_shutting_down_ends_open_streams_at_once(gateway: Gateway) -> None
         # uvicorn would otherwise wait out its graceful-shutdown timeout for the stream.
         assert loop.time() - started < 3.0
     assert not any(line.startswith("data:") for line in rest)
-    await until(lambda: gateway.hub.open_streams == 0, "the stream to be dropped")
+    await eventually("the stream to be dropped", lambda: gateway.hub.open_streams == 0)

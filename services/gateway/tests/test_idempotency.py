@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.support.schemas import SchemaDb
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.idempotency import (
@@ -29,14 +30,12 @@ from visiona.gateway.ratelimit import AdmissionMiddleware
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.db import Database
 
-from .conftest import GatewayDb
-
 FP_A = fingerprint("POST", "/v1/a", b"", b'{"n":1}')
 FP_B = fingerprint("POST", "/v1/a", b"", b'{"n":2}')
 
 
 @pytest.fixture
-async def store(gateway_db: GatewayDb) -> AsyncIterator[IdempotencyStore]:
+async def store(gateway_db: SchemaDb) -> AsyncIterator[IdempotencyStore]:
     db = gateway_db.db()
     try:
         yield IdempotencyStore(db, lease_s=60, ttl_s=3600)
@@ -70,7 +69,7 @@ async def test_the_first_claims_a_twin_waits_and_another_request_is_told_apart(
     assert (await store.claim(alice, "k1", FP_B, uuid.uuid4())).same_request is False
 
 
-async def test_keys_are_per_user(store: IdempotencyStore, gateway_db: GatewayDb) -> None:
+async def test_keys_are_per_user(store: IdempotencyStore, gateway_db: SchemaDb) -> None:
     alice, bob = user(), user()
     attempt = uuid.uuid4()
     await store.claim(alice, "shared", FP_A, attempt)
@@ -88,7 +87,7 @@ async def test_a_released_key_runs_again_even_with_another_body(store: Idempoten
 
 
 async def test_an_abandoned_attempt_is_taken_over_after_its_lease_and_cannot_store(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
 ) -> None:
     db = gateway_db.db()
     try:
@@ -106,7 +105,7 @@ async def test_an_abandoned_attempt_is_taken_over_after_its_lease_and_cannot_sto
 
 
 async def test_an_expired_key_is_as_good_as_new_and_the_sweep_removes_only_those(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
 ) -> None:
     db = gateway_db.db()
     try:

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.schemas import SchemaDb
 from visiona.gateway.pseudonyms import Pseudonyms, network_of
 from visiona.gateway.ratelimit import Admission, Quota, admit, seconds
 from visiona.gateway.ratelimit import sweep as sweep_buckets
-
-from .conftest import GatewayDb
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -21,7 +20,7 @@ def at(offset_s: float) -> datetime:
 
 
 def take(
-    gateway_db: GatewayDb, key: str, rate_per_s: float, burst: int, now: datetime
+    gateway_db: SchemaDb, key: str, rate_per_s: float, burst: int, now: datetime
 ) -> tuple[bool, int, float, float]:
     (row,) = gateway_db.sql(
         "SELECT allowed, remaining, reset_s, retry_after_s FROM gcra_take(%s, %s, %s, %s)",
@@ -40,7 +39,7 @@ def fresh() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
-def test_a_full_bucket_admits_its_burst_at_once_then_refuses(gateway_db: GatewayDb) -> None:
+def test_a_full_bucket_admits_its_burst_at_once_then_refuses(gateway_db: SchemaDb) -> None:
     key = fresh()
     results = [take(gateway_db, key, 10, 4, at(0)) for _ in range(5)]
     assert [r[0] for r in results] == [True, True, True, True, False]
@@ -51,7 +50,7 @@ def test_a_full_bucket_admits_its_burst_at_once_then_refuses(gateway_db: Gateway
     assert results[4][3] == pytest.approx(0.1)
 
 
-def test_a_refused_request_costs_nothing_and_retry_after_is_exact(gateway_db: GatewayDb) -> None:
+def test_a_refused_request_costs_nothing_and_retry_after_is_exact(gateway_db: SchemaDb) -> None:
     key = fresh()
     for _ in range(2):
         take(gateway_db, key, 2, 2, at(0))
@@ -63,7 +62,7 @@ def test_a_refused_request_costs_nothing_and_retry_after_is_exact(gateway_db: Ga
     assert take(gateway_db, key, 2, 2, at(0.5))[:2] == (True, 0)
 
 
-def test_the_bucket_refills_at_the_rate_and_never_beyond_the_burst(gateway_db: GatewayDb) -> None:
+def test_the_bucket_refills_at_the_rate_and_never_beyond_the_burst(gateway_db: SchemaDb) -> None:
     key = fresh()
     for _ in range(5):
         take(gateway_db, key, 5, 5, at(0))
@@ -79,7 +78,7 @@ def test_the_bucket_refills_at_the_rate_and_never_beyond_the_burst(gateway_db: G
     assert later == [True] * 5 + [False]
 
 
-def test_a_steady_client_at_the_rate_is_never_refused(gateway_db: GatewayDb) -> None:
+def test_a_steady_client_at_the_rate_is_never_refused(gateway_db: SchemaDb) -> None:
     key = fresh()
     for i in range(50):
         allowed, remaining, _, _ = take(gateway_db, key, 4, 3, at(i * 0.25))
@@ -87,7 +86,7 @@ def test_a_steady_client_at_the_rate_is_never_refused(gateway_db: GatewayDb) -> 
 
 
 def test_remaining_counts_exactly_at_a_rate_that_is_not_a_whole_microsecond(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
 ) -> None:
     key = fresh()
     remaining = [take(gateway_db, key, 3, 7, at(0))[1] for _ in range(7)]
@@ -96,7 +95,7 @@ def test_remaining_counts_exactly_at_a_rate_that_is_not_a_whole_microsecond(
 
 
 def edge(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
     *,
     ip_key: str | None,
     user_id: str | None = None,
@@ -123,7 +122,7 @@ def edge(
 
 
 def test_edge_admit_reports_the_tighter_bucket_and_the_one_that_refused(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
 ) -> None:
     ip, user = fresh(), fresh()
     assert edge(gateway_db, ip_key=ip, user_id="u1", user_key=user) == ("ok", 2, 1)
@@ -137,7 +136,7 @@ def test_edge_admit_reports_the_tighter_bucket_and_the_one_that_refused(
 
 
 def test_an_erasing_user_is_refused_writes_without_spending_their_budget(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
 ) -> None:
     user_id, user = f"user_{uuid.uuid4().hex[:8]}", fresh()
     gateway_db.sql(
@@ -165,7 +164,7 @@ def test_an_erasing_user_is_refused_writes_without_spending_their_budget(
 
 
 async def test_admit_disables_a_limit_with_rate_zero_and_uses_the_database_clock(
-    gateway_db: GatewayDb,
+    gateway_db: SchemaDb,
 ) -> None:
     db = gateway_db.db()
     try:
@@ -193,7 +192,7 @@ async def test_admit_disables_a_limit_with_rate_zero_and_uses_the_database_clock
         await db.dispose()
 
 
-async def test_the_sweep_deletes_only_full_buckets(gateway_db: GatewayDb) -> None:
+async def test_the_sweep_deletes_only_full_buckets(gateway_db: SchemaDb) -> None:
     full, busy = fresh(), fresh()
     gateway_db.sql(
         "INSERT INTO rate_buckets (key, tat) VALUES (%s, now() - interval '1 second'), "

@@ -3,64 +3,29 @@ for the service tests: real PostgreSQL, the real SDKs over real HTTP."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
+from tests.support.infra import Infra
+from tests.support.schemas import SchemaDb, fresh_schema
 from visiona.emulators import anthropic as anthropic_emulator
 from visiona.emulators import openai as openai_emulator
 from visiona.emulators._server import running
-from visiona.emulators.stack import role_url
-from visiona.kit import migrations
 from visiona.kit.db import Database
-from visiona.kit.provision import drop, provision
-
-ADMIN_URL = os.environ.get(
-    "VISIONA_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
-
-
-@dataclass
-class PromptsDb:
-    app_url: str
-    admin_url: str
-
-    def db(self, pool_size: int = 4) -> Database:
-        return Database(self.app_url, "prompts", pool_size=pool_size)
-
-    def sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
-        """Inspect as a superuser (row-level security does not apply)."""
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute("SET search_path TO prompts")
-            cur = conn.execute(query, params or None)
-            return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="session")
-def prompts_db() -> Iterator[PromptsDb]:
-    run = uuid.uuid4().hex[:8]
-    name = f"visiona_prompts_{run}"
-    (roles,) = provision(ADMIN_URL, name, services=["prompts"], suffix=f"_t{run}")
-    migrations.upgrade(MIGRATIONS, role_url(ADMIN_URL, roles.migrator, name), "prompts")
-    try:
-        yield PromptsDb(
-            app_url=role_url(ADMIN_URL, roles.app, name),
-            admin_url=psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name),
-        )
-    finally:
-        drop(ADMIN_URL, name, [roles])
+def prompts_db(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
+    with fresh_schema(infra, run_id, "prompts") as created:
+        yield created
 
 
 @pytest.fixture
-async def db(prompts_db: PromptsDb) -> AsyncIterator[Database]:
+async def db(prompts_db: SchemaDb) -> AsyncIterator[Database]:
     database = prompts_db.db()
     try:
         yield database

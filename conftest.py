@@ -1,0 +1,3 @@
+"""The whole suite's tiers and server fixtures: tests/support/plugin.py."""
+
+pytest_plugins = ["tests.support.plugin"]

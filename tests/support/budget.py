@@ -1,0 +1,107 @@
+"""The suite's PostgreSQL connections, budgeted against a stock server, and watched.
+
+A stock PostgreSQL allows ``max_connections = 100``, three of them kept for superusers. The
+suite runs one stack at a time (``make test`` runs the disruptive tests in a pytest session of
+their own, after the rest), so at any moment at most this is open:
+
+=============================================================  =====
+the stack: 5 processes x (pool 3 + overflow 3 + 1 LISTEN)          35
+two extra gateways at once (test_edge: two instances, one budget)  14
+a test's own pools (the largest: 64 holds at once, on 8)            8
+short-lived superuser connections (``admin_sql``, fixtures)          3
+the watcher below (on the ``postgres`` database, not counted)        -
+-------------------------------------------------------------  -----
+budget                                                              60
+=============================================================  =====
+
+A pool that is full makes a unit of work wait (``db_pool_timeout_s``), it never fails it, so
+a test that wants more concurrency than its pool gets queueing, not an error. The watcher
+samples ``pg_stat_activity`` for the run's databases (every name carries the run id) and the
+session fails if the peak passes :data:`BUDGET`: a pool added without a cap shows here first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import psycopg
+
+from visiona.kit.provision import SERVICES
+
+STACK_POOL_SIZE = 3
+STACK_POOL_OVERFLOW = 3
+STACK_POOL_ENV = {
+    f"{service.upper()}_{setting}": str(value)
+    for service in SERVICES
+    for setting, value in (
+        ("DB_POOL_SIZE", STACK_POOL_SIZE),
+        ("DB_POOL_OVERFLOW", STACK_POOL_OVERFLOW),
+    )
+}
+# A gateway the tests run in process (services/gateway/tests): the same small pool.
+IN_PROCESS_POOL = {"db_pool_size": 2, "db_pool_overflow": 2}
+BUDGET = 60
+SAMPLE_EVERY_S = 0.2
+
+
+@dataclass
+class ConnectionWatcher:
+    """Samples how many connections the run's databases have, from a thread of its own."""
+
+    admin_url: str
+    run: str
+    peak: int = 0
+    peak_by_role: Counter[str] = field(default_factory=Counter)
+    max_connections: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Read the server's limits (a server too small for the budget is named at once, not
+        met by a failing test) and start sampling."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT name, setting::int FROM pg_settings "
+                "WHERE name IN ('max_connections', 'superuser_reserved_connections')"
+            ).fetchall()
+        settings = dict(rows)
+        self.max_connections = settings["max_connections"]
+        usable = self.max_connections - settings["superuser_reserved_connections"]
+        if usable < BUDGET:
+            raise RuntimeError(
+                f"PostgreSQL allows {usable} connections to non-superusers (max_connections "
+                f"{self.max_connections}); the suite budgets {BUDGET} (tests/support/budget.py)"
+            )
+        self._thread = threading.Thread(target=self._run, name="connection-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        query = (
+            "SELECT usename, count(*) FROM pg_stat_activity "
+            "WHERE datname LIKE 'visiona\\_%%' AND strpos(datname, %s) > 0 GROUP BY usename"
+        )
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while not self._stop.wait(SAMPLE_EVERY_S):
+                rows = conn.execute(query, (self.run,)).fetchall()
+                total = sum(int(n) for _, n in rows)
+                if total > self.peak:
+                    self.peak = total
+                    self.peak_by_role = Counter({str(u): int(n) for u, n in rows})
+
+    def summary(self) -> str:
+        roles = ", ".join(f"{role} {n}" for role, n in self.peak_by_role.most_common())
+        return (
+            f"PostgreSQL connections: peak {self.peak} (budget {BUDGET}, server "
+            f"max_connections {self.max_connections}){': ' + roles if roles else ''}"
+        )
+
+    @property
+    def over_budget(self) -> bool:
+        return self.peak > BUDGET

@@ -1,0 +1,197 @@
+"""The whole platform as processes for end-to-end tests: start it, reach it, restore it.
+
+A stack runs exactly what ``make up`` runs (``visiona.emulators.stack``), on free ports, in a
+database, roles, exchange and queue prefix of its own, all removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.support.budget import STACK_POOL_ENV
+from tests.support.infra import Infra, purge_broker
+from visiona.emulators.clerk import DevIssuer, load_or_create_key
+from visiona.emulators.stack import LocalStack, S3Config, StackConfig, bin_path, free_port
+from visiona.kit.provision import SERVICES, drop
+
+# What the services run with in tests, besides each run's own names and ports.
+TEST_ENV = {
+    # A quiet training is asked about after 2 s (not minutes), so lost webhooks and restarts
+    # show within a test.
+    "TRAINING_RECONCILE_QUIET_S": "2",
+    "TRAINING_WORK_POLL_INTERVAL_S": "0.25",
+    "TRAINING_WORK_LEASE_S": "3",
+    "GENERATION_WORK_LEASE_S": "3",
+    "GENERATION_RECONCILE_QUIET_S": "2",
+    # Erasure and export sagas at test speed: a one-second grace, rounds asked again after
+    # 10 s (a service killed mid-round), parts after 20 s.
+    "GATEWAY_ERASURE_GRACE_S": "1",
+    "GATEWAY_ERASURE_SETTLE_S": "0.5",
+    "GATEWAY_ERASURE_ROUND_TIMEOUT_S": "10",
+    "GATEWAY_EXPORT_PART_TIMEOUT_S": "20",
+    "GATEWAY_SAGA_POLL_INTERVAL_S": "0.25",
+    # The whole suite calls from 127.0.0.1 as a handful of users: rate limits far above
+    # anything it does (test_edge starts gateways of its own with tight ones).
+    "GATEWAY_IP_RATE_PER_S": "100000",
+    "GATEWAY_IP_BURST": "100000",
+    "GATEWAY_USER_RATE_PER_S": "100000",
+    "GATEWAY_USER_BURST": "100000",
+    "GATEWAY_WEBHOOK_RATE_PER_S": "100000",
+    "GATEWAY_WEBHOOK_BURST": "100000",
+    # Replicate at test speed: trainings of 1.5 s (five progress logs), predictions of 0.5 s.
+    "REPLICATE_EMULATOR_START_DELAY_S": "0.1",
+    "REPLICATE_EMULATOR_TRAINING_DURATION_S": "1.5",
+    "REPLICATE_EMULATOR_PREDICTION_DURATION_S": "0.5",
+    "REPLICATE_EMULATOR_LOG_INTERVAL_S": "0.3",
+} | STACK_POOL_ENV
+
+# Emulators whose fault switches and timings a test may change (``/_emulator/config``).
+CONFIGURABLE = ("replicate", "stripe", "anthropic")
+
+# The processes a stack runs besides S3 (which the session provides).
+PROCESSES = (
+    *("gateway", "prompts", "training", "generation", "billing"),
+    *("anthropic", "stripe", "replicate", "clerk"),
+)
+
+
+@dataclass
+class RunningStack:
+    cfg: StackConfig
+    processes: LocalStack
+    issuer: DevIssuer
+    admin_url: str  # the server's superuser (libpq conninfo)
+    # Each configurable emulator's settings as the stack started them.
+    emulator_baseline: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.cfg.gateway_url
+
+    def token(self, user: str, **kwargs: object) -> str:
+        return self.issuer.issue(user, **kwargs)  # type: ignore[arg-type]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def service_url(self, service: str) -> str:
+        """libpq URL of a service's app role (what the service itself connects as)."""
+        return self.cfg.database_url(self.cfg.roles(service).app).replace("+psycopg", "")
+
+    def admin_sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        """Inspect the run's database as a superuser (RLS does not apply)."""
+        url = psycopg.conninfo.make_conninfo(self.admin_url, dbname=self.cfg.database)
+        with psycopg.connect(url, autocommit=True) as conn:
+            cur = conn.execute(query, params or None)
+            return cur.fetchall() if cur.description else []
+
+    def emulator_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.cfg.ports[name]}"
+
+    def emulator_configs(self) -> dict[str, Any]:
+        return {
+            name: httpx.get(f"{self.emulator_url(name)}/_emulator/config", timeout=10).json()
+            for name in CONFIGURABLE
+        }
+
+    def restore_emulators(self) -> list[str]:
+        """Put every emulator's fault switches and timings back as the stack started them
+        (and Clerk's webhooks flowing); name the emulators that had been changed."""
+        changed = []
+        for name, config in self.emulator_configs().items():
+            if config != self.emulator_baseline[name]:
+                httpx.post(
+                    f"{self.emulator_url(name)}/_emulator/config",
+                    json=self.emulator_baseline[name],
+                    timeout=10,
+                ).raise_for_status()
+                changed.append(name)
+        httpx.post(f"{self.cfg.clerk_issuer}/_emulator/webhooks/resume", timeout=10)
+        return changed
+
+    def restart_dead(self) -> list[str]:
+        """Start every process a test left stopped or dead; name them."""
+        restarted = []
+        for name in PROCESSES:
+            proc = self.processes.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                self.processes.procs.pop(name, None)
+                self.processes.start(name)
+                restarted.append(name)
+        return restarted
+
+
+@contextlib.contextmanager
+def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterator[RunningStack]:
+    """The whole platform for one pytest session; ``name`` tags its database, roles, exchange
+    and queues (``<run>`` plus a letter: the shared stack and the disruptive tests' own)."""
+    ports = {service: free_port() for service in PROCESSES}
+    cfg = StackConfig(
+        admin_url=infra.admin_url,
+        database=f"visiona_test_{name}",
+        amqp_url=infra.amqp_url,
+        ports=ports,
+        state_dir=state,
+        role_suffix=f"_t{name}",
+        exchange=f"visiona.events.t{name}",
+        queue_prefix=f"t{name}.",
+        s3=s3,
+        # The session's SeaweedFS runs with an SSE-S3 key.
+        s3_sse="s3",
+        extra_env=dict(TEST_ENV),
+    )
+    processes = LocalStack(cfg)
+    try:
+        processes.up()
+        issuer = load_or_create_key(state / "clerk", issuer=cfg.clerk_issuer)
+        running = RunningStack(cfg, processes, issuer, infra.admin_url)
+        running.emulator_baseline = running.emulator_configs()
+        yield running
+    finally:
+        processes.down()
+        drop(infra.admin_url, cfg.database, [cfg.roles(s) for s in SERVICES])
+        asyncio.run(purge_broker(infra, (f"t{name}.", f"visiona.events.t{name}")))
+
+
+@contextlib.contextmanager
+def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
+    """Another gateway instance beside the stack's, with settings of the test's choosing."""
+    port = free_port()
+    cfg = stack.cfg
+    environ = cfg.base_env() | cfg.gateway_env() | {"GATEWAY_PORT": str(port)} | env
+    log_path = Path(cfg.state_dir) / "logs" / f"gateway-{port}.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [bin_path("visiona-gateway"), "serve"], env=environ, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "the extra gateway did not start:\n" + log_path.read_text()[-3000:]
+                )
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

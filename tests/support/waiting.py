@@ -1,0 +1,47 @@
+"""Waiting for a positive signal, bounded: never "sleep, then assert nothing happened".
+
+A test waits until what it expects can be observed (a row, a log line, an event consumed, a
+provider's delivery), and fails naming what it waited for and the last value it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+STEP_S = 0.05
+
+
+def wait_for(
+    what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 20
+) -> T:
+    """Probe until ``done(value)``; return that value."""
+    deadline = time.monotonic() + timeout_s
+    value = probe()
+    while not done(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
+        time.sleep(STEP_S)
+        value = probe()
+    return value
+
+
+async def eventually(
+    what: str, probe: Callable[[], Awaitable[Any] | Any], timeout_s: float = 30
+) -> Any:
+    """Call (and await, when it answers an awaitable) ``probe()`` until it is truthy, without
+    blocking the event loop; return that value."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
+        await asyncio.sleep(STEP_S)
