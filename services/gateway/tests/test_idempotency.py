@@ -1,5 +1,6 @@
-"""Idempotency keys in Postgres (idempotency_* of migration 0002), and the edge middlewares
-when the database is out of reach: rate limits fail open, idempotency fails closed."""
+"""Idempotency keys in Postgres (idempotency_* of migrations 0002 and 0003), the middleware
+handing end-to-end routes their scoped key (ADR 0009), and the edge middlewares when the
+database is out of reach: rate limits fail open, idempotency fails closed."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from tests.support.schemas import SchemaDb
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.idempotency import (
+    END_TO_END,
     IdempotencyMiddleware,
     IdempotencyStore,
     fingerprint,
     is_transient,
+    scoped_key,
+    scoped_key_of,
     sweep,
 )
 from visiona.gateway.pseudonyms import Pseudonyms
@@ -104,6 +108,21 @@ async def test_an_abandoned_attempt_is_taken_over_after_its_lease_and_cannot_sto
         await db.dispose()
 
 
+async def test_a_twin_may_take_a_live_claim_over_and_then_the_first_cannot_store(
+    store: IdempotencyStore,
+) -> None:
+    alice, first, second = user(), uuid.uuid4(), uuid.uuid4()
+    await store.claim(alice, "k", FP_A, first)
+    # Another request is never taken over; the same one is, at once, when asked to.
+    assert (await store.claim(alice, "k", FP_B, uuid.uuid4(), take_over=True)).same_request is False
+    assert (await store.claim(alice, "k", FP_A, second, take_over=True)).outcome == "claimed"
+    await store.release(alice, "k", first)  # the first attempt's failure gives back nothing
+    assert await store.finish(alice, "k", first, 201, [], b"first") is False
+    assert await store.finish(alice, "k", second, 201, [], b"second") is True
+    done = await store.claim(alice, "k", FP_A, uuid.uuid4(), take_over=True)
+    assert (done.outcome, done.body) == ("done", b"second")
+
+
 async def test_an_expired_key_is_as_good_as_new_and_the_sweep_removes_only_those(
     gateway_db: SchemaDb,
 ) -> None:
@@ -134,7 +153,18 @@ def test_the_fingerprint_separates_every_part_and_transient_answers_are_not_kept
     ]
 
 
-# --- the middlewares without a database ----------------------------------------------------
+def test_a_scoped_key_belongs_to_one_user_one_route_and_one_key() -> None:
+    key = scoped_key("user_a", "POST", "/v1/generations", "k")
+    assert len(key) == 64 and key == scoped_key("user_a", "POST", "/v1/generations", "k")
+    assert key != scoped_key("user_b", "POST", "/v1/generations", "k")
+    assert key != scoped_key("user_a", "POST", "/v1/models", "k")
+    assert key != scoped_key("user_a", "POST", "/v1/generations", "k2")
+    assert scoped_key("user_a", "POST", "/v1/ab", "c") != scoped_key(
+        "user_a", "POST", "/v1/a", "bc"
+    )
+
+
+# --- the middleware on a real database --------------------------------------------------------
 
 
 class Edge:
@@ -145,22 +175,24 @@ class Edge:
         return {"Authorization": f"Bearer {self.issuer.issue(name)}"}
 
 
-@pytest.fixture
-async def unreachable(tmp_path: Path) -> AsyncIterator[Edge]:
-    """The admission and idempotency middlewares over a route that counts its calls, with a
-    database nobody listens on."""
+def edge_app(tmp_path: Path, db: Database, calls: list[str]) -> tuple[Starlette, DevIssuer]:
+    """The admission and idempotency middlewares over two routes that note each call and the
+    scoped key it was handed: one end to end (``/v1/generations``), one not (``/v1/thing``)."""
     issuer = load_or_create_key(tmp_path, issuer="http://127.0.0.1:9")
-    calls: list[str] = []
 
-    async def thing(request: Request) -> JSONResponse:
-        calls.append(request.method)
-        return JSONResponse({"ok": True}, status_code=201)
+    async def route(request: Request) -> JSONResponse:
+        calls.append(f"{request.url.path} {scoped_key_of(request)}")
+        return JSONResponse({"n": len(calls)}, status_code=201)
 
     settings = GatewaySettings(edge_check_timeout_s=5.0)
-    app = Starlette(routes=[Route("/v1/thing", thing, methods=["GET", "POST"])])
+    app = Starlette(
+        routes=[
+            Route("/v1/generations", route, methods=["POST"]),
+            Route("/v1/thing", route, methods=["GET", "POST"]),
+        ]
+    )
     app.add_middleware(IdempotencyMiddleware, settings=settings)
     app.add_middleware(AdmissionMiddleware, settings=settings)
-    db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", "gateway", pool_size=1)
     app.state.backplane = SimpleNamespace(db=db)
     app.state.pseudonyms = Pseudonyms(b"k" * 32)
     app.state.verifier = TokenVerifier(
@@ -168,6 +200,73 @@ async def unreachable(tmp_path: Path) -> AsyncIterator[Edge]:
         authorized_parties=["http://localhost:3000"],
         pem_public_key=issuer.public_pem(),
     )
+    return app, issuer
+
+
+@pytest.fixture
+async def edge(tmp_path: Path, gateway_db: SchemaDb) -> AsyncIterator[Edge]:
+    db = gateway_db.db()
+    calls: list[str] = []
+    app, issuer = edge_app(tmp_path, db, calls)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+            yield Edge(client, issuer, calls)
+    finally:
+        await db.dispose()
+
+
+async def test_only_end_to_end_routes_are_handed_the_scoped_key(edge: Edge) -> None:
+    assert "/v1/generations" in END_TO_END and "/v1/thing" not in END_TO_END
+    name, key = user(), f"k-{uuid.uuid4()}"  # user() is already the token's subject
+    for path in ("/v1/generations", "/v1/thing"):
+        headers = {**edge.auth(name), "Idempotency-Key": f"{key}{path}"}
+        assert (await edge.client.post(path, headers=headers, json={})).status_code == 201
+    assert (
+        await edge.client.post("/v1/thing", headers=edge.auth(name), json={})
+    ).status_code == 201
+    assert edge.calls == [
+        f"/v1/generations {scoped_key(name, 'POST', '/v1/generations', f'{key}/v1/generations')}",
+        "/v1/thing None",
+        "/v1/thing None",
+    ]
+
+
+async def test_a_key_left_in_progress_blocks_only_routes_without_service_dedupe(
+    edge: Edge, gateway_db: SchemaDb
+) -> None:
+    """As a gateway that died mid-request leaves it: in progress, its lease running."""
+    name, key, body = user(), f"k-{uuid.uuid4()}", b"{}"
+    store = IdempotencyStore(gateway_db.db(), lease_s=90, ttl_s=3600)
+    answers = {}
+    try:
+        for path in ("/v1/generations", "/v1/thing"):
+            headers = {**edge.auth(name), "Idempotency-Key": key + path}
+            fp = fingerprint("POST", path, b"", body)
+            await store.claim(name, key + path, fp, uuid.uuid4())
+            answers[path] = await edge.client.post(path, headers=headers, content=body)
+            if path in END_TO_END:
+                # Passed on to the route (whose service answers the first result), recorded.
+                assert answers[path].status_code == 201, answers[path].text
+                replay = await edge.client.post(path, headers=headers, content=body)
+                assert replay.headers["idempotent-replayed"] == "true"
+                assert replay.content == answers[path].content
+    finally:
+        await store.db.dispose()
+    waiting = answers["/v1/thing"]
+    assert (waiting.status_code, waiting.json()["code"]) == (409, "idempotency_key_in_progress")
+    assert [c.split()[0] for c in edge.calls] == ["/v1/generations"]
+
+
+# --- the middlewares without a database ----------------------------------------------------
+
+
+@pytest.fixture
+async def unreachable(tmp_path: Path) -> AsyncIterator[Edge]:
+    """The edge with a database nobody listens on."""
+    db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", "gateway", pool_size=1)
+    calls: list[str] = []
+    app, issuer = edge_app(tmp_path, db, calls)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
@@ -182,7 +281,7 @@ async def test_rate_limits_fail_open_when_the_database_is_out_of_reach(
     response = await unreachable.client.post("/v1/thing", headers=unreachable.auth("alice"))
     assert response.status_code == 201
     assert "ratelimit-limit" not in response.headers
-    assert unreachable.calls == ["POST"]
+    assert unreachable.calls == ["/v1/thing None"]
 
 
 async def test_an_idempotency_key_fails_closed_when_the_database_is_out_of_reach(

@@ -10,6 +10,7 @@ from visiona.billing.stripe_api import WebhookVerifier
 from visiona.billing.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.idempotency import mark_replayed, request_key
 
 _KINDS = {
     billing_pb2.CHECKOUT_KIND_PACK: "pack",
@@ -112,9 +113,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
         request: billing_pb2.CreateCheckoutSessionRequest,
         context: grpc.aio.ServicerContext,
     ) -> billing_pb2.CreateCheckoutSessionResponse:
-        session = await self.service.create_checkout(
-            current_user_id(), _KINDS.get(request.kind, ""), request.item_id
+        session, replayed = await self.service.create_checkout(
+            current_user_id(),
+            _KINDS.get(request.kind, ""),
+            request.item_id,
+            request_key(context.invocation_metadata(), request),
         )
+        if replayed:
+            mark_replayed(context)
         return billing_pb2.CreateCheckoutSessionResponse(
             session_id=session.id, url=session.url, expires_at=timestamp(session.expires_at)
         )

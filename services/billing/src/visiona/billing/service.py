@@ -18,6 +18,7 @@ from visiona.billing.stripe_api import StripePort
 from visiona.billing.stripe_events import ENTITLED_STATUSES
 from visiona.kit.db import Database
 from visiona.kit.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -132,7 +133,17 @@ class BillingService:
             await uow.commit()
         return str(stored)
 
-    async def create_checkout(self, user_id: str, kind: str, item_id: str) -> CheckoutSession:
+    async def create_checkout(
+        self, user_id: str, kind: str, item_id: str, idempotency: RequestKey | None = None
+    ) -> tuple[CheckoutSession, bool]:
+        """Open a Stripe Checkout Session for a pack or a plan; with an idempotency key, the
+        session that key already opened, if any (ADR 0009). Also says whether the answer is
+        that earlier session (a replay)."""
+        if idempotency is not None:
+            # Before the checks the first one may have changed (its plan, once paid).
+            earlier = await self._checkout_with(user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
         if kind == "pack":
             pack = self.catalog.pack(item_id)
             if pack is None:
@@ -166,33 +177,68 @@ class BillingService:
             params["payment_intent_data"] = {"metadata": metadata}
         else:
             params["subscription_data"] = {"metadata": metadata}
+        # With the caller's key, Stripe's key follows from it: a first attempt that reached
+        # Stripe but was never recorded here (a crash, a lost answer), or a twin in flight,
+        # gets the very session Stripe made for it (Stripe keeps keys for 24 hours).
+        stripe_key = idempotency.key if idempotency is not None else str(uuid.uuid4())
         session = await self.stripe.create_checkout_session(
-            params, key=f"visiona-checkout-{uuid.uuid4()}"
+            params, key=f"visiona-checkout-{stripe_key}"
         )
-        async with self.db.uow(user_id) as uow:
-            await uow.session.execute(
-                sa.text(
-                    "INSERT INTO checkout_sessions (id, user_id, kind, item_id, credits, amount, "
-                    "currency) VALUES (:id, :u, :kind, :item, :credits, :amount, :currency)"
-                ),
-                {
-                    "id": session["id"],
-                    "u": user_id,
-                    "kind": kind,
-                    "item": item_id,
-                    "credits": credits,
-                    "amount": amount,
-                    "currency": self.catalog.currency,
-                },
-            )
-            await uow.commit()
-        log.info("billing.checkout_created", kind=kind, item_id=item_id, session_id=session["id"])
         expires = session.get("expires_at")
-        return CheckoutSession(
+        opened = CheckoutSession(
             id=str(session["id"]),
             url=str(session["url"]),
             expires_at=datetime.fromtimestamp(int(expires), UTC) if expires else None,
         )
+        async with self.db.uow(user_id) as uow:
+            recorded = (
+                await uow.session.execute(
+                    sa.text(
+                        "INSERT INTO checkout_sessions (id, user_id, kind, item_id, credits, "
+                        "amount, currency, idempotency_key, request_fingerprint, url, expires_at) "
+                        "VALUES (:id, :u, :kind, :item, :credits, :amount, :currency, :key, :fp, "
+                        ":url, :expires) ON CONFLICT DO NOTHING RETURNING id"
+                    ),
+                    {
+                        "id": opened.id,
+                        "u": user_id,
+                        "kind": kind,
+                        "item": item_id,
+                        "credits": credits,
+                        "amount": amount,
+                        "currency": self.catalog.currency,
+                        "key": idempotency.key if idempotency else None,
+                        "fp": idempotency.fingerprint if idempotency else None,
+                        "url": opened.url,
+                        "expires": opened.expires_at,
+                    },
+                )
+            ).first()
+            await uow.commit()
+        if recorded is None:
+            # A twin with the same key recorded the same session first.
+            log.info("billing.checkout_replayed", session_id=opened.id)
+            return opened, True
+        log.info("billing.checkout_created", kind=kind, item_id=item_id, session_id=opened.id)
+        return opened, False
+
+    async def _checkout_with(self, user_id: str, key: RequestKey) -> CheckoutSession | None:
+        """The session the user's idempotency key opened, if any; refused when that key came
+        with a different request."""
+        async with self.db.uow(user_id) as uow:
+            row = (
+                await uow.session.execute(
+                    sa.text(
+                        "SELECT id, request_fingerprint, url, expires_at FROM checkout_sessions "
+                        "WHERE user_id = :u AND idempotency_key = :k"
+                    ),
+                    {"u": user_id, "k": key.key},
+                )
+            ).first()
+        if row is None:
+            return None
+        key.check(row.request_fingerprint)
+        return CheckoutSession(id=row.id, url=row.url, expires_at=row.expires_at)
 
     async def create_portal(self, user_id: str) -> str:
         customer = await self._stored_customer(user_id)

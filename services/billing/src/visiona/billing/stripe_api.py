@@ -110,6 +110,13 @@ class StripeSdk:
         except stripe.StripeError as exc:
             if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
                 raise NotFound("no such Stripe object", code="stripe_object_missing") from None
+            if isinstance(exc, stripe.IdempotencyError):
+                # Our key follows from the caller's Idempotency-Key (ADR 0009): Stripe saw it
+                # with other parameters, so the caller reused it for another request.
+                raise InvalidArgument(
+                    "this Idempotency-Key was used for a different request",
+                    code="idempotency_key_reused",
+                ) from None
             # Type and status only: Stripe's messages may echo customer data.
             log.warning(
                 "stripe.call_failed", call=what, error=type(exc).__name__, status=exc.http_status

@@ -16,8 +16,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from visiona.billing.v1 import billing_pb2_grpc
 from visiona.gateway.config import GatewaySettings
+from visiona.gateway.idempotency import scoped_key_of
 from visiona.generation.v1 import generation_pb2_grpc
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
+from visiona.kit.idempotency import KEY_METADATA
 from visiona.kit.internal_token import Minter
 from visiona.kit.telemetry import inject_headers
 from visiona.prompts.v1 import prompts_pb2_grpc
@@ -36,14 +38,19 @@ _CHANNEL_OPTIONS = [
 _minter: Minter | None = None
 
 
-def call_metadata(user_id: str | None, request_id: str | None) -> tuple[tuple[str, str], ...]:
-    """Metadata of a call made for ``user_id`` (None: the system principal, e.g. a webhook)."""
+def call_metadata(
+    user_id: str | None, request_id: str | None, idempotency_key: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Metadata of a call made for ``user_id`` (None: the system principal, e.g. a webhook),
+    with the request's scoped idempotency key when the call creates or charges (ADR 0009)."""
     if _minter is None:
         raise RuntimeError("no internal token minter: the gateway's Backends are not set up")
     pairs = [(k, v) for k, v in inject_headers().items()]
     pairs.append((INTERNAL_TOKEN_KEY, _minter.token(user_id)))
     if request_id:
         pairs.append((REQUEST_ID_KEY, request_id))
+    if idempotency_key:
+        pairs.append((KEY_METADATA, idempotency_key))
     return tuple(pairs)
 
 
@@ -84,13 +91,18 @@ class Backends:
             await backend.channel.close()
 
 
-def user_call(request: Any, user_id: str) -> tuple[Backends, dict[str, Any]]:
+def user_call(
+    request: Any, user_id: str, *, idempotent: bool = False
+) -> tuple[Backends, dict[str, Any]]:
     """The backends and the keyword arguments of a call made for ``user_id``: the default
-    deadline and the metadata (internal token, request id, trace context)."""
+    deadline and the metadata (internal token, request id, trace context). ``idempotent``:
+    the call is the route's create, which the service deduplicates on the request's scoped
+    Idempotency-Key (when the client sent one)."""
     backends: Backends = request.app.state.backends
+    key = scoped_key_of(request) if idempotent else None
     return backends, {
         "timeout": backends.settings.grpc_deadline_s,
-        "metadata": call_metadata(user_id, request.state.request_id),
+        "metadata": call_metadata(user_id, request.state.request_id, key),
     }
 
 

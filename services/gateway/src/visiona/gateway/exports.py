@@ -80,8 +80,26 @@ def archive_key(export_id: uuid.UUID) -> str:
     return f"exports/{export_id}.zip"
 
 
-async def request_export(uow: UnitOfWork, settings: GatewaySettings, user_id: str) -> Export:
-    """Start an export for the user (acting as them), or return the one still in progress."""
+async def request_export(
+    uow: UnitOfWork, settings: GatewaySettings, user_id: str, idempotency_key: str | None = None
+) -> tuple[Export, bool]:
+    """Start an export for the user (acting as them), or return the one still in progress;
+    with a (scoped) Idempotency-Key, the export that key already started, as it stands now
+    (ADR 0009). Also says whether it is that key's earlier answer (a replay)."""
+    # One request at a time per user: concurrent requests (a retry beside its first attempt)
+    # see each other's export.
+    await uow.session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext('exports:' || :u))"), {"u": user_id}
+    )
+    if idempotency_key is not None:
+        earlier = (
+            await uow.session.execute(
+                sa.text(f"{rows.select} WHERE user_id = :u AND idempotency_key = :k"),
+                {"u": user_id, "k": idempotency_key},
+            )
+        ).first()
+        if earlier is not None:
+            return rows.record(earlier), True
     running = (
         await uow.session.execute(
             sa.text(
@@ -92,19 +110,24 @@ async def request_export(uow: UnitOfWork, settings: GatewaySettings, user_id: st
         )
     ).first()
     if running is not None:
-        return rows.record(running)
+        return rows.record(running), False
     export_id = uuid.uuid4()
     await uow.session.execute(
         sa.text(
-            "INSERT INTO exports (id, user_id, status, work, work_after) VALUES (:id, :u,"
-            " 'collecting', 'reask', now() + make_interval(secs => :t))"
+            "INSERT INTO exports (id, user_id, status, work, work_after, idempotency_key) VALUES "
+            "(:id, :u, 'collecting', 'reask', now() + make_interval(secs => :t), :k)"
         ),
-        {"id": export_id, "u": user_id, "t": settings.export_part_timeout_s},
+        {
+            "id": export_id,
+            "u": user_id,
+            "t": settings.export_part_timeout_s,
+            "k": idempotency_key,
+        },
     )
     uow.emit(ExportRequestedV1(user_id=user_id, export_id=export_id))
     record = await rows.load(uow, export_id, lock=False)
     assert record is not None
-    return record
+    return record, False
 
 
 async def get(uow: UnitOfWork, export_id: uuid.UUID) -> Export | None:

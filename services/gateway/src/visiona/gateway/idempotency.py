@@ -18,8 +18,17 @@ Without the header a request is handled as before. With it, per signed-in user a
 - the same key with a different request is 422 ``idempotency_key_reused``;
 - the same key while the first is still running is 409 ``idempotency_key_in_progress`` with
   ``Retry-After: 1`` (if that gateway dies, a retry takes the key over after
-  ``GATEWAY_IDEMPOTENCY_LEASE_S``);
+  ``GATEWAY_IDEMPOTENCY_LEASE_S``), except on the routes in :data:`END_TO_END`, below;
 - a key that is not 1-255 printable ASCII characters is 400 ``invalid_idempotency_key``.
+
+End to end (ADR 0009): on the routes that create or charge through a service (a model, a
+generation, a Checkout Session, an export), the key is also handed to the route, scoped to the
+user and the route (:func:`scoped_key`), and the route passes it on: the owning service
+deduplicates on it in the transaction of the create. A key recorded here only as in progress
+(its gateway died, or the answer was lost after the service committed) therefore does not
+block the retry: the retry takes the claim over at once and the service answers it the first
+result, which is then recorded. Two requests in flight at once both reach the service, which
+serialises them on the key, so both get the one resource.
 
 Keys are scoped per user (another user's identical key is another key) and kept for
 ``GATEWAY_IDEMPOTENCY_TTL_S`` (24 h). The caller is the one :func:`principal_of` verified;
@@ -51,6 +60,10 @@ from visiona.kit.logging import get_logger
 log = get_logger(__name__)
 
 HEADER = b"idempotency-key"
+# POSTs whose owning service deduplicates on the key itself, in the transaction of the create.
+END_TO_END = frozenset({"/v1/models", "/v1/generations", "/v1/billing/checkout", "/v1/me/export"})
+# Where the scoped key waits for the route (``request.state.idempotency_key``).
+STATE_KEY = "idempotency_key"
 REPLAYED = (b"idempotent-replayed", b"true")
 _VALID_KEY = re.compile(rb"[\x20-\x7e]{1,255}")
 # What a replay repeats of the first response's headers: those that describe its body.
@@ -83,6 +96,22 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> bytes:
     return digest.digest()
 
 
+def scoped_key(user_id: str, method: str, path: str, key: str) -> str:
+    """The key a service stores: the client's key, for this user and this operation only."""
+    digest = hashlib.sha256()
+    for part in (user_id, method, path, key):
+        encoded = part.encode()
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+def scoped_key_of(request: Request) -> str | None:
+    """The scoped key the middleware handed this request's route, if any (END_TO_END)."""
+    key = getattr(request.state, STATE_KEY, None)
+    return key if isinstance(key, str) else None
+
+
 @dataclass(frozen=True)
 class Claim:
     outcome: str  # claimed | in_progress | done
@@ -94,7 +123,7 @@ class Claim:
 
 _CLAIM = (
     "SELECT outcome, same_request, status, headers, body "
-    "FROM idempotency_claim(%s, %s, %s, %s, %s, %s)"
+    "FROM idempotency_claim(%s, %s, %s, %s, %s, %s, %s)"
 )
 _FINISH = "SELECT idempotency_finish(%s, %s, %s, %s, %s::jsonb, %s)"
 _RELEASE = "SELECT idempotency_release(%s, %s, %s)"
@@ -102,18 +131,22 @@ _SWEEP = sa.text("DELETE FROM idempotency_keys WHERE expires_at <= now()")
 
 
 class IdempotencyStore:
-    """The three calls of a keyed request, one round trip each (functions of migration 0002,
-    which act as the user under row-level security)."""
+    """The three calls of a keyed request, one round trip each (functions of migrations 0002
+    and 0003, which act as the user under row-level security)."""
 
     def __init__(self, db: Database, *, lease_s: float, ttl_s: float) -> None:
         self.db = db
         self.lease_s = lease_s
         self.ttl_s = ttl_s
 
-    async def claim(self, user_id: str, key: str, fp: bytes, attempt: uuid.UUID) -> Claim:
+    async def claim(
+        self, user_id: str, key: str, fp: bytes, attempt: uuid.UUID, *, take_over: bool = False
+    ) -> Claim:
+        """Claim the key for ``attempt``. With ``take_over``, an attempt still in progress
+        with the same fingerprint loses the claim to this one whatever its lease."""
         async with self.db.single_statement() as conn:
             cursor = await conn.execute(
-                _CLAIM, (user_id, key, fp, attempt, self.lease_s, self.ttl_s)
+                _CLAIM, (user_id, key, fp, attempt, self.lease_s, self.ttl_s, take_over)
             )
             row = await cursor.fetchone()
         assert row is not None
@@ -180,6 +213,7 @@ class IdempotencyMiddleware:
         if body is None:
             return  # the client went away
         user_id, key = principal.user_id, keys[0].decode("ascii")
+        end_to_end = scope["path"] in END_TO_END
         fp = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
         attempt = uuid.uuid4()
         store = IdempotencyStore(
@@ -188,7 +222,7 @@ class IdempotencyMiddleware:
             ttl_s=self.settings.idempotency_ttl_s,
         )
         try:
-            claim = await store.claim(user_id, key, fp, attempt)
+            claim = await store.claim(user_id, key, fp, attempt, take_over=end_to_end)
         except Exception as exc:
             log.warning("idempotency.unavailable", error_type=type(exc).__name__)
             await _problem(
@@ -231,6 +265,10 @@ class IdempotencyMiddleware:
             )
             await send({"type": "http.response.body", "body": claim.body})
         else:
+            if end_to_end:
+                scope.setdefault("state", {})[STATE_KEY] = scoped_key(
+                    user_id, scope["method"], scope["path"], key
+                )
             await self._run(scope, receive, send, store, user_id, key, attempt, body)
 
     async def _run(
@@ -278,7 +316,8 @@ class IdempotencyMiddleware:
             try:
                 await store.release(user_id, key, attempt)
             except Exception as exc:
-                # The key stays in progress until its lease lapses; then a retry runs.
+                # The key stays in progress until its lease lapses (on END_TO_END routes a
+                # retry takes it over at once); then a retry runs.
                 log.warning("idempotency.release_failed", error_type=type(exc).__name__)
         else:
             headers = [(n.lower(), v) for n, v in start.get("headers", [])]
@@ -292,7 +331,8 @@ class IdempotencyMiddleware:
                     response,
                 )
             except Exception as exc:
-                # The client still gets its answer; a retry after the lease would run again.
+                # The client still gets its answer; a retry after the lease would run again
+                # (on END_TO_END routes at once, answered the first result by the service).
                 log.error("idempotency.store_failed", error_type=type(exc).__name__)
         await send(start)
         await send({"type": "http.response.body", "body": response})

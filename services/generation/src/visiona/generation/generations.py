@@ -26,6 +26,7 @@ from visiona.kit.events import (
     GenerationRequestedV1,
     GenerationSucceededV1,
 )
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.rows import RowStore
@@ -219,6 +220,24 @@ async def apply_provider(
         await cancel(uow, gen, "provider_canceled")
 
 
+async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> GenerationRecord | None:
+    """The generation the user's idempotency key made, if any; refused when that key came
+    with a different request."""
+    row = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT id, request_fingerprint FROM generations "
+                "WHERE user_id = :u AND idempotency_key = :k"
+            ),
+            {"u": user_id, "k": key.key},
+        )
+    ).first()
+    if row is None:
+        return None
+    key.check(row.request_fingerprint)
+    return await load(uow, row.id, lock=False)
+
+
 class GenerationService:
     def __init__(self, db: Database, backends: BackendsPort) -> None:
         self.db = db
@@ -237,7 +256,11 @@ class GenerationService:
         seed: int | None,
         lora_scale: float | None,
         output_format: str | None,
-    ) -> GenerationRecord:
+        idempotency: RequestKey | None = None,
+    ) -> tuple[GenerationRecord, bool]:
+        """Request a generation; with an idempotency key, the generation that key already
+        made, as it stands now, if there is one (ADR 0009). Also says whether the answer is
+        that earlier generation (a replay)."""
         req = domain.check_request(
             model_id=model_id,
             prompt=prompt,
@@ -250,6 +273,14 @@ class GenerationService:
             output_format=output_format,
         )
         parse_id(model_id, "model")
+        if idempotency is not None:
+            # A retry whose first attempt committed (its answer lost on the way) gets that
+            # generation before anything it changed is checked again (the plan's limit counts
+            # it) and before the LLM is asked again.
+            async with self.db.uow(user_id) as uow:
+                earlier = await _made_with(uow, user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
         model = await self.backends.ready_model(user_id, model_id)
         limit = await self.backends.max_concurrent_generations(user_id)
         prepared = await self.backends.prepare_prompt(
@@ -271,6 +302,11 @@ class GenerationService:
                 sa.text("SELECT pg_advisory_xact_lock(hashtext('generations:' || :u))"),
                 {"u": user_id},
             )
+            if idempotency is not None:
+                # A concurrent duplicate waited on the lock above for its twin to commit.
+                earlier = await _made_with(uow, user_id, idempotency)
+                if earlier is not None:
+                    return earlier, True
             running = (
                 await uow.session.execute(
                     sa.text(
@@ -289,9 +325,10 @@ class GenerationService:
                 sa.text(
                     "INSERT INTO generations (id, user_id, model_id, version, prompt, "
                     "final_prompt, enhanced, degraded, enhancement_reason, style_pack, "
-                    "num_outputs, aspect_ratio, seed, lora_scale, output_format, status) VALUES "
+                    "num_outputs, aspect_ratio, seed, lora_scale, output_format, status, "
+                    "idempotency_key, request_fingerprint) VALUES "
                     "(:id, :u, :model, :version, :prompt, :final, :enhanced, :degraded, :reason, "
-                    ":pack, :n, :ratio, :seed, :scale, :fmt, 'awaiting_credits')"
+                    ":pack, :n, :ratio, :seed, :scale, :fmt, 'awaiting_credits', :key, :fp)"
                 ),
                 {
                     "id": gen_id,
@@ -309,6 +346,8 @@ class GenerationService:
                     "seed": req.seed,
                     "scale": req.lora_scale,
                     "fmt": req.output_format,
+                    "key": idempotency.key if idempotency else None,
+                    "fp": idempotency.fingerprint if idempotency else None,
                 },
             )
             uow.emit(
@@ -327,7 +366,7 @@ class GenerationService:
             enhanced=prepared.enhanced,
             degraded=prepared.degraded,
         )
-        return await self.get(user_id, str(gen_id))
+        return await self.get(user_id, str(gen_id)), False
 
     async def get(self, user_id: str, gen_id: str) -> GenerationRecord:
         gid = parse_id(gen_id, "generation")

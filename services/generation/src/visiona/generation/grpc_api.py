@@ -8,6 +8,7 @@ from visiona.generation.generations import GenerationRecord, GenerationService
 from visiona.generation.images import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.idempotency import mark_replayed, request_key
 from visiona.kit.replicate import WebhookInbox
 
 
@@ -75,7 +76,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):  # type
         self, request: generation_pb2.CreateGenerationRequest, context: grpc.aio.ServicerContext
     ) -> generation_pb2.CreateGenerationResponse:
         user_id = current_user_id()
-        g = await self.generations.create(
+        g, replayed = await self.generations.create(
             user_id,
             model_id=request.model_id,
             prompt=request.prompt,
@@ -86,7 +87,10 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):  # type
             seed=request.seed if request.HasField("seed") else None,
             lora_scale=request.lora_scale if request.HasField("lora_scale") else None,
             output_format=request.output_format or None,
+            idempotency=request_key(context.invocation_metadata(), request),
         )
+        if replayed:
+            mark_replayed(context)
         return generation_pb2.CreateGenerationResponse(generation=await self._message(user_id, g))
 
     async def GetGeneration(

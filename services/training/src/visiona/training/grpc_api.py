@@ -8,6 +8,7 @@ import grpc
 
 from visiona.kit.errors import InvalidArgument
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.idempotency import mark_replayed, request_key
 from visiona.kit.replicate import WebhookInbox
 from visiona.kit.storage import Storage
 from visiona.training.models import ModelRecord, ModelService
@@ -126,13 +127,16 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
     async def CreateModel(
         self, request: training_pb2.CreateModelRequest, context: grpc.aio.ServicerContext
     ) -> training_pb2.CreateModelResponse:
-        model = await self.models.create(
+        model, replayed = await self.models.create(
             current_user_id(),
             name=_name(request.name),
             photo_ids=list(request.photo_ids),
             preset=request.preset or None,
             trigger_word=request.trigger_word or None,
+            idempotency=request_key(context.invocation_metadata(), request),
         )
+        if replayed:
+            mark_replayed(context)
         return training_pb2.CreateModelResponse(model=model_message(model))
 
     async def ListModels(

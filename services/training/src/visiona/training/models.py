@@ -24,6 +24,7 @@ from visiona.kit.events import (
     TrainingProgressedV1,
     TrainingRequestedV1,
 )
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.rows import RowStore
@@ -268,6 +269,30 @@ async def apply_provider(
         await cancel(uow, model, "provider_canceled")
 
 
+async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> ModelRecord | None:
+    """The model the user's idempotency key made, if any; refused when that key came with a
+    different request, and gone (as GET says) when the model has been deleted since."""
+    row = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT id, request_fingerprint FROM models "
+                "WHERE user_id = :u AND idempotency_key = :k"
+            ),
+            {"u": user_id, "k": key.key},
+        )
+    ).first()
+    if row is None:
+        return None
+    key.check(row.request_fingerprint)
+    model = await load(uow, row.id, lock=False)
+    if model is None or model.deleted_at is not None:
+        raise NotFound(
+            f"the model {row.id} made with this Idempotency-Key has been deleted",
+            code="model_not_found",
+        )
+    return model
+
+
 @dataclass(frozen=True)
 class Limits:
     max_concurrent_trainings: int
@@ -291,7 +316,11 @@ class ModelService:
         photo_ids: list[str],
         preset: str | None,
         trigger_word: str | None,
-    ) -> ModelRecord:
+        idempotency: RequestKey | None = None,
+    ) -> tuple[ModelRecord, bool]:
+        """Request a model's training; with an idempotency key, the model that key already
+        made, as it stands now, if there is one (ADR 0009). Also says whether the answer is
+        that earlier model (a replay)."""
         name = _checked_name(name)
         chosen = domain.preset(preset)
         word = domain.trigger_word(trigger_word)
@@ -299,12 +328,24 @@ class ModelService:
         if len(set(ids)) != len(ids):
             raise InvalidArgument("photo_ids has duplicates", code="photo_ids_duplicate")
         domain.check_photo_count(len(ids))
+        if idempotency is not None:
+            # A retry whose first attempt committed (its answer lost on the way) gets that
+            # model before anything it changed is checked again (the plan's limits count it).
+            async with self.db.uow(user_id) as uow:
+                earlier = await _made_with(uow, user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
         limits = await self.entitlements.limits(user_id)
         model_id, training_id = uuid.uuid4(), uuid.uuid4()
         async with self.db.uow(user_id) as uow:
             await uow.session.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext('models:' || :u))"), {"u": user_id}
             )
+            if idempotency is not None:
+                # A concurrent duplicate waited on the lock above for its twin to commit.
+                earlier = await _made_with(uow, user_id, idempotency)
+                if earlier is not None:
+                    return earlier, True
             await refuse_while_erasing(uow)
             found = {
                 r.id: r.status
@@ -346,8 +387,9 @@ class ModelService:
             await uow.session.execute(
                 sa.text(
                     "INSERT INTO models (id, user_id, name, status, preset, trigger_word, "
-                    "training_id, photo_ids) VALUES (:id, :u, :name, 'awaiting_credits', "
-                    ":preset, :word, :tid, :photos)"
+                    "training_id, photo_ids, idempotency_key, request_fingerprint) VALUES "
+                    "(:id, :u, :name, 'awaiting_credits', :preset, :word, :tid, :photos, :key, "
+                    ":fp)"
                 ),
                 {
                     "id": model_id,
@@ -357,6 +399,8 @@ class ModelService:
                     "word": word,
                     "tid": training_id,
                     "photos": ids,
+                    "key": idempotency.key if idempotency else None,
+                    "fp": idempotency.fingerprint if idempotency else None,
                 },
             )
             uow.emit(
@@ -366,7 +410,7 @@ class ModelService:
             )
             await uow.commit()
         log.info("training.requested", model_id=str(model_id), preset=chosen.name, photos=len(ids))
-        return await self.get(user_id, str(model_id))
+        return await self.get(user_id, str(model_id)), False
 
     async def get(self, user_id: str, model_id: str) -> ModelRecord:
         mid = parse_id(model_id, "model")

@@ -17,7 +17,9 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway import audit
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.idempotency import scoped_key_of
 from visiona.gateway.problems import Problem
+from visiona.kit.idempotency import was_replayed
 
 router = APIRouter(prefix="/billing", tags=["billing"])
 
@@ -256,17 +258,20 @@ async def create_checkout(
 ) -> CheckoutSession:
     backends = _backends(request)
     kind = billing_pb2.CHECKOUT_KIND_PACK if body.kind == "pack" else billing_pb2.CHECKOUT_KIND_PLAN
-    r = await backends.billing.CreateCheckoutSession(
+    call = backends.billing.CreateCheckoutSession(
         billing_pb2.CreateCheckoutSessionRequest(kind=kind, item_id=body.item_id),
         timeout=backends.settings.payments_deadline_s,
-        metadata=call_metadata(user.user_id, request.state.request_id),
+        metadata=call_metadata(user.user_id, request.state.request_id, scoped_key_of(request)),
     )
-    await audit.record_for(
-        request,
-        user.user_id,
-        "billing.checkout_created",
-        {"kind": body.kind, "item_id": body.item_id, "session_id": r.session_id},
-    )
+    r = await call
+    # A retry billing answered with the session its key already opened is not a new checkout.
+    if not was_replayed(await call.trailing_metadata()):
+        await audit.record_for(
+            request,
+            user.user_id,
+            "billing.checkout_created",
+            {"kind": body.kind, "item_id": body.item_id, "session_id": r.session_id},
+        )
     return CheckoutSession(
         session_id=r.session_id,
         url=r.url,

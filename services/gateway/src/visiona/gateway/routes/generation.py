@@ -171,7 +171,7 @@ def _generation(g: generation_pb2.Generation) -> Generation:
 async def create_generation(
     body: CreateGenerationRequest, request: Request, user: CurrentUser
 ) -> Generation:
-    backends, call = user_call(request, user.user_id)
+    backends, call = user_call(request, user.user_id, idempotent=True)
     # Enhancement and moderation wait on an LLM.
     call["timeout"] = backends.settings.llm_deadline_s
     message = generation_pb2.CreateGenerationRequest(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from visiona.gateway import accounts, audit, erasure, exports
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.backplane import Backplane
+from visiona.gateway.idempotency import scoped_key_of
 from visiona.kit.errors import NotFound, Unavailable
 from visiona.kit.paging import parse_id
 
@@ -194,14 +195,17 @@ async def create_export(user: CurrentUser, request: Request, response: Response)
             "exports need object storage, which is not configured", code="exports_unavailable"
         )
     async with backplane.db.uow(user.user_id) as uow:
-        record = await exports.request_export(uow, backplane.settings, user.user_id)
-        await audit.record(
-            uow,
-            action="account.export_requested",
-            user_id=user.user_id,
-            request=request,
-            details={"export_id": str(record.id)},
+        record, replayed = await exports.request_export(
+            uow, backplane.settings, user.user_id, scoped_key_of(request)
         )
+        if not replayed:
+            await audit.record(
+                uow,
+                action="account.export_requested",
+                user_id=user.user_id,
+                request=request,
+                details={"export_id": str(record.id)},
+            )
         uow.after_commit(backplane.exports.wake)
         await uow.commit()
     response.headers["Location"] = f"/v1/me/exports/{record.id}"

@@ -287,7 +287,7 @@ async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Re
     summary="Train a new model on 10-30 accepted photos (credits are held, then captured)",
 )
 async def create_model(body: CreateModelRequest, request: Request, user: CurrentUser) -> Model:
-    backends, call = user_call(request, user.user_id)
+    backends, call = user_call(request, user.user_id, idempotent=True)
     r = await backends.training.CreateModel(
         training_pb2.CreateModelRequest(
             name=body.name,
