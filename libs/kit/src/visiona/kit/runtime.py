@@ -56,7 +56,9 @@ class Runtime:
     )
 
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
-        self.consumers.append(EventConsumer(name, self.db, self.bus, handlers))
+        self.consumers.append(
+            EventConsumer.from_settings(self.settings, name, self.db, self.bus, handlers)
+        )
 
     def add_worker(
         self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]

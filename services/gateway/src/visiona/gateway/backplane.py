@@ -60,7 +60,9 @@ class Backplane:
         return cls(settings, db, bus, storage)
 
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
-        self.consumers.append(EventConsumer(name, self.db, self.bus, handlers))
+        self.consumers.append(
+            EventConsumer.from_settings(self.settings, name, self.db, self.bus, handlers)
+        )
 
     def add_worker(self, name: str, run: Worker) -> None:
         self.workers[name] = run
