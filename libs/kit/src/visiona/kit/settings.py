@@ -52,6 +52,10 @@ class ServiceSettings(KitSettings):
     consumer_retry_pause_s: float = Field(default=0.2, ge=0)
     consumer_outage_pause_s: float = Field(default=0.5, gt=0)
     consumer_outage_pause_max_s: float = Field(default=30.0, gt=0)
+    # How often a running service counts its dead-lettered messages; while any queue holds
+    # some it logs the warning `bus.dead_letters` (visiona.kit.deadletters, and the
+    # `dead-letters` command to list and redrive them).
+    dead_letter_check_interval_s: float = Field(default=60.0, gt=0)
 
     grpc_host: str = "0.0.0.0"
     grpc_port: int = 50051
