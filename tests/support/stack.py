@@ -33,6 +33,9 @@ TEST_ENV = {
     "TRAINING_WORK_LEASE_S": "3",
     "GENERATION_WORK_LEASE_S": "3",
     "GENERATION_RECONCILE_QUIET_S": "2",
+    # A job still awaiting credits asks billing again after 2 s (a request or answer lost).
+    "TRAINING_CREDITS_ASK_AGAIN_S": "2",
+    "GENERATION_CREDITS_ASK_AGAIN_S": "2",
     # Erasure and export sagas at test speed: a one-second grace, rounds asked again after
     # 10 s (a service killed mid-round), parts after 20 s.
     "GATEWAY_ERASURE_GRACE_S": "1",

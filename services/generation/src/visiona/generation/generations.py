@@ -219,10 +219,24 @@ async def apply_provider(
         await cancel(uow, gen, "provider_canceled")
 
 
+def credits_requested(gen: GenerationRecord) -> GenerationRequestedV1:
+    """The generation's request to billing, asked again (a new event, the same generation):
+    billing holds once per generation and answers a repeated request the same."""
+    return GenerationRequestedV1(
+        user_id=gen.user_id,
+        generation_id=gen.id,
+        model_id=gen.model_id,
+        num_outputs=gen.num_outputs,
+    )
+
+
 class GenerationService:
-    def __init__(self, db: Database, backends: BackendsPort) -> None:
+    def __init__(
+        self, db: Database, backends: BackendsPort, *, credits_ask_again_s: float = 60.0
+    ) -> None:
         self.db = db
         self.backends = backends
+        self.credits_ask_again_s = credits_ask_again_s
 
     async def create(
         self,
@@ -289,9 +303,11 @@ class GenerationService:
                 sa.text(
                     "INSERT INTO generations (id, user_id, model_id, version, prompt, "
                     "final_prompt, enhanced, degraded, enhancement_reason, style_pack, "
-                    "num_outputs, aspect_ratio, seed, lora_scale, output_format, status) VALUES "
+                    "num_outputs, aspect_ratio, seed, lora_scale, output_format, status, work, "
+                    "work_after) VALUES "
                     "(:id, :u, :model, :version, :prompt, :final, :enhanced, :degraded, :reason, "
-                    ":pack, :n, :ratio, :seed, :scale, :fmt, 'awaiting_credits')"
+                    ":pack, :n, :ratio, :seed, :scale, :fmt, 'awaiting_credits', 'ask_credits', "
+                    "now() + make_interval(secs => :ask_again))"
                 ),
                 {
                     "id": gen_id,
@@ -309,6 +325,8 @@ class GenerationService:
                     "seed": req.seed,
                     "scale": req.lora_scale,
                     "fmt": req.output_format,
+                    # Until billing answers, the row is its own reminder (jobs.step_ask_credits).
+                    "ask_again": self.credits_ask_again_s,
                 },
             )
             uow.emit(
