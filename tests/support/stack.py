@@ -57,6 +57,12 @@ TEST_ENV = {
     "REPLICATE_EMULATOR_PREDICTION_DURATION_S": "0.5",
     "REPLICATE_EMULATOR_LOG_INTERVAL_S": "0.3",
 } | STACK_POOL_ENV
+# A consumer waiting out a database or broker outage tries again at least every 2 s (not 30),
+# so a fault test sees it recover soon after the dependency does.
+TEST_ENV |= {
+    f"{service}_CONSUMER_OUTAGE_PAUSE_MAX_S": "2"
+    for service in ("GATEWAY", "PROMPTS", "TRAINING", "GENERATION", "BILLING")
+}
 
 # Emulators whose fault switches and timings a test may change (``/_emulator/config``).
 CONFIGURABLE = ("replicate", "stripe", "anthropic")
