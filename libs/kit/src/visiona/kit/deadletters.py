@@ -89,6 +89,18 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
     )
 
 
+async def declared(bus: EventBus, consumer: str) -> bool:
+    """Whether ``consumer``'s dead-letter queue exists (its service started the group)."""
+    connection = await aio_pika.connect(bus.url)
+    async with connection:
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(dead_letter_queue(bus, consumer), passive=True)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return False
+        return True
+
+
 async def counts(bus: EventBus, consumers: Sequence[str]) -> dict[str, int]:
     """Dead letters per consumer group."""
     return {name: await bus.dead_letter_count(name) for name in consumers}

@@ -290,6 +290,9 @@ async def dead_letters(
     done: dict[str, int] = {}
     try:
         for name in names:
+            if not await deadletters.declared(bus, name):
+                print(f"{name}: no dead-letter queue (the group was never started)")
+                continue
             if action == "redrive":
                 done[name] = await deadletters.redrive(bus, name, limit)
                 print(f"{name}: {done[name]} redriven")
