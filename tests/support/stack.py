@@ -33,6 +33,9 @@ TEST_ENV = {
     "TRAINING_WORK_LEASE_S": "3",
     "GENERATION_WORK_LEASE_S": "3",
     "GENERATION_RECONCILE_QUIET_S": "2",
+    # A job still awaiting credits asks billing again after 2 s (a request or answer lost).
+    "TRAINING_CREDITS_ASK_AGAIN_S": "2",
+    "GENERATION_CREDITS_ASK_AGAIN_S": "2",
     # Erasure and export sagas at test speed: a one-second grace, rounds asked again after
     # 10 s (a service killed mid-round), parts after 20 s.
     "GATEWAY_ERASURE_GRACE_S": "1",
@@ -54,6 +57,12 @@ TEST_ENV = {
     "REPLICATE_EMULATOR_PREDICTION_DURATION_S": "0.5",
     "REPLICATE_EMULATOR_LOG_INTERVAL_S": "0.3",
 } | STACK_POOL_ENV
+# A consumer waiting out a database or broker outage tries again at least every 2 s (not 30),
+# so a fault test sees it recover soon after the dependency does.
+TEST_ENV |= {
+    f"{service}_CONSUMER_OUTAGE_PAUSE_MAX_S": "2"
+    for service in ("GATEWAY", "PROMPTS", "TRAINING", "GENERATION", "BILLING")
+}
 
 # Emulators whose fault switches and timings a test may change (``/_emulator/config``).
 CONFIGURABLE = ("replicate", "stripe", "anthropic")

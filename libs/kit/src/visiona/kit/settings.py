@@ -43,6 +43,19 @@ class ServiceSettings(KitSettings):
     queue_prefix: str = ""
     consumer_prefetch: int = 32
     delivery_limit: int = 5
+    # Consumers (visiona.kit.consumer). A handler that fails is handled again after
+    # consumer_retry_pause_s times the attempt (at most 5 s) and dead-lettered once the queue's
+    # delivery_limit is spent. A dependency that does not answer (database, broker, S3) is not
+    # the message's fault and spends none of that budget: the delivery is kept and handled
+    # again after consumer_outage_pause_s, doubling up to consumer_outage_pause_max_s, until
+    # the dependency is back or the consumer stops.
+    consumer_retry_pause_s: float = Field(default=0.2, ge=0)
+    consumer_outage_pause_s: float = Field(default=0.5, gt=0)
+    consumer_outage_pause_max_s: float = Field(default=30.0, gt=0)
+    # How often a running service counts its dead-lettered messages; while any queue holds
+    # some it logs the warning `bus.dead_letters` (visiona.kit.deadletters, and the
+    # `dead-letters` command to list and redrive them).
+    dead_letter_check_interval_s: float = Field(default=60.0, gt=0)
 
     grpc_host: str = "0.0.0.0"
     grpc_port: int = 50051

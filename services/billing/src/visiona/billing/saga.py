@@ -2,7 +2,9 @@
 
 Every handler runs in the consumer's transaction with its inbox claim (exactly once per event)
 and every ledger call is idempotent by the job's key, so a replayed or duplicated event of
-another id changes nothing either.
+another id changes nothing either. A job still waiting for its answer asks again with a new
+event (its reconciler): the hold is placed once, and the request answered again as it stands
+(reserved, rejected, or expired).
 """
 
 from __future__ import annotations
@@ -108,7 +110,18 @@ class HoldSaga:
                     available=result.balance.available,
                 )
             )
-        # settled / expired: the job is over; a late duplicate request gets no answer.
+        elif result.status == "expired":
+            # The job asks again because it never heard of its hold's expiry: tell it again.
+            uow.emit(
+                HoldExpiredV1(
+                    user_id=user_id,
+                    job_kind=job_kind,
+                    job_id=job_id,  # type: ignore[arg-type]
+                    hold_id=result.hold_id,
+                    credits=result.amount,
+                )
+            )
+        # settled: the job's outcome arrived, so it is over; a late duplicate gets no answer.
 
     async def _settle(
         self,

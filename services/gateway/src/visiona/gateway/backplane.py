@@ -21,10 +21,11 @@ from visiona.gateway.pseudonyms import Pseudonyms
 from visiona.kit.bus import EventBus
 from visiona.kit.consumer import EventConsumer, EventHandler
 from visiona.kit.db import Database
+from visiona.kit.deadletters import dead_letter_check
 from visiona.kit.events import Event
 from visiona.kit.logging import get_logger
 from visiona.kit.relay import OutboxRelay
-from visiona.kit.runtime import periodic, retrying
+from visiona.kit.runtime import DEAD_LETTERS, periodic, retrying
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
@@ -60,7 +61,15 @@ class Backplane:
         return cls(settings, db, bus, storage)
 
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
-        self.consumers.append(EventConsumer(name, self.db, self.bus, handlers))
+        self.consumers.append(
+            EventConsumer.from_settings(self.settings, name, self.db, self.bus, handlers)
+        )
+        if DEAD_LETTERS not in self.workers:
+            self.add_periodic(
+                DEAD_LETTERS,
+                self.settings.dead_letter_check_interval_s,
+                dead_letter_check(self.bus, lambda: [c.name for c in self.consumers]),
+            )
 
     def add_worker(self, name: str, run: Worker) -> None:
         self.workers[name] = run

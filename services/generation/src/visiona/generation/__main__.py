@@ -35,7 +35,9 @@ async def setup(runtime: Runtime) -> None:
     )
     generation_pb2_grpc.add_GenerationServiceServicer_to_server(
         GenerationServicer(
-            GenerationService(runtime.db, backends),
+            GenerationService(
+                runtime.db, backends, credits_ask_again_s=settings.credits_ask_again_s
+            ),
             Gallery(runtime.db, storage, settings.url_ttl_s),
             inbox,
         ),

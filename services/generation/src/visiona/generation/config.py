@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visiona.kit.settings import ServiceSettings
@@ -42,6 +42,10 @@ class GenerationSettings(ServiceSettings):
     ingest_max_attempts: int = 4
     # A running prediction with no news for this long is asked about (lost webhooks).
     reconcile_quiet_s: float = 20.0
+    # A generation still awaiting credits this long after it asked billing asks again (the
+    # request or billing's answer was lost or dead-lettered); billing holds once per
+    # generation and answers a repeated request the same.
+    credits_ask_again_s: float = Field(default=60.0, gt=0)
     # Largest output file copied from the provider.
     max_output_bytes: int = 50 * 1024 * 1024
     # Thumbnails: WebP, longest side.

@@ -238,10 +238,24 @@ async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generati
     return await load(uow, row.id, lock=False)
 
 
+def credits_requested(gen: GenerationRecord) -> GenerationRequestedV1:
+    """The generation's request to billing, asked again (a new event, the same generation):
+    billing holds once per generation and answers a repeated request the same."""
+    return GenerationRequestedV1(
+        user_id=gen.user_id,
+        generation_id=gen.id,
+        model_id=gen.model_id,
+        num_outputs=gen.num_outputs,
+    )
+
+
 class GenerationService:
-    def __init__(self, db: Database, backends: BackendsPort) -> None:
+    def __init__(
+        self, db: Database, backends: BackendsPort, *, credits_ask_again_s: float = 60.0
+    ) -> None:
         self.db = db
         self.backends = backends
+        self.credits_ask_again_s = credits_ask_again_s
 
     async def create(
         self,
@@ -325,10 +339,11 @@ class GenerationService:
                 sa.text(
                     "INSERT INTO generations (id, user_id, model_id, version, prompt, "
                     "final_prompt, enhanced, degraded, enhancement_reason, style_pack, "
-                    "num_outputs, aspect_ratio, seed, lora_scale, output_format, status, "
-                    "idempotency_key, request_fingerprint) VALUES "
+                    "num_outputs, aspect_ratio, seed, lora_scale, output_format, status, work, "
+                    "work_after, idempotency_key, request_fingerprint) VALUES "
                     "(:id, :u, :model, :version, :prompt, :final, :enhanced, :degraded, :reason, "
-                    ":pack, :n, :ratio, :seed, :scale, :fmt, 'awaiting_credits', :key, :fp)"
+                    ":pack, :n, :ratio, :seed, :scale, :fmt, 'awaiting_credits', 'ask_credits', "
+                    "now() + make_interval(secs => :ask_again), :key, :fp)"
                 ),
                 {
                     "id": gen_id,
@@ -348,6 +363,8 @@ class GenerationService:
                     "fmt": req.output_format,
                     "key": idempotency.key if idempotency else None,
                     "fp": idempotency.fingerprint if idempotency else None,
+                    # Until billing answers, the row is its own reminder (jobs.step_ask_credits).
+                    "ask_again": self.credits_ask_again_s,
                 },
             )
             uow.emit(

@@ -8,6 +8,10 @@ prediction, poll a quiet one (lost webhooks), ingest the outputs, cancel at the 
   hour). Outputs that fail are retried with backoff; after ``ingest_max_attempts`` the
   generation ends with what was stored: billing captures the delivered images and releases
   the rest, and a generation with none stored fails and releases everything.
+- ``ask_credits`` (while the generation awaits billing's answer): billing's hold is asked for
+  again every ``credits_ask_again_s``, as a new event for the same generation, in case the
+  request or the answer was lost (a dead-lettered event waits for an operator's redrive).
+  Billing's answer replaces the step (``launch``, or the generation fails).
 - A step whose generation ended or was erased meanwhile (:mod:`visiona.generation.account`)
   leaves nothing behind: a launch cancels the prediction it had just started, an ingest deletes
   the objects it copied but could not record.
@@ -28,6 +32,7 @@ from visiona.generation.domain import GenerationStatus, image_key_base, version_
 from visiona.generation.generations import (
     GenerationRecord,
     apply_provider,
+    credits_requested,
     fail,
     finish,
     load,
@@ -109,6 +114,19 @@ class GenerationJobs(RowJobs[GenerationRecord]):
         return False
 
     # -- steps ---------------------------------------------------------------------------------
+
+    async def step_ask_credits(self, gen: GenerationRecord) -> None:
+        async with self.locked(gen) as (uow, current):
+            if (
+                current.state is not GenerationStatus.AWAITING_CREDITS
+                or current.work != "ask_credits"
+            ):
+                return
+            uow.emit(credits_requested(current))
+            again = datetime.now(UTC) + timedelta(seconds=self.settings.credits_ask_again_s)
+            await save(uow, current, work_after=again)
+            await uow.commit()
+        log.info("generation.credits_asked_again", generation_id=str(gen.id))
 
     async def step_launch(self, gen: GenerationRecord) -> None:
         if gen.state is not GenerationStatus.QUEUED or gen.provider_prediction_id is not None:

@@ -40,7 +40,7 @@ async def setup(runtime: Runtime) -> None:
     )
     jobs = ModelJobs(runtime.db, storage, replicate, settings)
     photos = PhotoService(runtime.db, storage, settings)
-    models = ModelService(runtime.db, billing)
+    models = ModelService(runtime.db, billing, credits_ask_again_s=settings.credits_ask_again_s)
     webhooks = webhook_inbox(
         runtime.db,
         replicate,

@@ -61,6 +61,10 @@ class TrainingSettings(ServiceSettings):
     work_max_attempts: int = 8
     # A running training with no news for this long is asked about (lost webhooks).
     reconcile_quiet_s: float = 30.0
+    # A model still awaiting credits this long after it asked billing asks again (the request
+    # or billing's answer was lost or dead-lettered); billing holds once per training and
+    # answers a repeated request the same.
+    credits_ask_again_s: float = Field(default=60.0, gt=0)
 
     # Account erasure (visiona.training.account): how often a round waiting for the model
     # purges it started looks again, and how long the answer given to a round (no user in it)

@@ -4,6 +4,10 @@ A model row names its next step in ``work``; this worker claims due rows with a 
 (``lease_until``) so several replicas share the work and a crashed one's rows come back when
 the lease lapses. Every step is idempotent and records its progress as it goes:
 
+- ``ask_credits`` (while the model awaits billing's answer): billing's hold is asked for again
+  every ``credits_ask_again_s``, as a new event for the same training, in case the request or
+  the answer was lost (a dead-lettered event waits for an operator's redrive). Billing's answer
+  replaces the step (``launch``, or the model fails).
 - ``launch`` (after billing reserved the credits): zip the photos into S3, create the
   destination model, start the training with a presigned dataset URL and our webhook. The
   attempt is recorded before the (non-idempotent) create call; if its answer is lost, the
@@ -43,6 +47,7 @@ from visiona.training.domain import ModelStatus
 from visiona.training.models import (
     ModelRecord,
     apply_provider,
+    credits_requested,
     fail,
     load,
     progressed,
@@ -131,6 +136,16 @@ class ModelJobs(RowJobs[ModelRecord]):
         return True
 
     # -- steps ---------------------------------------------------------------------------------
+
+    async def step_ask_credits(self, model: ModelRecord) -> None:
+        async with self.locked(model) as (uow, current):
+            if current.state is not ModelStatus.AWAITING_CREDITS or current.work != "ask_credits":
+                return
+            uow.emit(credits_requested(current))
+            again = datetime.now(UTC) + timedelta(seconds=self.settings.credits_ask_again_s)
+            await save(uow, current, work_after=again)
+            await uow.commit()
+        log.info("training.credits_asked_again", model_id=str(model.id))
 
     async def step_launch(self, model: ModelRecord) -> None:
         if model.state is not ModelStatus.PREPARING or model.deleted_at is not None:

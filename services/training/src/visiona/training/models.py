@@ -303,10 +303,24 @@ class EntitlementsPort(Protocol):
     async def limits(self, user_id: str) -> Limits: ...
 
 
+def credits_requested(model: ModelRecord) -> TrainingRequestedV1:
+    """The model's request to billing, asked again (a new event, the same training): billing
+    holds once per training and answers a repeated request the same."""
+    return TrainingRequestedV1(
+        user_id=model.user_id,
+        training_id=model.training_id,
+        model_id=model.id,
+        preset=model.preset,
+    )
+
+
 class ModelService:
-    def __init__(self, db: Database, entitlements: EntitlementsPort) -> None:
+    def __init__(
+        self, db: Database, entitlements: EntitlementsPort, *, credits_ask_again_s: float = 60.0
+    ) -> None:
         self.db = db
         self.entitlements = entitlements
+        self.credits_ask_again_s = credits_ask_again_s
 
     async def create(
         self,
@@ -387,9 +401,10 @@ class ModelService:
             await uow.session.execute(
                 sa.text(
                     "INSERT INTO models (id, user_id, name, status, preset, trigger_word, "
-                    "training_id, photo_ids, idempotency_key, request_fingerprint) VALUES "
-                    "(:id, :u, :name, 'awaiting_credits', :preset, :word, :tid, :photos, :key, "
-                    ":fp)"
+                    "training_id, photo_ids, work, work_after, idempotency_key, "
+                    "request_fingerprint) VALUES (:id, :u, :name, 'awaiting_credits', :preset, "
+                    ":word, :tid, :photos, 'ask_credits', now() + make_interval(secs => :ask_again), "
+                    ":key, :fp)"
                 ),
                 {
                     "id": model_id,
@@ -401,6 +416,8 @@ class ModelService:
                     "photos": ids,
                     "key": idempotency.key if idempotency else None,
                     "fp": idempotency.fingerprint if idempotency else None,
+                    # Until billing answers, the row is its own reminder (jobs.step_ask_credits).
+                    "ask_again": self.credits_ask_again_s,
                 },
             )
             uow.emit(
