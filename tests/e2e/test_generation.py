@@ -333,3 +333,37 @@ def test_a_refused_prompt_generates_nothing_and_charges_nothing(
         "available": AFTER_TRAINING,
     }
     assert len(ledger(stack, user)) == entries
+
+
+def test_objects_no_row_names_are_swept_once_the_generation_has_ended(
+    stack: RunningStack, owner: tuple[str, dict[str, Any]]
+) -> None:
+    """What a crash between an ingest's copy and its clean-up leaves behind: objects under a
+    generation's folder that no image row names. They go once the generation has ended; the
+    images of a finished generation stay."""
+    user, model = owner
+    kept = wait_generation(stack, user, generate(stack, user, model_id=model["id"]).json()["id"])
+    assert kept["status"] == "succeeded"
+    emulator(stack, "config", {"prediction_duration_s": 30})
+    gen = generate(stack, user, model_id=model["id"], num_outputs=2).json()
+    wait_for(
+        "the prediction to start",
+        lambda: row(stack, gen["id"])["provider_prediction_id"],
+        lambda v: v is not None,
+    )
+    s = storage(stack)
+    folder = f"images/user_{user}/{gen['id']}/"
+    for name in ("0.webp", "0.thumb.webp"):
+        s.client.put_object(s.bucket, folder + name, io.BytesIO(b"left over"), 9)
+    with api(stack, user) as c:
+        assert c.post(f"/v1/generations/{gen['id']}/cancel").status_code == 200
+    wait_for(
+        "the ended generation's folder to be swept",
+        lambda: [
+            o.object_name for o in s.client.list_objects(s.bucket, prefix=folder, recursive=True)
+        ],
+        lambda names: names == [],
+    )
+    for image in kept["images"]:
+        assert httpx.get(image["url"]).status_code == 200
+        assert httpx.get(image["thumbnail_url"]).status_code == 200

@@ -1,6 +1,7 @@
 """Where the tests' PostgreSQL and RabbitMQ come from.
 
-- A configured URL wins (``VISIONA_ADMIN_DATABASE_URL``, ``VISIONA_AMQP_URL``).
+- A configured URL wins (``VISIONA_ADMIN_DATABASE_URL``, ``VISIONA_AMQP_URL``; a broker
+  elsewhere than the default port names its node in ``VISIONA_RABBITMQ_NODE``).
 - With no URL configured and a Docker engine present, testcontainers starts both (PostgreSQL
   with trust auth, RabbitMQ 3.13) for the session.
 - Otherwise the machine's own services at their default addresses are used (this is what
@@ -17,11 +18,13 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 ADMIN_ENV = "VISIONA_ADMIN_DATABASE_URL"
 AMQP_ENV = "VISIONA_AMQP_URL"
+NODE_ENV = "VISIONA_RABBITMQ_NODE"
 
 Mode = Literal["configured", "containers", "local"]
 
@@ -45,9 +48,24 @@ def docker_engine_available() -> bool:
         return False
 
 
-def _local_rabbitmqctl(args: list[str]) -> str:
-    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, check=True)
-    return done.stdout
+def local_rabbitmqctl(amqp_url: str, node: str | None) -> Callable[[list[str]], str]:
+    """``rabbitmqctl`` against the broker the tests use: the machine's default node when the
+    broker is the default one, else the node named by ``VISIONA_RABBITMQ_NODE`` (a broker of
+    another address with no node named is an error, not a silent look at the wrong broker)."""
+    target = ["-n", node] if node else []
+    if not node and urlsplit(amqp_url).port not in (None, 5672):
+        target = None  # type: ignore[assignment]
+
+    def rabbitmqctl(args: list[str]) -> str:
+        if target is None:
+            raise RuntimeError(
+                f"the tests' broker is {urlsplit(amqp_url).netloc.rsplit('@', 1)[-1]}: name its "
+                f"node in {NODE_ENV} (e.g. rabbit@localhost) for rabbitmqctl"
+            )
+        argv = ["rabbitmqctl", *target, *args]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+    return rabbitmqctl
 
 
 @dataclass
@@ -55,7 +73,9 @@ class Infra:
     mode: Mode
     admin_url: str
     amqp_url: str
-    rabbitmqctl: Callable[[list[str]], str] = _local_rabbitmqctl
+    rabbitmqctl: Callable[[list[str]], str] = field(
+        default_factory=lambda: local_rabbitmqctl(DEFAULT_AMQP_URL, None)
+    )
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -111,10 +131,12 @@ def start() -> Infra:
         if mode == "containers":
             _current = _containers()
         else:
+            amqp_url = os.environ.get(AMQP_ENV, DEFAULT_AMQP_URL)
             _current = Infra(
                 mode,
                 os.environ.get(ADMIN_ENV, DEFAULT_ADMIN_URL),
-                os.environ.get(AMQP_ENV, DEFAULT_AMQP_URL),
+                amqp_url,
+                rabbitmqctl=local_rabbitmqctl(amqp_url, os.environ.get(NODE_ENV) or None),
             )
         os.environ[ADMIN_ENV] = _current.admin_url
         os.environ[AMQP_ENV] = _current.amqp_url

@@ -36,6 +36,9 @@ TEST_ENV = {
     # A job still awaiting credits asks billing again after 2 s (a request or answer lost).
     "TRAINING_CREDITS_ASK_AGAIN_S": "2",
     "GENERATION_CREDITS_ASK_AGAIN_S": "2",
+    # Ended generations' folders are swept a second after they end (not ten minutes).
+    "GENERATION_OBJECT_SWEEP_GRACE_S": "1",
+    "GENERATION_OBJECT_SWEEP_INTERVAL_S": "0.5",
     # Erasure and export sagas at test speed: a one-second grace, rounds asked again after
     # 10 s (a service killed mid-round), parts after 20 s.
     "GATEWAY_ERASURE_GRACE_S": "1",

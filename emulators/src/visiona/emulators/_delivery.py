@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -21,6 +22,18 @@ log = logging.getLogger(__name__)
 DELIVERY_TIMEOUT_S = 10.0
 
 M = TypeVar("M")
+
+
+def retry_delays_from_env(name: str, default: Sequence[float]) -> tuple[float, ...]:
+    """Seconds between a webhook's attempts, comma-separated in ``name`` (``default`` when it
+    is unset or empty)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return tuple(default)
+    delays = tuple(float(d) for d in raw.split(",") if d.strip())
+    if any(d < 0 for d in delays):
+        raise ValueError(f"{name}: delays must not be negative")
+    return delays
 
 
 class DeliveryLoop(Generic[M]):

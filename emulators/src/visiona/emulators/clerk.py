@@ -205,13 +205,18 @@ class TokenRequest(BaseModel):
 
 def users_from_env() -> ClerkUsers:
     """The Backend API's users; webhooks go to ``CLERK_WEBHOOK_URL`` signed with
-    ``CLERK_WEBHOOK_SECRET`` when both are set."""
-    from visiona.emulators.clerk_users import ClerkUsers
+    ``CLERK_WEBHOOK_SECRET`` when both are set, retried after ``CLERK_WEBHOOK_RETRY_DELAYS_S``
+    (comma-separated seconds)."""
+    from visiona.emulators._delivery import retry_delays_from_env
+    from visiona.emulators.clerk_users import DEFAULT_RETRY_DELAYS_S, ClerkUsers
 
     return ClerkUsers(
         secret_key=os.environ.get("CLERK_SECRET_KEY", DEFAULT_SECRET_KEY),
         webhook_url=os.environ.get("CLERK_WEBHOOK_URL") or None,
         webhook_secret=os.environ.get("CLERK_WEBHOOK_SECRET") or None,
+        retry_delays_s=list(
+            retry_delays_from_env("CLERK_WEBHOOK_RETRY_DELAYS_S", DEFAULT_RETRY_DELAYS_S)
+        ),
     )
 
 

@@ -29,6 +29,9 @@ from visiona.emulators._delivery import DeliveryLoop
 INSTANCE_ID = "ins_visiona_local"
 
 
+DEFAULT_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
 @dataclass
 class _Message:
     svix_id: str
@@ -42,7 +45,7 @@ class ClerkUsers:
     secret_key: str
     webhook_url: str | None = None
     webhook_secret: str | None = None
-    retry_delays_s: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 5.0, 10.0])
+    retry_delays_s: list[float] = field(default_factory=lambda: list(DEFAULT_RETRY_DELAYS_S))
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: dict[str, _Message] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)

@@ -89,6 +89,9 @@ class StackConfig:
     # Svix secrets are whsec_ + base64 of the key bytes.
     clerk_webhook_secret: str = "whsec_dmlzaW9uYS1sb2NhbC1jbGVyay13ZWJob29rcw=="  # noqa: S105
     log_format: str = "json"
+    # Seconds between the provider emulators' webhook attempts (Replicate, Stripe, Clerk);
+    # None keeps each emulator's own schedule.
+    webhook_retry_delays_s: tuple[float, ...] | None = None
     # Signs the internal token of every gRPC call; one per stack, shared by all its processes.
     internal_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -217,7 +220,13 @@ class StackConfig:
             "CLERK_SECRET_KEY": self.clerk_secret_key,
             "CLERK_WEBHOOK_URL": f"{self.gateway_url}/webhooks/clerk",
             "CLERK_WEBHOOK_SECRET": self.clerk_webhook_secret,
-        }
+        } | self.retry_env("CLERK_WEBHOOK_RETRY_DELAYS_S")
+
+    def retry_env(self, name: str) -> dict[str, str]:
+        """An emulator's webhook schedule, when the stack sets one."""
+        if self.webhook_retry_delays_s is None:
+            return {}
+        return {name: ",".join(str(d) for d in self.webhook_retry_delays_s)}
 
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
@@ -261,12 +270,12 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
             "--prices",
             str(cfg.stripe_prices_file()),
         ],
-        base,
+        base | cfg.retry_env("STRIPE_EMULATOR_RETRY_DELAYS_S"),
     )
     if "replicate" in cfg.ports:
         procs["replicate"] = (
             [bin_path("visiona-emulator"), "replicate", "--port", str(cfg.ports["replicate"])],
-            base,
+            base | cfg.retry_env("REPLICATE_EMULATOR_RETRY_DELAYS_S"),
         )
     procs["clerk"] = (
         [bin_path("visiona-emulator"), "clerk", "--port", str(cfg.ports["clerk"])],

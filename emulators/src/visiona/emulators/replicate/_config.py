@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from visiona.emulators._delivery import retry_delays_from_env
+
 DEFAULT_PORT = 8103
 DEFAULT_API_TOKEN = "r8_visiona_local"  # noqa: S105 - a published dev-only token
 DEFAULT_OWNER = "visiona"
@@ -47,8 +49,8 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``REPLICATE_EMULATOR_API_TOKEN``, ``_WEBHOOK_SECRET``, ``_PUBLIC_URL``,
-        ``_TRAINING_DURATION_S``, ``_PREDICTION_DURATION_S``, ``_START_DELAY_S`` and
-        ``_LOG_INTERVAL_S``."""
+        ``_TRAINING_DURATION_S``, ``_PREDICTION_DURATION_S``, ``_START_DELAY_S``,
+        ``_LOG_INTERVAL_S`` and ``_RETRY_DELAYS_S`` (comma-separated seconds)."""
         env = os.environ
         defaults = cls()
         return cls(
@@ -64,4 +66,7 @@ class Settings:
             ),
             start_delay_s=_float("REPLICATE_EMULATOR_START_DELAY_S", defaults.start_delay_s),
             log_interval_s=_float("REPLICATE_EMULATOR_LOG_INTERVAL_S", defaults.log_interval_s),
+            retry_delays_s=retry_delays_from_env(
+                "REPLICATE_EMULATOR_RETRY_DELAYS_S", defaults.retry_delays_s
+            ),
         )

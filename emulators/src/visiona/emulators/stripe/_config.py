@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from visiona.emulators._delivery import retry_delays_from_env
+
 DEFAULT_PORT = 8102
 DEFAULT_API_KEY = "sk_test_visiona_local"
 # A published dev-only secret: the emulator signs with it, local services verify with it.
@@ -46,17 +48,14 @@ class Settings:
         """Read ``STRIPE_EMULATOR_API_KEY``, ``_WEBHOOK_URL``, ``_WEBHOOK_SECRET``,
         ``_RETRY_DELAYS_S`` (comma-separated seconds), ``_PRICES_FILE`` and ``_PUBLIC_URL``."""
         env = os.environ
-        delays = env.get("STRIPE_EMULATOR_RETRY_DELAYS_S", "").strip()
         prices_file = env.get("STRIPE_EMULATOR_PRICES_FILE", "").strip()
         return cls(
             api_key=env.get("STRIPE_EMULATOR_API_KEY", "").strip() or DEFAULT_API_KEY,
             webhook_url=env.get("STRIPE_EMULATOR_WEBHOOK_URL", "").strip() or None,
             webhook_secret=env.get("STRIPE_EMULATOR_WEBHOOK_SECRET", "").strip()
             or DEFAULT_WEBHOOK_SECRET,
-            retry_delays_s=(
-                tuple(float(d) for d in delays.split(",") if d.strip())
-                if delays
-                else DEFAULT_RETRY_DELAYS_S
+            retry_delays_s=retry_delays_from_env(
+                "STRIPE_EMULATOR_RETRY_DELAYS_S", DEFAULT_RETRY_DELAYS_S
             ),
             prices=load_prices(prices_file) if prices_file else (),
             public_url=env.get("STRIPE_EMULATOR_PUBLIC_URL", "").strip().rstrip("/") or None,

@@ -28,7 +28,9 @@ from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 async def setup(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, BillingSettings)
-    catalog = Catalog.load(settings.catalog_file)
+    catalog = Catalog.load(settings.catalog_file).with_hold_ttls(
+        training_s=settings.hold_ttl_training_s, generation_s=settings.hold_ttl_generation_s
+    )
     stripe = StripeSdk(settings)
     previous = settings.stripe_webhook_secret_previous
     verifier = WebhookVerifier(

@@ -83,6 +83,17 @@ class Catalog(_Frozen):
         with (path or DEFAULT_CATALOG).open("rb") as f:
             return cls.model_validate(tomllib.load(f))
 
+    def with_hold_ttls(self, *, training_s: int | None, generation_s: int | None) -> Catalog:
+        """This catalogue with the hold lifetimes given (None keeps the catalogue's own)."""
+        ttl = self.hold_ttl_s.model_copy(
+            update={
+                k: v
+                for k, v in (("training", training_s), ("generation", generation_s))
+                if v is not None
+            }
+        )
+        return self.model_copy(update={"hold_ttl_s": ttl})
+
     def pack(self, pack_id: str) -> Pack | None:
         return next((p for p in self.packs if p.id == pack_id), None)
 

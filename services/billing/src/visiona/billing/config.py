@@ -41,6 +41,10 @@ class BillingSettings(ServiceSettings):
     stripe_restage_after_s: float = 600.0
     stripe_restage_interval_s: float = 60.0
 
+    # How long a job's credit hold lasts before it releases itself, by job kind; unset, the
+    # catalogue's `hold_ttl_s` (a fault test shortens them without a catalogue of its own).
+    hold_ttl_training_s: int | None = Field(default=None, gt=0)
+    hold_ttl_generation_s: int | None = Field(default=None, gt=0)
     hold_sweep_interval_s: float = 15.0
     hold_sweep_batch: int = 200
 

@@ -11,6 +11,7 @@ from visiona.generation.images import Gallery
 from visiona.generation.jobs import GenerationJobs
 from visiona.generation.replicate_api import ReplicatePredictions
 from visiona.generation.saga import CREDITS_CONSUMER, CreditsSaga, webhook_inbox
+from visiona.generation.sweep import ObjectSweep
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import migrations
 from visiona.kit.replicate import forget_old_webhooks
@@ -50,6 +51,13 @@ async def setup(runtime: Runtime) -> None:
     runtime.add_worker("erasure-jobs", erasures.run)
     runtime.add_worker("export-jobs", exports.run)
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
+    sweep = ObjectSweep(
+        runtime.db,
+        storage,
+        grace_s=settings.object_sweep_grace_s,
+        batch=settings.object_sweep_batch,
+    )
+    runtime.add_periodic("object-sweep", settings.object_sweep_interval_s, sweep.sweep_once)
     runtime.closers.extend([jobs.close, backends.close])
 
 

@@ -1,0 +1,66 @@
+"""No object in S3 without a row that names it.
+
+An ingest copies an output, then records its row. When the generation ends meanwhile (a
+cancel, an erasure) the ingest removes what it copied; a crash between the copy and that
+removal leaves objects no row names. The sweep makes each finished generation's folder
+(``images/<user>/<generation>/``) hold only the images and thumbnails of its rows, once,
+after a grace longer than any ingest step still running for it could take.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from visiona.generation.domain import user_images_prefix
+from visiona.kit.db import Database
+from visiona.kit.logging import get_logger
+from visiona.kit.storage import Storage
+
+log = get_logger(__name__)
+
+_DUE = sa.text(
+    "SELECT id, user_id FROM generations WHERE objects_swept_at IS NULL "
+    "AND finished_at IS NOT NULL AND finished_at < now() - make_interval(secs => :grace) "
+    "ORDER BY finished_at LIMIT :n"
+)
+_REFERENCED = sa.text("SELECT object_key, thumbnail_key FROM images WHERE generation_id = :g")
+_SWEPT = sa.text("UPDATE generations SET objects_swept_at = now() WHERE id = :g")
+
+
+class ObjectSweep:
+    def __init__(self, db: Database, storage: Storage, *, grace_s: float, batch: int) -> None:
+        self.db = db
+        self.storage = storage
+        self.grace_s = grace_s
+        self.batch = batch
+
+    async def sweep_once(self) -> int:
+        """Sweep the due generations; the number of objects removed."""
+        async with self.db.uow(system=True) as uow:
+            due = (await uow.session.execute(_DUE, {"grace": self.grace_s, "n": self.batch})).all()
+        removed = 0
+        for generation_id, user_id in due:
+            removed += await self._sweep(generation_id, user_id)
+        if removed:
+            log.warning("generation.unreferenced_objects_removed", objects=removed)
+        return removed
+
+    async def _sweep(self, generation_id: uuid.UUID, user_id: str) -> int:
+        removed = 0
+        async with self.db.uow(user_id) as uow:
+            prefix = user_images_prefix(user_id)
+            if prefix is not None:
+                named = {
+                    key
+                    for row in (await uow.session.execute(_REFERENCED, {"g": generation_id})).all()
+                    for key in row
+                }
+                for key, _ in await self.storage.list_keys(f"{prefix}{generation_id}/"):
+                    if key not in named:
+                        await self.storage.delete(key)
+                        removed += 1
+            await uow.session.execute(_SWEPT, {"g": generation_id})
+            await uow.commit()
+        return removed
