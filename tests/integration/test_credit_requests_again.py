@@ -206,7 +206,7 @@ async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_
     try:
         user = f"user_{uuid.uuid4().hex[:10]}"
         service = GenerationService(db, ReadyBackends(), credits_ask_again_s=0.2)
-        gen = await service.create(
+        gen, _ = await service.create(
             user,
             model_id=str(uuid.uuid4()),
             prompt="on a beach",
@@ -287,7 +287,7 @@ async def test_a_model_awaiting_credits_asks_again_and_ignores_a_duplicate_answe
                 )
             await uow.commit()
         service = ModelService(db, PlanLimits(), credits_ask_again_s=0.2)
-        model = await service.create(
+        model, _ = await service.create(
             user, name="Me", photo_ids=[str(p) for p in photos], preset=None, trigger_word=None
         )
         assert (model.status, model.work) == ("awaiting_credits", "ask_credits")
