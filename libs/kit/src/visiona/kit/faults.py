@@ -30,7 +30,7 @@ __all__ = ["DEPENDENCY_ERROR_BASES", "dependency_unavailable", "unavailable_depe
 
 # Every error :func:`dependency_unavailable` accepts is an instance of one of these, or was
 # raised ``from`` one (for frameworks that dispatch on the class, like Starlette's handlers).
-DEPENDENCY_ERROR_BASES: tuple[type[BaseException], ...] = (
+DEPENDENCY_ERROR_BASES: tuple[type[Exception], ...] = (
     sa_exc.SQLAlchemyError,
     psycopg.Error,
     OSError,
@@ -40,7 +40,8 @@ DEPENDENCY_ERROR_BASES: tuple[type[BaseException], ...] = (
     S3Error,
     ServerError,
     grpc.RpcError,
-    BaseExceptionGroup,
+    # A group is one only when all it holds is; then it holds no BaseException either.
+    ExceptionGroup,
 )
 
 # SQLSTATEs of errors psycopg classes as OperationalError that are not an outage: transaction
