@@ -15,7 +15,6 @@ from fastapi import FastAPI
 
 from visiona.gateway.app import create_app
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.problems import RETRY_AFTER_S
 from visiona.gateway.pseudonyms import Pseudonyms
 from visiona.kit.db import Database
 from visiona.kit.grpcserver import ERROR_CODE_KEY
@@ -71,7 +70,7 @@ async def edge() -> AsyncIterator[httpx.AsyncClient]:
 def assert_retry_later(response: httpx.Response, code: str) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert int(response.headers.get("retry-after", "0")) >= 1  # whole seconds to wait
     assert response.json()["code"] == code
     assert len(response.headers["x-request-id"]) == 32
 
