@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import httpx
@@ -53,9 +53,12 @@ async def health(stack: RunningStack, name: str) -> int | None:
         return int(reply.status)
 
 
+def exited(stack: RunningStack) -> bool:
+    return stack.processes.procs[SERVICE].poll() is not None
+
+
 async def alive_but_not_ready(stack: RunningStack) -> bool:
-    alive = stack.processes.procs[SERVICE].poll() is None
-    return alive and (
+    return not exited(stack) and (
         await health(stack, "liveness") == SERVING and await health(stack, "") == NOT_SERVING
     )
 
@@ -70,16 +73,38 @@ async def consumers_on(stack: RunningStack, consumer: str) -> int:
         await bus.close()
 
 
-@pytest.mark.disruptive
-async def test_a_service_started_while_the_broker_is_away_or_flapping_stays_up_and_serves_after(
-    stack: RunningStack,
-) -> None:
-    proxy = BrokerProxy(stack.cfg.amqp_url)  # refusing connections until up()
-    logged_before = len(stack.processes.log(SERVICE))
+@contextlib.asynccontextmanager
+async def service_behind(stack: RunningStack, proxy: BrokerProxy) -> AsyncIterator[None]:
+    """The service restarted to reach the broker through ``proxy``; as it was after."""
     restart = restarted_with(stack, SERVICE, PROMPTS_AMQP_URL=proxy.url)
     # In a thread: the proxy needs this event loop while processes stop and start.
     await asyncio.to_thread(restart.__enter__)
     try:
+        yield
+    finally:
+        await proxy.down()
+        await asyncio.to_thread(restart.__exit__, None, None, None)
+
+
+async def serves_and_consumes_once_the_broker_passes(
+    stack: RunningStack, proxy: BrokerProxy
+) -> None:
+    await proxy.up()
+    await eventually(
+        "readiness once the broker passes traffic", lambda: _serving(stack), timeout_s=60
+    )
+    assert await consumers_on(stack, CONSUMER) == 1
+    ready = await asyncio.to_thread(httpx.get, f"{stack.url}/readyz", timeout=10)
+    assert ready.json()["dependencies"][SERVICE]["ready"] is True, ready.text
+
+
+@pytest.mark.disruptive
+async def test_a_service_started_while_the_broker_refuses_or_drops_connections_stays_up(
+    stack: RunningStack,
+) -> None:
+    proxy = BrokerProxy(stack.cfg.amqp_url)  # refusing connections until up()
+    logged_before = len(stack.processes.log(SERVICE))
+    async with service_behind(stack, proxy):
         await eventually(
             "the service to answer, alive and not ready, with the broker refusing",
             lambda: alive_but_not_ready(stack),
@@ -88,31 +113,37 @@ async def test_a_service_started_while_the_broker_is_away_or_flapping_stays_up_a
             "readiness to say what is missing",
             lambda: '"missing": ["rabbitmq"]' in stack.processes.log(SERVICE)[logged_before:],
         )
-
-        # Connections accepted, then cut as the bus declares its exchanges...
+        # Connections accepted, then cut as the bus declares its exchanges.
         await proxy.up(drop_at=EXCHANGE_DECLARE)
-        await eventually("two connections cut mid-connect", lambda: proxy.dropped >= 2)
-        assert await alive_but_not_ready(stack)
+        await eventually(
+            "two connections cut mid-connect (or the service gone)",
+            lambda: proxy.dropped >= 2 or exited(stack),
+        )
+        assert await alive_but_not_ready(stack), stack.processes.log(SERVICE)[-3000:]
 
-        # ... or, once the bus is connected, as a consumer declares its queue.
-        proxy.dropped = 0
-        await proxy.up(drop_at=QUEUE_DECLARE)
-        await eventually("two connections cut mid-declaration", lambda: proxy.dropped >= 2)
-        assert await alive_but_not_ready(stack)
+        await serves_and_consumes_once_the_broker_passes(stack, proxy)
+
+
+@pytest.mark.disruptive
+async def test_a_service_whose_consumers_cannot_declare_their_queues_stays_up(
+    stack: RunningStack,
+) -> None:
+    # The broker takes the connection and the exchanges, then drops it at each queue.
+    proxy = BrokerProxy(stack.cfg.amqp_url)
+    await proxy.up(drop_at=QUEUE_DECLARE)
+    async with service_behind(stack, proxy):
+        await eventually(
+            "two connections cut mid-declaration (or the service gone)",
+            lambda: proxy.dropped >= 2 or exited(stack),
+        )
+        assert not exited(stack), stack.processes.log(SERVICE)[-3000:]
+        await eventually(
+            "the service to answer, alive and not ready, its consumer not consuming",
+            lambda: alive_but_not_ready(stack),
+        )
         assert await consumers_on(stack, CONSUMER) == 0
 
-        await proxy.up()
-        await eventually(
-            "readiness once the broker passes traffic",
-            lambda: _serving(stack),
-            timeout_s=60,
-        )
-        assert await consumers_on(stack, CONSUMER) == 1
-        ready = await asyncio.to_thread(httpx.get, f"{stack.url}/readyz", timeout=10)
-        assert ready.json()["dependencies"][SERVICE]["ready"] is True, ready.text
-    finally:
-        await proxy.down()
-        await asyncio.to_thread(restart.__exit__, None, None, None)
+        await serves_and_consumes_once_the_broker_passes(stack, proxy)
 
 
 async def _serving(stack: RunningStack) -> bool:
