@@ -48,14 +48,27 @@ async def edge() -> AsyncIterator[httpx.AsyncClient]:
     async def service_unreachable() -> dict[str, str]:
         raise rpc_error(grpc.StatusCode.UNAVAILABLE, None)
 
+    async def gave_up_on_own_database() -> dict[str, str]:
+        try:
+            await db.ping()
+        except Exception as exc:
+            raise RuntimeError("gave up") from exc
+        return {}
+
     async def bug() -> dict[str, str]:
         raise KeyError("bug")
+
+    async def bug_of_a_dependency_class() -> dict[str, str]:
+        # OSError, like a refused connection, but a local file: still a bug.
+        raise FileNotFoundError(2, "no such file")
 
     for path, route in {
         "/v1/probe/own-database": own_database,
         "/v1/probe/service-lost-its-database": service_lost_its_database,
         "/v1/probe/service-unreachable": service_unreachable,
+        "/v1/probe/gave-up": gave_up_on_own_database,
         "/v1/probe/bug": bug,
+        "/v1/probe/file-bug": bug_of_a_dependency_class,
     }.items():
         app.add_api_route(path, route, methods=["GET"])
     # An unhandled error is also raised to the server (to log it); answered all the same.
@@ -91,16 +104,18 @@ async def test_a_service_that_cannot_be_reached_is_503_with_retry_after(
     assert_retry_later(response, "service_unavailable")
 
 
+@pytest.mark.parametrize("path", ["/v1/probe/own-database", "/v1/probe/gave-up"])
 async def test_the_gateways_own_database_out_of_reach_is_503_not_500(
-    edge: httpx.AsyncClient,
+    edge: httpx.AsyncClient, path: str
 ) -> None:
-    response = await edge.get("/v1/probe/own-database")
+    response = await edge.get(path)
     assert_retry_later(response, "dependency_unavailable")
     assert "127.0.0.1" not in response.text  # nothing of the connection leaks
 
 
-async def test_a_bug_is_still_500(edge: httpx.AsyncClient) -> None:
-    response = await edge.get("/v1/probe/bug")
+@pytest.mark.parametrize("path", ["/v1/probe/bug", "/v1/probe/file-bug"])
+async def test_a_bug_is_still_500(edge: httpx.AsyncClient, path: str) -> None:
+    response = await edge.get(path)
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"
     assert "retry-after" not in response.headers
