@@ -45,6 +45,7 @@ def test_readyz_reports_every_service_ready(stack: RunningStack) -> None:
         "billing",
         "auth_keys",
         "database",
+        "broker",
     }
     assert all(dep["ready"] for dep in body["dependencies"].values())
 

@@ -10,14 +10,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from tests.e2e.test_billing import STARTER, buy_starter, publish
+from tests.support.broker_proxy import BrokerProxy
 from tests.support.stack import RunningStack, extra_gateway
-from visiona.emulators.stack import free_port
 from visiona.kit.events import CreditsChangedV1, Event, ModelReadyV1
 
 READ_S = 10.0
@@ -312,47 +311,6 @@ async def test_a_purchase_shows_on_the_buyers_stream(stack: RunningStack, live: 
 # --- without the broker -------------------------------------------------------------------
 
 
-class BrokerProxy:
-    """A TCP proxy in front of RabbitMQ: taking it down is, for the gateway, losing the broker."""
-
-    def __init__(self, amqp_url: str) -> None:
-        parts = urlsplit(amqp_url)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 5672)
-        self.port = free_port()
-        netloc = f"{parts.username}:{parts.password}@127.0.0.1:{self.port}"
-        self.url = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def up(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def down(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
 async def test_the_stream_outlives_the_broker_and_events_resume_after_it_returns(
     stack: RunningStack,
 ) -> None:
@@ -367,9 +325,10 @@ async def test_the_stream_outlives_the_broker_and_events_resume_after_it_returns
     gateway = extra_gateway(stack, **env)
     url = await asyncio.to_thread(gateway.__enter__)
     try:
-        # No broker: ready all the same, and the stream opens and beats.
+        # No broker: not ready (readiness names the broker), yet the stream opens and beats.
         ready_now = await asyncio.to_thread(httpx.get, f"{url}/readyz", timeout=READ_S)
-        assert ready_now.status_code == 200, ready_now.text
+        assert ready_now.status_code == 503, ready_now.text
+        assert ready_now.json()["dependencies"]["broker"]["ready"] is False
         async with open_stream(url, stack.auth(user)) as stream:
             assert [(await stream.next(2.0)).comment for _ in range(2)] == ["ping", "ping"]
 

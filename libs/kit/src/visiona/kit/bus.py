@@ -4,16 +4,23 @@ Each consumer group's queue has a delivery limit; a message that fails that many
 that cannot be decoded, goes to the group's dead-letter queue (``<queue>.dlq``), where it stays
 visible. The connection is robust: after a broker restart or a closed connection aio-pika
 re-opens channels and re-declares exchanges, queues, bindings and consumers.
+
+That covers what was declared once. The first :meth:`EventBus.connect` and each
+:meth:`EventBus.subscribe` either succeed whole or raise and leave nothing open behind them
+(a broker that accepts the connection and drops it mid-declaration included), so the caller
+can simply try again: :class:`visiona.kit.runtime.BrokerLink` does, for as long as it takes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
+    AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
@@ -65,20 +72,29 @@ class EventBus:
         self._consume_channels: list[AbstractRobustChannel] = []
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(
+        """Connect and declare the exchanges. Raises when the broker cannot be reached or
+        fails before the end; then nothing is left open (no robust connection reconnecting
+        behind the caller's back) and ``connected`` stays false. Once connected, the robust
+        connection does the rest: calling again changes nothing."""
+        if self._connection is not None:
+            return
+        connection = await aio_pika.connect_robust(
             self.url, client_properties={"connection_name": self.connection_name}
         )
-        # Confirms make publish() wait for the broker; returns make an unroutable mandatory
-        # message an error instead of a silent drop.
-        self._publish_channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        self._exchange = await self._publish_channel.declare_exchange(
-            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await self._publish_channel.declare_exchange(
-            self.dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
-        )
+        try:
+            # Confirms make publish() wait for the broker; returns make an unroutable
+            # mandatory message an error instead of a silent drop.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            await channel.declare_exchange(
+                self.dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+        except BaseException:
+            await _close_quietly(connection)
+            raise
+        self._connection, self._publish_channel, self._exchange = connection, channel, exchange
 
     @property
     def connected(self) -> bool:
@@ -126,11 +142,38 @@ class EventBus:
 
     async def declare_group(self, consumer: str, routing_keys: Sequence[str]) -> AbstractQueue:
         """Declare a consumer group's quorum queue, its dead-letter queue and bindings."""
+        queue, _ = await self._group(consumer, routing_keys, None)
+        return queue
+
+    async def subscribe(
+        self, consumer: str, routing_keys: Sequence[str], handler: MessageHandler
+    ) -> Subscription:
+        """Declare the group and consume from its queue."""
+        queue, tag = await self._group(consumer, routing_keys, handler)
+        assert tag is not None
+        return Subscription(queue, tag)
+
+    async def _group(
+        self, consumer: str, routing_keys: Sequence[str], handler: MessageHandler | None
+    ) -> tuple[AbstractQueue, ConsumerTag | None]:
+        """The group declared (and consumed, given a handler) on a channel of its own: all
+        of it, or, raising, nothing (the channel closed again)."""
         if self._connection is None:
             raise RuntimeError("EventBus.connect() was not called")
         channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self.prefetch)
+        try:
+            queue = await self._declare_group_on(channel, consumer, routing_keys)
+            tag = None if handler is None else await queue.consume(handler)
+        except BaseException:
+            await _close_quietly(channel)
+            raise
         self._consume_channels.append(channel)
+        return queue, tag
+
+    async def _declare_group_on(
+        self, channel: AbstractRobustChannel, consumer: str, routing_keys: Sequence[str]
+    ) -> AbstractQueue:
+        await channel.set_qos(prefetch_count=self.prefetch)
         name = self.queue_name(consumer)
         dlq = await channel.declare_queue(
             f"{name}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
@@ -153,13 +196,6 @@ class EventBus:
         for key in routing_keys:
             await queue.bind(self.exchange_name, routing_key=key)
         return queue
-
-    async def subscribe(
-        self, consumer: str, routing_keys: Sequence[str], handler: MessageHandler
-    ) -> Subscription:
-        queue = await self.declare_group(consumer, routing_keys)
-        tag = await queue.consume(handler)
-        return Subscription(queue, tag)
 
     async def queue_counts(self, consumer: str) -> tuple[int, int]:
         """(messages ready, consumers) of a group's queue, from a passive declare."""
@@ -187,6 +223,12 @@ class EventBus:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+async def _close_quietly(closable: AbstractChannel | AbstractRobustConnection) -> None:
+    """Close what a failed attempt opened; it may already be broken, so errors are moot."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(closable.close(), 5)
 
 
 async def wait_until(

@@ -5,9 +5,12 @@ caller must send (``x-visiona-internal-token``, see :mod:`visiona.kit.internal_t
 rejects the call as UNAUTHENTICATED (``invalid_internal_token``) without one; the principal
 comes from that token alone. For unary RPCs it then binds the principal and the request id
 to the logging context, continues the caller's trace, and maps a :class:`DomainError` to its
-gRPC status with the stable code in trailing metadata (``visiona-error-code``). Anything
-else becomes INTERNAL without leaking its message. These concerns share one wrapper so each
-call pays for one extra frame, not five.
+gRPC status with the stable code in trailing metadata (``visiona-error-code``). An error that
+means a dependency is unreachable or restarting (:func:`visiona.kit.faults.dependency_unavailable`:
+PostgreSQL, RabbitMQ, S3, another service) becomes UNAVAILABLE with the code
+``dependency_unavailable``, logged as a warning: a retry can succeed and nothing is broken.
+Anything else becomes INTERNAL without leaking its message. These concerns share one wrapper
+so each call pays for one extra frame, not five.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from visiona.kit.errors import DomainError, ErrorKind, PermissionDenied, Unauthenticated
+from visiona.kit.faults import unavailable_dependency
 from visiona.kit.internal_token import InternalPrincipal, Verifier
 from visiona.kit.logging import get_logger
 from visiona.kit.telemetry import extract_context, metadata_to_dict, tracer
@@ -35,6 +39,7 @@ _tracer = tracer(__name__)
 INTERNAL_TOKEN_KEY = "x-visiona-internal-token"  # noqa: S105 (a metadata key)
 REQUEST_ID_KEY = "x-request-id"
 ERROR_CODE_KEY = "visiona-error-code"
+DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
 
 STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -155,10 +160,25 @@ def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
-                    log.exception("rpc.failed")
-                    span.record_exception(exc)
-                    context.set_trailing_metadata(((ERROR_CODE_KEY, "internal_error"),))
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                    dependency = unavailable_dependency(exc)
+                    if dependency is not None:
+                        # Expected while a dependency restarts: one line per call, no trace.
+                        log.warning(
+                            "rpc.dependency_unavailable",
+                            dependency=dependency,
+                            error_type=type(exc).__name__,
+                        )
+                        span.set_attribute("visiona.error_code", DEPENDENCY_UNAVAILABLE)
+                        context.set_trailing_metadata(((ERROR_CODE_KEY, DEPENDENCY_UNAVAILABLE),))
+                        await context.abort(
+                            grpc.StatusCode.UNAVAILABLE,
+                            "the service cannot reach what it depends on; try again shortly",
+                        )
+                    else:
+                        log.exception("rpc.failed")
+                        span.record_exception(exc)
+                        context.set_trailing_metadata(((ERROR_CODE_KEY, "internal_error"),))
+                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             _principal.reset(token)
 

@@ -4,6 +4,14 @@ A service's ``__main__`` describes itself with a :class:`ServiceSpec` (settings,
 gRPC servicers and consumers); :func:`run_cli` does the rest: logging, tracing, database,
 broker, gRPC with health and reflection, the outbox relay, consumers, health reporting and a
 graceful stop on SIGTERM or SIGINT.
+
+Start-up waits a while for PostgreSQL and S3 (a service cannot answer anything without its
+database). It never waits for RabbitMQ: the gRPC server starts at once and a
+:class:`BrokerLink` connects the bus and starts the consumers in the background, retrying
+with growing backoff for as long as it takes, whatever the broker does meanwhile (refusing
+connections, or accepting them and dropping them mid-declaration). Until it is done,
+readiness (the health service's default name) is NOT_SERVING and the log says what is
+missing; liveness is SERVING throughout.
 """
 
 from __future__ import annotations
@@ -14,11 +22,12 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import grpc
-from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, stop_after_delay, stop_when_event_set, wait_exponential
 
 from visiona.kit import deadletters, migrations
 from visiona.kit.bus import EventBus
@@ -37,6 +46,11 @@ log = get_logger(__name__)
 
 LIVENESS = "liveness"
 DEAD_LETTERS = "dead-letters"
+# Back-off between attempts to reach the broker: 0.2 s, doubling, at most this.
+BROKER_RETRY_MAX_S = 5.0
+# One attempt (a connect, or declaring and consuming one group) that takes longer is given up
+# and tried again: a broker that accepts connections and never answers must not stall us.
+BROKER_ATTEMPT_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -111,6 +125,7 @@ class ServiceSpec:
 
 
 async def retrying(what: str, attempt: Callable[[], Awaitable[None]], within_s: float) -> None:
+    """Call ``attempt`` until it succeeds; after ``within_s`` its error is raised."""
     async for attempt_ctx in AsyncRetrying(
         stop=stop_after_delay(within_s),
         wait=wait_exponential(multiplier=0.2, max=3),
@@ -122,6 +137,90 @@ async def retrying(what: str, attempt: Callable[[], Awaitable[None]], within_s: 
             except Exception as exc:
                 log.warning("startup.waiting", dependency=what, error=repr(exc))
                 raise
+
+
+async def retrying_until_stopped(
+    what: str,
+    attempt: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    *,
+    max_wait_s: float = BROKER_RETRY_MAX_S,
+    attempt_timeout_s: float = BROKER_ATTEMPT_TIMEOUT_S,
+) -> bool:
+    """Call ``attempt`` until it succeeds (True) or ``stop`` is set (False), with exponential
+    backoff between failures, capped at ``max_wait_s``: for as long as it takes."""
+    try:
+        async for attempt_ctx in AsyncRetrying(
+            stop=stop_when_event_set(stop),  # type: ignore[arg-type]
+            wait=wait_exponential(multiplier=0.2, max=max_wait_s),
+            sleep=partial(_sleep_or_stop, stop),
+            reraise=True,
+        ):
+            with attempt_ctx:
+                try:
+                    await asyncio.wait_for(attempt(), attempt_timeout_s)
+                except Exception as exc:
+                    log.warning("startup.waiting", dependency=what, error=repr(exc)[:300])
+                    raise
+    except Exception:
+        return False  # stopped while still failing
+    return True
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+class BrokerLink:
+    """The bus and the consumers on it, attached in the background.
+
+    :meth:`run` connects the bus, then starts each consumer (declares its queues, binds them,
+    consumes), each step retried by :func:`retrying_until_stopped` until it succeeds. After
+    that aio-pika's robust connection reconnects and declares everything again by itself.
+    :meth:`missing` says what readiness still waits for.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        consumers: Sequence[EventConsumer],
+        *,
+        max_wait_s: float = BROKER_RETRY_MAX_S,
+    ) -> None:
+        self.bus = bus
+        # Read when run() gets to them: consumers added before then are started too.
+        self.consumers = consumers
+        self.max_wait_s = max_wait_s
+        self.attached = asyncio.Event()
+        self._started = 0
+
+    def missing(self) -> list[str]:
+        """``rabbitmq`` while the bus is not connected, else each consumer not consuming."""
+        if not self.bus.connected:
+            return ["rabbitmq"]
+        return [f"consumer {c.name}" for c in self.consumers[self._started :]]
+
+    async def run(self, stop: asyncio.Event) -> bool:
+        """Attach; True once the bus is connected and every consumer consumes, False when
+        ``stop`` came first."""
+        if not await retrying_until_stopped(
+            "rabbitmq", self.bus.connect, stop, max_wait_s=self.max_wait_s
+        ):
+            return False
+        while self._started < len(self.consumers):
+            consumer = self.consumers[self._started]
+            if not await retrying_until_stopped(
+                f"rabbitmq (consumer {consumer.name})",
+                consumer.start,
+                stop,
+                max_wait_s=self.max_wait_s,
+            ):
+                return False
+            self._started += 1
+        self.attached.set()
+        log.info("broker.attached", consumers=self._started)
+        return True
 
 
 async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> None:
@@ -147,7 +246,6 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         delivery_limit=settings.delivery_limit,
         connection_name=settings.service_name,
     )
-    await retrying("rabbitmq", bus.connect, 60)
     storage = Storage.from_settings(settings) if settings.s3_endpoint else None
     if storage is not None:
         await retrying("s3", storage.ensure_bucket, 60)
@@ -165,26 +263,26 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    # Readiness (the default name and each service's) follows the dependencies, see
+    # _report_health: not ready until it says so. Liveness is only "the process answers".
+    readiness = [*spec.grpc_services, ""]
+    for name in readiness:
+        await health.set(name, NOT_SERVING)
     await server.start()
-    # Liveness is only "the process answers"; readiness (the default name) follows the
-    # dependencies, see _report_health.
     await health.set(LIVENESS, SERVING)
-    for consumer in runtime.consumers:
-        await consumer.start()
+    broker = BrokerLink(bus, runtime.consumers)
     relay = OutboxRelay(
         db,
         bus,
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
     )
-    relay_task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    broker_task = asyncio.create_task(_attach_then_relay(broker, relay, stop), name="broker")
     worker_tasks = [
         asyncio.create_task(run(stop), name=name) for name, run in runtime.workers.items()
     ]
     health_task = asyncio.create_task(
-        _report_health(
-            health, db, bus, [*spec.grpc_services, ""], settings.health_interval_s, stop
-        ),
+        _report_health(health, db, broker, readiness, settings.health_interval_s, stop),
         name="health",
     )
     log.info("service.started", grpc_port=settings.grpc_port, consumers=len(runtime.consumers))
@@ -192,12 +290,15 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     await stop.wait()
     log.info("service.stopping")
     await health.enter_graceful_shutdown()
+    if not broker.attached.is_set():
+        # Still attaching: an attempt in flight is abandoned, not waited for.
+        broker_task.cancel()
     # No new deliveries; in-flight handlers finish; unacked prefetched messages return to the
     # queue when their channel closes.
     for consumer in runtime.consumers:
         await consumer.stop(settings.shutdown_timeout_s)
     await server.stop(settings.grpc_grace_s)
-    for task in (relay_task, health_task, *worker_tasks):
+    for task in (broker_task, health_task, *worker_tasks):
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, settings.shutdown_timeout_s)
     for close in runtime.closers:
@@ -207,28 +308,45 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     log.info("service.stopped")
 
 
+async def _attach_then_relay(broker: BrokerLink, relay: OutboxRelay, stop: asyncio.Event) -> None:
+    """The relay publishes once the bus is connected and the consumers consume (as when the
+    broker answered at once)."""
+    if await broker.run(stop):
+        await relay.run(stop)
+
+
 async def _report_health(
     health: object,
     db: Database,
-    bus: EventBus,
+    broker: BrokerLink,
     names: Sequence[str],
     interval_s: float,
     stop: asyncio.Event,
 ) -> None:
-    """SERVING only while the database answers and the broker connection is up."""
-    last: int | None = None
+    """SERVING only while the database answers, the bus is connected and every consumer
+    consumes; each change is logged with what is missing."""
+    last_status: int | None = None
+    last_missing: list[str] = []
+    # The broker usually answers at once: give it a moment, so a normal start does not first
+    # report (and log) what is only a few milliseconds away.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(broker.attached.wait(), interval_s)
     while not stop.is_set():
+        missing: list[str] = []
         try:
             await asyncio.wait_for(db.ping(), timeout=max(interval_s, 1.0))
-            status = SERVING if bus.connected else NOT_SERVING
         except Exception:
-            status = NOT_SERVING
-        if status != last:
+            missing.append("postgres")
+        missing += broker.missing()
+        status = NOT_SERVING if missing else SERVING
+        if status != last_status:
             for name in names:
                 await health.set(name, status)  # type: ignore[attr-defined]
-            if last is not None:
-                log.warning("health.changed", serving=status == SERVING)
-            last = status
+        if missing and missing != last_missing:
+            log.warning("health.changed", serving=False, missing=missing)
+        elif not missing and last_missing:
+            log.info("health.changed", serving=True)
+        last_status, last_missing = status, missing
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 

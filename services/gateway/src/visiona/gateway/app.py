@@ -44,6 +44,7 @@ from visiona.gateway.security import (
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.errors import DomainError
 from visiona.kit.events import CreditsChangedV1
+from visiona.kit.faults import DEPENDENCY_ERROR_BASES
 from visiona.kit.logging import configure_logging
 from visiona.kit.telemetry import configure_tracing
 
@@ -131,6 +132,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, problems.domain_error_handler)
     app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
+    for error_class in DEPENDENCY_ERROR_BASES:
+        app.add_exception_handler(error_class, problems.dependency_error_handler)
     app.add_exception_handler(Exception, problems.unhandled_error_handler)
     for router in (
         me.router,

@@ -25,7 +25,7 @@ from visiona.kit.deadletters import dead_letter_check
 from visiona.kit.events import Event
 from visiona.kit.logging import get_logger
 from visiona.kit.relay import OutboxRelay
-from visiona.kit.runtime import DEAD_LETTERS, periodic, retrying
+from visiona.kit.runtime import DEAD_LETTERS, BrokerLink, periodic, retrying
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
@@ -43,8 +43,10 @@ class Backplane:
     exports: ExportJobs | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     workers: dict[str, Worker] = field(default_factory=dict)
+    broker: BrokerLink | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _broker_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Backplane:
@@ -102,25 +104,24 @@ class Backplane:
             await retrying("s3", self.storage.ensure_bucket, 60)
 
     async def start(self) -> None:
-        """Workers at once; the relay and the consumers once the broker answers (tried
-        again every ``amqp_reconnect_s`` in the background until it does)."""
+        """Workers at once; the relay once the bus is connected and the consumers consume,
+        which :class:`BrokerLink` retries in the background (backoff up to
+        ``amqp_reconnect_s``) for as long as the broker takes."""
+        self.broker = BrokerLink(
+            self.bus, self.consumers, max_wait_s=self.settings.amqp_reconnect_s
+        )
         for name, run in self.workers.items():
             self._tasks.append(asyncio.create_task(run(self._stop), name=name))
-        self._tasks.append(asyncio.create_task(self._on_broker(), name="broker"))
+        self._broker_task = asyncio.create_task(self._on_broker(self.broker), name="broker")
+        self._tasks.append(self._broker_task)
 
-    async def _on_broker(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.bus.connect()
-                break
-            except Exception as exc:
-                log.warning("broker.waiting", error=type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.settings.amqp_reconnect_s)
-        if self._stop.is_set():
+    def broker_missing(self) -> list[str]:
+        """What of the broker side is not there yet (see :meth:`BrokerLink.missing`)."""
+        return ["rabbitmq"] if self.broker is None else self.broker.missing()
+
+    async def _on_broker(self, broker: BrokerLink) -> None:
+        if not await broker.run(self._stop):
             return
-        for consumer in self.consumers:
-            await consumer.start()
         relay = OutboxRelay(
             self.db,
             self.bus,
@@ -131,6 +132,9 @@ class Backplane:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._broker_task is not None and self.broker and not self.broker.attached.is_set():
+            # Still attaching: an attempt in flight is abandoned, not waited for.
+            self._broker_task.cancel()
         for consumer in self.consumers:
             await consumer.stop(self.settings.shutdown_timeout_s)
         for task in self._tasks:

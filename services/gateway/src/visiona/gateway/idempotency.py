@@ -53,7 +53,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from visiona.gateway.auth import principal_of
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.problems import problem
+from visiona.gateway.problems import RETRY_AFTER_S, problem
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
 
@@ -232,7 +232,7 @@ class IdempotencyMiddleware:
                 503,
                 "idempotency_unavailable",
                 "the Idempotency-Key cannot be honoured right now; try again shortly",
-                {"Retry-After": "1"},
+                {"Retry-After": str(RETRY_AFTER_S)},
             )
             return
         if not claim.same_request:

@@ -19,11 +19,13 @@ rewritten by rules, so a route added later is documented the same way without a 
   under ``/v1/``, changing state        409 (``account_erasing``, or the state forbids it)
   POST under ``/v1/``                   the ``Idempotency-Key`` header it honours, and
                                         400, 409, 422 for a bad, busy or reused key
-  under ``/v1/`` or ``/webhooks/``      503 and 504 (a back service is down or slow)
+  under ``/v1/`` or ``/webhooks/``      503 and 504 (a back service or a dependency is
+                                        down, restarting or slow)
   ====================================  =================================================
 
 - every response carries ``X-Request-ID`` (not on a 500: an unhandled error is answered
-  outside the middleware that sets it); 409, 429 and 503 may carry ``Retry-After``.
+  outside the middleware that sets it); 409 and 429 may carry ``Retry-After``, and every 503
+  problem does (``problems.RETRY_AFTER_S``; the 503 of ``/readyz`` is not a problem).
 
 Schemathesis checks the document against the running stack (tests/e2e/test_fuzz.py).
 """
@@ -49,7 +51,11 @@ _ANY = {
     "500": "An unexpected error (`internal_error`); the request id helps us find it",
 }
 _UPSTREAM = {
-    "503": "A back service or provider is unavailable; try again shortly",
+    "503": "Something the request needs is unavailable or restarting; try again after "
+    "`Retry-After` seconds. A back service cannot be reached (`service_unavailable`), a "
+    "service or the API cannot reach its database, broker or storage "
+    "(`dependency_unavailable`), a provider is down (the service's code, e.g. "
+    "`llm_unavailable`), or an `Idempotency-Key` cannot be recorded (`idempotency_unavailable`)",
     "504": "A back service did not answer in time (`deadline_exceeded`)",
 }
 _UNAUTHENTICATED = "Missing or invalid session token"

@@ -2,6 +2,14 @@
 
 gRPC statuses from the services map to HTTP statuses here, and only here; the service's own
 stable code travels in the ``visiona-error-code`` trailing metadata.
+
+A dependency that is unreachable or restarting is 503, never 500: a back service that cannot
+reach its own database, broker or S3 answers UNAVAILABLE (``dependency_unavailable``), one
+that cannot be reached at all is ``service_unavailable``, and the edge's own database, broker
+or S3 failing a route is ``dependency_unavailable`` too (see
+:func:`visiona.kit.faults.dependency_unavailable`). Every 503 says ``Retry-After:``
+:data:`RETRY_AFTER_S`: one second, short enough that a client retrying as told sees a
+restart end (PostgreSQL's takes seconds), long enough not to hammer one that is starting.
 """
 
 from __future__ import annotations
@@ -17,12 +25,15 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.kit.errors import DomainError, ErrorKind
-from visiona.kit.grpcserver import ERROR_CODE_KEY
+from visiona.kit.faults import unavailable_dependency
+from visiona.kit.grpcserver import DEPENDENCY_UNAVAILABLE, ERROR_CODE_KEY
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a 503 asks the client to wait before trying again (see the module docstring).
+RETRY_AFTER_S = 1
 
 HTTP_BY_GRPC: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.INVALID_ARGUMENT: (422, "invalid_argument"),
@@ -124,6 +135,8 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) if request is not None else None
+    if status == 503 and not any(k.lower() == "retry-after" for k in headers or ()):
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
     body = Problem(
         type=f"urn:visiona:problem:{code}",
         title=TITLES.get(status, "Error"),
@@ -185,6 +198,39 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, code, str(exc.detail), headers=headers)
 
 
+async def dependency_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """For the classes an unavailable dependency raises (registered for
+    :data:`visiona.kit.faults.DEPENDENCY_ERROR_BASES`): 503 when it is one; anything else of
+    those classes goes on to :func:`unhandled_error_handler`, as before."""
+    if unavailable_dependency(exc) is None:
+        raise exc
+    return _dependency_unavailable(request, exc)
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if unavailable_dependency(exc) is not None:
+        # Raised outside the middleware that adds the request id (this handler answers from
+        # the outermost layer), so it is added here.
+        request_id = getattr(request.state, "request_id", None)
+        return _dependency_unavailable(
+            request, exc, headers={"X-Request-ID": request_id} if request_id else None
+        )
     log.exception("request.failed", error_type=type(exc).__name__)
     return problem(request, 500, "internal_error", "internal error")
+
+
+def _dependency_unavailable(
+    request: Request, exc: Exception, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    log.warning(
+        "request.dependency_unavailable",
+        dependency=unavailable_dependency(exc),
+        error_type=type(exc).__name__,
+    )
+    return problem(
+        request,
+        503,
+        DEPENDENCY_UNAVAILABLE,
+        "a service the API depends on is unavailable; try again shortly",
+        headers=headers,
+    )

@@ -53,6 +53,17 @@ async def _check_database(request: Request) -> Dependency:
     return Dependency(ready=True, detail="database answers")
 
 
+async def _check_broker(request: Request) -> Dependency:
+    """The backplane's bus (connected, every consumer consuming) and the live-event feed's
+    own connection: without them events wait in the outbox and streams stay silent."""
+    missing = list(request.app.state.backplane.broker_missing())
+    if not request.app.state.events.connected:
+        missing.append("live-event feed")
+    if missing:
+        return Dependency(ready=False, detail=f"waiting for {', '.join(missing)}")
+    return Dependency(ready=True, detail="bus connected, consumers consuming, feed connected")
+
+
 async def _check_keys(verifier: TokenVerifier) -> Dependency:
     try:
         await verifier.ready()
@@ -76,7 +87,8 @@ async def readyz(request: Request) -> JSONResponse:
         *(_check_backend(backends, n) for n in names),
         _check_keys(request.app.state.verifier),
         _check_database(request),
+        _check_broker(request),
     )
-    deps = dict(zip([*names, "auth_keys", "database"], results, strict=True))
+    deps = dict(zip([*names, "auth_keys", "database", "broker"], results, strict=True))
     body = Readiness(ready=all(d.ready for d in deps.values()), dependencies=deps)
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
