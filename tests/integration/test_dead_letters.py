@@ -93,8 +93,9 @@ async def test_a_dead_letter_is_reported_listed_and_redriven_once_fixed(
             assert line.startswith(f"  {event.event_id} {ProbeHappenedV1.routing_key} ")
             assert "reason=delivery_limit deaths=1" in line
         assert "alice-private" not in "\n".join(out)
-        # Listing left them where they were.
-        assert await bus.dead_letter_count(GROUP) == 2
+        # Listing left them where they were (given back: the broker requeues them a moment
+        # after the listing's connection closes).
+        await eventually(lambda: _dead_letters_are(bus, 2), "the listed letters to be back")
 
         switch.broken = False
         moved = await dead_letters(spec, "redrive", GROUP, None, settings)
@@ -129,9 +130,12 @@ async def test_redrive_moves_only_the_named_group_and_at_most_the_limit(
         peeked = await deadletters.peek(bus, GROUP)
         assert sorted(p.event_id or "" for p in peeked) == sorted(str(e.event_id) for e in events)
         assert {p.reason for p in peeked} == {"delivery_limit"}
-        # Peeking again sees the same: nothing was taken.
+        # Peeking again sees the same: nothing was taken (each peek's letters are back a
+        # moment after it).
+        await eventually(lambda: _dead_letters_are(bus, 3), "the peeked letters to be back")
         again = await deadletters.peek(bus, GROUP)
         assert sorted(again, key=str) == sorted(peeked, key=str)
+        await eventually(lambda: _dead_letters_are(bus, 3), "the peeked letters to be back")
 
         switch.broken = False
         assert await deadletters.redrive(bus, GROUP, limit=2) == 2

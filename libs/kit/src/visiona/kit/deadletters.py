@@ -109,20 +109,23 @@ async def counts(bus: EventBus, consumers: Sequence[str]) -> dict[str, int]:
 async def peek(bus: EventBus, consumer: str, limit: int = 50) -> list[DeadLetter]:
     """Up to ``limit`` dead letters of ``consumer``, oldest first, left where they are.
 
-    AMQP has no browse: they are fetched unacked and return, in order, when the channel
-    closes.
+    AMQP has no browse: they are fetched unacked and given back (nacked, requeued) before
+    the connection closes; the broker puts them back a moment later, so a count taken at
+    once may not see them yet.
     """
     connection = await aio_pika.connect(bus.url)
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(dead_letter_queue(bus, consumer), passive=True)
-        letters: list[DeadLetter] = []
-        while len(letters) < limit:
+        fetched: list[AbstractIncomingMessage] = []
+        while len(fetched) < limit:
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
-            letters.append(describe(message))
-        return letters
+            fetched.append(message)
+        for message in fetched:
+            await message.nack(requeue=True)
+        return [describe(message) for message in fetched]
 
 
 async def redrive(bus: EventBus, consumer: str, limit: int | None = None) -> int:
