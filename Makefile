@@ -29,13 +29,17 @@ lock:
 up: install
 	$(PY) -m visiona.emulators.devstack up
 
-## Everything, as CI runs it: every test but the disruptive ones on one stack, then the
-## disruptive ones (they kill and restart services) in a session and on a stack of their own.
-## Exit status 5 is pytest's "nothing selected" (PYTEST_ARGS picked tests of one kind only).
+## Everything, as CI runs it, in two pytest sessions side by side, each on a stack of its own:
+## the disruptive tests (they kill and restart services) and everything else; the disruptive
+## session's output follows the other's. Exit status 5 is pytest's "nothing selected"
+## (PYTEST_ARGS picked tests of one kind only).
 test: install
-	@status=0; \
-	for selection in "not disruptive" "disruptive"; do \
-	  $(PY) -m pytest -m "$$selection" $(PYTEST_ARGS); rc=$$?; \
+	@log=$$(mktemp); \
+	$(PY) -m pytest -m disruptive $(PYTEST_ARGS) >$$log 2>&1 & disruptive=$$!; \
+	$(PY) -m pytest -m "not disruptive" $(PYTEST_ARGS); main=$$?; \
+	wait $$disruptive; other=$$?; \
+	echo; echo "== the disruptive tests (run alongside, on a stack of their own)"; cat $$log; rm -f $$log; \
+	status=0; for rc in $$main $$other; do \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
 	done; exit $$status
 

@@ -206,6 +206,7 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
             "the deletion's webhooks to be stored and applied",
             lambda: [outcome(stack, ended), outcome(stack, gone)],
             lambda found: [o[0][0] if o else None for o in found] == ["not_ours", "ignored"],
+            timeout_s=60,
         )
         for event_id in (ended, gone):
             ((_, payload),) = outcome(stack, event_id)

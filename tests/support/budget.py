@@ -1,18 +1,20 @@
 """The suite's PostgreSQL connections, budgeted against a stock server, and watched.
 
-A stock PostgreSQL allows ``max_connections = 100``, three of them kept for superusers. The
-suite runs one stack at a time (``make test`` runs the disruptive tests in a pytest session of
-their own, after the rest), so at any moment at most this is open:
+A stock PostgreSQL allows ``max_connections = 100``, three of them kept for superusers.
+``make test`` runs two pytest sessions side by side, each with a stack of its own: the
+disruptive tests and everything else. One session has at most this open:
 
 =============================================================  =====
-the stack: 5 processes x (pool 3 + overflow 3 + 1 LISTEN)          35
-two extra gateways at once (test_edge: two instances, one budget)  14
-a test's own pools (the largest: 64 holds at once, on 8)            8
-short-lived superuser connections (``admin_sql``, fixtures)          3
-the watcher below (on the ``postgres`` database, not counted)        -
+its stack: 5 processes x (pool 3 + overflow 2 + 1 LISTEN)          30
+two extra gateways at once (test_edge), 2 x (pool 2 + 1 + 1)        8
+a test's own pools (the largest: 64 holds at once, on 6)            6
 -------------------------------------------------------------  -----
-budget                                                              60
+budget of a session                                                44
 =============================================================  =====
+
+Two sessions: 88 at most, within the 97 a stock server gives non-superusers; what the tests
+read as a superuser (``admin_sql``, fixtures, the watcher below) comes on top, a connection or
+two at a time, and may use the reserved slots.
 
 A pool that is full makes a unit of work wait (``db_pool_timeout_s``), it never fails it, so
 a test that wants more concurrency than its pool gets queueing, not an error. The watcher
@@ -31,7 +33,7 @@ import psycopg
 from visiona.kit.provision import SERVICES
 
 STACK_POOL_SIZE = 3
-STACK_POOL_OVERFLOW = 3
+STACK_POOL_OVERFLOW = 2
 STACK_POOL_ENV = {
     f"{service.upper()}_{setting}": str(value)
     for service in SERVICES
@@ -40,9 +42,13 @@ STACK_POOL_ENV = {
         ("DB_POOL_OVERFLOW", STACK_POOL_OVERFLOW),
     )
 }
-# A gateway the tests run in process (services/gateway/tests): the same small pool.
-IN_PROCESS_POOL = {"db_pool_size": 2, "db_pool_overflow": 2}
-BUDGET = 60
+# A gateway the tests run in process (services/gateway/tests), and the extra gateways test_edge
+# starts beside the stack's: smaller pools.
+IN_PROCESS_POOL = {"db_pool_size": 2, "db_pool_overflow": 1}
+EXTRA_GATEWAY_POOL_ENV = {"GATEWAY_DB_POOL_SIZE": "2", "GATEWAY_DB_POOL_OVERFLOW": "1"}
+BUDGET = 44
+# make test's sessions at once (the disruptive tests and the rest).
+SESSIONS = 2
 SAMPLE_EVERY_S = 0.2
 
 
@@ -69,10 +75,11 @@ class ConnectionWatcher:
         settings = dict(rows)
         self.max_connections = settings["max_connections"]
         usable = self.max_connections - settings["superuser_reserved_connections"]
-        if usable < BUDGET:
+        if usable < SESSIONS * BUDGET:
             raise RuntimeError(
                 f"PostgreSQL allows {usable} connections to non-superusers (max_connections "
-                f"{self.max_connections}); the suite budgets {BUDGET} (tests/support/budget.py)"
+                f"{self.max_connections}); the suite's {SESSIONS} sessions budget {BUDGET} each "
+                "(tests/support/budget.py)"
             )
         self._thread = threading.Thread(target=self._run, name="connection-watcher", daemon=True)
         self._thread.start()

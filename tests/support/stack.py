@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.support.budget import STACK_POOL_ENV
+from tests.support.budget import EXTRA_GATEWAY_POOL_ENV, STACK_POOL_ENV
 from tests.support.infra import Infra, purge_broker
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import LocalStack, S3Config, StackConfig, bin_path, free_port
@@ -180,7 +180,13 @@ def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
     """Another gateway instance beside the stack's, with settings of the test's choosing."""
     port = free_port()
     cfg = stack.cfg
-    environ = cfg.base_env() | cfg.gateway_env() | {"GATEWAY_PORT": str(port)} | env
+    environ = (
+        cfg.base_env()
+        | cfg.gateway_env()
+        | EXTRA_GATEWAY_POOL_ENV
+        | {"GATEWAY_PORT": str(port)}
+        | env
+    )
     log_path = Path(cfg.state_dir) / "logs" / f"gateway-{port}.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

@@ -85,9 +85,9 @@ async def test_a_purchase_is_credited_once_per_key(billing_db: SchemaDb) -> None
 
 
 async def test_64_concurrent_holds_with_one_key_make_one_hold(billing_db: SchemaDb) -> None:
-    # Eight transactions at a time race for the key; the other calls wait for a connection
+    # Six transactions at a time race for the key; the other calls wait for a connection
     # (tests/support/budget.py), as the service's own calls do when its pool is busy.
-    db, u = billing_db.db(pool_size=8, max_overflow=0), user()
+    db, u = billing_db.db(pool_size=6, max_overflow=0), user()
     try:
         await grant(db, u, 1000)
         results = await asyncio.gather(*(hold(db, u, "generation:same", 40) for _ in range(64)))
@@ -128,7 +128,7 @@ def test_concurrent_holds_never_take_available_credits_below_zero(
     billing_db: SchemaDb, balance: int, amounts: list[int]
 ) -> None:
     async def scenario() -> None:
-        db, u = billing_db.db(pool_size=8, max_overflow=0), user()
+        db, u = billing_db.db(pool_size=6, max_overflow=0), user()
         try:
             if balance:
                 await grant(db, u, balance)
