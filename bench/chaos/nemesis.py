@@ -35,6 +35,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bench.chaos.platform import TARGETS, ChaosPlatform, wait_ready
@@ -60,6 +61,9 @@ class Fault:
     kind: str
     started: float  # seconds since the run's start
     injected_at: float  # time.monotonic()
+    wall: str = field(  # when, as the services' logs say it (UTC)
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds")
+    )
     healed_at: float = 0.0
     ready_at: float | None = None
     held_s: float = 0.0  # the pause or stop the RNG chose
@@ -79,6 +83,7 @@ class Fault:
             "n": self.n,
             "kind": self.kind,
             "at_s": round(self.started, 2),
+            "at": self.wall,
             "held_s": round(self.held_s, 2),
             "recovery_s": None if self.recovery_s is None else round(self.recovery_s, 3),
             "outage_s": None if self.outage_s is None else round(self.outage_s, 3),

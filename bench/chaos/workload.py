@@ -42,7 +42,7 @@ TOKEN_RENEW_S = 600
 REQUEST_TIMEOUT_S = 60.0
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 5.0
-POLL_S = 0.3
+POLL_S = 0.5
 LOW_CREDITS = 64
 CREDIT_WAIT_S = 180.0
 # Answers after which the same request is sent again: nothing definitive was said.
