@@ -331,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as exc:
         print(f"chaos: could not run: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("chaos: interrupted (everything it started is stopped)", file=sys.stderr)
+        return 130
     print(table(report), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report.as_json(), indent=2) + "\n")
