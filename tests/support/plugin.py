@@ -169,7 +169,7 @@ def own_servers() -> OwnServers:
     try:
         return OwnServers(postgres_bindir(), rabbitmq_sbindir())
     except ServerError as exc:
-        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
