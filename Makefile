@@ -8,7 +8,7 @@ EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e ser
 NAME ?=
 USER ?= alice
 
-.PHONY: install up test test-fast lint proto proto-check bench token lock demo
+.PHONY: install up test test-fast lint proto proto-check bench chaos token lock demo
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -64,6 +64,11 @@ proto-check: install
 
 bench: install
 	$(PY) -m bench $(NAME)
+
+## Faults against the whole platform on private PostgreSQL and RabbitMQ servers, then the
+## invariants (bench/chaos). Options: CHAOS_ARGS="--faults 500 --users 10 --seed 1 --duration S".
+chaos: install
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 ## The whole user journey with the CLI against the running local stack (`make up` first).
 demo: install

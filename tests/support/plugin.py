@@ -2,14 +2,16 @@
 
 Tiers follow from what a test uses, so a marker cannot lie:
 
-- ``e2e``: the running stack (the ``stack`` fixture);
+- ``e2e``: the running stack (the ``stack`` fixture), or a whole platform the test starts on
+  servers of its own (``own_servers``: the chaos run);
 - ``integration``: PostgreSQL, RabbitMQ or S3 but no stack (``infra`` or ``s3``);
 - ``unit``: none of them: no servers, nothing started.
 
 ``disruptive`` is declared by the test: it kills, stops or reconfigures stack processes. Such
-a test gets the stack restored and proven ready after it. ``make test`` runs them in a pytest
-session of their own, on a stack of their own, after everything else; a session that selects
-both kinds runs the disruptive tests last.
+a test gets the stack restored and proven ready after it (one on servers of its own tears its
+platform down itself). ``make test`` runs them in a pytest session of their own, on a stack
+of their own, after everything else; a session that selects both kinds runs the disruptive
+tests last.
 
 Nothing here starts at import: the servers start with the first fixture that needs them.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,13 @@ from visiona.emulators.stack import S3Config, SeaweedFS, check_postgres, check_r
 from visiona.kit.bus import EventBus
 from visiona.kit.migrations import outbox_inbox_ddl, user_rls_ddl
 from visiona.kit.storage import Storage
+
+
+@dataclass(frozen=True)
+class OwnServers:
+    postgres_bin: Path  # initdb, postgres, pg_ctl
+    rabbitmq_bin: Path  # rabbitmq-server, rabbitmqctl
+
 
 # Every database, role, exchange and queue this session makes carries it.
 RUN = uuid.uuid4().hex[:8]
@@ -52,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def tier_of(item: pytest.Item) -> str:
     names = set(getattr(item, "fixturenames", ()))
-    if "stack" in names:
+    if names & {"stack", "own_servers"}:
         return "e2e"
     if names & {"infra", "s3"}:
         return "integration"
@@ -151,6 +161,18 @@ async def storage(s3: S3Config) -> AsyncIterator[Storage]:
 
 
 @pytest.fixture(scope="session")
+def own_servers() -> OwnServers:
+    """The binaries a test needs to start PostgreSQL and RabbitMQ servers of its own (it
+    starts, stops and kills them itself; the session's servers are not used)."""
+    from bench.chaos.servers import ServerError, postgres_bindir, rabbitmq_sbindir
+
+    try:
+        return OwnServers(postgres_bindir(), rabbitmq_sbindir())
+    except ServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def stack(
     infra: Infra, s3: S3Config, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
@@ -165,7 +187,7 @@ def _stack_as_it_was(request: pytest.FixtureRequest) -> Iterator[None]:
     a disruptive one every process runs and the stack is ready again, or the test fails in
     its teardown (naming what it left down), not the tests after it."""
     yield
-    if request.node.get_closest_marker("e2e") is None:
+    if "stack" not in request.fixturenames:
         return
     running: RunningStack = request.getfixturevalue("stack")
     running.restore_emulators()
