@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import sqlalchemy as sa
 
 from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.faults import dependency_unavailable
 from visiona.kit.logging import get_logger, user_ref
 
 log = get_logger(__name__)
@@ -47,6 +48,9 @@ class JobSettings:
     batch: int = 8
     lease_s: float = 60.0
     max_attempts: int = 8
+    # A step that failed because a dependency is unavailable (visiona.kit.faults) is tried
+    # again this soon, and the failure is not counted among its attempts.
+    outage_retry_s: float = 2.0
 
 
 class Vanished(Exception):
@@ -218,8 +222,19 @@ class RowJobs(abc.ABC, Generic[Row]):
             )
         finally:
             heartbeat.cancel()
-        with contextlib.suppress(Vanished):
-            await self._settle(row, kind, error)
+        try:
+            with contextlib.suppress(Vanished):
+                await self._settle(row, kind, error)
+        except Exception as exc:
+            # The database went away between the step and its settling: nothing is lost, the
+            # lease runs out and the row is claimed again.
+            log.warning(
+                "jobs.settle_failed",
+                jobs=self.name,
+                row_id=str(row.id),
+                work=kind,
+                error=type(exc).__name__,
+            )
 
     async def _keep_lease(self, row: Row) -> None:
         """Renew the lease while a step runs: a long step keeps it, a dead worker loses it."""
@@ -242,7 +257,13 @@ class RowJobs(abc.ABC, Generic[Row]):
     async def _settle(self, row: Row, kind: str, error: BaseException | None) -> None:
         async with self.locked(row) as (uow, current):
             changes: dict[str, Any] = {"lease_until": None}
-            if error is not None and current.work == kind:
+            if error is not None and current.work == kind and dependency_unavailable(error):
+                # An outage is no attempt of the step's: the claim's count is given back.
+                changes["work_attempts"] = max(current.work_attempts - 1, 0)
+                changes["work_after"] = datetime.now(UTC) + timedelta(
+                    seconds=self.job_settings.outage_retry_s
+                )
+            elif error is not None and current.work == kind:
                 exhausted = current.work_attempts >= self.max_attempts(kind)
                 if exhausted or self.permanent(error):
                     await self.save(uow, current, **changes)
