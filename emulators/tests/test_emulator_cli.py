@@ -3,19 +3,17 @@ and stops."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import anthropic
 import pytest
+
+from tests.support.waiting import serving
 
 
 def _free_port() -> int:
@@ -44,16 +42,7 @@ def test_cli_serves(tmp_path: Path, name: str, path: str) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
-                    body = json.loads(r.read())
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, "emulator did not come up"
-                time.sleep(0.1)
+        body = serving(proc, f"http://127.0.0.1:{port}{path}")
         assert body
         if name == "anthropic":
             c = anthropic.Anthropic(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import psycopg
 
 from tests.support.budget import EXTRA_GATEWAY_POOL_ENV, STACK_POOL_ENV
 from tests.support.infra import Infra, purge_broker
+from tests.support.waiting import serving
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import LocalStack, S3Config, StackConfig, bin_path, free_port
 from visiona.kit.provision import SERVICES, drop
@@ -194,17 +194,7 @@ def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    "the extra gateway did not start:\n" + log_path.read_text()[-3000:]
-                )
-            time.sleep(0.1)
+        serving(proc, f"{url}/healthz", log=log_path)
         yield url
     finally:
         proc.terminate()

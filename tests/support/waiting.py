@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
+
+import httpx
 
 T = TypeVar("T")
 STEP_S = 0.05
@@ -45,3 +49,26 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
         await asyncio.sleep(STEP_S)
+
+
+def serving(
+    proc: subprocess.Popen[bytes], url: str, timeout_s: float = 120, log: Path | None = None
+) -> Any:
+    """Wait until the server ``proc`` started answers ``url``; return the JSON it answered.
+
+    Fails at once, with its error output (or the end of ``log``), if the process exits. The bound is generous: on a
+    loaded machine importing a server takes tens of seconds, and the failure this waits to
+    rule out (the process dying) is signalled by the process itself."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            said = log.read_text()[-3000:] if log is not None else err
+            raise AssertionError(f"{url}: the server exited ({proc.returncode}): {said!r}")
+        try:
+            return httpx.get(url, timeout=5).raise_for_status().json()
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                said = log.read_text()[-3000:] if log is not None else ""
+                raise AssertionError(f"timed out waiting for {url} to answer {said}") from None
+            time.sleep(STEP_S)

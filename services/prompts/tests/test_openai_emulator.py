@@ -9,13 +9,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from tests.support.waiting import serving
 from visiona.emulators._server import running
 from visiona.emulators.anthropic import PROVIDER_REFUSAL_MARKER, REFUSAL_MARKER, enhance
 from visiona.emulators.openai import Settings, create_app
@@ -187,15 +187,7 @@ def test_the_cli_serves_it() -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            try:
-                assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        assert serving(proc, f"http://127.0.0.1:{port}/healthz") == {"status": "ok"}
     finally:
         proc.terminate()
         proc.wait(10)
