@@ -358,13 +358,33 @@ def test_the_s3_policy_refuses_oversized_mistyped_and_misplaced_uploads(
     as_html = dict(upload, fields=dict(upload["fields"], **{"Content-Type": "text/html"}))
     wrong_type = post_to_s3(as_html, face_photo(1), "text/html")
     assert wrong_type.status_code in (400, 403), wrong_type.text
-    elsewhere = dict(
-        upload, fields=dict(upload["fields"], key=f"uploads/user_victim/{uuid.uuid4()}")
-    )
-    misplaced = post_to_s3(elsewhere, face_photo(1), "image/jpeg")
-    assert misplaced.status_code in (400, 403), misplaced.text
+    # The policy names one exact key: not another user's, not a sibling of its own.
+    own = upload["fields"]["key"]
+    for key in (f"uploads/user_victim/{uuid.uuid4()}", f"{own}.jpg", f"{own}/more"):
+        elsewhere = dict(upload, fields=dict(upload["fields"], key=key))
+        misplaced = post_to_s3(elsewhere, face_photo(1), "image/jpeg")
+        assert misplaced.status_code in (400, 403), (key, misplaced.text)
+        assert not object_exists(stack, key)
     r = complete(stack, user, upload["photo_id"])
     assert r.status_code == 409 and r.json()["code"] == "photo_not_uploaded"
+
+
+def test_an_upload_posted_again_after_complete_is_swept(stack: RunningStack) -> None:
+    user = new_user("again")
+    upload = request_uploads(stack, user, ["image/jpeg"])[0]
+    original = face_photo(2)
+    assert post_to_s3(upload, original, "image/jpeg").status_code in (200, 204)
+    verdict = complete(stack, user, upload["photo_id"]).json()
+    key = upload["fields"]["key"]
+    assert not object_exists(stack, key)
+
+    # The policy cannot be revoked: S3 stores the original again until the policy expires.
+    assert post_to_s3(upload, original, "image/jpeg").status_code in (200, 204)
+
+    # Nothing reads it, and the upload sweep removes it.
+    again = complete(stack, user, upload["photo_id"]).json()
+    assert (again["status"], again["reasons"]) == (verdict["status"], verdict["reasons"])
+    wait_for("the re-posted original swept", lambda: object_exists(stack, key), lambda e: not e)
 
 
 def _bomb_png() -> bytes:

@@ -24,6 +24,7 @@ from visiona.training.saga import (
     CreditsSaga,
     webhook_inbox,
 )
+from visiona.training.upload_sweep import UploadSweep
 from visiona.training.uploads import PhotoService, remove_abandoned_uploads
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
@@ -68,6 +69,8 @@ async def setup(runtime: Runtime) -> None:
         300.0,
         lambda: remove_abandoned_uploads(runtime.db, storage, settings.upload_abandoned_after_s),
     )
+    uploads = UploadSweep(runtime.db, storage, batch=settings.upload_sweep_batch)
+    runtime.add_periodic("upload-sweep", settings.upload_sweep_interval_s, uploads.sweep_once)
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
     runtime.add_periodic(
         "retention",

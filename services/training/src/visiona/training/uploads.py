@@ -1,10 +1,18 @@
 """Photos: presigned uploads straight to S3, server-side validation, listing and deletion.
 
 A photo row exists from the moment its upload slot is handed out (``uploading``). The client
-POSTs the file to S3 under a policy that fixes the key, the content type and the size; then
-``complete`` reads the object back, validates it (:func:`visiona.training.photos.validate_photo`)
-and stores the clean re-encoded JPEG. The uploaded original is always deleted afterwards: it
-may carry GPS EXIF or anything else the client appended, and nothing downstream uses it.
+POSTs the file to S3 under a policy that fixes the exact key, the content type and the size;
+then ``complete`` reads the object back, validates it
+(:func:`visiona.training.photos.validate_photo`) and stores the clean re-encoded JPEG under
+``photos/``, a key no client ever had a policy for. The uploaded original is always deleted
+afterwards: it may carry GPS EXIF or anything else the client appended, and nothing downstream
+uses it.
+
+A slot is completed once: completing it again answers the same verdict without reading the
+upload key. The policy itself cannot be revoked, so until it expires the client can post its
+key again; what lands there is never read, and the upload sweep
+(:mod:`visiona.training.upload_sweep`) removes it, as it removes anything under ``uploads/``
+that no slot still ``uploading`` owns.
 """
 
 from __future__ import annotations
@@ -58,8 +66,13 @@ class UploadSlot:
     max_bytes: int
 
 
+# Every upload slot's key is under this prefix, and nothing else is (visiona.training.upload_sweep
+# removes whatever there no open slot owns).
+UPLOADS_ROOT = "uploads/"
+
+
 def upload_key(user_id: str, photo_id: uuid.UUID) -> str:
-    return f"uploads/{user_id}/{photo_id}"
+    return f"{UPLOADS_ROOT}{user_id}/{photo_id}"
 
 
 def photo_key(user_id: str, photo_id: uuid.UUID) -> str:
@@ -120,7 +133,6 @@ class PhotoService:
             photo_id = uuid.uuid4()
             key = upload_key(user_id, photo_id)
             post = self.storage.presigned_post(
-                key,
                 key,
                 max_bytes=self.settings.upload_max_bytes,
                 content_type=ct.lower(),
