@@ -369,6 +369,27 @@ def test_the_s3_policy_refuses_oversized_mistyped_and_misplaced_uploads(
     assert r.status_code == 409 and r.json()["code"] == "photo_not_uploaded"
 
 
+def test_an_oversize_upload_is_answered_with_the_limit(stack: RunningStack) -> None:
+    user = new_user("oversize")
+    upload = request_uploads(stack, user, ["image/jpeg"])[0]
+    limit = upload["max_bytes"]
+    # S3 refuses it by the policy...
+    refused = post_to_s3(upload, b"\xff\xd8" + b"\0" * limit, "image/jpeg")
+    assert refused.status_code == 400 and "EntityTooLarge" in refused.text, refused.text
+    # ...and one put there by other means is refused at completion, naming the limit.
+    key = upload["fields"]["key"]
+    storage(stack).client.put_object(
+        storage(stack).bucket, key, io.BytesIO(b"\0" * (limit + 1)), limit + 1
+    )
+    r = complete(stack, user, upload["photo_id"])
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["code"] == "photo_too_large"
+    assert (problem["max_bytes"], problem["max_size"]) == (20971520, "20 MiB")
+    assert "photos are at most 20 MiB (20971520 bytes)" in problem["detail"]
+    assert not object_exists(stack, key)
+
+
 def test_an_upload_posted_again_after_complete_is_swept(stack: RunningStack) -> None:
     user = new_user("again")
     upload = request_uploads(stack, user, ["image/jpeg"])[0]

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from minio.error import S3Error
 
 from visiona.kit.db import Database
-from visiona.kit.errors import Conflict, InvalidArgument, NotFound
+from visiona.kit.errors import Conflict, InvalidArgument, NotFound, limit_text, size_text
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.storage import PresignedPost, Storage
@@ -296,9 +296,15 @@ class PhotoService:
                     "nothing was uploaded for this photo yet", code="photo_not_uploaded"
                 ) from None
             raise
-        if (stat.size or 0) > limit:  # the policy forbids it; never trust one check alone
+        size = stat.size or 0
+        if size > limit:  # the policy forbids it; never trust one check alone
             await self.storage.delete(key)
-            raise InvalidArgument(f"photos are at most {limit} bytes", code="photo_too_large")
+            raise InvalidArgument(
+                f"the upload is {size_text(size)} ({size} bytes); photos are at most "
+                f"{limit_text(limit)}",
+                code="photo_too_large",
+                max_bytes=limit,
+            )
         chunks = [chunk async for chunk in self.storage.get_stream(key)]
         return b"".join(chunks)
 
