@@ -30,6 +30,7 @@ from tests.e2e.training_helpers import (
     replicate_get,
     request_uploads,
     storage,
+    storage_owner,
     upload_photos,
     wait_model,
 )
@@ -102,7 +103,8 @@ def test_upload_validate_train_webhook_weights_ready_and_credits_captured(
 
     row = model_row(stack, model["id"])
     # Weights are in our storage, not only behind the provider's expiring URL.
-    assert row["weights_key"] == f"models/user_{user}/{model['id']}/weights.tar"
+    owner = storage_owner(stack, "training", f"user_{user}")
+    assert row["weights_key"] == f"models/{owner}/{model['id']}/weights.tar"
     s = storage(stack)
     weights = s.client.get_object(s.bucket, row["weights_key"]).read()
     with tarfile.open(fileobj=io.BytesIO(weights)) as tar:
@@ -445,21 +447,20 @@ def test_bad_files_get_a_reason_each_and_their_originals_are_deleted(
         (_polyglot(), "accepted_with_warnings", ["trailing_data"]),
     ]
     uploads = request_uploads(stack, user, ["image/jpeg"] * len(cases))
+    owner = storage_owner(stack, "training", f"user_{user}")
     for upload, (blob, status, reasons) in zip(uploads, cases, strict=True):
         assert post_to_s3(upload, blob, "image/jpeg").status_code in (200, 204)
         verdict = complete(stack, user, upload["photo_id"]).json()
         assert (verdict["status"], verdict["reasons"]) == (status, reasons), verdict
-        assert not object_exists(stack, f"uploads/user_{user}/{upload['photo_id']}")
-        stored = object_exists(stack, f"photos/user_{user}/{upload['photo_id']}.jpg")
+        assert not object_exists(stack, f"uploads/{owner}/{upload['photo_id']}")
+        stored = object_exists(stack, f"photos/{owner}/{upload['photo_id']}.jpg")
         assert stored == (status != "rejected")
         # Completing again answers the same verdict.
         again = complete(stack, user, upload["photo_id"]).json()
         assert (again["status"], again["reasons"]) == (status, reasons)
     # The polyglot's zip never reached storage: the stored photo is a plain JPEG.
     s = storage(stack)
-    clean = s.client.get_object(
-        s.bucket, f"photos/user_{user}/{uploads[-1]['photo_id']}.jpg"
-    ).read()
+    clean = s.client.get_object(s.bucket, f"photos/{owner}/{uploads[-1]['photo_id']}.jpg").read()
     assert b"payload.html" not in clean and clean.endswith(b"\xff\xd9")
 
 
@@ -488,7 +489,8 @@ def test_photos_list_get_and_delete(stack: RunningStack) -> None:
         assert preview.status_code == 200 and preview.content[:2] == b"\xff\xd8"
         assert c.delete(f"/v1/photos/{ids[0]}").status_code == 204
         assert c.get(f"/v1/photos/{ids[0]}").status_code == 404
-    assert not object_exists(stack, f"photos/user_{user}/{ids[0]}.jpg")
+    owner = storage_owner(stack, "training", f"user_{user}")
+    assert not object_exists(stack, f"photos/{owner}/{ids[0]}.jpg")
 
 
 def test_another_users_photos_and_models_are_not_found(stack: RunningStack) -> None:

@@ -29,6 +29,10 @@ class TrainingSettings(ServiceSettings):
     # cannot be revoked: a completed slot's key can be posted again until it expires).
     upload_sweep_interval_s: float = Field(default=60.0, gt=0)
     upload_sweep_batch: int = Field(default=500, ge=1)
+    # Objects stored before owner keys (visiona.kit.owners) are moved to them: this often,
+    # this many users at a time, until none is left.
+    legacy_keys_interval_s: float = Field(default=60.0, gt=0)
+    legacy_keys_batch: int = Field(default=20, ge=1)
     max_photos_per_user: int = 300
     # Validation thresholds (see visiona.training.photos.validate_photo).
     min_short_side: int = 512

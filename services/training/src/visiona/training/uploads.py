@@ -29,6 +29,7 @@ from minio.error import S3Error
 from visiona.kit.db import Database
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound, limit_text, size_text
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import owner_key
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.storage import PresignedPost, Storage
 from visiona.training.config import TrainingSettings
@@ -71,12 +72,13 @@ class UploadSlot:
 UPLOADS_ROOT = "uploads/"
 
 
-def upload_key(user_id: str, photo_id: uuid.UUID) -> str:
-    return f"{UPLOADS_ROOT}{user_id}/{photo_id}"
+# Keys name the user's opaque owner key (visiona.kit.owners), never the user id.
+def upload_key(owner: str, photo_id: uuid.UUID) -> str:
+    return f"{UPLOADS_ROOT}{owner}/{photo_id}"
 
 
-def photo_key(user_id: str, photo_id: uuid.UUID) -> str:
-    return f"photos/{user_id}/{photo_id}.jpg"
+def photo_key(owner: str, photo_id: uuid.UUID) -> str:
+    return f"photos/{owner}/{photo_id}.jpg"
 
 
 _COLUMNS = (
@@ -126,40 +128,43 @@ class PhotoService:
                     code="content_type_unsupported",
                 )
         expires = timedelta(seconds=self.settings.upload_expires_s)
-        expires_at = datetime.now(UTC) + expires
-        slots = []
-        rows = []
-        for ct in content_types:
-            photo_id = uuid.uuid4()
-            key = upload_key(user_id, photo_id)
-            post = self.storage.presigned_post(
-                key,
-                max_bytes=self.settings.upload_max_bytes,
-                content_type=ct.lower(),
-                expires=expires,
-            )
-            slots.append(UploadSlot(photo_id, post, self.settings.upload_max_bytes))
-            rows.append(
-                {
-                    "id": photo_id,
-                    "u": user_id,
-                    "ct": ct.lower(),
-                    "key": key,
-                    "exp": expires_at,
-                    "face": require_one_face,
-                }
-            )
         async with self.db.uow(user_id) as uow:
             await uow.session.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
             )
             await refuse_while_erasing(uow)
             count = (await uow.session.execute(sa.text("SELECT count(*) FROM photos"))).scalar_one()
-            if count + len(rows) > self.settings.max_photos_per_user:
+            if count + len(content_types) > self.settings.max_photos_per_user:
                 raise Conflict(
                     f"at most {self.settings.max_photos_per_user} photos per account; "
                     "delete some first",
                     code="photo_limit_reached",
+                )
+            owner = await owner_key(uow, user_id)
+            # Signed before the rows commit, handed out after: an object under a slot's key
+            # never exists before its row (the upload sweep relies on it).
+            expires_at = datetime.now(UTC) + expires
+            slots = []
+            rows = []
+            for ct in content_types:
+                photo_id = uuid.uuid4()
+                key = upload_key(owner, photo_id)
+                post = self.storage.presigned_post(
+                    key,
+                    max_bytes=self.settings.upload_max_bytes,
+                    content_type=ct.lower(),
+                    expires=expires,
+                )
+                slots.append(UploadSlot(photo_id, post, self.settings.upload_max_bytes))
+                rows.append(
+                    {
+                        "id": photo_id,
+                        "u": user_id,
+                        "ct": ct.lower(),
+                        "key": key,
+                        "exp": expires_at,
+                        "face": require_one_face,
+                    }
                 )
             await uow.session.execute(
                 sa.text(
@@ -220,7 +225,12 @@ class PhotoService:
         status, reasons = verdict.status, list(verdict.reasons)
         key = None
         if verdict.normalized is not None:
-            key = photo_key(user_id, photo_id)
+            async with self.db.uow(user_id) as uow:
+                # Never draws an owner key for a user whose erasure runs (it would outlive it).
+                await refuse_while_erasing(uow)
+                owner = await owner_key(uow, user_id)
+                await uow.commit()
+            key = photo_key(owner, photo_id)
             await self.storage.put_bytes(key, verdict.normalized, content_type="image/jpeg")
         async with self.db.uow(user_id) as uow:
             # One completion per user at a time from here: two copies of one picture
