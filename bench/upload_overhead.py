@@ -1,7 +1,7 @@
 """upload_overhead: a photo uploaded by presigned POST against a raw SDK put of the same bytes.
 
 Candidate: what a Visiona client does with an upload slot. The policy is made the way the
-training service makes it (``Storage.presigned_post(key, key, max_bytes=20 MiB,
+training service makes it (``Storage.presigned_post(key, max_bytes=20 MiB,
 content_type="image/jpeg")``: key, type and size range pinned), then the photo goes up as an
 HTTP multipart form POST (the policy's fields plus ``file``) from an httpx ``Client``
 keep-alive pool. Timed: making the policy + the POST until S3 answers.
@@ -87,7 +87,7 @@ class Uploader:
         """Policy + form POST, as a client does; seconds."""
         started = time.perf_counter()
         post = self.storage.presigned_post(
-            key, key, max_bytes=UPLOAD_MAX_BYTES, content_type=CONTENT_TYPE
+            key, max_bytes=UPLOAD_MAX_BYTES, content_type=CONTENT_TYPE
         )
         presigned = time.perf_counter()
         response = self.http.post(

@@ -124,7 +124,9 @@ def test_erasure_leaves_nothing_of_the_user_and_touches_nobody_else(stack: Runni
     their_balance = httpx.get(
         f"{stack.url}/v1/billing/balance", headers=stack.auth(bystander)
     ).json()
-    assert rows_naming(stack, [user]) and keys_naming(stack, [user, mine["model"]["id"]])
+    assert rows_naming(stack, [user]) and keys_naming(stack, [mine["model"]["id"]])
+    # Object keys name an opaque owner key: a bucket listing names no user.
+    assert keys_naming(stack, [user, sub(bystander)]) == []
 
     started = request_deletion(stack, user)
     assert started["status"] == "scheduled"
@@ -147,8 +149,11 @@ def test_erasure_leaves_nothing_of_the_user_and_touches_nobody_else(stack: Runni
     needles = needles_of(user, mine, email)
     assert rows_naming(stack, needles) == []
     assert keys_naming(stack, needles) == []
-    assert service_logs_naming(stack, user) == []
-    assert service_logs_naming(stack, email) == []
+    # No log line of any service names the user, their email, customer, model (also as its
+    # provider-side name), generation, images or photos.
+    model_hex = uuid.UUID(mine["model"]["id"]).hex
+    for needle in [*needles, model_hex]:
+        assert service_logs_naming(stack, needle) == [], needle
     # Provider-side: the Replicate model, the Stripe customer, the Clerk user.
     destination = mine["model"]["version"].split(":")[0]
     assert replicate_get(stack, f"/v1/models/{destination}").status_code == 404
@@ -258,8 +263,13 @@ def test_an_export_holds_exactly_the_users_data(stack: RunningStack) -> None:
     assert any(n.startswith("generation/files/") for n in files)
     assert any(n.startswith("training/files/") for n in files)
     assert all(zf.getinfo(n).file_size > 0 for n in files)
-    # The parts were removed once zipped; only the archive stays (until it expires).
-    assert keys_naming(stack, [f"exports/{export_id}/"]) == []
+    # The parts are removed once zipped (right after the archive is ready); only the archive
+    # stays (until it expires).
+    wait_for(
+        "the export's parts to be removed",
+        lambda: keys_naming(stack, [f"exports/{export_id}/"]),
+        lambda keys: keys == [],
+    )
     assert keys_naming(stack, [f"exports/{export_id}.zip"]) == [f"exports/{export_id}.zip"]
     listed = httpx.get(f"{stack.url}/v1/me/exports", headers=stack.auth(user)).json()
     assert [e["id"] for e in listed["exports"]] == [export_id]

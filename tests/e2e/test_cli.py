@@ -78,3 +78,22 @@ def test_the_cli_explains_errors_with_their_codes(stack: RunningStack, tmp_path:
     missing = cli(stack, config, "generate", str(uuid.uuid4()), "me")
     assert missing.returncode == 1
     assert "model_not_found" in missing.stdout and "HTTP 404" in missing.stdout
+
+
+def test_the_cli_says_the_limit_of_a_photo_too_large_to_upload(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.json"
+    user = f"cli{uuid.uuid4().hex[:6]}"
+    cli(stack, config, "login", "--dev", user, "--issuer", stack.cfg.clerk_issuer)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "huge.jpg").write_bytes(b"\xff\xd8" + b"\0" * (21 * 1024 * 1024))
+
+    uploaded = cli(stack, config, "photos", "upload", str(folder))
+
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    out = " ".join(uploaded.stdout.split())
+    assert "too_large" in out and "upload_refused" not in out
+    assert "photos are at most 20 MiB (20971520 bytes)" in out
+    assert "0 of 1 accepted" in out

@@ -457,6 +457,7 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(stack: RunningStack) 
     assert declared.status_code == 413
     assert declared.headers["content-type"].startswith(PROBLEM)
     assert declared.json()["code"] == "body_too_large"
+    assert (declared.json()["max_bytes"], declared.json()["max_size"]) == (limit, "1 MiB")
     assert declared.headers["x-content-type-options"] == "nosniff"
 
     def chunks() -> Iterator[bytes]:

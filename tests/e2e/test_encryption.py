@@ -18,6 +18,7 @@ from tests.e2e.training_helpers import (
     complete,
     post_to_s3,
     request_uploads,
+    storage_owner,
     trained_model,
 )
 from tests.support.stack import RunningStack
@@ -103,7 +104,8 @@ def test_a_models_dataset_weights_and_generated_images_are_encrypted(
             lambda status: status == "succeeded",
             timeout_s=60,
         )
-    images = [o.object_name for o in raw.list_objects(bucket, f"images/user_{user}/", True)]
+    owner = storage_owner(stack, "generation", f"user_{user}")
+    images = [o.object_name for o in raw.list_objects(bucket, f"images/{owner}/", True)]
     assert len(images) >= 2, images  # the image and its thumbnail
     assert {encryption(raw, bucket, str(key)) for key in images} == {"AES256"}
 

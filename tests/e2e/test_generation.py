@@ -14,7 +14,14 @@ import pytest
 from PIL import Image
 
 from tests.e2e.test_billing import balance, buy_starter, ledger, wait_balance
-from tests.e2e.training_helpers import api, emulator, replicate_get, storage, trained_model
+from tests.e2e.training_helpers import (
+    api,
+    emulator,
+    replicate_get,
+    storage,
+    storage_owner,
+    trained_model,
+)
 from tests.support.rows import rows_naming
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
@@ -104,7 +111,8 @@ def test_generate_four_images_stored_with_thumbnails_and_paid_per_image(
         assert len(image["blurhash"]) >= 6
         download = httpx.get(image["download_url"])
         assert "attachment" in download.headers["content-disposition"]
-        key = f"images/user_{user}/{gen['id']}/{image['index']}.webp"
+        owner = storage_owner(stack, "generation", f"user_{user}")
+        key = f"images/{owner}/{gen['id']}/{image['index']}.webp"
         assert s.client.stat_object(s.bucket, key).size == image["size_bytes"]
     # Our copies outlive the provider's URLs.
     emulator(stack, "expire-outputs")
@@ -352,7 +360,7 @@ def test_objects_no_row_names_are_swept_once_the_generation_has_ended(
         lambda v: v is not None,
     )
     s = storage(stack)
-    folder = f"images/user_{user}/{gen['id']}/"
+    folder = f"images/{storage_owner(stack, 'generation', f'user_{user}')}/{gen['id']}/"
     for name in ("0.webp", "0.thumb.webp"):
         s.client.put_object(s.bucket, folder + name, io.BytesIO(b"left over"), 9)
     with api(stack, user) as c:

@@ -21,7 +21,7 @@ from tests.e2e.test_generation import (
     row,
     wait_generation,
 )
-from tests.e2e.training_helpers import api, emulator, replicate_get, storage
+from tests.e2e.training_helpers import api, emulator, replicate_get, storage, storage_owner
 from tests.support.rows import rows_naming
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
@@ -136,14 +136,15 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
     finished_predictions = [str(row(stack, g["id"])["provider_prediction_id"]) for g in finished]
 
     # What there is to remove, and what must stay.
-    a_objects = image_keys(stack, f"images/{a_id}/")
+    a_owner, b_owner = (storage_owner(stack, "generation", u) for u in (a_id, b_id))
+    a_objects = image_keys(stack, f"images/{a_owner}/")
     assert len(a_objects) == 4  # two images, two thumbnails
     assert webhook_rows(stack, finished_predictions) > 0
     before = rows_naming(stack.admin_sql, "generation", a_id)
     assert before["generations"] == 3 and before["images"] == 2 and before["outbox"] > 0
     b_rows, b_objects = (
         rows_naming(stack.admin_sql, "generation", b_id),
-        image_keys(stack, f"images/{b_id}/"),
+        image_keys(stack, f"images/{b_owner}/"),
     )
     assert b_rows["images"] == 1 and len(b_objects) == 2
 
@@ -157,11 +158,11 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
         assert set(user_tables(stack)) >= {"generations", "images", "erasures", "exports"}
         assert rows_naming(stack.admin_sql, "generation", a_id) == {}
         assert webhook_rows(stack, finished_predictions) == 0
-        assert [k for k in image_keys(stack, "images/") if a_id in k] == []
+        assert [k for k in image_keys(stack, "images/") if a_id in k or a_owner in k] == []
         assert prediction_status(stack, in_flight_prediction) == "canceled"
         # The other user keeps everything, still reachable through the API.
         assert rows_naming(stack.admin_sql, "generation", b_id) == b_rows
-        assert image_keys(stack, f"images/{b_id}/") == b_objects
+        assert image_keys(stack, f"images/{b_owner}/") == b_objects
         with api(stack, b) as c:
             assert c.get(f"/v1/generations/{b_gen['id']}").json()["status"] == "succeeded"
             assert len(c.get("/v1/images").json()["images"]) == 1
@@ -184,6 +185,7 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
     a, model = ready_owner(stack, "killed")
     a_id = f"user_{a}"
     finished_generation(stack, a, model)
+    a_owner = storage_owner(stack, "generation", a_id)
     in_flight = generation_in_flight(stack, a, model)
     prediction = str(row(stack, in_flight)["provider_prediction_id"])
 
@@ -212,7 +214,7 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
         done = await answer(probe, deletion, 1, timeout_s=90)
     assert done.removed > 0
     assert rows_naming(stack.admin_sql, "generation", a_id) == {}
-    assert image_keys(stack, f"images/{a_id}/") == {}
+    assert image_keys(stack, f"images/{a_owner}/") == {}
     assert prediction_status(stack, prediction) == "canceled"
 
 
@@ -237,7 +239,7 @@ async def test_an_ingest_under_way_stores_nothing_after_the_erasure(stack: Runni
     # The ingest's downloads end after the purge; the step finds its generation ended or
     # gone and drops what it copied meanwhile.
     wait_for("the ingest to give up", lambda: abandoned_ingests(stack), lambda n: n > abandoned)
-    assert image_keys(stack, f"images/{a_id}/") == {}
+    assert [k for k in image_keys(stack, "images/") if gen["id"] in k] == []
     assert count(stack, "SELECT count(*) FROM generation.images WHERE user_id = %s", a_id) == 0
 
 
@@ -287,7 +289,8 @@ async def test_export_part_holds_the_users_records_and_images_and_nothing_of_oth
         assert {i["id"]: i["favourite"] for i in images}[favourite] is True
         for image in images:
             assert image["file"] == f"files/images/{image['id']}.webp"
-            original = f"images/{a_id}/{gen['id']}/{image['index']}.webp"
+            owner = storage_owner(stack, "generation", a_id)
+            original = f"images/{owner}/{gen['id']}/{image['index']}.webp"
             assert read(done.prefix + image["file"]) == read(original)
         assert set(listing) == {
             f"{done.prefix}records/generations.json",

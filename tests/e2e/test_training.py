@@ -30,6 +30,7 @@ from tests.e2e.training_helpers import (
     replicate_get,
     request_uploads,
     storage,
+    storage_owner,
     upload_photos,
     wait_model,
 )
@@ -102,7 +103,8 @@ def test_upload_validate_train_webhook_weights_ready_and_credits_captured(
 
     row = model_row(stack, model["id"])
     # Weights are in our storage, not only behind the provider's expiring URL.
-    assert row["weights_key"] == f"models/user_{user}/{model['id']}/weights.tar"
+    owner = storage_owner(stack, "training", f"user_{user}")
+    assert row["weights_key"] == f"models/{owner}/{model['id']}/weights.tar"
     s = storage(stack)
     weights = s.client.get_object(s.bucket, row["weights_key"]).read()
     with tarfile.open(fileobj=io.BytesIO(weights)) as tar:
@@ -358,13 +360,54 @@ def test_the_s3_policy_refuses_oversized_mistyped_and_misplaced_uploads(
     as_html = dict(upload, fields=dict(upload["fields"], **{"Content-Type": "text/html"}))
     wrong_type = post_to_s3(as_html, face_photo(1), "text/html")
     assert wrong_type.status_code in (400, 403), wrong_type.text
-    elsewhere = dict(
-        upload, fields=dict(upload["fields"], key=f"uploads/user_victim/{uuid.uuid4()}")
-    )
-    misplaced = post_to_s3(elsewhere, face_photo(1), "image/jpeg")
-    assert misplaced.status_code in (400, 403), misplaced.text
+    # The policy names one exact key: not another user's, not a sibling of its own.
+    own = upload["fields"]["key"]
+    for key in (f"uploads/user_victim/{uuid.uuid4()}", f"{own}.jpg", f"{own}/more"):
+        elsewhere = dict(upload, fields=dict(upload["fields"], key=key))
+        misplaced = post_to_s3(elsewhere, face_photo(1), "image/jpeg")
+        assert misplaced.status_code in (400, 403), (key, misplaced.text)
+        assert not object_exists(stack, key)
     r = complete(stack, user, upload["photo_id"])
     assert r.status_code == 409 and r.json()["code"] == "photo_not_uploaded"
+
+
+def test_an_oversize_upload_is_answered_with_the_limit(stack: RunningStack) -> None:
+    user = new_user("oversize")
+    upload = request_uploads(stack, user, ["image/jpeg"])[0]
+    limit = upload["max_bytes"]
+    # S3 refuses it by the policy...
+    refused = post_to_s3(upload, b"\xff\xd8" + b"\0" * limit, "image/jpeg")
+    assert refused.status_code == 400 and "EntityTooLarge" in refused.text, refused.text
+    # ...and one put there by other means is refused at completion, naming the limit.
+    key = upload["fields"]["key"]
+    storage(stack).client.put_object(
+        storage(stack).bucket, key, io.BytesIO(b"\0" * (limit + 1)), limit + 1
+    )
+    r = complete(stack, user, upload["photo_id"])
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["code"] == "photo_too_large"
+    assert (problem["max_bytes"], problem["max_size"]) == (20971520, "20 MiB")
+    assert "photos are at most 20 MiB (20971520 bytes)" in problem["detail"]
+    assert not object_exists(stack, key)
+
+
+def test_an_upload_posted_again_after_complete_is_swept(stack: RunningStack) -> None:
+    user = new_user("again")
+    upload = request_uploads(stack, user, ["image/jpeg"])[0]
+    original = face_photo(2)
+    assert post_to_s3(upload, original, "image/jpeg").status_code in (200, 204)
+    verdict = complete(stack, user, upload["photo_id"]).json()
+    key = upload["fields"]["key"]
+    assert not object_exists(stack, key)
+
+    # The policy cannot be revoked: S3 stores the original again until the policy expires.
+    assert post_to_s3(upload, original, "image/jpeg").status_code in (200, 204)
+
+    # Nothing reads it, and the upload sweep removes it.
+    again = complete(stack, user, upload["photo_id"]).json()
+    assert (again["status"], again["reasons"]) == (verdict["status"], verdict["reasons"])
+    wait_for("the re-posted original swept", lambda: object_exists(stack, key), lambda e: not e)
 
 
 def _bomb_png() -> bytes:
@@ -404,21 +447,20 @@ def test_bad_files_get_a_reason_each_and_their_originals_are_deleted(
         (_polyglot(), "accepted_with_warnings", ["trailing_data"]),
     ]
     uploads = request_uploads(stack, user, ["image/jpeg"] * len(cases))
+    owner = storage_owner(stack, "training", f"user_{user}")
     for upload, (blob, status, reasons) in zip(uploads, cases, strict=True):
         assert post_to_s3(upload, blob, "image/jpeg").status_code in (200, 204)
         verdict = complete(stack, user, upload["photo_id"]).json()
         assert (verdict["status"], verdict["reasons"]) == (status, reasons), verdict
-        assert not object_exists(stack, f"uploads/user_{user}/{upload['photo_id']}")
-        stored = object_exists(stack, f"photos/user_{user}/{upload['photo_id']}.jpg")
+        assert not object_exists(stack, f"uploads/{owner}/{upload['photo_id']}")
+        stored = object_exists(stack, f"photos/{owner}/{upload['photo_id']}.jpg")
         assert stored == (status != "rejected")
         # Completing again answers the same verdict.
         again = complete(stack, user, upload["photo_id"]).json()
         assert (again["status"], again["reasons"]) == (status, reasons)
     # The polyglot's zip never reached storage: the stored photo is a plain JPEG.
     s = storage(stack)
-    clean = s.client.get_object(
-        s.bucket, f"photos/user_{user}/{uploads[-1]['photo_id']}.jpg"
-    ).read()
+    clean = s.client.get_object(s.bucket, f"photos/{owner}/{uploads[-1]['photo_id']}.jpg").read()
     assert b"payload.html" not in clean and clean.endswith(b"\xff\xd9")
 
 
@@ -447,7 +489,8 @@ def test_photos_list_get_and_delete(stack: RunningStack) -> None:
         assert preview.status_code == 200 and preview.content[:2] == b"\xff\xd8"
         assert c.delete(f"/v1/photos/{ids[0]}").status_code == 204
         assert c.get(f"/v1/photos/{ids[0]}").status_code == 404
-    assert not object_exists(stack, f"photos/user_{user}/{ids[0]}.jpg")
+    owner = storage_owner(stack, "training", f"user_{user}")
+    assert not object_exists(stack, f"photos/{owner}/{ids[0]}.jpg")
 
 
 def test_another_users_photos_and_models_are_not_found(stack: RunningStack) -> None:

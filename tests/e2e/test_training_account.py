@@ -29,6 +29,7 @@ from tests.e2e.training_helpers import (
     get_model,
     replicate_get,
     storage,
+    storage_owner,
     trained_model,
     wait_model,
 )
@@ -114,7 +115,9 @@ async def test_erasure_removes_every_row_object_and_provider_artifact_of_the_use
     provider_ids = [str(r["provider_training_id"]) for r in rows]
     assert all(replicate_get(stack, f"/v1/models/{d}").status_code == 200 for d in destinations)
     user_id = uid(erased)
-    assert any(user_id in key for key in bucket_keys(stack))
+    owner = storage_owner(stack, "training", user_id)
+    assert any(owner in key for key in bucket_keys(stack))
+    assert not any(user_id in key for key in bucket_keys(stack))  # keys name no user
     assert rows_naming(stack.admin_sql, "training", user_id)
 
     deletion = uuid.uuid4()
@@ -131,7 +134,7 @@ async def test_erasure_removes_every_row_object_and_provider_artifact_of_the_use
             provider_ids,
         )
         assert webhooks == [(0,)]
-        assert [k for k in bucket_keys(stack) if user_id in k] == []
+        assert [k for k in bucket_keys(stack) if user_id in k or owner in k] == []
         for destination in destinations:
             assert replicate_get(stack, f"/v1/models/{destination}").status_code == 404
         trainings = provider_trainings(stack, destinations)
@@ -145,7 +148,8 @@ async def test_erasure_removes_every_row_object_and_provider_artifact_of_the_use
         assert get_model(stack, kept, kept_model["id"])["status"] == "succeeded"
         assert photo_ids_of(stack, kept) == kept_photos
         assert replicate_get(stack, f"/v1/models/{kept_row['provider_model']}").status_code == 200
-        kept_keys = [k for k in bucket_keys(stack) if uid(kept) in k]
+        kept_owner = storage_owner(stack, "training", uid(kept))
+        kept_keys = [k for k in bucket_keys(stack) if kept_owner in k]
         assert str(kept_row["weights_key"]) in kept_keys
         assert len([k for k in kept_keys if k.startswith("photos/")]) == len(kept_photos)
 
@@ -169,6 +173,7 @@ async def test_an_erasure_survives_the_service_being_killed_in_the_middle(
     destination = str(model_row(stack, model["id"])["provider_model"])
     photo_ids = sorted(photo_ids_of(stack, user))
     user_id = uid(user)
+    owner = storage_owner(stack, "training", user_id)
     deletion = uuid.uuid4()
     # Every provider call takes 1.5 s: the purge is still talking to the provider when killed.
     emulator(stack, "config", {"answer_delay_ms": 1500})
@@ -203,7 +208,7 @@ async def test_an_erasure_survives_the_service_being_killed_in_the_middle(
     finally:
         emulator(stack, "config", {"answer_delay_ms": 0})
     assert rows_naming(stack.admin_sql, "training", user_id) == {}
-    assert [k for k in bucket_keys(stack) if user_id in k] == []
+    assert [k for k in bucket_keys(stack) if user_id in k or owner in k] == []
     assert replicate_get(stack, f"/v1/models/{destination}").status_code == 404
 
 

@@ -22,6 +22,13 @@ def storage(stack: RunningStack) -> Storage:
     return Storage(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket, secure=s3.secure)
 
 
+def storage_owner(stack: RunningStack, service: str, user_id: str) -> str:
+    """The opaque owner key ``service`` stores ``user_id``'s objects under (visiona.kit.owners)."""
+    rows = stack.admin_sql(f"SELECT key FROM {service}.storage_owners WHERE user_id = %s", user_id)
+    assert rows, f"{service} has no owner key for the user"
+    return str(rows[0][0])
+
+
 def api(stack: RunningStack, user: str) -> httpx.Client:
     return httpx.Client(base_url=stack.url, headers=stack.auth(user), timeout=60)
 

@@ -3,14 +3,14 @@ tests/support/plugin.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.infra import Infra
-from tests.support.schemas import SchemaDb
+from tests.support.schemas import SchemaDb, fresh_schema
 
 from .support import Kit
 
@@ -38,3 +38,10 @@ async def kit(infra: Infra, kit_database: SchemaDb) -> AsyncIterator[Kit]:
         yield kit
     finally:
         await kit.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def training_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
+    """The training service's schema, migrated, in a database of its own for the module."""
+    with fresh_schema(infra, run_id, "training") as created:
+        yield created

@@ -56,12 +56,6 @@ def generation_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
         yield created
 
 
-@pytest.fixture(scope="module")
-def training_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
-    with fresh_schema(infra, run_id, "training") as created:
-        yield created
-
-
 @pytest.fixture
 async def billing(billing_schema: SchemaDb) -> AsyncIterator[Database]:
     db = billing_schema.db()

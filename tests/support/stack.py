@@ -39,6 +39,8 @@ TEST_ENV = {
     # Ended generations' folders are swept a second after they end (not ten minutes).
     "GENERATION_OBJECT_SWEEP_GRACE_S": "1",
     "GENERATION_OBJECT_SWEEP_INTERVAL_S": "0.5",
+    # Upload keys no open slot owns (posted again after completion) go within half a second.
+    "TRAINING_UPLOAD_SWEEP_INTERVAL_S": "0.5",
     # Erasure and export sagas at test speed: a one-second grace, rounds asked again after
     # 10 s (a service killed mid-round), parts after 20 s.
     "GATEWAY_ERASURE_GRACE_S": "1",

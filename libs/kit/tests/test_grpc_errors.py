@@ -12,7 +12,13 @@ import pytest
 import sqlalchemy.exc as sa_exc
 from structlog.testing import capture_logs
 
-from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY, create_server
+from visiona.kit.errors import InvalidArgument, limit_text, size_text
+from visiona.kit.grpcserver import (
+    ERROR_CODE_KEY,
+    ERROR_MAX_BYTES_KEY,
+    INTERNAL_TOKEN_KEY,
+    create_server,
+)
 from visiona.kit.internal_token import MIN_SECRET_BYTES, Minter, Verifier
 
 SECRET = "s" * MIN_SECRET_BYTES
@@ -94,3 +100,37 @@ async def test_a_bug_is_still_internal_with_its_trace(
     assert error.details() == "internal error"
     [entry] = [e for e in logs if e["event"] == "rpc.failed"]
     assert entry["log_level"] == "error" and entry["exc_info"]
+
+
+async def test_a_size_error_names_its_limit_in_the_trailing_metadata(
+    served: tuple[Faulty, grpc.aio.UnaryUnaryMultiCallable],
+) -> None:
+    faulty, call = served
+    faulty.error = lambda: InvalidArgument("too big", code="photo_too_large", max_bytes=20971520)
+    error = await answer(call)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    trailing = dict(error.trailing_metadata() or ())
+    assert trailing[ERROR_CODE_KEY] == "photo_too_large"
+    assert trailing[ERROR_MAX_BYTES_KEY] == "20971520"
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1, "1 byte"),
+        (512, "512 bytes"),
+        (1024, "1 KiB"),
+        (1536, "1.5 KiB"),
+        (1024 * 1024, "1 MiB"),
+        (20 * 1024 * 1024, "20 MiB"),
+        (26528972, "25.3 MiB"),
+        (3 * 1024**3, "3 GiB"),
+        (5 * 1024**5, "5120 TiB"),
+    ],
+)
+def test_sizes_read_as_people_say_them(n: int, text: str) -> None:
+    assert size_text(n) == text
+
+
+def test_a_limit_is_said_in_both_forms() -> None:
+    assert limit_text(20 * 1024 * 1024) == "20 MiB (20971520 bytes)"

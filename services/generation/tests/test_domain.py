@@ -28,9 +28,9 @@ from visiona.generation.domain import (
     outcome_of_ingest,
     output_urls,
     outputs_to_ingest,
+    owner_images_prefix,
     provider_failure_reason,
     provider_running,
-    user_images_prefix,
     version_id,
 )
 from visiona.kit.errors import InvalidArgument
@@ -345,27 +345,26 @@ def test_a_generation_succeeds_with_any_stored_image_and_fails_with_none(
 # -- where images are stored --------------------------------------------------------------------
 
 
-def test_an_output_is_keyed_by_user_generation_and_index() -> None:
+def test_an_output_is_keyed_by_owner_key_generation_and_index() -> None:
     gen = uuid.UUID("6f1c2a4e-9b8d-4c3f-a7e5-1d2b3c4d5e6f")
-    assert image_key_base("user_2abc", gen, 3) == f"images/user_2abc/{gen}/3"
+    owner = "0123456789abcdef0123456789abcdef"
+    assert image_key_base(owner, gen, 3) == f"images/{owner}/{gen}/3"
 
 
-user_ids = st.text(min_size=1, max_size=12).filter(lambda u: "/" not in u)
+owner_keys = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 
 
-@given(st.data(), st.uuids(), st.integers(0, 3))
+@given(owner_keys, owner_keys, st.uuids(), st.integers(0, 3))
 def test_erasing_a_user_removes_every_image_of_theirs_and_none_of_anyone_elses(
-    data: st.DataObject, generation_id: uuid.UUID, index: int
+    owner: str, other: str, generation_id: uuid.UUID, index: int
 ) -> None:
-    user = data.draw(user_ids)
-    # Another user's id may begin with this one's ("user_1" and "user_12").
-    other = data.draw(st.one_of(user_ids, user_ids.map(lambda suffix: user + suffix)))
-    prefix = user_images_prefix(user)
-    assert prefix is not None
-    assert image_key_base(user, generation_id, index).startswith(prefix)
-    if other != user:
+    prefix = owner_images_prefix(owner)
+    assert image_key_base(owner, generation_id, index).startswith(prefix)
+    if other != owner:
         assert not image_key_base(other, generation_id, index).startswith(prefix)
 
 
-def test_a_user_id_with_a_slash_has_no_prefix_to_erase() -> None:
-    assert user_images_prefix("user_1/other") is None
+@pytest.mark.parametrize("owner", ["user_2abc", "user_1/other", "", "0123456789ABCDEF" * 2])
+def test_only_an_owner_key_has_a_prefix(owner: str) -> None:
+    with pytest.raises(ValueError):
+        owner_images_prefix(owner)

@@ -70,6 +70,7 @@ def photos_upload(
         console.print(f"[yellow]No photos in {directory}[/]")
         raise typer.Exit(1)
     table = Table("photo", "verdict", "reasons", "id")
+    details: list[str] = []
     with (
         _gateway() as gw,
         Progress(
@@ -81,12 +82,10 @@ def photos_upload(
         def done(path: Path, verdict: dict[str, Any]) -> None:
             progress.advance(task)
             colour = {"accepted": "green", "rejected": "red"}.get(verdict["status"], "yellow")
-            table.add_row(
-                path.name,
-                f"[{colour}]{verdict['status']}[/]",
-                ", ".join(verdict.get("reasons") or []),
-                verdict["id"],
-            )
+            reasons = ", ".join(verdict.get("reasons") or [])
+            table.add_row(path.name, f"[{colour}]{verdict['status']}[/]", reasons, verdict["id"])
+            if verdict.get("detail"):
+                details.append(f"{path.name}: {verdict['detail']}")
 
         try:
             verdicts = gw.upload_photos(
@@ -95,6 +94,8 @@ def photos_upload(
         except ApiError as exc:
             raise _fail(exc) from None
     console.print(table)
+    for line in details:
+        console.print(line, markup=False, highlight=False)
     accepted = sum(v["status"] != "rejected" for v in verdicts)
     console.print(f"{accepted} of {len(verdicts)} accepted")
 

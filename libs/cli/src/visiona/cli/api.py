@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,47 @@ class Event:
     id: str | None
     name: str
     data: dict[str, Any]
+
+
+def size_text(n: int) -> str:
+    """A byte count as a person reads it: ``20 MiB``, ``1.5 KiB``, ``512 bytes``."""
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    units = ("KiB", "MiB", "GiB", "TiB")
+    for unit in units:
+        value /= 1024
+        if value < 1024 or unit == units[-1]:
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    raise AssertionError("unreachable")
+
+
+def too_large(slot: dict[str, Any], size: int | None) -> dict[str, Any]:
+    """The verdict of a file over the slot's limit (never sent, or refused by S3)."""
+    limit = int(slot["max_bytes"])
+    of = f"the file is {size_text(size)} ({size} bytes); " if size is not None else ""
+    return {
+        "id": slot["photo_id"],
+        "status": "rejected",
+        "reasons": ["too_large"],
+        "detail": f"{of}photos are at most {size_text(limit)} ({limit} bytes)",
+        "max_bytes": limit,
+    }
+
+
+def refused(slot: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
+    """The verdict of an upload S3 refused, with S3's own error code and message."""
+    code = re.search(r"<Code>([^<]*)</Code>", response.text)
+    if code and code.group(1) == "EntityTooLarge":
+        return too_large(slot, None)
+    message = re.search(r"<Message>([^<]*)</Message>", response.text)
+    said = ": ".join(m.group(1) for m in (code, message) if m) or response.text[:200]
+    return {
+        "id": slot["photo_id"],
+        "status": "rejected",
+        "reasons": ["upload_refused"],
+        "detail": f"S3 answered HTTP {response.status_code}: {said}",
+    }
 
 
 def photo_type(path: Path) -> str | None:
@@ -91,24 +133,39 @@ class Gateway:
             )["uploads"]
             for path, slot in zip(batch, slots, strict=True):
                 content_type = photo_type(path) or "application/octet-stream"
-                with path.open("rb") as handle:
-                    posted = self.plain.post(
-                        slot["url"],
-                        data=slot["fields"],
-                        files={"file": (path.name, handle, content_type)},
-                    )
-                if posted.status_code >= 300:
-                    verdict: dict[str, Any] = {
-                        "id": slot["photo_id"],
-                        "status": "rejected",
-                        "reasons": ["upload_refused"],
-                    }
+                size = path.stat().st_size
+                if size > int(slot["max_bytes"]):
+                    verdict = too_large(slot, size)  # S3 would refuse it: not sent
                 else:
-                    verdict = self.call("POST", f"/v1/photos/{slot['photo_id']}/complete")
+                    with path.open("rb") as handle:
+                        posted = self.plain.post(
+                            slot["url"],
+                            data=slot["fields"],
+                            files={"file": (path.name, handle, content_type)},
+                        )
+                    if posted.status_code >= 300:
+                        verdict = refused(slot, posted)
+                    else:
+                        verdict = self._complete(slot["photo_id"])
                 verdicts.append(verdict)
                 if progress:
                     progress(path, verdict)
         return verdicts
+
+    def _complete(self, photo_id: str) -> dict[str, Any]:
+        """Validate one uploaded photo; a refusal about this photo alone (a 4xx other than
+        sign-in) is its verdict, not the end of the batch."""
+        try:
+            return dict(self.call("POST", f"/v1/photos/{photo_id}/complete"))
+        except ApiError as exc:
+            if exc.status in (401, 403, 429) or exc.status >= 500:
+                raise
+            return {
+                "id": photo_id,
+                "status": "rejected",
+                "reasons": [exc.code],
+                "detail": exc.message,
+            }
 
     def accepted_photo_ids(self, limit: int = 30) -> list[str]:
         ids: list[str] = []

@@ -25,14 +25,19 @@ class DomainError(Exception):
     """A failure the caller can act on; ``code`` is stable and documented, ``message`` is human.
 
     Messages must never contain secrets, tokens or personal data: they reach API clients.
+    An error about a size limit names it in ``max_bytes`` too, which the gateway hands out as
+    the problem's ``max_bytes`` and ``max_size`` (:func:`size_text`).
     """
 
     kind: ErrorKind = ErrorKind.INTERNAL
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, max_bytes: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.max_bytes = max_bytes
         if code is not None:
             self.code = code
 
@@ -75,3 +80,23 @@ class ResourceExhausted(DomainError):
 class Unavailable(DomainError):
     kind = ErrorKind.UNAVAILABLE
     code = "unavailable"
+
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB")
+
+
+def size_text(n: int) -> str:
+    """A byte count as a person reads it: ``20 MiB``, ``1.5 KiB``, ``512 bytes``."""
+    if n < 1024:
+        return f"{n} byte" if n == 1 else f"{n} bytes"
+    value = float(n)
+    for unit in _UNITS:
+        value /= 1024
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    raise AssertionError("unreachable")
+
+
+def limit_text(max_bytes: int) -> str:
+    """A size limit in both forms, for messages: ``20 MiB (20971520 bytes)``."""
+    return f"{size_text(max_bytes)} ({max_bytes} bytes)"

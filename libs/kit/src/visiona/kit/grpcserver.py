@@ -39,6 +39,8 @@ _tracer = tracer(__name__)
 INTERNAL_TOKEN_KEY = "x-visiona-internal-token"  # noqa: S105 (a metadata key)
 REQUEST_ID_KEY = "x-request-id"
 ERROR_CODE_KEY = "visiona-error-code"
+# The limit a size error is about (DomainError.max_bytes), in bytes.
+ERROR_MAX_BYTES_KEY = "visiona-error-max-bytes"
 DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
 
 STATUS_BY_KIND: dict[ErrorKind, grpc.StatusCode] = {
@@ -155,7 +157,10 @@ def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
                     return await inner(request, context)
                 except DomainError as exc:
                     span.set_attribute("visiona.error_code", exc.code)
-                    context.set_trailing_metadata(((ERROR_CODE_KEY, exc.code),))
+                    trailers = [(ERROR_CODE_KEY, exc.code)]
+                    if exc.max_bytes is not None:
+                        trailers.append((ERROR_MAX_BYTES_KEY, str(exc.max_bytes)))
+                    context.set_trailing_metadata(tuple(trailers))
                     await context.abort(STATUS_BY_KIND[exc.kind], exc.message)
                 except grpc.aio.AbortError:
                     raise

@@ -7,8 +7,17 @@ process about one user still correlate (and a trace id ties a request across ser
 once the process is gone nobody can go from a user id to their log lines, so an erased user
 leaves nothing in the logs that points at them. Email addresses are dropped.
 
+Nor does a line carry an id that leads to a user: resource ids (UUIDs: models, photos,
+generations, request paths), provider ids (Stripe's ``cus_…``, ``sub_…``, Clerk's ``user_…``,
+Replicate's training and prediction ids and versions) and URL query strings are replaced, in
+every text of the line (the message, fields, exception traces), by ``ref-<hash>`` under the same
+process key (:func:`scrub_identifiers`). Only ids that name no user's resource and tie work
+across services stay readable: request, trace, span and event ids.
+
 Standard-library loggers (uvicorn, aio-pika, grpc) go through the same processors, so every
-line a process writes is one JSON object.
+line a process writes is one JSON object. Provider SDKs and HTTP clients (stripe, httpx,
+botocore, replicate, anthropic, openai, …) log each request's URL at INFO: they are held at
+WARNING, and what they still say is scrubbed like the rest.
 """
 
 from __future__ import annotations
@@ -75,6 +84,25 @@ def redact_secrets(
     return event_dict
 
 
+# Chatty libraries: their warnings matter; their per-request lines (a provider's URL names the
+# customer, the training, the model) and per-frame debug lines do not.
+QUIET_LOGGERS = (
+    "aiormq",
+    "aio_pika",
+    "uvicorn.access",
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "stripe",
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "minio",
+    "replicate",
+    "anthropic",
+    "openai",
+)
+
 _PROCESS_KEY = os.urandom(32)
 _USER_KEYS = {"user_id": "user_ref", "owner": "owner_ref"}
 _PERSONAL_KEYS = ("email", "email_address")
@@ -99,6 +127,67 @@ def pseudonymise_users(
     return event_dict
 
 
+# Ids that tie work together across services and name no user's resource: kept as they are.
+_CORRELATION_KEYS = frozenset(
+    {"request_id", "trace_id", "span_id", "event_id", "message_id", "user_ref", "owner_ref"}
+)
+# Keys the logging machinery itself sets (no user data).
+_PLAIN_KEYS = frozenset({"timestamp", "level", "log_level", "logger", "service"})
+_IDENTIFIERS = re.compile(
+    "|".join(
+        (
+            # UUIDs: our resources (models, photos, generations, images, exports, …).
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+            # Provider ids with a type prefix: cus_…, sub_…, cs_test_…, evt_…, user_… (Clerk);
+            # random, so never all lowercase letters as our own names are.
+            r"\b[a-z]{2,6}_(?:test_|live_)?(?=[a-z]*[A-Z0-9])[A-Za-z0-9]{8,}\b",
+            # Long lowercase tokens: Replicate training and prediction ids, hex versions,
+            # UUIDs without dashes (a model's name at Replicate).
+            r"(?<![A-Za-z0-9])[a-z0-9]{20,}(?![A-Za-z0-9])",
+            # Addresses; a URL's query (presigned URLs, ids in parameters).
+            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+            r"(?<=\?)[^\s'\"<>]+",
+        )
+    )
+)
+
+
+def _ref(match: re.Match[str]) -> str:
+    digest = hmac.new(_PROCESS_KEY, b"id:" + match.group(0).encode(), hashlib.sha256)
+    return "ref-" + digest.hexdigest()[:12]
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every identifier that could lead to a user replaced by its ``ref-``."""
+    return _IDENTIFIERS.sub(_ref, text)
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if depth > 4:
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def scrub_identifiers(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Processor: ids of users' resources and provider ids become per-process ``ref-`` hashes
+    in every text of the line but the correlation ids."""
+    for key in list(event_dict):
+        if key in _CORRELATION_KEYS or key in _PLAIN_KEYS:
+            continue
+        value = event_dict[key]
+        if isinstance(value, str | dict | list | tuple):
+            event_dict[key] = _scrub(value)
+    return event_dict
+
+
 def add_trace_ids(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -120,6 +209,7 @@ def configure_logging(settings: KitSettings) -> None:
         structlog.processors.format_exc_info,
         redact_secrets,
         pseudonymise_users,
+        scrub_identifiers,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
@@ -146,8 +236,7 @@ def configure_logging(settings: KitSettings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     structlog.contextvars.bind_contextvars(service=settings.service_name)
-    # Chatty libraries: their warnings matter, their per-frame debug lines do not.
-    for name in ("aiormq", "aio_pika", "uvicorn.access", "httpx", "httpcore"):
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 

@@ -114,7 +114,6 @@ class Storage:
 
     def presigned_post(
         self,
-        key_prefix: str,
         key: str,
         *,
         max_bytes: int,
@@ -122,12 +121,15 @@ class Storage:
         min_bytes: int = 1,
         expires: timedelta = timedelta(minutes=15),
     ) -> PresignedPost:
-        """A POST policy for one object under ``key_prefix``, of this type and size range."""
-        if not key.startswith(key_prefix):
-            raise ValueError("key must start with key_prefix")
+        """A POST policy for exactly one object, ``key``, of this type and size range.
+
+        The key is an ``eq`` condition: the policy stores that one object and nothing else.
+        A signed policy cannot be revoked, so until it expires the same key can be posted
+        again; the caller must treat whatever is at ``key`` after its first use as untrusted
+        and remove it (training's upload sweep does)."""
         expires_at = datetime.now(UTC) + expires
         policy = PostPolicy(self.bucket, expires_at)
-        policy.add_starts_with_condition("key", key_prefix)
+        policy.add_equals_condition("key", key)
         policy.add_equals_condition("Content-Type", content_type)
         policy.add_content_length_range_condition(min_bytes, max_bytes)
         encryption = self.sse_form_fields()
@@ -215,14 +217,21 @@ class Storage:
 
         return await asyncio.to_thread(run)
 
-    async def list_keys(self, prefix: str) -> list[tuple[str, int]]:
-        """Every object under ``prefix``: (key, size), in key order."""
+    async def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Objects under ``prefix``, in key order: (key, size); at most ``limit`` of them,
+        those after ``start_after`` when given."""
 
         def run() -> list[tuple[str, int]]:
-            return [
-                (str(obj.object_name), int(obj.size or 0))
-                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
-            ]
+            found: list[tuple[str, int]] = []
+            for obj in self.client.list_objects(
+                self.bucket, prefix=prefix, recursive=True, start_after=start_after
+            ):
+                if limit is not None and len(found) >= limit:
+                    break
+                found.append((str(obj.object_name), int(obj.size or 0)))
+            return found
 
         return await asyncio.to_thread(run)
 

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from visiona.kit.errors import DomainError, ErrorKind
+from visiona.kit.errors import DomainError, ErrorKind, size_text
 from visiona.kit.faults import unavailable_dependency
-from visiona.kit.grpcserver import DEPENDENCY_UNAVAILABLE, ERROR_CODE_KEY
+from visiona.kit.grpcserver import DEPENDENCY_UNAVAILABLE, ERROR_CODE_KEY, ERROR_MAX_BYTES_KEY
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -123,6 +123,17 @@ class Problem(BaseModel):
         description="Each invalid part (only with `validation_error`)",
         json_schema_extra=_omitted_when_unset,
     )
+    max_bytes: int | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The size limit that was passed, in bytes (with `photo_too_large`, "
+        "`body_too_large`)",
+        json_schema_extra=_omitted_when_unset,
+    )
+    max_size: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The same limit for people, e.g. `20 MiB`",
+        json_schema_extra=_omitted_when_unset,
+    )
 
 
 def problem(
@@ -133,6 +144,7 @@ def problem(
     *,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    max_bytes: int | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     if status == 503 and not any(k.lower() == "retry-after" for k in headers or ()):
@@ -145,6 +157,8 @@ def problem(
         detail=detail,
         request_id=request_id,
         errors=errors,
+        max_bytes=max_bytes,
+        max_size=None if max_bytes is None else size_text(max_bytes),
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -157,9 +171,13 @@ def problem(
 def from_rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
     status, fallback = HTTP_BY_GRPC.get(exc.code(), (500, "internal_error"))
     code = fallback
+    max_bytes = None
     for key, value in exc.trailing_metadata() or ():
+        text = value.decode() if isinstance(value, bytes) else str(value)
         if key == ERROR_CODE_KEY:
-            code = value.decode() if isinstance(value, bytes) else str(value)
+            code = text
+        elif key == ERROR_MAX_BYTES_KEY and text.isdigit():
+            max_bytes = int(text)
     if status >= 500:
         log.warning("upstream.failed", grpc_status=exc.code().name, code=code)
     detail = exc.details() or TITLES.get(status, "error")
@@ -167,7 +185,7 @@ def from_rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
         detail = "a backing service is unavailable; try again shortly"
     elif status == 500:
         detail = "internal error"
-    return problem(request, status, code, detail)
+    return problem(request, status, code, detail, max_bytes=max_bytes)
 
 
 async def rpc_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -179,7 +197,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, DomainError)
     status = HTTP_BY_KIND[exc.kind]
     headers = {"WWW-Authenticate": 'Bearer realm="visiona"'} if status == 401 else None
-    return problem(request, status, exc.code, exc.message, headers=headers)
+    return problem(request, status, exc.code, exc.message, headers=headers, max_bytes=exc.max_bytes)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -195,7 +213,10 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
-    return problem(request, exc.status_code, code, str(exc.detail), headers=headers)
+    max_bytes = getattr(exc, "max_bytes", None)
+    return problem(
+        request, exc.status_code, code, str(exc.detail), headers=headers, max_bytes=max_bytes
+    )
 
 
 async def dependency_error_handler(request: Request, exc: Exception) -> JSONResponse:

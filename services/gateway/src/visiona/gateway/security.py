@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from visiona.gateway.problems import problem
+from visiona.kit.errors import limit_text
 
 # An API answer is data, never a document: nothing may load, run or frame it.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -172,7 +173,12 @@ class BodyTooLarge(StarletteHTTPException):
     route (the idempotency middleware) lets it reach :class:`BodyLimitMiddleware`."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than {limit} bytes")
+        super().__init__(413, body_too_large_detail(limit))
+        self.max_bytes = limit
+
+
+def body_too_large_detail(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit_text(limit)}"
 
 
 class BodyLimitMiddleware:
@@ -225,9 +231,10 @@ class BodyLimitMiddleware:
             Request(scope),
             413,
             "body_too_large",
-            f"the request body is larger than {self.max_bytes} bytes",
+            body_too_large_detail(self.max_bytes),
             # The rest of the body is not read: the connection cannot be reused.
             headers={"Connection": "close"},
+            max_bytes=self.max_bytes,
         )
         await response(scope, receive, send)
 

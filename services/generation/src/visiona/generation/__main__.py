@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visiona.generation import legacy_keys
 from visiona.generation.account import ACCOUNT_CONSUMER, AccountRequests, account_jobs
 from visiona.generation.backends import GrpcBackends
 from visiona.generation.config import GenerationSettings
@@ -14,6 +15,7 @@ from visiona.generation.saga import CREDITS_CONSUMER, CreditsSaga, webhook_inbox
 from visiona.generation.sweep import ObjectSweep
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import migrations
+from visiona.kit.owners import LegacyKeys
 from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
@@ -58,6 +60,14 @@ async def setup(runtime: Runtime) -> None:
         batch=settings.object_sweep_batch,
     )
     runtime.add_periodic("object-sweep", settings.object_sweep_interval_s, sweep.sweep_once)
+    legacy = LegacyKeys(
+        runtime.db,
+        storage,
+        tops=legacy_keys.TOPS,
+        move_rows=legacy_keys.GenerationLegacyKeys(runtime.db, storage).move_rows,
+        batch=settings.legacy_keys_batch,
+    )
+    runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, legacy.run_once)
     runtime.closers.extend([jobs.close, backends.close])
 
 

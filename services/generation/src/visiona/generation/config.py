@@ -58,3 +58,7 @@ class GenerationSettings(ServiceSettings):
     object_sweep_grace_s: float = 600.0
     object_sweep_interval_s: float = 60.0
     object_sweep_batch: int = 100
+    # Images stored before owner keys (visiona.kit.owners) are moved to them: this often,
+    # this many users at a time, until none is left.
+    legacy_keys_interval_s: float = 60.0
+    legacy_keys_batch: int = 20

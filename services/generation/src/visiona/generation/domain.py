@@ -8,6 +8,7 @@ the generation forward, and a finished one never changes.
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,13 +166,18 @@ def version_id(version: str) -> str:
     return version.rsplit(":", 1)[-1]
 
 
-def image_key_base(user_id: str, generation_id: uuid.UUID, index: int) -> str:
-    """Where an output and its thumbnail are stored, less the extension: under the user's
-    prefix (:func:`user_images_prefix`), which erasure deletes."""
-    return f"images/{user_id}/{generation_id}/{index}"
+OWNER_KEY = re.compile(r"[0-9a-f]{32}")
 
 
-def user_images_prefix(user_id: str) -> str | None:
-    """The prefix holding every image of the user, or None when the user's id has a slash in
-    it: the prefix could then be someone else's."""
-    return None if "/" in user_id else f"images/{user_id}/"
+def image_key_base(owner: str, generation_id: uuid.UUID, index: int) -> str:
+    """Where an output and its thumbnail are stored, less the extension: under the prefix of
+    the user's opaque owner key (:func:`owner_images_prefix`, visiona.kit.owners), which
+    erasure deletes. No user id in a key: listings and access logs name nobody."""
+    return f"{owner_images_prefix(owner)}{generation_id}/{index}"
+
+
+def owner_images_prefix(owner: str) -> str:
+    """The prefix holding every image of the user whose owner key is ``owner``."""
+    if not OWNER_KEY.fullmatch(owner):
+        raise ValueError("not an owner key")
+    return f"images/{owner}/"

@@ -28,6 +28,7 @@ from visiona.kit.events import (
 )
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import owner_key
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.rows import RowStore
 
@@ -335,6 +336,9 @@ class GenerationService:
                     "or upgrade",
                     code="generation_limit_reached",
                 )
+            # The user's storage owner key (visiona.kit.owners) exists from their first
+            # generation on, before anything is stored under it.
+            await owner_key(uow, user_id)
             await uow.session.execute(
                 sa.text(
                     "INSERT INTO generations (id, user_id, model_id, version, prompt, "

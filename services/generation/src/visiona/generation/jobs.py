@@ -43,6 +43,7 @@ from visiona.generation.replicate_api import PredictionsPort
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import owner_key_of
 from visiona.kit.replicate import ProviderError
 from visiona.kit.storage import Storage
 
@@ -215,6 +216,7 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             stored = await self._stored_indices(uow, gen)
         failures: list[str] = []
         missing = [i for i in range(len(gen.output_urls)) if i not in stored]
+        owner = await owner_key_of(self.db, gen.user_id) if missing else ""
         # The outputs are copied side by side; each is recorded as soon as it is stored.
         copies = await asyncio.gather(
             *(
@@ -222,7 +224,7 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                     self.http,
                     self.storage,
                     gen.output_urls[index],
-                    key_base=image_key_base(gen.user_id, gen.id, index),
+                    key_base=image_key_base(owner, gen.id, index),
                     max_bytes=self.settings.max_output_bytes,
                     thumbnail_size=self.settings.thumbnail_size,
                 )

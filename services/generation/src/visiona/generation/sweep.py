@@ -3,7 +3,7 @@
 An ingest copies an output, then records its row. When the generation ends meanwhile (a
 cancel, an erasure) the ingest removes what it copied; a crash between the copy and that
 removal leaves objects no row names. The sweep makes each finished generation's folder
-(``images/<user>/<generation>/``) hold only the images and thumbnails of its rows, once,
+(``images/<owner key>/<generation>/``) hold only the images and thumbnails of its rows, once,
 after a grace longer than any ingest step still running for it could take.
 """
 
@@ -13,9 +13,10 @@ import uuid
 
 import sqlalchemy as sa
 
-from visiona.generation.domain import user_images_prefix
+from visiona.generation.domain import owner_images_prefix
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import find_owner_key, legacy_prefix
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
@@ -26,6 +27,7 @@ _DUE = sa.text(
     "ORDER BY finished_at LIMIT :n"
 )
 _REFERENCED = sa.text("SELECT object_key, thumbnail_key FROM images WHERE generation_id = :g")
+_LOCK = sa.text("SELECT 1 FROM generations WHERE id = :g FOR UPDATE")
 _SWEPT = sa.text("UPDATE generations SET objects_swept_at = now() WHERE id = :g")
 
 
@@ -50,14 +52,18 @@ class ObjectSweep:
     async def _sweep(self, generation_id: uuid.UUID, user_id: str) -> int:
         removed = 0
         async with self.db.uow(user_id) as uow:
-            prefix = user_images_prefix(user_id)
-            if prefix is not None:
-                named = {
-                    key
-                    for row in (await uow.session.execute(_REFERENCED, {"g": generation_id})).all()
-                    for key in row
-                }
-                for key, _ in await self.storage.list_keys(f"{prefix}{generation_id}/"):
+            # The generation's lock: the legacy-keys move copies and renames under it.
+            await uow.session.execute(_LOCK, {"g": generation_id})
+            owner = await find_owner_key(uow, user_id)
+            folders = [owner_images_prefix(owner)] if owner else []
+            folders += [p for p in [legacy_prefix("images", user_id)] if p]
+            named = {
+                key
+                for row in (await uow.session.execute(_REFERENCED, {"g": generation_id})).all()
+                for key in row
+            }
+            for folder in folders:
+                for key, _ in await self.storage.list_keys(f"{folder}{generation_id}/"):
                     if key not in named:
                         await self.storage.delete(key)
                         removed += 1

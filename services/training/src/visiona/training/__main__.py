@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from visiona.kit import migrations
+from visiona.kit.owners import LegacyKeys
 from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.training import legacy_keys
 from visiona.training.account import (
     ACCOUNT_CONSUMER,
     ErasureJobs,
@@ -24,6 +26,7 @@ from visiona.training.saga import (
     CreditsSaga,
     webhook_inbox,
 )
+from visiona.training.upload_sweep import UploadSweep
 from visiona.training.uploads import PhotoService, remove_abandoned_uploads
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
@@ -68,6 +71,16 @@ async def setup(runtime: Runtime) -> None:
         300.0,
         lambda: remove_abandoned_uploads(runtime.db, storage, settings.upload_abandoned_after_s),
     )
+    uploads = UploadSweep(runtime.db, storage, batch=settings.upload_sweep_batch)
+    legacy = LegacyKeys(
+        runtime.db,
+        storage,
+        tops=legacy_keys.TOPS,
+        move_rows=legacy_keys.TrainingLegacyKeys(runtime.db, storage).move_rows,
+        batch=settings.legacy_keys_batch,
+    )
+    runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, legacy.run_once)
+    runtime.add_periodic("upload-sweep", settings.upload_sweep_interval_s, uploads.sweep_once)
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
     runtime.add_periodic(
         "retention",

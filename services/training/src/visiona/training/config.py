@@ -24,6 +24,15 @@ class TrainingSettings(ServiceSettings):
     upload_expires_s: int = 900
     # Photo slots never completed are removed this long after their policy expired.
     upload_abandoned_after_s: float = 3600.0
+    # The upload sweep (visiona.training.upload_sweep): this often, the next this many keys
+    # under uploads/ are looked at, and those no open slot owns are deleted (an upload policy
+    # cannot be revoked: a completed slot's key can be posted again until it expires).
+    upload_sweep_interval_s: float = Field(default=60.0, gt=0)
+    upload_sweep_batch: int = Field(default=500, ge=1)
+    # Objects stored before owner keys (visiona.kit.owners) are moved to them: this often,
+    # this many users at a time, until none is left.
+    legacy_keys_interval_s: float = Field(default=60.0, gt=0)
+    legacy_keys_batch: int = Field(default=20, ge=1)
     max_photos_per_user: int = 300
     # Validation thresholds (see visiona.training.photos.validate_photo).
     min_short_side: int = 512

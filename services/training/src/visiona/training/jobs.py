@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import find_owner_key, owner_key_of
 from visiona.kit.replicate import ProviderError
 from visiona.kit.storage import Storage
 from visiona.training import dataset, domain
@@ -71,12 +72,13 @@ class _Gone(Exception):
     """The provider's file is gone for good (404/410)."""
 
 
-def weights_key(model: ModelRecord) -> str:
-    return f"models/{model.user_id}/{model.id}/weights.tar"
+# Keys name the user's opaque owner key (visiona.kit.owners), never the user id.
+def weights_key(owner: str, model_id: uuid.UUID) -> str:
+    return f"models/{owner}/{model_id}/weights.tar"
 
 
-def dataset_key(model: ModelRecord) -> str:
-    return f"datasets/{model.user_id}/{model.id}.zip"
+def dataset_key(owner: str, model_id: uuid.UUID) -> str:
+    return f"datasets/{owner}/{model_id}.zip"
 
 
 def provider_model_name(model: ModelRecord) -> str:
@@ -230,7 +232,7 @@ class ModelJobs(RowJobs[ModelRecord]):
         if missing:
             raise dataset.DatasetError(f"{len(missing)} photo(s) of the model are gone")
         members = [(f"{i:02d}.jpg", str(keys[p])) for i, p in enumerate(model.photo_ids, 1)]
-        key = dataset_key(model)
+        key = dataset_key(await owner_key_of(self.db, model.user_id), model.id)
         built = await dataset.assemble(self.storage, members, key)
         async with self.locked(model) as (uow, current):
             await save(uow, current, dataset_key=key)
@@ -252,7 +254,7 @@ class ModelJobs(RowJobs[ModelRecord]):
     async def step_finalize(self, model: ModelRecord) -> None:
         if model.state.terminal or not model.weights_url:
             return
-        key = weights_key(model)
+        key = weights_key(await owner_key_of(self.db, model.user_id), model.id)
         await self._copy(model.weights_url, key)
         async with self.locked(model) as (uow, current):
             await succeed(uow, current, key)
@@ -296,9 +298,14 @@ class ModelJobs(RowJobs[ModelRecord]):
             await self._stop_provider(model)
         if model.provider_model:
             await self.replicate.delete_model(model.provider_model)
-        for key in (model.dataset_key, model.weights_key, dataset_key(model), weights_key(model)):
-            if key:
-                await self.storage.delete(key)
+        async with self.db.uow(model.user_id) as uow:
+            owner = await find_owner_key(uow, model.user_id)
+        # The recorded keys, and the ones a step interrupted before recording them would use.
+        keys = {model.dataset_key, model.weights_key}
+        if owner is not None:
+            keys |= {dataset_key(owner, model.id), weights_key(owner, model.id)}
+        for key in sorted(k for k in keys if k):
+            await self.storage.delete(key)
         async with self.db.uow(model.user_id) as uow:
             await uow.session.execute(
                 sa.text("DELETE FROM models WHERE id = :id AND deleted_at IS NOT NULL"),

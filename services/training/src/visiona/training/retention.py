@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import find_owner_key
 from visiona.kit.storage import Storage
 from visiona.training import models
 from visiona.training.domain import TERMINAL, ModelStatus
@@ -151,7 +152,10 @@ async def _purge_dataset(
             return 0  # another replica has it, or it no longer qualifies
         model = models.record(row)
         # The recorded key, and the one a launch interrupted before recording it would have used.
-        keys = {dataset_key(model)} | ({model.dataset_key} if model.dataset_key else set())
+        owner = await find_owner_key(uow, user_id)
+        keys = {model.dataset_key} if model.dataset_key else set()
+        if owner is not None:
+            keys.add(dataset_key(owner, model.id))
         for key in sorted(keys):
             await storage.delete(key)
         await models.save(uow, model, dataset_purged_at=datetime.now(UTC))

@@ -1,10 +1,18 @@
 """Photos: presigned uploads straight to S3, server-side validation, listing and deletion.
 
 A photo row exists from the moment its upload slot is handed out (``uploading``). The client
-POSTs the file to S3 under a policy that fixes the key, the content type and the size; then
-``complete`` reads the object back, validates it (:func:`visiona.training.photos.validate_photo`)
-and stores the clean re-encoded JPEG. The uploaded original is always deleted afterwards: it
-may carry GPS EXIF or anything else the client appended, and nothing downstream uses it.
+POSTs the file to S3 under a policy that fixes the exact key, the content type and the size;
+then ``complete`` reads the object back, validates it
+(:func:`visiona.training.photos.validate_photo`) and stores the clean re-encoded JPEG under
+``photos/``, a key no client ever had a policy for. The uploaded original is always deleted
+afterwards: it may carry GPS EXIF or anything else the client appended, and nothing downstream
+uses it.
+
+A slot is completed once: completing it again answers the same verdict without reading the
+upload key. The policy itself cannot be revoked, so until it expires the client can post its
+key again; what lands there is never read, and the upload sweep
+(:mod:`visiona.training.upload_sweep`) removes it, as it removes anything under ``uploads/``
+that no slot still ``uploading`` owns.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ import sqlalchemy as sa
 from minio.error import S3Error
 
 from visiona.kit.db import Database
-from visiona.kit.errors import Conflict, InvalidArgument, NotFound
+from visiona.kit.errors import Conflict, InvalidArgument, NotFound, limit_text, size_text
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import owner_key
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.storage import PresignedPost, Storage
 from visiona.training.config import TrainingSettings
@@ -58,12 +67,18 @@ class UploadSlot:
     max_bytes: int
 
 
-def upload_key(user_id: str, photo_id: uuid.UUID) -> str:
-    return f"uploads/{user_id}/{photo_id}"
+# Every upload slot's key is under this prefix, and nothing else is (visiona.training.upload_sweep
+# removes whatever there no open slot owns).
+UPLOADS_ROOT = "uploads/"
 
 
-def photo_key(user_id: str, photo_id: uuid.UUID) -> str:
-    return f"photos/{user_id}/{photo_id}.jpg"
+# Keys name the user's opaque owner key (visiona.kit.owners), never the user id.
+def upload_key(owner: str, photo_id: uuid.UUID) -> str:
+    return f"{UPLOADS_ROOT}{owner}/{photo_id}"
+
+
+def photo_key(owner: str, photo_id: uuid.UUID) -> str:
+    return f"photos/{owner}/{photo_id}.jpg"
 
 
 _COLUMNS = (
@@ -113,41 +128,43 @@ class PhotoService:
                     code="content_type_unsupported",
                 )
         expires = timedelta(seconds=self.settings.upload_expires_s)
-        expires_at = datetime.now(UTC) + expires
-        slots = []
-        rows = []
-        for ct in content_types:
-            photo_id = uuid.uuid4()
-            key = upload_key(user_id, photo_id)
-            post = self.storage.presigned_post(
-                key,
-                key,
-                max_bytes=self.settings.upload_max_bytes,
-                content_type=ct.lower(),
-                expires=expires,
-            )
-            slots.append(UploadSlot(photo_id, post, self.settings.upload_max_bytes))
-            rows.append(
-                {
-                    "id": photo_id,
-                    "u": user_id,
-                    "ct": ct.lower(),
-                    "key": key,
-                    "exp": expires_at,
-                    "face": require_one_face,
-                }
-            )
         async with self.db.uow(user_id) as uow:
             await uow.session.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
             )
             await refuse_while_erasing(uow)
             count = (await uow.session.execute(sa.text("SELECT count(*) FROM photos"))).scalar_one()
-            if count + len(rows) > self.settings.max_photos_per_user:
+            if count + len(content_types) > self.settings.max_photos_per_user:
                 raise Conflict(
                     f"at most {self.settings.max_photos_per_user} photos per account; "
                     "delete some first",
                     code="photo_limit_reached",
+                )
+            owner = await owner_key(uow, user_id)
+            # Signed before the rows commit, handed out after: an object under a slot's key
+            # never exists before its row (the upload sweep relies on it).
+            expires_at = datetime.now(UTC) + expires
+            slots = []
+            rows = []
+            for ct in content_types:
+                photo_id = uuid.uuid4()
+                key = upload_key(owner, photo_id)
+                post = self.storage.presigned_post(
+                    key,
+                    max_bytes=self.settings.upload_max_bytes,
+                    content_type=ct.lower(),
+                    expires=expires,
+                )
+                slots.append(UploadSlot(photo_id, post, self.settings.upload_max_bytes))
+                rows.append(
+                    {
+                        "id": photo_id,
+                        "u": user_id,
+                        "ct": ct.lower(),
+                        "key": key,
+                        "exp": expires_at,
+                        "face": require_one_face,
+                    }
                 )
             await uow.session.execute(
                 sa.text(
@@ -208,7 +225,12 @@ class PhotoService:
         status, reasons = verdict.status, list(verdict.reasons)
         key = None
         if verdict.normalized is not None:
-            key = photo_key(user_id, photo_id)
+            async with self.db.uow(user_id) as uow:
+                # Never draws an owner key for a user whose erasure runs (it would outlive it).
+                await refuse_while_erasing(uow)
+                owner = await owner_key(uow, user_id)
+                await uow.commit()
+            key = photo_key(owner, photo_id)
             await self.storage.put_bytes(key, verdict.normalized, content_type="image/jpeg")
         async with self.db.uow(user_id) as uow:
             # One completion per user at a time from here: two copies of one picture
@@ -284,9 +306,15 @@ class PhotoService:
                     "nothing was uploaded for this photo yet", code="photo_not_uploaded"
                 ) from None
             raise
-        if (stat.size or 0) > limit:  # the policy forbids it; never trust one check alone
+        size = stat.size or 0
+        if size > limit:  # the policy forbids it; never trust one check alone
             await self.storage.delete(key)
-            raise InvalidArgument(f"photos are at most {limit} bytes", code="photo_too_large")
+            raise InvalidArgument(
+                f"the upload is {size_text(size)} ({size} bytes); photos are at most "
+                f"{limit_text(limit)}",
+                code="photo_too_large",
+                max_bytes=limit,
+            )
         chunks = [chunk async for chunk in self.storage.get_stream(key)]
         return b"".join(chunks)
 

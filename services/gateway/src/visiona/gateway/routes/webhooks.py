@@ -22,6 +22,7 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.problems import Problem, problem
 from visiona.generation.v1 import generation_pb2
+from visiona.kit.errors import limit_text
 from visiona.kit.grpcserver import ERROR_CODE_KEY
 from visiona.training.v1 import training_pb2
 
@@ -151,13 +152,14 @@ async def _ingest(request: Request, call: Awaitable[Any]) -> Any:
 async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
     """The raw body, read at most to ``limit`` whatever the sender claims (a chunked body
     has no length): 413 beyond it."""
+    too_large = f"the body is over the limit of {limit_text(limit)}"
     if int(request.headers.get("content-length") or 0) > limit:
-        return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+        return problem(request, 413, "payload_too_large", too_large, max_bytes=limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return problem(request, 413, "payload_too_large", f"body over {limit} bytes")
+            return problem(request, 413, "payload_too_large", too_large, max_bytes=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

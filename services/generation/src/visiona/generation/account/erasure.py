@@ -11,7 +11,7 @@ One ``purge`` step, resumable at any point:
    ingest cannot store an image after the objects are gone;
 3. every prediction that may still be running is canceled at Replicate, with the generation
    jobs' own cancel step;
-4. the S3 objects go: ``images/<user>/`` (every image and its thumbnail, see
+4. the S3 objects go: ``images/<owner key>/`` (and ``images/<user>/`` if not moved yet) (every image and its thumbnail, see
    :func:`visiona.generation.domain.image_key_base`) and the parts of unfinished exports;
 5. one transaction deletes the webhook records of the user's predictions, the images,
    generations and exports rows, forgets the user's published outbox rows (waiting while one
@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.generation.account.export import SERVICE
-from visiona.generation.domain import user_images_prefix
+from visiona.generation.domain import owner_images_prefix
 from visiona.generation.generations import SELECT as SELECT_GENERATIONS
 from visiona.generation.generations import GenerationRecord, record
 from visiona.generation.jobs import GenerationJobs
@@ -44,6 +44,7 @@ from visiona.kit.erasure import export_prefix, forget_published_events
 from visiona.kit.events import GenerationAccountPurgedV1
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import find_owner_key, forget_owner, legacy_prefix
 from visiona.kit.replicate import ProviderError
 from visiona.kit.rows import RowStore
 from visiona.kit.storage import Storage
@@ -197,10 +198,12 @@ class ErasureJobs(RowJobs[ErasureRecord]):
         user_id = erasure.user_id
         async with self.db.uow(user_id) as uow:
             exports = [r[0] for r in await uow.session.execute(sa.text("SELECT id FROM exports"))]
+            owner = await find_owner_key(uow, user_id)
         prefixes = [export_prefix(export_id, SERVICE) for export_id in exports]
-        images_prefix = user_images_prefix(user_id)
-        if images_prefix is not None:
-            prefixes.append(images_prefix)
+        if owner is not None:
+            prefixes.append(owner_images_prefix(owner))
+        # Images stored before owner keys and not moved yet.
+        prefixes += [p for p in [legacy_prefix("images", user_id)] if p]
         removed = 0
         for prefix in prefixes:
             removed += await self.storage.delete_prefix(prefix)
@@ -247,6 +250,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
             for table in ("images", "generations", "exports"):
                 removed += await _delete(uow, f"DELETE FROM {table}")
             removed += await forget_published_events(uow, current.user_id)
+            await forget_owner(uow, current.user_id)
             total = current.removed + removed
             uow.emit(
                 GenerationAccountPurgedV1(

@@ -29,7 +29,6 @@ and every phase is idempotent.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from visiona.kit.erasure import export_prefix, forget_published_events
 from visiona.kit.events import ErasureRequestedV1, TrainingAccountPurgedV1
 from visiona.kit.jobs import RowJobs, Vanished
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import find_owner_key, forget_owner, legacy_prefix
 from visiona.kit.rows import RowStore
 from visiona.kit.storage import Storage
 from visiona.training import models
@@ -52,23 +52,19 @@ from visiona.training.models import ModelRecord
 
 log = get_logger(__name__)
 
-# Every object the service stores is under "<top>/<user id>/" for one of these tops
-# (uploads.upload_key, uploads.photo_key, jobs.dataset_key, jobs.weights_key).
+# Every object the service stores is under "<top>/<owner key>/" for one of these tops
+# (uploads.upload_key, uploads.photo_key, jobs.dataset_key, jobs.weights_key; visiona.kit.owners),
+# or, stored before owner keys and not moved yet, under "<top>/<user id>/".
 OBJECT_TOPS = ("uploads", "photos", "datasets", "models")
-# The part after the user's prefix of every key above.
-_OWN_KEY = re.compile(r"[0-9a-f-]{36}(?:\.jpg|\.zip|/weights\.tar)?")
 
 
-async def user_objects(storage: Storage, user_id: str) -> list[str]:
-    """The keys of every object of ``user_id``."""
+async def user_objects(storage: Storage, user_id: str, owner: str | None) -> list[str]:
+    """The keys of every object of ``user_id`` (whose owner key is ``owner``)."""
+    prefixes = [f"{top}/{owner}/" for top in OBJECT_TOPS] if owner else []
+    prefixes += [p for top in OBJECT_TOPS if (p := legacy_prefix(top, user_id))]
     keys: list[str] = []
-    for top in OBJECT_TOPS:
-        prefix = f"{top}/{user_id}/"
-        for key, _ in await storage.list_keys(prefix):
-            # With a "/" in the user id, another user's keys could sit under this prefix.
-            if "/" in user_id and not _OWN_KEY.fullmatch(key[len(prefix) :]):
-                continue
-            keys.append(key)
+    for prefix in prefixes:
+        keys += [key for key, _ in await storage.list_keys(prefix)]
     return keys
 
 
@@ -266,7 +262,9 @@ class ErasureJobs(RowJobs[ErasureRecord]):
         if left.purging or left.unpublished:
             await self._again(erasure, "finish", self.recheck)
             return
-        keys = await user_objects(self.storage, user)
+        async with self.db.uow(user) as uow:
+            owner = await find_owner_key(uow, user)
+        keys = await user_objects(self.storage, user, owner)
         if keys:
             async with self.locked(erasure) as (uow, current):
                 await self.save(uow, current, removed=current.removed + len(keys))
@@ -292,6 +290,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
                 ids=current.provider_training_ids,
             )
             await forget_published_events(uow, user)
+            await forget_owner(uow, user)
             await delete_rows(uow, "DELETE FROM erasures WHERE id = :id", id=current.id)
             removed = current.removed + webhooks
             recorded = await uow.session.execute(

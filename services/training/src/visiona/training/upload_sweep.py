@@ -1,0 +1,62 @@
+"""Nothing stays under ``uploads/`` that no open upload slot owns.
+
+An upload policy names one exact key, but a signed policy cannot be revoked: until it expires,
+its key can be posted again — after the slot was completed (and its original deleted), after
+the photo was deleted, after an erasure. S3 has no one-shot POST, so such a write cannot be
+refused; it is made harmless instead. Completion reads the upload once and keeps only the
+validated copy under ``photos/``; whatever is posted later is never read, and this sweep deletes
+it: every object under ``uploads/`` whose key is not the ``upload_key`` of a photo still
+``uploading``.
+
+Keys are walked in order, ``batch`` per run, each run resuming after the last key the previous
+one saw and starting over at the end, so a run is bounded and, at most one walk later, a key
+posted again is gone. No grace is needed: a slot's row is committed before its policy is handed
+out, so an object there without an open slot is never one still to be completed. Deleting is
+idempotent and replicas may sweep at once.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from visiona.kit.db import Database
+from visiona.kit.logging import get_logger
+from visiona.kit.storage import Storage
+from visiona.training.uploads import UPLOADS_ROOT
+
+log = get_logger(__name__)
+
+_OWNED = sa.text(
+    "SELECT upload_key FROM photos WHERE status = 'uploading' AND upload_key = ANY(:keys)"
+)
+
+
+class UploadSweep:
+    def __init__(self, db: Database, storage: Storage, *, batch: int) -> None:
+        self.db = db
+        self.storage = storage
+        self.batch = batch
+        self._after: str | None = None
+
+    @property
+    def at_start(self) -> bool:
+        """The next run starts the walk over (the last one reached the end)."""
+        return self._after is None
+
+    async def sweep_once(self) -> int:
+        """Look at the next ``batch`` keys under ``uploads/``; the number of objects removed."""
+        listed = await self.storage.list_keys(
+            UPLOADS_ROOT, start_after=self._after, limit=self.batch
+        )
+        self._after = listed[-1][0] if len(listed) == self.batch else None
+        if not listed:
+            return 0
+        keys = [key for key, _ in listed]
+        async with self.db.uow(system=True) as uow:
+            owned = {k for (k,) in await uow.session.execute(_OWNED, {"keys": keys})}
+        unowned = [key for key in keys if key not in owned]
+        for key in unowned:
+            await self.storage.delete(key)
+        if unowned:
+            log.warning("training.unowned_uploads_removed", objects=len(unowned))
+        return len(unowned)
