@@ -152,7 +152,7 @@ class WebhookVerifier:
         except stripe.SignatureVerificationError:
             raise InvalidArgument(
                 f"webhook too old: signed more than {self.tolerance_s} s ago (a replay, or "
-                "this server's clock is behind)",
+                "this server's clock is ahead)",
                 code="timestamp_too_old",
             ) from None
         try:
