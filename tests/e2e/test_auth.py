@@ -73,8 +73,17 @@ def test_token_with_tampered_claims_is_401(stack: RunningStack) -> None:
     _assert_unauthorized(_me(stack, f"{header}.{tampered}.{signature}"), "invalid_token")
 
 
-def test_expired_token_is_401(stack: RunningStack) -> None:
-    _assert_unauthorized(_me(stack, stack.token("late", ttl_s=-60)), "token_expired")
+def test_expired_token_is_401_and_says_how_to_get_a_new_one(stack: RunningStack) -> None:
+    response = _me(stack, stack.token("late", ttl_s=-60))
+    _assert_unauthorized(response, "token_expired")
+    # The local stack's way to a new session token, named where the refusal is read.
+    detail = response.json()["detail"]
+    assert detail.startswith("the session token has expired: get a new one"), detail
+    assert "visiona login --dev" in detail and "make -s token USER=" in detail
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="visiona", error="invalid_token", '
+        'error_description="the session token has expired"'
+    )
 
 
 def test_token_not_yet_valid_is_401(stack: RunningStack) -> None:

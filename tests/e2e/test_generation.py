@@ -332,6 +332,13 @@ def test_a_refused_prompt_generates_nothing_and_charges_nothing(
     response = generate(stack, user, model_id=model["id"], prompt=prompt, enhance=True)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "prompt_refused"
+    # Enhancing it is refused alike: the same moderation, the same answer.
+    with api(stack, user) as c:
+        enhanced = c.post("/v1/prompts/enhance", json={"prompt": prompt})
+    assert enhanced.status_code == 422, enhanced.text
+    assert {k: enhanced.json()[k] for k in ("code", "detail")} == {
+        k: response.json()[k] for k in ("code", "detail")
+    }
     # Whatever the refused request wrote had committed when it was answered: no generation
     # and no event, so nothing can be held later.
     assert rows_naming(stack.admin_sql, "generation", f"user_{user}") == {}

@@ -76,6 +76,21 @@ async def test_bad_claims_are_refused(
     assert info.value.code == code
 
 
+async def test_an_expired_token_says_how_to_get_a_new_one() -> None:
+    expired = token(exp=int(time.time()) - 30)
+    default = TokenVerifier(issuer=ISSUER, authorized_parties=[AZP], pem_public_key=PEM)
+    with pytest.raises(Unauthenticated) as info:
+        await default.verify(expired)
+    assert info.value.code == "token_expired"
+    assert "sign in again" in info.value.message and "getToken()" in info.value.message
+    local = TokenVerifier(
+        issuer=ISSUER, authorized_parties=[AZP], pem_public_key=PEM, renewal_hint="run make token"
+    )
+    with pytest.raises(Unauthenticated) as info:
+        await local.verify(expired)
+    assert info.value.message == "the session token has expired: run make token"
+
+
 async def test_a_verifier_needs_a_key() -> None:
     with pytest.raises(ValueError):
         TokenVerifier(issuer=ISSUER, authorized_parties=[AZP])

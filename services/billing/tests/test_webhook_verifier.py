@@ -39,11 +39,20 @@ def test_missing_stale_tampered_and_malformed_deliveries_are_refused() -> None:
     verifier = WebhookVerifier([NEW], tolerance_s=300)
     assert code(verifier, BODY, "") == "signature_missing"
     assert code(verifier, BODY, "garbage") == "signature_invalid"
-    assert code(verifier, BODY, sign(BODY, NEW, at=int(time.time()) - 301)) == "signature_invalid"
+    # Signed right but stale is too old; stale and signed wrong is a bad signature.
+    assert code(verifier, BODY, sign(BODY, NEW, at=int(time.time()) - 301)) == "timestamp_too_old"
+    assert code(after_rotation(), BODY, sign(BODY, OLD, at=int(time.time()) - 3600)) == (
+        "timestamp_too_old"
+    )
+    assert code(verifier, BODY, sign(BODY, OLD, at=int(time.time()) - 301)) == "signature_invalid"
     assert code(verifier, BODY + " ", sign(BODY, NEW)) == "signature_invalid"
     not_event = json.dumps({"id": "x", "object": "charge"})
     assert code(verifier, not_event, sign(not_event, NEW)) == "payload_invalid"
     assert code(verifier, "[1]", sign("[1]", NEW)) == "payload_invalid"
+
+
+def after_rotation() -> WebhookVerifier:
+    return WebhookVerifier([NEW, OLD], tolerance_s=300)
 
 
 def test_without_a_configured_secret_nothing_is_accepted() -> None:

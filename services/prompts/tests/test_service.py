@@ -4,6 +4,7 @@ against the Anthropic emulator."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,10 +16,17 @@ from pydantic import SecretStr
 from tests.support.schemas import SchemaDb
 from visiona.emulators.anthropic import PROVIDER_REFUSAL_MARKER, REFUSAL_MARKER
 from visiona.kit.db import Database
-from visiona.kit.errors import InvalidArgument, NotFound
+from visiona.kit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from visiona.prompts.config import PromptsSettings
-from visiona.prompts.domain import MAX_PROMPT_CHARS, contains_word
-from visiona.prompts.llm import AnthropicLLM, LLMUnavailable, OpenAILLM, language_model
+from visiona.prompts.domain import MAX_PROMPT_CHARS, Completion, contains_word
+from visiona.prompts.llm import AnthropicLLM, LLMError, OpenAILLM, language_model
 from visiona.prompts.service import PromptsService
 
 from .conftest import Emulator
@@ -257,7 +265,7 @@ async def test_the_anthropic_path_enhances_and_a_timeout_degrades(
         anthropic_emulator_reset.control("config", {"latency_ms": 1500})
         slow = await service.prepare_prompt(user(), "me as a wizard", WORD, "fantasy", True)
         assert slow.degraded and contains_word(slow.prompt, WORD)
-        with pytest.raises(LLMUnavailable) as info:
+        with pytest.raises(LLMError) as info:
             await llm.complete(system="s", user="u", max_tokens=10)
         assert info.value.transient and info.value.status is None
     finally:
@@ -336,6 +344,102 @@ async def test_the_sweeper_deletes_expired_entries_of_every_user_only(
         await llm.close()
 
 
+# --- the enhancement (POST /v1/prompts/enhance): moderated as a generation is -------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "source", "category"),
+    [
+        ("n.u.d.e photo of me", "rules", "sexual_explicit"),
+        (f"me holding {REFUSAL_MARKER}", "llm", "violence_gore"),
+        (f"me and {PROVIDER_REFUSAL_MARKER}", "provider", "other"),
+    ],
+    ids=["rules", "llm", "provider"],
+)
+async def test_a_prompt_refused_for_a_generation_is_refused_for_an_enhancement_alike(
+    openai_service: PromptsService,
+    prompts_db: SchemaDb,
+    prompt: str,
+    source: str,
+    category: str,
+) -> None:
+    owner = user()
+    generation = await openai_service.prepare_prompt(owner, prompt, WORD, "", True)
+    assert generation.refused and generation.refusal_reason == category
+    with pytest.raises(InvalidArgument) as info:
+        await openai_service.enhance_prompt(owner, prompt)
+    assert info.value.code == "prompt_refused"
+    assert info.value.message == generation.refusal_message
+    decisions = prompts_db.sql(
+        "SELECT source, category, style_pack FROM moderation_decisions WHERE user_id = %s "
+        "ORDER BY created_at",
+        owner,
+    )
+    assert decisions == [(source, category, None)] * 2
+    assert prompts_db.sql("SELECT count(*) FROM enhancements WHERE user_id = %s", owner) == [(0,)]
+
+
+async def test_a_rewrite_the_rules_refuse_is_refused_on_both_paths(
+    db: Database, prompts_db: SchemaDb
+) -> None:
+    """The judge allowed the prompt, but its rewrite is one the rules refuse: the user would
+    otherwise get, or generate, what they could not have asked for."""
+    rewrite = f"{WORD} on a battlefield, decapitated soldiers around, dramatic light"
+    service = PromptsService(db, _answering(rewrite))
+    owner = user()
+    generation = await service.prepare_prompt(owner, "me on a battlefield", WORD, "", True)
+    assert generation.refused and generation.refusal_reason == "violence_gore"
+    with pytest.raises(InvalidArgument) as info:
+        await service.enhance_prompt(owner, "me on a battlefield")
+    assert info.value.code == "prompt_refused"
+    assert info.value.message == generation.refusal_message
+    assert (
+        prompts_db.sql(
+            "SELECT source, category FROM moderation_decisions WHERE user_id = %s", owner
+        )
+        == [("rules", "violence_gore")] * 2
+    )
+    # Neither stored nor cached: asked again, the LLM is asked again.
+    for table in ("enhancements", "prompt_cache"):
+        assert prompts_db.sql(f"SELECT count(*) FROM {table} WHERE user_id = %s", owner) == [(0,)]
+
+
+async def test_an_allowed_enhancement_is_the_judges_rewrite(
+    openai_service: PromptsService, openai_emulator_reset: Emulator
+) -> None:
+    enhanced = await openai_service.enhance_prompt(user(), "me on a beach")
+    assert enhanced.enhanced_prompt.startswith("me on a beach,")
+    sent = openai_emulator_reset.control("requests")["last_body"]
+    assert sent["response_format"] == {"type": "json_object"}
+    assert '"allowed"' in sent["messages"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "code"),
+    [
+        (503, Unavailable, "llm_unavailable"),
+        (429, ResourceExhausted, "llm_rate_limited"),
+        (400, InvalidArgument, "llm_rejected_prompt"),
+        (401, FailedPrecondition, "llm_not_configured"),
+        (404, FailedPrecondition, "llm_not_configured"),
+    ],
+)
+async def test_an_llm_failure_is_the_enhancements_answer_with_its_own_status(
+    openai_service: PromptsService,
+    openai_emulator_reset: Emulator,
+    status: int,
+    kind: type[DomainError],
+    code: str,
+) -> None:
+    openai_emulator_reset.control("config", {"fail_status": status, "retry_after_s": 0})
+    with pytest.raises(DomainError) as info:
+        await openai_service.enhance_prompt(user(), "me in Rome")
+    assert type(info.value) is kind and info.value.code == code
+    # A generation still goes ahead with the user's own prompt.
+    degraded = await openai_service.prepare_prompt(user(), "me in Rome", WORD, "", True)
+    assert degraded.degraded and not degraded.refused
+
+
 async def test_the_app_role_cannot_bypass_row_level_security(db: Database) -> None:
     await db.assert_rls_cannot_be_bypassed()
 
@@ -352,3 +456,20 @@ def _no_llm() -> Any:
             return None
 
     return NoLLM()
+
+
+def _answering(rewrite: str) -> Any:
+    """An LLM whose judge allows every prompt and answers ``rewrite`` for it."""
+
+    class Answering:
+        provider = "stub"
+        model = "stub"
+
+        async def complete(self, **_: Any) -> Completion:
+            text = json.dumps({"allowed": True, "category": None, "prompt": rewrite})
+            return Completion(text=text, model=self.model, input_tokens=1, output_tokens=1)
+
+        async def close(self) -> None:
+            return None
+
+    return Answering()

@@ -202,6 +202,11 @@ class StackConfig:
             "GATEWAY_CLERK_API_URL": f"{self.clerk_issuer}/v1",
             "GATEWAY_CLERK_SECRET_KEY": self.clerk_secret_key,
             "GATEWAY_CLERK_WEBHOOK_SECRET": self.clerk_webhook_secret,
+            # Sessions come from the local dev issuer, not from a Clerk frontend.
+            "GATEWAY_SESSION_RENEWAL_HINT": (
+                "get a new one from the local dev issuer (`visiona login --dev NAME` for the "
+                "CLI, `make -s token USER=NAME` for curl) and send the request again"
+            ),
             "GATEWAY_PSEUDONYM_KEY": self.pseudonym_key,
             "GATEWAY_LOG_FORMAT": self.log_format,
             # Live events (SSE) come from the run's exchange, in a queue under its prefix.

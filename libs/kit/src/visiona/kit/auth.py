@@ -22,6 +22,12 @@ from visiona.kit.errors import Unauthenticated
 ALGORITHMS = ["RS256"]
 VERIFIED_TTL_S = 30.0
 VERIFIED_MAX = 10_000
+# What an expired token's refusal tells its holder to do (Clerk's session tokens last a
+# minute; its frontend SDK keeps refreshing them while the user is signed in).
+RENEWAL_HINT = (
+    "sign in again, or get a fresh session token from Clerk (a signed-in frontend's "
+    "`session.getToken()`) and send the request again"
+)
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,12 @@ class TokenVerifier:
         jwks_url: str | None = None,
         leeway_s: float = 5.0,
         jwks_cache_s: int = 300,
+        renewal_hint: str = RENEWAL_HINT,
     ) -> None:
         if not (pem_public_key or jwks_url):
             raise ValueError("a PEM public key or a JWKS URL is required")
         self.issuer = issuer
+        self.renewal_hint = renewal_hint
         self.authorized_parties = set(authorized_parties)
         self.leeway_s = leeway_s
         # Parsed once: pyjwt would parse a PEM string again on every request.
@@ -125,7 +133,9 @@ class TokenVerifier:
                 options={"require": ["exp", "nbf", "iat", "iss", "sub"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("the session token has expired", code="token_expired") from exc
+            raise Unauthenticated(
+                f"the session token has expired: {self.renewal_hint}", code="token_expired"
+            ) from exc
         except jwt.ImmatureSignatureError as exc:
             raise Unauthenticated(
                 "the session token is not valid yet", code="invalid_token"

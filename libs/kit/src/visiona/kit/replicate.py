@@ -7,7 +7,9 @@ same for both lives here.
 
 from __future__ import annotations
 
+import enum
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,22 +21,95 @@ from replicate.exceptions import ReplicateError
 from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
 
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.errors import InvalidArgument
+from visiona.kit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+)
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
 
 
+class Failure(enum.Enum):
+    """What a failed Replicate call means (:data:`FAILURE_BY_STATUS`)."""
+
+    UNAVAILABLE = "unavailable"  # no answer, a timeout, a 5xx: Replicate's trouble, retried
+    RATE_LIMITED = "rate_limited"  # 429: retried later
+    GONE = "gone"  # 404, 410: the version, training or prediction is no more
+    INVALID = "invalid"  # 400, 413, 422 (and any other 4xx): the input is refused
+    CONFLICT = "conflict"  # 409: not in a state that allows it (a finished job)
+    NOT_CONFIGURED = "not_configured"  # 401, 402, 403: our token, account or its billing
+
+
+# The SDK raises one class (ReplicateError) for every status: the status decides.
+FAILURE_BY_STATUS: dict[int, Failure] = {
+    400: Failure.INVALID,
+    401: Failure.NOT_CONFIGURED,
+    402: Failure.NOT_CONFIGURED,
+    403: Failure.NOT_CONFIGURED,
+    404: Failure.GONE,
+    408: Failure.UNAVAILABLE,
+    409: Failure.CONFLICT,
+    410: Failure.GONE,
+    413: Failure.INVALID,
+    422: Failure.INVALID,
+    429: Failure.RATE_LIMITED,
+}
+
+# For a call a request waits on (a webhook's signing secret): the status and stable code.
+_DOMAIN_ERRORS: dict[Failure, tuple[type[DomainError], str, str]] = {
+    Failure.UNAVAILABLE: (Unavailable, "replicate_unavailable", "Replicate is unavailable"),
+    Failure.RATE_LIMITED: (
+        ResourceExhausted,
+        "replicate_rate_limited",
+        "Replicate is rate limiting us; try again in a minute",
+    ),
+    Failure.GONE: (FailedPrecondition, "replicate_object_gone", "Replicate no longer has it"),
+    Failure.INVALID: (InvalidArgument, "replicate_input_refused", "Replicate refused the input"),
+    Failure.CONFLICT: (
+        FailedPrecondition,
+        "replicate_conflict",
+        "Replicate's object is not in a state that allows it",
+    ),
+    Failure.NOT_CONFIGURED: (
+        FailedPrecondition,
+        "replicate_not_configured",
+        "Replicate refused our credentials or account",
+    ),
+}
+
+
 class ProviderError(Exception):
-    """A provider call failed. ``permanent`` errors will not succeed when retried."""
+    """A provider call failed; ``failure`` says how (``status`` None: no answer at all).
+    ``permanent`` errors will not succeed when retried."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
     @property
+    def failure(self) -> Failure:
+        if self.status is None or self.status >= 500:
+            return Failure.UNAVAILABLE
+        return FAILURE_BY_STATUS.get(self.status, Failure.INVALID)
+
+    @property
     def permanent(self) -> bool:
-        return self.status is not None and 400 <= self.status < 500 and self.status != 429
+        return self.failure not in (Failure.UNAVAILABLE, Failure.RATE_LIMITED)
+
+    @property
+    def gone(self) -> bool:
+        """The object the call named is no more at Replicate (not merely unreachable)."""
+        return self.failure is Failure.GONE
+
+    def domain_error(self) -> DomainError:
+        """This failure for a caller waiting on it (Replicate's detail stays out: it may
+        quote the input)."""
+        kind, code, message = _DOMAIN_ERRORS[self.failure]
+        return kind(message, code=code)
 
 
 class InvalidWebhook(Exception):
@@ -96,22 +171,26 @@ def verify_webhook(
         "webhook-timestamp": timestamp,
         "webhook-signature": signature,
     }
-    last: Exception | None = None
+    # The signature first, without the tolerance (the SDK checks the timestamp only when
+    # given one, and before the signature), then the age: a stale delivery is told apart
+    # from a forged one.
     for secret in secrets:
         try:
-            Webhooks.validate(
-                headers=headers,
-                body=text,
-                secret=WebhookSigningSecret(key=secret),
-                tolerance=tolerance_s,
-            )
+            Webhooks.validate(headers=headers, body=text, secret=WebhookSigningSecret(key=secret))
             break
-        except (WebhookValidationError, ValueError) as exc:
-            last = exc
+        except (WebhookValidationError, ValueError):
+            continue
     else:
-        kind = type(last).__name__ if last else "InvalidSignatureError"
-        code = "timestamp_out_of_tolerance" if "Timestamp" in kind else "signature_invalid"
-        raise InvalidWebhook(code, "the webhook signature does not verify")
+        raise InvalidWebhook("signature_invalid", "the webhook signature does not verify")
+    try:
+        Webhooks.validate(
+            headers=headers,
+            body=text,
+            secret=WebhookSigningSecret(key=secret),
+            tolerance=tolerance_s,
+        )
+    except (WebhookValidationError, ValueError):
+        raise _stale(timestamp, tolerance_s) from None
     try:
         data = json.loads(text)
     except ValueError:
@@ -119,6 +198,25 @@ def verify_webhook(
     if not isinstance(data, dict) or "id" not in data or "status" not in data:
         raise InvalidWebhook("payload_invalid", "the body is not a training or prediction")
     return data
+
+
+def _stale(timestamp: str, tolerance_s: int) -> InvalidWebhook:
+    """The refusal of a well-signed delivery whose timestamp is out of tolerance."""
+    try:
+        skew = int(timestamp) - time.time()
+    except ValueError:
+        return InvalidWebhook("timestamp_invalid", "the webhook timestamp is not a number")
+    if skew > 0:
+        return InvalidWebhook(
+            "timestamp_too_new",
+            f"webhook timestamp {int(skew)} s in the future, beyond the {tolerance_s} s "
+            "tolerance: this server's clock is behind",
+        )
+    return InvalidWebhook(
+        "timestamp_too_old",
+        f"webhook too old: signed {int(-skew)} s ago, beyond the {tolerance_s} s tolerance "
+        "(a replay, or this server's clock is ahead)",
+    )
 
 
 Apply = Callable[[UnitOfWork, uuid.UUID, dict[str, Any]], Awaitable[None]]
@@ -158,8 +256,17 @@ class WebhookInbox:
     ) -> bool:
         """True when the delivery was new; InvalidArgument when it does not verify."""
         try:
+            secrets = await self.secrets()
+        except ProviderError as exc:
+            # Asking Replicate for the signing secret failed. Whatever the reason (even our
+            # token), it is not the sender's fault: 503, so that Replicate delivers it again.
+            log.warning("replicate.webhook_secret_unavailable", status=exc.status)
+            raise Unavailable(
+                "webhook signatures cannot be checked now", code=exc.domain_error().code
+            ) from None
+        try:
             data = verify_webhook(
-                await self.secrets(),
+                secrets,
                 webhook_id=webhook_id,
                 timestamp=timestamp,
                 signature=signature,

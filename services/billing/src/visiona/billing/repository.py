@@ -89,12 +89,13 @@ WHERE e.user_id = :user AND e.kind IN ('purchase', 'plan_grant', 'refund_clawbac
 # accounts (the Stripe customer mapping) last.
 _USER_TABLES = ("usage_records", "holds", "checkout_sessions", "subscriptions")
 
-# Stored Stripe events that name the user or their customer anywhere in the payload. The user
-# id is matched as a whole JSON string (so user_a does not match user_ab); Stripe ids are
-# fixed-length and unique, so the customer id is matched anywhere (URLs included).
+# Stored Stripe events that name the user or one of their customers anywhere in the payload.
+# The user id is matched as a whole JSON string (so user_a does not match user_ab); Stripe ids
+# are fixed-length and unique, so a customer id is matched anywhere (URLs included).
 _STRIPE_EVENTS_OF = (
     "DELETE FROM stripe_events WHERE strpos(payload::text, :user_json) > 0 "
-    "OR (CAST(:customer AS text) IS NOT NULL AND strpos(payload::text, :customer) > 0)"
+    "OR EXISTS (SELECT 1 FROM unnest(CAST(:customers AS text[])) AS c "
+    "WHERE strpos(payload::text, c) > 0)"
 )
 
 
@@ -159,6 +160,12 @@ class AccountRepository:
         """Keep the user's payments anonymised (``retained_payments``), then delete every row
         that names the user or their Stripe customer. One transaction: all or nothing."""
         customer = await self.stripe_customer(user_id)
+        replaced = (
+            await self.session.execute(
+                sa.text("SELECT replaced_stripe_customer_ids FROM accounts WHERE user_id = :user"),
+                {"user": user_id},
+            )
+        ).scalar() or []
         retained = await self.session.execute(
             sa.text(
                 "INSERT INTO retained_payments (account_ref, kind, stripe_reference, "
@@ -186,13 +193,16 @@ class AccountRepository:
             sa.text("DELETE FROM accounts WHERE user_id = :user"), {"user": user_id}
         )
         removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
-        removed += await self.purge_stripe_events(user_id, customer)
+        removed += await self.purge_stripe_events(user_id, customer, *replaced)
         return Purge(removed, int(retained.rowcount or 0), customer)  # type: ignore[attr-defined]
 
-    async def purge_stripe_events(self, user_id: str, customer: str | None) -> int:
+    async def purge_stripe_events(self, user_id: str, *customers: str | None) -> int:
         result = await self.session.execute(
             sa.text(_STRIPE_EVENTS_OF),
-            {"user_json": json.dumps(user_id, ensure_ascii=False), "customer": customer},
+            {
+                "user_json": json.dumps(user_id, ensure_ascii=False),
+                "customers": [c for c in customers if c],
+            },
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -14,10 +16,17 @@ from visiona.billing.domain import UsageSummary
 from visiona.billing.ledger import Balance, Entry, Ledger, PostResult
 from visiona.billing.repository import UsageRepository
 from visiona.billing.saga import credits_changed
-from visiona.billing.stripe_api import StripePort
-from visiona.billing.stripe_events import ENTITLED_STATUSES
+from visiona.billing.stripe_api import CustomerMissing, StripeObj, StripePort
+from visiona.billing.stripe_events import ENTITLED_STATUSES, StripeEventApplier
 from visiona.kit.db import Database
-from visiona.kit.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from visiona.kit.errors import (
+    Conflict,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 
@@ -25,6 +34,11 @@ log = get_logger(__name__)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+# Customers replaced in one request at most: Stripe's idempotent replay can hand back a
+# replacement that was itself deleted since; past that, something else is wrong.
+MAX_CUSTOMER_REPLACEMENTS = 2
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,78 @@ class BillingService:
             await uow.commit()
         return str(stored)
 
+    async def _as_customer(
+        self, user_id: str, customer: str, call: Callable[[str], Awaitable[T]]
+    ) -> T:
+        """``call(customer)``; when Stripe no longer has that customer, the call again with the
+        one that replaces it (:meth:`_replace_customer`)."""
+        for _ in range(MAX_CUSTOMER_REPLACEMENTS):
+            try:
+                return await call(customer)
+            except CustomerMissing:
+                customer = await self._replace_customer(user_id, customer)
+        return await call(customer)
+
+    async def _replace_customer(self, user_id: str, missing: str) -> str:
+        """A new Stripe customer for the user in place of ``missing``, which Stripe said it
+        does not have (deleted in the dashboard, made with the other mode's keys, a restored
+        backup). Made once however many requests find it missing at once: Stripe's
+        idempotency key follows from the missing id and the stored id is compared and set, so
+        every one of them ends with the same customer. The user's subscriptions are synced
+        again in the same transaction: Stripe ended them with their customer, or never had
+        them, and a plan that still looked active would refuse a new one."""
+        try:
+            found: StripeObj | None = await self.stripe.customer(missing)
+        except NotFound:
+            found = None
+        if found is not None and not found.get("deleted"):
+            log.error("billing.customer_missing_yet_found")
+            raise Unavailable("payment provider unavailable", code="stripe_unavailable")
+        created = str((await self.stripe.create_customer(user_id, replacing=missing))["id"])
+        async with self.db.uow(user_id) as uow:
+            stored = (
+                await uow.session.execute(
+                    sa.text(
+                        "UPDATE accounts SET stripe_customer_id = :new, "
+                        "replaced_stripe_customer_ids = "
+                        "array_append(replaced_stripe_customer_ids, :old), updated_at = now() "
+                        "WHERE user_id = :u AND stripe_customer_id = :old "
+                        "RETURNING stripe_customer_id"
+                    ),
+                    {"u": user_id, "new": created, "old": missing},
+                )
+            ).scalar()
+            replaced = stored is not None
+            if replaced:
+                await StripeEventApplier(self.catalog, self.stripe).resync_subscriptions(
+                    uow, user_id
+                )
+            else:
+                # A twin replaced it first (with this very customer, unless Stripe's key
+                # had expired in between).
+                stored = (
+                    await uow.session.execute(
+                        sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :u"),
+                        {"u": user_id},
+                    )
+                ).scalar()
+            await uow.commit()
+        if stored != created:
+            await self._delete_orphan(created)
+        if stored is None:
+            # Erased meanwhile.
+            raise FailedPrecondition(
+                "nothing to manage yet: buy a pack or a plan first", code="no_billing_account"
+            )
+        log.info("billing.customer_replaced", by_this_request=replaced)
+        return str(stored)
+
+    async def _delete_orphan(self, customer: str) -> None:
+        try:
+            await self.stripe.delete_customer(customer)
+        except DomainError as exc:
+            log.warning("billing.orphan_customer_kept", code=exc.code)
+
     async def create_checkout(
         self, user_id: str, kind: str, item_id: str, idempotency: RequestKey | None = None
     ) -> tuple[CheckoutSession, bool]:
@@ -162,28 +248,32 @@ class BillingService:
             price, credits, amount = plan.stripe_price, plan.monthly_credits, plan.unit_amount
         else:
             raise InvalidArgument("kind must be pack or plan", code="checkout_kind_invalid")
-        customer = await self._customer(user_id)
         metadata = {"user_id": user_id, "kind": kind, "item_id": item_id}
-        params: dict[str, object] = {
-            "mode": "payment" if kind == "pack" else "subscription",
-            "customer": customer,
-            "client_reference_id": user_id,
-            "line_items": [{"price": price, "quantity": 1}],
-            "success_url": self.settings.checkout_success_url,
-            "cancel_url": self.settings.checkout_cancel_url,
-            "metadata": metadata,
-        }
-        if kind == "pack":
-            params["payment_intent_data"] = {"metadata": metadata}
-        else:
-            params["subscription_data"] = {"metadata": metadata}
         # With the caller's key, Stripe's key follows from it: a first attempt that reached
         # Stripe but was never recorded here (a crash, a lost answer), or a twin in flight,
-        # gets the very session Stripe made for it (Stripe keeps keys for 24 hours).
+        # gets the very session Stripe made for it (Stripe keeps keys for 24 hours). The
+        # customer is part of it: the attempt after a customer was replaced is another request.
         stripe_key = idempotency.key if idempotency is not None else str(uuid.uuid4())
-        session = await self.stripe.create_checkout_session(
-            params, key=f"visiona-checkout-{stripe_key}"
-        )
+
+        async def open_session(customer: str) -> StripeObj:
+            params: dict[str, object] = {
+                "mode": "payment" if kind == "pack" else "subscription",
+                "customer": customer,
+                "client_reference_id": user_id,
+                "line_items": [{"price": price, "quantity": 1}],
+                "success_url": self.settings.checkout_success_url,
+                "cancel_url": self.settings.checkout_cancel_url,
+                "metadata": metadata,
+            }
+            if kind == "pack":
+                params["payment_intent_data"] = {"metadata": metadata}
+            else:
+                params["subscription_data"] = {"metadata": metadata}
+            return await self.stripe.create_checkout_session(
+                params, key=f"visiona-checkout-{stripe_key}-{customer}"
+            )
+
+        session = await self._as_customer(user_id, await self._customer(user_id), open_session)
         expires = session.get("expires_at")
         opened = CheckoutSession(
             id=str(session["id"]),
@@ -246,7 +336,11 @@ class BillingService:
             raise FailedPrecondition(
                 "nothing to manage yet: buy a pack or a plan first", code="no_billing_account"
             )
-        session = await self.stripe.create_portal_session(customer, self.settings.portal_return_url)
+        session = await self._as_customer(
+            user_id,
+            customer,
+            lambda c: self.stripe.create_portal_session(c, self.settings.portal_return_url),
+        )
         return str(session["url"])
 
     async def adjust(

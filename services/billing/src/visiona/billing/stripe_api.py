@@ -1,8 +1,9 @@
 """The billing service's port to Stripe, and its adapter on the official SDK (StripeClient).
 
 Objects come back as plain dicts (``StripeObject.to_dict()``) so the rest of billing does not
-depend on the SDK's types. Webhook signatures are checked with the SDK's own verifier against
-the current secret and, during a rotation, the previous one.
+depend on the SDK's types, and errors as domain errors, class by class (:func:`domain_error`):
+Stripe's 4xx are not outages. Webhook signatures are checked with the SDK's own verifier
+against the current secret and, during a rotation, the previous one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any, Protocol
 import stripe
 
 from visiona.billing.config import BillingSettings
-from visiona.kit.errors import InvalidArgument, NotFound, Unavailable
+from visiona.kit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -22,8 +30,71 @@ log = get_logger(__name__)
 StripeObj = dict[str, Any]
 
 
+class CustomerMissing(FailedPrecondition):
+    """A call named a customer Stripe does not have (deleted in the dashboard, made with the
+    other mode's keys, or never there: a restored backup). Billing replaces it and tries again
+    (``BillingService``); only if that fails does the caller see it."""
+
+    code = "stripe_customer_missing"
+
+
+def domain_error(exc: stripe.StripeError) -> DomainError:
+    """What a Stripe error means for the caller, decided class by class (stripe-python's
+    ``_api_requestor.specific_v1_api_error``): a request Stripe refused is not an outage, so
+    only connection failures, 5xx and 409s (which the SDK has already retried) are
+    UNAVAILABLE. Messages are ours: Stripe's may echo customer data."""
+    if isinstance(exc, stripe.IdempotencyError):
+        # Our key follows from the caller's Idempotency-Key (ADR 0009): Stripe saw it with
+        # other parameters, so the caller reused it for another request.
+        return InvalidArgument(
+            "this Idempotency-Key was used for a different request",
+            code="idempotency_key_reused",
+        )
+    if isinstance(exc, stripe.InvalidRequestError):
+        if exc.http_status == 404:
+            # The object the URL names (GET /v1/customers/cus_…): the caller decides.
+            return NotFound("no such Stripe object", code="stripe_object_missing")
+        if exc.code == "resource_missing" and exc.param == "customer":
+            return CustomerMissing("the payment provider no longer has this billing account")
+        if exc.code == "resource_missing":
+            # A price or product of the catalogue that this Stripe account does not have.
+            return FailedPrecondition(
+                "the payment provider does not know this item: the catalogue and the Stripe "
+                "account disagree",
+                code="stripe_catalog_mismatch",
+            )
+        return FailedPrecondition(
+            "the payment provider refused the request", code="stripe_request_refused"
+        )
+    if isinstance(exc, stripe.CardError):
+        return FailedPrecondition("the payment was declined", code="payment_declined")
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        # Our key is wrong, revoked or restricted: no retry helps until an operator acts.
+        return FailedPrecondition(
+            "payments are not available: the payment provider refused our credentials",
+            code="stripe_not_configured",
+        )
+    if isinstance(exc, stripe.RateLimitError):
+        return ResourceExhausted(
+            "the payment provider is rate limiting us; try again in a minute",
+            code="stripe_rate_limited",
+        )
+    if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
+        return Unavailable("payment provider unavailable", code="stripe_unavailable")
+    # Any other class (stripe-python adds them for new APIs) by its status.
+    status = exc.http_status
+    if status is not None and 400 <= status < 500:
+        return FailedPrecondition(
+            "the payment provider refused the request", code="stripe_request_refused"
+        )
+    return Unavailable("payment provider unavailable", code="stripe_unavailable")
+
+
 class StripePort(Protocol):
-    async def create_customer(self, user_id: str) -> StripeObj: ...
+    async def create_customer(self, user_id: str, *, replacing: str | None = None) -> StripeObj:
+        """The user's customer, created once per ``replacing`` (None: their first one; else
+        the id of the customer Stripe lost): a retry or a concurrent twin gets the same one."""
+        ...
 
     async def create_checkout_session(self, params: dict[str, Any], key: str) -> StripeObj: ...
 
@@ -66,14 +137,24 @@ class WebhookVerifier:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidArgument("webhook body is not UTF-8", code="payload_invalid") from None
+        # The signature first, the age second (the SDK checks both at once and says which
+        # only in prose): a stale delivery is told apart from a forged one.
         for secret in self.secrets:
             try:
-                stripe.WebhookSignature.verify_header(text, signature, secret, self.tolerance_s)
+                stripe.WebhookSignature.verify_header(text, signature, secret, tolerance=None)
             except stripe.SignatureVerificationError:
                 continue
             break
         else:
             raise InvalidArgument("webhook signature does not verify", code="signature_invalid")
+        try:
+            stripe.WebhookSignature.verify_header(text, signature, secret, self.tolerance_s)
+        except stripe.SignatureVerificationError:
+            raise InvalidArgument(
+                f"webhook too old: signed more than {self.tolerance_s} s ago (a replay, or "
+                "this server's clock is ahead)",
+                code="timestamp_too_old",
+            ) from None
         try:
             event = json.loads(text)
         except ValueError:
@@ -108,28 +189,30 @@ class StripeSdk:
         try:
             return _plain(await coro)
         except stripe.StripeError as exc:
-            if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
-                raise NotFound("no such Stripe object", code="stripe_object_missing") from None
-            if isinstance(exc, stripe.IdempotencyError):
-                # Our key follows from the caller's Idempotency-Key (ADR 0009): Stripe saw it
-                # with other parameters, so the caller reused it for another request.
-                raise InvalidArgument(
-                    "this Idempotency-Key was used for a different request",
-                    code="idempotency_key_reused",
-                ) from None
-            # Type and status only: Stripe's messages may echo customer data.
-            log.warning(
-                "stripe.call_failed", call=what, error=type(exc).__name__, status=exc.http_status
-            )
-            raise Unavailable("payment provider unavailable", code="stripe_unavailable") from None
+            error = domain_error(exc)
+            if not isinstance(error, NotFound | CustomerMissing | InvalidArgument):
+                # Type, status and code only: Stripe's messages may echo customer data. Ours
+                # (credentials, catalogue) louder than Stripe's own trouble.
+                (log.warning if isinstance(error, Unavailable) else log.error)(
+                    "stripe.call_failed",
+                    call=what,
+                    error=type(exc).__name__,
+                    status=exc.http_status,
+                    stripe_code=exc.code,
+                    code=error.code,
+                )
+            raise error from None
 
-    async def create_customer(self, user_id: str) -> StripeObj:
+    async def create_customer(self, user_id: str, *, replacing: str | None = None) -> StripeObj:
+        # Retries and concurrent first checkouts of one user make one customer; so do
+        # concurrent requests that all found the same customer missing.
+        key = f"visiona-customer-{user_id}"
+        if replacing:
+            key += f"-after-{replacing}"
         return await self._call(
             "customers.create",
             self.client.v1.customers.create_async(
-                params={"metadata": {"user_id": user_id}},
-                # Retries and concurrent first checkouts of one user make one customer.
-                options={"idempotency_key": f"visiona-customer-{user_id}"},
+                params={"metadata": {"user_id": user_id}}, options={"idempotency_key": key}
             ),
         )
 

@@ -216,9 +216,14 @@ class StripeEventApplier:
         if not customer:
             return None
         await uow.act_as(None, system=True)
+        # Or one the user had before (replaced when Stripe lost it): its late events are theirs.
         user = (
             await uow.session.execute(
-                sa.text("SELECT user_id FROM accounts WHERE stripe_customer_id = :c"),
+                sa.text(
+                    "SELECT user_id FROM accounts WHERE stripe_customer_id = :c UNION ALL "
+                    "SELECT user_id FROM accounts WHERE replaced_stripe_customer_ids @> "
+                    "ARRAY[CAST(:c AS text)] LIMIT 1"
+                ),
                 {"c": customer},
             )
         ).scalar()
@@ -285,6 +290,36 @@ class StripeEventApplier:
                 PlanChangedV1(user_id=user_id, plan_id=plan.id if plan else None, status=status)
             )
         return f"subscription_{status}"
+
+    async def resync_subscriptions(self, uow: UnitOfWork, user_id: str) -> None:
+        """Store again, as Stripe has them now, the user's subscriptions that still entitle
+        them (the transaction acts as the user). After their customer turned out missing:
+        Stripe ended them with it, or never had them (another mode's keys, a restored backup),
+        and then they have ended for billing too."""
+        ids = (
+            await uow.session.execute(
+                sa.text("SELECT id FROM subscriptions WHERE status = ANY(:entitled)"),
+                {"entitled": list(ENTITLED_STATUSES)},
+            )
+        ).scalars()
+        for subscription_id in list(ids):
+            try:
+                await self._sync_subscription(uow, user_id, subscription_id)
+            except NotFound:
+                ended = (
+                    await uow.session.execute(
+                        sa.text(
+                            "UPDATE subscriptions SET status = 'canceled', "
+                            "cancel_at_period_end = false, synced_at = now() WHERE id = :id "
+                            "RETURNING plan_id"
+                        ),
+                        {"id": subscription_id},
+                    )
+                ).first()
+                if ended is not None:
+                    uow.emit(
+                        PlanChangedV1(user_id=user_id, plan_id=ended.plan_id, status="canceled")
+                    )
 
     async def _wake_deferred(self, uow: UnitOfWork, payment_intent: str | None) -> None:
         """A payment's credits were just granted: refunds of it that arrived first (Stripe does

@@ -7,16 +7,21 @@
   already gone.
 
 The body is verified as received (``svix`` against the current and the previous secret, five
-minutes of tolerance), then the ``svix-id`` is recorded in the same transaction as its effect:
+minutes of tolerance; a well-signed delivery out of tolerance is refused as too old or too
+new, not as a bad signature), then the ``svix-id`` is recorded in the same transaction as its
+effect:
 a redelivery is answered 200 and does nothing. Nothing is recreated for a user whose erasure
 runs or is complete.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +35,8 @@ from visiona.kit.logging import get_logger
 log = get_logger(__name__)
 
 HANDLED = ("user.created", "user.updated", "user.deleted")
+# svix's tolerance on svix-timestamp, either way (standardwebhooks' own, not configurable).
+SVIX_TOLERANCE_S = 300
 
 
 class InvalidClerkWebhook(Exception):
@@ -72,7 +79,45 @@ def verify(settings: GatewaySettings, body: bytes, headers: Mapping[str, str]) -
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise InvalidClerkWebhook("invalid_payload", "not a Clerk event")
         return event
-    raise InvalidClerkWebhook("signature_invalid", "the signature does not match")
+    raise _refusal(secrets, body, wanted)
+
+
+def _refusal(secrets: list[str], body: bytes, headers: Mapping[str, str]) -> InvalidClerkWebhook:
+    """Why no secret verified the delivery. svix checks the timestamp before the signature
+    and says which failed only in prose; a delivery whose signature is right (svix's own
+    ``sign`` at its own timestamp) but whose timestamp is out of tolerance is stale, not
+    forged: a retry that took too long, a replay, or a clock out of sync."""
+    invalid = InvalidClerkWebhook("signature_invalid", "the signature does not match")
+    try:
+        stamp = int(headers["svix-timestamp"])
+        text = body.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return invalid
+    skew = stamp - time.time()
+    if abs(skew) <= SVIX_TOLERANCE_S:
+        return invalid
+    sent = [s.partition(",")[2] for s in headers["svix-signature"].split() if s.startswith("v1,")]
+    signed_at = datetime.fromtimestamp(stamp, UTC)
+    for secret in secrets:
+        try:
+            expected = Webhook(secret).sign(headers["svix-id"], signed_at, text).partition(",")[2]
+        except ValueError:
+            continue
+        if any(hmac.compare_digest(expected, s) for s in sent):
+            break
+    else:
+        return invalid
+    if skew > 0:
+        return InvalidClerkWebhook(
+            "timestamp_too_new",
+            f"the webhook's timestamp is {int(skew)} s in the future, beyond the "
+            f"{SVIX_TOLERANCE_S} s tolerance: this server's clock is behind",
+        )
+    return InvalidClerkWebhook(
+        "timestamp_too_old",
+        f"the webhook is too old: signed {int(-skew)} s ago, beyond the {SVIX_TOLERANCE_S} s "
+        "tolerance (a delayed retry, a replay, or this server's clock is ahead)",
+    )
 
 
 def _primary_email(user: Mapping[str, Any]) -> str | None:

@@ -74,6 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             pem_public_key=settings.clerk_jwt_key,
             jwks_url=settings.clerk_jwks_url,
             leeway_s=settings.clock_skew_s,
+            renewal_hint=settings.session_renewal_hint,
         )
         # Live events: starts without the broker and connects in the background.
         app.state.events = EventFeed.from_settings(settings)

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from visiona.kit.auth import RENEWAL_HINT
 from visiona.kit.settings import ServiceSettings
 
 
@@ -29,6 +30,9 @@ class GatewaySettings(ServiceSettings):
     clerk_jwt_key: str | None = None
     clerk_jwks_url: str | None = None
     clock_skew_s: float = 5.0
+    # What the 401 for an expired session token tells its holder to do (the local stack
+    # names its own way to a new token).
+    session_renewal_hint: str = RENEWAL_HINT
 
     # Clerk's Backend API (an erased account's sign-in is deleted too) and its user webhooks
     # (Svix-signed; the previous secret is accepted during a rotation).

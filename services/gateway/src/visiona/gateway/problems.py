@@ -196,8 +196,18 @@ async def rpc_error_handler(request: Request, exc: Exception) -> JSONResponse:
 async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = HTTP_BY_KIND[exc.kind]
-    headers = {"WWW-Authenticate": 'Bearer realm="visiona"'} if status == 401 else None
+    headers = {"WWW-Authenticate": _bearer_challenge(exc.code)} if status == 401 else None
     return problem(request, status, exc.code, exc.message, headers=headers, max_bytes=exc.max_bytes)
+
+
+def _bearer_challenge(code: str) -> str:
+    """RFC 6750 § 3: a token that was sent and refused (expired, or invalid) is
+    ``error="invalid_token"``, so that a client library knows to get a new one."""
+    if code == "token_expired":
+        return 'Bearer realm="visiona", error="invalid_token", error_description="the session token has expired"'
+    if code == "invalid_token":
+        return 'Bearer realm="visiona", error="invalid_token"'
+    return 'Bearer realm="visiona"'
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -109,7 +109,8 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             # What could be stored is delivered; the rest is released, never charged.
             await finish(uow, row, await self._stored_count(uow, row))
             return True
-        if kind == "poll" and self.permanent(error):
+        if kind == "poll" and isinstance(error, ProviderError) and error.gone:
+            # Only a prediction Replicate no longer has is lost; a refused token is ours to fix.
             await fail(uow, row, "provider_lost", str(error))
             return True
         return False

@@ -13,13 +13,6 @@ from visiona.kit.errors import InvalidArgument
 
 MAX_PROMPT_CHARS = 2000
 
-SYSTEM_PROMPT = (
-    "You rewrite short prompts for a text-to-image model (Flux) that generates photos of one "
-    "specific person. Keep every subject word the user wrote, including any trigger token, "
-    "and add concrete visual detail: setting, lighting, lens and camera, composition, mood. "
-    "Answer with the rewritten prompt only, one paragraph, under 120 words."
-)
-
 SUBJECT = "{subject}"
 
 # The training service's rule for trigger words: a token no caption contains by accident.
@@ -139,6 +132,18 @@ class PreparedPrompt:
     refusal_message: str = ""
     reason: str = ""
     enhancement_id: uuid.UUID | None = None
+
+
+# The stable code of a refused prompt, on every path that takes one (the generation service
+# answers a PreparePrompt refusal with it too).
+PROMPT_REFUSED = "prompt_refused"
+
+
+def refusal_error(prepared: PreparedPrompt) -> InvalidArgument:
+    """The error a refused prompt is answered with: its category's explanation."""
+    return InvalidArgument(
+        prepared.refusal_message or "this prompt cannot be generated", code=PROMPT_REFUSED
+    )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""What we ask the LLM before a generation, and how its answer is read. Pure.
+"""What we ask the LLM about a prompt, and how its answer is read. Pure.
 
-With ``enhance`` one call both judges and rewrites; without, a short call only judges. The
-answer is a JSON object; :func:`parse_judgement` reads it defensively (code fences, prose
-around it, wrong types, unknown categories, a lost trigger word) and returns None when the
-answer cannot be used, which the service treats like an unreachable LLM.
+Before a generation, with ``enhance`` one call both judges and rewrites; without, a short
+call only judges. ``POST /v1/prompts/enhance`` asks the same judgement under the same policy
+with its rewrite (no trigger word or style there). The answer is a JSON object;
+:func:`parse_judgement` reads it defensively (code fences, prose around it, wrong types,
+unknown categories, a lost trigger word) and returns None when the answer cannot be used;
+:func:`refusal_of` says whether an answer refuses the prompt, the same way on every path.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from visiona.prompts.domain import MAX_PROMPT_CHARS, StylePack, ensure_trigger_word
-from visiona.prompts.moderation import CATEGORIES
+from visiona.prompts.domain import MAX_PROMPT_CHARS, Completion, StylePack, ensure_trigger_word
+from visiona.prompts.moderation import CATEGORIES, check_rules
 
 # Part of every cache key: changing the instructions below must bump it, so that no answer
-# given to older instructions is served again.
-JUDGE_VERSION = "2026-11-v1"
+# given to older instructions is served again. (v2: a cached rewrite has passed the rule
+# layer too, see refusal_of.)
+JUDGE_VERSION = "2026-12-v2"
 
 MAX_REASON_CHARS = 300
 
@@ -42,6 +45,14 @@ _POLICY = (
 
 _CATEGORY_LIST = ", ".join(c for c in CATEGORIES)
 
+_REWRITE_ANSWER = (
+    "Answer with one JSON object and nothing else: "
+    '{"allowed": true or false, "category": null or one of '
+    f"[{_CATEGORY_LIST}], "
+    '"prompt": "the rewritten prompt, or an empty string when refused", '
+    '"reason": "one short sentence: what the rewrite changed, or why it is refused"}'
+)
+
 REWRITE_SYSTEM = (
     "You prepare prompts for Flux, a text-to-image model fine-tuned on photos of one person, "
     "whom prompts name by a trigger word. You judge the user's prompt and, when it is "
@@ -52,11 +63,18 @@ REWRITE_SYSTEM = (
     "keep what the user asked for; follow the style pack's look and avoid what it says to "
     "avoid; add concrete visual detail (setting, lighting, lens, composition, mood); one "
     "paragraph under 120 words, no negative prompts, no quotes.\n\n"
-    "Answer with one JSON object and nothing else: "
-    '{"allowed": true or false, "category": null or one of '
-    f"[{_CATEGORY_LIST}], "
-    '"prompt": "the rewritten prompt, or an empty string when refused", '
-    '"reason": "one short sentence: what the rewrite changed, or why it is refused"}'
+    f"{_REWRITE_ANSWER}"
+)
+
+ENHANCE_SYSTEM = (
+    "You prepare prompts for Flux, a text-to-image model that makes photos of one real "
+    "person. You judge the user's prompt and, when it is allowed, rewrite it, in one answer."
+    f"\n\n{_POLICY}\n\n"
+    "The rewrite: keep every subject word the user wrote, including any trigger token, "
+    "verbatim; keep what the user asked for; add concrete visual detail (setting, lighting, "
+    "lens and camera, composition, mood); one paragraph under 120 words, no negative prompts, "
+    "no quotes.\n\n"
+    f"{_REWRITE_ANSWER}"
 )
 
 MODERATION_SYSTEM = (
@@ -89,7 +107,7 @@ def rewrite_request(prompt: str, trigger_word: str, pack: StylePack | None, draf
 
 
 def moderation_request(prompt: str) -> str:
-    """The user turn of the moderation-only call."""
+    """The user turn of the moderation-only call, and of the enhancement's call."""
     return f"<prompt>{_data(prompt)}</prompt>"
 
 
@@ -194,11 +212,12 @@ def _clip(text: str, limit: int) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;")
 
 
-def parse_judgement(text: str, *, trigger_word: str, rewrite: bool) -> Judgement | None:
+def parse_judgement(text: str, *, trigger_word: str | None, rewrite: bool) -> Judgement | None:
     """The verdict in the LLM's answer, or None when there is no usable one.
 
-    An allowed rewrite that lost the trigger word gets it back at the start; one that is
-    missing or not a string leaves ``prompt`` empty (the caller then uses its draft).
+    An allowed rewrite that lost the trigger word (if there is one) gets it back at the start;
+    one that is missing or not a string leaves ``prompt`` empty (the caller then uses its
+    draft).
     """
     data = _first_object(text)
     if data is None:
@@ -213,7 +232,36 @@ def parse_judgement(text: str, *, trigger_word: str, rewrite: bool) -> Judgement
     prompt = ""
     value = data.get("prompt")
     if rewrite and isinstance(value, str) and value.strip():
-        prompt = ensure_trigger_word(
-            _clip(value, MAX_PROMPT_CHARS - len(trigger_word) - 2), trigger_word
-        )
+        if trigger_word is None:
+            prompt = _clip(value, MAX_PROMPT_CHARS)
+        else:
+            prompt = ensure_trigger_word(
+                _clip(value, MAX_PROMPT_CHARS - len(trigger_word) - 2), trigger_word
+            )
     return Judgement(allowed=True, prompt=prompt, reason=reason if prompt else "")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Who refused a prompt (``rules``, ``llm``, ``provider``) and its category."""
+
+    source: str
+    category: str
+
+
+def refusal_of(completion: Completion, answer: Judgement | None) -> Refusal | None:
+    """Whether the LLM's answer refuses the prompt: the provider's own safety system
+    declined it, the judge refused it, or the judge's rewrite is one the rule layer refuses
+    (it would be refused if it were the prompt). The one decision both the generation path
+    and the enhancement path act on."""
+    if completion.provider_refused:
+        return Refusal("provider", "other")
+    if answer is None:
+        return None
+    if not answer.allowed:
+        return Refusal("llm", answer.category or "other")
+    if answer.prompt:
+        verdict = check_rules(answer.prompt)
+        if verdict is not None:
+            return Refusal("rules", verdict.category)
+    return None

@@ -1,5 +1,6 @@
 """The LLM port and its adapters, each on its provider's official SDK: Anthropic
-(``anthropic``) and OpenAI (``openai``). ``PROMPTS_LLM_PROVIDER`` picks one.
+(``anthropic``) and OpenAI (``openai``). ``PROMPTS_LLM_PROVIDER`` picks one. Each SDK error
+class maps to one :class:`LLMFailure`; the service turns it into a status.
 
 Adapters never log prompt text: the provider's error message may echo it, so only the error
 type, status and request id are logged.
@@ -7,6 +8,7 @@ type, status and request id are logged.
 
 from __future__ import annotations
 
+import enum
 from typing import Protocol
 
 import anthropic
@@ -19,24 +21,80 @@ from visiona.prompts.domain import Completion
 log = get_logger(__name__)
 
 
-class LLMUnavailable(Exception):
-    """The LLM gave no answer: unreachable, timed out, rate-limited or failing after the
-    SDK's retries (``transient``), or refusing our request (bad key, unknown model)."""
+class LLMFailure(enum.Enum):
+    """Why the LLM gave no answer (:data:`ANTHROPIC_FAILURES`, :data:`OPENAI_FAILURES`)."""
 
-    def __init__(self, provider: str, error_type: str, status: int | None) -> None:
-        super().__init__(f"{provider} unavailable: {error_type} ({status})")
+    UNAVAILABLE = "unavailable"  # no answer, a timeout, 5xx, overloaded, after the SDK's retries
+    RATE_LIMITED = "rate_limited"  # 429: our account's rate, for now
+    REJECTED = "rejected"  # 400, 413, 422: this request (the user's prompt in it) is refused
+    NOT_CONFIGURED = "not_configured"  # 401, 402, 403, 404: our key, account or model name
+
+
+# Each SDK's error classes, most specific first; a status class neither lists is judged by its
+# status (4xx REJECTED, else UNAVAILABLE). A connection error covers timeouts.
+ANTHROPIC_FAILURES: tuple[tuple[type[Exception], LLMFailure], ...] = (
+    (anthropic.RateLimitError, LLMFailure.RATE_LIMITED),
+    (anthropic.AuthenticationError, LLMFailure.NOT_CONFIGURED),
+    (anthropic.PaymentRequiredError, LLMFailure.NOT_CONFIGURED),
+    (anthropic.PermissionDeniedError, LLMFailure.NOT_CONFIGURED),
+    (anthropic.NotFoundError, LLMFailure.NOT_CONFIGURED),
+    (anthropic.BadRequestError, LLMFailure.REJECTED),
+    (anthropic.ContentTooLargeError, LLMFailure.REJECTED),
+    (anthropic.UnprocessableEntityError, LLMFailure.REJECTED),
+    (anthropic.RequestTimeoutError, LLMFailure.UNAVAILABLE),
+    (anthropic.ConflictError, LLMFailure.UNAVAILABLE),
+    (anthropic.InternalServerError, LLMFailure.UNAVAILABLE),
+    (anthropic.APIConnectionError, LLMFailure.UNAVAILABLE),
+    (anthropic.APIResponseValidationError, LLMFailure.UNAVAILABLE),
+)
+OPENAI_FAILURES: tuple[tuple[type[Exception], LLMFailure], ...] = (
+    (openai.RateLimitError, LLMFailure.RATE_LIMITED),
+    (openai.AuthenticationError, LLMFailure.NOT_CONFIGURED),
+    (openai.PermissionDeniedError, LLMFailure.NOT_CONFIGURED),
+    (openai.NotFoundError, LLMFailure.NOT_CONFIGURED),
+    (openai.BadRequestError, LLMFailure.REJECTED),
+    (openai.UnprocessableEntityError, LLMFailure.REJECTED),
+    (openai.ConflictError, LLMFailure.UNAVAILABLE),
+    (openai.InternalServerError, LLMFailure.UNAVAILABLE),
+    (openai.APIConnectionError, LLMFailure.UNAVAILABLE),
+    (openai.APIResponseValidationError, LLMFailure.UNAVAILABLE),
+)
+# OpenAI's 429 when the account has no quota left is no rate: it lasts until someone pays.
+_OPENAI_NO_QUOTA = "insufficient_quota"
+# OpenAI's 400s that are its safety system declining the prompt, not a malformed request.
+OPENAI_POLICY_CODES = frozenset({"content_policy_violation", "content_filter", "invalid_prompt"})
+
+
+def classify(exc: Exception, table: tuple[tuple[type[Exception], LLMFailure], ...]) -> LLMFailure:
+    for cls, failure in table:
+        if isinstance(exc, cls):
+            return failure
+    status = getattr(exc, "status_code", None)
+    return LLMFailure.REJECTED if status and 400 <= status < 500 else LLMFailure.UNAVAILABLE
+
+
+class LLMError(Exception):
+    """The LLM gave no answer; ``failure`` says why, ``transient`` whether asking again
+    later can help."""
+
+    def __init__(
+        self, provider: str, error_type: str, status: int | None, failure: LLMFailure
+    ) -> None:
+        super().__init__(f"{provider} failed: {error_type} ({status}, {failure.value})")
         self.provider = provider
         self.error_type = error_type
         self.status = status
+        self.failure = failure
 
     @property
     def transient(self) -> bool:
-        return self.status is None or self.status in (408, 409, 429) or self.status >= 500
+        return self.failure in (LLMFailure.UNAVAILABLE, LLMFailure.RATE_LIMITED)
 
 
 class LanguageModel(Protocol):
     """One question, one answer. ``json_answer`` asks the provider for a JSON object where it
-    has such a mode; the instructions must ask for JSON either way."""
+    has such a mode; the instructions must ask for JSON either way. A prompt the provider's
+    own safety system declines is an answer (``provider_refused``), not an error."""
 
     provider: str
     model: str
@@ -48,15 +106,16 @@ class LanguageModel(Protocol):
     async def close(self) -> None: ...
 
 
-def _unavailable(provider: str, exc: Exception) -> LLMUnavailable:
+def _failed(provider: str, exc: Exception, failure: LLMFailure) -> LLMError:
     status = getattr(exc, "status_code", None)
-    error = LLMUnavailable(provider, type(exc).__name__, status)
-    # A transient failure is the provider's; any other is ours (key, model): louder.
+    error = LLMError(provider, type(exc).__name__, status, failure)
+    # A transient failure is the provider's; any other is ours or the request's: louder.
     (log.warning if error.transient else log.error)(
         "llm.failed",
         provider=provider,
         error_type=error.error_type,
         status=status,
+        failure=failure.value,
         request_id=getattr(exc, "request_id", None),
     )
     return error
@@ -86,8 +145,8 @@ class AnthropicLLM:
                 system=system,
                 messages=[{"role": "user", "content": user}],
             )
-        except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
-            raise _unavailable(self.provider, exc) from exc
+        except anthropic.APIError as exc:
+            raise _failed(self.provider, exc, classify(exc, ANTHROPIC_FAILURES)) from exc
         text = "".join(block.text for block in message.content if block.type == "text").strip()
         return Completion(
             text=text,
@@ -126,8 +185,17 @@ class OpenAILLM:
                 ],
                 response_format={"type": "json_object"} if json_answer else openai.omit,
             )
-        except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            raise _unavailable(self.provider, exc) from exc
+        except openai.APIError as exc:
+            if isinstance(exc, openai.BadRequestError) and exc.code in OPENAI_POLICY_CODES:
+                log.info("llm.provider_refused", provider=self.provider, code=exc.code)
+                return Completion(
+                    text="", model=self.model, input_tokens=0, output_tokens=0,
+                    provider_refused=True,
+                )  # fmt: skip
+            failure = classify(exc, OPENAI_FAILURES)
+            if isinstance(exc, openai.RateLimitError) and exc.code == _OPENAI_NO_QUOTA:
+                failure = LLMFailure.NOT_CONFIGURED
+            raise _failed(self.provider, exc, failure) from exc
         choice = completion.choices[0] if completion.choices else None
         usage = completion.usage
         text = (choice.message.content or "").strip() if choice else ""

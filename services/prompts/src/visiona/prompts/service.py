@@ -6,15 +6,22 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.errors import NotFound, Unavailable
+from visiona.kit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from visiona.kit.events import PromptEnhancementCreatedV1
 from visiona.kit.logging import get_logger
 from visiona.prompts import judge
 from visiona.prompts.domain import (
     SUBJECT,
-    SYSTEM_PROMPT,
     Completion,
     Enhancement,
     ModerationDecision,
@@ -23,8 +30,9 @@ from visiona.prompts.domain import (
     apply_template,
     check_trigger_word,
     clean_prompt,
+    refusal_error,
 )
-from visiona.prompts.llm import LanguageModel, LLMUnavailable
+from visiona.prompts.llm import LanguageModel, LLMError, LLMFailure
 from visiona.prompts.moderation import check_rules, refusal_message
 from visiona.prompts.repository import (
     EnhancementRepository,
@@ -55,23 +63,47 @@ class PromptsService:
     async def enhance_prompt(self, user_id: str, prompt: str) -> Enhancement:
         """Ask the LLM for a richer prompt, then store it and its event in one transaction.
 
-        The LLM call happens before the transaction opens: no connection is held while it runs.
+        Moderated as a prompt to generate is, and refused the same way (``prompt_refused``,
+        the decision kept for the user): the rule layer first (a clear violation makes no
+        LLM call), then one LLM call that judges under the same policy and rewrites, whose
+        answer :func:`judge.refusal_of` reads as on the generation path (so a rewrite the
+        rules would refuse is refused too). With no judgement there is nothing to return:
+        the LLM's failure is the answer, with its own status. The LLM call happens before
+        the transaction opens: no connection is held while it runs.
         """
         text = clean_prompt(prompt)
+        verdict = check_rules(text)
+        if verdict is not None:
+            await self._refuse_enhancement(user_id, text, "rules", verdict.category)
         try:
             completion = await self.llm.complete(
-                system=SYSTEM_PROMPT, user=text, max_tokens=self.max_tokens
+                system=judge.ENHANCE_SYSTEM,
+                user=judge.moderation_request(text),
+                max_tokens=self.max_tokens,
+                json_answer=True,
             )
-        except LLMUnavailable as exc:
+        except LLMError as exc:
+            raise _enhancer_failed(exc) from exc
+        answer = judge.parse_judgement(completion.text, trigger_word=None, rewrite=True)
+        refusal = judge.refusal_of(completion, answer)
+        if refusal is not None:
+            await self._refuse_enhancement(user_id, text, refusal.source, refusal.category)
+        if answer is None or not answer.prompt:
             raise Unavailable(
-                "the prompt enhancer is unavailable; try again shortly", code="llm_unavailable"
-            ) from exc
-        if not completion.text:
-            raise Unavailable("the prompt enhancer returned nothing", code="llm_empty_answer")
+                "the prompt enhancer gave no usable answer; try again shortly",
+                code="llm_empty_answer",
+            )
         async with self.db.uow(user_id) as uow:
-            stored = await self._store_enhancement(uow, user_id, text, completion.text, completion)
+            stored = await self._store_enhancement(uow, user_id, text, answer.prompt, completion)
             await uow.commit()
         return stored
+
+    async def _refuse_enhancement(
+        self, user_id: str, text: str, source: str, category: str
+    ) -> NoReturn:
+        async with self.db.uow(user_id) as uow:
+            refused = await self._refuse(uow, text, None, source, category)
+        raise refusal_error(refused)
 
     async def list_style_packs(self) -> list[StylePack]:
         async with self.db.uow() as uow:
@@ -139,24 +171,29 @@ class PromptsService:
         try:
             async with asyncio.timeout(budget):
                 completion = await self._ask(text, word, pack, draft, enhance)
-        except LLMUnavailable as exc:
+        except LLMError as exc:
+            # Whatever the failure: generating from the user's own prompt beats no image.
             return self._degraded(draft, exc.error_type, exc.status)
         except TimeoutError:
             return self._degraded(draft, "caller_deadline", None)
-        if completion.provider_refused:
-            # The provider's own safety system answered instead of our judge.
-            async with self.db.uow(user_id) as uow:
-                return await self._refuse(uow, text, pack_id, "provider", "other")
         answer = judge.parse_judgement(completion.text, trigger_word=word, rewrite=enhance)
+        refusal = judge.refusal_of(completion, answer)
+        if refusal is not None:
+            async with self.db.uow(user_id) as uow:
+                # Only the judge's own verdict is cached: the others are no judgement.
+                return await self._refuse(
+                    uow,
+                    text,
+                    pack_id,
+                    refusal.source,
+                    refusal.category,
+                    cache=(key, answer) if refusal.source == "llm" and answer else None,
+                )
         if answer is None:
             return self._degraded(draft, "unusable_answer", None)
 
         async with self.db.uow(user_id) as uow:
             enhancement = None
-            if not answer.allowed:
-                return await self._refuse(
-                    uow, text, pack_id, "llm", answer.category, cache=(key, answer)
-                )
             if enhance and answer.prompt:
                 enhancement = await self._store_enhancement(
                     uow, user_id, text, answer.prompt, completion
@@ -288,3 +325,33 @@ class PromptsService:
             "prompt.degraded", provider=self.llm.provider, error_type=error_type, status=status
         )
         return PreparedPrompt(prompt=draft, degraded=True)
+
+
+# What a failed LLM means to someone waiting for an enhancement (llm.LLMFailure).
+_ENHANCER_FAILURES: dict[LLMFailure, tuple[type[DomainError], str, str]] = {
+    LLMFailure.UNAVAILABLE: (
+        Unavailable,
+        "llm_unavailable",
+        "the prompt enhancer is unavailable; try again shortly",
+    ),
+    LLMFailure.RATE_LIMITED: (
+        ResourceExhausted,
+        "llm_rate_limited",
+        "the prompt enhancer is busy; try again in a minute",
+    ),
+    LLMFailure.REJECTED: (
+        InvalidArgument,
+        "llm_rejected_prompt",
+        "the language model refused this prompt as a request; rephrase it",
+    ),
+    LLMFailure.NOT_CONFIGURED: (
+        FailedPrecondition,
+        "llm_not_configured",
+        "the prompt enhancer is not available: the language model refused our credentials",
+    ),
+}
+
+
+def _enhancer_failed(exc: LLMError) -> DomainError:
+    kind, code, message = _ENHANCER_FAILURES[exc.failure]
+    return kind(message, code=code)

@@ -131,7 +131,10 @@ class ModelJobs(RowJobs[ModelRecord]):
     ) -> bool:
         """A launch or a weights copy that cannot succeed fails the model (billing releases);
         polls, cancels and purges keep trying."""
-        if kind not in _GIVE_UP or (kind == "poll" and not self.permanent(error)):
+        if kind not in _GIVE_UP:
+            return False
+        if kind == "poll" and not (isinstance(error, ProviderError) and error.gone):
+            # Only a training Replicate no longer has is lost; a refused token is ours to fix.
             return False
         reason = "dataset_incomplete" if isinstance(error, dataset.DatasetError) else _GIVE_UP[kind]
         await fail(uow, row, reason, str(error))

@@ -62,7 +62,11 @@ class PromptsServiceServicer:
 
     def EnhancePrompt(self, request, context):
         """EnhancePrompt rewrites a prompt into a richer one for image generation and stores
-        the result; it emits prompts.enhancement.created.v1.
+        the result; it emits prompts.enhancement.created.v1. The prompt, and the rewrite, are
+        moderated as PreparePrompt moderates them: a refusal is INVALID_ARGUMENT
+        `prompt_refused` (the message explains it), as a generation's is. Without the LLM:
+        UNAVAILABLE `llm_unavailable`, RESOURCE_EXHAUSTED `llm_rate_limited`, INVALID_ARGUMENT
+        `llm_rejected_prompt`, FAILED_PRECONDITION `llm_not_configured`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

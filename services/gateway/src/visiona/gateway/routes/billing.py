@@ -27,6 +27,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or invalid session token"},
     503: {"model": Problem, "description": "Billing or the payment provider is unavailable"},
 }
+# What the payment provider's refusals become (billing's stripe_api.domain_error).
+PROVIDER_REFUSALS = (
+    "or the payment provider refused the request (`stripe_not_configured`, "
+    "`stripe_catalog_mismatch`, `stripe_request_refused`, `payment_declined`)"
+)
+RATE_LIMITED = {
+    "model": Problem,
+    "description": "The payment provider is rate limiting us (`stripe_rate_limited`)",
+}
 
 
 class Balance(BaseModel):
@@ -248,8 +257,12 @@ async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
     responses={
         **ERRORS,
         404: {"model": Problem, "description": "No such pack or plan"},
-        409: {"model": Problem, "description": "A plan is already active"},
+        409: {
+            "model": Problem,
+            "description": f"A plan is already active (`plan_already_active`), {PROVIDER_REFUSALS}",
+        },
         422: {"model": Problem, "description": "Invalid request"},
+        429: RATE_LIMITED,
     },
     summary="Start a Stripe Checkout for a credit pack or a plan",
 )
@@ -283,7 +296,14 @@ async def create_checkout(
     "/portal",
     response_model=PortalSession,
     status_code=201,
-    responses={**ERRORS, 409: {"model": Problem, "description": "No billing account yet"}},
+    responses={
+        **ERRORS,
+        409: {
+            "model": Problem,
+            "description": f"No billing account yet (`no_billing_account`), {PROVIDER_REFUSALS}",
+        },
+        429: RATE_LIMITED,
+    },
     summary="Open Stripe's billing portal (plan changes, invoices, payment methods)",
 )
 async def create_portal(request: Request, user: CurrentUser) -> PortalSession:

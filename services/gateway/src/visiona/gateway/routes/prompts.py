@@ -54,7 +54,16 @@ class StylePacks(BaseModel):
 
 ERRORS = {
     401: {"model": Problem, "description": "Missing or invalid session token"},
-    422: {"model": Problem, "description": "Invalid prompt"},
+    409: {
+        "model": Problem,
+        "description": "The LLM refused our credentials (`llm_not_configured`)",
+    },
+    422: {
+        "model": Problem,
+        "description": "Invalid prompt; or refused by moderation (`prompt_refused`, the same "
+        "answer a generation with it gets), or by the LLM as a request (`llm_rejected_prompt`)",
+    },
+    429: {"model": Problem, "description": "The LLM is rate limiting us (`llm_rate_limited`)"},
     503: {"model": Problem, "description": "The LLM or the prompts service is unavailable"},
 }
 
