@@ -39,6 +39,7 @@ from visiona.gateway.security import (
     CORS_METHODS,
     AllowListCORSMiddleware,
     BodyLimitMiddleware,
+    CrossSiteRequestGuard,
     SecurityHeadersMiddleware,
 )
 from visiona.kit.auth import TokenVerifier
@@ -102,6 +103,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # - security headers: on every answer, CORS preflights and refusals included;
     # - CORS: a browser can read a 413 or 429 too; preflights are answered before any limit
     #   or database work (they carry no credentials);
+    # - cross-site guard: a request made with the session cookie from a page that is not ours,
+    #   or a body that is not JSON, is refused before anything reads the body or the database;
     # - body limit: an oversized body costs no database round trip;
     # - admission (rate limits, erasure block): one round trip, before anything else uses the
     #   database, so a replay counts against the budget too;
@@ -112,6 +115,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=("/webhooks/",)
     )
+    app.add_middleware(CrossSiteRequestGuard, allow_origins=settings.cors_origins)
     app.add_middleware(
         AllowListCORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -16,7 +16,10 @@ rewritten by rules, so a route added later is documented the same way without a 
   with a security requirement           401 (with ``WWW-Authenticate``)
   with a JSON request body              400 (a body that is not readable JSON text)
   with path parameters                  404 (nothing of the caller's by that id)
-  under ``/v1/``, changing state        409 (``account_erasing``, or the state forbids it)
+  under ``/v1/``, changing state        409 (``account_erasing``, or the state forbids it),
+                                        403 (``cross_site_request``: the session cookie
+                                        from a page not on an allowed origin) and 415
+                                        (``unsupported_media_type``: a body not JSON)
   POST under ``/v1/``                   the ``Idempotency-Key`` header it honours, and
                                         400, 409, 422 for a bad, busy or reused key
   under ``/v1/`` or ``/webhooks/``      503 and 504 (a back service or a dependency is
@@ -67,6 +70,12 @@ _CONFLICT = (
     "(`account_erasing`), or a request with the same `Idempotency-Key` is still in progress "
     "(`idempotency_key_in_progress`)"
 )
+_CROSS_SITE = (
+    "Made with the session cookie from a page that is not on an origin of "
+    "`GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as "
+    "`Authorization: Bearer`"
+)
+_NOT_JSON = "The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json`"
 _KEY_INVALID = "Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`)"
 _KEY_REUSED = "The `Idempotency-Key` was used for a different request (`idempotency_key_reused`)"
 _IDEMPOTENCY_KEY = {
@@ -147,6 +156,8 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
         wanted["404"] = _NOT_FOUND
     if api and method != "get":
         wanted["409"] = _CONFLICT
+        wanted["403"] = _CROSS_SITE
+        wanted["415"] = _NOT_JSON
     if api and method == "post":
         if not any(p.get("name", "").lower() == "idempotency-key" for p in parameters):
             parameters.append(_IDEMPOTENCY_KEY)
