@@ -18,6 +18,7 @@ from visiona.gateway import audit
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.idempotency import scoped_key_of
+from visiona.gateway.inputs import RequestBody
 from visiona.gateway.problems import Problem
 from visiona.kit.idempotency import was_replayed
 
@@ -101,7 +102,7 @@ class Catalogue(BaseModel):
     current: Entitlements = Field(description="The caller's plan and limits")
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(RequestBody):
     kind: Literal["pack", "plan"]
     item_id: str = Field(min_length=1, max_length=64, examples=["starter"])
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import optional_time, user_call
+from visiona.gateway.inputs import RequestBody
 from visiona.gateway.problems import Problem
 from visiona.generation.v1 import generation_pb2
 
@@ -35,7 +36,7 @@ GenerationStatus = Literal[
 ]
 
 
-class CreateGenerationRequest(BaseModel):
+class CreateGenerationRequest(RequestBody):
     model_id: str = Field(min_length=1, max_length=64)
     prompt: str = Field(min_length=1, max_length=2000)
     enhance: bool = Field(default=False, description="Let the LLM enrich the prompt")
@@ -105,7 +106,7 @@ class ImagePage(BaseModel):
     next_cursor: str | None
 
 
-class ImagePatch(BaseModel):
+class ImagePatch(RequestBody):
     favourite: bool
 
 

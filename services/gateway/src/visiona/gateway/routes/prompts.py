@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.inputs import RequestBody
 from visiona.gateway.problems import Problem
 from visiona.prompts.v1 import prompts_pb2
 
 router = APIRouter(tags=["prompts"])
 
 
-class EnhanceRequest(BaseModel):
+class EnhanceRequest(RequestBody):
     """A prompt to enrich for image generation."""
 
     prompt: str = Field(min_length=1, max_length=2000, examples=["me on a beach"])

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import optional_time, user_call
+from visiona.gateway.inputs import RequestBody
 from visiona.gateway.problems import Problem
 from visiona.training.v1 import training_pb2
 
@@ -37,11 +38,11 @@ ModelStatus = Literal[
 ]
 
 
-class UploadSpec(BaseModel):
+class UploadSpec(RequestBody):
     content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]
 
 
-class UploadsRequest(BaseModel):
+class UploadsRequest(RequestBody):
     photos: list[UploadSpec] = Field(min_length=1, max_length=30)
     face_policy: Literal["require", "flag"] = Field(
         default="require",
@@ -86,7 +87,7 @@ class PhotoPage(BaseModel):
     next_cursor: str | None
 
 
-class CreateModelRequest(BaseModel):
+class CreateModelRequest(RequestBody):
     name: str = Field(min_length=1, max_length=80)
     photo_ids: list[str] = Field(
         min_length=1, max_length=100, description="10-30 distinct accepted photos"
@@ -100,7 +101,7 @@ class CreateModelRequest(BaseModel):
     )
 
 
-class RenameModelRequest(BaseModel):
+class RenameModelRequest(RequestBody):
     name: str = Field(min_length=1, max_length=80)
 
 
