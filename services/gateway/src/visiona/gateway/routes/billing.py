@@ -135,6 +135,7 @@ def _backends(request: Request) -> Backends:
     response_model=Balance,
     responses=ERRORS,
     summary="The signed-in user's credits",
+    operation_id="getBalance",
 )
 async def get_balance(request: Request, user: CurrentUser) -> Balance:
     backends = _backends(request)
@@ -151,11 +152,18 @@ async def get_balance(request: Request, user: CurrentUser) -> Balance:
     response_model=LedgerPage,
     responses={**ERRORS, 422: {"model": Problem, "description": "Bad cursor or limit"}},
     summary="The signed-in user's credit movements, newest first",
+    operation_id="listLedgerEntries",
 )
 async def get_ledger(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=32),
+    cursor: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=19,
+        pattern="^[0-9]+$",
+        description="The `next_cursor` of the previous page",
+    ),
     limit: int = Query(default=50, ge=1, le=100),
 ) -> LedgerPage:
     backends = _backends(request)
@@ -188,6 +196,7 @@ async def get_ledger(
     response_model=Catalogue,
     responses=ERRORS,
     summary="Credit packs, plans, job prices, and the caller's current plan",
+    operation_id="listPlans",
 )
 async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
     backends = _backends(request)
@@ -253,6 +262,7 @@ async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
         422: {"model": Problem, "description": "Invalid request"},
     },
     summary="Start a Stripe Checkout for a credit pack or a plan",
+    operation_id="createCheckoutSession",
 )
 async def create_checkout(
     body: CheckoutRequest, request: Request, user: CurrentUser
@@ -286,6 +296,7 @@ async def create_checkout(
     status_code=201,
     responses={**ERRORS, 409: {"model": Problem, "description": "No billing account yet"}},
     summary="Open Stripe's billing portal (plan changes, invoices, payment methods)",
+    operation_id="createPortalSession",
 )
 async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
     backends = _backends(request)

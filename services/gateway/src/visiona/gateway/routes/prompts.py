@@ -72,6 +72,7 @@ PACK_ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=201,
     responses=ERRORS,  # type: ignore[arg-type]
     summary="Enrich a prompt with the LLM and keep the result",
+    operation_id="enhancePrompt",
 )
 async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUser) -> Enhancement:
     backends: Backends = request.app.state.backends
@@ -97,6 +98,7 @@ async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUs
     response_model=StylePacks,
     responses=PACK_ERRORS,
     summary="The catalogue of style packs",
+    operation_id="listStylePacks",
 )
 async def list_style_packs(request: Request, user: CurrentUser) -> StylePacks:
     backends: Backends = request.app.state.backends
