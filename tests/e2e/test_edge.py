@@ -139,6 +139,30 @@ def test_unknown_route_is_404_problem(stack: RunningStack) -> None:
     assert response.json()["code"] == "route_not_found"
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/models/0b5d3c1e-0000-4000-8000-000000000001", "DELETE, GET, OPTIONS, PATCH"),
+        ("/v1/images/0b5d3c1e-0000-4000-8000-000000000002", "DELETE, GET, OPTIONS, PATCH"),
+        ("/v1/me", "DELETE, GET, OPTIONS"),
+        ("/v1/generations", "GET, OPTIONS, POST"),
+        ("/v1/photos/uploads", "OPTIONS, POST"),
+    ],
+)
+def test_options_and_405_name_every_method_of_the_path(
+    stack: RunningStack, path: str, allowed: str
+) -> None:
+    options = httpx.options(f"{stack.url}{path}", headers=stack.auth("methods"))
+    assert options.status_code == 204, options.text
+    assert options.headers["allow"] == allowed
+    refused = httpx.put(f"{stack.url}{path}", headers=stack.auth("methods"), json={})
+    assert refused.status_code == 405, refused.text
+    assert refused.headers["allow"] == allowed
+    assert refused.json()["code"] == "method_not_allowed"
+    unknown = httpx.options(f"{stack.url}/v1/nothing-here")
+    assert unknown.status_code == 404
+
+
 def test_openapi_describes_the_v1_routes(stack: RunningStack) -> None:
     spec = httpx.get(f"{stack.url}/openapi.json").json()
     assert {"/v1/me", "/v1/prompts/enhance", "/v1/usage"} <= set(spec["paths"])

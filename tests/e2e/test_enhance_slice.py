@@ -20,10 +20,10 @@ def wait_for_usage(stack: RunningStack, user: str, enhancements: int) -> dict[st
 
 def test_enhance_prompt_end_to_end_records_usage_in_billing(stack: RunningStack) -> None:
     user = "slice-user"
-    # Exactly the acceptance request: curl -d sends a form content type.
+    # Exactly the acceptance request (the README's curl line).
     response = httpx.post(
         f"{stack.url}/v1/prompts/enhance",
-        headers=stack.auth(user) | {"Content-Type": "application/x-www-form-urlencoded"},
+        headers=stack.auth(user) | {"Content-Type": "application/json"},
         content=b'{"prompt":"me on a beach"}',
     )
     assert response.status_code == 201, response.text

@@ -69,6 +69,10 @@ TEST_ENV |= {
     for service in ("GATEWAY", "PROMPTS", "TRAINING", "GENERATION", "BILLING")
 }
 
+# The web app's origin in tests (the real one comes later): GATEWAY_CORS_ORIGINS allows it
+# beside the default, and the browser tests serve their allowed page on it.
+WEB_APP_HOST = "127.0.0.1"
+
 # Emulators whose fault switches and timings a test may change (``/_emulator/config``).
 CONFIGURABLE = ("replicate", "stripe", "anthropic")
 
@@ -85,12 +89,19 @@ class RunningStack:
     processes: LocalStack
     issuer: DevIssuer
     admin_url: str  # the server's superuser (libpq conninfo)
+    # A free port for a page of the web app (an allowed origin, tests/support/browser.py).
+    web_port: int = 0
     # Each configurable emulator's settings as the stack started them.
     emulator_baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return self.cfg.gateway_url
+
+    @property
+    def web_origin(self) -> str:
+        """An origin in the gateway's GATEWAY_CORS_ORIGINS, other than the gateway's own."""
+        return f"http://{WEB_APP_HOST}:{self.web_port}"
 
     def token(self, user: str, **kwargs: object) -> str:
         return self.issuer.issue(user, **kwargs)  # type: ignore[arg-type]
@@ -150,6 +161,7 @@ def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterato
     """The whole platform for one pytest session; ``name`` tags its database, roles, exchange
     and queues (``<run>`` plus a letter: the shared stack and the disruptive tests' own)."""
     ports = {service: free_port() for service in PROCESSES}
+    web_port = free_port()
     cfg = StackConfig(
         admin_url=infra.admin_url,
         database=f"visiona_test_{name}",
@@ -162,13 +174,14 @@ def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterato
         s3=s3,
         # The session's SeaweedFS runs with an SSE-S3 key.
         s3_sse="s3",
-        extra_env=dict(TEST_ENV),
+        extra_env=TEST_ENV
+        | {"GATEWAY_CORS_ORIGINS": f"http://localhost:3000,http://{WEB_APP_HOST}:{web_port}"},
     )
     processes = LocalStack(cfg)
     try:
         processes.up()
         issuer = load_or_create_key(state / "clerk", issuer=cfg.clerk_issuer)
-        running = RunningStack(cfg, processes, issuer, infra.admin_url)
+        running = RunningStack(cfg, processes, issuer, infra.admin_url, web_port=web_port)
         running.emulator_baseline = running.emulator_configs()
         yield running
     finally:

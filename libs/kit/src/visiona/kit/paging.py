@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from datetime import datetime
 
@@ -10,6 +11,10 @@ from visiona.kit.errors import InvalidArgument
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+# A cursor as the API states it (the gateway's OpenAPI): unpadded base64url, 1-200 characters.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
+CURSOR_MAX_LENGTH = 200
+_CURSOR = re.compile(rf"[A-Za-z0-9_-]{{1,{CURSOR_MAX_LENGTH}}}")
 
 
 def page_size(requested: int) -> int:
@@ -27,6 +32,9 @@ def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
     """``None`` for the first page; a malformed token is the caller's error."""
     if not token:
         return None
+    # base64 decoding alone would skip characters outside its alphabet.
+    if not _CURSOR.fullmatch(token):
+        raise InvalidArgument("page_token is not valid", code="page_token_invalid")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         when, _, row_id = raw.partition("|")

@@ -16,6 +16,7 @@ from visiona.gateway.clients import Backends
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.events import EventFeed
 from visiona.gateway.idempotency import IdempotencyMiddleware
+from visiona.gateway.methods import AllowedMethodsMiddleware
 from visiona.gateway.middleware import RequestContextMiddleware
 from visiona.gateway.openapi import document_problems
 from visiona.gateway.pseudonyms import Pseudonyms
@@ -39,6 +40,7 @@ from visiona.gateway.security import (
     CORS_METHODS,
     AllowListCORSMiddleware,
     BodyLimitMiddleware,
+    CrossSiteRequestGuard,
     SecurityHeadersMiddleware,
 )
 from visiona.kit.auth import TokenVerifier
@@ -103,6 +105,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # - security headers: on every answer, CORS preflights and refusals included;
     # - CORS: a browser can read a 413 or 429 too; preflights are answered before any limit
     #   or database work (they carry no credentials);
+    # - methods: OPTIONS, and a method the path does not have (405), answered with every
+    #   method of the path in Allow (no credentials, no database);
+    # - cross-site guard: a request made with the session cookie from a page that is not ours,
+    #   or a body that is not JSON, is refused before anything reads the body or the database;
     # - body limit: an oversized body costs no database round trip;
     # - admission (rate limits, erasure block): one round trip, before anything else uses the
     #   database, so a replay counts against the budget too;
@@ -113,6 +119,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=("/webhooks/",)
     )
+    app.add_middleware(CrossSiteRequestGuard, allow_origins=settings.cors_origins)
+    app.add_middleware(AllowedMethodsMiddleware)
     app.add_middleware(
         AllowListCORSMiddleware,
         allow_origins=settings.cors_origins,

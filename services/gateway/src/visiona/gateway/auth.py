@@ -24,12 +24,23 @@ bearer = HTTPBearer(auto_error=False, description="Clerk session token (RS256 JW
 SESSION_COOKIE = "__session"
 
 
-def session_token(conn: HTTPConnection) -> str | None:
-    """The bearer token of the Authorization header, else the session cookie."""
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if the request has one."""
     scheme, _, credentials = conn.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    return conn.cookies.get(SESSION_COOKIE) or None
+    return None
+
+
+def session_token(conn: HTTPConnection) -> str | None:
+    """The bearer token of the Authorization header, else the session cookie."""
+    return bearer_token(conn) or conn.cookies.get(SESSION_COOKIE) or None
+
+
+def authenticates_with_cookie(conn: HTTPConnection) -> bool:
+    """True when the request's credentials are the session cookie: the browser sent them on
+    its own, so they prove nothing about which page asked (visiona.gateway.security)."""
+    return bearer_token(conn) is None and bool(conn.cookies.get(SESSION_COOKIE))
 
 
 async def principal_of(scope: Scope) -> Principal | None:

@@ -13,7 +13,6 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_FORM = b"application/x-www-form-urlencoded"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
@@ -25,18 +24,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given, content_type = "", b""
+        given = ""
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 given = value.decode("latin-1")
-            elif key == b"content-type":
-                content_type = value
-        if content_type.startswith(_FORM) and scope["path"].startswith("/v1/"):
-            # The API speaks only JSON. `curl -d` labels its body as a form by default; read it
-            # as the JSON it is rather than answering 422 to the most common first request.
-            scope["headers"] = [
-                (k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]
-            ]
         request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         raw_id = request_id.encode()

@@ -16,13 +16,18 @@ rewritten by rules, so a route added later is documented the same way without a 
   with a security requirement           401 (with ``WWW-Authenticate``)
   with a JSON request body              400 (a body that is not readable JSON text)
   with path parameters                  404 (nothing of the caller's by that id)
-  under ``/v1/``, changing state        409 (``account_erasing``, or the state forbids it)
+  under ``/v1/``, changing state        409 (``account_erasing``, or the state forbids it),
+                                        403 (``cross_site_request``: the session cookie
+                                        from a page not on an allowed origin) and 415
+                                        (``unsupported_media_type``: a body not JSON)
   POST under ``/v1/``                   the ``Idempotency-Key`` header it honours, and
                                         400, 409, 422 for a bad, busy or reused key
   under ``/v1/`` or ``/webhooks/``      503 and 504 (a back service or a dependency is
                                         down, restarting or slow)
   ====================================  =================================================
 
+- links from every operation that creates something to those that read, change or delete
+  it (:data:`LINKS`), so a client, or schemathesis' stateful phase, can chain them;
 - every response carries ``X-Request-ID`` (not on a 500: an unhandled error is answered
   outside the middleware that sets it); 409 and 429 may carry ``Retry-After``, and every 503
   problem does (``problems.RETRY_AFTER_S``; the 503 of ``/readyz`` is not a problem).
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 
@@ -67,7 +72,16 @@ _CONFLICT = (
     "(`account_erasing`), or a request with the same `Idempotency-Key` is still in progress "
     "(`idempotency_key_in_progress`)"
 )
+_CROSS_SITE = (
+    "Made with the session cookie from a page that is not on an origin of "
+    "`GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as "
+    "`Authorization: Bearer`"
+)
+_NOT_JSON = "The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json`"
 _KEY_INVALID = "Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`)"
+# 1-255 printable ASCII characters, as the edge checks (idempotency._VALID_KEY); HTTP strips a
+# header value's surrounding spaces before the edge sees it, so none may begin or end one.
+IDEMPOTENCY_KEY_PATTERN = "^[!-~](?:[ -~]*[!-~])?$"
 _KEY_REUSED = "The `Idempotency-Key` was used for a different request (`idempotency_key_reused`)"
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -75,7 +89,12 @@ _IDEMPOTENCY_KEY = {
     "required": False,
     "description": "Makes a retry safe: the same key with the same request, within 24 hours, "
     "replays the first answer (`Idempotent-Replayed: true`) instead of doing it again",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+    },
 }
 _RETRY_AFTER = ("409", "429", "503")
 
@@ -96,6 +115,40 @@ _HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 _HEADER_REF = "#/components/headers/"
+
+
+class Link(NamedTuple):
+    """From an operation's answer to the operations that take what it created."""
+
+    status: str
+    parameter: str | None  # the path parameter of the targets, None when they take none
+    value: str | None  # where the answer holds it: a runtime expression
+    targets: tuple[str, ...]  # operation ids
+
+
+LINKS: dict[str, Link] = {
+    "createPhotoUploads": Link(
+        "201",
+        "photo_id",
+        "$response.body#/uploads/0/photo_id",
+        ("completePhotoUpload", "getPhoto", "deletePhoto"),
+    ),
+    "createModel": Link(
+        "202",
+        "model_id",
+        "$response.body#/id",
+        ("getModel", "renameModel", "cancelModel", "deleteModel"),
+    ),
+    "createGeneration": Link(
+        "202", "generation_id", "$response.body#/id", ("getGeneration", "cancelGeneration")
+    ),
+    # A generation's images are made by it: once stored, they are in its answer.
+    "getGeneration": Link(
+        "200", "image_id", "$response.body#/images/0/id", ("getImage", "updateImage", "deleteImage")
+    ),
+    "createExport": Link("202", "export_id", "$response.body#/id", ("getExport",)),
+    "deleteAccount": Link("202", None, None, ("getAccountDeletion",)),
+}
 
 
 def document_problems(app: FastAPI) -> None:
@@ -125,7 +178,20 @@ def shape(schema: dict[str, Any]) -> None:
         for method in _METHODS:
             if method in item:
                 _document_operation(path, method, item[method])
+                _link(item[method])
     _drop_unused(schema, components)
+
+
+def _link(operation: dict[str, Any]) -> None:
+    link = LINKS.get(operation.get("operationId", ""))
+    if link is None:
+        return
+    response = operation["responses"][link.status]
+    parameters = {link.parameter: link.value} if link.parameter and link.value else {}
+    response["links"] = {
+        target[0].upper() + target[1:]: {"operationId": target, "parameters": parameters}
+        for target in link.targets
+    }
 
 
 def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
@@ -147,6 +213,8 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
         wanted["404"] = _NOT_FOUND
     if api and method != "get":
         wanted["409"] = _CONFLICT
+        wanted["403"] = _CROSS_SITE
+        wanted["415"] = _NOT_JSON
     if api and method == "post":
         if not any(p.get("name", "").lower() == "idempotency-key" for p in parameters):
             parameters.append(_IDEMPOTENCY_KEY)

@@ -1,4 +1,5 @@
-"""Edge hygiene that needs no database: security headers, the CORS allow-list, body limits.
+"""Edge hygiene that needs no database: security headers, the CORS allow-list, cross-site
+request refusal, body limits.
 
 All pure ASGI (no per-request objects unless a response must be made), so they cost next to
 nothing on the hot path and never buffer a streamed response (``GET /v1/events``).
@@ -17,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from visiona.gateway.auth import authenticates_with_cookie
 from visiona.gateway.problems import problem
 from visiona.kit.errors import limit_text
 
@@ -147,6 +149,99 @@ def _vary_on_origin(send: Send) -> Send:
         await send(message)
 
     return sender
+
+
+# Methods that change state: with the session cookie, only from the allowed web origins.
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Fetch Metadata values a page on another origin cannot produce: a request the gateway's own
+# pages made, or one the user made directly (typed URL, bookmark).
+FIRST_PARTY_FETCH_SITES = frozenset({"same-origin", "none"})
+API_PREFIX = "/v1/"
+WEBHOOKS_PREFIX = "/webhooks/"
+
+
+def is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (``charset``) aside: what the API
+    reads as JSON. None of them is a type a form or a preflight-free ``fetch`` can send."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media_type.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def _has_body(headers: Headers) -> bool:
+    if "transfer-encoding" in headers:
+        return True
+    try:
+        return int(headers.get("content-length", "0")) > 0
+    except ValueError:
+        return True
+
+
+class CrossSiteRequestGuard:
+    """Makes the ``__session`` cookie safe to accept (pure ASGI, no database).
+
+    A browser attaches the cookie to any request for the gateway's host, whichever page made
+    it, so the cookie alone proves nothing about who asked. Two rules, checked before anything
+    else is done with the request:
+
+    - a state-changing request (POST, PUT, PATCH, DELETE) whose credentials are the cookie
+      (no ``Authorization: Bearer``) must come from a page of ours: an ``Origin`` in
+      ``GATEWAY_CORS_ORIGINS``, or ``Sec-Fetch-Site: same-origin`` or ``none`` (set by the
+      browser; no page can forge either header). Otherwise 403 ``cross_site_request``, and
+      nothing runs. A bearer token is never sent by a browser on its own: not affected;
+    - under ``/v1`` a request with a body must declare it JSON, else 415
+      ``unsupported_media_type``. The types a page can send to another origin without a CORS
+      preflight (forms' ``application/x-www-form-urlencoded`` and ``multipart/form-data``,
+      ``text/plain``) never reach a route, even from an origin the first rule lets through.
+
+    Webhooks (``/webhooks/``) authenticate by their signatures and keep their own bodies.
+    """
+
+    def __init__(self, app: ASGIApp, *, allow_origins: Collection[str]) -> None:
+        self.app = app
+        self.allow_origins = frozenset(allow_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(WEBHOOKS_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        headers = request.headers
+        refusal = None
+        if (
+            scope["method"] in STATE_CHANGING_METHODS
+            and authenticates_with_cookie(request)
+            and not self._first_party(headers)
+        ):
+            refusal = problem(
+                request,
+                403,
+                "cross_site_request",
+                "a request made with the session cookie must come from an allowed web origin "
+                "(GATEWAY_CORS_ORIGINS); other clients send the token as Authorization: Bearer",
+            )
+        if (
+            refusal is None
+            and scope["path"].startswith(API_PREFIX)
+            and _has_body(headers)
+            and not is_json(headers.get("content-type", ""))
+        ):
+            refusal = problem(
+                request,
+                415,
+                "unsupported_media_type",
+                "the API reads JSON only: send the body with Content-Type: application/json",
+            )
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _first_party(self, headers: Headers) -> bool:
+        origin = headers.get("origin")
+        if origin is not None and origin in self.allow_origins:
+            return True
+        return headers.get("sec-fetch-site") in FIRST_PARTY_FETCH_SITES
 
 
 CORS_ALLOWED_HEADERS = (

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway import audit
 from visiona.gateway.auth import CurrentUser
+from visiona.gateway.inputs import Cursor
 from visiona.gateway.problems import Problem
 from visiona.kit.db import Database
 from visiona.kit.paging import decode_cursor, encode_cursor
@@ -44,11 +45,12 @@ class AuditPage(BaseModel):
         422: {"model": Problem, "description": "Bad cursor or limit"},
     },
     summary="Security-relevant actions on the signed-in user's account, newest first",
+    operation_id="listAuditEntries",
 )
 async def list_audit(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: Cursor = None,
     limit: int = Query(default=50, ge=1, le=100),
 ) -> AuditPage:
     after = decode_cursor(cursor or "")

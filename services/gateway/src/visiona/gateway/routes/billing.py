@@ -18,6 +18,7 @@ from visiona.gateway import audit
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.idempotency import scoped_key_of
+from visiona.gateway.inputs import RequestBody
 from visiona.gateway.problems import Problem
 from visiona.kit.idempotency import was_replayed
 
@@ -110,7 +111,7 @@ class Catalogue(BaseModel):
     current: Entitlements = Field(description="The caller's plan and limits")
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(RequestBody):
     kind: Literal["pack", "plan"]
     item_id: str = Field(min_length=1, max_length=64, examples=["starter"])
 
@@ -143,6 +144,7 @@ def _backends(request: Request) -> Backends:
     response_model=Balance,
     responses=ERRORS,
     summary="The signed-in user's credits",
+    operation_id="getBalance",
 )
 async def get_balance(request: Request, user: CurrentUser) -> Balance:
     backends = _backends(request)
@@ -159,11 +161,18 @@ async def get_balance(request: Request, user: CurrentUser) -> Balance:
     response_model=LedgerPage,
     responses={**ERRORS, 422: {"model": Problem, "description": "Bad cursor or limit"}},
     summary="The signed-in user's credit movements, newest first",
+    operation_id="listLedgerEntries",
 )
 async def get_ledger(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=32),
+    cursor: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=19,
+        pattern="^[0-9]+$",
+        description="The `next_cursor` of the previous page",
+    ),
     limit: int = Query(default=50, ge=1, le=100),
 ) -> LedgerPage:
     backends = _backends(request)
@@ -196,6 +205,7 @@ async def get_ledger(
     response_model=Catalogue,
     responses=ERRORS,
     summary="Credit packs, plans, job prices, and the caller's current plan",
+    operation_id="listPlans",
 )
 async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
     backends = _backends(request)
@@ -265,6 +275,7 @@ async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
         429: RATE_LIMITED,
     },
     summary="Start a Stripe Checkout for a credit pack or a plan",
+    operation_id="createCheckoutSession",
 )
 async def create_checkout(
     body: CheckoutRequest, request: Request, user: CurrentUser
@@ -305,6 +316,7 @@ async def create_checkout(
         429: RATE_LIMITED,
     },
     summary="Open Stripe's billing portal (plan changes, invoices, payment methods)",
+    operation_id="createPortalSession",
 )
 async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
     backends = _backends(request)

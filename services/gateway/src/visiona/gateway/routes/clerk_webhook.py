@@ -24,6 +24,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     },  # type: ignore[dict-item]
     summary="Clerk webhook endpoint (Svix signature): user.created, user.updated, user.deleted",
     openapi_extra=_RAW_EVENT,
+    operation_id="receiveClerkWebhook",
 )
 async def clerk_webhook(
     request: Request,

@@ -90,6 +90,7 @@ async def _stream(
         },
         401: {"model": Problem},
     },
+    operation_id="streamEvents",
 )
 async def stream_events(
     request: Request,

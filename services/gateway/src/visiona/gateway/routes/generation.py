@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import optional_time, user_call
+from visiona.gateway.inputs import Cursor, RequestBody
 from visiona.gateway.problems import Problem
 from visiona.generation.v1 import generation_pb2
 
@@ -35,7 +36,7 @@ GenerationStatus = Literal[
 ]
 
 
-class CreateGenerationRequest(BaseModel):
+class CreateGenerationRequest(RequestBody):
     model_id: str = Field(min_length=1, max_length=64)
     prompt: str = Field(min_length=1, max_length=2000)
     enhance: bool = Field(default=False, description="Let the LLM enrich the prompt")
@@ -105,7 +106,7 @@ class ImagePage(BaseModel):
     next_cursor: str | None
 
 
-class ImagePatch(BaseModel):
+class ImagePatch(RequestBody):
     favourite: bool
 
 
@@ -167,6 +168,7 @@ def _generation(g: generation_pb2.Generation) -> Generation:
         409: {"model": Problem, "description": "The model is not ready, or a plan limit"},
     },
     summary="Generate 1-4 images with one of your models (credits held, then captured per image)",
+    operation_id="createGeneration",
 )
 async def create_generation(
     body: CreateGenerationRequest, request: Request, user: CurrentUser
@@ -196,11 +198,12 @@ async def create_generation(
     response_model=GenerationPage,
     responses={**ERRORS, **INVALID},
     summary="Your generations, newest first",
+    operation_id="listGenerations",
 )
 async def list_generations(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: Cursor = None,
     limit: int = Query(default=50, ge=1, le=100),
 ) -> GenerationPage:
     backends, call = user_call(request, user.user_id)
@@ -218,6 +221,7 @@ async def list_generations(
     response_model=Generation,
     responses={**ERRORS, **NOT_FOUND},
     summary="One generation, with its images once stored",
+    operation_id="getGeneration",
 )
 async def get_generation(generation_id: str, request: Request, user: CurrentUser) -> Generation:
     backends, call = user_call(request, user.user_id)
@@ -236,6 +240,7 @@ async def get_generation(generation_id: str, request: Request, user: CurrentUser
         409: {"model": Problem, "description": "The generation has already finished"},
     },
     summary="Cancel a generation (images not stored are not charged)",
+    operation_id="cancelGeneration",
 )
 async def cancel_generation(generation_id: str, request: Request, user: CurrentUser) -> Generation:
     backends, call = user_call(request, user.user_id)
@@ -250,11 +255,12 @@ async def cancel_generation(generation_id: str, request: Request, user: CurrentU
     response_model=ImagePage,
     responses={**ERRORS, **INVALID},
     summary="Your gallery, newest first",
+    operation_id="listImages",
 )
 async def list_images(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: Cursor = None,
     limit: int = Query(default=50, ge=1, le=100),
     model_id: str | None = Query(default=None, max_length=64),
     favourites: bool = Query(default=False, description="Only favourites"),
@@ -277,6 +283,7 @@ async def list_images(
     response_model=Image,
     responses={**ERRORS, **NOT_FOUND},
     summary="One image, with short-lived URLs (full size, thumbnail, download)",
+    operation_id="getImage",
 )
 async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image:
     backends, call = user_call(request, user.user_id)
@@ -291,6 +298,7 @@ async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image
     response_model=Image,
     responses={**ERRORS, **NOT_FOUND, **INVALID},
     summary="Mark or unmark an image as a favourite",
+    operation_id="updateImage",
 )
 async def update_image(
     image_id: str, body: ImagePatch, request: Request, user: CurrentUser
@@ -308,6 +316,7 @@ async def update_image(
     response_class=Response,
     responses={**ERRORS, **NOT_FOUND},
     summary="Delete an image and its stored files",
+    operation_id="deleteImage",
 )
 async def delete_image(image_id: str, request: Request, user: CurrentUser) -> Response:
     backends, call = user_call(request, user.user_id)

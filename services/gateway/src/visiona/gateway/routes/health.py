@@ -30,7 +30,9 @@ class Readiness(BaseModel):
     dependencies: dict[str, Dependency]
 
 
-@router.get("/healthz", response_model=Health, summary="The process is alive")
+@router.get(
+    "/healthz", response_model=Health, summary="The process is alive", operation_id="checkLiveness"
+)
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -79,6 +81,7 @@ async def _check_keys(verifier: TokenVerifier) -> Dependency:
     response_model=Readiness,
     responses={503: {"model": Readiness}},
     summary="Every dependency answers",
+    operation_id="checkReadiness",
 )
 async def readyz(request: Request) -> JSONResponse:
     backends: Backends = request.app.state.backends

@@ -30,7 +30,7 @@ class Me(BaseModel):
     last_name: str | None = None
 
 
-@router.get("/me", response_model=Me, summary="The signed-in user")
+@router.get("/me", response_model=Me, summary="The signed-in user", operation_id="getMe")
 async def get_me(user: CurrentUser, request: Request) -> Me:
     backplane: Backplane = request.app.state.backplane
     async with backplane.db.uow(user.user_id) as uow:
@@ -81,6 +81,7 @@ class Deletion(BaseModel):
     "Every service removes the user's rows, files and provider-side artifacts (Replicate "
     "models; the Stripe customer); accounting records the law requires are kept without "
     "anything that identifies the user. Asking again returns the erasure already running.",
+    operation_id="deleteAccount",
 )
 async def delete_me(user: CurrentUser, request: Request, response: Response) -> Deletion:
     backplane: Backplane = request.app.state.backplane
@@ -108,6 +109,7 @@ async def delete_me(user: CurrentUser, request: Request, response: Response) -> 
     response_model=Deletion,
     summary="Progress of the account's erasure",
     responses={404: {"description": "No erasure was requested"}},
+    operation_id="getAccountDeletion",
 )
 async def get_deletion(user: CurrentUser, request: Request) -> Deletion:
     backplane: Backplane = request.app.state.backplane
@@ -187,6 +189,7 @@ def _export_view(record: exports.Export, backplane: Backplane, *, link: bool) ->
     description="Answers at once; the export is ready when GET /v1/me/exports/{export_id} says "
     "`ready` (or `gateway.export.ready.v1` arrives on GET /v1/events). While one export is "
     "being prepared, asking again returns it.",
+    operation_id="createExport",
 )
 async def create_export(user: CurrentUser, request: Request, response: Response) -> Export:
     backplane: Backplane = request.app.state.backplane
@@ -212,7 +215,12 @@ async def create_export(user: CurrentUser, request: Request, response: Response)
     return _export_view(record, backplane, link=False)
 
 
-@router.get("/me/exports", response_model=ExportList, summary="The account's recent exports")
+@router.get(
+    "/me/exports",
+    response_model=ExportList,
+    summary="The account's recent exports",
+    operation_id="listExports",
+)
 async def list_exports(user: CurrentUser, request: Request) -> ExportList:
     backplane: Backplane = request.app.state.backplane
     async with backplane.db.uow(user.user_id) as uow:
@@ -224,6 +232,7 @@ async def list_exports(user: CurrentUser, request: Request) -> ExportList:
     "/me/exports/{export_id}",
     response_model=Export,
     summary="An export, with a short-lived download link once it is ready",
+    operation_id="getExport",
 )
 async def get_export(export_id: str, user: CurrentUser, request: Request) -> Export:
     backplane: Backplane = request.app.state.backplane

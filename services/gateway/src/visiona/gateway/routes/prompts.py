@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import Backends, call_metadata
+from visiona.gateway.inputs import RequestBody
 from visiona.gateway.problems import Problem
 from visiona.prompts.v1 import prompts_pb2
 
 router = APIRouter(tags=["prompts"])
 
 
-class EnhanceRequest(BaseModel):
+class EnhanceRequest(RequestBody):
     """A prompt to enrich for image generation."""
 
     prompt: str = Field(min_length=1, max_length=2000, examples=["me on a beach"])
@@ -80,6 +81,7 @@ PACK_ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=201,
     responses=ERRORS,  # type: ignore[arg-type]
     summary="Enrich a prompt with the LLM and keep the result",
+    operation_id="enhancePrompt",
 )
 async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUser) -> Enhancement:
     backends: Backends = request.app.state.backends
@@ -105,6 +107,7 @@ async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUs
     response_model=StylePacks,
     responses=PACK_ERRORS,
     summary="The catalogue of style packs",
+    operation_id="listStylePacks",
 )
 async def list_style_packs(request: Request, user: CurrentUser) -> StylePacks:
     backends: Backends = request.app.state.backends

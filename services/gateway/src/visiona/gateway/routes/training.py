@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.auth import CurrentUser
 from visiona.gateway.clients import optional_time, user_call
+from visiona.gateway.inputs import Cursor, RequestBody
 from visiona.gateway.problems import Problem
 from visiona.training.v1 import training_pb2
 
@@ -37,11 +38,11 @@ ModelStatus = Literal[
 ]
 
 
-class UploadSpec(BaseModel):
+class UploadSpec(RequestBody):
     content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]
 
 
-class UploadsRequest(BaseModel):
+class UploadsRequest(RequestBody):
     photos: list[UploadSpec] = Field(min_length=1, max_length=30)
     face_policy: Literal["require", "flag"] = Field(
         default="require",
@@ -86,7 +87,7 @@ class PhotoPage(BaseModel):
     next_cursor: str | None
 
 
-class CreateModelRequest(BaseModel):
+class CreateModelRequest(RequestBody):
     name: str = Field(min_length=1, max_length=80)
     photo_ids: list[str] = Field(
         min_length=1, max_length=100, description="10-30 distinct accepted photos"
@@ -96,11 +97,13 @@ class CreateModelRequest(BaseModel):
         default=None,
         min_length=3,
         max_length=32,
-        description="Letters, digits or _; a unique one is made when omitted",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{2,31}$",
+        description="3-32 letters, digits or _, starting with a letter; a unique one is made "
+        "when omitted",
     )
 
 
-class RenameModelRequest(BaseModel):
+class RenameModelRequest(RequestBody):
     name: str = Field(min_length=1, max_length=80)
 
 
@@ -181,6 +184,7 @@ def _model(m: training_pb2.Model) -> Model:
     status_code=201,
     responses={**ERRORS, **INVALID, 409: {"model": Problem, "description": "Photo limit"}},
     summary="Get presigned S3 POST policies, one per photo to upload",
+    operation_id="createPhotoUploads",
 )
 async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUser) -> Uploads:
     backends, call = user_call(request, user.user_id)
@@ -216,6 +220,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
         409: {"model": Problem, "description": "Nothing uploaded for this photo yet"},
     },
     summary="Validate an uploaded photo; answers accepted, accepted_with_warnings or rejected",
+    operation_id="completePhotoUpload",
 )
 async def complete_upload(photo_id: str, request: Request, user: CurrentUser) -> Photo:
     backends, call = user_call(request, user.user_id)
@@ -231,11 +236,12 @@ async def complete_upload(photo_id: str, request: Request, user: CurrentUser) ->
     response_model=PhotoPage,
     responses={**ERRORS, **INVALID},
     summary="The caller's photos, newest first",
+    operation_id="listPhotos",
 )
 async def list_photos(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: Cursor = None,
     limit: int = Query(default=50, ge=1, le=100),
 ) -> PhotoPage:
     backends, call = user_call(request, user.user_id)
@@ -246,7 +252,11 @@ async def list_photos(
 
 
 @photos_router.get(
-    "/{photo_id}", response_model=Photo, responses={**ERRORS, **NOT_FOUND}, summary="One photo"
+    "/{photo_id}",
+    response_model=Photo,
+    responses={**ERRORS, **NOT_FOUND},
+    summary="One photo",
+    operation_id="getPhoto",
 )
 async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo:
     backends, call = user_call(request, user.user_id)
@@ -264,6 +274,7 @@ async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo
         409: {"model": Problem, "description": "A model being prepared uses it"},
     },
     summary="Delete a photo and its stored file",
+    operation_id="deletePhoto",
 )
 async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Response:
     backends, call = user_call(request, user.user_id)
@@ -285,6 +296,7 @@ async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Re
         409: {"model": Problem, "description": "A photo is not accepted, or a plan limit"},
     },
     summary="Train a new model on 10-30 accepted photos (credits are held, then captured)",
+    operation_id="createModel",
 )
 async def create_model(body: CreateModelRequest, request: Request, user: CurrentUser) -> Model:
     backends, call = user_call(request, user.user_id, idempotent=True)
@@ -305,11 +317,12 @@ async def create_model(body: CreateModelRequest, request: Request, user: Current
     response_model=ModelPage,
     responses={**ERRORS, **INVALID},
     summary="The caller's models, newest first",
+    operation_id="listModels",
 )
 async def list_models(
     request: Request,
     user: CurrentUser,
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: Cursor = None,
     limit: int = Query(default=50, ge=1, le=100),
 ) -> ModelPage:
     backends, call = user_call(request, user.user_id)
@@ -324,6 +337,7 @@ async def list_models(
     response_model=Model,
     responses={**ERRORS, **NOT_FOUND},
     summary="One model: status, progress, timings",
+    operation_id="getModel",
 )
 async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model:
     backends, call = user_call(request, user.user_id)
@@ -336,6 +350,7 @@ async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model
     response_model=Model,
     responses={**ERRORS, **NOT_FOUND, **INVALID},
     summary="Rename a model",
+    operation_id="renameModel",
 )
 async def rename_model(
     model_id: str, body: RenameModelRequest, request: Request, user: CurrentUser
@@ -356,6 +371,7 @@ async def rename_model(
         409: {"model": Problem, "description": "The training has already finished"},
     },
     summary="Cancel a training (its held credits are released)",
+    operation_id="cancelModel",
 )
 async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Model:
     backends, call = user_call(request, user.user_id)
@@ -371,6 +387,7 @@ async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Mo
     response_class=Response,
     responses={**ERRORS, **NOT_FOUND},
     summary="Delete a model: ours and the provider's copies (purged right after, with retries)",
+    operation_id="deleteModel",
 )
 async def delete_model(model_id: str, request: Request, user: CurrentUser) -> Response:
     backends, call = user_call(request, user.user_id)

@@ -25,6 +25,7 @@ class Usage(BaseModel):
     response_model=Usage,
     responses={401: {"model": Problem}, 503: {"model": Problem}},  # type: ignore[dict-item]
     summary="Usage recorded for the signed-in user",
+    operation_id="getUsage",
 )
 async def get_usage(request: Request, user: CurrentUser) -> Usage:
     backends: Backends = request.app.state.backends

@@ -59,6 +59,7 @@ class Received(BaseModel):
     },  # type: ignore[dict-item]
     summary="Stripe webhook endpoint (signed by Stripe)",
     openapi_extra=_RAW_EVENT,
+    operation_id="receiveStripeWebhook",
 )
 async def stripe_webhook(
     request: Request,
@@ -93,6 +94,7 @@ async def stripe_webhook(
     },  # type: ignore[dict-item]
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
     openapi_extra=_RAW_EVENT,
+    operation_id="receiveReplicateWebhook",
 )
 async def replicate_webhook(
     request: Request,
