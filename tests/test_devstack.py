@@ -1,8 +1,13 @@
-"""`make up` stops with a message naming the fix when PostgreSQL or RabbitMQ is unreachable."""
+"""`make up`: a message naming the fix when PostgreSQL or RabbitMQ is unreachable, and
+SeaweedFS stopped cleanly."""
 
 from __future__ import annotations
 
-from visiona.emulators.stack import check_postgres, check_rabbitmq, free_port
+from pathlib import Path
+
+import pytest
+
+from visiona.emulators.stack import SeaweedFS, check_postgres, check_rabbitmq, free_port
 
 
 def test_unreachable_postgres_is_named_with_the_fix() -> None:
@@ -24,3 +29,26 @@ def test_reachable_services_pass(stack_urls: tuple[str, str]) -> None:
     admin_url, amqp_url = stack_urls
     assert check_postgres(admin_url) is None
     assert check_rabbitmq(amqp_url) is None
+
+
+def test_seaweedfs_stops_cleanly_and_leaves_nothing_in_the_temporary_folder(
+    new_seaweedfs: SeaweedFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    ports = new_seaweedfs.ports.values()
+
+    def sockets() -> list[Path]:
+        return [s for port in ports for s in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")]
+
+    new_seaweedfs.start()
+    process = new_seaweedfs.process
+    assert process is not None
+    assert sockets(), "weed listens on Unix sockets in /tmp as well"
+
+    new_seaweedfs.stop()
+
+    assert process.returncode == 0, f"SeaweedFS was not stopped cleanly ({process.returncode})"
+    assert sockets() == []
+    assert sorted(p.name for p in temp.iterdir()) == []

@@ -13,6 +13,7 @@ import argparse
 import os
 import secrets
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from visiona.emulators.stack import (
     processes,
     provision_and_migrate,
     read_env_file,
+    stack_seaweedfs,
 )
 
 DEFAULT_PORTS = {
@@ -105,22 +107,37 @@ def up() -> int:
         return 2
     print(f"provisioning database {cfg.database!r} and applying migrations …", flush=True)
     provision_and_migrate(cfg)
+    # SeaweedFS runs outside honcho, which kills whatever has not stopped 5 s after Ctrl-C:
+    # SeaweedFS needs about 15 s to stop cleanly.
+    seaweedfs = stack_seaweedfs(cfg) if "s3" in cfg.ports else None
     manager = Manager()
     for name, (argv, env) in processes(cfg).items():
+        if name == "s3":
+            continue
         # exec: signals reach the process itself, not an intermediate shell.
         manager.add_process(name, "exec " + shlex.join(argv), env=env)
-    print(
-        "\nVisiona is starting:\n"
-        f"  API        {cfg.gateway_url}/v1   (docs {cfg.gateway_url}/docs)\n"
-        f"  readiness  {cfg.gateway_url}/readyz\n"
-        f"  S3         http://{cfg.s3.endpoint if cfg.s3 else '-'}\n"
-        f"  token      make -s token USER=alice\n"
-        f'  try        curl -H "Authorization: Bearer $(make -s token USER=alice)" '
-        f'-X POST {cfg.gateway_url}/v1/prompts/enhance -d \'{{"prompt":"me on a beach"}}\'\n'
-        "  stop       Ctrl-C\n",
-        flush=True,
-    )
-    manager.loop()
+    try:
+        if seaweedfs is not None:
+            print(f"starting S3 (SeaweedFS, log {seaweedfs.log_path}) …", flush=True)
+            seaweedfs.start()
+        print(
+            "\nVisiona is starting:\n"
+            f"  API        {cfg.gateway_url}/v1   (docs {cfg.gateway_url}/docs)\n"
+            f"  readiness  {cfg.gateway_url}/readyz\n"
+            f"  S3         http://{cfg.s3.endpoint if cfg.s3 else '-'}\n"
+            f"  token      make -s token USER=alice\n"
+            f'  try        curl -H "Authorization: Bearer $(make -s token USER=alice)" '
+            f'-X POST {cfg.gateway_url}/v1/prompts/enhance -d \'{{"prompt":"me on a beach"}}\'\n'
+            "  stop       Ctrl-C\n",
+            flush=True,
+        )
+        manager.loop()
+    finally:
+        if seaweedfs is not None and seaweedfs.process is not None:
+            # honcho's handler would swallow a second Ctrl-C; here it kills SeaweedFS at once.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            print("stopping S3 (SeaweedFS) cleanly, about 15 s; Ctrl-C to kill it …", flush=True)
+            seaweedfs.stop()
     return int(manager.returncode or 0)
 
 
