@@ -1,6 +1,7 @@
 """Clerk dev issuer: signs Clerk-shaped session JWTs so the gateway verifies exactly as in prod.
 
-The RS256 key lives as PEM in ``<repo>/.dev/clerk/signing-key.pem`` (or ``$CLERK_DEV_KEY_DIR``),
+The RS256 key lives as PEM in ``<repo>/.dev/clerk/signing-key.pem`` (``$VISIONA_DEV_DIR/clerk``
+when that names the local stack's folder, or ``$CLERK_DEV_KEY_DIR``),
 made on first use with 0600 permissions and reused afterwards; ``public.pem`` sits next to it
 for networkless verification (``CLERK_JWT_KEY``). The ``kid`` is the RFC 7638 thumbprint of
 the public key, so it is stable for as long as the key file is.
@@ -70,10 +71,16 @@ def repo_root(start: Path | None = None) -> Path:
     raise RuntimeError("workspace root not found; set CLERK_DEV_KEY_DIR")
 
 
+def dev_dir() -> Path:
+    """Where the local stack keeps its state: ``$VISIONA_DEV_DIR``, else ``<repo>/.dev``."""
+    env = os.environ.get("VISIONA_DEV_DIR")
+    return Path(env) if env else repo_root() / ".dev"
+
+
 def default_key_dir() -> Path:
-    """``$CLERK_DEV_KEY_DIR``, else ``<repo>/.dev/clerk``."""
+    """``$CLERK_DEV_KEY_DIR``, else ``clerk`` in the local stack's folder (:func:`dev_dir`)."""
     env = os.environ.get("CLERK_DEV_KEY_DIR")
-    return Path(env) if env else repo_root() / ".dev" / "clerk"
+    return Path(env) if env else dev_dir() / "clerk"
 
 
 @dataclass(frozen=True)
