@@ -130,9 +130,32 @@ def local_config(environ: Mapping[str, str] | None = None) -> StackConfig:
         pseudonym_key=env.get("VISIONA_PSEUDONYM_KEY")
         or _dev_value(state_dir / "pseudonym.key", lambda: secrets.token_urlsafe(32)),
         log_format=env.get("VISIONA_LOG_FORMAT", "console"),
-        # Locally an erasure starts after 30 s rather than production's 16 minutes.
-        extra_env={"GATEWAY_ERASURE_GRACE_S": env.get("VISIONA_ERASURE_GRACE_S", "30")},
+        extra_env={
+            # Locally an erasure starts after 30 s rather than production's 16 minutes.
+            "GATEWAY_ERASURE_GRACE_S": env.get("VISIONA_ERASURE_GRACE_S", "30"),
+            **dev_schedule(env),
+        },
     )
+
+
+# Replicate at a pace a person can follow (its own environment variables change it): a
+# training waits in ``starting`` (queued), then runs ``processing`` with a progress line every
+# few seconds; training asks about a quiet training every few seconds (production: 30 s against
+# trainings of 20-30 minutes), so the model is seen ``training``, its progress rising.
+DEV_SCHEDULE = {
+    "REPLICATE_EMULATOR_START_DELAY_S": "3",
+    "REPLICATE_EMULATOR_TRAINING_DURATION_S": "45",
+    "REPLICATE_EMULATOR_LOG_INTERVAL_S": "3",
+    "REPLICATE_EMULATOR_PREDICTION_DURATION_S": "3",
+}
+
+
+def dev_schedule(env: Mapping[str, str]) -> dict[str, str]:
+    schedule = {name: env.get(name) or value for name, value in DEV_SCHEDULE.items()}
+    return schedule | {
+        "TRAINING_RECONCILE_QUIET_S": env.get("VISIONA_RECONCILE_QUIET_S", "4"),
+        "GENERATION_RECONCILE_QUIET_S": env.get("VISIONA_RECONCILE_QUIET_S", "4"),
+    }
 
 
 def up() -> int:

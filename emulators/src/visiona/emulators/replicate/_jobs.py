@@ -128,8 +128,12 @@ class Runner:
             interval = self.tuning.log_interval_s
             await asyncio.sleep(min(interval, remaining) if interval > 0 else remaining)
             elapsed = time.time() - started
-            percent = min(100, int(100 * elapsed / duration)) if duration > 0 else 100
-            data["logs"] += f"progress {percent}% ({elapsed:.1f}s)\n"
+            fraction = min(1.0, elapsed / duration) if duration > 0 else 1.0
+            data["logs"] += (
+                _trainer_progress(job, fraction, elapsed)
+                if job.kind == "training"
+                else f"progress {int(100 * fraction)}% ({elapsed:.1f}s)\n"
+            )
             data["metrics"] = {"predict_time": round(elapsed, 3)}
             self._logs_event(job)
 
@@ -165,6 +169,27 @@ class Runner:
             return
         body = json.dumps(job.data, separators=(",", ":"))
         self.dispatcher.publish(job.webhook, job.id, event, body)
+
+
+def _trainer_progress(job: Job, fraction: float, elapsed: float) -> str:
+    """A progress line as the LoRA trainer's tqdm bar prints it: percent, bar, steps, times."""
+    try:
+        steps = max(1, int(job.data["input"].get("steps") or 1000))
+    except (TypeError, ValueError):
+        steps = 1000
+    done = int(steps * fraction)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    left = (steps - done) / rate if rate > 0 else 0.0
+    bar = ("#" * int(10 * fraction)).ljust(10)
+    return (
+        f"flux_train_replicate: {int(100 * fraction):3d}%|{bar}| {done}/{steps} "
+        f"[{_clock(elapsed)}<{_clock(left)}, {rate:.2f}it/s]\n"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
 
 
 async def _fetch_training_images(url: str) -> str | None:
