@@ -6,7 +6,8 @@ message naming the fix when either is unreachable. Starts SeaweedFS as the S3 se
 provisions schemas and roles, applies migrations, and runs the four services and the gateway
 under honcho. Running it again reuses the database, the S3 data and the signing key.
 
-State lives in ``.dev/`` (``$VISIONA_DEV_DIR``). The database, roles, exchange and queues carry
+State lives in ``.dev/`` (``$VISIONA_DEV_DIR``), the provider emulators' in ``.dev/providers``
+(``--fresh-providers`` starts them empty). The database, roles, exchange and queues carry
 the checkout's stack id (``.dev/stack-id``, made once; ``$VISIONA_STACK_ID``), so the stacks of
 two checkouts share a PostgreSQL server and a broker without meeting.
 """
@@ -155,11 +156,15 @@ def dev_schedule(env: Mapping[str, str]) -> dict[str, str]:
     return schedule | {
         "TRAINING_RECONCILE_QUIET_S": env.get("VISIONA_RECONCILE_QUIET_S", "4"),
         "GENERATION_RECONCILE_QUIET_S": env.get("VISIONA_RECONCILE_QUIET_S", "4"),
+        # A ready model asks Replicate about its version every minute (production: 6 h), so
+        # a stack started with --fresh-providers shows its old models unavailable soon.
+        "TRAINING_VERSION_CHECK_INTERVAL_S": env.get("VISIONA_VERSION_CHECK_INTERVAL_S", "60"),
     }
 
 
-def up() -> int:
+def up(*, fresh_providers: bool = False) -> int:
     cfg = local_config()
+    cfg.fresh_providers = fresh_providers
     problems = [p for p in (check_postgres(cfg.admin_url), check_rabbitmq(cfg.amqp_url)) if p]
     if problems:
         print("make up cannot start:\n" + "\n".join(problems), file=sys.stderr)
@@ -215,7 +220,13 @@ def service_env(service: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="visiona-dev")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run the whole platform locally (make up)")
+    up_cmd = sub.add_parser("up", help="run the whole platform locally (make up)")
+    up_cmd.add_argument(
+        "--fresh-providers",
+        action="store_true",
+        help="start the Stripe, Replicate and Clerk emulators empty, forgetting what they "
+        "kept in .dev/providers (models trained before become unavailable)",
+    )
     sub.add_parser("provision", help="create the database, schemas and roles (admin URL)")
     env_cmd = sub.add_parser(
         "env", help="print a service's settings on this checkout's stack as export lines"
@@ -230,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "env":
         print(service_env(args.service))
         return
-    raise SystemExit(up())
+    raise SystemExit(up(fresh_providers=args.fresh_providers))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,9 @@ class StackConfig:
     # Signs the internal token of every gRPC call; one per stack, shared by all its processes.
     internal_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The provider emulators (Stripe, Replicate, Clerk) start empty instead of with what they
+    # kept in ``state_dir/providers`` (visiona.emulators._state).
+    fresh_providers: bool = False
 
     @property
     def clerk_issuer(self) -> str:
@@ -222,6 +225,13 @@ class StackConfig:
             "CLERK_WEBHOOK_SECRET": self.clerk_webhook_secret,
         } | self.retry_env("CLERK_WEBHOOK_RETRY_DELAYS_S")
 
+    def provider_state_env(self) -> dict[str, str]:
+        """Where the provider emulators keep their state across restarts."""
+        return {
+            "VISIONA_EMULATOR_STATE_DIR": str(self.state_dir / "providers"),
+            "VISIONA_EMULATOR_FRESH": "1" if self.fresh_providers else "0",
+        }
+
     def retry_env(self, name: str) -> dict[str, str]:
         """An emulator's webhook schedule, when the stack sets one."""
         if self.webhook_retry_delays_s is None:
@@ -270,16 +280,16 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
             "--prices",
             str(cfg.stripe_prices_file()),
         ],
-        base | cfg.retry_env("STRIPE_EMULATOR_RETRY_DELAYS_S"),
+        base | cfg.retry_env("STRIPE_EMULATOR_RETRY_DELAYS_S") | cfg.provider_state_env(),
     )
     if "replicate" in cfg.ports:
         procs["replicate"] = (
             [bin_path("visiona-emulator"), "replicate", "--port", str(cfg.ports["replicate"])],
-            base | cfg.retry_env("REPLICATE_EMULATOR_RETRY_DELAYS_S"),
+            base | cfg.retry_env("REPLICATE_EMULATOR_RETRY_DELAYS_S") | cfg.provider_state_env(),
         )
     procs["clerk"] = (
         [bin_path("visiona-emulator"), "clerk", "--port", str(cfg.ports["clerk"])],
-        base | cfg.clerk_env(),
+        base | cfg.clerk_env() | cfg.provider_state_env(),
     )
     for service in BACK_SERVICES:
         procs[service] = (

@@ -1,6 +1,8 @@
 """Local stand-in for the Replicate API: models and versions, LoRA trainings, image predictions
-with expiring output files, uploaded files and Standard Webhooks, all in memory. Dev and test
-only.
+with expiring output files, uploaded files and Standard Webhooks. Dev and test only. Its
+state survives restarts in ``Settings.state_dir`` (``--state-dir``,
+``VISIONA_EMULATOR_STATE_DIR``; visiona.emulators._state): a job running when it stopped goes
+on by the clock, undelivered webhooks are sent.
 
 Point the real SDK at it::
 
