@@ -27,7 +27,7 @@ lock:
 	$(UV) export --format requirements-txt --no-emit-workspace --all-groups --frozen --no-header -o requirements.lock >/dev/null
 
 up: install
-	$(PY) -m visiona.emulators.devstack up
+	$(PY) -m visiona.emulators.devstack up $(if $(FRESH_PROVIDERS),--fresh-providers)
 
 ## Everything, as CI runs it, in two pytest sessions side by side, each on a stack of its own:
 ## the disruptive tests (they kill and restart services) and everything else; the disruptive

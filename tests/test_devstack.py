@@ -1,8 +1,22 @@
-"""`make up` stops with a message naming the fix when PostgreSQL or RabbitMQ is unreachable."""
+"""`make up`: a message naming the fix when PostgreSQL or RabbitMQ is unreachable, and
+SeaweedFS stopped cleanly."""
 
 from __future__ import annotations
 
-from visiona.emulators.stack import check_postgres, check_rabbitmq, free_port
+from pathlib import Path
+
+import pytest
+
+from visiona.emulators import replicate
+from visiona.emulators.devstack import local_config
+from visiona.emulators.stack import (
+    SeaweedFS,
+    check_postgres,
+    check_rabbitmq,
+    free_port,
+    processes,
+)
+from visiona.training.config import TrainingSettings
 
 
 def test_unreachable_postgres_is_named_with_the_fix() -> None:
@@ -24,3 +38,50 @@ def test_reachable_services_pass(stack_urls: tuple[str, str]) -> None:
     admin_url, amqp_url = stack_urls
     assert check_postgres(admin_url) is None
     assert check_rabbitmq(amqp_url) is None
+
+
+def test_seaweedfs_stops_cleanly_and_leaves_nothing_in_the_temporary_folder(
+    new_seaweedfs: SeaweedFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    ports = new_seaweedfs.ports.values()
+
+    def sockets() -> list[Path]:
+        return [s for port in ports for s in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")]
+
+    new_seaweedfs.start()
+    process = new_seaweedfs.process
+    assert process is not None
+    assert sockets(), "weed listens on Unix sockets in /tmp as well"
+
+    new_seaweedfs.stop()
+
+    assert process.returncode == 0, f"SeaweedFS was not stopped cleanly ({process.returncode})"
+    assert sockets() == []
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
+def test_a_dev_stack_training_is_asked_about_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locally a training is seen ``training`` with its progress rising: it runs long enough
+    for the training service to ask about it several times (it listens only to the start and
+    completed webhooks), and prints progress more often than it is asked."""
+    cfg = local_config({"VISIONA_DEV_DIR": str(tmp_path / ".dev")})
+    specs = processes(cfg)
+    for name, value in specs["replicate"][1].items():
+        monkeypatch.setenv(name, value)
+    emulator = replicate.Settings.from_env()
+    training = TrainingSettings.model_validate(
+        {
+            k.removeprefix("TRAINING_").lower(): v
+            for k, v in specs["training"][1].items()
+            if k.startswith("TRAINING_")
+        }
+    )
+
+    assert emulator.start_delay_s > 0, "a training waits in starting (queued) first"
+    assert emulator.training_duration_s >= 5 * training.reconcile_quiet_s
+    assert emulator.log_interval_s <= training.reconcile_quiet_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import threading
 import zipfile
@@ -202,7 +203,7 @@ def test_a_training_succeeds_with_a_new_version_and_downloadable_weights(
     assert owner_name == f"{DEFAULT_OWNER}/lora-alice"
     assert len(version_id) == 64
     assert done.destination == owner_name
-    assert done.started_at and done.completed_at and "progress" in done.logs
+    assert done.started_at and done.completed_at and "| 1000/1000 [" in done.logs
     latest = client.models.get(owner_name).latest_version
     assert latest is not None and latest.id == version_id
     weights = httpx.get(done.output["weights"])
@@ -210,6 +211,30 @@ def test_a_training_succeeds_with_a_new_version_and_downloadable_weights(
     with tarfile.open(fileobj=io.BytesIO(weights.content)) as tar:
         assert tar.getnames() == ["lora.safetensors"]
     assert [t.id for t in client.trainings.list().results] == [training.id]
+
+
+def test_a_training_reports_rising_progress_as_the_trainer_prints_it(
+    client: Client, base: str, receiver: Receiver
+) -> None:
+    control(base, "config", {"training_duration_s": 1.5, "log_interval_s": 0.1})
+    training = start_training(client, receiver)
+    seen: list[str] = []
+
+    def progress_lines() -> list[str]:
+        current = client.trainings.get(training.id)
+        seen.append(current.status)
+        return [line for line in (current.logs or "").splitlines() if "it/s]" in line]
+
+    lines = wait_for("three progress lines", progress_lines, lambda found: len(found) >= 3)
+
+    assert seen[0] in ("starting", "processing") and seen[-1] == "processing"
+    parsed = [re.search(r"(\d+)%\|.{10}\| (\d+)/(\d+) \[", line) for line in lines]
+    assert all(parsed), lines
+    percents = [int(m[1]) for m in parsed if m]
+    steps = [int(m[2]) for m in parsed if m]
+    assert percents == sorted(percents) and percents[0] < percents[-1] < 100, lines
+    assert steps == sorted(steps) and {m[3] for m in parsed if m} == {"1000"}, lines
+    assert wait_done(lambda: client.trainings.get(training.id)).status == "succeeded"
 
 
 @pytest.mark.parametrize(

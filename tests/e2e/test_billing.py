@@ -4,8 +4,10 @@ hosted pages and its signed webhooks, PostgreSQL and RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -204,6 +206,40 @@ def test_a_delayed_payment_is_credited_only_when_it_succeeds(stack: RunningStack
     assert balance(stack, user)["balance"] == 0
     emulator(stack, f"/_emulator/checkout/{session['session_id']}/settle", {"succeeded": True})
     wait_balance(stack, user, STARTER.credits)
+
+
+def links(page: str) -> list[str]:
+    return re.findall(r'href="([^"]+)"', page)
+
+
+def test_stripe_sends_the_browser_back_to_pages_that_exist(stack: RunningStack) -> None:
+    """Checkout's success and cancel URLs and the portal's return URL, followed as a browser
+    follows them, land on a page that says what happened."""
+    user = "round-trip"
+    session = checkout(stack, user, "pack", "starter")
+    checkout_page = httpx.get(session["url"], timeout=10)
+    (cancel_url,) = [u for u in links(checkout_page.text) if "cancel" in u]
+
+    canceled = httpx.get(html.unescape(cancel_url), follow_redirects=True, timeout=10)
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.headers["content-type"].startswith("text/html")
+    assert "Checkout canceled" in canceled.text and "Nothing was charged" in canceled.text
+
+    # The hosted page's form posts, and Stripe sends the browser to the success URL.
+    paid = httpx.post(
+        f"{session['url']}/pay", data={"outcome": "paid"}, follow_redirects=True, timeout=10
+    )
+    assert paid.history and paid.history[0].status_code == 303
+    assert str(paid.url).startswith(f"{stack.url}/billing/success?session_id=")
+    assert paid.status_code == 200, paid.text
+    assert "your payment went through" in paid.text and "visiona balance" in paid.text
+
+    portal = httpx.post(f"{stack.url}/v1/billing/portal", headers=stack.auth(user), timeout=30)
+    assert portal.status_code == 201, portal.text
+    (back,) = links(httpx.get(portal.json()["url"], timeout=10).text)
+    returned = httpx.get(html.unescape(back), follow_redirects=True, timeout=10)
+    assert returned.status_code == 200, returned.text
+    assert "Back from billing" in returned.text
 
 
 def test_unknown_packs_and_plans_and_bad_requests_are_4xx(stack: RunningStack) -> None:

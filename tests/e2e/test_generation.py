@@ -18,9 +18,11 @@ from tests.e2e.training_helpers import (
     api,
     emulator,
     replicate_get,
+    replicate_url,
     storage,
     storage_owner,
     trained_model,
+    wait_model,
 )
 from tests.support.rows import rows_naming
 from tests.support.stack import RunningStack
@@ -272,6 +274,43 @@ def test_a_model_that_is_not_ready_cannot_generate(stack: RunningStack) -> None:
     assert failed["status"] == "failed"
     response = generate(stack, user, model_id=model["id"])
     assert response.status_code == 409 and response.json()["code"] == "model_not_ready"
+
+
+def test_a_model_whose_provider_version_is_gone_becomes_unavailable_and_refuses_to_generate(
+    stack: RunningStack, owner: tuple[str, dict[str, Any]]
+) -> None:
+    """The provider no longer has the trained version (deleted there, or an emulator that
+    lost its state): the model says so, and generating with it is refused with a 4xx."""
+    user, model = owner
+    destination, _, version = model["version"].partition(":")
+    gone = httpx.delete(
+        f"{replicate_url(stack)}/v1/models/{destination}/versions/{version}",
+        headers={"Authorization": f"Bearer {stack.cfg.replicate_api_token}"},
+        timeout=10,
+    )
+    assert gone.status_code == 204, gone.text
+
+    # The first try is accepted (the version is not asked about on every request): the
+    # provider refuses the prediction, the generation fails as model_unavailable, nothing is
+    # charged, and the model checks its version at once.
+    first = generate(stack, user, model_id=model["id"])
+    assert first.status_code == 202, first.text
+    failed = wait_generation(stack, user, first.json()["id"])
+    assert (failed["status"], failed["failure"]["reason"]) == ("failed", "model_unavailable")
+    unavailable = wait_model(stack, user, model["id"], done=lambda m: m["status"] == "unavailable")
+    assert unavailable["failure"]["reason"] == "provider_version_missing"
+    assert "train the model again" in unavailable["failure"]["message"]
+    wait_balance(stack, user, AFTER_TRAINING)
+    assert balance(stack, user)["held"] == 0
+
+    refused = generate(stack, user, model_id=model["id"])
+    assert (refused.status_code, refused.json()["code"]) == (409, "model_unavailable")
+    assert "train the model again" in refused.json()["detail"]
+    # It stays listed, as unavailable, and can be deleted like any model.
+    with api(stack, user) as c:
+        listed = {m["id"]: m["status"] for m in c.get("/v1/models").json()["models"]}
+        assert listed[model["id"]] == "unavailable"
+        assert c.delete(f"/v1/models/{model['id']}").status_code in (202, 204)
 
 
 def test_another_users_generations_and_images_are_not_found(

@@ -4,7 +4,8 @@ Tiers follow from what a test uses, so a marker cannot lie:
 
 - ``e2e``: the running stack (the ``stack`` fixture), or a whole platform the test starts on
   servers of its own (``own_servers``: the chaos run);
-- ``integration``: PostgreSQL, RabbitMQ or S3 but no stack (``infra`` or ``s3``);
+- ``integration``: PostgreSQL, RabbitMQ or S3 but no stack (``infra``, ``s3``, or a SeaweedFS
+  the test starts itself: ``new_seaweedfs``);
 - ``unit``: none of them: no servers, nothing started.
 
 ``disruptive`` is declared by the test: it kills, stops or reconfigures stack processes. Such
@@ -64,7 +65,7 @@ def tier_of(item: pytest.Item) -> str:
     names = set(getattr(item, "fixturenames", ()))
     if names & {"stack", "own_servers"}:
         return "e2e"
-    if names & {"infra", "s3"}:
+    if names & {"infra", "s3", "new_seaweedfs"}:
         return "integration"
     return "unit"
 
@@ -142,6 +143,17 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Config]:
     server.start()
     try:
         yield server.s3
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def new_seaweedfs(tmp_path: Path) -> Iterator[SeaweedFS]:
+    """A SeaweedFS of the test's own, not started yet (the test starts and stops it; one
+    still running afterwards is stopped)."""
+    server = SeaweedFS(tmp_path / "seaweedfs", access_key="test", secret_key="test-secret")
+    try:
+        yield server
     finally:
         server.stop()
 

@@ -12,6 +12,7 @@ from visiona.training.domain import (
     TERMINAL,
     ModelStatus,
     can_advance,
+    can_become_unavailable,
     check_photo_count,
     preset,
     trigger_word,
@@ -43,6 +44,14 @@ def test_a_job_can_fail_or_be_canceled_from_any_unfinished_state() -> None:
     for status in FLOW[:-1]:
         assert can_advance(status, ModelStatus.FAILED)
         assert can_advance(status, ModelStatus.CANCELED)
+
+
+def test_only_a_ready_model_becomes_unavailable_and_that_is_final() -> None:
+    assert [s for s in ModelStatus if can_become_unavailable(s)] == [ModelStatus.SUCCEEDED]
+    assert ModelStatus.UNAVAILABLE.terminal
+    assert not any(can_advance(ModelStatus.UNAVAILABLE, new) for new in ModelStatus)
+    # No provider status leads there: only the provider's 404 for the version does.
+    assert ModelStatus.UNAVAILABLE not in PROVIDER_STATUS.values()
 
 
 def test_provider_statuses_map_onto_ours() -> None:

@@ -37,4 +37,4 @@ def test_a_retention_that_would_delete_at_once_is_refused(
 
 def test_every_state_before_the_end_holds_photos_back() -> None:
     assert set(IN_PROGRESS) == {"awaiting_credits", "preparing", "queued", "training"}
-    assert set(ENDED) == {"succeeded", "failed", "canceled"}
+    assert set(ENDED) == {"succeeded", "failed", "canceled", "unavailable"}

@@ -13,6 +13,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from visiona.emulators import anthropic, clerk, openai, replicate, stripe
 
@@ -40,6 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="default: $CLERK_DEV_KEY_DIR or <repo>/.dev/clerk",
     )
+    for name in ("clerk", "replicate", "stripe"):
+        sub.choices[name].add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help=f"keep the state across restarts in DIR/{name}.sqlite3; "
+            "default: $VISIONA_EMULATOR_STATE_DIR (none: in memory only)",
+        )
+        sub.choices[name].add_argument(
+            "--fresh",
+            action="store_true",
+            help="start empty, forgetting the stored state ($VISIONA_EMULATOR_FRESH=1)",
+        )
     stripe_cli = sub.choices["stripe"]
     stripe_cli.add_argument(
         "--webhook-url", default=None, help="default: $STRIPE_EMULATOR_WEBHOOK_URL (none)"
@@ -89,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.emulator == "anthropic":
         anthropic.serve(args.host, args.port)
     elif args.emulator == "clerk":
-        clerk.serve(args.host, args.port, args.key_dir)
+        users = clerk.users_from_env(args.state_dir, True if args.fresh else None)
+        clerk.serve(args.host, args.port, args.key_dir, users)
     elif args.emulator == "openai":
         openai.serve(args.host, args.port)
     elif args.emulator == "replicate":
@@ -102,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = dataclasses.replace(settings, webhook_secret=args.webhook_secret)
         if args.prices is not None:
             settings = dataclasses.replace(settings, prices=stripe.load_prices(args.prices))
+        settings = dataclasses.replace(settings, **_state_changes(args))
         stripe.serve(args.host, args.port, settings)
     return 0
 
@@ -123,7 +140,17 @@ def _replicate_settings(args: argparse.Namespace) -> replicate.Settings:
         changes["webhook_secret"] = args.webhook_secret
     if args.public_url:
         changes["public_url"] = args.public_url.rstrip("/")
+    changes |= _state_changes(args)
     return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def _state_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.state_dir is not None:
+        changes["state_dir"] = args.state_dir
+    if args.fresh:
+        changes["fresh"] = True
+    return changes
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ First attempts go out in publish order from one worker task of the serving event
 started lazily by the first message (an app run by ``_server.running`` has no lifespan); a
 failed attempt is retried on its own task after each of the configured delays, then given
 up. Pausing holds every attempt until resumed. How a message is signed and sent, and what
-is recorded, is the emulator's: it passes ``send(message, attempt) -> delivered``.
+is recorded, is the emulator's: it passes ``send(message, attempt) -> delivered``, and
+``settled(message, delivered)`` learns when a message is delivered or given up on (what an
+emulator keeping its state on disk no longer has to send after a restart).
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ class DeliveryLoop(Generic[M]):
         retry_delays_s: Callable[[], Sequence[float]],
         *,
         paused: bool = False,
+        settled: Callable[[M, bool], None] | None = None,
     ) -> None:
         self._send = send
         self._delays = retry_delays_s
+        self._settled = settled
         self.paused = paused
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[M] | None = None
@@ -105,24 +109,32 @@ class DeliveryLoop(Generic[M]):
             message = await queue.get()
             try:
                 if await self._attempt(message, 1):
-                    self.pending -= 1
+                    self._done(message, True)
                 else:
                     task = asyncio.get_running_loop().create_task(self._retry(message))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             except Exception:
-                self.pending -= 1
+                self._done(message, False)
                 log.exception("webhook delivery of %r failed", message)
 
     async def _retry(self, message: M) -> None:
+        # Canceled (a reset, which zeroes ``pending`` itself): neither delivered nor given up.
         try:
             for attempt, delay in enumerate(list(self._delays()), start=2):
                 await asyncio.sleep(delay)
                 if await self._attempt(message, attempt):
+                    self._done(message, True)
                     return
             log.warning("giving up on webhook delivery of %r", message)
-        finally:
-            self.pending -= 1
+        except Exception:
+            log.exception("webhook delivery of %r failed", message)
+        self._done(message, False)
+
+    def _done(self, message: M, delivered: bool) -> None:
+        self.pending -= 1
+        if self._settled is not None:
+            self._settled(message, delivered)
 
     async def _attempt(self, message: M, attempt: int) -> bool:
         if self._resumed is not None:

@@ -1,6 +1,7 @@
 """Clerk dev issuer: signs Clerk-shaped session JWTs so the gateway verifies exactly as in prod.
 
-The RS256 key lives as PEM in ``<repo>/.dev/clerk/signing-key.pem`` (or ``$CLERK_DEV_KEY_DIR``),
+The RS256 key lives as PEM in ``<repo>/.dev/clerk/signing-key.pem`` (``$VISIONA_DEV_DIR/clerk``
+when that names the local stack's folder, or ``$CLERK_DEV_KEY_DIR``),
 made on first use with 0600 permissions and reused afterwards; ``public.pem`` sits next to it
 for networkless verification (``CLERK_JWT_KEY``). The ``kid`` is the RFC 7638 thumbprint of
 the public key, so it is stable for as long as the key file is.
@@ -70,10 +71,16 @@ def repo_root(start: Path | None = None) -> Path:
     raise RuntimeError("workspace root not found; set CLERK_DEV_KEY_DIR")
 
 
+def dev_dir() -> Path:
+    """Where the local stack keeps its state: ``$VISIONA_DEV_DIR``, else ``<repo>/.dev``."""
+    env = os.environ.get("VISIONA_DEV_DIR")
+    return Path(env) if env else repo_root() / ".dev"
+
+
 def default_key_dir() -> Path:
-    """``$CLERK_DEV_KEY_DIR``, else ``<repo>/.dev/clerk``."""
+    """``$CLERK_DEV_KEY_DIR``, else ``clerk`` in the local stack's folder (:func:`dev_dir`)."""
     env = os.environ.get("CLERK_DEV_KEY_DIR")
-    return Path(env) if env else repo_root() / ".dev" / "clerk"
+    return Path(env) if env else dev_dir() / "clerk"
 
 
 @dataclass(frozen=True)
@@ -203,14 +210,20 @@ class TokenRequest(BaseModel):
     extra_claims: dict[str, Any] | None = None
 
 
-def users_from_env() -> ClerkUsers:
+def users_from_env(state_dir: Path | None = None, fresh: bool | None = None) -> ClerkUsers:
     """The Backend API's users; webhooks go to ``CLERK_WEBHOOK_URL`` signed with
     ``CLERK_WEBHOOK_SECRET`` when both are set, retried after ``CLERK_WEBHOOK_RETRY_DELAYS_S``
-    (comma-separated seconds)."""
+    (comma-separated seconds). Kept across restarts in ``VISIONA_EMULATOR_STATE_DIR``
+    (``VISIONA_EMULATOR_FRESH=1``: start empty)."""
     from visiona.emulators._delivery import retry_delays_from_env
+    from visiona.emulators._state import StateFile, fresh_from_env, state_dir_from_env, state_path
     from visiona.emulators.clerk_users import DEFAULT_RETRY_DELAYS_S, ClerkUsers
 
     return ClerkUsers(
+        state=StateFile(
+            state_path("clerk", state_dir or state_dir_from_env()),
+            fresh=fresh_from_env() if fresh is None else fresh,
+        ),
         secret_key=os.environ.get("CLERK_SECRET_KEY", DEFAULT_SECRET_KEY),
         webhook_url=os.environ.get("CLERK_WEBHOOK_URL") or None,
         webhook_secret=os.environ.get("CLERK_WEBHOOK_SECRET") or None,
@@ -263,11 +276,16 @@ def create_app(issuer: DevIssuer | None = None, users: ClerkUsers | None = None)
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, key_dir: Path | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    key_dir: Path | None = None,
+    users: ClerkUsers | None = None,
+) -> None:
     """Run the dev issuer in the foreground."""
     from visiona.emulators import _server
 
-    _server.serve(create_app(load_or_create_key(key_dir)), host, port)
+    _server.serve(create_app(load_or_create_key(key_dir), users), host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from svix.webhooks import Webhook
 
 from visiona.emulators._delivery import DeliveryLoop
+from visiona.emulators._state import StateFile
 
 INSTANCE_ID = "ins_visiona_local"
 
@@ -49,10 +51,49 @@ class ClerkUsers:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: dict[str, _Message] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    # Where the users and the webhooks still to deliver are kept across restarts.
+    state: StateFile = field(default_factory=lambda: StateFile(None))
+    # Messages queued and neither delivered nor given up on yet, in order.
+    outstanding: dict[str, _Message] = field(default_factory=dict)
     _delivery: DeliveryLoop[_Message] = field(init=False)
+    _to_resume: list[_Message] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._delivery = DeliveryLoop(self._send, lambda: self.retry_delays_s)
+        self._delivery = DeliveryLoop(
+            self._send,
+            lambda: self.retry_delays_s,
+            settled=lambda message, _delivered: self._settle(message),
+        )
+        docs = self.state.load()
+        self.users.update(docs.get("users", {}))
+        self._to_resume = [_Message(**m) for m in docs.get("outstanding", {}).values()]
+        for message in self._to_resume:
+            self.messages[message.svix_id] = message
+            self.outstanding[message.svix_id] = message
+
+    # -- state --------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        self.state.sync(
+            {
+                "users": self.users,
+                "outstanding": {m.svix_id: asdict(m) for m in self.outstanding.values()},
+            },
+            lambda kind, _doc: kind == "outstanding",
+        )
+
+    def resume(self) -> None:
+        """Queue the webhooks a previous run had still to deliver (in the serving loop, once)."""
+        to_resume, self._to_resume = self._to_resume, []
+        for message in to_resume:
+            if self.webhook_url and self.webhook_secret:
+                self._delivery.put(message)
+            else:
+                self.outstanding.pop(message.svix_id, None)
+
+    def _settle(self, message: _Message) -> None:
+        self.outstanding.pop(message.svix_id, None)
+        self.save()
 
     # -- users --------------------------------------------------------------------------------
 
@@ -140,6 +181,7 @@ class ClerkUsers:
             "msg_" + secrets.token_hex(12), type_, str(data["id"]), json.dumps(payload)
         )
         self.messages[message.svix_id] = message
+        self.outstanding[message.svix_id] = message
         self._delivery.put(message)
 
     def redeliver(self, svix_id: str) -> bool:
@@ -198,6 +240,16 @@ def not_found(user_id: str) -> dict[str, Any]:
 
 def install(app: FastAPI, users: ClerkUsers) -> None:
     """Add the Backend API's user endpoints and the dev switches to the emulator app."""
+
+    @app.middleware("http")
+    async def saved(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Every answer stands on disk before it is sent (a restart keeps what it said).
+        users.resume()
+        response = await call_next(request)
+        users.save()
+        return response
 
     def authorized(request: Request) -> JSONResponse | None:
         if request.headers.get("authorization") != f"Bearer {users.secret_key}":

@@ -95,6 +95,9 @@ class StackConfig:
     # Signs the internal token of every gRPC call; one per stack, shared by all its processes.
     internal_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The provider emulators (Stripe, Replicate, Clerk) start empty instead of with what they
+    # kept in ``state_dir/providers`` (visiona.emulators._state).
+    fresh_providers: bool = False
 
     @property
     def clerk_issuer(self) -> str:
@@ -227,6 +230,13 @@ class StackConfig:
             "CLERK_WEBHOOK_SECRET": self.clerk_webhook_secret,
         } | self.retry_env("CLERK_WEBHOOK_RETRY_DELAYS_S")
 
+    def provider_state_env(self) -> dict[str, str]:
+        """Where the provider emulators keep their state across restarts."""
+        return {
+            "VISIONA_EMULATOR_STATE_DIR": str(self.state_dir / "providers"),
+            "VISIONA_EMULATOR_FRESH": "1" if self.fresh_providers else "0",
+        }
+
     def retry_env(self, name: str) -> dict[str, str]:
         """An emulator's webhook schedule, when the stack sets one."""
         if self.webhook_retry_delays_s is None:
@@ -275,16 +285,16 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
             "--prices",
             str(cfg.stripe_prices_file()),
         ],
-        base | cfg.retry_env("STRIPE_EMULATOR_RETRY_DELAYS_S"),
+        base | cfg.retry_env("STRIPE_EMULATOR_RETRY_DELAYS_S") | cfg.provider_state_env(),
     )
     if "replicate" in cfg.ports:
         procs["replicate"] = (
             [bin_path("visiona-emulator"), "replicate", "--port", str(cfg.ports["replicate"])],
-            base | cfg.retry_env("REPLICATE_EMULATOR_RETRY_DELAYS_S"),
+            base | cfg.retry_env("REPLICATE_EMULATOR_RETRY_DELAYS_S") | cfg.provider_state_env(),
         )
     procs["clerk"] = (
         [bin_path("visiona-emulator"), "clerk", "--port", str(cfg.ports["clerk"])],
-        base | cfg.clerk_env(),
+        base | cfg.clerk_env() | cfg.provider_state_env(),
     )
     for service in BACK_SERVICES:
         procs[service] = (
@@ -293,6 +303,20 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
         )
     procs["gateway"] = ([bin_path("visiona-gateway"), "serve"], base | cfg.gateway_env())
     return procs
+
+
+def stack_seaweedfs(cfg: StackConfig) -> SeaweedFS:
+    """The stack's SeaweedFS as a :class:`SeaweedFS` of its own (``make up`` runs it beside
+    the other processes, so that it can give it the time a clean stop takes)."""
+    assert cfg.s3 is not None
+    return SeaweedFS(
+        cfg.state_dir,
+        cfg.s3.access_key,
+        cfg.s3.secret_key,
+        sse_key=cfg.s3_sse_key,
+        ports={name: cfg.ports[name] for name in ("s3", *WEED_PORTS)},
+        log_path=cfg.state_dir / "logs" / "s3.log",
+    )
 
 
 def weed_command(cfg: StackConfig) -> list[str]:
@@ -320,8 +344,11 @@ def seaweedfs_command(data: Path, ports: Mapping[str, int], s3: S3Config) -> lis
             }
         )
     )
+    socket = data / "s3.sock"
     return [
         bin_path("weed"),
+        # Its log on stderr (the caller's log file), not weed.* files in the temporary folder.
+        "-logtostderr",
         "server",
         f"-dir={data}",
         "-ip=127.0.0.1",
@@ -339,6 +366,8 @@ def seaweedfs_command(data: Path, ports: Mapping[str, int], s3: S3Config) -> lis
         f"-filer.port={ports['weed_filer']}",
         f"-filer.port.grpc={ports['weed_filer_grpc']}",
         f"-filer.localSocket={data}/filer.sock",
+        # Beside its data rather than in /tmp, when the path fits a socket address.
+        *([f"-s3.localSocket={socket}"] if len(str(socket)) < _MAX_SOCKET_PATH else []),
         "-master.volumeSizeLimitMB=256",
         "-volume.max=32",
         "-volume.preStopSeconds=0",
@@ -356,23 +385,40 @@ WEED_PORTS = (
 )
 
 
+# A Unix socket's path must fit sockaddr_un (108 bytes with the terminating NUL).
+_MAX_SOCKET_PATH = 100
+
+# SeaweedFS's filer waits 15 s for its streams (the S3 server's metadata subscription) to end
+# before it forces its gRPC server down, so a clean stop takes about that long.
+SEAWEEDFS_STOP_TIMEOUT_S = 30.0
+
+
 class SeaweedFS:
-    """One SeaweedFS process serving S3 on free ports, on its own (the tests' and benchmarks'
-    S3 when no whole stack is wanted). :meth:`stop` kills it (its graceful stop is slow and
-    the data is disposable) and removes the sockets it leaves in /tmp."""
+    """One SeaweedFS process serving S3 (the tests', the benchmarks' and ``make up``'s).
+
+    :meth:`stop` stops it cleanly (SIGTERM, then SIGKILL only if it outlives the timeout) and
+    removes the sockets it leaves in /tmp either way."""
 
     def __init__(
-        self, data: Path, access_key: str, secret_key: str, *, sse_key: str | None = None
+        self,
+        data: Path,
+        access_key: str,
+        secret_key: str,
+        *,
+        sse_key: str | None = None,
+        ports: Mapping[str, int] | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.data = data
-        self.ports = {name: free_port() for name in ("s3", *WEED_PORTS)}
+        self.ports = dict(ports) if ports else {name: free_port() for name in ("s3", *WEED_PORTS)}
         self.s3 = S3Config(f"127.0.0.1:{self.ports['s3']}", access_key, secret_key)
         self.sse_key = sse_key
-        self.log_path = data / "s3.log"
+        self.log_path = log_path or data / "s3.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = os.environ | ({"WEED_S3_SSE_KEY": self.sse_key} if self.sse_key else {})
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -380,6 +426,8 @@ class SeaweedFS:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C at the terminal reaches the caller, who stops it.
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
         while not wait_for_port(self.ports["s3"], 0.5):
@@ -390,20 +438,39 @@ class SeaweedFS:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+    def stop(self, timeout_s: float = SEAWEEDFS_STOP_TIMEOUT_S) -> int | None:
+        """Stop it and clean up after it; its exit status (negative: killed by that signal)."""
+        process, self.process = self.process, None
+        returncode = None if process is None else stop_process(process, timeout_s)
         remove_seaweedfs_sockets(self.ports.values())
+        return returncode
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """SIGTERM, wait up to ``timeout_s``, then SIGKILL; the exit status. A Ctrl-C while it
+    waits kills at once."""
+    if proc.poll() is None:
+        proc.terminate()
+    return wait_or_kill(proc, timeout_s)
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """Wait up to ``timeout_s`` for a process already asked to stop, then SIGKILL it."""
+    try:
+        return proc.wait(timeout_s)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        proc.kill()
+        return proc.wait()
 
 
 def remove_seaweedfs_sockets(ports: Iterable[int]) -> None:
-    """weed also listens on ``$TMPDIR/seaweedfs-<part>[-grpc]-<port>.sock`` per port and,
-    killed, leaves the files behind: remove those of ``ports``."""
-    for port in ports:
-        for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
-            sock.unlink(missing_ok=True)
+    """weed also listens on ``/tmp/seaweedfs-<part>[-grpc]-<port>.sock`` per port and leaves
+    some behind even when it stops cleanly (all of them when killed): remove those of
+    ``ports``."""
+    for folder in {Path("/tmp"), Path(tempfile.gettempdir())}:  # noqa: S108 (weed's own choice)
+        for port in ports:
+            for sock in folder.glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
 
 
 def provision_and_migrate(cfg: StackConfig) -> None:
@@ -492,12 +559,11 @@ class LocalStack:
         proc = self.procs.pop(name, None)
         if proc is None:
             return None
-        proc.terminate()
-        try:
-            return proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+        if name == "s3":
+            returncode = stop_process(proc, max(timeout_s, SEAWEEDFS_STOP_TIMEOUT_S))
+            remove_seaweedfs_sockets(self.cfg.ports[p] for p in ("s3", *WEED_PORTS))
+            return returncode
+        return stop_process(proc, timeout_s)
 
     def kill(self, name: str) -> None:
         proc = self.procs.pop(name, None)
@@ -544,17 +610,14 @@ class LocalStack:
         raise RuntimeError(f"the stack did not become ready: {last}")
 
     def down(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM everything at once, then wait; whatever outlives the timeout is killed."""
+        """SIGTERM everything at once, then wait; whatever outlives the timeout (SeaweedFS:
+        its own, longer one) is killed."""
         procs, self.procs = self.procs, {}
-        for name, proc in procs.items():
-            # SeaweedFS takes its time over a graceful stop; a test stack's data is disposable.
-            proc.kill() if name == "s3" else proc.terminate()
-        deadline = time.monotonic() + timeout_s
         for proc in procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.terminate()
+        start = time.monotonic()
+        for name, proc in procs.items():
+            limit = SEAWEEDFS_STOP_TIMEOUT_S if name == "s3" else timeout_s
+            wait_or_kill(proc, max(0.1, start + limit - time.monotonic()))
         if "s3" in procs:
             remove_seaweedfs_sockets(self.cfg.ports[p] for p in ("s3", *WEED_PORTS))

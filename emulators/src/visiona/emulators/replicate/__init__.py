@@ -1,6 +1,8 @@
 """Local stand-in for the Replicate API: models and versions, LoRA trainings, image predictions
-with expiring output files, uploaded files and Standard Webhooks, all in memory. Dev and test
-only.
+with expiring output files, uploaded files and Standard Webhooks. Dev and test only. Its
+state survives restarts in ``Settings.state_dir`` (``--state-dir``,
+``VISIONA_EMULATOR_STATE_DIR``; visiona.emulators._state): a job running when it stopped goes
+on by the clock, undelivered webhooks are sent.
 
 Point the real SDK at it::
 
@@ -9,8 +11,10 @@ Point the real SDK at it::
 Answers are Replicate's JSON, errors problem+json (the SDK raises ``ReplicateError``). The
 trainer ``ostris/flux-dev-lora-trainer`` (version ``Settings.trainer_version``) exists at start;
 ``POST /v1/models/{o}/{n}/versions/{vid}/trainings`` downloads ``input.input_images`` (must be a
-zip holding an image) after ``start_delay_s``, runs for ``training_duration_s`` and adds a new
-version to the destination, answering ``output = {"version": "o/n:id", "weights": url}``.
+zip holding an image) after ``start_delay_s`` (``starting``), runs for ``training_duration_s``
+(``processing``, a progress line like the trainer's tqdm bar every ``log_interval_s``: percent,
+``steps`` done of ``input.steps``) and adds a new version to the destination, answering
+``output = {"version": "o/n:id", "weights": url}``.
 Predictions (``POST /v1/predictions`` or ``/v1/models/{o}/{n}/predictions``, ``Prefer: wait[=N]``
 honoured) run for ``prediction_duration_s`` and answer ``input.num_outputs`` (1 to 4) generated
 images in ``input.output_format`` (webp|jpg|png). Output and weights files are served under

@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.emulators import _server
-from visiona.emulators.replicate import _media
+from visiona.emulators._state import StateFile, state_path
+from visiona.emulators.replicate import _media, _persist
 from visiona.emulators.replicate._config import DEFAULT_PORT, Settings
 from visiona.emulators.replicate._errors import ProblemError, conflict, invalid, not_found
 from visiona.emulators.replicate._jobs import EMULATED_FAILURE, Runner, Tuning, job_object
@@ -128,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     store = Store()
     dispatcher = Dispatcher(DeliveryConfig(settings.webhook_secret, list(settings.retry_delays_s)))
+    state_file = StateFile(state_path("replicate", settings.state_dir), fresh=settings.fresh)
+    unfinished = _persist.restore(state_file, store, dispatcher)
 
     def fresh_tuning() -> Tuning:
         return Tuning(
@@ -142,14 +145,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def seed() -> None:
         owner, name = settings.trainer.split("/", 1)
-        trainer = store.create_model(
+        trainer = store.models.get((owner, name)) or store.create_model(
             owner, name, {"visibility": "public", "hardware": "gpu-h100", "description": None}
         )
         trainer.description = "Fast FLUX LoRA training (emulated)."
-        trainer.add_version(settings.trainer_version)
+        if settings.trainer_version not in trainer.versions:
+            trainer.add_version(settings.trainer_version)
+
+    def save() -> None:
+        _persist.sync(state_file, store, dispatcher)
 
     seed()
-    app = FastAPI(title="Replicate emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    save()
+    runner.changed = dispatcher.changed = save
+    resumed = False
+
+    def resume() -> None:
+        """Once a loop serves: the jobs and deliveries a previous run left unfinished."""
+        nonlocal resumed
+        if not resumed:
+            resumed = True
+            dispatcher.resume()
+            for job in unfinished:
+                runner.resume(job)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        resume()
+        yield
+        state_file.close()
+
+    app = FastAPI(
+        title="Replicate emulator",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     app.state.store, app.state.dispatcher, app.state.runner = store, dispatcher, runner
 
     def public_base(request: Request) -> str:
@@ -166,6 +198,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
         return _problem(invalid(f"Invalid request body: {exc.errors()}"))
+
+    @app.middleware("http")
+    async def saved(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Every answer stands on disk before it is sent (a restart keeps what it said).
+        resume()
+        response = await call_next(request)
+        save()
+        return response
 
     @app.middleware("http")
     async def api_gate(
@@ -353,7 +395,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "expires_at": now_iso(now + UPLOAD_TTL_S),
             "urls": {"get": f"{str(request.base_url).rstrip('/')}/v1/files/{fid}"},
         }
-        store.uploads[fid] = (record, content)
+        store.put_upload(record, content)
         return record
 
     @app.get("/v1/files")
@@ -375,7 +417,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.delete("/v1/files/{fid}", status_code=204)
     async def delete_file(fid: str) -> Response:
-        if store.uploads.pop(fid, None) is None:
+        if not store.delete_upload(fid):
             raise not_found(f"File {fid} not found.")
         return Response(status_code=204)
 
@@ -440,11 +482,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for job in [*store.trainings.values(), *store.predictions.values()]:
             if job.task is not None:
                 job.task.cancel()
-        store.models.clear()
-        store.trainings.clear()
-        store.predictions.clear()
-        store.outputs.clear()
-        store.uploads.clear()
+        store.clear()
         dispatcher.reset()
         dispatcher.config.drop = False
         dispatcher.set_paused(False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from visiona.emulators._delivery import retry_delays_from_env
+from visiona.emulators._state import fresh_from_env, state_dir_from_env
 
 DEFAULT_PORT = 8103
 DEFAULT_API_TOKEN = "r8_visiona_local"  # noqa: S105 - a published dev-only token
@@ -45,12 +47,17 @@ class Settings:
     log_interval_s: float = 1.0
     output_ttl_s: float = DEFAULT_OUTPUT_TTL_S
     retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
+    # Where the state is kept across restarts (visiona.emulators._state); None: memory only.
+    state_dir: Path | None = None
+    # Start empty, forgetting what ``state_dir`` holds.
+    fresh: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``REPLICATE_EMULATOR_API_TOKEN``, ``_WEBHOOK_SECRET``, ``_PUBLIC_URL``,
         ``_TRAINING_DURATION_S``, ``_PREDICTION_DURATION_S``, ``_START_DELAY_S``,
-        ``_LOG_INTERVAL_S`` and ``_RETRY_DELAYS_S`` (comma-separated seconds)."""
+        ``_LOG_INTERVAL_S`` and ``_RETRY_DELAYS_S`` (comma-separated seconds), and
+        ``VISIONA_EMULATOR_STATE_DIR`` and ``VISIONA_EMULATOR_FRESH``."""
         env = os.environ
         defaults = cls()
         return cls(
@@ -69,4 +76,6 @@ class Settings:
             retry_delays_s=retry_delays_from_env(
                 "REPLICATE_EMULATOR_RETRY_DELAYS_S", defaults.retry_delays_s
             ),
+            state_dir=state_dir_from_env(),
+            fresh=fresh_from_env(),
         )

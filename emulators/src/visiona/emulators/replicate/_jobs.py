@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -49,10 +50,21 @@ class Runner:
     dispatcher: Dispatcher
     tuning: Tuning
 
+    # Told after every change the lifecycle makes (the state is saved then).
+    changed: Callable[[], None] | None = None
+
     def launch(self, job: Job) -> None:
         """Announce the new job and start its lifecycle task."""
         self._event(job, "start")
+        self.resume(job)
+
+    def resume(self, job: Job) -> None:
+        """Run (or go on running, after a restart) the job's lifecycle."""
         job.task = asyncio.get_running_loop().create_task(self._run(job))
+
+    def _changed(self) -> None:
+        if self.changed is not None:
+            self.changed()
 
     def take_failure(self, kind: str) -> str | None:
         """Consume one of the ``fail_next_*`` budget, if any is left."""
@@ -86,15 +98,19 @@ class Runner:
             data["logs"] += f"error: {error}\n"
         job.done.set()
         self._event(job, "completed")
+        self._changed()
 
     async def _run(self, job: Job) -> None:
+        """The job's lifecycle from wherever it is: a job restored after a restart goes on
+        by the clock (a training that should have ended meanwhile ends at once)."""
         try:
-            await asyncio.sleep(self.tuning.start_delay_s)
-            if job.kind == "training":
-                problem = await _fetch_training_images(str(job.data["input"]["input_images"]))
-                if problem is not None:
-                    self.finish(job, "failed", problem)
-                    return
+            if job.data["status"] == "starting":
+                await asyncio.sleep(max(0.0, job.created + self.tuning.start_delay_s - time.time()))
+                if job.kind == "training":
+                    problem = await _fetch_training_images(str(job.data["input"]["input_images"]))
+                    if problem is not None:
+                        self.finish(job, "failed", problem)
+                        return
             await self._process(job)
             if job.fail_with is not None:
                 self.finish(job, "failed", job.fail_with)
@@ -108,16 +124,19 @@ class Runner:
 
     async def _process(self, job: Job) -> None:
         data = job.data
-        data["status"] = "processing"
-        started = time.time()
-        data["started_at"] = now_iso(started)
-        data["logs"] += (
-            "Downloading input_images...\nStarting training\n"
-            if job.kind == "training"
-            else f"Using seed: {int(started) % 100000}\nRunning prediction\n"
-        )
-        data["metrics"] = {"predict_time": 0.0}
-        self._logs_event(job)
+        if job.started is None or data["status"] != "processing":
+            data["status"] = "processing"
+            job.started = time.time()
+            data["started_at"] = now_iso(job.started)
+            data["logs"] += (
+                "Downloading input_images...\nStarting training\n"
+                if job.kind == "training"
+                else f"Using seed: {int(job.started) % 100000}\nRunning prediction\n"
+            )
+            data["metrics"] = {"predict_time": 0.0}
+            self._logs_event(job)
+            self._changed()
+        started = job.started
         duration = (
             self.tuning.training_duration_s
             if job.kind == "training"
@@ -128,10 +147,15 @@ class Runner:
             interval = self.tuning.log_interval_s
             await asyncio.sleep(min(interval, remaining) if interval > 0 else remaining)
             elapsed = time.time() - started
-            percent = min(100, int(100 * elapsed / duration)) if duration > 0 else 100
-            data["logs"] += f"progress {percent}% ({elapsed:.1f}s)\n"
+            fraction = min(1.0, elapsed / duration) if duration > 0 else 1.0
+            data["logs"] += (
+                _trainer_progress(job, fraction, elapsed)
+                if job.kind == "training"
+                else f"progress {int(100 * fraction)}% ({elapsed:.1f}s)\n"
+            )
             data["metrics"] = {"predict_time": round(elapsed, 3)}
             self._logs_event(job)
+            self._changed()
 
     def _make_output(self, job: Job) -> object:
         base = job.base_url
@@ -165,6 +189,27 @@ class Runner:
             return
         body = json.dumps(job.data, separators=(",", ":"))
         self.dispatcher.publish(job.webhook, job.id, event, body)
+
+
+def _trainer_progress(job: Job, fraction: float, elapsed: float) -> str:
+    """A progress line as the LoRA trainer's tqdm bar prints it: percent, bar, steps, times."""
+    try:
+        steps = max(1, int(job.data["input"].get("steps") or 1000))
+    except (TypeError, ValueError):
+        steps = 1000
+    done = int(steps * fraction)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    left = (steps - done) / rate if rate > 0 else 0.0
+    bar = ("#" * int(10 * fraction)).ljust(10)
+    return (
+        f"flux_train_replicate: {int(100 * fraction):3d}%|{bar}| {done}/{steps} "
+        f"[{_clock(elapsed)}<{_clock(left)}, {rate:.2f}it/s]\n"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
 
 
 async def _fetch_training_images(url: str) -> str | None:

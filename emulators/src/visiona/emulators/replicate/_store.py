@@ -1,4 +1,5 @@
-"""In-memory state of the emulator: models and versions, jobs, uploaded and output files."""
+"""The emulator's state: models and versions, jobs, uploaded and output files (kept on disk
+by visiona.emulators.replicate._persist when a state folder is configured)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from visiona.emulators._state import StateFile
 from visiona.emulators.replicate._errors import conflict, invalid, not_found
 
 JSON = dict[str, Any]
@@ -17,6 +19,9 @@ JobKind = Literal["training", "prediction"]
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 EVENTS = frozenset({"start", "output", "logs", "completed"})
 COG_VERSION = "0.9.6"
+# Blob keys of output files and uploaded files.
+OUTPUT_BLOB = "outputs/"
+UPLOAD_BLOB = "uploads/"
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -106,6 +111,8 @@ class Job:
     task: asyncio.Task[None] | None = None
     last_logs_event: float = 0.0
     created: float = field(default_factory=time.time)
+    # When it began processing (``data["started_at"]`` as a timestamp).
+    started: float | None = None
 
     @property
     def id(self) -> str:
@@ -131,6 +138,8 @@ class Store:
     # Output and weights files by path under ``/files/``.
     outputs: dict[str, StoredFile] = field(default_factory=dict)
     uploads: dict[str, tuple[JSON, bytes]] = field(default_factory=dict)
+    # Where file contents are kept across restarts (nowhere by default).
+    files: StateFile = field(default_factory=lambda: StateFile(None))
 
     def model(self, owner: str, name: str) -> Model:
         model = self.models.get((owner, name))
@@ -175,6 +184,7 @@ class Store:
         raise invalid(f"Invalid version or not permitted: {ref}")
 
     def put_output(self, path: str, content: bytes, content_type: str, ttl_s: float) -> None:
+        self.files.put_blob(OUTPUT_BLOB + path, content)
         self.outputs[path] = StoredFile(content, content_type, time.time() + ttl_s)
 
     def get_output(self, path: str) -> StoredFile | None:
@@ -184,11 +194,32 @@ class Store:
             and stored.expires_at is not None
             and stored.expires_at <= time.time()
         ):
-            del self.outputs[path]  # deleted, as Replicate deletes them
+            # Deleted, as Replicate deletes them.
+            del self.outputs[path]
+            self.files.delete_blobs([OUTPUT_BLOB + path])
             return None
         return stored
 
     def expire_outputs(self) -> int:
         count = len(self.outputs)
+        self.files.delete_blobs([OUTPUT_BLOB + path for path in self.outputs])
         self.outputs.clear()
         return count
+
+    def put_upload(self, record: JSON, content: bytes) -> None:
+        self.files.put_blob(UPLOAD_BLOB + str(record["id"]), content)
+        self.uploads[str(record["id"])] = (record, content)
+
+    def delete_upload(self, fid: str) -> bool:
+        if self.uploads.pop(fid, None) is None:
+            return False
+        self.files.delete_blobs([UPLOAD_BLOB + fid])
+        return True
+
+    def clear(self) -> None:
+        """Forget every model, job and file."""
+        self.files.delete_blobs(
+            [OUTPUT_BLOB + p for p in self.outputs] + [UPLOAD_BLOB + f for f in self.uploads]
+        )
+        for name in ("models", "trainings", "predictions", "outputs", "uploads"):
+            getattr(self, name).clear()

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +50,19 @@ class Dispatcher:
     config: DeliveryConfig
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     messages: dict[str, Message] = field(default_factory=dict)
+    # Messages queued and neither delivered nor given up on yet, in order.
+    outstanding: dict[str, Message] = field(default_factory=dict)
+    # Told when a message is settled (the state is saved then).
+    changed: Callable[[], None] | None = None
     _delivery: DeliveryLoop[Message] = field(init=False)
+    _to_resume: list[Message] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._delivery = DeliveryLoop(
-            self._deliver, lambda: self.config.retry_delays_s, paused=self.config.paused
+            self._deliver,
+            lambda: self.config.retry_delays_s,
+            paused=self.config.paused,
+            settled=lambda message, _delivered: self._settle(message),
         )
 
     def publish(self, url: str, object_id: str, event: str, body: str) -> Message:
@@ -62,8 +71,27 @@ class Dispatcher:
         if self.config.drop:
             self._record(message, 1, None, "dropped (drop_webhooks)")
             return message
+        self.outstanding[message.webhook_id] = message
         self._delivery.put(message)
         return message
+
+    def restore(self, outstanding: list[Message]) -> None:
+        """What a previous run had still to deliver, queued again by :meth:`resume`."""
+        self._to_resume = list(outstanding)
+        for message in outstanding:
+            self.messages[message.webhook_id] = message
+            self.outstanding[message.webhook_id] = message
+
+    def resume(self) -> None:
+        """Queue the restored messages again (in the serving loop, once)."""
+        to_resume, self._to_resume = self._to_resume, []
+        for message in to_resume:
+            self._delivery.put(message)
+
+    def _settle(self, message: Message) -> None:
+        self.outstanding.pop(message.webhook_id, None)
+        if self.changed is not None:
+            self.changed()
 
     @property
     def pending(self) -> int:
@@ -78,6 +106,8 @@ class Dispatcher:
         self._delivery.cancel_all()
         self.deliveries.clear()
         self.messages.clear()
+        self.outstanding.clear()
+        self._to_resume.clear()
 
     async def redeliver(self, webhook_id: str) -> dict[str, Any]:
         """Send one stored message once, now, even while paused or dropping; returns the record."""

@@ -1,5 +1,7 @@
 """Local stand-in for the Stripe API: Checkout, subscriptions, invoices, refunds, billing
-portal and signed webhooks, all in memory. Dev and test only.
+portal and signed webhooks, kept across restarts in
+``Settings.state_dir`` (``--state-dir``, ``VISIONA_EMULATOR_STATE_DIR``;
+visiona.emulators._state). Dev and test only.
 
 Point the real SDK at it::
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -12,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.emulators import _server
-from visiona.emulators.stripe import _api, _billing, _catalog, _checkout, _pages, _portal
+from visiona.emulators._state import StateFile, state_path
+from visiona.emulators.stripe import (
+    _api,
+    _billing,
+    _catalog,
+    _checkout,
+    _pages,
+    _persist,
+    _portal,
+)
 from visiona.emulators.stripe._config import DEFAULT_PORT, Settings
 from visiona.emulators.stripe._errors import StripeError, conflict, invalid, no_such
 from visiona.emulators.stripe._form import FormError, decode_form
@@ -88,11 +99,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         WebhookConfig(settings.webhook_url, settings.webhook_secret, list(settings.retry_delays_s))
     )
     store = Store(sink=dispatcher)
-    _catalog.seed_prices(store, settings.prices)
     idempotency = _api.Idempotency()
+    state_file = StateFile(state_path("stripe", settings.state_dir), fresh=settings.fresh)
+    _persist.restore(state_file, store, idempotency, dispatcher)
+    _catalog.seed_prices(store, settings.prices)
     faults = _api.Faults()
-    app = FastAPI(title="Stripe emulator", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def save() -> None:
+        _persist.sync(state_file, store, idempotency, dispatcher)
+
+    save()
+    dispatcher.changed = save
+    resumed = False
+
+    def resume() -> None:
+        """Once a loop serves: the deliveries a previous run left outstanding."""
+        nonlocal resumed
+        if not resumed:
+            resumed = True
+            dispatcher.resume()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        resume()
+        yield
+        state_file.close()
+
+    app = FastAPI(
+        title="Stripe emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.store, app.state.dispatcher = store, dispatcher
+
+    @app.middleware("http")
+    async def saved(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Every answer stands on disk before it is sent (a restart keeps what it said).
+        resume()
+        response = await call_next(request)
+        save()
+        return response
 
     @app.exception_handler(StripeError)
     async def stripe_error(_request: Request, exc: StripeError) -> Response:

@@ -99,6 +99,21 @@ def _price(
     return price
 
 
+def _same_price(price: JSON, seed: Mapping[str, Any], product_id: str) -> bool:
+    recurring = price.get("recurring") or {}
+    return (
+        price["product"] == product_id
+        and price["unit_amount"] == seed["unit_amount"]
+        and price["currency"] == seed.get("currency", "usd").lower()
+        and recurring.get("interval") == seed.get("recurring_interval")
+        and (
+            seed.get("recurring_interval") is None
+            or recurring.get("interval_count") == seed.get("interval_count", 1)
+        )
+        and price.get("lookup_key") == seed.get("lookup_key")
+    )
+
+
 def seed_prices(store: Store, seeds: Iterable[Mapping[str, Any]]) -> list[JSON]:
     """Create (or replace) prices from seed dicts; they survive ``reset``.
 
@@ -117,6 +132,12 @@ def seed_prices(store: Store, seeds: Iterable[Mapping[str, Any]]) -> list[JSON]:
             ),
             None,
         ) or _product(store, name)
+        existing = store.prices.get(seed["id"])
+        if existing is not None and _same_price(existing, seed, product["id"]):
+            # Seeded by a previous run of a persistent emulator: Stripe's price, unchanged.
+            store.seeded.update((product["id"], existing["id"]))
+            created.append(existing)
+            continue
         price = _price(
             store,
             price_id=seed["id"],

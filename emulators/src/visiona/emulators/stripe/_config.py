@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from visiona.emulators._delivery import retry_delays_from_env
+from visiona.emulators._state import fresh_from_env, state_dir_from_env
 
 DEFAULT_PORT = 8102
 DEFAULT_API_KEY = "sk_test_visiona_local"
@@ -42,11 +43,16 @@ class Settings:
     retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
     prices: Sequence[Mapping[str, Any]] = ()
     public_url: str | None = None
+    # Where the state is kept across restarts (visiona.emulators._state); None: memory only.
+    state_dir: Path | None = None
+    # Start empty, forgetting what ``state_dir`` holds.
+    fresh: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``STRIPE_EMULATOR_API_KEY``, ``_WEBHOOK_URL``, ``_WEBHOOK_SECRET``,
-        ``_RETRY_DELAYS_S`` (comma-separated seconds), ``_PRICES_FILE`` and ``_PUBLIC_URL``."""
+        ``_RETRY_DELAYS_S`` (comma-separated seconds), ``_PRICES_FILE`` and ``_PUBLIC_URL``, and
+        ``VISIONA_EMULATOR_STATE_DIR`` and ``VISIONA_EMULATOR_FRESH``."""
         env = os.environ
         prices_file = env.get("STRIPE_EMULATOR_PRICES_FILE", "").strip()
         return cls(
@@ -59,4 +65,6 @@ class Settings:
             ),
             prices=load_prices(prices_file) if prices_file else (),
             public_url=env.get("STRIPE_EMULATOR_PUBLIC_URL", "").strip().rstrip("/") or None,
+            state_dir=state_dir_from_env(),
+            fresh=fresh_from_env(),
         )

@@ -4,7 +4,9 @@ with retries (order, retries and pausing: ``visiona.emulators._delivery``).
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,13 +46,27 @@ class Dispatcher:
 
     config: WebhookConfig
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    # Events queued for the endpoint and neither delivered nor given up on yet, in order.
+    outstanding: dict[str, None] = field(default_factory=dict)
     _payloads: dict[str, _Pending] = field(default_factory=dict)
     _delivery: DeliveryLoop[_Pending] = field(init=False)
+    # Outstanding events of a previous run, queued again once a loop serves (:meth:`resume`).
+    _to_resume: list[str] = field(default_factory=list)
+    # Told when an event is settled (the state is saved then, not only after a request).
+    changed: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self._delivery = DeliveryLoop(
-            self._deliver, lambda: self.config.retry_delays_s, paused=self.config.paused
+            self._deliver,
+            lambda: self.config.retry_delays_s,
+            paused=self.config.paused,
+            settled=lambda pending, _delivered: self._settle(pending.event_id),
         )
+
+    def _settle(self, event_id: str) -> None:
+        self.outstanding.pop(event_id, None)
+        if self.changed is not None:
+            self.changed()
 
     def wants_events(self) -> bool:
         return self.config.url is not None
@@ -59,7 +75,26 @@ class Dispatcher:
         pending = _Pending(str(event["id"]), str(event["type"]), payload)
         self._payloads[pending.event_id] = pending
         if self.config.url is not None:
+            self.outstanding[pending.event_id] = None
             self._delivery.put(pending)
+
+    def restore(self, events: dict[str, dict[str, Any]], outstanding: list[str]) -> None:
+        """The events of a previous run, and those it had still to deliver."""
+        for event in events.values():
+            self._payloads[str(event["id"])] = _Pending(
+                str(event["id"]), str(event["type"]), json.dumps(event)
+            )
+        self._to_resume = [e for e in outstanding if e in self._payloads]
+        self.outstanding = dict.fromkeys(self._to_resume)
+
+    def resume(self) -> None:
+        """Queue the restored outstanding events again (in the serving loop, once)."""
+        to_resume, self._to_resume = self._to_resume, []
+        for event_id in to_resume:
+            if self.config.url is None:
+                self.outstanding.pop(event_id, None)
+            else:
+                self._delivery.put(self._payloads[event_id])
 
     @property
     def pending(self) -> int:
@@ -74,6 +109,8 @@ class Dispatcher:
         self._delivery.cancel_all()
         self.deliveries.clear()
         self._payloads.clear()
+        self.outstanding.clear()
+        self._to_resume.clear()
 
     async def deliver_now(self, event_id: str) -> dict[str, Any]:
         """Send one stored event once, now, even while paused; returns the attempt's record."""

@@ -121,6 +121,18 @@ class ModelReadyV1(Event):
     version: str
 
 
+class ModelUnavailableV1(Event):
+    """A ready model can no longer generate: the provider no longer has its trained version
+    (``reason`` ``provider_version_missing``). Nothing was charged for it since."""
+
+    routing_key: ClassVar[str] = "training.model.unavailable.v1"
+
+    user_id: str
+    model_id: uuid.UUID
+    training_id: uuid.UUID
+    reason: str
+
+
 class TrainingFailedV1(Event):
     """A training ended without a model. Billing releases the whole hold."""
 
@@ -152,6 +164,17 @@ class GenerationRequestedV1(Event):
     generation_id: uuid.UUID
     model_id: uuid.UUID
     num_outputs: int = Field(ge=1)
+
+
+class ModelVersionMissingV1(Event):
+    """Generation found a model's trained version gone at the provider (a 404 for it when a
+    prediction was refused); training checks it and marks the model unavailable."""
+
+    routing_key: ClassVar[str] = "generation.model.version_missing.v1"
+
+    user_id: str
+    model_id: uuid.UUID
+    generation_id: uuid.UUID
 
 
 class GenerationSucceededV1(Event):

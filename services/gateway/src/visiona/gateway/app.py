@@ -29,6 +29,7 @@ from visiona.gateway.routes import (
     generation,
     health,
     me,
+    pages,
     prompts,
     training,
     usage,
@@ -160,5 +161,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(clerk_webhook.router)
     app.include_router(health.router)
+    app.include_router(pages.router)
     document_problems(app)
     return app

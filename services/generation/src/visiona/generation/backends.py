@@ -90,6 +90,12 @@ class GrpcBackends:
                 "models are unavailable right now", code="training_unavailable"
             ) from exc
         model = r.model
+        if model.status == "unavailable":
+            raise FailedPrecondition(
+                model.failure_message
+                or "the model's trained version is no longer available; train it again",
+                code="model_unavailable",
+            )
         if model.status != "succeeded" or not model.version:
             raise FailedPrecondition(
                 f"the model is {model.status}; it can generate once its training succeeded",

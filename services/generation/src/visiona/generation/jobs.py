@@ -41,6 +41,7 @@ from visiona.generation.generations import (
 from visiona.generation.images import OutputGone, OutputInvalid, StoredImage, copy_output
 from visiona.generation.replicate_api import PredictionsPort
 from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.events import ModelVersionMissingV1
 from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key_of
@@ -52,6 +53,17 @@ log = get_logger(__name__)
 
 class IngestIncomplete(Exception):
     """Some outputs could not be stored this time."""
+
+
+class VersionMissing(ProviderError):
+    """The provider refused the prediction and answers 404 for the model's version: the model
+    can no longer generate (training is told, and marks it unavailable)."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(f"the provider no longer has the model's version {version}", status=404)
+
+
+MODEL_UNAVAILABLE = "model_unavailable"
 
 
 class GenerationJobs(RowJobs[GenerationRecord]):
@@ -102,6 +114,20 @@ class GenerationJobs(RowJobs[GenerationRecord]):
     async def give_up(
         self, uow: UnitOfWork, row: GenerationRecord, kind: str, error: BaseException
     ) -> bool:
+        if kind == "launch" and isinstance(error, VersionMissing):
+            await fail(
+                uow,
+                row,
+                MODEL_UNAVAILABLE,
+                "the model's trained version is no longer available at the provider; "
+                "train the model again",
+            )
+            uow.emit(
+                ModelVersionMissingV1(
+                    user_id=row.user_id, model_id=row.model_id, generation_id=row.id
+                )
+            )
+            return True
         if kind == "launch":
             await fail(uow, row, "launch_failed", str(error))
             return True
@@ -163,9 +189,18 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                 self.settings.public_webhook_base_url.rstrip("/")
                 + "/webhooks/replicate?service=generation"
             )
-            prediction = await self.predictions.start(
-                version=version, inputs=inputs, webhook=webhook
-            )
+            try:
+                prediction = await self.predictions.start(
+                    version=version, inputs=inputs, webhook=webhook
+                )
+            except ProviderError as exc:
+                # Refused for the version (Replicate: 422 "Invalid version or not permitted",
+                # or 404): is it really gone? Only the provider's 404 for it says so.
+                if exc.status in (404, 422) and not await self.predictions.version_exists(
+                    gen.version
+                ):
+                    raise VersionMissing(gen.version) from exc
+                raise
         now = datetime.now(UTC)
         try:
             async with self.locked(gen) as (uow, current):

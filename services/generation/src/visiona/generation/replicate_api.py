@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import httpx
 from replicate.exceptions import ReplicateError
+from replicate.version import Versions
 
 from visiona.generation.config import GenerationSettings
 from visiona.generation.domain import output_urls
@@ -52,6 +53,8 @@ class PredictionsPort(Protocol):
     async def get(self, prediction_id: str) -> ProviderPrediction: ...
 
     async def cancel(self, prediction_id: str) -> None: ...
+
+    async def version_exists(self, version: str) -> bool: ...
 
     async def webhook_secrets(self) -> list[str]: ...
 
@@ -126,6 +129,19 @@ class ReplicatePredictions:
                 raise wrap(exc) from exc
         except httpx.HTTPError as exc:
             raise wrap(exc) from exc
+
+    async def version_exists(self, version: str) -> bool:
+        """Whether the provider still has ``owner/name:id`` (False only on its 404)."""
+        model, _, version_id = version.partition(":")
+        try:
+            await Versions(self.client, model).async_get(version_id)
+        except ReplicateError as exc:
+            if exc.status == 404:
+                return False
+            raise wrap(exc) from exc
+        except httpx.HTTPError as exc:
+            raise wrap(exc) from exc
+        return True
 
     async def webhook_secrets(self) -> list[str]:
         return await self.secrets.get()

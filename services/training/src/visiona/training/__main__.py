@@ -23,7 +23,9 @@ from visiona.training.replicate_api import ReplicateSdk
 from visiona.training.retention import sweep_retention
 from visiona.training.saga import (
     CREDITS_CONSUMER,
+    VERSIONS_CONSUMER,
     CreditsSaga,
+    VersionChecks,
     webhook_inbox,
 )
 from visiona.training.upload_sweep import UploadSweep
@@ -55,6 +57,7 @@ async def setup(runtime: Runtime) -> None:
         TrainingServicer(photos, models, webhooks, storage), runtime.server
     )
     runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
+    runtime.add_consumer(VERSIONS_CONSUMER, VersionChecks(jobs.wake).handlers())
     runtime.add_worker("model-jobs", jobs.run)
     erasures = ErasureJobs(runtime.db, storage, settings, wake_models=jobs.wake)
     exports = ExportJobs(runtime.db, storage, settings)

@@ -70,6 +70,9 @@ class TrainingSettings(ServiceSettings):
     work_max_attempts: int = 8
     # A running training with no news for this long is asked about (lost webhooks).
     reconcile_quiet_s: float = 30.0
+    # A ready model's trained version is asked about this often; one the provider no longer
+    # has makes the model unavailable (a refused prediction has it asked at once).
+    version_check_interval_s: float = Field(default=6 * 3600.0, gt=0)
     # A model still awaiting credits this long after it asked billing asks again (the request
     # or billing's answer was lost or dead-lettered); billing holds once per training and
     # answers a repeated request the same.

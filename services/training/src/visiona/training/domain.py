@@ -3,7 +3,9 @@
 A model moves ``awaiting_credits → preparing → queued → training → succeeded | failed |
 canceled``. Updates arrive from several places (billing's answer, the provider's webhooks,
 the reconciler) more than once and out of order, so a transition is applied only if it moves
-the model forward: stale or repeated updates are ignored, and a finished model never changes.
+the model forward: stale or repeated updates are ignored, and a finished model never changes
+but in one way: a succeeded model whose trained version the provider no longer has (it
+answers 404 for it) becomes ``unavailable``, for good (it cannot generate; train it again).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class ModelStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    # Succeeded, then its trained version was gone at the provider: it cannot generate.
+    UNAVAILABLE = "unavailable"
 
     @property
     def terminal(self) -> bool:
@@ -37,7 +41,9 @@ class ModelStatus(enum.StrEnum):
         return _RANK[self]
 
 
-TERMINAL = frozenset({ModelStatus.SUCCEEDED, ModelStatus.FAILED, ModelStatus.CANCELED})
+TERMINAL = frozenset(
+    {ModelStatus.SUCCEEDED, ModelStatus.FAILED, ModelStatus.CANCELED, ModelStatus.UNAVAILABLE}
+)
 _RANK = {
     ModelStatus.AWAITING_CREDITS: 0,
     ModelStatus.PREPARING: 1,
@@ -46,13 +52,21 @@ _RANK = {
     ModelStatus.SUCCEEDED: 4,
     ModelStatus.FAILED: 4,
     ModelStatus.CANCELED: 4,
+    ModelStatus.UNAVAILABLE: 5,
 }
+# Ended, and not a model a user keeps (nor one their plan's limits count).
+NOT_KEPT = frozenset({ModelStatus.FAILED, ModelStatus.CANCELED, ModelStatus.UNAVAILABLE})
 
 
 def can_advance(current: ModelStatus, new: ModelStatus) -> bool:
     """True when ``new`` moves a model in ``current`` forward (never out of a final state,
     never back, never to the same state again)."""
     return not current.terminal and new.rank > current.rank
+
+
+def can_become_unavailable(current: ModelStatus) -> bool:
+    """Only a ready model loses its provider version; anything else has none to lose."""
+    return current is ModelStatus.SUCCEEDED
 
 
 # The provider's training status → ours. ``succeeded`` is not final for us until the weights

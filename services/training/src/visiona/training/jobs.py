@@ -20,6 +20,9 @@ the lease lapses. Every step is idempotent and records its progress as it goes:
 - ``cancel``: tell the provider to stop a training we no longer want.
 - ``purge``: after a delete, remove the provider's versions and model and our objects, then
   the row.
+- ``verify`` (a ready model, every ``version_check_interval_s``, or at once when generation
+  found its version refused): ask the provider for the trained version; a 404 makes the model
+  ``unavailable`` (``training.model.unavailable.v1``).
 
 A step that fails is retried with exponential backoff; after ``work_max_attempts`` a launch or
 a finalize gives up and fails the model (billing releases the credits), while cancel, poll
@@ -48,6 +51,7 @@ from visiona.training.domain import ModelStatus
 from visiona.training.models import (
     ModelRecord,
     apply_provider,
+    become_unavailable,
     credits_requested,
     fail,
     load,
@@ -260,7 +264,30 @@ class ModelJobs(RowJobs[ModelRecord]):
         key = weights_key(await owner_key_of(self.db, model.user_id), model.id)
         await self._copy(model.weights_url, key)
         async with self.locked(model) as (uow, current):
-            await succeed(uow, current, key)
+            await succeed(uow, current, key, self.settings.version_check_interval_s)
+            await uow.commit()
+
+    async def step_verify(self, model: ModelRecord) -> None:
+        """Ask the provider whether a ready model's trained version is still there; a 404
+        makes the model unavailable, anything else is asked again later."""
+        if model.state is not ModelStatus.SUCCEEDED or model.version is None:
+            return
+        exists = await self.replicate.version_exists(model.version)
+        async with self.locked(model) as (uow, current):
+            if current.work != "verify" or current.state is not ModelStatus.SUCCEEDED:
+                return
+            if exists:
+                again = datetime.now(UTC) + timedelta(
+                    seconds=self.settings.version_check_interval_s
+                )
+                await save(uow, current, work_after=again)
+            else:
+                await become_unavailable(
+                    uow,
+                    current,
+                    f"the provider no longer has this model's trained version "
+                    f"({current.version}); train the model again",
+                )
             await uow.commit()
 
     async def _copy(self, url: str, key: str) -> None:

@@ -19,6 +19,7 @@ from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound
 from visiona.kit.events import (
     ModelReadyV1,
+    ModelUnavailableV1,
     TrainingCanceledV1,
     TrainingFailedV1,
     TrainingProgressedV1,
@@ -35,6 +36,7 @@ from visiona.training.replicate_api import ProviderTraining
 log = get_logger(__name__)
 
 PROVIDER_FINAL = frozenset({"succeeded", "failed", "canceled"})
+UNAVAILABLE_REASON = "provider_version_missing"
 
 
 @dataclass
@@ -192,18 +194,23 @@ async def refuse_while_erasing(uow: UnitOfWork) -> None:
         raise Conflict("this account is being deleted", code="account_erasing")
 
 
-async def succeed(uow: UnitOfWork, model: ModelRecord, weights_key: str) -> bool:
+async def succeed(
+    uow: UnitOfWork, model: ModelRecord, weights_key: str, verify_in_s: float
+) -> bool:
+    """The model is ready; its provider version is checked again every ``verify_in_s``."""
     if model.state.terminal or model.version is None:
         return False
+    now = _now()
     await save(
         uow,
         model,
         status=ModelStatus.SUCCEEDED.value,
         weights_key=weights_key,
         progress=1.0,
-        finished_at=_now(),
-        work=None,
-        work_after=None,
+        finished_at=now,
+        work="verify",
+        work_after=now + timedelta(seconds=verify_in_s),
+        work_attempts=0,
     )
     uow.emit(
         ModelReadyV1(
@@ -214,6 +221,32 @@ async def succeed(uow: UnitOfWork, model: ModelRecord, weights_key: str) -> bool
         )
     )
     log.info("training.model_ready", model_id=str(model.id), version=model.version)
+    return True
+
+
+async def become_unavailable(uow: UnitOfWork, model: ModelRecord, message: str) -> bool:
+    """The provider answered 404 for the model's trained version: the model can no longer
+    generate, and says so (``unavailable``, reason ``provider_version_missing``)."""
+    if not domain.can_become_unavailable(model.state):
+        return False
+    await save(
+        uow,
+        model,
+        status=ModelStatus.UNAVAILABLE.value,
+        failure_reason=UNAVAILABLE_REASON,
+        failure_message=message[:500],
+        work=None,
+        work_after=None,
+    )
+    uow.emit(
+        ModelUnavailableV1(
+            user_id=model.user_id,
+            model_id=model.id,
+            training_id=model.training_id,
+            reason=UNAVAILABLE_REASON,
+        )
+    )
+    log.info("training.model_unavailable", model_id=str(model.id), reason=UNAVAILABLE_REASON)
     return True
 
 
@@ -380,11 +413,14 @@ class ModelService:
             counts = (
                 await uow.session.execute(
                     sa.text(
-                        "SELECT count(*) FILTER (WHERE status NOT IN "
-                        "('succeeded', 'failed', 'canceled')) AS running, "
-                        "count(*) FILTER (WHERE status NOT IN ('failed', 'canceled')) AS kept "
+                        "SELECT count(*) FILTER (WHERE status <> ALL(:ended)) AS running, "
+                        "count(*) FILTER (WHERE status <> ALL(:not_kept)) AS kept "
                         "FROM models WHERE deleted_at IS NULL"
-                    )
+                    ),
+                    {
+                        "ended": sorted(s.value for s in domain.TERMINAL),
+                        "not_kept": sorted(s.value for s in domain.NOT_KEPT),
+                    },
                 )
             ).one()
             if counts.running >= limits.max_concurrent_trainings:

@@ -80,6 +80,8 @@ class ReplicatePort(Protocol):
 
     async def delete_model(self, destination: str) -> None: ...
 
+    async def version_exists(self, version: str) -> bool: ...
+
     async def webhook_secrets(self) -> list[str]: ...
 
 
@@ -182,6 +184,19 @@ class ReplicateSdk:
                 raise wrap(exc) from exc
         except httpx.HTTPError as exc:
             raise wrap(exc) from exc
+
+    async def version_exists(self, version: str) -> bool:
+        """Whether the provider still has ``owner/name:id`` (False only on its 404)."""
+        destination, _, version_id = version.partition(":")
+        try:
+            await Versions(self.client, destination).async_get(version_id)
+        except ReplicateError as exc:
+            if exc.status == 404:
+                return False
+            raise wrap(exc) from exc
+        except httpx.HTTPError as exc:
+            raise wrap(exc) from exc
+        return True
 
     async def webhook_secrets(self) -> list[str]:
         return await self.secrets.get()

@@ -5,6 +5,9 @@ Credits: ``training.training.requested.v1`` goes out with the new model; billing
 (the model fails, nothing was held). ``billing.hold.expired.v1`` means the job is no longer
 paid for: it is stopped. A reservation that arrives after the user canceled is answered with
 the outcome again, so billing releases the hold at once instead of at its expiry.
+
+Versions: ``generation.model.version_missing.v1`` (a prediction refused for a version the
+provider no longer has) makes the model check its version at once (visiona.training.jobs).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from visiona.kit.events import (
     CreditsReservedV1,
     Event,
     HoldExpiredV1,
+    ModelVersionMissingV1,
     TrainingCanceledV1,
     TrainingFailedV1,
 )
@@ -112,6 +116,29 @@ class CreditsSaga:
             CreditsRejectedV1: self.rejected,  # type: ignore[dict-item]
             HoldExpiredV1: self.hold_expired,  # type: ignore[dict-item]
         }
+
+
+VERSIONS_CONSUMER = "training.versions"
+
+
+class VersionChecks:
+    """Generation found a model's trained version gone: the model's own check runs now (the
+    provider is asked again here; a refused prediction alone proves nothing)."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+
+    async def missing(self, event: ModelVersionMissingV1, uow: UnitOfWork) -> None:
+        model = await load(uow, event.model_id)
+        if model is None or model.state is not ModelStatus.SUCCEEDED:
+            return
+        if model.work not in (None, "verify"):
+            return  # being deleted: nothing to check
+        await save(uow, model, work="verify", work_after=datetime.now(UTC), work_attempts=0)
+        uow.after_commit(self.wake)
+
+    def handlers(self) -> Mapping[type[Event], EventHandler]:
+        return {ModelVersionMissingV1: self.missing}  # type: ignore[dict-item]
 
 
 def webhook_inbox(

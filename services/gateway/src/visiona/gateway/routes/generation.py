@@ -165,7 +165,10 @@ def _generation(g: generation_pb2.Generation) -> Generation:
         **ERRORS,
         **INVALID,
         404: {"model": Problem, "description": "No such model (or style pack) of the caller"},
-        409: {"model": Problem, "description": "The model is not ready, or a plan limit"},
+        409: {
+            "model": Problem,
+            "description": "The model is not ready (`model_not_ready`) or no longer available (`model_unavailable`), or a plan limit",
+        },
     },
     summary="Generate 1-4 images with one of your models (credits held, then captured per image)",
     operation_id="createGeneration",

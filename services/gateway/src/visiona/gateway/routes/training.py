@@ -34,7 +34,14 @@ INVALID: dict[int | str, dict[str, Any]] = {
 
 PhotoStatus = Literal["uploading", "accepted", "accepted_with_warnings", "rejected"]
 ModelStatus = Literal[
-    "awaiting_credits", "preparing", "queued", "training", "succeeded", "failed", "canceled"
+    "awaiting_credits",
+    "preparing",
+    "queued",
+    "training",
+    "succeeded",
+    "failed",
+    "canceled",
+    "unavailable",
 ]
 
 

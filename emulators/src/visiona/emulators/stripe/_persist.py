@@ -1,0 +1,82 @@
+"""The Stripe emulator's state on disk (visiona.emulators._state): every object by id, the
+event log, the idempotent results of the last 24 hours, and the events still to be delivered
+to the webhook endpoint (sent again, from the first attempt, after a restart)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from visiona.emulators._state import StateFile
+from visiona.emulators.stripe._api import Idempotency, _Stored
+from visiona.emulators.stripe._store import Store
+from visiona.emulators.stripe._webhooks import Dispatcher
+
+# Store attributes holding objects by id, in creation order.
+OBJECTS = (
+    "products",
+    "prices",
+    "customers",
+    "checkout_sessions",
+    "checkout_line_items",
+    "checkout_child_metadata",
+    "payment_intents",
+    "charges",
+    "refunds",
+    "subscriptions",
+    "invoices",
+    "invoice_payments",
+    "portal_sessions",
+    "events",
+)
+# Store attributes that are sets of ids.
+ID_SETS = ("seeded", "deleted_customers")
+# Never changed once written.
+_SETTLED = frozenset({"events", "idempotency", "outstanding", *ID_SETS})
+_SEP = "\x1f"
+
+
+def documents(store: Store, idempotency: Idempotency, dispatcher: Dispatcher) -> dict[str, Any]:
+    docs: dict[str, Any] = {name: getattr(store, name) for name in OBJECTS}
+    docs |= {name: dict.fromkeys(getattr(store, name), True) for name in ID_SETS}
+    docs["idempotency"] = {
+        f"{api_key}{_SEP}{key}": {
+            "fingerprint": stored.fingerprint,
+            "status": stored.status,
+            "body": base64.b64encode(stored.body).decode(),
+            "headers": stored.headers,
+            "at": stored.at,
+        }
+        for (api_key, key), stored in idempotency.results.items()
+    }
+    docs["outstanding"] = dict.fromkeys(dispatcher.outstanding, True)
+    return docs
+
+
+def settled(kind: str, _doc: Any) -> bool:
+    return kind in _SETTLED
+
+
+def restore(
+    state: StateFile, store: Store, idempotency: Idempotency, dispatcher: Dispatcher
+) -> None:
+    """Put what ``state`` holds back into a new store, idempotency cache and dispatcher."""
+    docs = state.load()
+    for name in OBJECTS:
+        setattr(store, name, docs.get(name, {}))
+    for name in ID_SETS:
+        setattr(store, name, set(docs.get(name, {})))
+    for scope, stored in docs.get("idempotency", {}).items():
+        api_key, _, key = scope.partition(_SEP)
+        idempotency.results[(api_key, key)] = _Stored(
+            fingerprint=stored["fingerprint"],
+            status=stored["status"],
+            body=base64.b64decode(stored["body"]),
+            headers=stored["headers"],
+            at=stored["at"],
+        )
+    dispatcher.restore(store.events, list(docs.get("outstanding", {})))
+
+
+def sync(state: StateFile, store: Store, idempotency: Idempotency, dispatcher: Dispatcher) -> None:
+    state.sync(documents(store, idempotency, dispatcher), settled)
