@@ -307,13 +307,16 @@ def test_a_flooding_address_is_limited_whoever_signs_in_from_it(
 
 def test_ipv6_clients_are_limited_per_64(stack: RunningStack, tight: tuple[str, str]) -> None:
     url = tight[0]
-    prefix = "2001:db8:%x:%x" % (random.randint(0, 0xFFFF), random.randint(0, 0xFFFF))  # noqa: UP031
+    third, fourth = random.randint(0, 0xFFFF), random.randint(0, 0xFFFF)
+    prefix = f"2001:db8:{third:x}:{fourth:x}"
     for i in range(8):
         answer = httpx.get(f"{url}/v1/me", headers={"X-Forwarded-For": f"{prefix}::{i + 1:x}"})
         assert answer.status_code == 401, answer.text
     same_64 = httpx.get(f"{url}/v1/me", headers={"X-Forwarded-For": f"{prefix}::beef"})
     assert same_64.status_code == 429
-    next_64 = httpx.get(f"{url}/v1/me", headers={"X-Forwarded-For": f"{prefix[:-1]}f::1"})
+    # The next /64 (its last hextet one up: changing a digit to "f" was no change when it was one).
+    neighbour = f"2001:db8:{third:x}:{(fourth + 1) % 0x10000:x}::1"
+    next_64 = httpx.get(f"{url}/v1/me", headers={"X-Forwarded-For": neighbour})
     assert next_64.status_code == 401
 
 
