@@ -22,6 +22,9 @@ from visiona.kit.bus import EventBus
 SERVICE = "prompts"
 # Its one consumer group (services/prompts/src/visiona/prompts/consumers.py).
 CONSUMER = "prompts.account"
+# A restarted service's own progress: at a load of 30 its start alone takes tens of seconds
+# (the bound is only how long a stuck test waits to fail).
+RESTART_WAIT_S = 120
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -91,7 +94,9 @@ async def serves_and_consumes_once_the_broker_passes(
 ) -> None:
     await proxy.up()
     await eventually(
-        "readiness once the broker passes traffic", lambda: _serving(stack), timeout_s=60
+        "readiness once the broker passes traffic",
+        lambda: _serving(stack),
+        timeout_s=RESTART_WAIT_S,
     )
     assert await consumers_on(stack, CONSUMER) == 1
     ready = await asyncio.to_thread(httpx.get, f"{stack.url}/readyz", timeout=10)
@@ -108,16 +113,19 @@ async def test_a_service_started_while_the_broker_refuses_or_drops_connections_s
         await eventually(
             "the service to answer, alive and not ready, with the broker refusing",
             lambda: alive_but_not_ready(stack),
+            timeout_s=RESTART_WAIT_S,
         )
         await eventually(
             "readiness to say what is missing",
             lambda: '"missing": ["rabbitmq"]' in stack.processes.log(SERVICE)[logged_before:],
+            timeout_s=RESTART_WAIT_S,
         )
         # Connections accepted, then cut as the bus declares its exchanges.
         await proxy.up(drop_at=EXCHANGE_DECLARE)
         await eventually(
             "two connections cut mid-connect (or the service gone)",
             lambda: proxy.dropped >= 2 or exited(stack),
+            timeout_s=RESTART_WAIT_S,
         )
         assert await alive_but_not_ready(stack), stack.processes.log(SERVICE)[-3000:]
 
@@ -135,11 +143,13 @@ async def test_a_service_whose_consumers_cannot_declare_their_queues_stays_up(
         await eventually(
             "two connections cut mid-declaration (or the service gone)",
             lambda: proxy.dropped >= 2 or exited(stack),
+            timeout_s=RESTART_WAIT_S,
         )
         assert not exited(stack), stack.processes.log(SERVICE)[-3000:]
         await eventually(
             "the service to answer, alive and not ready, its consumer not consuming",
             lambda: alive_but_not_ready(stack),
+            timeout_s=RESTART_WAIT_S,
         )
         assert await consumers_on(stack, CONSUMER) == 0
 
