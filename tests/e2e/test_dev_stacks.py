@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from bench.chaos.servers import PrivatePostgres
 from tests.support.devstack import DevStack, dev_env, dev_stack
@@ -71,6 +72,8 @@ def seaweedfs_sockets(stack: DevStack) -> list[Path]:
     return [s for port in ports for s in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")]
 
 
+# Two make up side by side: minutes to start on a loaded machine.
+@pytest.mark.timeout(1200)
 def test_two_checkouts_stacks_share_a_broker_and_a_server_without_meeting(
     own_servers: OwnServers, infra: Infra, tmp_path: Path
 ) -> None:
