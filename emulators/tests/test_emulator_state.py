@@ -136,21 +136,13 @@ def receiver() -> Iterator[Receiver]:
         yield rec
 
 
-@pytest.fixture
-def emulators(tmp_path: Path) -> Iterator[list[EmulatorProcess]]:
-    """Emulator processes a test starts; any still running afterwards are stopped."""
-    started: list[EmulatorProcess] = []
-    yield started
-    for emulator in started:
-        emulator.kill()
-
-
 def new_emulator(
-    emulators: list[EmulatorProcess], tmp_path: Path, name: str, *args: str, **env: str
+    started: list[EmulatorProcess], tmp_path: Path, name: str, *args: str, **env: str
 ) -> EmulatorProcess:
+    """``name``'s emulator, started with its state in ``tmp_path/state``."""
     emulator = EmulatorProcess(name, tmp_path / "state", list(args), dict(env))
+    started.append(emulator)
     emulator.start()
-    emulators.append(emulator)
     return emulator
 
 
@@ -179,9 +171,9 @@ def pay(session_url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_stripe_keeps_customers_payments_subscriptions_and_events(
-    emulators: list[EmulatorProcess], tmp_path: Path, how: str
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, how: str
 ) -> None:
-    emulator = new_emulator(emulators, tmp_path, "stripe")
+    emulator = new_emulator(emulator_processes, tmp_path, "stripe")
     client = stripe_client(emulator)
     customer = client.v1.customers.create(
         params={"email": "ada@example.com", "metadata": {"user_id": "user_ada"}},
@@ -258,11 +250,11 @@ def test_stripe_keeps_customers_payments_subscriptions_and_events(
 
 
 def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
-    emulators: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
 ) -> None:
     receiver.failing = True
     emulator = new_emulator(
-        emulators,
+        emulator_processes,
         tmp_path,
         "stripe",
         *("--webhook-url", f"{receiver.base}/hook"),
@@ -305,8 +297,10 @@ def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
     )
 
 
-def test_a_fresh_start_forgets_everything(emulators: list[EmulatorProcess], tmp_path: Path) -> None:
-    emulator = new_emulator(emulators, tmp_path, "stripe")
+def test_a_fresh_start_forgets_everything(
+    emulator_processes: list[EmulatorProcess], tmp_path: Path
+) -> None:
+    emulator = new_emulator(emulator_processes, tmp_path, "stripe")
     customer = stripe_client(emulator).v1.customers.create(params={"email": "gone@example.com"})
     emulator.stop()
     emulator.start("--fresh")
@@ -331,9 +325,11 @@ def wait_ended(get: Any, timeout_s: float = 20) -> Any:
 
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_replicate_keeps_models_versions_trainings_predictions_and_files(
-    emulators: list[EmulatorProcess], tmp_path: Path, receiver: Receiver, how: str
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver, how: str
 ) -> None:
-    emulator = new_emulator(emulators, tmp_path, "replicate", *FAST, "--training-duration", "0.3")
+    emulator = new_emulator(
+        emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "0.3"
+    )
     client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
     client.models.create(owner="visiona", name="lora-ada", visibility="private", hardware="gpu-t4")
     training = client.trainings.create(
@@ -375,9 +371,11 @@ def test_replicate_keeps_models_versions_trainings_predictions_and_files(
 
 
 def test_a_training_running_when_killed_goes_on_and_completes_after_the_restart(
-    emulators: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
 ) -> None:
-    emulator = new_emulator(emulators, tmp_path, "replicate", *FAST, "--training-duration", "3")
+    emulator = new_emulator(
+        emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "3"
+    )
     client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
     client.models.create(owner="visiona", name="lora-bo", visibility="private", hardware="gpu-t4")
     training = client.trainings.create(
@@ -409,9 +407,9 @@ def test_a_training_running_when_killed_goes_on_and_completes_after_the_restart(
 # --- Clerk --------------------------------------------------------------------------------------
 
 
-def test_clerk_keeps_its_users(emulators: list[EmulatorProcess], tmp_path: Path) -> None:
+def test_clerk_keeps_its_users(emulator_processes: list[EmulatorProcess], tmp_path: Path) -> None:
     emulator = new_emulator(
-        emulators, tmp_path, "clerk", CLERK_DEV_KEY_DIR=str(tmp_path / "clerk-key")
+        emulator_processes, tmp_path, "clerk", CLERK_DEV_KEY_DIR=str(tmp_path / "clerk-key")
     )
     auth = {"Authorization": f"Bearer {CLERK_KEY}"}
     created = httpx.post(
