@@ -31,6 +31,8 @@ from visiona.emulators._server import running
 from visiona.emulators._state import StateFile
 from visiona.emulators.replicate import DEFAULT_API_TOKEN, DEFAULT_TRAINER, DEFAULT_TRAINER_VERSION
 from visiona.emulators.stripe import DEFAULT_WEBHOOK_SECRET
+from visiona.emulators.stripe import Settings as StripeSettings
+from visiona.emulators.stripe import create_app as create_stripe_app
 
 STRIPE_KEY = "sk_test_visiona_local"
 CLERK_KEY = "sk_test_visiona_local"
@@ -247,6 +249,21 @@ def test_stripe_keeps_customers_payments_subscriptions_and_events(
     other = client.v1.customers.create(params={"email": "bob@example.com"})
     listed = [c.id for c in client.v1.customers.list(params={"limit": 10}).data]
     assert listed[:2] == [other.id, customer.id]
+
+
+def test_stripe_keeps_the_events_of_the_last_30_days_as_stripe_does(tmp_path: Path) -> None:
+    now = int(time.time())
+    events = {
+        eid: {"id": eid, "object": "event", "type": "invoice.paid", "created": created}
+        for eid, created in (("evt_old", now - 31 * 24 * 3600), ("evt_recent", now - 3600))
+    }
+    state = StateFile(tmp_path / "stripe.sqlite3")
+    state.sync({"events": events})
+    state.close()
+
+    app = create_stripe_app(StripeSettings(state_dir=tmp_path))
+
+    assert list(app.state.store.events) == ["evt_recent"]
 
 
 def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
