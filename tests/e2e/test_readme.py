@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from bench.chaos.servers import PrivatePostgres
-from tests.support.devstack import DevStack, dev_env, dev_stack
+from tests.support.devstack import DevStack, broker_names, dev_env, dev_stack
 from tests.support.infra import Infra, purge_broker
 from tests.support.plugin import OwnServers
 from tests.support.waiting import wait_for
@@ -89,12 +89,11 @@ def test_the_readme_walkthrough_runs_as_written_against_make_up(
     postgres = PrivatePostgres(Path(tempfile.mkdtemp(prefix="visiona-readme-")))
     postgres.init()
     postgres.start()
-    env = dev_env(tmp_path / "checkout" / ".dev", postgres.admin_url, infra.amqp_url)
-    names: tuple[str, ...] = ()
+    dev_dir = tmp_path / "checkout" / ".dev"
+    env = dev_env(dev_dir, postgres.admin_url, infra.amqp_url)
     try:
         with dev_stack(env, tmp_path / "make-up.log") as stack:
             stack.wait_ready()
-            names = (f"{stack.stack_id}.", f"visiona.events.{stack.stack_id}")
             shell_env = env | {
                 "VISIONA_CONFIG": str(tmp_path / "cli" / "config.json"),
                 "VISIONA_GATEWAY": stack.url,
@@ -130,5 +129,5 @@ def test_the_readme_walkthrough_runs_as_written_against_make_up(
     finally:
         postgres.stop()
         shutil.rmtree(postgres.root, ignore_errors=True)
-        if names:
+        if names := broker_names(dev_dir):
             asyncio.run(purge_broker(infra, names))
