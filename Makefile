@@ -8,7 +8,7 @@ EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e ser
 NAME ?=
 USER ?= alice
 
-.PHONY: install up test test-fast lint proto proto-check bench chaos token lock demo
+.PHONY: install up test test-fast lint proto proto-check bench chaos token photos lock demo
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -76,4 +76,8 @@ demo: install
 
 token: install
 	@$(PY) -m visiona.emulators.clerk token $(USER)
+
+## Ten sample photos of one person for a first training; prints their folder.
+photos: install
+	@$(PY) -m visiona.cli.samples
 

@@ -85,3 +85,12 @@ def test_a_dev_stack_training_is_asked_about_while_it_runs(
     assert emulator.start_delay_s > 0, "a training waits in starting (queued) first"
     assert emulator.training_duration_s >= 5 * training.reconcile_quiet_s
     assert emulator.log_interval_s <= training.reconcile_quiet_s
+
+
+def test_make_up_names_the_line_that_puts_visiona_on_path() -> None:
+    """``make up`` prints ``source <venv>/bin/activate``: the folder holding ``visiona``."""
+    from visiona.emulators.devstack import _venv_activate
+
+    activate = Path(_venv_activate())
+    assert activate.name == "activate" and activate.is_file()
+    assert (activate.parent / "visiona").is_file()

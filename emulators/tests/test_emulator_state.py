@@ -31,6 +31,8 @@ from visiona.emulators._server import running
 from visiona.emulators._state import StateFile
 from visiona.emulators.replicate import DEFAULT_API_TOKEN, DEFAULT_TRAINER, DEFAULT_TRAINER_VERSION
 from visiona.emulators.stripe import DEFAULT_WEBHOOK_SECRET
+from visiona.emulators.stripe import Settings as StripeSettings
+from visiona.emulators.stripe import create_app as create_stripe_app
 
 STRIPE_KEY = "sk_test_visiona_local"
 CLERK_KEY = "sk_test_visiona_local"
@@ -136,21 +138,13 @@ def receiver() -> Iterator[Receiver]:
         yield rec
 
 
-@pytest.fixture
-def emulators(tmp_path: Path) -> Iterator[list[EmulatorProcess]]:
-    """Emulator processes a test starts; any still running afterwards are stopped."""
-    started: list[EmulatorProcess] = []
-    yield started
-    for emulator in started:
-        emulator.kill()
-
-
 def new_emulator(
-    emulators: list[EmulatorProcess], tmp_path: Path, name: str, *args: str, **env: str
+    started: list[EmulatorProcess], tmp_path: Path, name: str, *args: str, **env: str
 ) -> EmulatorProcess:
+    """``name``'s emulator, started with its state in ``tmp_path/state``."""
     emulator = EmulatorProcess(name, tmp_path / "state", list(args), dict(env))
+    started.append(emulator)
     emulator.start()
-    emulators.append(emulator)
     return emulator
 
 
@@ -179,9 +173,9 @@ def pay(session_url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_stripe_keeps_customers_payments_subscriptions_and_events(
-    emulators: list[EmulatorProcess], tmp_path: Path, how: str
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, how: str
 ) -> None:
-    emulator = new_emulator(emulators, tmp_path, "stripe")
+    emulator = new_emulator(emulator_processes, tmp_path, "stripe")
     client = stripe_client(emulator)
     customer = client.v1.customers.create(
         params={"email": "ada@example.com", "metadata": {"user_id": "user_ada"}},
@@ -257,12 +251,27 @@ def test_stripe_keeps_customers_payments_subscriptions_and_events(
     assert listed[:2] == [other.id, customer.id]
 
 
+def test_stripe_keeps_the_events_of_the_last_30_days_as_stripe_does(tmp_path: Path) -> None:
+    now = int(time.time())
+    events = {
+        eid: {"id": eid, "object": "event", "type": "invoice.paid", "created": created}
+        for eid, created in (("evt_old", now - 31 * 24 * 3600), ("evt_recent", now - 3600))
+    }
+    state = StateFile(tmp_path / "stripe.sqlite3")
+    state.sync({"events": events})
+    state.close()
+
+    app = create_stripe_app(StripeSettings(state_dir=tmp_path))
+
+    assert list(app.state.store.events) == ["evt_recent"]
+
+
 def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
-    emulators: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
 ) -> None:
     receiver.failing = True
     emulator = new_emulator(
-        emulators,
+        emulator_processes,
         tmp_path,
         "stripe",
         *("--webhook-url", f"{receiver.base}/hook"),
@@ -305,8 +314,10 @@ def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
     )
 
 
-def test_a_fresh_start_forgets_everything(emulators: list[EmulatorProcess], tmp_path: Path) -> None:
-    emulator = new_emulator(emulators, tmp_path, "stripe")
+def test_a_fresh_start_forgets_everything(
+    emulator_processes: list[EmulatorProcess], tmp_path: Path
+) -> None:
+    emulator = new_emulator(emulator_processes, tmp_path, "stripe")
     customer = stripe_client(emulator).v1.customers.create(params={"email": "gone@example.com"})
     emulator.stop()
     emulator.start("--fresh")
@@ -331,9 +342,11 @@ def wait_ended(get: Any, timeout_s: float = 20) -> Any:
 
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_replicate_keeps_models_versions_trainings_predictions_and_files(
-    emulators: list[EmulatorProcess], tmp_path: Path, receiver: Receiver, how: str
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver, how: str
 ) -> None:
-    emulator = new_emulator(emulators, tmp_path, "replicate", *FAST, "--training-duration", "0.3")
+    emulator = new_emulator(
+        emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "0.3"
+    )
     client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
     client.models.create(owner="visiona", name="lora-ada", visibility="private", hardware="gpu-t4")
     training = client.trainings.create(
@@ -375,9 +388,11 @@ def test_replicate_keeps_models_versions_trainings_predictions_and_files(
 
 
 def test_a_training_running_when_killed_goes_on_and_completes_after_the_restart(
-    emulators: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
+    emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver
 ) -> None:
-    emulator = new_emulator(emulators, tmp_path, "replicate", *FAST, "--training-duration", "3")
+    emulator = new_emulator(
+        emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "3"
+    )
     client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
     client.models.create(owner="visiona", name="lora-bo", visibility="private", hardware="gpu-t4")
     training = client.trainings.create(
@@ -409,9 +424,9 @@ def test_a_training_running_when_killed_goes_on_and_completes_after_the_restart(
 # --- Clerk --------------------------------------------------------------------------------------
 
 
-def test_clerk_keeps_its_users(emulators: list[EmulatorProcess], tmp_path: Path) -> None:
+def test_clerk_keeps_its_users(emulator_processes: list[EmulatorProcess], tmp_path: Path) -> None:
     emulator = new_emulator(
-        emulators, tmp_path, "clerk", CLERK_DEV_KEY_DIR=str(tmp_path / "clerk-key")
+        emulator_processes, tmp_path, "clerk", CLERK_DEV_KEY_DIR=str(tmp_path / "clerk-key")
     )
     auth = {"Authorization": f"Bearer {CLERK_KEY}"}
     created = httpx.post(

@@ -64,10 +64,6 @@ class DevStack:
     def emulator_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.env[ENV_PORTS[name]]}"
 
-    @property
-    def stack_id(self) -> str:
-        return (self.dev_dir / "stack-id").read_text().strip()
-
     def service_env(self, service: str) -> dict[str, str]:
         """The environment a service of this stack runs with, read from the process itself."""
         for proc in Path("/proc").iterdir():
@@ -126,6 +122,16 @@ class DevStack:
             raise AssertionError(
                 f"make up did not stop within {timeout_s} s of Ctrl-C:\n{self.output()[-6000:]}"
             ) from None
+
+
+def broker_names(dev_dir: Path) -> tuple[str, ...]:
+    """The queue prefix and exchange of the stack of ``dev_dir`` (none before it made its id),
+    to purge from the broker afterwards."""
+    stack_id = dev_dir / "stack-id"
+    if not stack_id.exists():
+        return ()
+    name = stack_id.read_text().strip()
+    return (f"{name}.", f"visiona.events.{name}") if name else ()
 
 
 def dev_env(

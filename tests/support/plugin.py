@@ -4,8 +4,9 @@ Tiers follow from what a test uses, so a marker cannot lie:
 
 - ``e2e``: the running stack (the ``stack`` fixture), or a whole platform the test starts on
   servers of its own (``own_servers``: the chaos run);
-- ``integration``: PostgreSQL, RabbitMQ or S3 but no stack (``infra``, ``s3``, or a SeaweedFS
-  the test starts itself: ``new_seaweedfs``);
+- ``integration``: PostgreSQL, RabbitMQ or S3 but no stack (``infra``, ``s3``), or servers the
+  test starts itself as processes (a SeaweedFS: ``new_seaweedfs``; provider emulators to stop,
+  kill and restart: ``emulator_processes``);
 - ``unit``: none of them: no servers, nothing started.
 
 ``disruptive`` is declared by the test: it kills, stops or reconfigures stack processes. Such
@@ -28,6 +29,7 @@ import pytest
 
 from tests.support import infra as infra_module
 from tests.support.budget import ConnectionWatcher
+from tests.support.emulator_process import EmulatorProcess
 from tests.support.infra import Infra, purge_broker
 from tests.support.schemas import SchemaDb, fresh_schema
 from tests.support.stack import RunningStack, running_stack
@@ -65,7 +67,7 @@ def tier_of(item: pytest.Item) -> str:
     names = set(getattr(item, "fixturenames", ()))
     if names & {"stack", "own_servers"}:
         return "e2e"
-    if names & {"infra", "s3", "new_seaweedfs"}:
+    if names & {"infra", "s3", "new_seaweedfs", "emulator_processes"}:
         return "integration"
     return "unit"
 
@@ -156,6 +158,16 @@ def new_seaweedfs(tmp_path: Path) -> Iterator[SeaweedFS]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def emulator_processes() -> Iterator[list[EmulatorProcess]]:
+    """Provider emulators as processes of the test's own (it starts, stops and kills them,
+    appending each here); any still running afterwards are killed."""
+    started: list[EmulatorProcess] = []
+    yield started
+    for emulator in started:
+        emulator.kill()
 
 
 @pytest.fixture(scope="module")

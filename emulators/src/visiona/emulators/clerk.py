@@ -174,11 +174,20 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def default_issuer() -> str:
+    """``$CLERK_DEV_ISSUER``, else the local issuer on ``$CLERK_ISSUER_PORT`` (8104)."""
+    explicit = os.environ.get("CLERK_DEV_ISSUER")
+    if explicit:
+        return explicit
+    port = os.environ.get("CLERK_ISSUER_PORT", "").strip()
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_ISSUER
+
+
 def load_or_create_key(
     key_dir: Path | str | None = None, *, issuer: str | None = None
 ) -> DevIssuer:
     """Load the dev signing key from ``key_dir`` (default :func:`default_key_dir`), making it
-    on first use. ``issuer`` defaults to ``$CLERK_DEV_ISSUER`` or ``http://127.0.0.1:8104``."""
+    on first use. ``issuer`` defaults to :func:`default_issuer`."""
     folder = Path(key_dir) if key_dir is not None else default_key_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / KEY_FILE
@@ -193,7 +202,7 @@ def load_or_create_key(
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
-    dev = DevIssuer(key, issuer or os.environ.get("CLERK_DEV_ISSUER") or DEFAULT_ISSUER)
+    dev = DevIssuer(key, issuer or default_issuer())
     public = folder / PUBLIC_FILE
     if not public.exists() or public.read_text() != dev.public_pem():
         _write_new(public, dev.public_pem().encode(), 0o644)

@@ -195,7 +195,11 @@ def up(*, fresh_providers: bool = False) -> int:
             f"  S3         http://{cfg.s3.endpoint if cfg.s3 else '-'}\n"
             f"  token      make -s token USER=alice\n"
             f'  try        curl -H "Authorization: Bearer $(make -s token USER=alice)" '
-            f'-X POST {cfg.gateway_url}/v1/prompts/enhance -d \'{{"prompt":"me on a beach"}}\'\n'
+            f"-H 'Content-Type: application/json' -X POST {cfg.gateway_url}/v1/prompts/enhance "
+            f'-d \'{{"prompt":"me on a beach"}}\'\n'
+            f"  CLI        source {_venv_activate()}   (puts visiona on PATH), then: "
+            "visiona login --dev alice\n"
+            "  photos     make -s photos   (ten sample photos of one person, for a training)\n"
             "  stop       Ctrl-C\n",
             flush=True,
         )
@@ -207,6 +211,15 @@ def up(*, fresh_providers: bool = False) -> int:
             print("stopping S3 (SeaweedFS) cleanly, about 15 s; Ctrl-C to kill it …", flush=True)
             print(f"S3 (SeaweedFS) stopped (exit status {seaweedfs.stop()})", flush=True)
     return int(manager.returncode or 0)
+
+
+def _venv_activate() -> str:
+    """The activation script of this environment, relative to the working folder if inside."""
+    script = Path(sys.executable).parent / "activate"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def service_env(service: str) -> str:

@@ -7,6 +7,7 @@ Everything goes through the gateway's REST API (``VISIONA_GATEWAY``, default
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,7 +43,9 @@ def _fail(exc: ApiError) -> typer.Exit:
 def login(
     dev: Annotated[str, typer.Option("--dev", help="Sign in as this local dev user")],
     gateway: Annotated[str | None, typer.Option(help="The gateway's URL")] = None,
-    issuer: Annotated[str, typer.Option(help="The local dev issuer")] = DEFAULT_DEV_ISSUER,
+    issuer: Annotated[
+        str, typer.Option(help="The local dev issuer", envvar="VISIONA_DEV_ISSUER")
+    ] = DEFAULT_DEV_ISSUER,
 ) -> None:
     """Sign in as a local dev user (the dev issuer of `make up` signs the session token)."""
     response = httpx.post(f"{issuer}/_dev/tokens", json={"user": dev, "ttl_s": 12 * 3600})
@@ -234,6 +237,7 @@ def buy(
     """Buy a credit pack: prints Stripe's checkout page to open in a browser."""
     with _gateway() as gw:
         try:
+            before = gw.call("GET", "/v1/billing/balance")["balance"]
             session = gw.call(
                 "POST", "/v1/billing/checkout", json={"kind": "pack", "item_id": pack}
             )
@@ -250,6 +254,20 @@ def buy(
         if paid.status_code != 200:
             console.print(f"[red]The payment page refused: {paid.text}[/]")
             raise typer.Exit(1)
+        # Credits come with Stripe's webhook, a moment later: wait for them (a while).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                now = gw.call("GET", "/v1/billing/balance")
+            except ApiError as exc:
+                raise _fail(exc) from None
+            if now["balance"] > before:
+                console.print(
+                    f"Paid {pack}: {now['balance'] - before} credits added, "
+                    f"{now['available']} available"
+                )
+                return
+            time.sleep(0.5)
         console.print(f"Paid {pack}; credits arrive with Stripe's webhook.")
 
 

@@ -1,4 +1,6 @@
-"""Sample photos for the demo and the tests: one person, ten distinct photos.
+"""Sample photos for the demo, the README's walk-through and the tests: one person, ten
+distinct photos. ``python -m visiona.cli.samples [DIR]`` (``make -s photos``) writes them to
+DIR (default ``$VISIONA_DEV_DIR/sample-photos``, else ``.dev/sample-photos``) and prints DIR.
 
 The face is NASA's public-domain portrait of astronaut Eileen Collins (scikit-image's
 ``data.astronaut()``), placed at different sizes, sides and positions on different
@@ -8,7 +10,9 @@ backgrounds, so each photo is distinct (no perceptual duplicate) and shows exact
 from __future__ import annotations
 
 import io
+import os
 import random
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -62,3 +66,18 @@ def write_photos(directory: Path, count: int = 10) -> list[Path]:
         path.write_bytes(face_photo(i))
         paths.append(path)
     return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    folder = (
+        Path(args[0])
+        if args
+        else Path(os.environ.get("VISIONA_DEV_DIR") or ".dev") / "sample-photos"
+    )
+    write_photos(folder)
+    print(folder.resolve())
+
+
+if __name__ == "__main__":
+    main()
