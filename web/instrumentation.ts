@@ -1,0 +1,6 @@
+/** Runs once when the server starts: dev sign-in refuses a public or live-keyed deployment. */
+export async function register(): Promise<void> {
+  if (process.env.NEXT_RUNTIME !== "nodejs") return;
+  const { refuseUnsafeDevAuth } = await import("@/lib/auth/startup");
+  refuseUnsafeDevAuth(process.env);
+}

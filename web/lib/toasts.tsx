@@ -1,0 +1,20 @@
+"use client";
+
+import { toast } from "react-toastify";
+
+import { ApiError } from "@/lib/api/client";
+import { humanProblem } from "@/lib/problems";
+
+/** A toast for a failed request: the human message and the code (for support), never raw JSON. */
+export function toastProblem(error: unknown): void {
+  const human = error instanceof ApiError ? error.human : humanProblem(null, 0);
+  toast.error(
+    <div>
+      <p className="font-semibold">{human.title}</p>
+      <p className="text-sm">{human.message}</p>
+      <p className="mt-1 font-mono text-xs opacity-80">{human.code}</p>
+    </div>,
+    // One toast per kind of problem: a burst of failures does not stack up.
+    { toastId: `problem-${human.code}` },
+  );
+}

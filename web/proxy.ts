@@ -1,0 +1,35 @@
+import { clerkMiddleware, createRouteMatcher } from "@clerk/nextjs/server";
+import { NextResponse, type NextFetchEvent, type NextRequest } from "next/server";
+
+import { authMode, devRequestRefusal } from "@/lib/auth/mode";
+
+// The signed-in part of the app; everything else (landing, sign-in) is public.
+const APP_ROUTES = ["/dashboard", "/photos", "/train", "/models", "/generate", "/gallery", "/billing", "/account"];
+const isAppRoute = createRouteMatcher(APP_ROUTES.map((route) => `${route}(.*)`));
+
+const clerk = clerkMiddleware(async (auth, request) => {
+  if (isAppRoute(request)) await auth.protect();
+});
+
+function devProxy(request: NextRequest): NextResponse {
+  const refusal = devRequestRefusal(process.env, request.headers.get("host"));
+  if (refusal) return new NextResponse(refusal, { status: 403, headers: { "content-type": "text/plain" } });
+  if (isAppRoute(request) && !request.cookies.get("__session")?.value) {
+    const signIn = new URL("/sign-in", request.url);
+    signIn.searchParams.set("redirect_url", request.nextUrl.pathname + request.nextUrl.search);
+    return NextResponse.redirect(signIn);
+  }
+  return NextResponse.next();
+}
+
+export default function proxy(request: NextRequest, event: NextFetchEvent) {
+  return authMode(process.env) === "dev" ? devProxy(request) : clerk(request, event);
+}
+
+export const config = {
+  matcher: [
+    // Pages and route handlers, not Next's own files nor static assets.
+    "/((?!_next|[^?]*\\.(?:html?|css|js(?!on)|jpe?g|webp|png|gif|svg|ttf|woff2?|ico|csv|docx?|xlsx?|zip|webmanifest)).*)",
+    "/(api|trpc)(.*)",
+  ],
+};
