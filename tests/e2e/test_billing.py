@@ -230,7 +230,8 @@ def test_stripe_sends_the_browser_back_to_pages_that_exist(stack: RunningStack) 
         f"{session['url']}/pay", data={"outcome": "paid"}, follow_redirects=True, timeout=10
     )
     assert paid.history and paid.history[0].status_code == 303
-    assert str(paid.url).startswith(f"{stack.url}/billing/success?session_id=")
+    # Back to the web app's billing page, which shows the credits arrive from the webhook.
+    assert str(paid.url).startswith(f"{stack.cfg.web_url}/billing?checkout=success&session_id=")
     assert paid.status_code == 200, paid.text
     assert "your payment went through" in paid.text and "visiona balance" in paid.text
 

@@ -174,8 +174,14 @@ def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterato
         s3=s3,
         # The session's SeaweedFS runs with an SSE-S3 key.
         s3_sse="s3",
-        extra_env=TEST_ENV
-        | {"GATEWAY_CORS_ORIGINS": f"http://localhost:3000,http://{WEB_APP_HOST}:{web_port}"},
+        extra_env=TEST_ENV,
+        # The web app under test is served at localhost:<web_port> (tests/support/web.py); the
+        # cross-site tests' pages at 127.0.0.1:<web_port>; the dev issuer's default party.
+        web_origins=(
+            f"http://localhost:{web_port}",
+            "http://localhost:3000",
+            f"http://{WEB_APP_HOST}:{web_port}",
+        ),
     )
     processes = LocalStack(cfg)
     try:

@@ -128,6 +128,12 @@ def local_config(environ: Mapping[str, str] | None = None) -> StackConfig:
         queue_prefix=f"{name}.",
         s3=s3,
         # Stable across restarts: erasure receipts are found by a keyed hash of the user id.
+        # The web app's origin, then any other (comma-separated) a developer serves it from.
+        web_origins=tuple(
+            origin.strip().rstrip("/")
+            for origin in env.get("VISIONA_WEB_ORIGINS", "http://localhost:3000").split(",")
+            if origin.strip()
+        ),
         pseudonym_key=env.get("VISIONA_PSEUDONYM_KEY")
         or _dev_value(state_dir / "pseudonym.key", lambda: secrets.token_urlsafe(32)),
         log_format=env.get("VISIONA_LOG_FORMAT", "console"),

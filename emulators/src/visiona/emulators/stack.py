@@ -98,6 +98,15 @@ class StackConfig:
     # The provider emulators (Stripe, Replicate, Clerk) start empty instead of with what they
     # kept in ``state_dir/providers`` (visiona.emulators._state).
     fresh_providers: bool = False
+    # The web app's origins (http://localhost:3000 under `make up`): the gateway lets their
+    # pages call it (CORS, the cross-site guard) and accepts session tokens minted for them
+    # (Clerk's authorized parties). The first is where Stripe Checkout and the billing portal
+    # send the browser back to; with none, the gateway's own small pages take the return.
+    web_origins: tuple[str, ...] = ("http://localhost:3000",)
+
+    @property
+    def web_url(self) -> str | None:
+        return self.web_origins[0] if self.web_origins else None
 
     @property
     def clerk_issuer(self) -> str:
@@ -161,15 +170,24 @@ class StackConfig:
                 f"{p}S3_SSE": self.s3_sse_mode,
             }
         if service == "billing":
+            # Back from Stripe to the web app's billing page (it shows the credits arrive,
+            # from the webhook), else to the gateway's own small pages.
+            back = f"{self.web_url}/billing?checkout=" if self.web_url else None
             env |= {
                 "BILLING_STRIPE_API_KEY": self.stripe_api_key,
                 "BILLING_STRIPE_API_BASE": self.stripe_url,
                 "BILLING_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
                 "BILLING_CHECKOUT_SUCCESS_URL": (
-                    f"{self.gateway_url}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"
+                    f"{back}success&session_id={{CHECKOUT_SESSION_ID}}"
+                    if back
+                    else f"{self.gateway_url}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"
                 ),
-                "BILLING_CHECKOUT_CANCEL_URL": f"{self.gateway_url}/billing/canceled",
-                "BILLING_PORTAL_RETURN_URL": f"{self.gateway_url}/billing",
+                "BILLING_CHECKOUT_CANCEL_URL": (
+                    f"{back}canceled" if back else f"{self.gateway_url}/billing/canceled"
+                ),
+                "BILLING_PORTAL_RETURN_URL": (
+                    f"{self.web_url}/billing" if self.web_url else f"{self.gateway_url}/billing"
+                ),
             }
         if service in ("training", "generation"):
             env |= {
@@ -200,7 +218,8 @@ class StackConfig:
             "GATEWAY_PORT": str(self.ports["gateway"]),
             "GATEWAY_CLERK_ISSUER": self.clerk_issuer,
             "GATEWAY_CLERK_JWKS_URL": f"{self.clerk_issuer}/v1/jwks",
-            "GATEWAY_CLERK_AUTHORIZED_PARTIES": "http://localhost:3000",
+            "GATEWAY_CLERK_AUTHORIZED_PARTIES": ",".join(self.web_origins),
+            "GATEWAY_CORS_ORIGINS": ",".join(self.web_origins),
             # The Backend API (erasing a user) and the user webhooks.
             "GATEWAY_CLERK_API_URL": f"{self.clerk_issuer}/v1",
             "GATEWAY_CLERK_SECRET_KEY": self.clerk_secret_key,
