@@ -55,7 +55,7 @@ export function ConfirmActionDialog({
         <AlertDialogHeader>
           <AlertDialogTitle>{title}</AlertDialogTitle>
           <AlertDialogDescription asChild>
-            <div className="flex flex-col gap-2 text-sm text-muted-foreground">{children}</div>
+            <div className="flex flex-col gap-2 text-left text-sm text-muted-foreground">{children}</div>
           </AlertDialogDescription>
         </AlertDialogHeader>
         {error ? <ProblemNotice error={error} /> : null}

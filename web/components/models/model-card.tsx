@@ -20,19 +20,24 @@ type Model = Schemas["Model"];
 
 /** What deleting a model really does (training service: schedule_purge, then step_purge). */
 export function DeleteModelText({ model }: { model: Model }) {
+  const running = isRunning(model.status);
+  const trained = model.status === "succeeded" || model.status === "unavailable";
   return (
     <>
       <p>
         <strong className="text-foreground">“{model.name}” disappears from Visiona at once.</strong>{" "}
-        {isRunning(model.status) ? "Its training is canceled first, and the credits held for it are released. " : ""}
-        Right after, in the background, we delete its trained weights at our training provider (Replicate: the model and its
-        versions there), our own copy of the weights, and the zip of photos it was trained on.
+        {running ? "Its training is canceled first, and the credits held for it are released. " : ""}
+        Right after, in the background, we delete{" "}
+        {trained
+          ? "its trained weights at our training provider (Replicate: the model and its versions there), our own copy of the weights,"
+          : "whatever it left at our training provider (Replicate),"}{" "}
+        and the zip of your photos made for its training.
       </p>
       <p>
-        <strong className="text-foreground">What stays:</strong> your photos, and every image you already made with this model: they stay in
-        your gallery.
+        <strong className="text-foreground">What stays:</strong> your photos
+        {trained ? ", and every image you already made with this model: they stay in your gallery" : ""}.
       </p>
-      <p>Credits spent on a finished training are not refunded. This cannot be undone.</p>
+      <p>{trained ? "Credits spent on its training are not refunded. " : running ? "" : "Nothing was charged for it. "}This cannot be undone.</p>
     </>
   );
 }

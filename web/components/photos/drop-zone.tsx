@@ -49,7 +49,16 @@ export function DropZone({ onFiles, maxBytes, disabled }: { onFiles: (files: Fil
     >
       <ImageUp aria-hidden className={cn("size-10", over ? "text-accent" : "text-primary")} />
       <div className="flex flex-col gap-1">
-        <p className="text-lg font-semibold">{over ? "Drop to upload" : "Drag your photos here"}</p>
+        <p className="text-lg font-semibold">
+          {over ? (
+            "Drop to upload"
+          ) : (
+            <>
+              <span className="sm:hidden">Add your photos</span>
+              <span className="hidden sm:inline">Drag your photos here, or choose them</span>
+            </>
+          )}
+        </p>
         <p className="text-sm text-muted-foreground">
           JPEG, PNG, WebP or HEIC · up to {formatBytes(maxBytes)} each · 10 to 30 photos of just you
         </p>

@@ -30,7 +30,7 @@ export function PhotoCounter() {
         </h2>
         <div aria-hidden className="flex gap-1">
           {marks.map((filled, i) => (
-            <span key={i} className={cn("h-2 w-5 rounded-full sm:w-7", filled ? "bg-success" : "bg-muted")} />
+            <span key={i} className={cn("h-2 w-5 rounded-full sm:w-7", filled ? "bg-success" : "bg-border")} />
           ))}
         </div>
         <p className="text-sm text-muted-foreground">

@@ -34,8 +34,8 @@ function PhotoCard({ photo, index, busy }: { photo: Schemas["Photo"]; index: num
       )}
       <div className="flex flex-1 flex-col gap-2 p-3">
         {busy ? <p className="text-sm text-muted-foreground">Uploading from this page…</p> : <VerdictText photo={photo} compact />}
-        <div className="mt-auto flex items-center justify-between gap-2 pt-1">
-          <span className="text-xs text-muted-foreground" title={formatDate(photo.created_at)}>
+        <div className="mt-auto flex flex-wrap items-center justify-between gap-x-2 gap-y-1 pt-1">
+          <span className="text-xs whitespace-nowrap text-muted-foreground" title={formatDate(photo.created_at)}>
             {formatRelative(photo.created_at)}
           </span>
           {busy ? null : <ConfirmActionDialog

@@ -40,7 +40,6 @@ function Thumb({ item }: { item: UploadItem }) {
 
 function Row({ item, onRetry, onRemove }: { item: UploadItem; onRetry: (key: string) => void; onRemove: (key: string) => void }) {
   const phase = item.phase;
-  const removable = phase.kind === "failed" || phase.kind === "refused" || phase.kind === "verdict" || phase.kind === "queued";
   return (
     <li data-photo-status={itemStatus(item)} className="flex gap-3 rounded-xl border bg-card p-3">
       <Thumb item={item} />
@@ -53,9 +52,14 @@ function Row({ item, onRetry, onRemove }: { item: UploadItem; onRetry: (key: str
         </div>
 
         {phase.kind === "queued" ? (
-          <p className="flex items-center gap-1.5 text-sm text-muted-foreground">
-            <Clock aria-hidden className="size-4" /> Waiting to upload
-          </p>
+          <div className="flex flex-wrap items-center justify-between gap-2">
+            <p className="flex items-center gap-1.5 text-sm text-muted-foreground">
+              <Clock aria-hidden className="size-4" /> Waiting to upload
+            </p>
+            <Button size="sm" variant="ghost" onClick={() => onRemove(item.key)} aria-label={`Don't upload ${item.name}`}>
+              <X aria-hidden /> Don&apos;t upload
+            </Button>
+          </div>
         ) : null}
 
         {phase.kind === "uploading" ? (
@@ -100,18 +104,16 @@ function Row({ item, onRetry, onRemove }: { item: UploadItem; onRetry: (key: str
           </p>
         ) : null}
 
-        {removable && phase.kind !== "verdict" ? (
+        {phase.kind === "failed" || phase.kind === "refused" ? (
           <div className="flex flex-wrap gap-2">
             {phase.kind === "failed" ? (
               <Button size="sm" variant="outline" onClick={() => onRetry(item.key)} aria-label={`Retry ${item.name}`}>
                 <RotateCcw aria-hidden /> Retry
               </Button>
             ) : null}
-            {
-              <Button size="sm" variant="ghost" onClick={() => onRemove(item.key)} aria-label={`Remove ${item.name} from this list`}>
-                <X aria-hidden /> {phase.kind === "queued" ? "Don't upload" : "Dismiss"}
-              </Button>
-            }
+            <Button size="sm" variant="ghost" onClick={() => onRemove(item.key)} aria-label={`Dismiss ${item.name}`}>
+              <X aria-hidden /> Dismiss
+            </Button>
           </div>
         ) : null}
       </div>

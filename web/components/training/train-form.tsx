@@ -1,7 +1,7 @@
 "use client";
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Camera, Coins, Loader2, Wand2 } from "lucide-react";
+import { Boxes, Camera, Coins, Loader2, Wand2 } from "lucide-react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useRef, useState, type FormEvent } from "react";
@@ -24,6 +24,7 @@ import { cn } from "@/lib/utils";
 
 import { DEFAULT_PRESET, PRESETS, type PresetId } from "./presets";
 import { modelQueryKey } from "./training-progress";
+import { planBlock } from "./training-state";
 
 export const NAME_MAX = 80;
 
@@ -33,6 +34,12 @@ export function nameProblem(name: string): string | null {
   if (!trimmed) return "Give your model a name, for example “Me, summer portraits”.";
   if (trimmed.length > NAME_MAX) return `Use at most ${NAME_MAX} characters (this one has ${trimmed.length}).`;
   return null;
+}
+
+/** The same list the dashboard reads (same key, same request). */
+function useModelList() {
+  const api = useApi();
+  return useQuery({ queryKey: ["models", "all"], queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })) });
 }
 
 export function usePlans() {
@@ -82,6 +89,7 @@ export function TrainForm() {
   const every = useEveryPhoto();
   const plans = usePlans();
   const balance = useBalance();
+  const models = useModelList();
 
   const [name, setName] = useState("");
   const [preset, setPreset] = useState<PresetId>(DEFAULT_PRESET);
@@ -139,13 +147,14 @@ export function TrainForm() {
   const price = plans.data?.prices.training ?? null;
   const available = balance.data?.available ?? null;
   const short = price !== null && available !== null && available < price;
+  const block = plans.data && models.data ? planBlock(models.data.models, plans.data.current.limits) : null;
   const problem = nameProblem(name);
   const countOk = selectedIds.length >= MIN_PHOTOS && selectedIds.length <= MAX_PHOTOS;
 
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     setTouched(true);
-    if (problem || !countOk || short || start.isPending) return;
+    if (problem || !countOk || short || block || start.isPending) return;
     start.mutate({ name: name.trim(), preset, photo_ids: selectedIds });
   };
 
@@ -171,7 +180,7 @@ export function TrainForm() {
             maxLength={NAME_MAX + 20}
             onChange={(event) => setName(event.target.value)}
             onBlur={() => setTouched(true)}
-            placeholder="Me, summer portraits"
+            placeholder="e.g. Me, summer portraits"
             aria-invalid={touched && problem ? true : undefined}
             aria-describedby={touched && problem ? "model-name-problem" : undefined}
           />
@@ -237,6 +246,24 @@ export function TrainForm() {
 
       {plans.isError || balance.isError ? <ProblemNotice error={plans.error ?? balance.error} onRetry={() => void (plans.refetch(), balance.refetch())} /> : null}
 
+      {block ? (
+        <Alert variant="warning">
+          <Boxes aria-hidden />
+          <AlertTitle>{block.title}</AlertTitle>
+          <AlertDescription>
+            <p>{block.message}</p>
+            <div className="mt-1 flex flex-wrap gap-2">
+              <Button asChild size="sm" variant="outline">
+                <Link href="/models">See your models</Link>
+              </Button>
+              <Button asChild size="sm" variant="outline">
+                <Link href="/billing">See plans</Link>
+              </Button>
+            </div>
+          </AlertDescription>
+        </Alert>
+      ) : null}
+
       {short ? (
         <Alert variant="warning">
           <Coins aria-hidden />
@@ -255,7 +282,7 @@ export function TrainForm() {
       {start.isError ? <ProblemNotice error={start.error} onRetry={() => start.mutate({ name: name.trim(), preset, photo_ids: selectedIds })} /> : null}
 
       <div className="flex flex-wrap items-center gap-4">
-        <Button type="submit" size="lg" disabled={start.isPending || short}>
+        <Button type="submit" size="lg" disabled={start.isPending || short || Boolean(block)}>
           {start.isPending ? <Loader2 aria-hidden className="animate-spin" /> : <Wand2 aria-hidden />}
           Start training
         </Button>

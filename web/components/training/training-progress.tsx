@@ -36,6 +36,11 @@ const TONE_TEXT: Record<Tone, string> = {
   muted: "text-foreground",
 };
 
+/** A past moment, relative to `now` (a server clock a little ahead never reads as "in 3 seconds"). */
+function ago(iso: string, now: number): string {
+  return formatRelative(iso, Math.max(now, Date.parse(iso)));
+}
+
 /** When the model entered its current status, where the API tells (else: unknown, null). */
 function enteredAt(model: Model): number | null {
   const at = model.status === "queued" ? model.queued_at : model.status === "awaiting_credits" || model.status === "preparing" ? model.created_at : null;
@@ -98,11 +103,13 @@ export function TrainingProgress({ modelId, initial, variant = "full" }: { model
   const [change, setChange] = useState(() => ({ signature, at: (model && enteredAt(model)) ?? now }));
   if (change.signature !== signature) setChange({ signature, at: now });
   const running = model ? isRunning(model.status) : false;
+  // The clock ticks while it runs (stall detection) and, on the full view, for its timings.
+  const ticking = running || variant === "full";
   useEffect(() => {
-    if (!running) return;
+    if (!ticking) return;
     const timer = setInterval(() => setNow(Date.now()), TICK_MS);
     return () => clearInterval(timer);
-  }, [running]);
+  }, [ticking]);
 
   useLiveEvents((event) => {
     if (event.type !== "training.model.progressed.v1" || event.data.model_id !== modelId) return;
@@ -214,8 +221,8 @@ export function TrainingProgress({ modelId, initial, variant = "full" }: { model
         ) : null}
         {!compact ? (
           <span className="text-xs text-muted-foreground">
-            Started {formatRelative(model.created_at, now)}
-            {model.finished_at ? ` · ended ${formatRelative(model.finished_at, now)}` : ""}
+            Started {ago(model.created_at, now)}
+            {model.finished_at ? ` · ended ${ago(model.finished_at, now)}` : ""}
           </span>
         ) : null}
       </div>

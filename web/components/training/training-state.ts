@@ -175,3 +175,33 @@ export function trainingView(model: Model, sinceChangeMs: number = 0): TrainingV
   }
   return view;
 }
+
+const NOT_KEPT = new Set(["failed", "canceled", "unavailable"]);
+
+export type PlanBlock = { code: "training_limit_reached" | "model_limit_reached"; title: string; message: string };
+
+/** Whether the plan's limits refuse a new training now (the gateway checks the same rule:
+ *  running = not finished; kept = neither failed, canceled nor unavailable). */
+export function planBlock(
+  models: readonly Pick<Schemas["Model"], "status">[],
+  limits: Pick<Schemas["Limits"], "max_concurrent_trainings" | "max_stored_models">,
+): PlanBlock | null {
+  const running = models.filter((model) => isRunning(model.status)).length;
+  const kept = models.filter((model) => !NOT_KEPT.has(model.status)).length;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (running >= limits.max_concurrent_trainings) {
+    return {
+      code: "training_limit_reached",
+      title: "A training is already running",
+      message: `Your plan trains ${plural(limits.max_concurrent_trainings, "model")} at a time. Wait for it to finish, or upgrade your plan.`,
+    };
+  }
+  if (kept >= limits.max_stored_models) {
+    return {
+      code: "model_limit_reached",
+      title: "Your plan's models are all in use",
+      message: `Your plan keeps ${plural(limits.max_stored_models, "model")}. Delete one on the Models page, or upgrade your plan to keep more.`,
+    };
+  }
+  return null;
+}

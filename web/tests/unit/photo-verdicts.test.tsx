@@ -131,7 +131,7 @@ describe("PhotoVerdicts", () => {
     const gif = within(row("gif"));
     expect(gif.getByText(/GIF images are not accepted/)).toBeInTheDocument();
     expect(gif.queryByRole("button", { name: /Retry/ })).toBeNull();
-    await userEvent.click(gif.getByRole("button", { name: "Remove gif.jpg from this list" }));
+    await userEvent.click(gif.getByRole("button", { name: "Dismiss gif.jpg" }));
     expect(onRemove).toHaveBeenCalledWith("gif");
   });
 

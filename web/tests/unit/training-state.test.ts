@@ -1,4 +1,4 @@
-import { failureReason, isRunning, stallLimitMs, trainingView } from "@/components/training/training-state";
+import { failureReason, isRunning, planBlock, stallLimitMs, trainingView } from "@/components/training/training-state";
 import { nameProblem } from "@/components/training/train-form";
 import type { Schemas } from "@/lib/api/client";
 
@@ -88,5 +88,27 @@ describe("helpers", () => {
     expect(nameProblem("  ")).toMatch(/^Give your model a name/);
     expect(nameProblem("x".repeat(81))).toBe("Use at most 80 characters (this one has 81).");
     expect(nameProblem(" Alice ")).toBeNull();
+  });
+});
+
+describe("planBlock", () => {
+  const free = { max_concurrent_trainings: 1, max_stored_models: 1 };
+  const creator = { max_concurrent_trainings: 1, max_stored_models: 5 };
+
+  it("lets a first training start", () => {
+    expect(planBlock([], free)).toBeNull();
+    expect(planBlock([{ status: "failed" }, { status: "canceled" }, { status: "unavailable" }], free)).toBeNull();
+  });
+
+  it("refuses a second training while one runs", () => {
+    expect(planBlock([{ status: "training" }], creator)?.code).toBe("training_limit_reached");
+    expect(planBlock([{ status: "awaiting_credits" }], creator)?.message).toMatch(/^Your plan trains 1 model at a time/);
+  });
+
+  it("refuses once the plan's models are kept", () => {
+    const block = planBlock([{ status: "succeeded" }], free);
+    expect(block?.code).toBe("model_limit_reached");
+    expect(block?.message).toMatch(/^Your plan keeps 1 model\. Delete one/);
+    expect(planBlock([{ status: "succeeded" }, { status: "succeeded" }], creator)).toBeNull();
   });
 });
