@@ -1,0 +1,103 @@
+"use client";
+
+import { useInfiniteQuery } from "@tanstack/react-query";
+import { Boxes, Wand2 } from "lucide-react";
+import Link from "next/link";
+import { useEffect, useState } from "react";
+
+import { EmptyState } from "@/components/app/empty-state";
+import { PageHeader } from "@/components/app/page-header";
+import { ProblemNotice } from "@/components/app/problem-notice";
+import { Button } from "@/components/ui/button";
+import { Skeleton } from "@/components/ui/skeleton";
+import { dataOf, useApi } from "@/lib/api/client";
+
+import { ModelCard } from "./model-card";
+
+export const MODEL_PAGE_SIZE = 20;
+
+export function useModelPages() {
+  const api = useApi();
+  return useInfiniteQuery({
+    queryKey: ["models", "pages"],
+    initialPageParam: null as string | null,
+    queryFn: async ({ pageParam }) =>
+      dataOf(await api.GET("/v1/models", { params: { query: { limit: MODEL_PAGE_SIZE, ...(pageParam ? { cursor: pageParam } : {}) } } })),
+    getNextPageParam: (last) => last.next_cursor ?? null,
+  });
+}
+
+/** The model the address points at (`/models#<id>`, as the dashboard links), once it is drawn. */
+function useTargetedModel(ready: boolean): string | null {
+  const [target, setTarget] = useState<string | null>(null);
+  useEffect(() => {
+    const read = () => setTarget(window.location.hash.slice(1) || null);
+    read();
+    window.addEventListener("hashchange", read);
+    return () => window.removeEventListener("hashchange", read);
+  }, []);
+  useEffect(() => {
+    if (!ready || !target) return;
+    document.getElementById(target)?.scrollIntoView({ block: "start" });
+  }, [ready, target]);
+  return target;
+}
+
+export function ModelsPage() {
+  const pages = useModelPages();
+  const target = useTargetedModel(Boolean(pages.data));
+  const models = pages.data?.pages.flatMap((page) => page.models) ?? [];
+
+  return (
+    <>
+      <PageHeader
+        title="Models"
+        description="Your trained models: follow a training, rename or delete a model, or create images with it."
+        actions={
+          <Button asChild>
+            <Link href="/train">
+              <Wand2 aria-hidden /> Train a model
+            </Link>
+          </Button>
+        }
+      />
+      {!pages.data ? (
+        pages.isError ? (
+          <ProblemNotice error={pages.error} onRetry={() => void pages.refetch()} />
+        ) : (
+          <div className="grid gap-4 md:grid-cols-2" role="status" aria-label="Loading your models">
+            {[0, 1, 2, 3].map((i) => (
+              <Skeleton key={i} className="h-48" />
+            ))}
+          </div>
+        )
+      ) : models.length === 0 ? (
+        <EmptyState
+          icon={Boxes}
+          title="No models yet"
+          action={
+            <Button asChild variant="outline">
+              <Link href="/train">Train your first model</Link>
+            </Button>
+          }
+        >
+          A model learns your face from 10 to 30 of your photos. Training the fast preset takes about a quarter of an hour.
+        </EmptyState>
+      ) : (
+        <div className="flex flex-col gap-4">
+          <div className="grid gap-4 md:grid-cols-2">
+            {models.map((model) => (
+              <ModelCard key={model.id} model={model} highlighted={model.id === target} />
+            ))}
+          </div>
+          {pages.hasNextPage ? (
+            <Button variant="outline" className="self-center" onClick={() => void pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
+              {pages.isFetchingNextPage ? "Loading…" : "Show more models"}
+            </Button>
+          ) : null}
+          {pages.isError ? <ProblemNotice error={pages.error} onRetry={() => void (pages.isFetchNextPageError ? pages.fetchNextPage() : pages.refetch())} /> : null}
+        </div>
+      )}
+    </>
+  );
+}
