@@ -1,6 +1,7 @@
 import { GeistMono } from "geist/font/mono";
 import { GeistSans } from "geist/font/sans";
 import type { Metadata, Viewport } from "next";
+import { cookies } from "next/headers";
 import { connection } from "next/server";
 import type { ReactNode } from "react";
 import "react-toastify/dist/ReactToastify.css";
@@ -21,10 +22,12 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   // The settings come from this server's environment on every request, not from the build.
   await connection();
   const config = publicConfig();
+  // Dev mode: the session cookie as the server saw it, so the first client render matches.
+  const initialToken = config.authMode === "dev" ? ((await cookies()).get("__session")?.value ?? null) : null;
   return (
     <html lang="en" className={`dark ${GeistSans.variable} ${GeistMono.variable}`}>
       <body className="min-h-dvh font-sans">
-        <Providers apiUrl={config.apiUrl} authMode={config.authMode} clerkPublishableKey={config.clerkPublishableKey}>
+        <Providers apiUrl={config.apiUrl} authMode={config.authMode} clerkPublishableKey={config.clerkPublishableKey} initialToken={initialToken}>
           {children}
         </Providers>
       </body>

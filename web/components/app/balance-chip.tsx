@@ -23,11 +23,11 @@ export function BalanceChip() {
     <Link
       href="/billing"
       className="flex items-center gap-2 rounded-full border px-3 py-1.5 text-sm hover:bg-secondary"
-      aria-label={`${balance.data.available} credits available${balance.data.held ? `, ${balance.data.held} held` : ""}. Open billing.`}
+      title="Open billing"
     >
       <Coins aria-hidden className="size-4 text-warning" />
       <span className="font-semibold tabular-nums">{balance.data.available}</span>
-      <span className="text-muted-foreground">credits</span>
+      <span className="text-muted-foreground">credits available</span>
       {balance.data.held ? <span className="text-muted-foreground">· {balance.data.held} held</span> : null}
     </Link>
   );

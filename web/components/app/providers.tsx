@@ -26,11 +26,13 @@ export function Providers({
   apiUrl,
   authMode,
   clerkPublishableKey,
+  initialToken,
   children,
 }: {
   apiUrl: string;
   authMode: AuthMode;
   clerkPublishableKey: string | null;
+  initialToken: string | null;
   children: ReactNode;
 }) {
   const [queryClient] = useState(
@@ -46,7 +48,7 @@ export function Providers({
       }),
   );
   return (
-    <SessionProvider mode={authMode} clerkPublishableKey={clerkPublishableKey}>
+    <SessionProvider mode={authMode} clerkPublishableKey={clerkPublishableKey} initialToken={initialToken}>
       <QueryClientProvider client={queryClient}>
         <ApiProvider apiUrl={apiUrl}>{children}</ApiProvider>
       </QueryClientProvider>

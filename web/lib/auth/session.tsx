@@ -27,10 +27,9 @@ const SESSION_COOKIE = "__session";
 // Renew a dev token this long before it expires (Clerk's own client renews about a minute ahead).
 const RENEW_AHEAD_S = 60;
 
-function DevSessionProvider({ children }: { children: ReactNode }) {
-  const [token, setToken] = useState<string | null>(() =>
-    typeof document === "undefined" ? null : readCookie(SESSION_COOKIE),
-  );
+function DevSessionProvider({ initialToken, children }: { initialToken: string | null; children: ReactNode }) {
+  // The server read the same cookie for this render: no mismatch on hydration.
+  const [token, setToken] = useState<string | null>(initialToken);
   const renewing = useRef<Promise<string | null> | null>(null);
 
   const renew = useCallback(async (): Promise<string | null> => {
@@ -98,13 +97,15 @@ function ClerkSession({ children }: { children: ReactNode }) {
 export function SessionProvider({
   mode,
   clerkPublishableKey,
+  initialToken = null,
   children,
 }: {
   mode: AuthMode;
   clerkPublishableKey: string | null;
+  initialToken?: string | null;
   children: ReactNode;
 }) {
-  if (mode === "dev") return <DevSessionProvider>{children}</DevSessionProvider>;
+  if (mode === "dev") return <DevSessionProvider initialToken={initialToken}>{children}</DevSessionProvider>;
   return (
     <ClerkProvider publishableKey={clerkPublishableKey ?? undefined}>
       <ClerkSession>{children}</ClerkSession>
