@@ -72,7 +72,7 @@ const MESSAGES: Record<string, Entry> = {
   insufficient_quota: { title: "Not enough credits", message: "Buy a credit pack or subscribe to continue.", action: BUY },
   no_billing_account: { title: "No purchases yet", message: "Buy credits first; your billing page will appear after your first purchase.", action: BUY },
   payment_declined: { title: "Payment declined", message: "Your bank declined the payment. Try another card." , action: BUY },
-  plan_already_active: { title: "You already have this plan", message: "Manage it from the billing portal.", action: { kind: "link", href: "/billing", label: "Open billing" } },
+  plan_already_active: { title: "You already have a plan", message: "Switch or cancel it in the billing portal; nothing was charged.", action: { kind: "link", href: "/billing", label: "Open billing" } },
   plan_not_found: { title: "Plan not found", message: "Pick a plan from the billing page.", action: BUY },
   // Billing's code for a credit pack it does not sell (style packs answer style_pack_not_found).
   pack_not_found: { title: "Credit pack not found", message: "Pick a pack from the billing page.", action: BUY },
