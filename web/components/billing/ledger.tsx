@@ -49,7 +49,7 @@ export function Ledger({ query }: { query: LedgerQuery }) {
 
   return (
     <div className="flex flex-col gap-4">
-      <div className="rounded-xl border bg-card">
+      <div className="hidden rounded-xl border bg-card sm:block">
         <Table>
           <caption className="sr-only">Your credit history, newest first</caption>
           <TableHeader>
@@ -89,6 +89,33 @@ export function Ledger({ query }: { query: LedgerQuery }) {
           </TableBody>
         </Table>
       </div>
+      {/* On a phone, one entry per line: the table's four columns do not fit 390 px. */}
+      <ul className="flex flex-col divide-y rounded-xl border bg-card sm:hidden" aria-label="Your credit history, newest first">
+        {entries.map((entry) => {
+          const view = describeEntry(entry);
+          return (
+            <li key={entry.id} className="flex items-start justify-between gap-3 p-3" data-ledger-kind={entry.kind}>
+              <div className="min-w-0">
+                <p className="font-medium">{view.label}</p>
+                {view.detail ? <p className="text-sm text-muted-foreground">{view.detail}</p> : null}
+                <p className="text-sm text-muted-foreground">
+                  <time dateTime={entry.created_at}>{formatDate(entry.created_at)}</time>
+                </p>
+              </div>
+              <div className="shrink-0 text-right">
+                <p className={cn("font-semibold tabular-nums", TONE_CLASS[view.tone])}>
+                  <span aria-hidden>{view.amount}</span>
+                  <span className="sr-only">{view.amountSpoken}</span>
+                </p>
+                <p className="text-sm text-muted-foreground tabular-nums">
+                  <span className="sr-only">Balance after: </span>
+                  {view.after}
+                </p>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
       {query.hasNextPage ? (
         <Button variant="outline" className="self-center" onClick={() => void query.fetchNextPage()} disabled={query.isFetchingNextPage}>
           {query.isFetchingNextPage ? "Loading…" : "Load more"}
