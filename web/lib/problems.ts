@@ -70,7 +70,7 @@ const MESSAGES: Record<string, Entry> = {
   // Credits and payments
   insufficient_credits: { title: "Not enough credits", message: "Buy a credit pack or subscribe to continue.", action: BUY },
   insufficient_quota: { title: "Not enough credits", message: "Buy a credit pack or subscribe to continue.", action: BUY },
-  no_billing_account: { title: "No purchases yet", message: "Buy credits first; your billing page will appear after your first purchase.", action: BUY },
+  no_billing_account: { title: "No purchases yet", message: "Invoices and your payment method appear in the billing portal after your first purchase: buy a credit pack or a plan first.", action: BUY },
   payment_declined: { title: "Payment declined", message: "Your bank declined the payment. Try another card." , action: BUY },
   plan_already_active: { title: "You already have a plan", message: "Switch or cancel it in the billing portal; nothing was charged.", action: { kind: "link", href: "/billing", label: "Open billing" } },
   plan_not_found: { title: "Plan not found", message: "Pick a plan from the billing page.", action: BUY },

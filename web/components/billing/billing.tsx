@@ -341,14 +341,7 @@ export function Billing() {
       />
       {portalRefusal ? (
         <div className="-mt-3 mb-6">
-          <Refusal
-            error={portalRefusal}
-            action={
-              portalRefusal.human.code === "no_billing_account" ? (
-                <p className="text-sm">Invoices and your payment method appear in the portal once you have bought a pack or a plan below.</p>
-              ) : null
-            }
-          />
+          <Refusal error={portalRefusal} />
         </div>
       ) : null}
       <CheckoutBanner state={checkoutReturn.state} available={balance.isFetching ? undefined : balance.data?.available} onDismiss={checkoutReturn.dismiss} />
