@@ -156,11 +156,14 @@ export function DeletionProgress({ deletion, focusOnMount = false }: { deletion:
     if (focusOnMount) heading.current?.focus();
   }, [focusOnMount]);
 
+  const queryClient = useQueryClient();
   useEffect(() => {
     if (!view.done) return;
+    // Nothing of the account is left: what the header still shows (the balance) is stale.
+    void queryClient.invalidateQueries({ queryKey: ["balance"] });
     const timer = setTimeout(() => void signOut(), SIGN_OUT_AFTER_MS);
     return () => clearTimeout(timer);
-  }, [view.done, signOut]);
+  }, [view.done, signOut, queryClient]);
 
   return (
     <Card className="mb-6 border-destructive/60" data-deletion-status={deletion.status}>
