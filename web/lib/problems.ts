@@ -70,10 +70,12 @@ const MESSAGES: Record<string, Entry> = {
   // Credits and payments
   insufficient_credits: { title: "Not enough credits", message: "Buy a credit pack or subscribe to continue.", action: BUY },
   insufficient_quota: { title: "Not enough credits", message: "Buy a credit pack or subscribe to continue.", action: BUY },
-  no_billing_account: { title: "No purchases yet", message: "Buy credits first; your billing page will appear after your first purchase.", action: BUY },
+  no_billing_account: { title: "No purchases yet", message: "Invoices and your payment method appear in the billing portal after your first purchase: buy a credit pack or a plan first.", action: BUY },
   payment_declined: { title: "Payment declined", message: "Your bank declined the payment. Try another card." , action: BUY },
-  plan_already_active: { title: "You already have this plan", message: "Manage it from the billing portal.", action: { kind: "link", href: "/billing", label: "Open billing" } },
+  plan_already_active: { title: "You already have a plan", message: "Switch or cancel it in the billing portal; nothing was charged.", action: { kind: "link", href: "/billing", label: "Open billing" } },
   plan_not_found: { title: "Plan not found", message: "Pick a plan from the billing page.", action: BUY },
+  // Billing's code for a credit pack it does not sell (style packs answer style_pack_not_found).
+  pack_not_found: { title: "Credit pack not found", message: "Pick a pack from the billing page.", action: BUY },
   stripe_unavailable: { title: "Payments are briefly unavailable", message: "Nothing was charged. Try again in a moment.", action: RETRY },
   stripe_rate_limited: { title: "Payments are busy", message: "Nothing was charged. Try again in a moment.", action: RETRY },
   stripe_request_refused: { title: "Payment could not start", message: "Nothing was charged. Try again, or contact support.", action: RETRY },
@@ -109,7 +111,6 @@ const MESSAGES: Record<string, Entry> = {
   llm_rejected_prompt: { title: "Prompt refused", message: "That prompt asks for something Visiona will not make. Change it and try again." },
   prompt_invalid: { title: "Prompt not valid", message: "Write a prompt of 1 to 2,000 characters." },
   invalid_prompt: { title: "Prompt not valid", message: "Write a prompt of 1 to 2,000 characters." },
-  pack_not_found: { title: "Style not found", message: "Pick a style from the list." },
   style_pack_not_found: { title: "Style not found", message: "Pick a style from the list." },
   aspect_ratio_invalid: { title: "Aspect ratio not valid", message: "Pick one from the list." },
   num_outputs_invalid: { title: "Number of images not valid", message: "Pick 1 to 4 images." },

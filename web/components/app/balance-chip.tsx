@@ -23,12 +23,20 @@ export function BalanceChip() {
     <Link
       href="/billing"
       className="flex items-center gap-2 rounded-full border px-3 py-1.5 text-sm hover:bg-secondary"
-      title="Open billing"
     >
+      {/* The name is the visible text plus words for what it means (WCAG 2.5.3: label in name). */}
       <Coins aria-hidden className="size-4 text-warning" />
-      <span className="font-semibold tabular-nums">{balance.data.available}</span>
-      <span className="text-muted-foreground">credits available</span>
-      {balance.data.held ? <span className="text-muted-foreground">· {balance.data.held} held</span> : null}
+      <span className="font-semibold tabular-nums">{balance.data.available}</span>{" "}
+      <span className="text-muted-foreground">credits</span>
+      <span className="sr-only"> available{balance.data.held ? "," : "."}</span>
+      {balance.data.held ? (
+        <>
+          {" "}
+          <span className="text-muted-foreground">· {balance.data.held} held</span>
+          <span className="sr-only">.</span>
+        </>
+      ) : null}
+      <span className="sr-only"> Open billing.</span>
     </Link>
   );
 }

@@ -1,0 +1,48 @@
+/**
+ * An audit entry (`GET /v1/me/audit`) in words. The gateway records: checkouts started, the
+ * billing portal opened, exports requested and their links issued, the erasure requested, and
+ * credit corrections by support. Unknown actions still read as words. Pure, tested.
+ */
+
+export type AuditLike = {
+  actor: string;
+  action: string;
+  details: Record<string, unknown>;
+};
+
+const ACTORS: Record<string, string> = { user: "You", system: "Visiona", operator: "Support" };
+
+function text(value: unknown): string | null {
+  return typeof value === "string" && value ? value : typeof value === "number" ? String(value) : null;
+}
+
+export function actorWords(actor: string): string {
+  return ACTORS[actor] ?? actor;
+}
+
+export function auditWords(entry: AuditLike): string {
+  const d = entry.details;
+  switch (entry.action) {
+    case "billing.checkout_created": {
+      const item = text(d.item_id);
+      const kind = d.kind === "plan" ? "plan" : d.kind === "pack" ? "credit pack" : null;
+      return item ? `Opened a checkout for the ${item} ${kind ?? "item"}` : "Opened a checkout";
+    }
+    case "billing.portal_opened":
+      return "Opened the billing portal";
+    case "account.export_requested":
+      return "Asked for a copy of the account's data";
+    case "account.export_link_issued":
+      return "Got a download link for a data export";
+    case "account.erasure_requested":
+      return "Asked to delete the account";
+    case "credits.adjusted": {
+      const balance = text(d.balance);
+      return balance ? `Credits corrected by support (balance now ${balance})` : "Credits corrected by support";
+    }
+    default: {
+      const words = entry.action.replace(/[._]+/g, " ").trim();
+      return words ? words.charAt(0).toUpperCase() + words.slice(1) : "Action";
+    }
+  }
+}
