@@ -31,6 +31,21 @@ function count(value: unknown): number {
   return typeof value === "number" ? value : 0;
 }
 
+const PLAN_STATUS: Record<string, string> = {
+  active: "is active",
+  trialing: "is in its trial",
+  past_due: "has a payment due",
+  canceled: "was canceled",
+  unpaid: "is unpaid",
+};
+
+function planText(planId: unknown, status: unknown): string {
+  if (typeof planId !== "string" || !planId) return "Your plan ended; you are on the free tier.";
+  const name = planId.charAt(0).toUpperCase() + planId.slice(1).replace(/[_-]/g, " ");
+  const state = typeof status === "string" ? (PLAN_STATUS[status] ?? status.replace(/_/g, " ")) : "changed";
+  return `Your ${name} plan ${state}.`;
+}
+
 export function effectOf(event: LiveEvent): EventEffect {
   const d = event.data;
   switch (event.type) {
@@ -96,7 +111,7 @@ export function effectOf(event: LiveEvent): EventEffect {
     case "billing.plan.changed.v1":
       return {
         invalidate: ["plans", "balance"],
-        toast: { kind: "info", text: d.plan_id ? `Your plan is now ${String(d.plan_id)} (${String(d.status)}).` : "Your plan ended." },
+        toast: { kind: "info", text: planText(d.plan_id, d.status) },
       };
     case "billing.credits.rejected.v1":
       return {

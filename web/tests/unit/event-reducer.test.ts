@@ -26,6 +26,11 @@ describe("live event effects", () => {
     expect(effectOf(ev("billing.credits.changed.v1", { cause: "hold", available: 90 })).toast).toBeNull();
   });
 
+  it("names the plan in words", () => {
+    expect(effectOf(ev("billing.plan.changed.v1", { plan_id: "creator", status: "active" })).toast?.text).toBe("Your Creator plan is active.");
+    expect(effectOf(ev("billing.plan.changed.v1", { plan_id: null, status: "canceled" })).toast?.text).toMatch(/free tier/);
+  });
+
   it("re-reads everything after a resync and ignores unknown events", () => {
     expect(effectOf(ev("resync")).invalidate.length).toBeGreaterThan(5);
     expect(effectOf(ev("prompts.enhancement.created.v1"))).toEqual({ invalidate: [], toast: null });
