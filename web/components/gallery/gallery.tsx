@@ -172,36 +172,39 @@ export function Gallery() {
         }
       />
 
-      <div role="group" aria-label="Filters" className="mb-5 flex flex-wrap items-end gap-4 rounded-xl border bg-card p-3 sm:p-4">
-        <div className="flex min-w-48 flex-1 flex-col gap-2 sm:max-w-xs">
-          <Label htmlFor="gallery-model">Model</Label>
-          <Select value={filters.modelId ?? ALL_MODELS} onValueChange={(value) => setFilters({ ...filters, modelId: value === ALL_MODELS ? null : value })}>
-            <SelectTrigger id="gallery-model">
-              <SelectValue />
-            </SelectTrigger>
-            <SelectContent>
-              <SelectItem value={ALL_MODELS}>All models</SelectItem>
-              {models.data?.models.map((m) => (
-                <SelectItem key={m.id} value={m.id}>
-                  {m.name}
-                </SelectItem>
-              ))}
-              {filters.modelId && models.data && !modelNames.has(filters.modelId) ? <SelectItem value={filters.modelId}>A deleted model</SelectItem> : null}
-            </SelectContent>
-          </Select>
+      {/* Filters are pointless before the first image: the empty state says what to do instead. */}
+      {query.isPending || images.length > 0 || hasFilters(filters) ? (
+        <div role="group" aria-label="Filters" className="mb-5 flex flex-wrap items-end gap-4 rounded-xl border bg-card p-3 sm:p-4">
+          <div className="flex min-w-48 flex-1 flex-col gap-2 sm:max-w-xs">
+            <Label htmlFor="gallery-model">Model</Label>
+            <Select value={filters.modelId ?? ALL_MODELS} onValueChange={(value) => setFilters({ ...filters, modelId: value === ALL_MODELS ? null : value })}>
+              <SelectTrigger id="gallery-model">
+                <SelectValue />
+              </SelectTrigger>
+              <SelectContent>
+                <SelectItem value={ALL_MODELS}>All models</SelectItem>
+                {models.data?.models.map((m) => (
+                  <SelectItem key={m.id} value={m.id}>
+                    {m.name}
+                  </SelectItem>
+                ))}
+                {filters.modelId && models.data && !modelNames.has(filters.modelId) ? <SelectItem value={filters.modelId}>A deleted model</SelectItem> : null}
+              </SelectContent>
+            </Select>
+          </div>
+          <div className="flex h-10 items-center gap-3">
+            <Switch id="gallery-favourites" checked={filters.favourites} onCheckedChange={(checked) => setFilters({ ...filters, favourites: checked })} />
+            <Label htmlFor="gallery-favourites">
+              <Heart aria-hidden className="size-4 text-destructive" /> Favourites only
+            </Label>
+          </div>
+          {hasFilters(filters) ? (
+            <Button variant="link" className="px-0" onClick={() => setFilters(NO_FILTERS)}>
+              Clear filters
+            </Button>
+          ) : null}
         </div>
-        <div className="flex h-10 items-center gap-3">
-          <Switch id="gallery-favourites" checked={filters.favourites} onCheckedChange={(checked) => setFilters({ ...filters, favourites: checked })} />
-          <Label htmlFor="gallery-favourites">
-            <Heart aria-hidden className="size-4 text-destructive" /> Favourites only
-          </Label>
-        </div>
-        {hasFilters(filters) ? (
-          <Button variant="link" className="px-0" onClick={() => setFilters(NO_FILTERS)}>
-            Clear filters
-          </Button>
-        ) : null}
-      </div>
+      ) : null}
 
       <section aria-label="Images" data-testid="gallery" aria-busy={query.isFetching}>
         {query.isPending ? (

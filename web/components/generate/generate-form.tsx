@@ -53,11 +53,14 @@ export function GenerateForm({
   initialModelId,
   onStarted,
   onRefused,
+  onSubmitting,
 }: {
   models: Model[];
   initialModelId: string | null;
   onStarted: (generation: Generation) => void;
   onRefused: (refusal: { message: string } | null) => void;
+  /** A request is on its way (with how many images), or no longer (null). */
+  onSubmitting?: (count: number | null) => void;
 }) {
   const api = useApi();
   const queryClient = useQueryClient();
@@ -93,7 +96,6 @@ export function GenerateForm({
       queryClient.setQueryData(["generations", "one", generation.id], generation);
       void queryClient.invalidateQueries({ queryKey: ["generations", "list"] });
       void queryClient.invalidateQueries({ queryKey: ["balance"] });
-      onRefused(null);
       onStarted(generation);
     },
     onError: (error) => {
@@ -104,6 +106,7 @@ export function GenerateForm({
     },
     onSettled: () => {
       sending.current = false;
+      onSubmitting?.(null);
     },
   });
 
@@ -133,6 +136,8 @@ export function GenerateForm({
     const serialized = JSON.stringify(body);
     if (!intent.current || intent.current.body !== serialized) intent.current = { key: idempotencyKey(), body: serialized };
     sending.current = true;
+    onRefused(null);
+    onSubmitting?.(count);
     create.mutate({ body, key: intent.current.key });
   }
 

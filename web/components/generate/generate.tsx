@@ -32,6 +32,7 @@ export function Generate() {
   // The generation shown lives in the URL (?generation=), so a reload or a shared link keeps it.
   const [generationId, setGenerationId] = useState<string | null>(() => params.get("generation"));
   const [refusal, setRefusal] = useState<{ message: string } | null>(null);
+  const [submitting, setSubmitting] = useState<number | null>(null);
   const results = useRef<HTMLDivElement>(null);
 
   /** On a phone the results are below the form: bring them into view when something starts. */
@@ -110,9 +111,10 @@ export function Generate() {
                 setRefusal(r);
                 if (r) reveal();
               }}
+              onSubmitting={setSubmitting}
             />
             <div ref={results} className="scroll-mt-20 lg:sticky lg:top-20">
-              <GenerationResults generationId={generationId} refusal={refusal} />
+              <GenerationResults generationId={generationId} refusal={refusal} submitting={submitting} />
             </div>
           </div>
           <GenerationHistory currentId={refusal ? null : generationId} onSelect={show} />

@@ -152,7 +152,16 @@ function Refusal({ detail }: { detail?: string | null }) {
  * `<section aria-label="Results" data-testid="generation-results" data-generation-status>`;
  * each delivered image an `<img data-image-id>`, each slot still waiting a `[data-placeholder]`.
  */
-export function GenerationResults({ generationId, refusal }: { generationId: string | null; refusal: { message: string } | null }) {
+export function GenerationResults({
+  generationId,
+  refusal,
+  submitting = null,
+}: {
+  generationId: string | null;
+  refusal: { message: string } | null;
+  /** Images requested by a request still on its way: the region shows it, not the last result. */
+  submitting?: number | null;
+}) {
   const api = useApi();
   const queryClient = useQueryClient();
   const query = useGeneration(generationId);
@@ -171,8 +180,8 @@ export function GenerationResults({ generationId, refusal }: { generationId: str
     },
   });
 
-  const generation = refusal ? undefined : query.data;
-  const status = refusal ? "refused" : generation ? generation.status : generationId ? "loading" : "idle";
+  const generation = refusal || submitting ? undefined : query.data;
+  const status = submitting ? "submitting" : refusal ? "refused" : generation ? generation.status : generationId ? "loading" : "idle";
 
   return (
     <section
@@ -183,7 +192,20 @@ export function GenerationResults({ generationId, refusal }: { generationId: str
       className="flex min-w-0 flex-col gap-4 rounded-xl border bg-card p-4 sm:p-5"
     >
       <h2 className="text-lg font-semibold">Results</h2>
-      {refusal ? (
+      {submitting ? (
+        <>
+          <p className="flex items-center gap-2 text-sm" role="status" aria-live="polite">
+            <Loader2 aria-hidden className="size-4 animate-spin text-primary" /> Starting your generation…
+          </p>
+          <ul className={cn("grid gap-3", submitting === 1 ? "grid-cols-1 sm:max-w-md" : "grid-cols-2")}>
+            {Array.from({ length: submitting }, (_, index) => (
+              <li key={index}>
+                <Skeleton data-placeholder className="aspect-square rounded-lg" />
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : refusal ? (
         <Refusal detail={refusal.message} />
       ) : !generationId ? (
         <div className="flex flex-col items-center gap-3 rounded-lg border border-dashed p-10 text-center">
