@@ -15,6 +15,11 @@ function retry(failureCount: number, error: unknown): boolean {
   return failureCount < 3;
 }
 
+function toastUnlessInPlace(error: unknown, inPlace: readonly string[] | undefined): void {
+  if (error instanceof ApiError && inPlace?.includes(error.human.code)) return;
+  toastProblem(error);
+}
+
 function ApiProvider({ apiUrl, children }: { apiUrl: string; children: ReactNode }) {
   const { getToken } = useSession();
   const api = useMemo(() => createApiClient(apiUrl, getToken), [apiUrl, getToken]);
@@ -43,8 +48,11 @@ export function Providers({
           mutations: { retry: false },
         },
         // Every failed request says so, once, in words (a query's error is also shown in place).
-        queryCache: new QueryCache({ onError: (error) => toastProblem(error) }),
-        mutationCache: new MutationCache({ onError: (error) => toastProblem(error) }),
+        // A page that shows some problems in place names their codes in `meta.inPlace`.
+        queryCache: new QueryCache({ onError: (error, query) => toastUnlessInPlace(error, query.meta?.inPlace) }),
+        mutationCache: new MutationCache({
+          onError: (error, _variables, _context, mutation) => toastUnlessInPlace(error, mutation.meta?.inPlace),
+        }),
       }),
   );
   return (

@@ -89,6 +89,7 @@ export function GenerateForm({
   const afford = affordability(price, count, balance.data?.available);
 
   const create = useMutation({
+    meta: { inPlace: ["prompt_refused", "llm_rejected_prompt"] },
     mutationFn: async ({ body, key }: { body: Body; key: string }) =>
       dataOf(await api.POST("/v1/generations", { body, headers: { "Idempotency-Key": key } })),
     onSuccess: (generation) => {
@@ -111,6 +112,7 @@ export function GenerateForm({
   });
 
   const preview = useMutation({
+    meta: { inPlace: ["prompt_refused", "llm_rejected_prompt"] },
     mutationFn: async ({ text, key }: { text: string; key: string }) =>
       dataOf(await api.POST("/v1/prompts/enhance", { body: { prompt: text }, headers: { "Idempotency-Key": key } })),
   });

@@ -8,6 +8,14 @@ import { humanProblem, type HumanProblem, type Problem } from "@/lib/problems";
 import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
+
+declare module "@tanstack/react-query" {
+  interface Register {
+    // Problem codes the page shows in place: no toast for them too.
+    queryMeta: { inPlace?: readonly string[] };
+    mutationMeta: { inPlace?: readonly string[] };
+  }
+}
 export type ApiClient = Client<paths>;
 
 /** A problem+json answer (or no answer at all: status 0), with what a person should read. */
