@@ -11,6 +11,7 @@ import {
   Wand2,
   Boxes,
 } from "lucide-react";
+import { UserButton } from "@clerk/nextjs";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
@@ -72,7 +73,7 @@ function LiveIndicator() {
 }
 
 export function AppShell({ children }: { children: ReactNode }) {
-  const { userId, signOut } = useSession();
+  const { mode, userId, signOut } = useSession();
   return (
     <div className="flex min-h-dvh flex-col md:flex-row">
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:rounded-md focus:bg-background focus:p-2">
@@ -85,12 +86,19 @@ export function AppShell({ children }: { children: ReactNode }) {
         </nav>
         <div className="mt-auto flex flex-col gap-3">
           <LiveIndicator />
-          <p className="truncate text-sm text-muted-foreground" title={userId ?? undefined}>
-            {userId?.replace(/^user_/, "")}
-          </p>
-          <Button variant="outline" size="sm" onClick={() => void signOut()}>
-            <LogOut aria-hidden /> Sign out
-          </Button>
+          {mode === "clerk" ? (
+            // Production: Clerk's own account menu (profile, sessions, sign out).
+            <UserButton showName />
+          ) : (
+            <>
+              <p className="truncate text-sm text-muted-foreground" title={userId ?? undefined}>
+                {userId?.replace(/^user_/, "")}
+              </p>
+              <Button variant="outline" size="sm" onClick={() => void signOut()}>
+                <LogOut aria-hidden /> Sign out
+              </Button>
+            </>
+          )}
         </div>
       </aside>
       <div className="flex min-w-0 flex-1 flex-col">
@@ -101,9 +109,15 @@ export function AppShell({ children }: { children: ReactNode }) {
           <div className="hidden md:block" />
           <div className="flex items-center gap-3">
             <BalanceChip />
-            <Button variant="ghost" size="icon" className="md:hidden" onClick={() => void signOut()} aria-label="Sign out">
-              <LogOut aria-hidden />
-            </Button>
+            {mode === "clerk" ? (
+              <span className="md:hidden">
+                <UserButton />
+              </span>
+            ) : (
+              <Button variant="ghost" size="icon" className="md:hidden" onClick={() => void signOut()} aria-label="Sign out">
+                <LogOut aria-hidden />
+              </Button>
+            )}
           </div>
         </header>
         <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-4 py-6 pb-24 md:px-8 md:pb-8">
