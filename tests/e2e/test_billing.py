@@ -391,6 +391,41 @@ def test_a_session_we_did_not_create_grants_nothing(stack: RunningStack) -> None
 # --- plans ----------------------------------------------------------------------------------
 
 
+def test_the_price_list_answers_without_a_session_with_the_free_tier(
+    stack: RunningStack,
+) -> None:
+    """The signed-out landing page shows the prices: anyone may read them, and what a
+    stranger is told of their own plan is what a user who never subscribed has."""
+    anonymous = httpx.get(f"{stack.url}/v1/billing/plans")
+    assert anonymous.status_code == 200, anonymous.text
+    catalogue = anonymous.json()
+    assert catalogue["current"] == {
+        "plan_id": None,
+        "status": "none",
+        "cancel_at_period_end": False,
+        "current_period_end": None,
+        "limits": catalogue["free_limits"],
+    }
+    # The same catalogue as a signed-in newcomer's, whose plan is the free tier too.
+    assert plans(stack, f"window-shopper-{uuid.uuid4().hex[:8]}") == catalogue
+    assert [p["id"] for p in catalogue["packs"]] == [p.id for p in CATALOG.packs]
+    # Counted against the caller's address, as any request without a session.
+    assert "ratelimit-limit" in anonymous.headers
+
+
+def test_a_token_that_does_not_verify_is_refused_on_the_price_list(stack: RunningStack) -> None:
+    """Open to strangers, but a client sending a token hears that it went bad rather than
+    being answered as a stranger."""
+    for headers in (
+        {"Authorization": "Bearer not-a-token"},
+        {"Cookie": "__session=not-a-token"},
+    ):
+        answer = httpx.get(f"{stack.url}/v1/billing/plans", headers=headers)
+        assert answer.status_code == 401, (headers, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
 def test_subscribe_renew_twice_cancel_grants_once_per_invoice(stack: RunningStack) -> None:
     user = "subscriber"
     free = plans(stack, user)

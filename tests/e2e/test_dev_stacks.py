@@ -24,6 +24,11 @@ from tests.support.devstack import DevStack, broker_names, dev_env, dev_stack
 from tests.support.infra import Infra, purge_broker
 from tests.support.plugin import OwnServers
 from tests.support.waiting import wait_for
+from visiona.billing.catalog import Catalog
+
+_STARTER = Catalog.load().pack("starter")
+assert _STARTER is not None
+STARTER_NAME = _STARTER.name
 
 
 def queues(infra: Infra) -> dict[str, int]:
@@ -72,6 +77,35 @@ def seaweedfs_sockets(stack: DevStack) -> list[Path]:
     return [s for port in ports for s in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")]
 
 
+def assert_serves_the_web_app(stack: DevStack) -> None:
+    output = stack.output()
+    opening = f"Open {stack.web_url} in your browser"
+    assert opening in output, output[-3000:]
+    assert output.index(opening) < output.index("Visiona is starting"), output[-3000:]
+
+    def landing() -> httpx.Response | None:
+        try:
+            return httpx.get(stack.web_url, timeout=30)
+        except httpx.TransportError:
+            return None  # still starting
+
+    page = wait_for(
+        f"the web app at {stack.web_url}",
+        landing,
+        lambda answer: (
+            answer is not None and answer.status_code == 200 and STARTER_NAME in answer.text
+        ),
+        timeout_s=60,
+    )
+    assert page is not None and page.headers["content-type"].startswith("text/html")
+    preflight = httpx.options(
+        f"http://127.0.0.1:{stack.env['S3_PORT']}/visiona",
+        headers={"Origin": stack.web_url, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert preflight.headers.get("access-control-allow-origin") == stack.web_url
+
+
 # Two make up side by side: minutes to start on a loaded machine.
 @pytest.mark.timeout(1200)
 def test_two_checkouts_stacks_share_a_broker_and_a_server_without_meeting(
@@ -115,6 +149,11 @@ def test_two_checkouts_stacks_share_a_broker_and_a_server_without_meeting(
                     timeout_s=60,
                 )
 
+            # Each serves its web app, where its first words send a newcomer, with the prices
+            # its gateway gives anyone, and its S3 takes the app's uploads from the browser.
+            for stack in (a, b):
+                assert_serves_the_web_app(stack)
+
             # The same user on each stack: paid once on each, credited once on each.
             for stack in (a, b):
                 buy_starter(stack, "alice")
@@ -124,6 +163,7 @@ def test_two_checkouts_stacks_share_a_broker_and_a_server_without_meeting(
             # Ctrl-C: everything stops, SeaweedFS cleanly, and leaves no socket behind.
             for stack in (a, b):
                 stack.interrupt()
+                assert "web stopped" in stack.output(), stack.output()[-3000:]
                 assert "S3 (SeaweedFS) stopped (exit status 0)" in stack.output(), stack.output()[
                     -3000:
                 ]

@@ -285,6 +285,26 @@ def test_a_flooding_user_is_limited_while_another_user_goes_on(
     assert again.status_code == 200, again.text
 
 
+def test_the_open_price_list_is_limited_per_address(
+    stack: RunningStack, tight: tuple[str, str]
+) -> None:
+    """GET /v1/billing/plans needs no session: strangers calling it count against their
+    address's budget, across instances, and another address goes on."""
+    url, ip = tight[0], new_ip()
+    answers: list[httpx.Response] = []
+    with httpx.Client(timeout=10) as client:
+        for i in range(20):
+            answer = client.get(f"{tight[i % 2]}/v1/billing/plans", headers={"X-Forwarded-For": ip})
+            answers.append(answer)
+            if answer.status_code == 429:
+                break
+    admitted_before_limit(answers, 8)
+    assert_limited(answers[-1], 8)
+    other = httpx.get(f"{url}/v1/billing/plans", headers={"X-Forwarded-For": new_ip()})
+    assert other.status_code == 200, other.text
+    assert other.headers["ratelimit-limit"] == "8"
+
+
 def test_a_flooding_address_is_limited_whoever_signs_in_from_it(
     stack: RunningStack, tight: tuple[str, str]
 ) -> None:

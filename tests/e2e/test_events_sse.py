@@ -204,7 +204,7 @@ async def test_the_stream_is_an_unbuffered_event_stream_with_a_retry_hint(
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["cache-control"] == "no-cache, no-transform"
         assert response.headers["x-accel-buffering"] == "no"
         stream = EventStream(response)
         try:

@@ -26,6 +26,8 @@ from tests.support.devstack import DevStack, broker_names, dev_env, dev_stack
 from tests.support.infra import Infra, purge_broker
 from tests.support.plugin import OwnServers
 from tests.support.waiting import wait_for
+from visiona.emulators.devstack import DEFAULT_PORTS
+from visiona.emulators.stack import read_env_file
 
 # Each block runs in one bash; the README's loops end themselves (a training: about a minute).
 SCRIPT_TIMEOUT_S = 600
@@ -73,6 +75,17 @@ def balance(stack: DevStack, user: str) -> Any:
     answer = httpx.get(f"{stack.url}/v1/billing/balance", headers=stack.auth(user), timeout=10)
     assert answer.status_code == 200, answer.text
     return answer.json()
+
+
+def test_the_readme_opens_with_make_up_and_the_url_it_prints(repo: Path) -> None:
+    """A newcomer reads the first lines only: run ``make up``, open the web app at the URL
+    ``make up`` prints first (its default port, config/local.env's), then ``make test``."""
+    opening = (repo / "README.md").read_text().split("\n\n", 2)[1]
+    web_port = read_env_file(repo / "config" / "local.env")["WEB_PORT"]
+    assert DEFAULT_PORTS["web"] == int(web_port)
+    url = f"http://localhost:{web_port}"
+    assert opening.index("`make up`") < opening.index(url) < opening.index("`make test`"), opening
+    assert "prints first" in opening, opening
 
 
 # A make up (minutes on a loaded machine), two trainings of about a minute, a generation.

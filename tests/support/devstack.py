@@ -61,6 +61,11 @@ class DevStack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
+    @property
+    def web_url(self) -> str:
+        """The web app, where ``make up`` tells a newcomer to open it."""
+        return f"http://localhost:{self.env['WEB_PORT']}"
+
     def emulator_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.env[ENV_PORTS[name]]}"
 

@@ -125,6 +125,25 @@ def test_every_operation_on_a_created_resource_is_reached_by_a_link(spec: dict[s
     }
 
 
+def test_only_the_price_list_is_open_without_a_session(spec: dict[str, Any]) -> None:
+    """An empty requirement beside the bearer one: no token will do, a bad one will not
+    (401). Every other /v1 operation needs the bearer token."""
+    open_ops = {
+        op["operationId"]
+        for (_, path), op in operations(spec).items()
+        if path.startswith("/v1/") and {} in op.get("security", [])
+    }
+    assert open_ops == {"listPlans"}
+    plans = spec["paths"]["/v1/billing/plans"]["get"]
+    assert plans["security"] == [{"HTTPBearer": []}, {}]
+    assert plans["responses"]["401"]["description"] == "A session token that does not verify"
+    current = spec["components"]["schemas"]["Catalogue"]["properties"]["current"]
+    assert "without a session token, the free tier" in current["description"]
+    for (_, path), op in operations(spec).items():
+        if path.startswith("/v1/") and op["operationId"] != "listPlans":
+            assert op.get("security") == [{"HTTPBearer": []}], path
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -96,7 +96,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Credit packs, plans, job prices, and the caller's current plan */
+        /**
+         * Credit packs, plans, job prices, and the caller's current plan
+         * @description Open to anyone: without a session token (the signed-out landing page's pricing) `current` is the free tier (`plan_id` null, `status` `none`, no period, the `free_limits`), and the rate limit is the client IP's. A token that is sent must verify.
+         */
         get: operations["listPlans"];
         put?: never;
         post?: never;
@@ -655,7 +658,7 @@ export interface components {
         };
         /** Catalogue */
         Catalogue: {
-            /** @description The caller's plan and limits */
+            /** @description The caller's plan and limits; without a session token, the free tier (`plan_id` null, `status` `none`, `current_period_end` null, `limits` = `free_limits`) */
             current: components["schemas"]["Entitlements"];
             free_limits: components["schemas"]["Limits"];
             /** Packs */
@@ -2074,7 +2077,7 @@ export interface operations {
                     "application/json": components["schemas"]["Catalogue"];
                 };
             };
-            /** @description Missing or invalid session token */
+            /** @description A session token that does not verify */
             401: {
                 headers: {
                     "WWW-Authenticate": components["headers"]["WWW-Authenticate"];

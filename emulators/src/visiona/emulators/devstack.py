@@ -3,8 +3,9 @@
 Uses PostgreSQL and RabbitMQ at the configured URLs (default localhost) and stops with a
 message naming the fix when either is unreachable. Starts SeaweedFS as the S3 server unless
 ``VISIONA_S3_ENDPOINT`` points at one, the Anthropic emulator and the Clerk dev issuer,
-provisions schemas and roles, applies migrations, and runs the four services and the gateway
-under honcho. Running it again reuses the database, the S3 data and the signing key.
+provisions schemas and roles, applies migrations, and runs the four services, the gateway and
+the web app (``next start`` of the build ``make web`` made, in dev sign-in mode) under honcho.
+Running it again reuses the database, the S3 data and the signing key.
 
 State lives in ``.dev/`` (``$VISIONA_DEV_DIR``), the provider emulators' in ``.dev/providers``
 (``--fresh-providers`` starts them empty). The database, roles, exchange and queues carry
@@ -26,13 +27,14 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
-from visiona.emulators.clerk import repo_root
+from visiona.emulators.clerk import DEFAULT_AZP, repo_root
 from visiona.emulators.stack import (
     WEED_PORTS,
     S3Config,
     StackConfig,
     check_postgres,
     check_rabbitmq,
+    configure_bucket,
     processes,
     provision_and_migrate,
     read_env_file,
@@ -51,6 +53,7 @@ DEFAULT_PORTS = {
     "replicate": 8103,
     "clerk": 8104,
     "s3": 8333,
+    "web": 3000,
 }
 ENV_PORTS = {
     "gateway": "GATEWAY_PORT",
@@ -63,6 +66,7 @@ ENV_PORTS = {
     "replicate": "REPLICATE_EMULATOR_PORT",
     "clerk": "CLERK_ISSUER_PORT",
     "s3": "S3_PORT",
+    "web": "WEB_PORT",
 }
 
 
@@ -127,13 +131,8 @@ def local_config(environ: Mapping[str, str] | None = None) -> StackConfig:
         exchange=f"visiona.events.{name}",
         queue_prefix=f"{name}.",
         s3=s3,
+        web_origins=web_origins(env, ports["web"]),
         # Stable across restarts: erasure receipts are found by a keyed hash of the user id.
-        # The web app's origin, then any other (comma-separated) a developer serves it from.
-        web_origins=tuple(
-            origin.strip().rstrip("/")
-            for origin in env.get("VISIONA_WEB_ORIGINS", "http://localhost:3000").split(",")
-            if origin.strip()
-        ),
         pseudonym_key=env.get("VISIONA_PSEUDONYM_KEY")
         or _dev_value(state_dir / "pseudonym.key", lambda: secrets.token_urlsafe(32)),
         log_format=env.get("VISIONA_LOG_FORMAT", "console"),
@@ -143,6 +142,51 @@ def local_config(environ: Mapping[str, str] | None = None) -> StackConfig:
             **dev_schedule(env),
         },
     )
+
+
+def web_origins(env: Mapping[str, str], web_port: int) -> tuple[str, ...]:
+    """The origin of the web app ``make up`` serves (``http://localhost:<WEB_PORT>``), then
+    any other a developer serves it from too (``VISIONA_WEB_ORIGINS``, comma-separated, e.g.
+    a ``next dev`` on another port), then the dev issuer's default party, which the tokens of
+    ``make token`` and ``visiona login --dev`` name. The first is where Stripe sends the
+    browser back to."""
+    extra = (o.strip().rstrip("/") for o in env.get("VISIONA_WEB_ORIGINS", "").split(","))
+    served = f"http://localhost:{web_port}"
+    return tuple(dict.fromkeys([served, *(o for o in extra if o), DEFAULT_AZP]))
+
+
+def web_process(cfg: StackConfig, root: Path) -> tuple[list[str], dict[str, str], Path] | None:
+    """The web app as ``make up`` serves it (argv, environment, working folder): the
+    production build (``make web``) under ``next start`` on the pinned Node, in dev sign-in
+    mode against this stack's gateway and dev issuer; None when there is no build yet."""
+    web = root / "web"
+    next_cli = web / "node_modules" / "next" / "dist" / "bin" / "next"
+    if not (web / ".next" / "BUILD_ID").is_file() or not next_cli.is_file():
+        return None
+    bin_dir = Path(sys.executable).parent
+    node = bin_dir / "node"
+    gateway_port = cfg.ports["gateway"]
+    argv = [
+        str(node) if node.exists() else "node",
+        str(next_cli),
+        "start",
+        "--port",
+        str(cfg.ports["web"]),
+        "--hostname",
+        "127.0.0.1",
+    ]
+    env = cfg.base_env() | {
+        # The pinned Node first (scripts/link_node.py), never the machine's own.
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "VISIONA_AUTH_MODE": "dev",
+        # The browser calls the gateway across origins (CORS, Bearer); the server directly.
+        "VISIONA_API_URL": f"http://localhost:{gateway_port}",
+        "VISIONA_GATEWAY_INTERNAL_URL": f"http://127.0.0.1:{gateway_port}",
+        "VISIONA_WEB_URL": cfg.web_url or f"http://localhost:{cfg.ports['web']}",
+        "VISIONA_DEV_ISSUER_URL": cfg.clerk_issuer,
+        "NEXT_TELEMETRY_DISABLED": "1",
+    }
+    return argv, env, web
 
 
 # Replicate at a pace a person can follow (its own environment variables change it): a
@@ -190,12 +234,24 @@ def up(*, fresh_providers: bool = False) -> int:
             continue
         # exec: signals reach the process itself, not an intermediate shell.
         manager.add_process(name, "exec " + shlex.join(argv), env=env)
+    web = web_process(cfg, repo_root())
+    if web is not None:
+        argv, env, folder = web
+        manager.add_process("web", "exec " + shlex.join(argv), env=env, cwd=str(folder))
     try:
         if seaweedfs is not None:
             print(f"starting S3 (SeaweedFS, log {seaweedfs.log_path}) …", flush=True)
             seaweedfs.start()
+            # Browsers upload photos to it and fetch images from it: the web app's pages only.
+            configure_bucket(seaweedfs.s3, cfg.web_origins)
+        opening = (
+            f"Open {cfg.web_url} in your browser   (the web app; sign in with any name)\n"
+            if web is not None
+            else "The web app is not built: `make up` builds it (`make web`)\n"
+        )
         print(
-            "\nVisiona is starting:\n"
+            f"\n{opening}\n"
+            "Visiona is starting:\n"
             f"  API        {cfg.gateway_url}/v1   (docs {cfg.gateway_url}/docs)\n"
             f"  readiness  {cfg.gateway_url}/readyz\n"
             f"  S3         http://{cfg.s3.endpoint if cfg.s3 else '-'}\n"

@@ -7,6 +7,8 @@ database, other roles and another exchange.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -16,10 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from xml.sax.saxutils import escape
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -335,19 +338,30 @@ def stack_seaweedfs(cfg: StackConfig) -> SeaweedFS:
         sse_key=cfg.s3_sse_key,
         ports={name: cfg.ports[name] for name in ("s3", *WEED_PORTS)},
         log_path=cfg.state_dir / "logs" / "s3.log",
+        web_origins=cfg.web_origins,
     )
 
 
 def weed_command(cfg: StackConfig) -> list[str]:
     """SeaweedFS with S3 on the configured port; every other port derived from it."""
     assert cfg.s3 is not None
-    return seaweedfs_command(cfg.state_dir / "s3", cfg.ports, cfg.s3)
+    return seaweedfs_command(cfg.state_dir / "s3", cfg.ports, cfg.s3, cfg.web_origins)
 
 
-def seaweedfs_command(data: Path, ports: Mapping[str, int], s3: S3Config) -> list[str]:
+def seaweedfs_command(
+    data: Path,
+    ports: Mapping[str, int],
+    s3: S3Config,
+    web_origins: Sequence[str] | None = None,
+) -> list[str]:
     """SeaweedFS serving S3 on ``ports["s3"]`` (its other servers on the ``WEED_PORTS``),
     keeping its data in ``data``, with one identity: ``s3``'s keys. Started with
-    ``WEED_S3_SSE_KEY`` in its environment it does SSE-S3."""
+    ``WEED_S3_SSE_KEY`` in its environment it does SSE-S3.
+
+    ``web_origins``: the only pages its server-wide CORS answers (none: no page; None:
+    SeaweedFS's default, any page). That answer is the one for preflights of a bucket's own
+    path, where a browser's presigned POST goes; everything under the bucket follows the
+    bucket's CORS rules (:func:`configure_bucket`)."""
     data.mkdir(parents=True, exist_ok=True)
     identities = data / "identities.json"
     identities.write_text(
@@ -377,6 +391,7 @@ def seaweedfs_command(data: Path, ports: Mapping[str, int], s3: S3Config) -> lis
         f"-s3.port.grpc={ports['s3_grpc']}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        *([f"-s3.allowedOrigins={','.join(web_origins)}"] if web_origins is not None else []),
         f"-s3.config={identities}",
         f"-master.port={ports['weed_master']}",
         f"-master.port.grpc={ports['weed_master_grpc']}",
@@ -427,8 +442,10 @@ class SeaweedFS:
         sse_key: str | None = None,
         ports: Mapping[str, int] | None = None,
         log_path: Path | None = None,
+        web_origins: Sequence[str] | None = None,
     ) -> None:
         self.data = data
+        self.web_origins = tuple(web_origins) if web_origins is not None else None
         self.ports = dict(ports) if ports else {name: free_port() for name in ("s3", *WEED_PORTS)}
         self.s3 = S3Config(f"127.0.0.1:{self.ports['s3']}", access_key, secret_key)
         self.sse_key = sse_key
@@ -441,7 +458,7 @@ class SeaweedFS:
         env = os.environ | ({"WEED_S3_SSE_KEY": self.sse_key} if self.sse_key else {})
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                seaweedfs_command(self.data / "s3", self.ports, self.s3),
+                seaweedfs_command(self.data / "s3", self.ports, self.s3, self.web_origins),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -490,6 +507,57 @@ def remove_seaweedfs_sockets(ports: Iterable[int]) -> None:
         for port in ports:
             for sock in folder.glob(f"seaweedfs-*-{port}.sock"):
                 sock.unlink(missing_ok=True)
+
+
+# What a browser does with the bucket: POST a photo through a presigned form (training's upload
+# slots), GET and HEAD the images and exports it is handed presigned URLs for.
+BUCKET_CORS_METHODS = ("GET", "HEAD", "POST")
+
+
+def bucket_cors_xml(web_origins: Sequence[str]) -> bytes:
+    """The bucket's CORS rules (S3's PutBucketCors body): the web app's pages, and no other,
+    may POST, GET and HEAD with any header, and read the ETag of what they stored."""
+    rule = "".join(f"<AllowedOrigin>{escape(o)}</AllowedOrigin>" for o in web_origins)
+    rule += "".join(f"<AllowedMethod>{m}</AllowedMethod>" for m in BUCKET_CORS_METHODS)
+    rule += "<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
+    rule += "<MaxAgeSeconds>3600</MaxAgeSeconds>"
+    return f"<CORSConfiguration><CORSRule>{rule}</CORSRule></CORSConfiguration>".encode()
+
+
+def configure_bucket(s3: S3Config, web_origins: Sequence[str], timeout_s: float = 60.0) -> None:
+    """Create the stack's bucket if it is missing (the services would, on their first start)
+    and set its CORS rules to ``web_origins`` (:func:`bucket_cors_xml`; none: no rules, so
+    no page may read from it). Waits up to ``timeout_s`` for a SeaweedFS still starting."""
+    from minio import Minio
+    from minio.error import S3Error
+
+    client = Minio(s3.endpoint, s3.access_key, s3.secret_key, secure=s3.secure)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if not client.bucket_exists(s3.bucket):
+                client.make_bucket(s3.bucket)
+            break
+        except S3Error as exc:
+            if exc.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                break
+            if time.monotonic() > deadline:
+                raise
+        except Exception:
+            # Its S3 port opens before its filer answers.
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.25)
+    # The SDK has no CORS call: its own signed request path (_execute) makes S3's
+    # PutBucketCors and DeleteBucketCors.
+    if web_origins:
+        body = bucket_cors_xml(web_origins)
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (S3 asks for it)
+        client._execute(
+            "PUT", s3.bucket, body=body, headers={"Content-MD5": md5}, query_params={"cors": ""}
+        )
+    else:
+        client._execute("DELETE", s3.bucket, query_params={"cors": ""})
 
 
 def provision_and_migrate(cfg: StackConfig) -> None:
@@ -599,6 +667,9 @@ class LocalStack:
             self.start("s3")
             if not wait_for_port(self.cfg.ports["s3"], timeout_s):
                 raise RuntimeError("SeaweedFS did not start:\n" + self.log("s3")[-3000:])
+        if self.cfg.s3 is not None:
+            # The stack's S3 is a SeaweedFS of its own or of the test session's: ours to set.
+            configure_bucket(self.cfg.s3, self.cfg.web_origins, timeout_s)
         provision_and_migrate(self.cfg)
         for name in self.specs:
             if name not in self.procs:

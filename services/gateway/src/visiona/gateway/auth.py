@@ -82,4 +82,18 @@ async def authenticated(
     return principal
 
 
+async def authenticated_if_any(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | None:
+    """The caller when the request carries a session token, None when it carries none. A
+    token that does not verify is still refused (401): a signed-in client whose token went
+    stale must hear so rather than be answered as a stranger."""
+    if session_token(request) is None:
+        return None
+    return await authenticated(request, credentials)
+
+
 CurrentUser = Annotated[Principal, Depends(authenticated)]
+# For the few reads open to anyone (the price list of the signed-out landing page).
+OptionalUser = Annotated[Principal | None, Depends(authenticated_if_any)]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
 from visiona.gateway import audit
-from visiona.gateway.auth import CurrentUser
+from visiona.gateway.auth import CurrentUser, OptionalUser
 from visiona.gateway.clients import Backends, call_metadata
 from visiona.gateway.idempotency import scoped_key_of
 from visiona.gateway.inputs import RequestBody
@@ -108,7 +108,10 @@ class Catalogue(BaseModel):
     plans: list[Plan]
     prices: Prices
     free_limits: Limits
-    current: Entitlements = Field(description="The caller's plan and limits")
+    current: Entitlements = Field(
+        description="The caller's plan and limits; without a session token, the free tier "
+        "(`plan_id` null, `status` `none`, `current_period_end` null, `limits` = `free_limits`)"
+    )
 
 
 class CheckoutRequest(RequestBody):
@@ -200,25 +203,75 @@ async def get_ledger(
     )
 
 
+def _entitlements(ent: billing_pb2.GetEntitlementsResponse) -> Entitlements:
+    return Entitlements(
+        plan_id=ent.plan_id or None,
+        status=ent.status,
+        cancel_at_period_end=ent.cancel_at_period_end,
+        current_period_end=(
+            ent.current_period_end.ToDatetime(tzinfo=UTC)
+            if ent.HasField("current_period_end")
+            else None
+        ),
+        limits=_limits(ent.limits),
+    )
+
+
+def _free_tier(free_limits: Limits) -> Entitlements:
+    """What a caller without a session has: what billing answers for a user who never
+    subscribed (service.entitlements)."""
+    return Entitlements(
+        plan_id=None,
+        status="none",
+        cancel_at_period_end=False,
+        current_period_end=None,
+        limits=free_limits,
+    )
+
+
 @router.get(
     "/plans",
     response_model=Catalogue,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        401: {"model": Problem, "description": "A session token that does not verify"},
+    },
     summary="Credit packs, plans, job prices, and the caller's current plan",
+    description=(
+        "Open to anyone: without a session token (the signed-out landing page's pricing) "
+        "`current` is the free tier (`plan_id` null, `status` `none`, no period, the "
+        "`free_limits`), and the rate limit is the client IP's. A token that is sent must "
+        "verify."
+    ),
+    # Optional authentication: FastAPI states the bearer requirement, and the empty
+    # requirement appended here says none will do as well.
+    openapi_extra={"security": [{}]},
     operation_id="listPlans",
 )
-async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
+async def get_plans(request: Request, user: OptionalUser) -> Catalogue:
     backends = _backends(request)
-    metadata = call_metadata(user.user_id, request.state.request_id)
     timeout = backends.settings.grpc_deadline_s
-    plans, ent = await asyncio.gather(
-        backends.billing.ListPlans(
-            billing_pb2.ListPlansRequest(), timeout=timeout, metadata=metadata
-        ),
-        backends.billing.GetEntitlements(
-            billing_pb2.GetEntitlementsRequest(), timeout=timeout, metadata=metadata
-        ),
-    )
+    request_id = request.state.request_id
+    if user is None:
+        # ListPlans reads the catalogue only, for no one in particular: the system
+        # principal is who asks. No entitlements to read without a user.
+        plans = await backends.billing.ListPlans(
+            billing_pb2.ListPlansRequest(),
+            timeout=timeout,
+            metadata=call_metadata(None, request_id),
+        )
+        current = _free_tier(_limits(plans.free_limits))
+    else:
+        metadata = call_metadata(user.user_id, request_id)
+        plans, ent = await asyncio.gather(
+            backends.billing.ListPlans(
+                billing_pb2.ListPlansRequest(), timeout=timeout, metadata=metadata
+            ),
+            backends.billing.GetEntitlements(
+                billing_pb2.GetEntitlementsRequest(), timeout=timeout, metadata=metadata
+            ),
+        )
+        current = _entitlements(ent)
     return Catalogue(
         packs=[
             Pack(
@@ -246,17 +299,7 @@ async def get_plans(request: Request, user: CurrentUser) -> Catalogue:
             training=plans.prices.training, generation_image=plans.prices.generation_image
         ),
         free_limits=_limits(plans.free_limits),
-        current=Entitlements(
-            plan_id=ent.plan_id or None,
-            status=ent.status,
-            cancel_at_period_end=ent.cancel_at_period_end,
-            current_period_end=(
-                ent.current_period_end.ToDatetime(tzinfo=UTC)
-                if ent.HasField("current_period_end")
-                else None
-            ),
-            limits=_limits(ent.limits),
-        ),
+        current=current,
     )
 
 

@@ -111,7 +111,9 @@ async def stream_events(
     shutdown = anyio.Event()
     return EventSourceResponse(
         _stream(hub, user.user_id, resume, settings.sse_retry_ms, shutdown),
-        headers={"Cache-Control": "no-cache"},
+        # no-transform: a compressing proxy otherwise buffers the stream to compress it.
+        # sse-starlette adds X-Accel-Buffering: no (nginx) and Connection: keep-alive.
+        headers={"Cache-Control": "no-cache, no-transform"},
         ping=settings.sse_heartbeat_s,
         ping_message_factory=lambda: ServerSentEvent(comment="ping", sep=SEP),
         sep=SEP,
