@@ -25,6 +25,8 @@ REGISTRY: dict[str, str] = {
     "dataset_assembly": "bench.dataset_assembly",
     "orchestration_share": "bench.orchestration_share",
     "generation_throughput": "bench.generation_throughput",
+    "web_vitals": "bench.web_vitals",
+    "web_generation_share": "bench.web_generation_share",
 }
 
 

@@ -101,9 +101,15 @@ def rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def full_platform(label: str, extra_env: dict[str, str] | None = None) -> Iterator[FullPlatform]:
+def full_platform(
+    label: str,
+    extra_env: dict[str, str] | None = None,
+    web_origins: tuple[str, ...] | None = None,
+) -> Iterator[FullPlatform]:
     """Every service, the gateway, the emulators (Replicate included) and SeaweedFS, as
-    processes on free ports; torn down on the way out, the logs kept on failure."""
+    processes on free ports; torn down on the way out, the logs kept on failure.
+    ``web_origins``: the web app's origins, when a benchmark serves it (else the stack's
+    default)."""
     state = Path(tempfile.mkdtemp(prefix=f"visiona-bench-{label}-"))
     names = ["gateway", *SERVICES, "anthropic", "stripe", "replicate", "clerk", "s3"]
     ports = {name: free_port() for name in [*names, *WEED_PORTS]}
@@ -120,6 +126,8 @@ def full_platform(label: str, extra_env: dict[str, str] | None = None) -> Iterat
         log_format="json",
         extra_env=UNLIMITED_EDGE | PLATFORM_POOLS | (extra_env or {}),
     )
+    if web_origins is not None:
+        cfg.web_origins = web_origins
     stack = LocalStack(cfg)
     failed = False
     try:
@@ -291,21 +299,26 @@ class Generation:
     end_to_end_s: float  # POST → the first GET showing `succeeded`
     seen_s: dict[str, float]  # status → when a GET first showed it, from the POST
     polls: int
+    body: dict[str, Any] = field(default_factory=dict)  # the GET that showed it succeeded
 
 
 async def generate(
-    user: User, poll_s: float, *, first_poll_s: float = 0.0, prompt: str = "me on a beach"
+    user: User,
+    poll_s: float,
+    *,
+    first_poll_s: float = 0.0,
+    prompt: str = "me on a beach",
+    body: dict[str, Any] | None = None,
 ) -> Generation:
-    """POST a one-image generation, then GET it every ``poll_s`` (from ``first_poll_s`` after
-    the POST on) until it shows ``succeeded``."""
+    """POST a generation (one image, unless ``body`` — the request's fields, merged over the
+    defaults — asks for more), then GET it every ``poll_s`` (from ``first_poll_s`` after the
+    POST on) until it shows ``succeeded`` with all its images."""
+    request: dict[str, Any] = {"model_id": user.model_id, "prompt": prompt, "num_outputs": 1}
+    request |= body or {}
+    expected = int(request["num_outputs"])
     posted_at = time.time()
     started = time.perf_counter()
-    created = await user.call(
-        "POST",
-        "/v1/generations",
-        202,
-        json={"model_id": user.model_id, "prompt": prompt, "num_outputs": 1},
-    )
+    created = await user.call("POST", "/v1/generations", 202, json=request)
     accepted = time.perf_counter() - started
     seen: dict[str, float] = {str(created["status"]): accepted}
     gen_id = str(created["id"])
@@ -319,9 +332,9 @@ async def generate(
         status = str(got["status"])
         seen.setdefault(status, now)
         if status == "succeeded":
-            if got.get("delivered") != 1 or len(got.get("images") or []) != 1:
-                raise BenchError(f"generation {gen_id} succeeded without its image: {got}")
-            return Generation(gen_id, posted_at, accepted, now, seen, polls)
+            if got.get("delivered") != expected or len(got.get("images") or []) != expected:
+                raise BenchError(f"generation {gen_id} succeeded without its images: {got}")
+            return Generation(gen_id, posted_at, accepted, now, seen, polls, got)
         if status in TERMINAL:
             raise BenchError(f"generation {gen_id} ended {status}: {got.get('failure')}")
         if now > GENERATION_TIMEOUT_S:
