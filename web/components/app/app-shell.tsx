@@ -11,7 +11,7 @@ import {
   Wand2,
   Boxes,
 } from "lucide-react";
-import { UserButton } from "@clerk/nextjs";
+import dynamic from "next/dynamic";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
@@ -22,6 +22,8 @@ import { Button } from "@/components/ui/button";
 import { useSession } from "@/lib/auth/session";
 import { useEventStream } from "@/lib/events/use-event-stream";
 import { cn } from "@/lib/utils";
+
+const UserButton = dynamic(() => import("@/components/app/clerk-user-button"), { ssr: false });
 
 export const NAV = [
   { href: "/dashboard", label: "Dashboard", icon: LayoutDashboard },

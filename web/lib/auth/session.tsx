@@ -1,7 +1,6 @@
 "use client";
 
-import { ClerkProvider, useAuth, useClerk } from "@clerk/nextjs";
-import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
+import { createContext, lazy, Suspense, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
 
 import type { AuthMode } from "@/lib/auth/mode";
 import { readCookie, secondsLeft, tokenClaims } from "@/lib/auth/token";
@@ -15,7 +14,7 @@ export type Session = {
   signOut: () => Promise<void>;
 };
 
-const SessionContext = createContext<Session | null>(null);
+export const SessionContext = createContext<Session | null>(null);
 
 export function useSession(): Session {
   const session = useContext(SessionContext);
@@ -78,21 +77,8 @@ function DevSessionProvider({ initialToken, children }: { initialToken: string |
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 
-function ClerkSession({ children }: { children: ReactNode }) {
-  const { isLoaded, isSignedIn, userId, getToken } = useAuth();
-  const clerk = useClerk();
-  const value = useMemo<Session>(
-    () => ({
-      mode: "clerk",
-      status: !isLoaded ? "loading" : isSignedIn ? "signed-in" : "signed-out",
-      userId: userId ?? null,
-      getToken: (options) => getToken({ skipCache: options?.fresh ?? false }),
-      signOut: () => clerk.signOut({ redirectUrl: "/" }),
-    }),
-    [isLoaded, isSignedIn, userId, getToken, clerk],
-  );
-  return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
-}
+// Clerk's client (about 75 kB gzipped) is loaded only in Clerk mode: dev sign-in never ships it.
+const ClerkSessionProvider = lazy(() => import("@/lib/auth/clerk-session"));
 
 export function SessionProvider({
   mode,
@@ -107,8 +93,8 @@ export function SessionProvider({
 }) {
   if (mode === "dev") return <DevSessionProvider initialToken={initialToken}>{children}</DevSessionProvider>;
   return (
-    <ClerkProvider publishableKey={clerkPublishableKey ?? undefined}>
-      <ClerkSession>{children}</ClerkSession>
-    </ClerkProvider>
+    <Suspense fallback={null}>
+      <ClerkSessionProvider publishableKey={clerkPublishableKey}>{children}</ClerkSessionProvider>
+    </Suspense>
   );
 }
