@@ -26,7 +26,7 @@ export function BalanceChip() {
       aria-label={`${balance.data.available} credits available${balance.data.held ? `, ${balance.data.held} held` : ""}. Open billing.`}
     >
       <Coins aria-hidden className="size-4 text-warning" />
-      <span className="font-semibold tabular-nums">{balance.data.available}</span>
+      <span className="font-semibold tabular-nums">{balance.data.available}</span>{" "}
       <span className="text-muted-foreground">credits</span>
       {balance.data.held ? <span className="text-muted-foreground">· {balance.data.held} held</span> : null}
     </Link>
