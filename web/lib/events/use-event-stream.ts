@@ -52,6 +52,13 @@ export function useEventStream(): StreamState {
     let opening = false;
     let stopped = false;
 
+    const apply = (event: LiveEvent) => {
+      const effect = effectOf(event);
+      for (const key of effect.invalidate) void queryClient.invalidateQueries({ queryKey: [key] });
+      if (effect.toast) toast(effect.toast.text, { type: effect.toast.kind, toastId: effect.toast.id });
+      for (const listener of listeners) listener(event);
+    };
+
     const dispatch = (message: MessageEvent<string>) => {
       if (message.lastEventId) lastId = message.lastEventId;
       let data: Record<string, unknown> = {};
@@ -60,11 +67,7 @@ export function useEventStream(): StreamState {
       } catch {
         data = {};
       }
-      const event: LiveEvent = { id: message.lastEventId || null, type: message.type, data };
-      const effect = effectOf(event);
-      for (const key of effect.invalidate) void queryClient.invalidateQueries({ queryKey: [key] });
-      if (effect.toast) toast(effect.toast.text, { type: effect.toast.kind, toastId: effect.toast.id });
-      for (const listener of listeners) listener(event);
+      apply({ id: message.lastEventId || null, type: message.type, data });
     };
 
     const open = async (renew: boolean) => {
@@ -77,11 +80,16 @@ export function useEventStream(): StreamState {
         opening = false;
       }
       if (stopped) return;
-      const current = new EventSource(streamUrl(baseUrl, window.location.href, lastId), { withCredentials: true });
+      const resumeFrom = lastId;
+      const current = new EventSource(streamUrl(baseUrl, window.location.href, resumeFrom), { withCredentials: true });
       source = current;
       current.onopen = () => {
         failures = 0;
         setState("open");
+        // A new stream after a failed one, with no event seen to resume after (the id the
+        // stream opens with comes in a message EventSource does not dispatch): whatever
+        // happened in between is lost to it, so re-read everything shown, as on a resync.
+        if (renew && !resumeFrom) apply({ id: null, type: "resync", data: { reason: "reopened" } });
       };
       current.onerror = () => {
         if (current !== source) return;

@@ -77,10 +77,12 @@ function fakeFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Respon
   return Promise.resolve(new Response(JSON.stringify({ token }), { status: 200 }));
 }
 
+let queryClient = new QueryClient();
+
 function wrapper({ children }: { children: ReactNode }) {
   return (
     <SessionProvider mode="dev" clerkPublishableKey={null}>
-      <QueryClientProvider client={new QueryClient()}>
+      <QueryClientProvider client={queryClient}>
         <ApiContext.Provider value={{ api: createApiClient(GATEWAY, async () => null), baseUrl: GATEWAY }}>{children}</ApiContext.Provider>
       </QueryClientProvider>
     </SessionProvider>
@@ -100,6 +102,7 @@ beforeEach(() => {
   vi.stubGlobal("EventSource", FakeEventSource);
   vi.stubGlobal("fetch", vi.fn(fakeFetch));
   FakeEventSource.all = [];
+  queryClient = new QueryClient();
   answers = [];
   renewals.length = 0;
 });
@@ -156,6 +159,35 @@ describe("the live stream", () => {
     expect(secondsLeft(sent)).toBeGreaterThan(0);
     act(() => latest().opened());
     expect(result.current.stream).toBe("open");
+  });
+
+  it("re-reads everything shown when a new stream cannot resume (no event seen yet)", async () => {
+    setCookie(sessionToken(600));
+    live();
+    await advance(0);
+    act(() => latest().opened());
+    const invalidate = vi.spyOn(queryClient, "invalidateQueries");
+    act(() => latest().fail(FakeEventSource.CLOSED));
+    await advance(1000);
+    expect(latest().url).toBe(`${GATEWAY}/v1/events`);
+    expect(invalidate).not.toHaveBeenCalled();
+    act(() => latest().opened());
+    const keys = invalidate.mock.calls.map(([filters]) => filters?.queryKey?.[0]);
+    expect(keys).toEqual(expect.arrayContaining(["balance", "models", "photos", "images"]));
+  });
+
+  it("does not re-read what a resumed stream will replay", async () => {
+    setCookie(sessionToken(600));
+    live();
+    await advance(0);
+    act(() => latest().opened());
+    act(() => latest().emit("training.model.progressed.v1", { progress: 0.5 }, "gw-3"));
+    const invalidate = vi.spyOn(queryClient, "invalidateQueries");
+    act(() => latest().fail(FakeEventSource.CLOSED));
+    await advance(1000);
+    act(() => latest().opened());
+    expect(latest().url).toContain("last_event_id=gw-3");
+    expect(invalidate).not.toHaveBeenCalled();
   });
 
   it("backs off while the gateway keeps refusing, and tries at once when back online", async () => {
