@@ -17,8 +17,8 @@ from tests.support.web import Screens, assert_no_raw_problem, balance_chip, new_
 # The page retries a failing read three times (1, 2 and 4 s apart: components/app/providers)
 # before it shows the problem; with the gateway's own answer time, well within this.
 SHOWN_S = 30
-# One request per 50 s, none ahead: the whole user's budget on a gateway started so.
-TIGHT = {"GATEWAY_USER_RATE_PER_S": "0.02", "GATEWAY_USER_BURST": "1"}
+# One request per 100 s, none ahead: the whole user's budget on a gateway started so.
+TIGHT = {"GATEWAY_USER_RATE_PER_S": "0.01", "GATEWAY_USER_BURST": "1"}
 
 
 def notice(page: Page, title: str) -> Locator:
@@ -32,7 +32,7 @@ def test_a_429_shows_its_message_and_a_retry(
 ) -> None:
     user = new_user("hasty")
     # The buckets are in the database, shared by every gateway: one request at a gateway
-    # that allows one per 50 s spends the user's budget at the stack's gateway too.
+    # that allows one per 100 s spends the user's budget at the stack's gateway too.
     with extra_gateway(stack, **TIGHT) as tight:
         answers = [
             httpx.get(f"{tight}/v1/billing/balance", headers=stack.auth(user)) for _ in range(2)

@@ -60,3 +60,5 @@ def test_dev_sign_in_refuses_a_bad_name_signs_in_to_an_empty_dashboard_and_out(
     # Signed out, the app's pages send the browser to sign in, and back afterwards.
     page.goto("/dashboard")
     expect(page).to_have_url(f"{web.url}/sign-in?redirect_url=%2Fdashboard")
+    expect(page.get_by_label("Your name")).to_be_visible()
+    shots.take(page, "sign-in-again")
