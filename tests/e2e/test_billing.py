@@ -4,6 +4,7 @@ hosted pages and its signed webhooks, PostgreSQL and RabbitMQ."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import json
 import random
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -19,7 +21,9 @@ import stripe
 
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
+from tests.support.web import WebApp
 from visiona.billing.catalog import Catalog
+from visiona.emulators.stack import processes
 from visiona.kit.bus import EventBus
 from visiona.kit.events import (
     Event,
@@ -212,35 +216,101 @@ def links(page: str) -> list[str]:
     return re.findall(r'href="([^"]+)"', page)
 
 
-def test_stripe_sends_the_browser_back_to_pages_that_exist(stack: RunningStack) -> None:
+def asks_to_sign_in(response: httpx.Response, web: WebApp, going_to: str) -> None:
+    """``response``, followed as a browser with no session follows it, ended at the web app's
+    sign-in page, which keeps where the browser was going (``redirect_url``)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    hops = [r for r in response.history if str(r.url).startswith(f"{web.url}/")]
+    assert hops and hops[-1].status_code == 307, response.history
+    landed = urlsplit(str(response.url))
+    assert (f"{landed.scheme}://{landed.netloc}", landed.path) == (web.url, "/sign-in")
+    assert parse_qs(landed.query)["redirect_url"] == [going_to]
+    assert 'id="dev-user"' in response.text
+
+
+def test_stripe_sends_the_browser_back_to_the_web_apps_billing_page(
+    stack: RunningStack, web: WebApp
+) -> None:
     """Checkout's success and cancel URLs and the portal's return URL, followed as a browser
-    follows them, land on a page that says what happened."""
+    follows them, lead to the web app's billing page (it shows the credits arrive, from the
+    webhook); a browser with no session is asked to sign in first, and sent on after."""
+    assert stack.cfg.web_url == web.url
     user = "round-trip"
     session = checkout(stack, user, "pack", "starter")
     checkout_page = httpx.get(session["url"], timeout=10)
-    (cancel_url,) = [u for u in links(checkout_page.text) if "cancel" in u]
-
-    canceled = httpx.get(html.unescape(cancel_url), follow_redirects=True, timeout=10)
-    assert canceled.status_code == 200, canceled.text
-    assert canceled.headers["content-type"].startswith("text/html")
-    assert "Checkout canceled" in canceled.text and "Nothing was charged" in canceled.text
+    (cancel_url,) = [html.unescape(u) for u in links(checkout_page.text) if "cancel" in u]
+    assert cancel_url == f"{web.url}/billing?checkout=canceled"
+    canceled = httpx.get(cancel_url, follow_redirects=True, timeout=10)
+    asks_to_sign_in(canceled, web, "/billing?checkout=canceled")
 
     # The hosted page's form posts, and Stripe sends the browser to the success URL.
     paid = httpx.post(
         f"{session['url']}/pay", data={"outcome": "paid"}, follow_redirects=True, timeout=10
     )
+    back = f"/billing?checkout=success&session_id={session['session_id']}"
     assert paid.history and paid.history[0].status_code == 303
-    # Back to the web app's billing page, which shows the credits arrive from the webhook.
-    assert str(paid.url).startswith(f"{stack.cfg.web_url}/billing?checkout=success&session_id=")
-    assert paid.status_code == 200, paid.text
-    assert "your payment went through" in paid.text and "visiona balance" in paid.text
+    assert paid.history[0].headers["location"] == f"{web.url}{back}"
+    asks_to_sign_in(paid, web, back)
+    # With the session, the web app lets the browser through to the page itself.
+    signed_in = httpx.get(
+        f"{web.url}{back}", cookies={"__session": stack.token(user, azp=web.url)}, timeout=10
+    )
+    assert not signed_in.is_redirect, signed_in.headers
 
     portal = httpx.post(f"{stack.url}/v1/billing/portal", headers=stack.auth(user), timeout=30)
     assert portal.status_code == 201, portal.text
-    (back,) = links(httpx.get(portal.json()["url"], timeout=10).text)
-    returned = httpx.get(html.unescape(back), follow_redirects=True, timeout=10)
-    assert returned.status_code == 200, returned.text
-    assert "Back from billing" in returned.text
+    (returned_to,) = [html.unescape(u) for u in links(httpx.get(portal.json()["url"]).text)]
+    assert returned_to == f"{web.url}/billing"
+    returned = httpx.get(returned_to, follow_redirects=True, timeout=10)
+    asks_to_sign_in(returned, web, "/billing")
+
+
+@pytest.mark.disruptive
+def test_without_a_web_app_stripe_sends_the_browser_back_to_the_gateways_own_pages(
+    stack: RunningStack,
+) -> None:
+    """A stack with no web origins (the API alone, for the CLI): Checkout and the billing
+    portal send the browser back to the gateway's own small pages, which say what happened.
+    Billing restarts configured so, then as it was."""
+    argv, env = stack.processes.specs["billing"]
+    _, without_web = processes(dataclasses.replace(stack.cfg, web_origins=()))["billing"]
+    assert without_web["BILLING_PORTAL_RETURN_URL"] == f"{stack.url}/billing"
+    stack.processes.stop("billing")
+    stack.processes.specs["billing"] = (argv, without_web)
+    try:
+        stack.processes.start("billing")
+        stack.processes.wait_ready()
+        user = f"round-trip-{uuid.uuid4().hex[:8]}"
+        session = checkout(stack, user, "pack", "starter")
+        checkout_page = httpx.get(session["url"], timeout=10)
+        (cancel_url,) = [html.unescape(u) for u in links(checkout_page.text) if "cancel" in u]
+        assert cancel_url == f"{stack.url}/billing/canceled"
+        canceled = httpx.get(cancel_url, follow_redirects=True, timeout=10)
+        assert canceled.status_code == 200, canceled.text
+        assert canceled.headers["content-type"].startswith("text/html")
+        assert "Checkout canceled" in canceled.text and "Nothing was charged" in canceled.text
+
+        paid = httpx.post(
+            f"{session['url']}/pay", data={"outcome": "paid"}, follow_redirects=True, timeout=10
+        )
+        assert paid.history and paid.history[0].status_code == 303
+        assert str(paid.url) == f"{stack.url}/billing/success?session_id={session['session_id']}"
+        assert paid.status_code == 200, paid.text
+        assert "your payment went through" in paid.text and "visiona balance" in paid.text
+
+        portal = httpx.post(f"{stack.url}/v1/billing/portal", headers=stack.auth(user), timeout=30)
+        assert portal.status_code == 201, portal.text
+        (back,) = [html.unescape(u) for u in links(httpx.get(portal.json()["url"]).text)]
+        assert back == f"{stack.url}/billing"
+        returned = httpx.get(back, follow_redirects=True, timeout=10)
+        assert returned.status_code == 200, returned.text
+        assert "Back from billing" in returned.text
+    finally:
+        stack.processes.stop("billing")
+        stack.processes.specs["billing"] = (argv, env)
+        stack.processes.start("billing")
+        stack.processes.wait_ready()
 
 
 def test_unknown_packs_and_plans_and_bad_requests_are_4xx(stack: RunningStack) -> None:

@@ -311,7 +311,7 @@ def test_a_page_on_an_allowed_origin_works_with_the_cookie(stack: RunningStack) 
     name = new_user("webapp")
     gateway = stack.url
     with (
-        serving(WEB_APP_PAGE.format(gateway=gateway), WEB_APP_HOST, stack.web_port) as web_app,
+        serving(WEB_APP_PAGE.format(gateway=gateway), WEB_APP_HOST, stack.page_port) as web_app,
         chromium() as browser,
     ):
         assert web_app == stack.web_origin

@@ -69,8 +69,8 @@ TEST_ENV |= {
     for service in ("GATEWAY", "PROMPTS", "TRAINING", "GENERATION", "BILLING")
 }
 
-# The web app's origin in tests (the real one comes later): GATEWAY_CORS_ORIGINS allows it
-# beside the default, and the browser tests serve their allowed page on it.
+# The host of the cross-site tests' allowed page (``RunningStack.page_port``): an origin
+# GATEWAY_CORS_ORIGINS allows beside the web app's own.
 WEB_APP_HOST = "127.0.0.1"
 
 # Emulators whose fault switches and timings a test may change (``/_emulator/config``).
@@ -89,8 +89,11 @@ class RunningStack:
     processes: LocalStack
     issuer: DevIssuer
     admin_url: str  # the server's superuser (libpq conninfo)
-    # A free port for a page of the web app (an allowed origin, tests/support/browser.py).
+    # The web app under test, at http://localhost:<web_port> (tests/support/web.py).
     web_port: int = 0
+    # A page on an allowed origin of its own, http://127.0.0.1:<page_port> (the cross-site
+    # tests' page, tests/support/browser.py): not the web app's port, which it holds.
+    page_port: int = 0
     # Each configurable emulator's settings as the stack started them.
     emulator_baseline: dict[str, Any] = field(default_factory=dict)
 
@@ -100,8 +103,9 @@ class RunningStack:
 
     @property
     def web_origin(self) -> str:
-        """An origin in the gateway's GATEWAY_CORS_ORIGINS, other than the gateway's own."""
-        return f"http://{WEB_APP_HOST}:{self.web_port}"
+        """An origin in the gateway's GATEWAY_CORS_ORIGINS, other than the gateway's own and
+        the web app's: where a test serves a page of its own."""
+        return f"http://{WEB_APP_HOST}:{self.page_port}"
 
     def token(self, user: str, **kwargs: object) -> str:
         return self.issuer.issue(user, **kwargs)  # type: ignore[arg-type]
@@ -161,7 +165,7 @@ def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterato
     """The whole platform for one pytest session; ``name`` tags its database, roles, exchange
     and queues (``<run>`` plus a letter: the shared stack and the disruptive tests' own)."""
     ports = {service: free_port() for service in PROCESSES}
-    web_port = free_port()
+    web_port, page_port = free_port(), free_port()
     cfg = StackConfig(
         admin_url=infra.admin_url,
         database=f"visiona_test_{name}",
@@ -175,19 +179,22 @@ def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterato
         # The session's SeaweedFS runs with an SSE-S3 key.
         s3_sse="s3",
         extra_env=TEST_ENV,
-        # The web app under test is served at localhost:<web_port> (tests/support/web.py); the
-        # cross-site tests' pages at 127.0.0.1:<web_port>; the dev issuer's default party.
+        # The web app under test is served at localhost:<web_port> (tests/support/web.py; the
+        # first origin: Stripe sends the browser back there); the dev issuer's default party;
+        # the cross-site tests' page at 127.0.0.1:<page_port>.
         web_origins=(
             f"http://localhost:{web_port}",
             "http://localhost:3000",
-            f"http://{WEB_APP_HOST}:{web_port}",
+            f"http://{WEB_APP_HOST}:{page_port}",
         ),
     )
     processes = LocalStack(cfg)
     try:
         processes.up()
         issuer = load_or_create_key(state / "clerk", issuer=cfg.clerk_issuer)
-        running = RunningStack(cfg, processes, issuer, infra.admin_url, web_port=web_port)
+        running = RunningStack(
+            cfg, processes, issuer, infra.admin_url, web_port=web_port, page_port=page_port
+        )
         running.emulator_baseline = running.emulator_configs()
         yield running
     finally:

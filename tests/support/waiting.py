@@ -54,7 +54,8 @@ async def eventually(
 def serving(
     proc: subprocess.Popen[bytes], url: str, timeout_s: float = 120, log: Path | None = None
 ) -> Any:
-    """Wait until the server ``proc`` started answers ``url``; return the JSON it answered.
+    """Wait until the server ``proc`` started answers ``url``; return the JSON it answered
+    (a page's text, for a page).
 
     Fails at once, with its error output (or the end of ``log``), if the process exits. The bound is generous: on a
     loaded machine importing a server takes tens of seconds, and the failure this waits to
@@ -66,7 +67,10 @@ def serving(
             said = log.read_text()[-3000:] if log is not None else err
             raise AssertionError(f"{url}: the server exited ({proc.returncode}): {said!r}")
         try:
-            return httpx.get(url, timeout=5).raise_for_status().json()
+            answer = httpx.get(url, timeout=5).raise_for_status()
+            if "json" not in answer.headers.get("content-type", ""):
+                return answer.text
+            return answer.json()
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 said = log.read_text()[-3000:] if log is not None else ""

@@ -8,7 +8,7 @@ export function readCookie(name: string, cookie: string = document.cookie): stri
   return null;
 }
 
-type Claims = { sub?: string; exp?: number };
+type Claims = { sub?: string; exp?: number; iat?: number };
 
 export function tokenClaims(token: string): Claims | null {
   const payload = token.split(".")[1];
