@@ -5,7 +5,7 @@ import { Logo } from "@/components/marketing/logo";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
 import { fetchCatalogue } from "@/lib/catalogue";
-import { formatMoney } from "@/lib/format";
+import { formatCredits, formatMoney } from "@/lib/format";
 
 const STEPS = [
   { icon: Camera, title: "Upload 10–30 photos", text: "Selfies and portraits in good light. We check each one and tell you why if one will not help." },
@@ -111,7 +111,7 @@ export default async function LandingPage() {
                   </CardHeader>
                   <CardContent>
                     <p className="text-3xl font-bold">{formatMoney(pack.unit_amount, pack.currency)}</p>
-                    <p className="mt-1 text-muted-foreground">{pack.credits} credits</p>
+                    <p className="mt-1 text-muted-foreground">{formatCredits(pack.credits)}</p>
                   </CardContent>
                   <CardFooter className="mt-auto">
                     <Button asChild variant="outline" className="w-full">
@@ -132,7 +132,7 @@ export default async function LandingPage() {
                       <span className="text-base font-normal text-muted-foreground"> / {plan.interval}</span>
                     </p>
                     <ul className="mt-2 space-y-1 text-sm text-muted-foreground">
-                      <li className="flex gap-2"><Check aria-hidden className="size-4 text-success" />{plan.monthly_credits} credits every month</li>
+                      <li className="flex gap-2"><Check aria-hidden className="size-4 text-success" />{formatCredits(plan.monthly_credits)} every month</li>
                       <li className="flex gap-2"><Check aria-hidden className="size-4 text-success" />Higher limits</li>
                     </ul>
                   </CardContent>

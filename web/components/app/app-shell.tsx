@@ -26,11 +26,11 @@ import { cn } from "@/lib/utils";
 const UserButton = dynamic(() => import("@/components/app/clerk-user-button"), { ssr: false });
 
 export const NAV = [
-  { href: "/dashboard", label: "Dashboard", icon: LayoutDashboard },
+  { href: "/dashboard", label: "Dashboard", short: "Home", icon: LayoutDashboard },
   { href: "/photos", label: "Photos", icon: Camera },
   { href: "/train", label: "Train", icon: Wand2 },
   { href: "/models", label: "Models", icon: Boxes },
-  { href: "/generate", label: "Generate", icon: Sparkles },
+  { href: "/generate", label: "Generate", short: "Create", icon: Sparkles },
   { href: "/gallery", label: "Gallery", icon: GalleryHorizontalEnd },
   { href: "/billing", label: "Billing", icon: CreditCard },
   { href: "/account", label: "Account", icon: UserRound },
@@ -39,22 +39,23 @@ export const NAV = [
 function NavLinks({ compact }: { compact?: boolean }) {
   const pathname = usePathname();
   return (
-    <ul className={cn(compact ? "flex gap-1 overflow-x-auto px-2 py-2" : "flex flex-col gap-1")}>
+    // On a phone all eight fit one row (short labels), nothing scrolled out of sight.
+    <ul className={cn(compact ? "grid grid-cols-8 gap-0.5 px-1 py-1.5" : "flex flex-col gap-1")}>
       {NAV.map((item) => {
         const active = pathname === item.href || pathname.startsWith(`${item.href}/`);
         return (
-          <li key={item.href} className="shrink-0">
+          <li key={item.href} className="min-w-0">
             <Link
               href={item.href}
               aria-current={active ? "page" : undefined}
               className={cn(
                 "flex items-center gap-3 rounded-md px-3 py-2 text-sm font-medium text-muted-foreground transition-colors hover:bg-secondary hover:text-foreground",
                 active && "bg-secondary text-foreground",
-                compact && "flex-col gap-1 px-2.5 py-1.5 text-xs",
+                compact && "flex-col gap-1 px-0.5 py-1.5 text-[11px] leading-none",
               )}
             >
               <item.icon aria-hidden className="size-4" />
-              {item.label}
+              {compact && "short" in item ? item.short : item.label}
             </Link>
           </li>
         );

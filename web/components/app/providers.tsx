@@ -10,9 +10,17 @@ import { SessionProvider, useSession } from "@/lib/auth/session";
 import { toastProblem } from "@/lib/toasts";
 
 function retry(failureCount: number, error: unknown): boolean {
-  // 4xx answers will not change by asking again; outages and dropped connections may.
-  if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) return false;
-  return failureCount < 3;
+  // 4xx answers will not change by asking again, and a 429 is told at once (with its wait)
+  // rather than retried behind the person's back; outages and dropped connections may pass.
+  if (error instanceof ApiError && error.status >= 400 && error.status < 500) return false;
+  return failureCount < 2;
+}
+
+/** The server's Retry-After when it gave one (at most 10 s), else 1 s, 2 s, … */
+function retryDelay(failureCount: number, error: unknown): number {
+  const asked = error instanceof ApiError ? error.human.retryAfterS : null;
+  if (asked !== null && asked > 0) return Math.min(asked, 10) * 1000;
+  return Math.min(1000 * 2 ** failureCount, 10_000);
 }
 
 function toastUnlessInPlace(error: unknown, inPlace: readonly string[] | undefined): void {
@@ -44,7 +52,7 @@ export function Providers({
     () =>
       new QueryClient({
         defaultOptions: {
-          queries: { retry, staleTime: 15_000, refetchOnWindowFocus: true },
+          queries: { retry, retryDelay, staleTime: 15_000, refetchOnWindowFocus: true },
           mutations: { retry: false },
         },
         // Every failed request says so, once, in words (a query's error is also shown in place).

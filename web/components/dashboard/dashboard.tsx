@@ -17,7 +17,7 @@ import { dataOf, useApi, type Schemas } from "@/lib/api/client";
 type Next = { title: string; text: string; href: string; cta: string; icon: typeof Camera };
 
 /** The one thing to do next, from what the user has so far. */
-export function nextStep(photos: Schemas["Photo"][], models: Schemas["Model"][], available: number): Next {
+export function nextStep(photos: Schemas["Photo"][], models: Schemas["Model"][], available: number | null): Next {
   const accepted = photos.filter((p) => p.status === "accepted" || p.status === "accepted_with_warnings").length;
   if (models.some((m) => m.status === "succeeded")) {
     return { title: "Create new images", text: "Your model is ready. Describe a scene and see yourself in it.", href: "/generate", cta: "Generate", icon: Sparkles };
@@ -34,7 +34,7 @@ export function nextStep(photos: Schemas["Photo"][], models: Schemas["Model"][],
       icon: Camera,
     };
   }
-  if (available <= 0) {
+  if (available !== null && available <= 0) {
     return { title: "Buy credits to train", text: `You have ${accepted} accepted photos. A credit pack pays for your first model.`, href: "/billing", cta: "Buy credits", icon: Coins };
   }
   return { title: "Train your model", text: `You have ${accepted} accepted photos: enough to train.`, href: "/train", cta: "Start training", icon: Wand2 };
@@ -47,8 +47,9 @@ export function Dashboard() {
   const models = useQuery({ queryKey: ["models", "all"], queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })) });
   const images = useQuery({ queryKey: ["images", "recent"], queryFn: async () => dataOf(await api.GET("/v1/images", { params: { query: { limit: 8 } } })) });
 
-  const ready = photos.data && models.data && balance.data;
-  const next = ready ? nextStep(photos.data.photos, models.data.models, balance.data.available) : null;
+  // The balance only changes the advice when it is known: an unreadable balance does not hold it up.
+  const ready = photos.data && models.data && (balance.data || balance.isError);
+  const next = ready ? nextStep(photos.data.photos, models.data.models, balance.data?.available ?? null) : null;
 
   return (
     <>
@@ -57,10 +58,23 @@ export function Dashboard() {
         <Card className="lg:col-span-2">
           <CardHeader>
             <CardDescription>What to do next</CardDescription>
-            {next ? <CardTitle className="text-xl">{next.title}</CardTitle> : <Skeleton className="h-6 w-48" />}
+            {next ? (
+              <CardTitle className="text-xl">{next.title}</CardTitle>
+            ) : photos.isError || models.isError ? null : (
+              <Skeleton className="h-6 w-48" />
+            )}
           </CardHeader>
           <CardContent className="flex flex-wrap items-center justify-between gap-4">
-            {next ? <p className="max-w-md text-muted-foreground">{next.text}</p> : <Skeleton className="h-4 w-72" />}
+            {next ? (
+              <p className="max-w-md text-muted-foreground">{next.text}</p>
+            ) : photos.isError || models.isError ? (
+              <ProblemNotice
+                error={photos.error ?? models.error}
+                onRetry={() => void Promise.all([photos.refetch(), models.refetch()])}
+              />
+            ) : (
+              <Skeleton className="h-4 w-72" />
+            )}
             {next ? (
               <Button asChild>
                 <Link href={next.href}>
@@ -75,7 +89,7 @@ export function Dashboard() {
             <CardDescription>Credits</CardDescription>
             {balance.data ? (
               <CardTitle className="text-3xl tabular-nums">{balance.data.available}</CardTitle>
-            ) : (
+            ) : balance.isError ? null : (
               <Skeleton className="h-8 w-20" />
             )}
           </CardHeader>
