@@ -20,6 +20,26 @@ from tests.support.web import Screens, assert_accessible, assert_no_raw_problem,
 from visiona.cli.samples import write_photos
 
 PROMPT = "me as an astronaut on the moon, film photo"
+# Records each new value of a data-model-status attribute in the page, in order.
+WATCH_STATUSES = """() => {
+  window.__statuses = [];
+  const note = (el) => {
+    const s = el.getAttribute("data-model-status");
+    if (s && window.__statuses[window.__statuses.length - 1] !== s) window.__statuses.push(s);
+  };
+  new MutationObserver((changes) => {
+    for (const c of changes) {
+      if (c.type === "attributes") note(c.target);
+      for (const n of c.addedNodes || []) {
+        if (n.nodeType !== 1) continue;
+        if (n.hasAttribute("data-model-status")) note(n);
+        n.querySelectorAll("[data-model-status]").forEach(note);
+      }
+    }
+  }).observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["data-model-status"],
+  });
+}"""
 
 
 def look(page: Page, shots: Screens, name: str) -> None:
@@ -68,11 +88,15 @@ def test_a_new_user_does_everything_in_the_browser(
     page.goto("/train")
     page.get_by_label("Name").fill("Me")
     look(page, shots, "train-form")
+    # Every status the page shows, as it shows it (the test stack trains in seconds).
+    page.evaluate(WATCH_STATUSES)
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_role("progressbar").first).to_be_visible(timeout=60_000)
-    expect(page.locator("[data-model-status=training]")).to_be_visible(timeout=120_000)
     shots.take(page, "train-progress")
     expect(page.locator("[data-model-status=succeeded]")).to_be_visible(timeout=300_000)
+    seen = page.evaluate("window.__statuses")
+    assert seen[-1] == "succeeded" and len(seen) >= 2, seen
+    assert set(seen[:-1]) <= {"awaiting_credits", "preparing", "queued", "training"}, seen
     look(page, shots, "train-ready")
     after_training = balance(stack, user)
     assert after_training["held"] == 0 and after_training["available"] < credits
