@@ -98,6 +98,9 @@ def test_a_new_user_does_everything_in_the_browser(
     assert seen[-1] == "succeeded" and len(seen) >= 2, seen
     assert set(seen[:-1]) <= {"awaiting_credits", "preparing", "queued", "training"}, seen
     look(page, shots, "train-ready")
+    page.goto("/models")
+    expect(page.get_by_role("article", name="Me")).to_be_visible()
+    look(page, shots, "models")
     after_training = balance(stack, user)
     assert after_training["held"] == 0 and after_training["available"] < credits
 
