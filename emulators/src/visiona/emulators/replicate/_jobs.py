@@ -143,19 +143,28 @@ class Runner:
             else self.tuning.prediction_duration_s
         )
         deadline = started + duration
+        fraction = 0.0
         while (remaining := deadline - time.time()) > 0:
             interval = self.tuning.log_interval_s
             await asyncio.sleep(min(interval, remaining) if interval > 0 else remaining)
             elapsed = time.time() - started
             fraction = min(1.0, elapsed / duration) if duration > 0 else 1.0
-            data["logs"] += (
-                _trainer_progress(job, fraction, elapsed)
-                if job.kind == "training"
-                else f"progress {int(100 * fraction)}% ({elapsed:.1f}s)\n"
-            )
-            data["metrics"] = {"predict_time": round(elapsed, 3)}
-            self._logs_event(job)
-            self._changed()
+            self._progress(job, fraction, elapsed)
+        if 0.0 < fraction < 1.0:
+            # The sleep woke a hair before the deadline (asyncio's clock is not time.time()):
+            # a finished job's logs end at 100 %, as the real trainer's do.
+            self._progress(job, 1.0, max(duration, time.time() - started))
+
+    def _progress(self, job: Job, fraction: float, elapsed: float) -> None:
+        data = job.data
+        data["logs"] += (
+            _trainer_progress(job, fraction, elapsed)
+            if job.kind == "training"
+            else f"progress {int(100 * fraction)}% ({elapsed:.1f}s)\n"
+        )
+        data["metrics"] = {"predict_time": round(elapsed, 3)}
+        self._logs_event(job)
+        self._changed()
 
     def _make_output(self, job: Job) -> object:
         base = job.base_url
