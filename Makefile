@@ -1,8 +1,10 @@
 # Visiona — one Makefile for the whole workspace. See README.md.
 SHELL := /bin/bash
 PY := .venv/bin/python
-# uv comes from PyPI; installed for this Python when it is missing.
-UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv comes from PyPI; installed for the machine's Python when it is missing. Both are found now,
+# before .venv/bin goes first on PATH (the venv's python3 has no uv).
+SYS_PY := $(shell command -v python3)
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(SYS_PY) -m uv)
 SERVICES := gateway training generation billing prompts
 EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e services/$(s))
 NAME ?=
@@ -17,7 +19,7 @@ WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/.next
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) \
   package.json package-lock.json web/package.json web/package-lock.json
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || $(SYS_PY) -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python 3.11 .venv
 	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e libs/contracts $(EDITABLES)
