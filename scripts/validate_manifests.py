@@ -8,7 +8,8 @@
              partial by design, so they are checked the same way except for required fields.
 - kustomize: every path a kustomization names exists, nothing is fetched remotely, and
              every manifest under deploy/k8s is used by some kustomization.
-- docker:    the services/<svc>/Dockerfile files are one file up to the service's name and port;
+- docker:    services/Dockerfile is the one image recipe of the Python services (SERVICE build
+             argument, no per-service copies, compose passes real service names);
              web/Dockerfile, a Node image, has a rule of its own: the Node LTS pinned for
              development (requirements.lock) by exact version, npm ci, the standalone build,
              a non-root runtime.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_SCHEMA = ROOT / "deploy" / "schemas" / "compose-spec.json"
 WEB_DOCKERFILE = ROOT / "web" / "Dockerfile"
+SERVICE_DOCKERFILE = ROOT / "services" / "Dockerfile"
 LOCK_FILE = ROOT / "requirements.lock"
 S3_CORS = ROOT / "deploy" / "s3" / "cors.json"
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -300,38 +301,31 @@ def check_kubernetes(report: Report, resources: set[Path], patches: set[Path]) -
 # --- Dockerfiles ---------------------------------------------------------------------------
 
 
-def _generalised(text: str, service: str) -> str:
-    """The service's name in the header comment, ``ARG SERVICE`` and ``ENTRYPOINT``, and the
-    port in ``EXPOSE``, replaced by placeholders. Elsewhere a service name is literal: the
-    devtools stage names billing (the Stripe emulator's catalogue) in every file alike.
-    """
-    name = re.compile(rf"\b{re.escape(service)}\b")
-    lines, header = [], True
-    for line in text.splitlines():
-        header = header and line.startswith("#")
-        if header or line.startswith(("ARG SERVICE=", "ENTRYPOINT ")):
-            line = name.sub("<svc>", line)
-        lines.append(re.sub(r"^EXPOSE \d+$", "EXPOSE <port>", line))
-    return "\n".join(lines)
-
-
-def check_dockerfiles(report: Report) -> None:
-    """The service Dockerfiles share one pattern: equal once name and port are generalised."""
-    files = sorted((ROOT / "services").glob("*/Dockerfile"))
-    normalised: dict[Path, str] = {}
-    for path in files:
-        normalised[path] = _generalised(path.read_text(), path.parent.name)
-    # The majority is the pattern, so the odd one out is the file reported.
-    counts = Counter(normalised.values())
-    reference = counts.most_common(1)[0][0] if counts else ""
-    for path in files:
-        problems: Problems = []
-        if normalised[path] != reference:
-            others = sum(n == reference for n in normalised.values())
-            problems.append(f"differs from the {others} others beyond service name and port")
-        if not re.search(rf'(?m)^ENTRYPOINT \["visiona-{path.parent.name}"\]$', path.read_text()):
-            problems.append(f"ENTRYPOINT is not visiona-{path.parent.name}")
-        report.file("docker", path, problems, f"one pattern across {len(files)} Dockerfiles")
+def check_service_dockerfile(report: Report) -> None:
+    """One Dockerfile for the Python services, chosen by ``--build-arg SERVICE``: no service
+    keeps a copy of its own, and every compose build of it names a real service."""
+    problems: Problems = []
+    copies = sorted((ROOT / "services").glob("*/Dockerfile"))
+    problems += [f"{p.relative_to(ROOT)}: a copy; build services/Dockerfile" for p in copies]
+    text = SERVICE_DOCKERFILE.read_text()
+    if not re.search(r"(?m)^ARG SERVICE$", text):
+        problems.append("ARG SERVICE must have no default (an image never runs one by accident)")
+    if not re.search(r'(?m)^ENTRYPOINT \["visiona-service"\]$', text):
+        problems.append('ENTRYPOINT is not ["visiona-service"] (the link to visiona-<SERVICE>)')
+    services = {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    builds = [compose.get("x-devtools", {}).get("build", {})]
+    builds += [svc.get("build") or {} for svc in compose.get("services", {}).values()]
+    for build in builds:
+        if isinstance(build, dict) and build.get("dockerfile") == "services/Dockerfile":
+            named = (build.get("args") or {}).get("SERVICE")
+            if named not in services and f"SERVICE={named!r}" not in " ".join(problems):
+                problems.append(
+                    f"a compose build passes SERVICE={named!r}, not one of {sorted(services)}"
+                )
+    report.file(
+        "docker", SERVICE_DOCKERFILE, problems, f"one image recipe for {len(services)} services"
+    )
 
 
 def _pinned_node() -> str | None:
@@ -414,7 +408,7 @@ def main() -> int:
     check_compose(report)
     resources, patches = check_kustomizations(report)
     check_kubernetes(report, resources, patches)
-    check_dockerfiles(report)
+    check_service_dockerfile(report)
     check_web_dockerfile(report)
     check_s3_cors(report)
     if report.failed:
