@@ -1,0 +1,114 @@
+"""A paid job's side of billing's credit-hold saga, one implementation for every paid job.
+
+A paid job (training's ``Model``, generation's ``Generation``) asks billing for credits with
+its ``*.requested.v1`` event. Billing answers ``billing.credits.reserved.v1`` (the hold is
+placed: the job starts), ``billing.credits.rejected.v1`` (nothing was held: the job fails),
+and later perhaps ``billing.hold.expired.v1`` (the job outlived its paid time: it is stopped).
+A reservation that reaches a job the user canceled meanwhile (or one that failed) is answered
+with the job's outcome again, so billing releases the hold at once instead of at its expiry.
+
+The rules are the aggregate's (:class:`PaidJob`, pure, in the service's domain); this class
+only routes billing's events to it and has the repository save it, in the consumer's unit of
+work. Each answer arrives at least once and in any order: the aggregate ignores what does not
+move it forward.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Generic, Protocol, TypeVar
+
+from visiona.kit.consumer import EventHandler
+from visiona.kit.db import UnitOfWork
+from visiona.kit.events import CreditsRejectedV1, CreditsReservedV1, Event, HoldExpiredV1
+from visiona.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class PaidJob(Protocol):
+    """What a job paid for with held credits does with billing's answers."""
+
+    def credits_reserved(self, hold_id: uuid.UUID, now: datetime) -> bool:
+        """The hold is placed: start (False if the job is past waiting for credits)."""
+        ...
+
+    def credits_rejected(self, reason: str, message: str, now: datetime) -> bool:
+        """Nothing was held: fail (False if the job is past waiting for credits)."""
+        ...
+
+    def hold_expired(self, now: datetime) -> bool:
+        """The paid time is over: stop (False if the job has ended already)."""
+        ...
+
+    def outcome(self) -> Event | None:
+        """The event that ended the job, to send again (None while it runs or if it succeeded)."""
+        ...
+
+
+J = TypeVar("J", bound=PaidJob)
+
+
+class CreditsParticipant(Generic[J]):
+    """Billing's answers for one kind of job (``job_kind`` in billing's events).
+
+    ``load`` finds the job by the id it gave billing (locked for the transaction); ``save``
+    writes its changes and hands its events to the unit of work; ``wake`` nudges the service's
+    job worker after commit, when the job has work to do now.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_kind: str,
+        load: Callable[[UnitOfWork, uuid.UUID], Awaitable[J | None]],
+        save: Callable[[UnitOfWork, J], Awaitable[None]],
+        rejected_message: str,
+        wake: Callable[[], None],
+    ) -> None:
+        """``rejected_message`` is formatted with ``required`` and ``available`` credits."""
+        self.job_kind = job_kind
+        self.load = load
+        self.save = save
+        self.rejected_message = rejected_message
+        self.wake = wake
+
+    async def _job(self, job_id: uuid.UUID, uow: UnitOfWork) -> J | None:
+        job = await self.load(uow, job_id)
+        if job is None:
+            log.warning(
+                "credits.answer_for_unknown_job", job_kind=self.job_kind, job_id=str(job_id)
+            )
+        return job
+
+    async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
+        if event.job_kind != self.job_kind or (job := await self._job(event.job_id, uow)) is None:
+            return
+        if job.credits_reserved(event.hold_id, datetime.now(UTC)):
+            await self.save(uow, job)
+            uow.after_commit(self.wake)
+        elif (outcome := job.outcome()) is not None:
+            uow.emit(outcome)
+
+    async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
+        if event.job_kind != self.job_kind or (job := await self._job(event.job_id, uow)) is None:
+            return
+        message = self.rejected_message.format(required=event.required, available=event.available)
+        if job.credits_rejected(event.reason, message, datetime.now(UTC)):
+            await self.save(uow, job)
+
+    async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
+        if event.job_kind != self.job_kind or (job := await self._job(event.job_id, uow)) is None:
+            return
+        if job.hold_expired(datetime.now(UTC)):
+            await self.save(uow, job)
+            uow.after_commit(self.wake)
+
+    def handlers(self) -> Mapping[type[Event], EventHandler]:
+        return {
+            CreditsReservedV1: self.reserved,  # type: ignore[dict-item]
+            CreditsRejectedV1: self.rejected,  # type: ignore[dict-item]
+            HoldExpiredV1: self.hold_expired,  # type: ignore[dict-item]
+        }
