@@ -1,7 +1,7 @@
 """Images: copied from the provider's (expiring) URLs into our storage, and the gallery.
 
 Each output is streamed to a spooled file, decoded once to check it is the image it claims to
-be, stored as is under ``images/<user>/<generation>/<index>.<ext>``, with a WebP thumbnail and
+be, stored as is under ``images/<owner key>/<generation>/<index>.<ext>``, with a WebP thumbnail and
 a BlurHash placeholder; its row is keyed by ``(generation, index)`` so a repeated ingest stores
 nothing twice.
 """
