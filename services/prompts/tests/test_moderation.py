@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from visiona.prompts.moderation import CATEGORIES, check_rules, normalise
+from visiona.prompts.domain.moderation import CATEGORIES, check_rules, normalise
 
 
 @pytest.mark.parametrize(
