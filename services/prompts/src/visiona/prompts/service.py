@@ -29,7 +29,6 @@ from visiona.prompts.domain.moderation import (
     ModerationDecision,
     check_rules,
     refusal_error,
-    refusal_message,
 )
 from visiona.prompts.domain.prompt import (
     SUBJECT,
@@ -284,22 +283,17 @@ class PromptsService:
     ) -> PreparedPrompt:
         """Keep the refusal for its user (and cache the LLM's verdict), commit, answer."""
         assert uow.user_id is not None
-        code = category or "other"
-        by_llm = source != "rules"
-        await ModerationDecisionRepository(uow.session).add(
-            ModerationDecision(
-                id=uuid.uuid4(),
-                user_id=uow.user_id,
-                prompt=prompt,
-                style_pack=pack_id,
-                source=source,
-                category=code,
-                message=refusal_message(code),
-                provider=self.llm.provider if by_llm else None,
-                model=self.llm.model if by_llm else None,
-                from_cache=from_cache,
-            )
+        decision = ModerationDecision.refusal(
+            user_id=uow.user_id,
+            prompt=prompt,
+            style_pack=pack_id,
+            source=source,
+            category=category,
+            provider=self.llm.provider,
+            model=self.llm.model,
+            from_cache=from_cache,
         )
+        await ModerationDecisionRepository(uow.session).add(decision)
         if cache is not None:
             key, verdict = cache
             await PromptCacheRepository(uow.session).put(
@@ -312,10 +306,8 @@ class PromptsService:
                 ttl=self.cache_ttl,
             )
         await uow.commit()
-        log.info("prompt.refused", source=source, category=code, from_cache=from_cache)
-        return PreparedPrompt(
-            prompt="", refused=True, refusal_reason=code, refusal_message=refusal_message(code)
-        )
+        log.info("prompt.refused", source=source, category=decision.category, from_cache=from_cache)
+        return decision.answer()
 
     def _degraded(self, draft: str, error_type: str, status: int | None) -> PreparedPrompt:
         # Never the prompt: only why the LLM's judgement is missing.

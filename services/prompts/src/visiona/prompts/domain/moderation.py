@@ -259,3 +259,39 @@ class ModerationDecision:
     provider: str | None = None
     model: str | None = None
     from_cache: bool = False
+
+    @classmethod
+    def refusal(
+        cls,
+        *,
+        user_id: str,
+        prompt: str,
+        style_pack: str | None,
+        source: str,
+        category: str | None,
+        provider: str,
+        model: str,
+        from_cache: bool = False,
+    ) -> ModerationDecision:
+        """A refusal by ``source`` (``rules``, ``llm``, ``provider``); no category is
+        ``other``. One by the rule layer names no LLM: none was asked."""
+        code = category or "other"
+        by_llm = source != "rules"
+        return cls(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            prompt=prompt,
+            style_pack=style_pack,
+            source=source,
+            category=code,
+            message=refusal_message(code),
+            provider=provider if by_llm else None,
+            model=model if by_llm else None,
+            from_cache=from_cache,
+        )
+
+    def answer(self) -> PreparedPrompt:
+        """What PreparePrompt answers for this refusal (never a prompt)."""
+        return PreparedPrompt(
+            prompt="", refused=True, refusal_reason=self.category, refusal_message=self.message
+        )
