@@ -16,7 +16,7 @@ from tests.support.stack import RunningStack
 from visiona.emulators.anthropic import REFUSAL_MARKER
 from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter
-from visiona.prompts.domain import contains_word
+from visiona.prompts.domain.prompt import contains_word
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 
 WORD = "vsnprmtq"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from visiona.kit.errors import InvalidArgument
-from visiona.prompts.domain import (
+from visiona.prompts.domain.prompt import (
     MAX_PROMPT_CHARS,
     StylePack,
     apply_template,

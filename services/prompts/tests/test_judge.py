@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from visiona.prompts.domain import MAX_PROMPT_CHARS, StylePack
-from visiona.prompts.judge import (
+from visiona.prompts.domain.judge import (
     MODERATION_SYSTEM,
     REWRITE_SYSTEM,
     Judgement,
@@ -16,6 +15,7 @@ from visiona.prompts.judge import (
     parse_judgement,
     rewrite_request,
 )
+from visiona.prompts.domain.prompt import MAX_PROMPT_CHARS, StylePack
 
 WORD = "vsnkqwrt"
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from visiona.prompts.moderation import CATEGORIES, check_rules, normalise
+from visiona.prompts.domain.moderation import (
+    CATEGORIES,
+    PROMPT_REFUSED,
+    ModerationDecision,
+    check_rules,
+    normalise,
+    refusal_error,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +86,39 @@ def test_the_most_severe_category_wins() -> None:
 
 def test_normalisation_undoes_case_accents_leet_and_spacing() -> None:
     assert normalise("  Ćàfé  \uff30\uff10RN!!  n.u.d.e ") == "cafe porn nude"
+
+
+def refusal(source: str, category: str | None) -> ModerationDecision:
+    return ModerationDecision.refusal(
+        user_id="user_1",
+        prompt="p",
+        style_pack=None,
+        source=source,
+        category=category,
+        provider="openai",
+        model="gpt-4o",
+    )
+
+
+def test_a_rule_refusal_names_no_llm_and_an_llm_refusal_names_it() -> None:
+    by_rules = refusal("rules", "hate")
+    assert (by_rules.provider, by_rules.model) == (None, None)
+    for source in ("llm", "provider"):
+        decision = refusal(source, "hate")
+        assert (decision.provider, decision.model) == ("openai", "gpt-4o")
+
+
+def test_a_refusal_without_a_category_is_other_with_its_explanation() -> None:
+    decision = refusal("provider", None)
+    assert (decision.category, decision.message) == ("other", CATEGORIES["other"])
+
+
+def test_a_refusal_answers_no_prompt_and_its_categorys_explanation() -> None:
+    answer = refusal("llm", "violence_gore").answer()
+    assert answer.refused and answer.prompt == ""
+    assert (answer.refusal_reason, answer.refusal_message) == (
+        "violence_gore",
+        CATEGORIES["violence_gore"],
+    )
+    error = refusal_error(answer)
+    assert (error.code, error.message) == (PROMPT_REFUSED, CATEGORIES["violence_gore"])

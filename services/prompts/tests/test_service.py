@@ -25,8 +25,12 @@ from visiona.kit.errors import (
     Unavailable,
 )
 from visiona.prompts.config import PromptsSettings
-from visiona.prompts.domain import MAX_PROMPT_CHARS, Completion, contains_word
-from visiona.prompts.llm import AnthropicLLM, LLMError, OpenAILLM, language_model
+from visiona.prompts.domain.judge import Completion
+from visiona.prompts.domain.prompt import MAX_PROMPT_CHARS, contains_word
+from visiona.prompts.jobs import sweep_prompt_cache
+from visiona.prompts.providers import LLMError, language_model
+from visiona.prompts.providers.anthropic import AnthropicLLM
+from visiona.prompts.providers.openai import OpenAILLM
 from visiona.prompts.service import PromptsService
 
 from .conftest import Emulator
@@ -330,7 +334,7 @@ async def test_the_sweeper_deletes_expired_entries_of_every_user_only(
             "WHERE user_id = ANY(%s) AND answer->>'prompt' LIKE '%%lake%%'",
             owners,
         )
-        assert await service.sweep_prompt_cache() >= 2
+        assert await sweep_prompt_cache(db) >= 2
         left = prompts_db.sql(
             "SELECT answer->>'prompt' FROM prompt_cache WHERE user_id = ANY(%s)", owners
         )

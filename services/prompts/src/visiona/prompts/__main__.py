@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.prompts.config import PromptsSettings
-from visiona.prompts.consumers import ACCOUNT_CONSUMER, AccountData
+from visiona.prompts.consumers import ACCOUNT_CONSUMER, account_handlers
+from visiona.prompts.grpc_api import PromptsServicer
+from visiona.prompts.jobs import sweep_prompt_cache
+from visiona.prompts.providers import language_model
+from visiona.prompts.service import PromptsService
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 
 
 async def setup(runtime: Runtime) -> None:
-    # Imported here: the LLM SDKs are slow to import and `migrate` does not need them.
-    from visiona.prompts.grpc_api import PromptsServicer
-    from visiona.prompts.llm import language_model
-    from visiona.prompts.service import PromptsService
-
     settings = runtime.settings
     assert isinstance(settings, PromptsSettings)
+    # The one place an LLM SDK is imported (only the configured one).
     llm = language_model(settings)
     runtime.closers.append(llm.close)
     service = PromptsService(
@@ -29,10 +30,12 @@ async def setup(runtime: Runtime) -> None:
         cache_ttl=timedelta(seconds=settings.prompt_cache_ttl_s),
     )
     runtime.add_periodic(
-        "prompt-cache-sweep", settings.prompt_cache_sweep_interval_s, service.sweep_prompt_cache
+        "prompt-cache-sweep",
+        settings.prompt_cache_sweep_interval_s,
+        partial(sweep_prompt_cache, runtime.db),
     )
     prompts_pb2_grpc.add_PromptsServiceServicer_to_server(PromptsServicer(service), runtime.server)
-    runtime.add_consumer(ACCOUNT_CONSUMER, AccountData(runtime.storage).handlers())
+    runtime.add_consumer(ACCOUNT_CONSUMER, account_handlers(runtime.storage))
 
 
 SPEC = ServiceSpec(

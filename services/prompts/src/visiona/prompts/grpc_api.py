@@ -7,7 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from visiona.kit.errors import InvalidArgument, NotFound
 from visiona.kit.grpcserver import current_user_id
-from visiona.prompts.domain import Enhancement, StylePack
+from visiona.prompts.domain.prompt import Enhancement, StylePack
 from visiona.prompts.service import PromptsService
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 

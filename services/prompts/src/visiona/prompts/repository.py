@@ -1,24 +1,36 @@
-"""All SQL of the prompts service."""
+"""All SQL of the prompts service: textual SQL on the unit of work's connection.
+
+The tables (migrations 0001, 0002; connections find them on ``search_path``):
+
+- ``enhancements``: one stored rewrite (user-owned: row-level security on user_id);
+- ``style_packs`` and ``style_templates``: the curated catalogue, seeded and re-curated by
+  migrations only (the same for everyone, read-only here);
+- ``prompt_cache``: PreparePrompt answers by (user_id, key) until ``expires_at`` (user-owned);
+- ``moderation_decisions``: a refused prompt and why (user-owned); ``source`` is ``rules``,
+  ``llm`` or ``provider`` (the provider's own safety system).
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visiona.prompts.domain import Enhancement, ModerationDecision, StylePack
-from visiona.prompts.judge import Judgement
-from visiona.prompts.orm import (
-    EnhancementRow,
-    ModerationDecisionRow,
-    PromptCacheRow,
-    StylePackRow,
-    StyleTemplateRow,
+from visiona.prompts.domain.judge import Judgement
+from visiona.prompts.domain.moderation import ModerationDecision
+from visiona.prompts.domain.prompt import Enhancement, StylePack
+
+_ENHANCEMENT_COLUMNS = (
+    "id, user_id, prompt, enhanced_prompt, model, input_tokens, output_tokens, created_at"
+)
+_DECISION_COLUMNS = (
+    "id, user_id, prompt, style_pack, source, category, message, provider, model, "
+    "from_cache, created_at"
 )
 
 
@@ -29,20 +41,16 @@ class EnhancementRepository:
     async def add(self, enhancement: Enhancement) -> Enhancement:
         row = (
             await self.session.execute(
-                sa.insert(EnhancementRow)
-                .values(
-                    id=enhancement.id,
-                    user_id=enhancement.user_id,
-                    prompt=enhancement.prompt,
-                    enhanced_prompt=enhancement.enhanced_prompt,
-                    model=enhancement.model,
-                    input_tokens=enhancement.input_tokens,
-                    output_tokens=enhancement.output_tokens,
-                )
-                .returning(EnhancementRow.created_at)
+                sa.text(
+                    "INSERT INTO enhancements (id, user_id, prompt, enhanced_prompt, model, "
+                    "input_tokens, output_tokens) VALUES (:id, :user_id, :prompt, "
+                    ":enhanced_prompt, :model, :input_tokens, :output_tokens) "
+                    "RETURNING created_at"
+                ),
+                {k: v for k, v in asdict(enhancement).items() if k != "created_at"},
             )
         ).one()
-        return Enhancement(**{**enhancement.__dict__, "created_at": row.created_at})
+        return Enhancement(**{**asdict(enhancement), "created_at": row.created_at})
 
 
 class StylePackRepository:
@@ -53,18 +61,24 @@ class StylePackRepository:
 
     async def list(self, pack_id: str | None = None) -> list[StylePack]:
         """Every pack in display order, or only ``pack_id`` (an empty list when unknown)."""
-        packs = sa.select(
-            StylePackRow.id, StylePackRow.name, StylePackRow.description, StylePackRow.negative_cues
-        ).order_by(StylePackRow.position)
-        templates = sa.select(StyleTemplateRow.pack_id, StyleTemplateRow.template).order_by(
-            StyleTemplateRow.pack_id, StyleTemplateRow.position
-        )
-        if pack_id is not None:
-            packs = packs.where(StylePackRow.id == pack_id)
-            templates = templates.where(StyleTemplateRow.pack_id == pack_id)
+        only = pack_id is not None
         by_pack: dict[str, list[str]] = {}
-        for t in await self.session.execute(templates):
+        templates = await self.session.execute(
+            sa.text(
+                "SELECT pack_id, template FROM style_templates"
+                f"{' WHERE pack_id = :pack' if only else ''} ORDER BY pack_id, position"
+            ),
+            {"pack": pack_id},
+        )
+        for t in templates:
             by_pack.setdefault(t.pack_id, []).append(t.template)
+        packs = await self.session.execute(
+            sa.text(
+                "SELECT id, name, description, negative_cues FROM style_packs"
+                f"{' WHERE id = :pack' if only else ''} ORDER BY position"
+            ),
+            {"pack": pack_id},
+        )
         return [
             StylePack(
                 id=r.id,
@@ -73,7 +87,7 @@ class StylePackRepository:
                 templates=tuple(by_pack.get(r.id, ())),
                 negative_cues=tuple(r.negative_cues),
             )
-            for r in await self.session.execute(packs)
+            for r in packs
         ]
 
     async def get(self, pack_id: str) -> StylePack | None:
@@ -96,7 +110,8 @@ class PromptCacheRepository:
     someone else asked for exactly this prompt recently (a timing oracle), and it would keep
     a user's prompt text in a table their erasure cannot find. Identical requests come
     overwhelmingly from the same user (regenerating, retrying), so little is lost. Entries
-    past ``expires_at`` are never served and the sweeper deletes them.
+    past ``expires_at`` are never served and the sweeper (:mod:`visiona.prompts.jobs`)
+    deletes them.
     """
 
     def __init__(self, session: AsyncConnection) -> None:
@@ -105,11 +120,11 @@ class PromptCacheRepository:
     async def get(self, user_id: str, key: str) -> CachedAnswer | None:
         row = (
             await self.session.execute(
-                sa.select(PromptCacheRow.answer, PromptCacheRow.enhancement_id).where(
-                    PromptCacheRow.user_id == user_id,
-                    PromptCacheRow.key == key,
-                    PromptCacheRow.expires_at > sa.func.now(),
-                )
+                sa.text(
+                    "SELECT answer, enhancement_id FROM prompt_cache "
+                    "WHERE user_id = :user_id AND key = :key AND expires_at > now()"
+                ),
+                {"user_id": user_id, "key": key},
             )
         ).one_or_none()
         if row is None:
@@ -127,45 +142,39 @@ class PromptCacheRepository:
         enhancement_id: uuid.UUID | None,
         ttl: timedelta,
     ) -> None:
-        values = {
-            "user_id": user_id,
-            "key": key,
-            "provider": provider,
-            "model": model,
-            "answer": judgement.to_json(),
-            "enhancement_id": enhancement_id,
-            "expires_at": sa.func.now() + ttl,
-        }
-        statement = pg_insert(PromptCacheRow).values(**values)
         await self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[PromptCacheRow.user_id, PromptCacheRow.key],
-                set_={
-                    "provider": statement.excluded.provider,
-                    "model": statement.excluded.model,
-                    "answer": statement.excluded.answer,
-                    "enhancement_id": statement.excluded.enhancement_id,
-                    "created_at": sa.func.now(),
-                    "expires_at": statement.excluded.expires_at,
-                },
-            )
+            sa.text(
+                "INSERT INTO prompt_cache (user_id, key, provider, model, answer, "
+                "enhancement_id, expires_at) VALUES (:user_id, :key, :provider, :model, "
+                "CAST(:answer AS jsonb), :enhancement_id, now() + :ttl) "
+                "ON CONFLICT (user_id, key) DO UPDATE SET provider = excluded.provider, "
+                "model = excluded.model, answer = excluded.answer, "
+                "enhancement_id = excluded.enhancement_id, created_at = now(), "
+                "expires_at = excluded.expires_at"
+            ),
+            {
+                "user_id": user_id,
+                "key": key,
+                "provider": provider,
+                "model": model,
+                "answer": json.dumps(judgement.to_json()),
+                "enhancement_id": enhancement_id,
+                "ttl": ttl,
+            },
         )
 
     async def delete_expired(self, limit: int = 1000) -> int:
         """Delete up to ``limit`` expired entries of any user (run as the system principal)."""
         # No FOR UPDATE: row locks need an UPDATE policy, which the system principal has not;
         # two sweepers deleting the same rows is harmless.
-        doomed = (
-            sa.select(PromptCacheRow.user_id, PromptCacheRow.key)
-            .where(PromptCacheRow.expires_at <= sa.func.now())
-            .limit(limit)
-        )
         result = await self.session.execute(
-            sa.delete(PromptCacheRow).where(
-                sa.tuple_(PromptCacheRow.user_id, PromptCacheRow.key).in_(doomed)
-            )
+            sa.text(
+                "DELETE FROM prompt_cache WHERE (user_id, key) IN (SELECT user_id, key "
+                "FROM prompt_cache WHERE expires_at <= now() LIMIT :limit)"
+            ),
+            {"limit": limit},
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return _count(result)
 
 
 class ModerationDecisionRepository:
@@ -173,7 +182,15 @@ class ModerationDecisionRepository:
         self.session = session
 
     async def add(self, decision: ModerationDecision) -> None:
-        await self.session.execute(sa.insert(ModerationDecisionRow).values(**decision.__dict__))
+        await self.session.execute(
+            sa.text(
+                "INSERT INTO moderation_decisions (id, user_id, prompt, style_pack, source, "
+                "category, message, provider, model, from_cache) VALUES (:id, :user_id, "
+                ":prompt, :style_pack, :source, :category, :message, :provider, :model, "
+                ":from_cache)"
+            ),
+            asdict(decision),
+        )
 
 
 # Every table of the prompts schema that names a user (each has row-level security on
@@ -183,7 +200,7 @@ USER_TABLES = ("enhancements", "prompt_cache", "moderation_decisions")
 
 
 class AccountRepository:
-    """A user's rows in bulk; the transaction acts as that user (RLS)."""
+    """A user's rows in bulk (erasure and export); the transaction acts as that user (RLS)."""
 
     def __init__(self, session: AsyncConnection) -> None:
         self.session = session
@@ -194,21 +211,24 @@ class AccountRepository:
             result = await self.session.execute(
                 sa.text(f"DELETE FROM {table} WHERE user_id = :user"), {"user": user_id}
             )
-            removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            removed += _count(result)
         return removed
 
     async def enhancements(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._records("enhancements", _ENHANCEMENT_COLUMNS, user_id)
+
+    async def moderation_decisions(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._records("moderation_decisions", _DECISION_COLUMNS, user_id)
+
+    async def _records(self, table: str, columns: str, user_id: str) -> list[dict[str, Any]]:
+        """Every column of the user's rows of ``table``, oldest first."""
         rows = await self.session.execute(
-            sa.select(EnhancementRow.__table__)
-            .where(EnhancementRow.user_id == user_id)
-            .order_by(EnhancementRow.created_at, EnhancementRow.id)
+            sa.text(f"SELECT {columns} FROM {table} WHERE user_id = :user ORDER BY created_at, id"),
+            {"user": user_id},
         )
         return [dict(row._mapping) for row in rows]
 
-    async def moderation_decisions(self, user_id: str) -> list[dict[str, Any]]:
-        rows = await self.session.execute(
-            sa.select(ModerationDecisionRow.__table__)
-            .where(ModerationDecisionRow.user_id == user_id)
-            .order_by(ModerationDecisionRow.created_at, ModerationDecisionRow.id)
-        )
-        return [dict(row._mapping) for row in rows]
+
+def _count(result: sa.CursorResult[Any]) -> int:
+    """How many rows a DELETE removed."""
+    return int(result.rowcount or 0)

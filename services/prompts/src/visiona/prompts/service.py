@@ -1,4 +1,9 @@
-"""Use cases of the prompts service."""
+"""Use cases of the prompts service: PreparePrompt, EnhancePrompt and the style packs.
+
+The rules are the domain's (:mod:`visiona.prompts.domain`), the LLM is reached through the
+port (:mod:`visiona.prompts.providers`), every statement is the repository's; this module
+orders them, with the LLM call always outside a transaction.
+"""
 
 from __future__ import annotations
 
@@ -19,21 +24,22 @@ from visiona.kit.errors import (
 )
 from visiona.kit.events import PromptEnhancementCreatedV1
 from visiona.kit.logging import get_logger
-from visiona.prompts import judge
-from visiona.prompts.domain import (
-    SUBJECT,
-    Completion,
-    Enhancement,
+from visiona.prompts.domain import judge
+from visiona.prompts.domain.moderation import (
     ModerationDecision,
+    check_rules,
+    refusal_error,
+)
+from visiona.prompts.domain.prompt import (
+    SUBJECT,
+    Enhancement,
     PreparedPrompt,
     StylePack,
     apply_template,
     check_trigger_word,
     clean_prompt,
-    refusal_error,
 )
-from visiona.prompts.llm import LanguageModel, LLMError, LLMFailure
-from visiona.prompts.moderation import check_rules, refusal_message
+from visiona.prompts.providers import LanguageModel, LLMError, LLMFailure
 from visiona.prompts.repository import (
     EnhancementRepository,
     ModerationDecisionRepository,
@@ -216,23 +222,9 @@ class PromptsService:
             )
         return PreparedPrompt(prompt=draft)
 
-    async def sweep_prompt_cache(self) -> int:
-        """Delete expired cache entries of every user (explicit cross-user work)."""
-        deleted = 0
-        while True:
-            async with self.db.uow(system=True) as uow:
-                n = await PromptCacheRepository(uow.session).delete_expired()
-                await uow.commit()
-            deleted += n
-            if n == 0:
-                break
-        if deleted:
-            log.info("prompt_cache.swept", deleted=deleted)
-        return deleted
-
     async def _ask(
         self, text: str, word: str, pack: StylePack | None, draft: str, enhance: bool
-    ) -> Completion:
+    ) -> judge.Completion:
         if enhance:
             return await self.llm.complete(
                 system=judge.REWRITE_SYSTEM,
@@ -248,7 +240,12 @@ class PromptsService:
         )
 
     async def _store_enhancement(
-        self, uow: UnitOfWork, user_id: str, prompt: str, enhanced: str, completion: Completion
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        prompt: str,
+        enhanced: str,
+        completion: judge.Completion,
     ) -> Enhancement:
         stored = await EnhancementRepository(uow.session).add(
             Enhancement(
@@ -286,22 +283,17 @@ class PromptsService:
     ) -> PreparedPrompt:
         """Keep the refusal for its user (and cache the LLM's verdict), commit, answer."""
         assert uow.user_id is not None
-        code = category or "other"
-        by_llm = source != "rules"
-        await ModerationDecisionRepository(uow.session).add(
-            ModerationDecision(
-                id=uuid.uuid4(),
-                user_id=uow.user_id,
-                prompt=prompt,
-                style_pack=pack_id,
-                source=source,
-                category=code,
-                message=refusal_message(code),
-                provider=self.llm.provider if by_llm else None,
-                model=self.llm.model if by_llm else None,
-                from_cache=from_cache,
-            )
+        decision = ModerationDecision.refusal(
+            user_id=uow.user_id,
+            prompt=prompt,
+            style_pack=pack_id,
+            source=source,
+            category=category,
+            provider=self.llm.provider,
+            model=self.llm.model,
+            from_cache=from_cache,
         )
+        await ModerationDecisionRepository(uow.session).add(decision)
         if cache is not None:
             key, verdict = cache
             await PromptCacheRepository(uow.session).put(
@@ -314,10 +306,8 @@ class PromptsService:
                 ttl=self.cache_ttl,
             )
         await uow.commit()
-        log.info("prompt.refused", source=source, category=code, from_cache=from_cache)
-        return PreparedPrompt(
-            prompt="", refused=True, refusal_reason=code, refusal_message=refusal_message(code)
-        )
+        log.info("prompt.refused", source=source, category=decision.category, from_cache=from_cache)
+        return decision.answer()
 
     def _degraded(self, draft: str, error_type: str, status: int | None) -> PreparedPrompt:
         # Never the prompt: only why the LLM's judgement is missing.
@@ -327,7 +317,7 @@ class PromptsService:
         return PreparedPrompt(prompt=draft, degraded=True)
 
 
-# What a failed LLM means to someone waiting for an enhancement (llm.LLMFailure).
+# What a failed LLM means to someone waiting for an enhancement (providers.LLMFailure).
 _ENHANCER_FAILURES: dict[LLMFailure, tuple[type[DomainError], str, str]] = {
     LLMFailure.UNAVAILABLE: (
         Unavailable,

@@ -5,14 +5,20 @@ to judge. Normalisation defeats the cheap obfuscations: case, accents and look-a
 (Cyrillic, Greek, full-width), invisible characters, leetspeak digits and symbols, letters
 spaced or dotted apart ("n u d e", "r.a.p.e") and stretched letters ("gooore").
 
-Refusal codes are stable (they reach API clients): see :data:`CATEGORIES`.
+Refusal codes are stable (they reach API clients): see :data:`CATEGORIES`. Every refusal,
+whoever made it (these rules, the LLM's judgement, the provider's own safety system), is kept
+for its user as a :class:`ModerationDecision` and answered with :func:`refusal_error`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
+
+from visiona.kit.errors import InvalidArgument
+from visiona.prompts.domain.prompt import PreparedPrompt
 
 # Stable refusal codes and the short explanation a user sees.
 CATEGORIES: dict[str, str] = {
@@ -225,3 +231,67 @@ def check_rules(*texts: str) -> RuleVerdict | None:
 
 def refusal_message(category: str) -> str:
     return CATEGORIES.get(category, CATEGORIES["other"])
+
+
+# The stable code of a refused prompt, on every path that takes one (the generation service
+# answers a PreparePrompt refusal with it too).
+PROMPT_REFUSED = "prompt_refused"
+
+
+def refusal_error(prepared: PreparedPrompt) -> InvalidArgument:
+    """The error a refused prompt is answered with: its category's explanation."""
+    return InvalidArgument(
+        prepared.refusal_message or "this prompt cannot be generated", code=PROMPT_REFUSED
+    )
+
+
+@dataclass(frozen=True)
+class ModerationDecision:
+    """A refusal, kept so that its user can later see why."""
+
+    id: uuid.UUID
+    user_id: str
+    prompt: str
+    style_pack: str | None
+    source: str
+    category: str
+    message: str
+    provider: str | None = None
+    model: str | None = None
+    from_cache: bool = False
+
+    @classmethod
+    def refusal(
+        cls,
+        *,
+        user_id: str,
+        prompt: str,
+        style_pack: str | None,
+        source: str,
+        category: str | None,
+        provider: str,
+        model: str,
+        from_cache: bool = False,
+    ) -> ModerationDecision:
+        """A refusal by ``source`` (``rules``, ``llm``, ``provider``); no category is
+        ``other``. One by the rule layer names no LLM: none was asked."""
+        code = category or "other"
+        by_llm = source != "rules"
+        return cls(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            prompt=prompt,
+            style_pack=style_pack,
+            source=source,
+            category=code,
+            message=refusal_message(code),
+            provider=provider if by_llm else None,
+            model=model if by_llm else None,
+            from_cache=from_cache,
+        )
+
+    def answer(self) -> PreparedPrompt:
+        """What PreparePrompt answers for this refusal (never a prompt)."""
+        return PreparedPrompt(
+            prompt="", refused=True, refusal_reason=self.category, refusal_message=self.message
+        )

@@ -1,4 +1,5 @@
-"""What we ask the LLM about a prompt, and how its answer is read. Pure.
+"""What we ask the LLM about a prompt, and how its answer (a :class:`Completion`, as a provider
+adapter gives it) is read. Pure.
 
 Before a generation, with ``enhance`` one call both judges and rewrites; without, a short
 call only judges. ``POST /v1/prompts/enhance`` asks the same judgement under the same policy
@@ -16,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from visiona.prompts.domain import MAX_PROMPT_CHARS, Completion, StylePack, ensure_trigger_word
-from visiona.prompts.moderation import CATEGORIES, check_rules
+from visiona.prompts.domain.moderation import CATEGORIES, check_rules
+from visiona.prompts.domain.prompt import MAX_PROMPT_CHARS, StylePack, ensure_trigger_word
 
 # Part of every cache key: changing the instructions below must bump it, so that no answer
 # given to older instructions is served again. (v2: a cached rewrite has passed the rule
@@ -134,6 +135,18 @@ def cache_key(
         " ".join(prompt.split()).casefold(),
     ]
     return hashlib.sha256(json.dumps(material, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What the LLM answered."""
+
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    # The provider's own safety system declined to answer.
+    provider_refused: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Prompt rules, free of I/O: input checks, style packs and their templates, the outcome of
-preparing a prompt."""
+"""The prompt: input checks, the trigger word, style packs and their templates, and what
+preparing (PreparePrompt) or enhancing (EnhancePrompt) one gives."""
 
 from __future__ import annotations
 
@@ -97,18 +97,6 @@ def apply_template(template: str, prompt: str, trigger_word: str) -> str:
 
 
 @dataclass(frozen=True)
-class Completion:
-    """What the LLM answered."""
-
-    text: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    # The provider's own safety system declined to answer.
-    provider_refused: bool = False
-
-
-@dataclass(frozen=True)
 class Enhancement:
     id: uuid.UUID
     user_id: str
@@ -132,31 +120,3 @@ class PreparedPrompt:
     refusal_message: str = ""
     reason: str = ""
     enhancement_id: uuid.UUID | None = None
-
-
-# The stable code of a refused prompt, on every path that takes one (the generation service
-# answers a PreparePrompt refusal with it too).
-PROMPT_REFUSED = "prompt_refused"
-
-
-def refusal_error(prepared: PreparedPrompt) -> InvalidArgument:
-    """The error a refused prompt is answered with: its category's explanation."""
-    return InvalidArgument(
-        prepared.refusal_message or "this prompt cannot be generated", code=PROMPT_REFUSED
-    )
-
-
-@dataclass(frozen=True)
-class ModerationDecision:
-    """A refusal, kept so that its user can later see why."""
-
-    id: uuid.UUID
-    user_id: str
-    prompt: str
-    style_pack: str | None
-    source: str
-    category: str
-    message: str
-    provider: str | None = None
-    model: str | None = None
-    from_cache: bool = False

@@ -15,7 +15,9 @@ from pydantic import SecretStr
 
 from visiona.emulators._server import running
 from visiona.prompts.config import PromptsSettings
-from visiona.prompts.llm import AnthropicLLM, LLMError, LLMFailure, OpenAILLM
+from visiona.prompts.providers import LLMError, LLMFailure
+from visiona.prompts.providers.anthropic import AnthropicLLM
+from visiona.prompts.providers.openai import OpenAILLM
 
 # Anthropic's error type per status (its "Errors" page).
 ANTHROPIC_TYPES = {

@@ -1,0 +1,25 @@
+"""Background work on the prompts schema's rows: the prompt cache's sweep."""
+
+from __future__ import annotations
+
+from visiona.kit.db import Database
+from visiona.kit.logging import get_logger
+from visiona.prompts.repository import PromptCacheRepository
+
+log = get_logger(__name__)
+
+
+async def sweep_prompt_cache(db: Database) -> int:
+    """Delete expired cache entries of every user (explicit cross-user work: the system
+    principal, whose policy lets it see and delete only expired entries)."""
+    deleted = 0
+    while True:
+        async with db.uow(system=True) as uow:
+            n = await PromptCacheRepository(uow.session).delete_expired()
+            await uow.commit()
+        deleted += n
+        if n == 0:
+            break
+    if deleted:
+        log.info("prompt_cache.swept", deleted=deleted)
+    return deleted

@@ -1,0 +1,83 @@
+"""GPT through the official ``openai`` SDK (Chat Completions, with its JSON mode)."""
+
+from __future__ import annotations
+
+import openai
+
+from visiona.kit.logging import get_logger
+from visiona.prompts.config import PromptsSettings
+from visiona.prompts.domain.judge import Completion
+from visiona.prompts.providers import FailureTable, LLMFailure, classify, failed
+
+log = get_logger(__name__)
+
+OPENAI_FAILURES: FailureTable = (
+    (openai.RateLimitError, LLMFailure.RATE_LIMITED),
+    (openai.AuthenticationError, LLMFailure.NOT_CONFIGURED),
+    (openai.PermissionDeniedError, LLMFailure.NOT_CONFIGURED),
+    (openai.NotFoundError, LLMFailure.NOT_CONFIGURED),
+    (openai.BadRequestError, LLMFailure.REJECTED),
+    (openai.UnprocessableEntityError, LLMFailure.REJECTED),
+    (openai.ConflictError, LLMFailure.UNAVAILABLE),
+    (openai.InternalServerError, LLMFailure.UNAVAILABLE),
+    (openai.APIConnectionError, LLMFailure.UNAVAILABLE),
+    (openai.APIResponseValidationError, LLMFailure.UNAVAILABLE),
+)
+# OpenAI's 429 when the account has no quota left is no rate: it lasts until someone pays.
+_OPENAI_NO_QUOTA = "insufficient_quota"
+# OpenAI's 400s that are its safety system declining the prompt, not a malformed request.
+OPENAI_POLICY_CODES = frozenset({"content_policy_violation", "content_filter", "invalid_prompt"})
+
+
+class OpenAILLM:
+    provider = "openai"
+
+    def __init__(self, settings: PromptsSettings) -> None:
+        self.model = settings.openai_model
+        self.client = openai.AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            max_retries=settings.llm_max_retries,
+            timeout=settings.llm_timeout_s,
+        )
+
+    async def complete(
+        self, *, system: str, user: str, max_tokens: int, json_answer: bool = False
+    ) -> Completion:
+        try:
+            completion = await self.client.chat.completions.create(
+                model=self.model,
+                max_completion_tokens=max_tokens,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
+                response_format={"type": "json_object"} if json_answer else openai.omit,
+            )
+        except openai.APIError as exc:
+            if isinstance(exc, openai.BadRequestError) and exc.code in OPENAI_POLICY_CODES:
+                log.info("llm.provider_refused", provider=self.provider, code=exc.code)
+                return Completion(
+                    text="", model=self.model, input_tokens=0, output_tokens=0,
+                    provider_refused=True,
+                )  # fmt: skip
+            failure = classify(exc, OPENAI_FAILURES)
+            if isinstance(exc, openai.RateLimitError) and exc.code == _OPENAI_NO_QUOTA:
+                failure = LLMFailure.NOT_CONFIGURED
+            raise failed(self.provider, exc, failure) from exc
+        choice = completion.choices[0] if completion.choices else None
+        usage = completion.usage
+        text = (choice.message.content or "").strip() if choice else ""
+        refused = choice is not None and (
+            choice.finish_reason == "content_filter" or bool(choice.message.refusal)
+        )
+        return Completion(
+            text=text,
+            model=completion.model,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            provider_refused=refused,
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
