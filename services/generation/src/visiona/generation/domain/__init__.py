@@ -1,0 +1,56 @@
+"""Generation's domain, free of I/O: the generation aggregate (:mod:`.generation`) and its
+images (:mod:`.image`)."""
+
+from visiona.generation.domain.generation import (
+    ASPECT_RATIOS,
+    MAX_PROMPT,
+    MAX_SEED,
+    PROVIDER_FINAL,
+    PROVIDER_STATUS,
+    Generation,
+    GenerationStatus,
+    Request,
+    can_advance,
+    check_request,
+    outcome_of_ingest,
+    output_urls,
+    outputs_to_ingest,
+    provider_failure_reason,
+    provider_running,
+    version_id,
+)
+from visiona.generation.domain.image import (
+    EXTENSIONS,
+    OUTPUT_FORMATS,
+    OutputInvalid,
+    StoredImage,
+    derive,
+    image_key_base,
+    owner_images_prefix,
+)
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "EXTENSIONS",
+    "MAX_PROMPT",
+    "MAX_SEED",
+    "OUTPUT_FORMATS",
+    "PROVIDER_FINAL",
+    "PROVIDER_STATUS",
+    "Generation",
+    "GenerationStatus",
+    "OutputInvalid",
+    "Request",
+    "StoredImage",
+    "can_advance",
+    "check_request",
+    "derive",
+    "image_key_base",
+    "outcome_of_ingest",
+    "output_urls",
+    "outputs_to_ingest",
+    "owner_images_prefix",
+    "provider_failure_reason",
+    "provider_running",
+    "version_id",
+]
