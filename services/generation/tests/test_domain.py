@@ -14,11 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from visiona.generation.domain import (
+from visiona.generation.domain.generation import (
     ASPECT_RATIOS,
     MAX_PROMPT,
     MAX_SEED,
-    OUTPUT_FORMATS,
     PROVIDER_FINAL,
     PROVIDER_STATUS,
     Generation,
@@ -26,15 +25,14 @@ from visiona.generation.domain import (
     Request,
     can_advance,
     check_request,
-    image_key_base,
     outcome_of_ingest,
     output_urls,
     outputs_to_ingest,
-    owner_images_prefix,
     provider_failure_reason,
     provider_running,
     version_id,
 )
+from visiona.generation.domain.image import OUTPUT_FORMATS, image_key_base, owner_images_prefix
 from visiona.kit.errors import InvalidArgument
 from visiona.kit.events import (
     GenerationCanceledV1,

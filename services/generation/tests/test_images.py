@@ -13,8 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from visiona.generation.domain import OUTPUT_FORMATS
-from visiona.generation.domain import derive as derive_spool
+from visiona.generation.domain.image import OUTPUT_FORMATS
+from visiona.generation.domain.image import derive as derive_spool
 from visiona.generation.service.image import (
     OutputGone,
     OutputInvalid,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from visiona.generation.domain.generation import Generation
 from visiona.generation.providers.replicate import PredictionsPort, ProviderPrediction
 from visiona.generation.repository import account as requests
 from visiona.generation.repository import generation as generations
@@ -47,21 +48,27 @@ class CreditsParticipant:
     def __init__(self, wake: Callable[[], None]) -> None:
         self.wake = wake
 
-    async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
+    @staticmethod
+    async def _generation(
+        event: CreditsReservedV1 | CreditsRejectedV1 | HoldExpiredV1, uow: UnitOfWork
+    ) -> Generation | None:
+        """The generation billing's event is about (locked), if it is one of ours."""
         if event.job_kind != "generation":
-            return
-        gen = await generations.load(uow, event.job_id)
+            return None
+        return await generations.load(uow, event.job_id)
+
+    async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
+        gen = await self._generation(event, uow)
         if gen is None:
-            log.warning("generation.reserved_unknown", generation_id=str(event.job_id))
+            if event.job_kind == "generation":
+                log.warning("generation.reserved_unknown", generation_id=str(event.job_id))
             return
         if gen.credits_reserved(event.hold_id, datetime.now(UTC)):
             uow.after_commit(self.wake)
         await generations.save(uow, gen)
 
     async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
-        if event.job_kind != "generation":
-            return
-        gen = await generations.load(uow, event.job_id)
+        gen = await self._generation(event, uow)
         if gen is None:
             return
         gen.credits_rejected(
@@ -72,9 +79,7 @@ class CreditsParticipant:
         await generations.save(uow, gen)
 
     async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
-        if event.job_kind != "generation":
-            return
-        gen = await generations.load(uow, event.job_id)
+        gen = await self._generation(event, uow)
         if gen is None:
             return
         if gen.hold_expired(datetime.now(UTC)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from visiona.generation.domain import Generation
+from visiona.generation.domain.generation import Generation
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc

@@ -12,7 +12,7 @@ One ``purge`` step, resumable at any point:
 3. every prediction that may still be running is canceled at Replicate, with the generation
    jobs' own cancel step;
 4. the S3 objects go: ``images/<owner key>/`` (and ``images/<user>/`` if not moved yet) (every image and its thumbnail, see
-   :func:`visiona.generation.domain.image_key_base`) and the parts of unfinished exports;
+   :func:`visiona.generation.domain.image.image_key_base`) and the parts of unfinished exports;
 5. one transaction deletes the webhook records of the user's predictions, the images,
    generations and exports rows, forgets the user's published outbox rows (waiting while one
    is still unpublished, so none outlives the answer), emits ``GenerationAccountPurgedV1``
@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from visiona.generation.account.export import SERVICE
-from visiona.generation.domain import owner_images_prefix
+from visiona.generation.domain.image import owner_images_prefix
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.repository import account as requests
 from visiona.generation.repository import generation as generations

@@ -27,14 +27,8 @@ from typing import Any
 import httpx
 
 from visiona.generation.config import GenerationSettings
-from visiona.generation.domain import (
-    Generation,
-    GenerationStatus,
-    OutputInvalid,
-    StoredImage,
-    image_key_base,
-    version_id,
-)
+from visiona.generation.domain.generation import Generation, GenerationStatus, version_id
+from visiona.generation.domain.image import OutputInvalid, StoredImage, image_key_base
 from visiona.generation.providers.replicate import PredictionsPort
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository import image as images

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from visiona.generation.domain import owner_images_prefix
+from visiona.generation.domain.image import owner_images_prefix
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository import image as images
 from visiona.kit.db import Database

@@ -16,12 +16,11 @@ from visiona.kit.rows import RowStore
 
 
 @dataclass
-class ErasureRecord:
+class ExportRecord:
+    """An export request's row: its own background job (visiona.kit.jobs)."""
+
     id: uuid.UUID
     user_id: str
-    deletion_id: uuid.UUID
-    round: int
-    removed: int
     work: str | None
     work_after: datetime | None
     work_attempts: int
@@ -31,15 +30,12 @@ class ErasureRecord:
 
 
 @dataclass
-class ExportRecord:
-    id: uuid.UUID
-    user_id: str
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-    created_at: datetime
-    updated_at: datetime
+class ErasureRecord(ExportRecord):
+    """An erasure request's row: the job's columns, and which deletion and round it answers."""
+
+    deletion_id: uuid.UUID
+    round: int
+    removed: int
 
 
 ERASURES = RowStore("erasures", ErasureRecord)

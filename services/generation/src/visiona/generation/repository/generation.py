@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from visiona.generation.domain import Generation
+from visiona.generation.domain.generation import Generation
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import (
     Event,

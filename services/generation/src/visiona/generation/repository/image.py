@@ -9,7 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from visiona.generation.domain import Generation, StoredImage
+from visiona.generation.domain.generation import Generation
+from visiona.generation.domain.image import StoredImage
 from visiona.kit.db import UnitOfWork
 
 _COLUMNS = (

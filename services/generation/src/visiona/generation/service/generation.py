@@ -10,9 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from visiona.generation import domain
 from visiona.generation.clients import BackendsPort
-from visiona.generation.domain import Generation
+from visiona.generation.domain.generation import Generation, check_request
 from visiona.generation.repository import generation as generations
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound
@@ -62,7 +61,7 @@ class GenerationService:
         """Request a generation; with an idempotency key, the generation that key already
         made, as it stands now, if there is one (ADR 0009). Also says whether the answer is
         that earlier generation (a replay)."""
-        req = domain.check_request(
+        req = check_request(
             model_id=model_id,
             prompt=prompt,
             enhance=enhance,

@@ -1,8 +1,8 @@
 """Images: copied from the provider's (expiring) URLs into our storage, and the gallery.
 
 Each output is streamed to a spooled file, decoded once to check it is the image it claims to
-be (:func:`visiona.generation.domain.derive`), and stored as is, with its WebP thumbnail, where
-:func:`visiona.generation.domain.image_key_base` says.
+be (:func:`visiona.generation.domain.image.derive`), and stored as is, with its WebP thumbnail, where
+:func:`visiona.generation.domain.image.image_key_base` says.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, cast
 
 import httpx
 
-from visiona.generation.domain import EXTENSIONS, OutputInvalid, StoredImage, derive
+from visiona.generation.domain.image import EXTENSIONS, OutputInvalid, StoredImage, derive
 from visiona.generation.repository import image as images
 from visiona.kit.db import Database
 from visiona.kit.errors import NotFound
@@ -62,6 +62,10 @@ async def copy_output(
             storage.put_bytes(thumb_key, thumb, content_type="image/webp"),
         )
     return StoredImage(key, thumb_key, content_type, width, height, size, placeholder)
+
+
+def _no_image(image_id: str) -> NotFound:
+    return NotFound(f"no image {image_id}", code="image_not_found")
 
 
 @dataclass(frozen=True)
@@ -154,14 +158,14 @@ class Gallery:
         async with self.db.uow(user_id) as uow:
             row = await images.get(uow, iid)
         if row is None:
-            raise NotFound(f"no image {image_id}", code="image_not_found")
+            raise _no_image(image_id)
         return self.view(row)
 
     async def set_favourite(self, user_id: str, image_id: str, favourite: bool) -> ImageView:
         iid = parse_id(image_id, "image")
         async with self.db.uow(user_id) as uow:
             if not await images.set_favourite(uow, iid, favourite):
-                raise NotFound(f"no image {image_id}", code="image_not_found")
+                raise _no_image(image_id)
             await uow.commit()
         return await self.get(user_id, image_id)
 
@@ -170,7 +174,7 @@ class Gallery:
         async with self.db.uow(user_id) as uow:
             keys = await images.delete(uow, iid)
             if keys is None:
-                raise NotFound(f"no image {image_id}", code="image_not_found")
+                raise _no_image(image_id)
             await uow.commit()
         for key in keys:
             await self.storage.delete(key)
