@@ -54,7 +54,7 @@ async def setup(runtime: Runtime) -> None:
     )
     runtime.add_consumer(CREDITS_CONSUMER, CreditsParticipant(jobs.wake).handlers())
     runtime.add_worker("generation-jobs", jobs.run)
-    erasures, exports = account_jobs(runtime.db, storage, jobs, settings)
+    erasures, exports = account_jobs(runtime.db, storage, jobs)
     runtime.add_consumer(ACCOUNT_CONSUMER, AccountRequests(erasures.wake, exports.wake).handlers())
     runtime.add_worker("erasure-jobs", erasures.run)
     runtime.add_worker("export-jobs", exports.run)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from visiona.generation.account.erasure import ErasureJobs
 from visiona.generation.account.export import ExportJobs
-from visiona.generation.config import GenerationSettings
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.kit.db import Database
 from visiona.kit.storage import Storage
 
 
 def account_jobs(
-    db: Database, storage: Storage, generations: GenerationJobs, settings: GenerationSettings
+    db: Database, storage: Storage, generations: GenerationJobs
 ) -> tuple[ErasureJobs, ExportJobs]:
     """The two workers, on the generation jobs' timings."""
     return (
