@@ -15,16 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from visiona.generation.domain.generation import (
-    ASPECT_RATIOS,
-    MAX_PROMPT,
-    MAX_SEED,
     PROVIDER_FINAL,
     PROVIDER_STATUS,
     Generation,
     GenerationStatus,
-    Request,
     can_advance,
-    check_request,
     outcome_of_ingest,
     output_urls,
     outputs_to_ingest,
@@ -33,6 +28,13 @@ from visiona.generation.domain.generation import (
     version_id,
 )
 from visiona.generation.domain.image import OUTPUT_FORMATS, image_key_base, owner_images_prefix
+from visiona.generation.domain.request import (
+    ASPECT_RATIOS,
+    MAX_PROMPT,
+    MAX_SEED,
+    Request,
+    check_request,
+)
 from visiona.kit.errors import InvalidArgument
 from visiona.kit.events import (
     GenerationCanceledV1,

@@ -1,4 +1,4 @@
-"""The generation aggregate, free of I/O: states, request checks, provider outputs, and every
+"""The generation aggregate, free of I/O: states, what the provider says, and every
 transition of a generation with the events it raises.
 
 A generation moves ``awaiting_credits → queued → running → succeeded | failed | canceled``.
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from visiona.generation.domain.image import OUTPUT_FORMATS
-from visiona.kit.errors import InvalidArgument
 from visiona.kit.events import (
     Event,
     GenerationCanceledV1,
@@ -32,10 +30,6 @@ from visiona.kit.events import (
     GenerationSucceededV1,
     ModelVersionMissingV1,
 )
-
-ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
-MAX_PROMPT = 2000
-MAX_SEED = 2**31 - 1
 
 
 class GenerationStatus(enum.StrEnum):
@@ -68,66 +62,6 @@ _RANK = {
 
 def can_advance(current: GenerationStatus, new: GenerationStatus) -> bool:
     return not current.terminal and new.rank > current.rank
-
-
-@dataclass(frozen=True)
-class Request:
-    """A checked generation request."""
-
-    model_id: str
-    prompt: str
-    enhance: bool
-    style_pack: str | None
-    num_outputs: int
-    aspect_ratio: str
-    seed: int | None
-    lora_scale: float
-    output_format: str
-
-
-def check_request(
-    *,
-    model_id: str,
-    prompt: str,
-    enhance: bool,
-    style_pack: str | None,
-    num_outputs: int,
-    aspect_ratio: str | None,
-    seed: int | None,
-    lora_scale: float | None,
-    output_format: str | None,
-) -> Request:
-    text = " ".join((prompt or "").split())
-    if not 1 <= len(text) <= MAX_PROMPT:
-        raise InvalidArgument(f"prompt must be 1-{MAX_PROMPT} characters", code="prompt_invalid")
-    if not 1 <= num_outputs <= 4:
-        raise InvalidArgument("num_outputs must be 1-4", code="num_outputs_invalid")
-    ratio = aspect_ratio or "1:1"
-    if ratio not in ASPECT_RATIOS:
-        raise InvalidArgument(
-            f"aspect_ratio must be one of {', '.join(ASPECT_RATIOS)}", code="aspect_ratio_invalid"
-        )
-    fmt = output_format or "webp"
-    if fmt not in OUTPUT_FORMATS:
-        raise InvalidArgument(
-            "output_format must be webp, jpg or png", code="output_format_invalid"
-        )
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise InvalidArgument(f"seed must be 0-{MAX_SEED}", code="seed_invalid")
-    scale = 1.0 if lora_scale is None else lora_scale
-    if not -1.0 <= scale <= 2.0:
-        raise InvalidArgument("lora_scale must be between -1 and 2", code="lora_scale_invalid")
-    return Request(
-        model_id=model_id,
-        prompt=text,
-        enhance=enhance,
-        style_pack=style_pack or None,
-        num_outputs=num_outputs,
-        aspect_ratio=ratio,
-        seed=seed,
-        lora_scale=scale,
-        output_format=fmt,
-    )
 
 
 # The provider's prediction status → ours. ``succeeded`` is final for us only once every

@@ -11,7 +11,8 @@ import uuid
 from datetime import UTC, datetime
 
 from visiona.generation.clients import BackendsPort
-from visiona.generation.domain.generation import Generation, check_request
+from visiona.generation.domain.generation import Generation
+from visiona.generation.domain.request import check_request
 from visiona.generation.repository import generation as generations
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound
