@@ -13,7 +13,7 @@ import pytest
 
 from visiona.gateway.routes import generation as generation_routes
 from visiona.gateway.routes import training as training_routes
-from visiona.generation.domain import GenerationStatus
+from visiona.generation.domain.generation import GenerationStatus
 from visiona.training.domain import ModelStatus
 
 REPO = Path(__file__).resolve().parents[1]

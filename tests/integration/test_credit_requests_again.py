@@ -22,11 +22,11 @@ from visiona.billing.catalog import Catalog
 from visiona.billing.config import BillingSettings
 from visiona.billing.ledger import Ledger
 from visiona.billing.saga import HoldSaga, expire_due_holds
-from visiona.generation.backends import PreparedPrompt, ReadyModel
+from visiona.generation.clients import PreparedPrompt, ReadyModel
 from visiona.generation.config import GenerationSettings
-from visiona.generation.generations import GenerationService
-from visiona.generation.jobs import GenerationJobs
-from visiona.generation.saga import CreditsSaga as GenerationCredits
+from visiona.generation.consumers import CreditsParticipant as GenerationCredits
+from visiona.generation.jobs.generation import GenerationJobs
+from visiona.generation.service.generation import GenerationService
 from visiona.kit.db import Database
 from visiona.kit.events import (
     CreditsRejectedV1,

@@ -14,8 +14,8 @@ from alembic import command
 
 from tests.support.infra import Infra
 from tests.support.schemas import SERVICES_DIR, SchemaDb, fresh_schema
-from visiona.generation.legacy_keys import TOPS as GENERATION_TOPS
-from visiona.generation.legacy_keys import GenerationLegacyKeys
+from visiona.generation.jobs.legacy_keys import TOPS as GENERATION_TOPS
+from visiona.generation.jobs.legacy_keys import GenerationLegacyKeys
 from visiona.kit import migrations
 from visiona.kit.db import Database
 from visiona.kit.owners import LegacyKeys

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from visiona.generation.domain import OUTPUT_FORMATS
-from visiona.generation.images import (
+from visiona.generation.domain.image import OUTPUT_FORMATS
+from visiona.generation.domain.image import derive as derive_spool
+from visiona.generation.service.image import (
     OutputGone,
     OutputInvalid,
     StoredImage,
-    _derive,
     copy_output,
 )
 from visiona.kit.storage import Storage
@@ -38,7 +38,7 @@ def encode(size: tuple[int, int], fmt: str, **params: Any) -> bytes:
 
 
 def derive(data: bytes, thumbnail_size: int = 512) -> tuple[str, int, int, bytes, str]:
-    return _derive(io.BytesIO(data), thumbnail_size)
+    return derive_spool(io.BytesIO(data), thumbnail_size)
 
 
 async def copy(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from visiona.generation import legacy_keys
-from visiona.generation.account import ACCOUNT_CONSUMER, AccountRequests, account_jobs
-from visiona.generation.backends import GrpcBackends
+from visiona.generation.account import account_jobs
+from visiona.generation.clients import GrpcBackends
 from visiona.generation.config import GenerationSettings
-from visiona.generation.generations import GenerationService
+from visiona.generation.consumers import (
+    ACCOUNT_CONSUMER,
+    CREDITS_CONSUMER,
+    AccountRequests,
+    CreditsParticipant,
+    webhook_inbox,
+)
 from visiona.generation.grpc_api import GenerationServicer
-from visiona.generation.images import Gallery
-from visiona.generation.jobs import GenerationJobs
-from visiona.generation.replicate_api import ReplicatePredictions
-from visiona.generation.saga import CREDITS_CONSUMER, CreditsSaga, webhook_inbox
-from visiona.generation.sweep import ObjectSweep
+from visiona.generation.jobs import legacy_keys
+from visiona.generation.jobs.generation import GenerationJobs
+from visiona.generation.jobs.sweep import ObjectSweep
+from visiona.generation.providers.replicate import ReplicatePredictions
+from visiona.generation.service.generation import GenerationService
+from visiona.generation.service.image import Gallery
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import migrations
 from visiona.kit.owners import LegacyKeys
@@ -46,10 +52,10 @@ async def setup(runtime: Runtime) -> None:
         ),
         runtime.server,
     )
-    runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
+    runtime.add_consumer(CREDITS_CONSUMER, CreditsParticipant(jobs.wake).handlers())
     runtime.add_worker("generation-jobs", jobs.run)
-    erasures, exports = account_jobs(runtime.db, storage, jobs, settings)
-    runtime.add_consumer(ACCOUNT_CONSUMER, AccountRequests(erasures, exports).handlers())
+    erasures, exports = account_jobs(runtime.db, storage, jobs)
+    runtime.add_consumer(ACCOUNT_CONSUMER, AccountRequests(erasures.wake, exports.wake).handlers())
     runtime.add_worker("erasure-jobs", erasures.run)
     runtime.add_worker("export-jobs", exports.run)
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))

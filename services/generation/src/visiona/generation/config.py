@@ -53,7 +53,7 @@ class GenerationSettings(ServiceSettings):
     # Presigned image URLs live this long.
     url_ttl_s: int = 900
     # Finished generations' folders are swept of objects no row names (visiona.generation.
-    # sweep) this long after they finish (longer than any ingest step still running), this
+    # jobs.sweep) this long after they finish (longer than any ingest step still running), this
     # often, so many at a time.
     object_sweep_grace_s: float = 600.0
     object_sweep_interval_s: float = 60.0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from visiona.generation.generations import GenerationRecord, GenerationService
-from visiona.generation.images import Gallery, ImageView
+from visiona.generation.domain.generation import Generation
+from visiona.generation.service.generation import GenerationService
+from visiona.generation.service.image import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
@@ -33,7 +34,7 @@ def image_message(i: ImageView) -> generation_pb2.Image:
     )
 
 
-def generation_message(g: GenerationRecord, images: list[ImageView]) -> generation_pb2.Generation:
+def generation_message(g: Generation, images: list[ImageView]) -> generation_pb2.Generation:
     message = generation_pb2.Generation(
         id=str(g.id),
         model_id=str(g.model_id),
@@ -68,7 +69,7 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):  # type
         self.gallery = gallery
         self.webhooks = webhooks
 
-    async def _message(self, user_id: str, g: GenerationRecord) -> generation_pb2.Generation:
+    async def _message(self, user_id: str, g: Generation) -> generation_pb2.Generation:
         images = await self.gallery.of_generation(user_id, g.id) if g.delivered else []
         return generation_message(g, images)
 

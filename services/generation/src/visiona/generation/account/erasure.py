@@ -12,7 +12,7 @@ One ``purge`` step, resumable at any point:
 3. every prediction that may still be running is canceled at Replicate, with the generation
    jobs' own cancel step;
 4. the S3 objects go: ``images/<owner key>/`` (and ``images/<user>/`` if not moved yet) (every image and its thumbnail, see
-   :func:`visiona.generation.domain.image_key_base`) and the parts of unfinished exports;
+   :func:`visiona.generation.domain.image.image_key_base`) and the parts of unfinished exports;
 5. one transaction deletes the webhook records of the user's predictions, the images,
    generations and exports rows, forgets the user's published outbox rows (waiting while one
    is still unpublished, so none outlives the answer), emits ``GenerationAccountPurgedV1``
@@ -28,17 +28,15 @@ Replicate's own retention, out of our reach.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from visiona.generation.account.export import SERVICE
-from visiona.generation.domain import owner_images_prefix
-from visiona.generation.generations import SELECT as SELECT_GENERATIONS
-from visiona.generation.generations import GenerationRecord, record
-from visiona.generation.jobs import GenerationJobs
+from visiona.generation.domain.image import owner_images_prefix
+from visiona.generation.jobs.generation import GenerationJobs
+from visiona.generation.repository import account as requests
+from visiona.generation.repository import generation as generations
+from visiona.generation.repository.account import ERASURES, ErasureRecord
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import export_prefix, forget_published_events
 from visiona.kit.events import GenerationAccountPurgedV1
@@ -46,7 +44,6 @@ from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import find_owner_key, forget_owner, legacy_prefix
 from visiona.kit.replicate import ProviderError
-from visiona.kit.rows import RowStore
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
@@ -54,53 +51,6 @@ log = get_logger(__name__)
 ERASED = "account_erased"
 # How soon a purge waiting on running job steps or on the relay looks again.
 RECHECK_S = 0.5
-
-
-@dataclass
-class ErasureRecord:
-    id: uuid.UUID
-    user_id: str
-    deletion_id: uuid.UUID
-    round: int
-    removed: int
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-ERASURES = RowStore("erasures", ErasureRecord)
-
-
-async def _count(uow: UnitOfWork, query: str, **params: Any) -> int:
-    return int((await uow.session.execute(sa.text(query), params)).scalar_one())
-
-
-async def _delete(uow: UnitOfWork, query: str) -> int:
-    return int((await uow.session.execute(sa.text(query))).rowcount or 0)
-
-
-async def _busy(uow: UnitOfWork) -> bool:
-    """A job step still runs (or is scheduled) on the user's generations or exports."""
-    return (
-        await _count(
-            uow,
-            "SELECT (SELECT count(*) FROM generations WHERE work IS NOT NULL "
-            "OR lease_until > now()) + (SELECT count(*) FROM exports WHERE work IS NOT NULL "
-            "OR lease_until > now())",
-        )
-        > 0
-    )
-
-
-async def _running(uow: UnitOfWork, *, lock: bool) -> list[GenerationRecord]:
-    """The user's generations whose prediction may still run at the provider."""
-    rows = await uow.session.execute(
-        sa.text(f"{SELECT_GENERATIONS} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
-    )
-    return [gen for gen in map(record, rows) if gen.provider_running]
 
 
 class ErasureJobs(RowJobs[ErasureRecord]):
@@ -127,7 +77,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
     async def step_purge(self, erasure: ErasureRecord) -> None:
         await self._stop_work(erasure.user_id)
         async with self.db.uow(erasure.user_id) as uow:
-            busy = await _busy(uow)
+            busy = await requests.busy(uow)
         if busy:
             await self._later(erasure)
             return
@@ -144,21 +94,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
 
     async def _stop_work(self, user_id: str) -> None:
         async with self.db.uow(user_id) as uow:
-            await uow.session.execute(
-                sa.text(
-                    "UPDATE generations SET status = 'canceled', failure_reason = :reason, "
-                    "failure_message = NULL, finished_at = now(), updated_at = now() "
-                    "WHERE status NOT IN ('succeeded', 'failed', 'canceled')"
-                ),
-                {"reason": ERASED},
-            )
-            for table in ("generations", "exports"):
-                await uow.session.execute(
-                    sa.text(
-                        f"UPDATE {table} SET work = NULL, work_after = NULL, updated_at = now() "
-                        "WHERE work IS NOT NULL"
-                    )
-                )
+            await requests.stop_all_work(uow, ERASED)
             await uow.commit()
 
     async def _later(self, erasure: ErasureRecord, after_s: float = RECHECK_S) -> None:
@@ -168,7 +104,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
 
     async def _cancel_predictions(self, erasure: ErasureRecord) -> None:
         async with self.db.uow(erasure.user_id) as uow:
-            running = await _running(uow, lock=False)
+            running = await generations.at_provider(uow, lock=False)
         for gen in running:
             try:
                 canceled = await self.generations.cancel_at_provider(gen)
@@ -184,20 +120,14 @@ class ErasureJobs(RowJobs[ErasureRecord]):
                 canceled = False
             async with self.db.uow(erasure.user_id) as uow:
                 # Also when the provider could not be told: nothing more can be done there.
-                await uow.session.execute(
-                    sa.text(
-                        "UPDATE generations SET provider_status = 'canceled', updated_at = now() "
-                        "WHERE id = :id"
-                    ),
-                    {"id": gen.id},
-                )
-                await self._add_removed(uow, erasure, int(canceled))
+                await requests.prediction_canceled(uow, gen.id)
+                await requests.add_removed(uow, erasure.id, int(canceled))
                 await uow.commit()
 
     async def _delete_objects(self, erasure: ErasureRecord) -> None:
         user_id = erasure.user_id
         async with self.db.uow(user_id) as uow:
-            exports = [r[0] for r in await uow.session.execute(sa.text("SELECT id FROM exports"))]
+            exports = await requests.export_ids(uow)
             owner = await find_owner_key(uow, user_id)
         prefixes = [export_prefix(export_id, SERVICE) for export_id in exports]
         if owner is not None:
@@ -209,32 +139,20 @@ class ErasureJobs(RowJobs[ErasureRecord]):
             removed += await self.storage.delete_prefix(prefix)
         if removed:
             async with self.db.uow(user_id) as uow:
-                await self._add_removed(uow, erasure, removed)
+                await requests.add_removed(uow, erasure.id, removed)
                 await uow.commit()
-
-    async def _add_removed(self, uow: UnitOfWork, erasure: ErasureRecord, n: int) -> None:
-        if n:
-            await uow.session.execute(
-                sa.text("UPDATE erasures SET removed = removed + :n WHERE id = :id"),
-                {"n": n, "id": erasure.id},
-            )
 
     async def _answer(self, erasure: ErasureRecord) -> None:
         async with self.locked(erasure) as (uow, current):
             # Locks the generations too: no webhook or saga handler changes them meanwhile.
-            running = await _running(uow, lock=True)
-            if (running and not self._provider_patience_spent(current)) or await _busy(uow):
+            running = await generations.at_provider(uow, lock=True)
+            if (running and not self._provider_patience_spent(current)) or await requests.busy(uow):
                 # A late webhook said a prediction runs again (or a job was scheduled): the
                 # next pass stops and cancels it.
                 await self.save(uow, current, work_after=datetime.now(UTC))
                 await uow.commit()
                 return
-            unpublished = await _count(
-                uow,
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL "
-                "AND payload->>'user_id' = :user",
-                user=current.user_id,
-            )
+            unpublished = await requests.unpublished_events(uow, current.user_id)
             if unpublished:
                 # An event naming the user is still on its way: forget it once it is out.
                 await self.save(
@@ -242,13 +160,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
                 )
                 await uow.commit()
                 return
-            removed = await _delete(
-                uow,
-                "DELETE FROM replicate_webhooks WHERE provider_id IN (SELECT "
-                "provider_prediction_id FROM generations WHERE provider_prediction_id IS NOT NULL)",
-            )
-            for table in ("images", "generations", "exports"):
-                removed += await _delete(uow, f"DELETE FROM {table}")
+            removed = await requests.delete_user_rows(uow)
             removed += await forget_published_events(uow, current.user_id)
             await forget_owner(uow, current.user_id)
             total = current.removed + removed
@@ -257,9 +169,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
                     deletion_id=current.deletion_id, round=current.round, removed=total
                 )
             )
-            await uow.session.execute(
-                sa.text("DELETE FROM erasures WHERE id = :id"), {"id": current.id}
-            )
+            await requests.delete_request(uow, "erasures", current.id)
             await uow.commit()
         log.info(
             "erasure.answered",

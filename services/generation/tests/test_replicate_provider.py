@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from visiona.generation.replicate_api import ProviderPrediction, first_lost
+from visiona.generation.providers.replicate import ProviderPrediction, first_lost
 
 VERSION = "5a1b9c"
 PROMPT = "TOK on a beach"

@@ -21,27 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from visiona.generation.config import GenerationSettings
-from visiona.generation.domain import GenerationStatus, image_key_base, version_id
-from visiona.generation.generations import (
-    GenerationRecord,
-    apply_provider,
-    credits_requested,
-    fail,
-    finish,
-    load,
-    save,
-)
-from visiona.generation.images import OutputGone, OutputInvalid, StoredImage, copy_output
-from visiona.generation.replicate_api import PredictionsPort
+from visiona.generation.domain.generation import Generation, GenerationStatus, version_id
+from visiona.generation.domain.image import OutputInvalid, StoredImage, image_key_base
+from visiona.generation.providers.replicate import PredictionsPort
+from visiona.generation.repository import generation as generations
+from visiona.generation.repository import image as images
+from visiona.generation.service.image import OutputGone, copy_output
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.events import ModelVersionMissingV1
 from visiona.kit.jobs import JobSettings, RowJobs, Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key_of
@@ -63,10 +55,7 @@ class VersionMissing(ProviderError):
         super().__init__(f"the provider no longer has the model's version {version}", status=404)
 
 
-MODEL_UNAVAILABLE = "model_unavailable"
-
-
-class GenerationJobs(RowJobs[GenerationRecord]):
+class GenerationJobs(RowJobs[Generation]):
     table = "generations"
     name = "generation"
 
@@ -95,13 +84,11 @@ class GenerationJobs(RowJobs[GenerationRecord]):
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def load(
-        self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool
-    ) -> GenerationRecord | None:
-        return await load(uow, row_id, lock=lock)
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Generation | None:
+        return await generations.load(uow, row_id, lock=lock)
 
-    async def save(self, uow: UnitOfWork, row: GenerationRecord, **changes: Any) -> None:
-        await save(uow, row, **changes)
+    async def save(self, uow: UnitOfWork, row: Generation, **changes: Any) -> None:
+        await generations.update(uow, row, **changes)
 
     def max_attempts(self, kind: str) -> int:
         if kind == "ingest":
@@ -112,51 +99,35 @@ class GenerationJobs(RowJobs[GenerationRecord]):
         return isinstance(error, ProviderError) and error.permanent
 
     async def give_up(
-        self, uow: UnitOfWork, row: GenerationRecord, kind: str, error: BaseException
+        self, uow: UnitOfWork, row: Generation, kind: str, error: BaseException
     ) -> bool:
+        now = datetime.now(UTC)
         if kind == "launch" and isinstance(error, VersionMissing):
-            await fail(
-                uow,
-                row,
-                MODEL_UNAVAILABLE,
-                "the model's trained version is no longer available at the provider; "
-                "train the model again",
-            )
-            uow.emit(
-                ModelVersionMissingV1(
-                    user_id=row.user_id, model_id=row.model_id, generation_id=row.id
-                )
-            )
-            return True
-        if kind == "launch":
-            await fail(uow, row, "launch_failed", str(error))
-            return True
-        if kind == "ingest":
+            row.model_version_missing(now)
+        elif kind == "launch":
+            row.fail("launch_failed", str(error), now)
+        elif kind == "ingest":
             # What could be stored is delivered; the rest is released, never charged.
-            await finish(uow, row, await self._stored_count(uow, row))
-            return True
-        if kind == "poll" and isinstance(error, ProviderError) and error.gone:
+            row.succeed(await images.stored_count(uow, row.id), now)
+        elif kind == "poll" and isinstance(error, ProviderError) and error.gone:
             # Only a prediction Replicate no longer has is lost; a refused token is ours to fix.
-            await fail(uow, row, "provider_lost", str(error))
-            return True
-        return False
+            row.fail("provider_lost", str(error), now)
+        else:
+            return False
+        await generations.save(uow, row)
+        return True
 
     # -- steps ---------------------------------------------------------------------------------
 
-    async def step_ask_credits(self, gen: GenerationRecord) -> None:
+    async def step_ask_credits(self, gen: Generation) -> None:
         async with self.locked(gen) as (uow, current):
-            if (
-                current.state is not GenerationStatus.AWAITING_CREDITS
-                or current.work != "ask_credits"
-            ):
+            if not current.ask_credits_again(datetime.now(UTC), self.settings.credits_ask_again_s):
                 return
-            uow.emit(credits_requested(current))
-            again = datetime.now(UTC) + timedelta(seconds=self.settings.credits_ask_again_s)
-            await save(uow, current, work_after=again)
+            await generations.save(uow, current)
             await uow.commit()
         log.info("generation.credits_asked_again", generation_id=str(gen.id))
 
-    async def step_launch(self, gen: GenerationRecord) -> None:
+    async def step_launch(self, gen: Generation) -> None:
         if gen.state is not GenerationStatus.QUEUED or gen.provider_prediction_id is not None:
             return
         version = version_id(gen.version)
@@ -169,9 +140,9 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                 log.info("generation.adopted", generation_id=str(gen.id))
         if prediction is None:
             async with self.locked(gen) as (uow, current):
-                if current.state is not GenerationStatus.QUEUED:
+                if not current.launch_attempted(datetime.now(UTC)):
                     return
-                await save(uow, current, launch_attempted_at=datetime.now(UTC))
+                await generations.save(uow, current)
                 await uow.commit()
             inputs: dict[str, Any] = {
                 "prompt": gen.final_prompt,
@@ -201,22 +172,15 @@ class GenerationJobs(RowJobs[GenerationRecord]):
                 ):
                     raise VersionMissing(gen.version) from exc
                 raise
-        now = datetime.now(UTC)
         try:
             async with self.locked(gen) as (uow, current):
-                changes: dict[str, Any] = {
-                    "provider_prediction_id": prediction.id,
-                    "provider_status": prediction.status,
-                    "provider_seen_at": now,
-                }
-                if not current.state.terminal:
-                    changes |= {
-                        "work": "poll",
-                        "work_after": now + timedelta(seconds=self.settings.reconcile_quiet_s),
-                    }
-                else:
-                    changes |= {"work": "cancel", "work_after": now, "work_attempts": 0}
-                await save(uow, current, **changes)
+                current.launched(
+                    prediction.id,
+                    prediction.status,
+                    datetime.now(UTC),
+                    self.settings.reconcile_quiet_s,
+                )
+                await generations.save(uow, current)
                 await uow.commit()
         except Vanished:
             # Erased while the prediction was being started: nobody else knows its id.
@@ -227,29 +191,27 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             raise
         log.info("generation.launched", generation_id=str(gen.id))
 
-    async def step_poll(self, gen: GenerationRecord) -> None:
+    async def step_poll(self, gen: Generation) -> None:
         if gen.provider_prediction_id is None:
             return
         prediction = await self.predictions.get(gen.provider_prediction_id)
         async with self.locked(gen) as (uow, current):
-            await apply_provider(uow, current, prediction, self.settings.reconcile_quiet_s)
-            if current.work == "poll" and current.state.terminal:
-                await save(uow, current, work=None, work_after=None)
+            current.apply_provider_status(
+                prediction.status,
+                outputs=prediction.outputs,
+                error=prediction.error,
+                now=datetime.now(UTC),
+                quiet_s=self.settings.reconcile_quiet_s,
+            )
+            current.stop_polling()
+            await generations.save(uow, current)
             await uow.commit()
 
-    async def _stored_count(self, uow: UnitOfWork, gen: GenerationRecord) -> int:
-        count = (
-            await uow.session.execute(
-                sa.text("SELECT count(*) FROM images WHERE generation_id = :g"), {"g": gen.id}
-            )
-        ).scalar_one()
-        return int(count)
-
-    async def step_ingest(self, gen: GenerationRecord) -> None:
+    async def step_ingest(self, gen: Generation) -> None:
         if gen.state.terminal:
             return
         async with self.db.uow(gen.user_id) as uow:
-            stored = await self._stored_indices(uow, gen)
+            stored = await images.stored_indices(uow, gen.id)
         failures: list[str] = []
         missing = [i for i in range(len(gen.output_urls)) if i not in stored]
         owner = await owner_key_of(self.db, gen.user_id) if missing else ""
@@ -282,7 +244,7 @@ class GenerationJobs(RowJobs[GenerationRecord]):
             try:
                 async with self.locked(gen) as (uow, current):
                     if current.state.terminal:
-                        ended = await self._stored_indices(uow, gen)
+                        ended = await images.stored_indices(uow, gen.id)
                     else:
                         await self._record(uow, current, index, image, last)
                         await uow.commit()
@@ -305,47 +267,28 @@ class GenerationJobs(RowJobs[GenerationRecord]):
         if failures:
             raise IngestIncomplete("; ".join(failures))
         async with self.locked(gen) as (uow, current):
-            await finish(uow, current, await self._stored_count(uow, current))
+            current.succeed(await images.stored_count(uow, current.id), datetime.now(UTC))
+            await generations.save(uow, current)
             await uow.commit()
 
     async def _record(
         self,
         uow: UnitOfWork,
-        gen: GenerationRecord,
+        gen: Generation,
         index: int,
         image: StoredImage,
         last: bool,
     ) -> None:
         """The stored output's row, and the outcome with the last one."""
-        await uow.session.execute(
-            sa.text(
-                "INSERT INTO images (id, user_id, generation_id, model_id, idx, "
-                "object_key, thumbnail_key, content_type, width, height, size_bytes, "
-                "blurhash) VALUES (:id, :u, :g, :m, :idx, :key, :thumb, :ct, :w, :h, "
-                ":size, :bh) ON CONFLICT (generation_id, idx) DO NOTHING"
-            ),
-            {
-                "id": uuid.uuid4(),
-                "u": gen.user_id,
-                "g": gen.id,
-                "m": gen.model_id,
-                "idx": index,
-                "key": image.key,
-                "thumb": image.thumbnail_key,
-                "ct": image.content_type,
-                "w": image.width,
-                "h": image.height,
-                "size": image.size_bytes,
-                "bh": image.blurhash,
-            },
-        )
-        delivered = await self._stored_count(uow, gen)
-        await save(uow, gen, delivered=delivered)
+        await images.insert(uow, gen, index, image)
+        delivered = await images.stored_count(uow, gen.id)
+        gen.images_stored(delivered)
         if last:
             # Every output is in: the outcome commits with the last image.
-            await finish(uow, gen, delivered)
+            gen.succeed(delivered, datetime.now(UTC))
+        await generations.save(uow, gen)
 
-    async def cancel_at_provider(self, gen: GenerationRecord) -> bool:
+    async def cancel_at_provider(self, gen: Generation) -> bool:
         """Cancel the generation's prediction at Replicate, finding it again if its id was
         never recorded; False when there was none to cancel. Canceling a finished prediction
         changes nothing, so this may run again."""
@@ -362,18 +305,12 @@ class GenerationJobs(RowJobs[GenerationRecord]):
         await self.predictions.cancel(prediction_id)
         return True
 
-    async def step_cancel(self, gen: GenerationRecord) -> None:
+    async def step_cancel(self, gen: Generation) -> None:
         await self.cancel_at_provider(gen)
         async with self.locked(gen) as (uow, current):
-            if current.work == "cancel":
-                await save(uow, current, work=None, work_after=None, provider_status="canceled")
+            current.canceled_at_provider()
+            await generations.save(uow, current)
             await uow.commit()
-
-    async def _stored_indices(self, uow: UnitOfWork, gen: GenerationRecord) -> set[int]:
-        rows = await uow.session.execute(
-            sa.text("SELECT idx FROM images WHERE generation_id = :g"), {"g": gen.id}
-        )
-        return {int(r[0]) for r in rows}
 
     async def _drop(self, images: list[StoredImage]) -> None:
         """Objects copied for a generation that ended meanwhile: no row will ever name them."""

@@ -1,79 +1,35 @@
 """Images: copied from the provider's (expiring) URLs into our storage, and the gallery.
 
 Each output is streamed to a spooled file, decoded once to check it is the image it claims to
-be, stored as is under ``images/<owner key>/<generation>/<index>.<ext>``, with a WebP thumbnail and
-a BlurHash placeholder; its row is keyed by ``(generation, index)`` so a repeated ingest stores
-nothing twice.
+be (:func:`visiona.generation.domain.image.derive`), and stored as is, with its WebP thumbnail
+and a BlurHash placeholder, where :func:`visiona.generation.domain.image.image_key_base` says
+(``images/<owner key>/<generation>/<index>.<ext>``); its row is keyed by ``(generation,
+index)`` so a repeated ingest stores nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
 
-import blurhash
 import httpx
-import sqlalchemy as sa
-from PIL import Image, ImageOps
 
-from visiona.generation.domain import OUTPUT_FORMATS
+from visiona.generation.domain.image import EXTENSIONS, OutputInvalid, StoredImage, derive
+from visiona.generation.repository import image as images
 from visiona.kit.db import Database
 from visiona.kit.errors import NotFound
-from visiona.kit.logging import get_logger
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.storage import Storage
 
-log = get_logger(__name__)
-
-_PILLOW_TYPES = {"WEBP": "image/webp", "JPEG": "image/jpeg", "PNG": "image/png"}
-_EXTENSIONS = {v: k for k, v in OUTPUT_FORMATS.items()}
+__all__ = ["Gallery", "ImageView", "OutputGone", "OutputInvalid", "StoredImage", "copy_output"]
 
 
 class OutputGone(Exception):
     """The provider's file is not there (expired or never made): 404/410."""
-
-
-class OutputInvalid(Exception):
-    """The provider's file is not an image we can store."""
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    key: str
-    thumbnail_key: str
-    content_type: str
-    width: int
-    height: int
-    size_bytes: int
-    blurhash: str
-
-
-def _derive(spool: BinaryIO, thumbnail_size: int) -> tuple[str, int, int, bytes, str]:
-    """Content type, size, a WebP thumbnail and a BlurHash, from one decode."""
-    spool.seek(0)
-    try:
-        with Image.open(spool) as img:
-            content_type = _PILLOW_TYPES.get(img.format or "")
-            if content_type is None:
-                raise OutputInvalid(f"unexpected image format {img.format}")
-            img.load()
-            rgb = ImageOps.exif_transpose(img).convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise OutputInvalid("the provider's file is not a readable image") from exc
-    width, height = rgb.size
-    thumb = rgb.copy()
-    thumb.thumbnail((thumbnail_size, thumbnail_size))
-    out = io.BytesIO()
-    thumb.save(out, "WEBP", quality=80, method=4)
-    tiny = rgb.copy()
-    tiny.thumbnail((64, 64))
-    placeholder = blurhash.encode(tiny, x_components=4, y_components=3)
-    return content_type, width, height, out.getvalue(), str(placeholder)
 
 
 async def copy_output(
@@ -97,9 +53,9 @@ async def copy_output(
                     raise OutputInvalid(f"the output is over {max_bytes} bytes")
         size = spool.tell()
         content_type, width, height, thumb, placeholder = await asyncio.to_thread(
-            _derive, cast(BinaryIO, spool), thumbnail_size
+            derive, cast(BinaryIO, spool), thumbnail_size
         )
-        key = f"{key_base}.{_EXTENSIONS[content_type]}"
+        key = f"{key_base}.{EXTENSIONS[content_type]}"
         thumb_key = f"{key_base}.thumb.webp"
         spool.seek(0)
         # The image and its thumbnail go up side by side.
@@ -108,6 +64,10 @@ async def copy_output(
             storage.put_bytes(thumb_key, thumb, content_type="image/webp"),
         )
     return StoredImage(key, thumb_key, content_type, width, height, size, placeholder)
+
+
+def _no_image(image_id: str) -> NotFound:
+    return NotFound(f"no image {image_id}", code="image_not_found")
 
 
 @dataclass(frozen=True)
@@ -130,13 +90,6 @@ class ImageView:
     prompt: str
 
 
-_COLUMNS = (
-    "i.id, i.generation_id, i.model_id, i.idx, i.object_key, i.thumbnail_key, i.content_type, "
-    "i.width, i.height, i.size_bytes, i.blurhash, i.favourite, i.created_at, g.final_prompt"
-)
-_FROM = "FROM images i JOIN generations g ON g.id = i.generation_id"
-
-
 class Gallery:
     def __init__(self, db: Database, storage: Storage, url_ttl_s: int) -> None:
         self.db = db
@@ -144,7 +97,7 @@ class Gallery:
         self.ttl = timedelta(seconds=url_ttl_s)
 
     def view(self, row: Any) -> ImageView:
-        ext = _EXTENSIONS.get(row.content_type, "img")
+        ext = EXTENSIONS.get(row.content_type, "img")
         filename = f"visiona-{row.id}.{ext}"
         return ImageView(
             id=row.id,
@@ -173,12 +126,7 @@ class Gallery:
 
     async def of_generation(self, user_id: str, gen_id: uuid.UUID) -> list[ImageView]:
         async with self.db.uow(user_id) as uow:
-            rows = (
-                await uow.session.execute(
-                    sa.text(f"SELECT {_COLUMNS} {_FROM} WHERE i.generation_id = :g ORDER BY i.idx"),
-                    {"g": gen_id},
-                )
-            ).all()
+            rows = await images.of_generation(uow, gen_id)
         return [self.view(r) for r in rows]
 
     async def page(
@@ -192,76 +140,43 @@ class Gallery:
     ) -> tuple[list[ImageView], str]:
         limit = page_size(requested)
         after = decode_cursor(token)
-        where: list[str] = ["TRUE"]
-        params: dict[str, Any] = {"limit": limit + 1}
-        if after is not None:
-            where.append("(i.created_at, i.id) < (:at, :id)")
-            params |= {"at": after[0], "id": after[1]}
+        model: uuid.UUID | None = None
         if model_id:
             try:
-                params["model"] = uuid.UUID(model_id)
+                model = uuid.UUID(model_id)
             except ValueError:
                 return [], ""
-            where.append("i.model_id = :model")
-        if favourites_only:
-            where.append("i.favourite")
         async with self.db.uow(user_id) as uow:
-            rows = (
-                await uow.session.execute(
-                    sa.text(
-                        f"SELECT {_COLUMNS} {_FROM} WHERE {' AND '.join(where)} "
-                        "ORDER BY i.created_at DESC, i.id DESC LIMIT :limit"
-                    ),
-                    params,
-                )
-            ).all()
+            rows = await images.page(
+                uow, limit + 1, after, model_id=model, favourites_only=favourites_only
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         token_out = encode_cursor(rows[-1].created_at, rows[-1].id) if more else ""
         return [self.view(r) for r in rows], token_out
 
-    async def _row(self, user_id: str, image_id: str) -> Any:
+    async def get(self, user_id: str, image_id: str) -> ImageView:
         iid = parse_id(image_id, "image")
         async with self.db.uow(user_id) as uow:
-            row = (
-                await uow.session.execute(
-                    sa.text(f"SELECT {_COLUMNS} {_FROM} WHERE i.id = :id"), {"id": iid}
-                )
-            ).first()
+            row = await images.get(uow, iid)
         if row is None:
-            raise NotFound(f"no image {image_id}", code="image_not_found")
-        return row
-
-    async def get(self, user_id: str, image_id: str) -> ImageView:
-        return self.view(await self._row(user_id, image_id))
+            raise _no_image(image_id)
+        return self.view(row)
 
     async def set_favourite(self, user_id: str, image_id: str, favourite: bool) -> ImageView:
         iid = parse_id(image_id, "image")
         async with self.db.uow(user_id) as uow:
-            updated = (
-                await uow.session.execute(
-                    sa.text("UPDATE images SET favourite = :f WHERE id = :id RETURNING id"),
-                    {"f": favourite, "id": iid},
-                )
-            ).first()
-            if updated is None:
-                raise NotFound(f"no image {image_id}", code="image_not_found")
+            if not await images.set_favourite(uow, iid, favourite):
+                raise _no_image(image_id)
             await uow.commit()
         return await self.get(user_id, image_id)
 
     async def delete(self, user_id: str, image_id: str) -> None:
         iid = parse_id(image_id, "image")
         async with self.db.uow(user_id) as uow:
-            row = (
-                await uow.session.execute(
-                    sa.text(
-                        "DELETE FROM images WHERE id = :id RETURNING object_key, thumbnail_key"
-                    ),
-                    {"id": iid},
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"no image {image_id}", code="image_not_found")
+            keys = await images.delete(uow, iid)
+            if keys is None:
+                raise _no_image(image_id)
             await uow.commit()
-        for key in (row.object_key, row.thumbnail_key):
+        for key in keys:
             await self.storage.delete(key)

@@ -12,7 +12,7 @@ from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 
 from visiona.generation.config import GenerationSettings
-from visiona.generation.domain import output_urls
+from visiona.generation.domain.generation import output_urls
 from visiona.kit.replicate import WebhookSecrets, client, wrap
 
 

@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
-
-from visiona.generation.domain import owner_images_prefix
+from visiona.generation.domain.image import owner_images_prefix
+from visiona.generation.repository import generation as generations
+from visiona.generation.repository import image as images
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import find_owner_key, legacy_prefix
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
-
-_DUE = sa.text(
-    "SELECT id, user_id FROM generations WHERE objects_swept_at IS NULL "
-    "AND finished_at IS NOT NULL AND finished_at < now() - make_interval(secs => :grace) "
-    "ORDER BY finished_at LIMIT :n"
-)
-_REFERENCED = sa.text("SELECT object_key, thumbnail_key FROM images WHERE generation_id = :g")
-_LOCK = sa.text("SELECT 1 FROM generations WHERE id = :g FOR UPDATE")
-_SWEPT = sa.text("UPDATE generations SET objects_swept_at = now() WHERE id = :g")
 
 
 class ObjectSweep:
@@ -41,7 +32,7 @@ class ObjectSweep:
     async def sweep_once(self) -> int:
         """Sweep the due generations; the number of objects removed."""
         async with self.db.uow(system=True) as uow:
-            due = (await uow.session.execute(_DUE, {"grace": self.grace_s, "n": self.batch})).all()
+            due = await generations.due_for_sweep(uow, self.grace_s, self.batch)
         removed = 0
         for generation_id, user_id in due:
             removed += await self._sweep(generation_id, user_id)
@@ -53,20 +44,16 @@ class ObjectSweep:
         removed = 0
         async with self.db.uow(user_id) as uow:
             # The generation's lock: the legacy-keys move copies and renames under it.
-            await uow.session.execute(_LOCK, {"g": generation_id})
+            await generations.lock_id(uow, generation_id)
             owner = await find_owner_key(uow, user_id)
             folders = [owner_images_prefix(owner)] if owner else []
             folders += [p for p in [legacy_prefix("images", user_id)] if p]
-            named = {
-                key
-                for row in (await uow.session.execute(_REFERENCED, {"g": generation_id})).all()
-                for key in row
-            }
+            named = await images.keys_of_generation(uow, generation_id)
             for folder in folders:
                 for key, _ in await self.storage.list_keys(f"{folder}{generation_id}/"):
                     if key not in named:
                         await self.storage.delete(key)
                         removed += 1
-            await uow.session.execute(_SWEPT, {"g": generation_id})
+            await generations.mark_swept(uow, generation_id)
             await uow.commit()
         return removed

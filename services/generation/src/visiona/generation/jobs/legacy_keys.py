@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
-
+from visiona.generation.repository import generation as generations
+from visiona.generation.repository import image as images
 from visiona.kit.db import Database
 from visiona.kit.owners import move_object, rekeyed
 from visiona.kit.storage import Storage
 
 TOPS = ("images",)
-
-_OLD = sa.text(
-    "SELECT DISTINCT g.id, g.finished_at IS NOT NULL AS finished FROM images i "
-    "JOIN generations g ON g.id = i.generation_id "
-    "WHERE starts_with(i.object_key, :prefix) OR starts_with(i.thumbnail_key, :prefix)"
-)
 
 
 class GenerationLegacyKeys:
@@ -36,7 +30,7 @@ class GenerationLegacyKeys:
         if "/" in user_id:
             return True  # never stored under a prefix of its own: nothing to move
         async with self.db.uow(user_id) as uow:
-            found = (await uow.session.execute(_OLD, {"prefix": f"images/{user_id}/"})).all()
+            found = await images.generations_on_old_keys(uow, f"images/{user_id}/")
         done = True
         for generation_id, finished in found:
             if not finished:
@@ -48,19 +42,9 @@ class GenerationLegacyKeys:
     async def _move_generation(self, user_id: str, owner: str, generation_id: uuid.UUID) -> None:
         moved: list[str] = []
         async with self.db.uow(user_id) as uow:
-            await uow.session.execute(
-                sa.text("SELECT 1 FROM generations WHERE id = :g FOR UPDATE"), {"g": generation_id}
-            )
-            images = (
-                await uow.session.execute(
-                    sa.text(
-                        "SELECT id, object_key, thumbnail_key FROM images "
-                        "WHERE generation_id = :g FOR UPDATE"
-                    ),
-                    {"g": generation_id},
-                )
-            ).all()
-            for image in images:
+            await generations.lock_id(uow, generation_id)
+            rows = await images.keys_for_update(uow, generation_id)
+            for image in rows:
                 new = {}
                 for column in ("object_key", "thumbnail_key"):
                     old = getattr(image, column)
@@ -69,17 +53,8 @@ class GenerationLegacyKeys:
                         new[column] = target
                         moved.append(old)
                 if new:
-                    await uow.session.execute(
-                        sa.text(
-                            "UPDATE images SET object_key = coalesce(:object_key, object_key), "
-                            "thumbnail_key = coalesce(:thumbnail_key, thumbnail_key) "
-                            "WHERE id = :id"
-                        ),
-                        {
-                            "object_key": new.get("object_key"),
-                            "thumbnail_key": new.get("thumbnail_key"),
-                            "id": image.id,
-                        },
+                    await images.rekey(
+                        uow, image.id, new.get("object_key"), new.get("thumbnail_key")
                     )
             await uow.commit()
         for old in moved:

@@ -1,0 +1,151 @@
+"""Generation's event handlers: its side of billing's credit-hold saga, Replicate's prediction
+webhooks, and the gateway's account requests.
+
+``generation.generation.requested.v1`` goes out with the new generation; billing answers
+``billing.credits.reserved.v1`` (launch) or ``billing.credits.rejected.v1`` (fail, nothing
+held). ``billing.hold.expired.v1`` stops a generation that outlived its hold. A reservation
+that arrives after a cancel is answered with the outcome again, so billing releases at once.
+
+``gateway.account.erasure_requested.v1`` and ``gateway.export.requested.v1`` only
+record the request, in the inbox transaction (an ``erasures`` or ``exports`` row, which is its
+own background job, :mod:`visiona.generation.account`), and ack: no delivery is held while
+Replicate or S3 is waited on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from visiona.generation.domain.generation import Generation
+from visiona.generation.providers.replicate import PredictionsPort, ProviderPrediction
+from visiona.generation.repository import account as requests
+from visiona.generation.repository import generation as generations
+from visiona.kit.consumer import EventHandler
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.events import (
+    CreditsRejectedV1,
+    CreditsReservedV1,
+    ErasureRequestedV1,
+    Event,
+    ExportRequestedV1,
+    HoldExpiredV1,
+)
+from visiona.kit.logging import get_logger
+from visiona.kit.replicate import WebhookInbox
+
+log = get_logger(__name__)
+
+CREDITS_CONSUMER = "generation.credits"
+ACCOUNT_CONSUMER = "generation.account"
+
+
+class CreditsParticipant:
+    """Billing's answers about a generation's credits, applied to the generation."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+
+    @staticmethod
+    async def _generation(
+        event: CreditsReservedV1 | CreditsRejectedV1 | HoldExpiredV1, uow: UnitOfWork
+    ) -> Generation | None:
+        """The generation billing's event is about (locked), if it is one of ours."""
+        if event.job_kind != "generation":
+            return None
+        return await generations.load(uow, event.job_id)
+
+    async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
+        gen = await self._generation(event, uow)
+        if gen is None:
+            if event.job_kind == "generation":
+                log.warning("generation.reserved_unknown", generation_id=str(event.job_id))
+            return
+        if gen.credits_reserved(event.hold_id, datetime.now(UTC)):
+            uow.after_commit(self.wake)
+        await generations.save(uow, gen)
+
+    async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
+        gen = await self._generation(event, uow)
+        if gen is None:
+            return
+        gen.credits_rejected(
+            event.reason,
+            f"these images cost {event.required} credits; {event.available} available",
+            datetime.now(UTC),
+        )
+        await generations.save(uow, gen)
+
+    async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
+        gen = await self._generation(event, uow)
+        if gen is None:
+            return
+        if gen.hold_expired(datetime.now(UTC)):
+            uow.after_commit(self.wake)
+        await generations.save(uow, gen)
+
+    def handlers(self) -> Mapping[type[Event], EventHandler]:
+        return {
+            CreditsReservedV1: self.reserved,  # type: ignore[dict-item]
+            CreditsRejectedV1: self.rejected,  # type: ignore[dict-item]
+            HoldExpiredV1: self.hold_expired,  # type: ignore[dict-item]
+        }
+
+
+def webhook_inbox(
+    db: Database,
+    predictions: PredictionsPort,
+    tolerance_s: int,
+    quiet_s: float,
+    wake: Callable[[], None],
+) -> WebhookInbox:
+    """Replicate's prediction webhooks, applied to the generation whose prediction it is."""
+
+    async def apply(uow: UnitOfWork, gen_id: uuid.UUID, data: dict[str, Any]) -> None:
+        gen = await generations.load(uow, gen_id)
+        if gen is not None:
+            prediction = ProviderPrediction.from_payload(data)
+            gen.apply_provider_status(
+                prediction.status,
+                outputs=prediction.outputs,
+                error=prediction.error,
+                now=datetime.now(UTC),
+                quiet_s=quiet_s,
+            )
+            await generations.save(uow, gen)
+
+    return WebhookInbox(
+        db,
+        predictions.webhook_secrets,
+        table="generations",
+        id_column="provider_prediction_id",
+        tolerance_s=tolerance_s,
+        apply=apply,
+        wake=wake,
+    )
+
+
+class AccountRequests:
+    """A request becomes a row for the account workers, in the inbox transaction."""
+
+    def __init__(self, wake_erasures: Callable[[], None], wake_exports: Callable[[], None]) -> None:
+        self.wake_erasures = wake_erasures
+        self.wake_exports = wake_exports
+
+    async def erasure_requested(self, event: ErasureRequestedV1, uow: UnitOfWork) -> None:
+        await requests.add_erasure(uow, event.user_id, event.deletion_id, event.round)
+        uow.after_commit(self.wake_erasures)
+        log.info("erasure.requested", deletion_id=str(event.deletion_id), round=event.round)
+
+    async def export_requested(self, event: ExportRequestedV1, uow: UnitOfWork) -> None:
+        await requests.add_export(uow, event.user_id, event.export_id)
+        uow.after_commit(self.wake_exports)
+        log.info("export.requested", export_id=str(event.export_id))
+
+    def handlers(self) -> dict[type[Event], EventHandler]:
+        return {
+            ErasureRequestedV1: self.erasure_requested,  # type: ignore[dict-item]
+            ExportRequestedV1: self.export_requested,  # type: ignore[dict-item]
+        }

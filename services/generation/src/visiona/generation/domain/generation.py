@@ -1,0 +1,428 @@
+"""The generation aggregate, free of I/O: states, what the provider says, and every
+transition of a generation with the events it raises.
+
+A generation moves ``awaiting_credits → queued → running → succeeded | failed | canceled``.
+Billing's answer, webhooks, the reconciler and the user race; a change applies only if it moves
+the generation forward, and a finished one never changes.
+
+:class:`Generation` is the stored row (the repository loads it ``FOR UPDATE`` and saves it in
+one unit of work): each transition changes its fields, records the columns it changed
+(:meth:`Generation.pull_changes`) and the events it raises (:meth:`Generation.pull_events`),
+and returns whether it changed anything. Its outcome event (``GenerationSucceededV1.delivered``
+and the others) tells billing what to capture; billing releases the rest. Nothing here reads a
+clock: the caller passes ``now``.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from visiona.kit.events import (
+    Event,
+    GenerationCanceledV1,
+    GenerationFailedV1,
+    GenerationRequestedV1,
+    GenerationSucceededV1,
+    ModelVersionMissingV1,
+)
+
+
+class GenerationStatus(enum.StrEnum):
+    AWAITING_CREDITS = "awaiting_credits"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (
+            GenerationStatus.SUCCEEDED,
+            GenerationStatus.FAILED,
+            GenerationStatus.CANCELED,
+        )
+
+    @property
+    def rank(self) -> int:
+        return 3 if self.terminal else _RANK[self]
+
+
+_RANK = {
+    GenerationStatus.AWAITING_CREDITS: 0,
+    GenerationStatus.QUEUED: 1,
+    GenerationStatus.RUNNING: 2,
+}
+
+
+def can_advance(current: GenerationStatus, new: GenerationStatus) -> bool:
+    return not current.terminal and new.rank > current.rank
+
+
+# The provider's prediction status → ours. ``succeeded`` is final for us only once every
+# output is in our storage (or given up), which the ingest step records.
+PROVIDER_STATUS = {
+    "starting": GenerationStatus.QUEUED,
+    "processing": GenerationStatus.RUNNING,
+    "succeeded": GenerationStatus.SUCCEEDED,
+    "failed": GenerationStatus.FAILED,
+    "canceled": GenerationStatus.CANCELED,
+}
+PROVIDER_FINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def provider_running(
+    prediction_id: str | None, launch_attempted_at: datetime | None, provider_status: str | None
+) -> bool:
+    """Whether a prediction may be running (or about to) at the provider, so that stopping the
+    generation must cancel it there: one was started, or an attempt's answer was lost."""
+    return bool(prediction_id or launch_attempted_at) and provider_status not in PROVIDER_FINAL
+
+
+def provider_failure_reason(error: str | None) -> str:
+    """Why a failed prediction failed, as the outcome's reason: its safety filter blocked the
+    images, or anything else went wrong."""
+    return "blocked" if "nsfw" in (error or "").lower() else "provider_failed"
+
+
+def outputs_to_ingest(outputs: list[str], num_outputs: int) -> list[str]:
+    """The provider's outputs we copy: never more than were asked (and held credits for)."""
+    return outputs[:num_outputs]
+
+
+def outcome_of_ingest(delivered: int) -> GenerationStatus:
+    """The end of a generation once every output that could be stored is: succeeded with the
+    stored images (billing captures those and releases the rest), or failed when none could be
+    (billing releases everything)."""
+    return GenerationStatus.FAILED if delivered == 0 else GenerationStatus.SUCCEEDED
+
+
+def output_urls(output: Any) -> list[str]:
+    """A prediction's output as a list of file URLs (one string or a list of them)."""
+    if isinstance(output, str):
+        return [output]
+    if isinstance(output, list):
+        return [str(item) for item in output if isinstance(item, str) and item]
+    return []
+
+
+def version_id(version: str) -> str:
+    """``owner/name:id`` → ``id`` (what ``POST /v1/predictions`` takes)."""
+    return version.rsplit(":", 1)[-1]
+
+
+# Why a generation failed, for what launching it found (the failure reasons the API shows).
+MODEL_UNAVAILABLE = "model_unavailable"
+OUTPUTS_UNAVAILABLE = "outputs_unavailable"
+HOLD_EXPIRED = "hold_expired"
+CANCELED_BY_USER = "canceled_by_user"
+PROVIDER_CANCELED = "provider_canceled"
+
+
+@dataclass
+class Generation:
+    """One generation as stored: the dataclass's fields are the row's columns (and its
+    equality), the pending changes and events are not."""
+
+    id: uuid.UUID
+    user_id: str
+    model_id: uuid.UUID
+    version: str
+    prompt: str
+    final_prompt: str
+    enhanced: bool
+    degraded: bool
+    enhancement_reason: str | None
+    style_pack: str | None
+    num_outputs: int
+    aspect_ratio: str
+    seed: int | None
+    lora_scale: float
+    output_format: str
+    status: str
+    hold_id: uuid.UUID | None
+    provider_prediction_id: str | None
+    provider_status: str | None
+    launch_attempted_at: datetime | None
+    output_urls: list[str]
+    delivered: int
+    failure_reason: str | None
+    failure_message: str | None
+    work: str | None
+    work_after: datetime | None
+    work_attempts: int
+    lease_until: datetime | None
+    provider_seen_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        # Not fields: they are no columns.
+        self._changes: dict[str, Any] = {}
+        self._events: list[Event] = []
+
+    # -- what the repository collects ----------------------------------------------------------
+
+    def pull_changes(self) -> dict[str, Any]:
+        """The columns changed since the last pull (or the load), with their new values."""
+        changes, self._changes = self._changes, {}
+        return changes
+
+    def pull_events(self) -> list[Event]:
+        """The events raised since the last pull, in order."""
+        events, self._events = self._events, []
+        return events
+
+    def _set(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self._changes |= changes
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> GenerationStatus:
+        return GenerationStatus(self.status)
+
+    @property
+    def provider_running(self) -> bool:
+        return provider_running(
+            self.provider_prediction_id, self.launch_attempted_at, self.provider_status
+        )
+
+    def credits_request(self) -> GenerationRequestedV1:
+        """The generation's request to billing (billing holds once per generation and answers
+        a repeated request the same)."""
+        return GenerationRequestedV1(
+            user_id=self.user_id,
+            generation_id=self.id,
+            model_id=self.model_id,
+            num_outputs=self.num_outputs,
+        )
+
+    # -- billing's answers ---------------------------------------------------------------------
+
+    def credits_reserved(self, hold_id: uuid.UUID, now: datetime) -> bool:
+        """Billing holds the credits: the generation is queued for its launch. A reservation
+        that arrives after the generation ended is answered with its outcome again, so that
+        billing releases the hold at once (True only when the generation was queued)."""
+        if self.state is GenerationStatus.AWAITING_CREDITS:
+            self._set(
+                status=GenerationStatus.QUEUED.value,
+                hold_id=hold_id,
+                work="launch",
+                work_after=now,
+                work_attempts=0,
+            )
+            return True
+        if self.state is GenerationStatus.CANCELED:
+            self._events.append(self._canceled(self.failure_reason or "canceled"))
+        elif self.state is GenerationStatus.FAILED:
+            self._events.append(self._failed(self.failure_reason or "failed"))
+        return False
+
+    def credits_rejected(self, reason: str, message: str, now: datetime) -> bool:
+        """Billing held nothing: the generation fails (only while it awaited the answer)."""
+        if self.state is not GenerationStatus.AWAITING_CREDITS:
+            return False
+        return self.fail(reason, message, now)
+
+    def hold_expired(self, now: datetime) -> bool:
+        """The generation outlived its hold."""
+        return self.fail(HOLD_EXPIRED, "the generation ran past its paid time", now)
+
+    def ask_credits_again(self, now: datetime, after_s: float) -> bool:
+        """Still no answer from billing: the request goes out again (a new event, the same
+        generation), and again ``after_s`` later unless an answer comes."""
+        if self.state is not GenerationStatus.AWAITING_CREDITS or self.work != "ask_credits":
+            return False
+        self._events.append(self.credits_request())
+        self._set(work_after=now + timedelta(seconds=after_s))
+        return True
+
+    # -- the outcomes --------------------------------------------------------------------------
+
+    def fail(self, reason: str, message: str, now: datetime) -> bool:
+        """End without images (beyond those already stored, which are paid for)."""
+        if self.state.terminal:
+            return False
+        self._set(
+            status=GenerationStatus.FAILED.value,
+            failure_reason=reason,
+            failure_message=message[:500],
+            finished_at=now,
+            **self._stop_work(now),
+        )
+        self._events.append(self._failed(reason))
+        return True
+
+    def cancel(self, now: datetime, reason: str = CANCELED_BY_USER) -> bool:
+        if self.state.terminal:
+            return False
+        self._set(
+            status=GenerationStatus.CANCELED.value,
+            failure_reason=reason,
+            failure_message=None,
+            finished_at=now,
+            **self._stop_work(now),
+        )
+        self._events.append(self._canceled(reason))
+        return True
+
+    def succeed(self, delivered: int, now: datetime) -> bool:
+        """Every output that could be stored is: succeeded with ``delivered`` images (billing
+        captures those), or failed when none could be (billing releases everything)."""
+        if self.state.terminal:
+            return False
+        if outcome_of_ingest(delivered) is GenerationStatus.FAILED:
+            self._set(delivered=0)
+            return self.fail(OUTPUTS_UNAVAILABLE, "no image could be copied from the provider", now)
+        self._set(
+            status=GenerationStatus.SUCCEEDED.value,
+            delivered=delivered,
+            finished_at=now,
+            work=None,
+            work_after=None,
+        )
+        self._events.append(
+            GenerationSucceededV1(
+                user_id=self.user_id,
+                generation_id=self.id,
+                requested=self.num_outputs,
+                delivered=delivered,
+            )
+        )
+        return True
+
+    def model_version_missing(self, now: datetime) -> bool:
+        """The provider no longer has the model's version: the generation fails, and training
+        is told (it marks the model unavailable) whatever became of the generation."""
+        failed = self.fail(
+            MODEL_UNAVAILABLE,
+            "the model's trained version is no longer available at the provider; "
+            "train the model again",
+            now,
+        )
+        self._events.append(
+            ModelVersionMissingV1(
+                user_id=self.user_id, model_id=self.model_id, generation_id=self.id
+            )
+        )
+        return failed
+
+    def _stop_work(self, now: datetime) -> dict[str, Any]:
+        """An ended generation's job: cancel its prediction if one may run, else nothing."""
+        if self.provider_running:
+            return {"work": "cancel", "work_after": now, "work_attempts": 0}
+        return {"work": None, "work_after": None}
+
+    def _failed(self, reason: str) -> GenerationFailedV1:
+        return GenerationFailedV1(
+            user_id=self.user_id, generation_id=self.id, reason=reason, delivered=self.delivered
+        )
+
+    def _canceled(self, reason: str) -> GenerationCanceledV1:
+        return GenerationCanceledV1(
+            user_id=self.user_id, generation_id=self.id, reason=reason, delivered=self.delivered
+        )
+
+    # -- the provider --------------------------------------------------------------------------
+
+    def launch_attempted(self, now: datetime) -> bool:
+        """A prediction is about to be started (recorded first: its answer may be lost)."""
+        if self.state is not GenerationStatus.QUEUED:
+            return False
+        self._set(launch_attempted_at=now)
+        return True
+
+    def launched(
+        self, prediction_id: str, provider_status: str, now: datetime, quiet_s: float
+    ) -> bool:
+        """The prediction started: polled if no news comes for ``quiet_s``, or canceled at
+        once when the generation ended meanwhile."""
+        self._set(
+            provider_prediction_id=prediction_id,
+            provider_status=provider_status,
+            provider_seen_at=now,
+        )
+        if not self.state.terminal:
+            self._set(work="poll", work_after=now + timedelta(seconds=quiet_s))
+        else:
+            self._set(work="cancel", work_after=now, work_attempts=0)
+        return True
+
+    def apply_provider_status(
+        self,
+        status: str,
+        *,
+        outputs: Sequence[str] = (),
+        error: str | None = None,
+        now: datetime,
+        quiet_s: float,
+    ) -> bool:
+        """What the provider says of the prediction (webhook or poll). Its status and when it
+        was heard are always recorded (a poll waits ``quiet_s`` again); True when the
+        generation itself moved (a status, outputs to ingest, an outcome), False for a stale or
+        repeated update."""
+        self._set(provider_seen_at=now, provider_status=status)
+        if self.work == "poll":
+            self._set(work_after=now + timedelta(seconds=quiet_s))
+        target = PROVIDER_STATUS.get(status)
+        if self.state.terminal or target is None:
+            return False
+        if target in (GenerationStatus.QUEUED, GenerationStatus.RUNNING):
+            if not can_advance(self.state, target):
+                return False
+            if target is GenerationStatus.RUNNING and self.started_at is None:
+                self._set(started_at=now)
+            self._set(status=target.value)
+            return True
+        if target is GenerationStatus.SUCCEEDED:
+            # Final for us only once every output is in our storage: the ingest step's.
+            changed = False
+            if self.started_at is None:
+                self._set(started_at=now)
+                changed = True
+            if can_advance(self.state, GenerationStatus.RUNNING):
+                self._set(status=GenerationStatus.RUNNING.value)
+                changed = True
+            if self.work not in ("ingest", "cancel"):
+                self._set(work="ingest", work_after=now, work_attempts=0)
+                changed = True
+            urls = outputs_to_ingest(list(outputs), self.num_outputs)
+            changed = changed or urls != self.output_urls
+            self._set(output_urls=urls)
+            return changed
+        if target is GenerationStatus.FAILED:
+            return self.fail(provider_failure_reason(error), error or "the image model failed", now)
+        return self.cancel(now, PROVIDER_CANCELED)
+
+    def stop_polling(self) -> bool:
+        """A poll that found the generation ended: nothing more to ask the provider."""
+        if self.work != "poll" or not self.state.terminal:
+            return False
+        self._set(work=None, work_after=None)
+        return True
+
+    def canceled_at_provider(self) -> bool:
+        """The cancel step told the provider (or there was nothing to tell)."""
+        if self.work != "cancel":
+            return False
+        self._set(work=None, work_after=None, provider_status="canceled")
+        return True
+
+    # -- the outputs ---------------------------------------------------------------------------
+
+    def images_stored(self, delivered: int) -> bool:
+        """``delivered`` outputs are in our storage now."""
+        if delivered == self.delivered:
+            return False
+        self._set(delivered=delivered)
+        return True

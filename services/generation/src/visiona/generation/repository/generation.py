@@ -1,0 +1,165 @@
+"""The ``generations`` table: the aggregate loaded (``FOR UPDATE``) and saved in one unit of
+work, its outcome events emitted into the same transaction (the outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from visiona.generation.domain.generation import Generation
+from visiona.kit.db import UnitOfWork
+from visiona.kit.events import (
+    Event,
+    GenerationCanceledV1,
+    GenerationFailedV1,
+    GenerationSucceededV1,
+)
+from visiona.kit.logging import get_logger
+from visiona.kit.rows import RowStore
+
+log = get_logger(__name__)
+
+ROWS = RowStore("generations", Generation)
+SELECT = ROWS.select
+record = ROWS.record
+
+
+async def load(uow: UnitOfWork, gen_id: uuid.UUID, *, lock: bool = True) -> Generation | None:
+    return await ROWS.load(uow, gen_id, lock=lock)
+
+
+async def save(uow: UnitOfWork, gen: Generation) -> None:
+    """Write what the generation's transitions changed (one UPDATE) and emit the events they
+    raised, in the unit of work's transaction."""
+    await ROWS.save(uow, gen, **gen.pull_changes())
+    for event in gen.pull_events():
+        uow.emit(event)
+        _log_outcome(event)
+
+
+async def update(uow: UnitOfWork, gen: Generation, **changes: Any) -> None:
+    """Write job bookkeeping columns (lease, attempts) the aggregate does not own."""
+    await ROWS.save(uow, gen, **changes)
+
+
+def _log_outcome(event: Event) -> None:
+    if isinstance(event, GenerationFailedV1):
+        log.info("generation.failed", generation_id=str(event.generation_id), reason=event.reason)
+    elif isinstance(event, GenerationCanceledV1):
+        log.info("generation.canceled", generation_id=str(event.generation_id), reason=event.reason)
+    elif isinstance(event, GenerationSucceededV1):
+        log.info(
+            "generation.succeeded",
+            generation_id=str(event.generation_id),
+            requested=event.requested,
+            delivered=event.delivered,
+        )
+
+
+async def made_with(
+    uow: UnitOfWork, user_id: str, key: str
+) -> tuple[uuid.UUID, bytes | memoryview] | None:
+    """The generation the user's idempotency key made, with its request's fingerprint."""
+    row = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT id, request_fingerprint FROM generations "
+                "WHERE user_id = :u AND idempotency_key = :k"
+            ),
+            {"u": user_id, "k": key},
+        )
+    ).first()
+    return None if row is None else (row.id, row.request_fingerprint)
+
+
+async def lock_user(uow: UnitOfWork, user_id: str) -> None:
+    """Serialise the user's new generations (their limit, their idempotency keys)."""
+    await uow.session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext('generations:' || :u))"), {"u": user_id}
+    )
+
+
+async def count_unfinished(uow: UnitOfWork) -> int:
+    return int(
+        (
+            await uow.session.execute(
+                sa.text(
+                    "SELECT count(*) FROM generations WHERE status NOT IN "
+                    "('succeeded', 'failed', 'canceled')"
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def insert(uow: UnitOfWork, *, ask_again_s: float, **values: Any) -> None:
+    """A new generation awaiting credits; until billing answers, the row is its own reminder
+    (its ``ask_credits`` step is due ``ask_again_s`` from now, by the database's clock)."""
+    await uow.session.execute(
+        sa.text(
+            "INSERT INTO generations (id, user_id, model_id, version, prompt, "
+            "final_prompt, enhanced, degraded, enhancement_reason, style_pack, "
+            "num_outputs, aspect_ratio, seed, lora_scale, output_format, status, work, "
+            "work_after, idempotency_key, request_fingerprint) VALUES "
+            "(:id, :user_id, :model_id, :version, :prompt, :final_prompt, :enhanced, :degraded, "
+            ":enhancement_reason, :style_pack, :num_outputs, :aspect_ratio, :seed, :lora_scale, "
+            ":output_format, 'awaiting_credits', 'ask_credits', "
+            "now() + make_interval(secs => :ask_again), :idempotency_key, :request_fingerprint)"
+        ),
+        {**values, "ask_again": ask_again_s},
+    )
+
+
+async def page(
+    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[Generation]:
+    """Up to ``limit`` generations, newest first, after the keyset cursor ``after``."""
+    where = ""
+    params: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        where = "WHERE (created_at, id) < (:at, :id)"
+        params |= {"at": after[0], "id": after[1]}
+    rows = await uow.session.execute(
+        sa.text(f"{SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"), params
+    )
+    return [record(r) for r in rows]
+
+
+async def at_provider(uow: UnitOfWork, *, lock: bool) -> list[Generation]:
+    """The user's generations whose prediction may still run at the provider."""
+    rows = await uow.session.execute(
+        sa.text(f"{SELECT} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
+    )
+    return [gen for gen in map(record, rows) if gen.provider_running]
+
+
+async def lock_id(uow: UnitOfWork, gen_id: uuid.UUID) -> None:
+    """The generation's lock, without loading it (the object sweep and the legacy-keys move
+    take it so that neither works on a folder the other is changing)."""
+    await uow.session.execute(
+        sa.text("SELECT 1 FROM generations WHERE id = :g FOR UPDATE"), {"g": gen_id}
+    )
+
+
+async def due_for_sweep(uow: UnitOfWork, grace_s: float, n: int) -> list[tuple[uuid.UUID, str]]:
+    """Finished generations (``id, user_id``) whose folders were not swept yet, ``grace_s``
+    after they finished."""
+    rows = await uow.session.execute(
+        sa.text(
+            "SELECT id, user_id FROM generations WHERE objects_swept_at IS NULL "
+            "AND finished_at IS NOT NULL "
+            "AND finished_at < now() - make_interval(secs => :grace) "
+            "ORDER BY finished_at LIMIT :n"
+        ),
+        {"grace": grace_s, "n": n},
+    )
+    return [(r.id, r.user_id) for r in rows]
+
+
+async def mark_swept(uow: UnitOfWork, gen_id: uuid.UUID) -> None:
+    await uow.session.execute(
+        sa.text("UPDATE generations SET objects_swept_at = now() WHERE id = :g"), {"g": gen_id}
+    )

@@ -1,0 +1,2 @@
+"""Generation's use cases: generations (:mod:`.generation`) and the images they made
+(:mod:`.image`)."""

@@ -1,0 +1,186 @@
+"""Generations: what the user asks of them (create, read, list, cancel).
+
+Every change loads the generation (``FOR UPDATE``), calls its transition and saves it in one
+unit of work, with the events it raised emitted into the same transaction. Billing captures
+what the outcome says was delivered (``GenerationSucceededV1.delivered``) and releases the rest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from visiona.generation.clients import BackendsPort
+from visiona.generation.domain.generation import Generation
+from visiona.generation.domain.request import check_request
+from visiona.generation.repository import generation as generations
+from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.errors import Conflict, InvalidArgument, NotFound
+from visiona.kit.events import GenerationRequestedV1
+from visiona.kit.idempotency import RequestKey
+from visiona.kit.logging import get_logger
+from visiona.kit.owners import owner_key
+from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+
+log = get_logger(__name__)
+
+
+async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generation | None:
+    """The generation the user's idempotency key made, if any; refused when that key came
+    with a different request."""
+    found = await generations.made_with(uow, user_id, key.key)
+    if found is None:
+        return None
+    gen_id, fingerprint = found
+    key.check(fingerprint)
+    return await generations.load(uow, gen_id, lock=False)
+
+
+class GenerationService:
+    def __init__(
+        self, db: Database, backends: BackendsPort, *, credits_ask_again_s: float = 60.0
+    ) -> None:
+        self.db = db
+        self.backends = backends
+        self.credits_ask_again_s = credits_ask_again_s
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        model_id: str,
+        prompt: str,
+        enhance: bool,
+        style_pack: str | None,
+        num_outputs: int,
+        aspect_ratio: str | None,
+        seed: int | None,
+        lora_scale: float | None,
+        output_format: str | None,
+        idempotency: RequestKey | None = None,
+    ) -> tuple[Generation, bool]:
+        """Request a generation; with an idempotency key, the generation that key already
+        made, as it stands now, if there is one (ADR 0009). Also says whether the answer is
+        that earlier generation (a replay)."""
+        req = check_request(
+            model_id=model_id,
+            prompt=prompt,
+            enhance=enhance,
+            style_pack=style_pack,
+            num_outputs=num_outputs,
+            aspect_ratio=aspect_ratio,
+            seed=seed,
+            lora_scale=lora_scale,
+            output_format=output_format,
+        )
+        parse_id(model_id, "model")
+        if idempotency is not None:
+            # A retry whose first attempt committed (its answer lost on the way) gets that
+            # generation before anything it changed is checked again (the plan's limit counts
+            # it) and before the LLM is asked again.
+            async with self.db.uow(user_id) as uow:
+                earlier = await _made_with(uow, user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
+        model = await self.backends.ready_model(user_id, model_id)
+        limit = await self.backends.max_concurrent_generations(user_id)
+        prepared = await self.backends.prepare_prompt(
+            user_id,
+            prompt=req.prompt,
+            trigger_word=model.trigger_word,
+            style_pack=req.style_pack,
+            enhance=req.enhance,
+        )
+        if prepared.refused:
+            log.info("generation.prompt_refused", reason=prepared.refusal_reason)
+            raise InvalidArgument(
+                prepared.refusal_message or "this prompt cannot be generated",
+                code="prompt_refused",
+            )
+        gen_id = uuid.uuid4()
+        async with self.db.uow(user_id) as uow:
+            await generations.lock_user(uow, user_id)
+            if idempotency is not None:
+                # A concurrent duplicate waited on the lock above for its twin to commit.
+                earlier = await _made_with(uow, user_id, idempotency)
+                if earlier is not None:
+                    return earlier, True
+            if await generations.count_unfinished(uow) >= limit:
+                raise Conflict(
+                    f"your plan runs {limit} generation(s) at a time; wait for one to finish "
+                    "or upgrade",
+                    code="generation_limit_reached",
+                )
+            # The user's storage owner key (visiona.kit.owners) exists from their first
+            # generation on, before anything is stored under it.
+            await owner_key(uow, user_id)
+            await generations.insert(
+                uow,
+                id=gen_id,
+                user_id=user_id,
+                model_id=uuid.UUID(model.id),
+                version=model.version,
+                prompt=req.prompt,
+                final_prompt=prepared.prompt,
+                enhanced=prepared.enhanced,
+                degraded=prepared.degraded,
+                enhancement_reason=prepared.reason or None,
+                style_pack=req.style_pack,
+                num_outputs=req.num_outputs,
+                aspect_ratio=req.aspect_ratio,
+                seed=req.seed,
+                lora_scale=req.lora_scale,
+                output_format=req.output_format,
+                idempotency_key=idempotency.key if idempotency else None,
+                request_fingerprint=idempotency.fingerprint if idempotency else None,
+                # Until billing answers, the row is its own reminder (jobs' step_ask_credits).
+                ask_again_s=self.credits_ask_again_s,
+            )
+            uow.emit(
+                GenerationRequestedV1(
+                    user_id=user_id,
+                    generation_id=gen_id,
+                    model_id=uuid.UUID(model.id),
+                    num_outputs=req.num_outputs,
+                )
+            )
+            await uow.commit()
+        log.info(
+            "generation.requested",
+            generation_id=str(gen_id),
+            num_outputs=req.num_outputs,
+            enhanced=prepared.enhanced,
+            degraded=prepared.degraded,
+        )
+        return await self.get(user_id, str(gen_id)), False
+
+    async def get(self, user_id: str, gen_id: str) -> Generation:
+        gid = parse_id(gen_id, "generation")
+        async with self.db.uow(user_id) as uow:
+            gen = await generations.load(uow, gid, lock=False)
+        if gen is None:
+            raise NotFound(f"no generation {gen_id}", code="generation_not_found")
+        return gen
+
+    async def page(self, user_id: str, requested: int, token: str) -> tuple[list[Generation], str]:
+        limit = page_size(requested)
+        async with self.db.uow(user_id) as uow:
+            gens = await generations.page(uow, limit + 1, decode_cursor(token))
+        more = len(gens) > limit
+        gens = gens[:limit]
+        return gens, encode_cursor(gens[-1].created_at, gens[-1].id) if more else ""
+
+    async def cancel(self, user_id: str, gen_id: str) -> Generation:
+        gid = parse_id(gen_id, "generation")
+        async with self.db.uow(user_id) as uow:
+            gen = await generations.load(uow, gid)
+            if gen is None:
+                raise NotFound(f"no generation {gen_id}", code="generation_not_found")
+            if gen.state.terminal:
+                raise Conflict(
+                    f"the generation is already {gen.status}", code="generation_finished"
+                )
+            gen.cancel(datetime.now(UTC))
+            await generations.save(uow, gen)
+            await uow.commit()
+        return gen
