@@ -24,7 +24,7 @@ from visiona.billing.ledger import Ledger
 from visiona.billing.saga import HoldSaga, expire_due_holds
 from visiona.generation.clients import PreparedPrompt, ReadyModel
 from visiona.generation.config import GenerationSettings
-from visiona.generation.consumers import CreditsParticipant as GenerationCredits
+from visiona.generation.consumers import credits_participant as generation_credits
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.service.generation import GenerationService
 from visiona.kit.db import Database
@@ -225,7 +225,7 @@ async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_
         assert row.work_after > datetime.now(UTC) + timedelta(seconds=30)
 
         # Billing answers both requests: the first answer launches, the second is ignored.
-        saga = GenerationCredits(lambda: None)
+        saga = generation_credits(lambda: None)
         hold = uuid.uuid4()
         seen = []
         for _ in range(2):

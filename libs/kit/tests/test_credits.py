@@ -31,8 +31,15 @@ class Job:
     status: str = "awaiting_credits"
     hold_id: uuid.UUID | None = None
     message: str | None = None
+    events: list[Event] = field(default_factory=list)
 
     def credits_reserved(self, hold_id: uuid.UUID, now: datetime) -> bool:
+        if self.status == "canceled":
+            self.events.append(
+                GenerationCanceledV1(
+                    user_id="user_1", generation_id=self.id, reason="canceled", delivered=0
+                )
+            )
         if self.status != "awaiting_credits":
             return False
         self.status, self.hold_id = "running", hold_id
@@ -50,23 +57,13 @@ class Job:
         self.status = "failed"
         return True
 
-    def outcome(self) -> Event | None:
-        if self.status != "canceled":
-            return None
-        return GenerationCanceledV1(
-            user_id="user_1", generation_id=self.id, reason="canceled", delivered=0
-        )
-
 
 @dataclass
 class Recorder:
-    """The unit of work as the participant uses it: events out, callbacks after commit."""
+    """The unit of work as the participant uses it: callbacks after commit (events go out
+    through the repository's save, recorded below)."""
 
-    emitted: list[Event] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
-
-    def emit(self, event: Event) -> None:
-        self.emitted.append(event)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.after.append(callback)
@@ -75,14 +72,16 @@ class Recorder:
 @pytest.fixture
 def world() -> dict[str, Any]:
     jobs: dict[uuid.UUID, Job] = {}
-    saved: list[Job] = []
+    saved: list[tuple[str, list[Event]]] = []
     woken: list[bool] = []
 
     async def load(uow: Any, job_id: uuid.UUID) -> Job | None:
         return jobs.get(job_id)
 
     async def save(uow: Any, job: Job) -> None:
-        saved.append(job)
+        """What a repository's save does: the changes and the events raised, in one go."""
+        saved.append((job.status, list(job.events)))
+        job.events.clear()
 
     participant = CreditsParticipant[Job](
         job_kind="generation",
@@ -118,7 +117,7 @@ async def test_a_reservation_starts_the_waiting_job_and_wakes_the_worker_after_c
     event = reserved(job.id)
     await world["participant"].reserved(event, uow)
     assert (job.status, job.hold_id) == ("running", event.hold_id)
-    assert world["saved"] == [job] and uow.emitted == []
+    assert world["saved"] == [("running", [])]
     assert world["woken"] == []  # not before the commit
     uow.after[0]()
     assert world["woken"] == [True]
@@ -129,14 +128,15 @@ async def test_a_reservation_for_a_canceled_job_is_answered_with_its_outcome_aga
 ) -> None:
     job, uow = _job(world, "canceled"), Recorder()
     await world["participant"].reserved(reserved(job.id), uow)
-    assert world["saved"] == [] and uow.after == []
-    assert [type(e) for e in uow.emitted] == [GenerationCanceledV1]
+    [(status, events)] = world["saved"]
+    assert status == "canceled" and [type(e) for e in events] == [GenerationCanceledV1]
+    assert uow.after == []
 
 
 async def test_a_repeated_reservation_changes_nothing(world: dict[str, Any]) -> None:
     job, uow = _job(world, "running"), Recorder()
     await world["participant"].reserved(reserved(job.id), uow)
-    assert world["saved"] == [] and uow.emitted == [] and uow.after == []
+    assert world["saved"] == [("running", [])] and uow.after == []
 
 
 async def test_answers_for_another_kind_of_job_or_an_unknown_one_are_ignored(
@@ -146,7 +146,7 @@ async def test_answers_for_another_kind_of_job_or_an_unknown_one_are_ignored(
     await world["participant"].reserved(reserved(job.id, kind="training"), uow)
     await world["participant"].reserved(reserved(uuid.uuid4()), uow)
     assert job.status == "awaiting_credits"
-    assert world["saved"] == [] and uow.emitted == [] and uow.after == []
+    assert world["saved"] == [] and uow.after == []
 
 
 async def test_a_rejection_fails_the_job_with_what_it_costs(world: dict[str, Any]) -> None:
@@ -161,7 +161,7 @@ async def test_a_rejection_fails_the_job_with_what_it_costs(world: dict[str, Any
     )
     await world["participant"].rejected(event, uow)
     assert (job.status, job.message) == ("failed", "these images cost 4 credits; 1 available")
-    assert world["saved"] == [job] and uow.after == []
+    assert world["saved"] == [("failed", [])] and uow.after == []
 
 
 async def test_an_expired_hold_stops_a_running_job_but_not_an_ended_one(
@@ -179,5 +179,5 @@ async def test_an_expired_hold_stops_a_running_job_but_not_an_ended_one(
             ),
             uow,
         )
-    assert running.status == "failed"
-    assert world["saved"] == [running] and len(uow.after) == 1
+    assert (running.status, ended.status) == ("failed", "failed")
+    assert len(uow.after) == 1  # only the job that stopped has work to do

@@ -7,10 +7,11 @@ and later perhaps ``billing.hold.expired.v1`` (the job outlived its paid time: i
 A reservation that reaches a job the user canceled meanwhile (or one that failed) is answered
 with the job's outcome again, so billing releases the hold at once instead of at its expiry.
 
-The rules are the aggregate's (:class:`PaidJob`, pure, in the service's domain); this class
-only routes billing's events to it and has the repository save it, in the consumer's unit of
-work. Each answer arrives at least once and in any order: the aggregate ignores what does not
-move it forward.
+The rules are the aggregate's (:class:`PaidJob`, pure, in the service's domain: it changes
+state and records the events it raises, the outcome sent again included); this class only
+routes billing's events to it and has the repository save it (changes and events) in the
+consumer's unit of work. Each answer arrives at least once and in any order: the aggregate
+ignores what does not move it forward.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class PaidJob(Protocol):
     """What a job paid for with held credits does with billing's answers."""
 
     def credits_reserved(self, hold_id: uuid.UUID, now: datetime) -> bool:
-        """The hold is placed: start (False if the job is past waiting for credits)."""
+        """The hold is placed: start (True), or, for a job that ended meanwhile, raise its
+        outcome again so billing releases the hold at once (False)."""
         ...
 
     def credits_rejected(self, reason: str, message: str, now: datetime) -> bool:
@@ -43,10 +45,6 @@ class PaidJob(Protocol):
         """The paid time is over: stop (False if the job has ended already)."""
         ...
 
-    def outcome(self) -> Event | None:
-        """The event that ended the job, to send again (None while it runs or if it succeeded)."""
-        ...
-
 
 J = TypeVar("J", bound=PaidJob)
 
@@ -55,8 +53,9 @@ class CreditsParticipant(Generic[J]):
     """Billing's answers for one kind of job (``job_kind`` in billing's events).
 
     ``load`` finds the job by the id it gave billing (locked for the transaction); ``save``
-    writes its changes and hands its events to the unit of work; ``wake`` nudges the service's
-    job worker after commit, when the job has work to do now.
+    writes its changes and hands its events to the unit of work (nothing, when there are
+    none); ``wake`` nudges the service's job worker after commit, when the job has work to do
+    now.
     """
 
     def __init__(
@@ -87,24 +86,22 @@ class CreditsParticipant(Generic[J]):
         if event.job_kind != self.job_kind or (job := await self._job(event.job_id, uow)) is None:
             return
         if job.credits_reserved(event.hold_id, datetime.now(UTC)):
-            await self.save(uow, job)
             uow.after_commit(self.wake)
-        elif (outcome := job.outcome()) is not None:
-            uow.emit(outcome)
+        await self.save(uow, job)
 
     async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
         if event.job_kind != self.job_kind or (job := await self._job(event.job_id, uow)) is None:
             return
         message = self.rejected_message.format(required=event.required, available=event.available)
-        if job.credits_rejected(event.reason, message, datetime.now(UTC)):
-            await self.save(uow, job)
+        job.credits_rejected(event.reason, message, datetime.now(UTC))
+        await self.save(uow, job)
 
     async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
         if event.job_kind != self.job_kind or (job := await self._job(event.job_id, uow)) is None:
             return
         if job.hold_expired(datetime.now(UTC)):
-            await self.save(uow, job)
             uow.after_commit(self.wake)
+        await self.save(uow, job)
 
     def handlers(self) -> Mapping[type[Event], EventHandler]:
         return {

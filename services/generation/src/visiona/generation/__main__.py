@@ -9,7 +9,7 @@ from visiona.generation.consumers import (
     ACCOUNT_CONSUMER,
     CREDITS_CONSUMER,
     AccountRequests,
-    CreditsParticipant,
+    credits_participant,
     webhook_inbox,
 )
 from visiona.generation.grpc_api import GenerationServicer
@@ -52,7 +52,7 @@ async def setup(runtime: Runtime) -> None:
         ),
         runtime.server,
     )
-    runtime.add_consumer(CREDITS_CONSUMER, CreditsParticipant(jobs.wake).handlers())
+    runtime.add_consumer(CREDITS_CONSUMER, credits_participant(jobs.wake).handlers())
     runtime.add_worker("generation-jobs", jobs.run)
     erasures, exports = account_jobs(runtime.db, storage, jobs)
     runtime.add_consumer(ACCOUNT_CONSUMER, AccountRequests(erasures.wake, exports.wake).handlers())

@@ -15,7 +15,7 @@ Replicate or S3 is waited on.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,14 +24,12 @@ from visiona.generation.providers.replicate import PredictionsPort, ProviderPred
 from visiona.generation.repository import account as requests
 from visiona.generation.repository import generation as generations
 from visiona.kit.consumer import EventHandler
+from visiona.kit.credits import CreditsParticipant
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.events import (
-    CreditsRejectedV1,
-    CreditsReservedV1,
     ErasureRequestedV1,
     Event,
     ExportRequestedV1,
-    HoldExpiredV1,
 )
 from visiona.kit.logging import get_logger
 from visiona.kit.replicate import WebhookInbox
@@ -42,56 +40,15 @@ CREDITS_CONSUMER = "generation.credits"
 ACCOUNT_CONSUMER = "generation.account"
 
 
-class CreditsParticipant:
+def credits_participant(wake: Callable[[], None]) -> CreditsParticipant[Generation]:
     """Billing's answers about a generation's credits, applied to the generation."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self.wake = wake
-
-    @staticmethod
-    async def _generation(
-        event: CreditsReservedV1 | CreditsRejectedV1 | HoldExpiredV1, uow: UnitOfWork
-    ) -> Generation | None:
-        """The generation billing's event is about (locked), if it is one of ours."""
-        if event.job_kind != "generation":
-            return None
-        return await generations.load(uow, event.job_id)
-
-    async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
-        gen = await self._generation(event, uow)
-        if gen is None:
-            if event.job_kind == "generation":
-                log.warning("generation.reserved_unknown", generation_id=str(event.job_id))
-            return
-        if gen.credits_reserved(event.hold_id, datetime.now(UTC)):
-            uow.after_commit(self.wake)
-        await generations.save(uow, gen)
-
-    async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
-        gen = await self._generation(event, uow)
-        if gen is None:
-            return
-        gen.credits_rejected(
-            event.reason,
-            f"these images cost {event.required} credits; {event.available} available",
-            datetime.now(UTC),
-        )
-        await generations.save(uow, gen)
-
-    async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
-        gen = await self._generation(event, uow)
-        if gen is None:
-            return
-        if gen.hold_expired(datetime.now(UTC)):
-            uow.after_commit(self.wake)
-        await generations.save(uow, gen)
-
-    def handlers(self) -> Mapping[type[Event], EventHandler]:
-        return {
-            CreditsReservedV1: self.reserved,  # type: ignore[dict-item]
-            CreditsRejectedV1: self.rejected,  # type: ignore[dict-item]
-            HoldExpiredV1: self.hold_expired,  # type: ignore[dict-item]
-        }
+    return CreditsParticipant(
+        job_kind="generation",
+        load=generations.load,
+        save=generations.save,
+        rejected_message="these images cost {required} credits; {available} available",
+        wake=wake,
+    )
 
 
 def webhook_inbox(
