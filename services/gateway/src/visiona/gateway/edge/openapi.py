@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 
-from visiona.gateway.problems import PROBLEM_JSON, TITLES, Problem
+from visiona.gateway.edge.problems import PROBLEM_JSON, TITLES, Problem
 
 _REF = "#/components/schemas/"
 _PROBLEM_REF = f"{_REF}Problem"

@@ -16,10 +16,10 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from visiona.gateway.auth import CurrentUser
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.events import EventHub, LiveEvent, Subscription
-from visiona.gateway.problems import Problem
+from visiona.gateway.edge.auth import CurrentUser
+from visiona.gateway.edge.problems import Problem
+from visiona.gateway.live.feed import EventHub, LiveEvent, Subscription
 
 router = APIRouter(tags=["events"])
 

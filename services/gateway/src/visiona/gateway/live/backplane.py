@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from visiona.gateway.account.erasure import DeletionJobs
+from visiona.gateway.account.export import ExportJobs
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.erasure import ClerkUsersPort, DeletionJobs
-from visiona.gateway.exports import ExportJobs
-from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.providers.clerk import ClerkUsersPort
 from visiona.kit.bus import EventBus
 from visiona.kit.consumer import EventConsumer, EventHandler
 from visiona.kit.db import Database
