@@ -151,6 +151,20 @@ LINKS: dict[str, Link] = {
 }
 
 
+Responses = dict[int | str, dict[str, Any]]
+
+
+def unavailable(description: str) -> Responses:
+    """A route's own wording of its 503 (which back service or provider it waits on)."""
+    return {503: {"model": Problem, "description": description}}
+
+
+# What a route says in its own words where the rules' general wording would say less; the
+# rules add everything else (401, 404, 409, 413, 429, 500, 503...) to every operation.
+NOT_FOUND: Responses = {404: {"model": Problem, "description": "No such resource of the caller"}}
+INVALID: Responses = {422: {"model": Problem, "description": "Invalid request"}}
+
+
 def document_problems(app: FastAPI) -> None:
     """Serve ``app``'s OpenAPI document with every problem response it can answer."""
     generate: Callable[[], dict[str, Any]] = app.openapi

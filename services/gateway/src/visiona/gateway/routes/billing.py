@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC
-from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -16,6 +15,7 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import audit
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser, OptionalUser
+from visiona.gateway.edge.openapi import unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.billing import (
     Balance,
@@ -33,9 +33,7 @@ from visiona.kit.idempotency import was_replayed
 router = APIRouter(prefix="/billing", tags=["billing"])
 usage_router = APIRouter(tags=["billing"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    503: {"model": Problem, "description": "Billing or the payment provider is unavailable"},
-}
+ERRORS = unavailable("Billing or the payment provider is unavailable")
 # What the payment provider's refusals become (billing's stripe_api.domain_error).
 PROVIDER_REFUSALS = (
     "or the payment provider refused the request (`stripe_not_configured`, "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, Request, Response
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.generation import (
     CreateGenerationRequest,
@@ -23,16 +22,7 @@ from visiona.generation.v1 import generation_pb2
 generations_router = APIRouter(prefix="/generations", tags=["generations"])
 images_router = APIRouter(prefix="/images", tags=["gallery"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or invalid session token"},
-    503: {"model": Problem, "description": "The generation service is unavailable"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such resource of the caller"}
-}
-INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "Invalid request"}
-}
+ERRORS = unavailable("The generation service is unavailable")
 
 
 @generations_router.post(

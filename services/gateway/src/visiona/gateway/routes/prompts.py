@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
+from visiona.gateway.edge.openapi import unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.prompts import Enhancement, EnhanceRequest, StylePack, StylePacks
 from visiona.prompts.v1 import prompts_pb2
@@ -30,9 +31,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-PACK_ERRORS: dict[int | str, dict[str, Any]] = {
-    503: {"model": Problem, "description": "The prompts service is unavailable"},
-}
+PACK_ERRORS = unavailable("The prompts service is unavailable")
 
 
 @router.post(

@@ -6,14 +6,12 @@ the policy from ``POST /v1/photos/uploads``, then calls ``POST /v1/photos/{id}/c
 
 from __future__ import annotations
 
-from datetime import UTC
-from typing import Any
-
 from fastapi import APIRouter, Query, Request, Response
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.training import (
     CreateModelRequest,
@@ -31,16 +29,7 @@ from visiona.training.v1 import training_pb2
 photos_router = APIRouter(prefix="/photos", tags=["photos"])
 models_router = APIRouter(prefix="/models", tags=["models"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or invalid session token"},
-    503: {"model": Problem, "description": "The training service is unavailable"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such resource of the caller"}
-}
-INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "Invalid request"}
-}
+ERRORS = unavailable("The training service is unavailable")
 
 # -- photos --------------------------------------------------------------------------------------
 
@@ -64,18 +53,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
         ),
         **call,
     )
-    return Uploads(
-        uploads=[
-            PhotoUpload(
-                photo_id=u.photo_id,
-                url=u.url,
-                fields=dict(u.fields),
-                expires_at=u.expires_at.ToDatetime(tzinfo=UTC),
-                max_bytes=u.max_bytes,
-            )
-            for u in r.uploads
-        ]
-    )
+    return Uploads(uploads=[PhotoUpload.from_proto(u) for u in r.uploads])
 
 
 @photos_router.post(

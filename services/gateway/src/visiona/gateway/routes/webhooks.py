@@ -50,12 +50,19 @@ _RAW_EVENT: dict[str, Any] = {
 }
 
 
+def _refused(not_what: str) -> dict[int | str, dict[str, Any]]:
+    """What every webhook answers a delivery it does not take (the sender's fault: 4xx)."""
+    return {
+        400: {"model": Problem, "description": f"Missing or invalid signature, or {not_what}"},
+        413: {"model": Problem, "description": "Body too large"},
+    }
+
+
 @router.post(
     "/stripe",
     response_model=Received,
     responses={
-        400: {"model": Problem, "description": "Missing or invalid signature, or not an event"},
-        413: {"model": Problem, "description": "Body too large"},
+        **_refused("not an event"),
         503: {"model": Problem, "description": "Not stored; Stripe will retry"},
     },  # type: ignore[dict-item]
     summary="Stripe webhook endpoint (signed by Stripe)",
@@ -87,8 +94,7 @@ async def stripe_webhook(
     "/replicate",
     response_model=Received,
     responses={
-        400: {"model": Problem, "description": "Missing or invalid signature, or not a job"},
-        413: {"model": Problem, "description": "Body too large"},
+        **_refused("not a job"),
         503: {"model": Problem, "description": "Not stored; Replicate will retry"},
     },  # type: ignore[dict-item]
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
@@ -138,10 +144,7 @@ async def replicate_webhook(
 @router.post(
     "/clerk",
     response_model=Received,
-    responses={
-        400: {"model": Problem, "description": "Missing or invalid signature, or not an event"},
-        413: {"model": Problem, "description": "Body too large"},
-    },  # type: ignore[dict-item]
+    responses=_refused("not an event"),
     summary="Clerk webhook endpoint (Svix signature): user.created, user.updated, user.deleted",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveClerkWebhook",

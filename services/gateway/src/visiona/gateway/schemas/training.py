@@ -45,6 +45,16 @@ class PhotoUpload(BaseModel):
     expires_at: datetime
     max_bytes: int
 
+    @classmethod
+    def from_proto(cls, u: training_pb2.PhotoUpload) -> PhotoUpload:
+        return cls(
+            photo_id=u.photo_id,
+            url=u.url,
+            fields=dict(u.fields),
+            expires_at=u.expires_at.ToDatetime(tzinfo=UTC),
+            max_bytes=u.max_bytes,
+        )
+
 
 class Uploads(BaseModel):
     uploads: list[PhotoUpload]
