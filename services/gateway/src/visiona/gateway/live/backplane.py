@@ -1,4 +1,5 @@
-"""The gateway's own database, outbox relay, consumers and background workers.
+"""The gateway's own database, outbox relay, consumers and background workers: its side of
+the event bus (the live feed, beside it, is the other).
 
 The edge keeps a little state of its own (erasure and export requests, Clerk accounts,
 idempotency keys, rate-limit buckets, the audit log) in schema ``gateway``, with the same
