@@ -198,7 +198,7 @@ async def list_audit(
             AuditEntry(
                 id=e.id,
                 at=e.at,
-                actor=e.actor,  # type: ignore[arg-type]
+                actor=e.actor,
                 action=e.action,
                 request_id=e.request_id,
                 details=e.details,

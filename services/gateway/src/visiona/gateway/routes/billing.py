@@ -189,7 +189,7 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
 @usage_router.get(
     "/usage",
     response_model=Usage,
-    responses={401: {"model": Problem}, 503: {"model": Problem}},  # type: ignore[dict-item]
+    responses={401: {"model": Problem}, 503: {"model": Problem}},
     summary="Usage recorded for the signed-in user",
     operation_id="getUsage",
 )

@@ -64,7 +64,7 @@ def _refused(not_what: str) -> dict[int | str, dict[str, Any]]:
     responses={
         **_refused("not an event"),
         503: {"model": Problem, "description": "Not stored; Stripe will retry"},
-    },  # type: ignore[dict-item]
+    },
     summary="Stripe webhook endpoint (signed by Stripe)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveStripeWebhook",
@@ -96,7 +96,7 @@ async def stripe_webhook(
     responses={
         **_refused("not a job"),
         503: {"model": Problem, "description": "Not stored; Replicate will retry"},
-    },  # type: ignore[dict-item]
+    },
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveReplicateWebhook",
