@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from visiona.gateway.routes import generation as generation_routes
-from visiona.gateway.routes import training as training_routes
+from visiona.gateway.schemas import generation as generation_schemas
+from visiona.gateway.schemas import training as training_schemas
 from visiona.generation.domain.generation import GenerationStatus
 from visiona.training.domain import ModelStatus
 
@@ -48,7 +48,7 @@ def constraint_statuses(service: str, constraint: str) -> set[str]:
     [
         (
             {s.value for s in ModelStatus},
-            training_routes.ModelStatus,
+            training_schemas.ModelStatus,
             "proto/visiona/training/v1/training.proto",
             "Model",
             "training",
@@ -56,7 +56,7 @@ def constraint_statuses(service: str, constraint: str) -> set[str]:
         ),
         (
             {s.value for s in GenerationStatus},
-            generation_routes.GenerationStatus,
+            generation_schemas.GenerationStatus,
             "proto/visiona/generation/v1/generation.proto",
             "Generation",
             "generation",

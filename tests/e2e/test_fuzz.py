@@ -41,7 +41,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.support.plugin import RUN
 from tests.support.stack import RunningStack
-from visiona.gateway.openapi import LINKS
+from visiona.gateway.edge.openapi import LINKS
 
 PROBLEM = "application/problem+json"
 # Examples per operation in the fuzzing phase (the examples and coverage phases add their

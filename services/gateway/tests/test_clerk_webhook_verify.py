@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 from svix.webhooks import Webhook
 
-from visiona.gateway.accounts import InvalidClerkWebhook, verify
 from visiona.gateway.config import GatewaySettings
+from visiona.gateway.providers.clerk import InvalidClerkWebhook, verify
 
 SECRET = "whsec_" + base64.b64encode(b"c" * 24).decode()
 PREVIOUS = "whsec_" + base64.b64encode(b"p" * 24).decode()

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from visiona.gateway.security import CrossSiteRequestGuard, is_json
+from visiona.gateway.edge.security import CrossSiteRequestGuard, is_json
 
 WEB_APP = "https://app.visiona.example"
 COOKIE = {"Cookie": "__session=token"}

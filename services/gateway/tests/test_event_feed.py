@@ -12,7 +12,7 @@ from aiormq.exceptions import ChannelLockedResource, ChannelNotFoundEntity
 
 from tests.support.infra import Infra
 from tests.support.waiting import eventually
-from visiona.gateway.events import EventFeed, EventHub, LiveEvent, Subscription
+from visiona.gateway.live.feed import EventFeed, EventHub, LiveEvent, Subscription
 from visiona.kit.events import (
     CreditsChangedV1,
     Event,

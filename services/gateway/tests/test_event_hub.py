@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from visiona.gateway.events import EventHub, LiveEvent, Subscription, live_event
+from visiona.gateway.live.feed import EventHub, LiveEvent, Subscription, live_event
 from visiona.kit.events import (
     CreditsChangedV1,
     ModelReadyV1,

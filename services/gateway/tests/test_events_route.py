@@ -19,7 +19,7 @@ from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.stack import free_port
 from visiona.gateway.app import create_app
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.events import EventHub
+from visiona.gateway.live.feed import EventHub
 
 
 @dataclass

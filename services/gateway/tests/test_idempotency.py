@@ -19,18 +19,17 @@ from starlette.routing import Route
 from tests.support.schemas import SchemaDb
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.idempotency import (
+from visiona.gateway.edge.idempotency import (
     END_TO_END,
     IdempotencyMiddleware,
-    IdempotencyStore,
     fingerprint,
     is_transient,
     scoped_key,
     scoped_key_of,
-    sweep,
 )
-from visiona.gateway.pseudonyms import Pseudonyms
-from visiona.gateway.ratelimit import AdmissionMiddleware
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.edge.ratelimit import AdmissionMiddleware
+from visiona.gateway.repository.idempotency_key import IdempotencyStore, sweep
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.db import Database
 

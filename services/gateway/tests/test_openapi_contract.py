@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from visiona.gateway.app import create_app
-from visiona.gateway.idempotency import _VALID_KEY
-from visiona.gateway.methods import allowed_methods
+from visiona.gateway.edge.idempotency import _VALID_KEY
+from visiona.gateway.edge.methods import allowed_methods
 from visiona.kit.paging import decode_cursor, encode_cursor
 
 # Chosen by hand and kept: clients generated from the document name their methods after them.

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.schemas import SchemaDb
-from visiona.gateway.pseudonyms import Pseudonyms, network_of
-from visiona.gateway.ratelimit import Admission, Quota, admit, seconds
-from visiona.gateway.ratelimit import sweep as sweep_buckets
+from visiona.gateway.edge.pseudonyms import Pseudonyms, network_of
+from visiona.gateway.edge.ratelimit import Admission, Quota, admit, seconds
+from visiona.gateway.repository.rate_bucket import sweep as sweep_buckets
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from visiona.gateway.app import create_app
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.kit.grpcserver import ERROR_CODE_KEY, ERROR_MAX_BYTES_KEY
 
 LIMIT = 20 * 1024 * 1024

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from visiona.gateway.app import create_app
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.kit.db import Database
 from visiona.kit.grpcserver import ERROR_CODE_KEY
 

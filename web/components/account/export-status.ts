@@ -14,7 +14,7 @@ export type ExportLike = {
   expires_at: string | null;
 };
 
-/** The services that write a part of every export (gateway/exports.py's participants). */
+/** The services that write a part of every export (gateway/account/export.py's participants). */
 export const EXPORT_PARTS = ["billing", "generation", "prompts", "training"] as const;
 
 export const PART_WORDS: Record<string, string> = {

@@ -10,32 +10,17 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from visiona.gateway import audit, idempotency, problems, ratelimit
-from visiona.gateway.backplane import Backplane
+from visiona.gateway.account import audit
 from visiona.gateway.clients import Backends
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.events import EventFeed
-from visiona.gateway.idempotency import IdempotencyMiddleware
-from visiona.gateway.methods import AllowedMethodsMiddleware
-from visiona.gateway.middleware import RequestContextMiddleware
-from visiona.gateway.openapi import document_problems
-from visiona.gateway.pseudonyms import Pseudonyms
-from visiona.gateway.ratelimit import AdmissionMiddleware
-from visiona.gateway.routes import audit as audit_routes
-from visiona.gateway.routes import (
-    billing,
-    clerk_webhook,
-    events,
-    generation,
-    health,
-    me,
-    pages,
-    prompts,
-    training,
-    usage,
-    webhooks,
-)
-from visiona.gateway.security import (
+from visiona.gateway.edge import problems
+from visiona.gateway.edge.idempotency import IdempotencyMiddleware
+from visiona.gateway.edge.methods import AllowedMethodsMiddleware
+from visiona.gateway.edge.openapi import document_problems
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.edge.ratelimit import AdmissionMiddleware
+from visiona.gateway.edge.request_context import RequestContextMiddleware
+from visiona.gateway.edge.security import (
     CORS_ALLOWED_HEADERS,
     CORS_EXPOSED_HEADERS,
     CORS_METHODS,
@@ -43,6 +28,20 @@ from visiona.gateway.security import (
     BodyLimitMiddleware,
     CrossSiteRequestGuard,
     SecurityHeadersMiddleware,
+)
+from visiona.gateway.live.backplane import Backplane
+from visiona.gateway.live.feed import EventFeed
+from visiona.gateway.repository import idempotency_key, rate_bucket
+from visiona.gateway.routes import (
+    account,
+    billing,
+    generation,
+    health,
+    live,
+    pages,
+    prompts,
+    training,
+    webhooks,
 )
 from visiona.kit.auth import TokenVerifier
 from visiona.kit.errors import DomainError
@@ -66,8 +65,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await backplane.connect()
         backplane.add_consumer(audit.CONSUMER, {CreditsChangedV1: audit.on_credits_changed})
         db, every = backplane.db, settings.edge_sweep_interval_s
-        backplane.add_periodic("rate-buckets-sweep", every, lambda: ratelimit.sweep(db))
-        backplane.add_periodic("idempotency-sweep", every, lambda: idempotency.sweep(db))
+        backplane.add_periodic("rate-buckets-sweep", every, lambda: rate_bucket.sweep(db))
+        backplane.add_periodic("idempotency-sweep", every, lambda: idempotency_key.sweep(db))
         backplane.install_account_sagas()
         app.state.backplane = backplane
         await backplane.start()
@@ -146,20 +145,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.add_exception_handler(error_class, problems.dependency_error_handler)
     app.add_exception_handler(Exception, problems.unhandled_error_handler)
     for router in (
-        me.router,
-        audit_routes.router,
+        account.router,
         prompts.router,
-        usage.router,
+        billing.usage_router,
         billing.router,
         training.photos_router,
         training.models_router,
         generation.generations_router,
         generation.images_router,
-        events.router,
+        live.router,
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)
-    app.include_router(clerk_webhook.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     document_problems(app)

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from visiona.billing.v1 import billing_pb2_grpc
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.idempotency import scoped_key_of
+from visiona.gateway.edge.idempotency import scoped_key_of
 from visiona.generation.v1 import generation_pb2_grpc
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
 from visiona.kit.idempotency import KEY_METADATA
@@ -92,10 +92,11 @@ class Backends:
 
 
 def user_call(
-    request: Any, user_id: str, *, idempotent: bool = False
+    request: Any, user_id: str | None, *, idempotent: bool = False
 ) -> tuple[Backends, dict[str, Any]]:
-    """The backends and the keyword arguments of a call made for ``user_id``: the default
-    deadline and the metadata (internal token, request id, trace context). ``idempotent``:
+    """The backends and the keyword arguments of a call made for ``user_id`` (None: the
+    system principal, e.g. a webhook): the default deadline and the metadata (internal
+    token, request id, trace context). ``idempotent``:
     the call is the route's create, which the service deduplicates on the request's scoped
     Idempotency-Key (when the client sent one)."""
     backends: Backends = request.app.state.backends

@@ -45,7 +45,7 @@ class GatewaySettings(ServiceSettings):
     # receipts, rate-limit buckets, the audit log). Required; at least 32 bytes.
     pseudonym_key: SecretStr = SecretStr("")
 
-    # Account erasure (visiona.gateway.erasure). The first round waits until nothing the user
+    # Account erasure (visiona.gateway.account.erasure). The first round waits until nothing the user
     # started before asking can still write: requests in flight (the longest deadline) and the
     # photo upload policies already handed out (15 minutes), hence 16 minutes. A round not
     # answered by every service within the timeout is asked again; rounds repeat, a little
@@ -53,7 +53,7 @@ class GatewaySettings(ServiceSettings):
     erasure_grace_s: float = Field(default=960.0, ge=0)
     erasure_settle_s: float = Field(default=5.0, ge=0)
     erasure_round_timeout_s: float = Field(default=120.0, gt=0)
-    # Exports (visiona.gateway.exports): parts are asked again after the timeout and the
+    # Exports (visiona.gateway.account.export): parts are asked again after the timeout and the
     # export fails after the deadline; the archive is kept for the TTL and each download link
     # lasts for the link TTL.
     export_part_timeout_s: float = Field(default=300.0, gt=0)
@@ -80,7 +80,7 @@ class GatewaySettings(ServiceSettings):
     replicate_webhook_max_bytes: int = 4 * 1024 * 1024
 
     # Live events (GET /v1/events): each instance reads the event exchange through a queue of
-    # its own, named after the prefix (see visiona.gateway.events).
+    # its own, named after the prefix (see visiona.gateway.live.feed).
     amqp_reconnect_s: float = Field(default=2.0, gt=0)
     # A comment line this often keeps proxies and load balancers from closing an idle stream.
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
@@ -94,7 +94,7 @@ class GatewaySettings(ServiceSettings):
     # A write that stalls this long (the client stopped reading) ends the stream.
     sse_send_timeout_s: float = Field(default=30.0, gt=0)
 
-    # The edge (visiona.gateway.ratelimit, .idempotency, .security). Rate limits are per
+    # The edge (visiona.gateway.edge.ratelimit, .idempotency, .security). Rate limits are per
     # client IP on every request (health checks aside) and per user on signed-in ones; buckets
     # live in the gateway's database, so every instance shares them. A rate of 0 turns that
     # limit off. Webhooks have a per-IP bucket of their own, generous: providers burst

@@ -2,159 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
-
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
 
-from visiona.gateway.auth import CurrentUser
-from visiona.gateway.clients import optional_time, user_call
-from visiona.gateway.inputs import Cursor, RequestBody
-from visiona.gateway.problems import Problem
+from visiona.gateway.clients import user_call
+from visiona.gateway.edge.auth import CurrentUser
+from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
+from visiona.gateway.edge.problems import Problem
+from visiona.gateway.schemas.generation import (
+    CreateGenerationRequest,
+    Generation,
+    GenerationPage,
+    Image,
+    ImagePage,
+    ImagePatch,
+)
 from visiona.generation.v1 import generation_pb2
 
 generations_router = APIRouter(prefix="/generations", tags=["generations"])
 images_router = APIRouter(prefix="/images", tags=["gallery"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or invalid session token"},
-    503: {"model": Problem, "description": "The generation service is unavailable"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such resource of the caller"}
-}
-INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "Invalid request"}
-}
-
-AspectRatio = Literal[
-    "1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"
-]
-GenerationStatus = Literal[
-    "awaiting_credits", "queued", "running", "succeeded", "failed", "canceled"
-]
-
-
-class CreateGenerationRequest(RequestBody):
-    model_id: str = Field(min_length=1, max_length=64)
-    prompt: str = Field(min_length=1, max_length=2000)
-    enhance: bool = Field(default=False, description="Let the LLM enrich the prompt")
-    pack: str | None = Field(default=None, max_length=64, description="A style pack id")
-    num_outputs: int = Field(default=1, ge=1, le=4)
-    aspect_ratio: AspectRatio = "1:1"
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    lora_scale: float | None = Field(default=None, ge=-1, le=2)
-    output_format: Literal["webp", "jpg", "png"] = "webp"
-
-
-class Image(BaseModel):
-    id: str
-    generation_id: str
-    model_id: str
-    index: int
-    content_type: str
-    width: int
-    height: int
-    size_bytes: int
-    blurhash: str = Field(description="A BlurHash placeholder to show while loading")
-    favourite: bool
-    created_at: datetime
-    url: str = Field(description="Short-lived URL of the full image")
-    thumbnail_url: str = Field(description="Short-lived URL of a WebP thumbnail")
-    download_url: str = Field(description="Short-lived URL that downloads the image as a file")
-    urls_expire_at: datetime
-    prompt: str
-
-
-class Failure(BaseModel):
-    reason: str
-    message: str | None
-
-
-class Generation(BaseModel):
-    id: str
-    model_id: str
-    status: GenerationStatus
-    prompt: str
-    final_prompt: str = Field(description="What was sent to the image model")
-    enhanced: bool
-    degraded: bool = Field(
-        description="True when the LLM was unreachable and your own prompt was used"
-    )
-    enhancement_reason: str | None
-    pack: str | None
-    num_outputs: int
-    delivered: int = Field(description="Images stored in your gallery (and paid for)")
-    aspect_ratio: str
-    output_format: str
-    seed: int | None
-    failure: Failure | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    images: list[Image]
-
-
-class GenerationPage(BaseModel):
-    generations: list[Generation]
-    next_cursor: str | None
-
-
-class ImagePage(BaseModel):
-    images: list[Image]
-    next_cursor: str | None
-
-
-class ImagePatch(RequestBody):
-    favourite: bool
-
-
-def _image(i: generation_pb2.Image) -> Image:
-    return Image(
-        id=i.id,
-        generation_id=i.generation_id,
-        model_id=i.model_id,
-        index=i.index,
-        content_type=i.content_type,
-        width=i.width,
-        height=i.height,
-        size_bytes=i.size_bytes,
-        blurhash=i.blurhash,
-        favourite=i.favourite,
-        created_at=i.created_at.ToDatetime(tzinfo=UTC),
-        url=i.url,
-        thumbnail_url=i.thumbnail_url,
-        download_url=i.download_url,
-        urls_expire_at=i.urls_expire_at.ToDatetime(tzinfo=UTC),
-        prompt=i.prompt,
-    )
-
-
-def _generation(g: generation_pb2.Generation) -> Generation:
-    return Generation(
-        id=g.id,
-        model_id=g.model_id,
-        status=g.status,
-        prompt=g.prompt,
-        final_prompt=g.final_prompt,
-        enhanced=g.enhanced,
-        degraded=g.degraded,
-        enhancement_reason=g.enhancement_reason or None,
-        pack=g.style_pack or None,
-        num_outputs=g.num_outputs,
-        delivered=g.delivered,
-        aspect_ratio=g.aspect_ratio,
-        output_format=g.output_format,
-        seed=g.seed if g.HasField("seed") else None,
-        failure=Failure(reason=g.failure_reason, message=g.failure_message or None)
-        if g.failure_reason
-        else None,
-        created_at=g.created_at.ToDatetime(tzinfo=UTC),
-        started_at=optional_time(g, "started_at"),
-        finished_at=optional_time(g, "finished_at"),
-        images=[_image(i) for i in g.images],
-    )
+ERRORS = unavailable("The generation service is unavailable")
 
 
 @generations_router.post(
@@ -193,7 +61,7 @@ async def create_generation(
     if body.lora_scale is not None:
         message.lora_scale = body.lora_scale
     r = await backends.generation.CreateGeneration(message, **call)
-    return _generation(r.generation)
+    return Generation.from_proto(r.generation)
 
 
 @generations_router.get(
@@ -214,7 +82,7 @@ async def list_generations(
         generation_pb2.ListGenerationsRequest(page_size=limit, page_token=cursor or ""), **call
     )
     return GenerationPage(
-        generations=[_generation(g) for g in r.generations],
+        generations=[Generation.from_proto(g) for g in r.generations],
         next_cursor=r.next_page_token or None,
     )
 
@@ -231,7 +99,7 @@ async def get_generation(generation_id: str, request: Request, user: CurrentUser
     r = await backends.generation.GetGeneration(
         generation_pb2.GetGenerationRequest(generation_id=generation_id), **call
     )
-    return _generation(r.generation)
+    return Generation.from_proto(r.generation)
 
 
 @generations_router.post(
@@ -250,7 +118,7 @@ async def cancel_generation(generation_id: str, request: Request, user: CurrentU
     r = await backends.generation.CancelGeneration(
         generation_pb2.CancelGenerationRequest(generation_id=generation_id), **call
     )
-    return _generation(r.generation)
+    return Generation.from_proto(r.generation)
 
 
 @images_router.get(
@@ -278,7 +146,9 @@ async def list_images(
         ),
         **call,
     )
-    return ImagePage(images=[_image(i) for i in r.images], next_cursor=r.next_page_token or None)
+    return ImagePage(
+        images=[Image.from_proto(i) for i in r.images], next_cursor=r.next_page_token or None
+    )
 
 
 @images_router.get(
@@ -293,7 +163,7 @@ async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image
     r = await backends.generation.GetImage(
         generation_pb2.GetImageRequest(image_id=image_id), **call
     )
-    return _image(r.image)
+    return Image.from_proto(r.image)
 
 
 @images_router.patch(
@@ -310,7 +180,7 @@ async def update_image(
     r = await backends.generation.UpdateImage(
         generation_pb2.UpdateImageRequest(image_id=image_id, favourite=body.favourite), **call
     )
-    return _image(r.image)
+    return Image.from_proto(r.image)
 
 
 @images_router.delete(

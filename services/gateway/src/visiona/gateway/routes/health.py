@@ -6,28 +6,12 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from visiona.gateway.clients import Backends
+from visiona.gateway.schemas.health import Dependency, Health, Readiness
 from visiona.kit.auth import TokenVerifier
 
 router = APIRouter(tags=["health"])
-
-
-class Health(BaseModel):
-    status: str
-
-
-class Dependency(BaseModel):
-    ready: bool
-    detail: str
-
-
-class Readiness(BaseModel):
-    """Every dependency the gateway needs, and whether it answers."""
-
-    ready: bool
-    dependencies: dict[str, Dependency]
 
 
 @router.get(

@@ -6,181 +6,30 @@ the policy from ``POST /v1/photos/uploads``, then calls ``POST /v1/photos/{id}/c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
-
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
 
-from visiona.gateway.auth import CurrentUser
-from visiona.gateway.clients import optional_time, user_call
-from visiona.gateway.inputs import Cursor, RequestBody
-from visiona.gateway.problems import Problem
+from visiona.gateway.clients import user_call
+from visiona.gateway.edge.auth import CurrentUser
+from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
+from visiona.gateway.edge.problems import Problem
+from visiona.gateway.schemas.training import (
+    CreateModelRequest,
+    Model,
+    ModelPage,
+    Photo,
+    PhotoPage,
+    PhotoUpload,
+    RenameModelRequest,
+    Uploads,
+    UploadsRequest,
+)
 from visiona.training.v1 import training_pb2
 
 photos_router = APIRouter(prefix="/photos", tags=["photos"])
 models_router = APIRouter(prefix="/models", tags=["models"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or invalid session token"},
-    503: {"model": Problem, "description": "The training service is unavailable"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such resource of the caller"}
-}
-INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "Invalid request"}
-}
-
-PhotoStatus = Literal["uploading", "accepted", "accepted_with_warnings", "rejected"]
-ModelStatus = Literal[
-    "awaiting_credits",
-    "preparing",
-    "queued",
-    "training",
-    "succeeded",
-    "failed",
-    "canceled",
-    "unavailable",
-]
-
-
-class UploadSpec(RequestBody):
-    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]
-
-
-class UploadsRequest(RequestBody):
-    photos: list[UploadSpec] = Field(min_length=1, max_length=30)
-    face_policy: Literal["require", "flag"] = Field(
-        default="require",
-        description="`require`: a photo without exactly one face is rejected; "
-        "`flag`: accepted with a warning",
-    )
-
-
-class PhotoUpload(BaseModel):
-    photo_id: str
-    url: str = Field(description="POST a multipart form here: `fields`, then the file as `file`")
-    fields: dict[str, str]
-    expires_at: datetime
-    max_bytes: int
-
-
-class Uploads(BaseModel):
-    uploads: list[PhotoUpload]
-
-
-class Photo(BaseModel):
-    id: str
-    status: PhotoStatus
-    reasons: list[str] = Field(
-        description="Stable codes: not_an_image, unsupported_type, truncated, too_many_pixels, "
-        "too_small, duplicate, no_face, several_faces (rejections); blurry, trailing_data "
-        "(warnings; the face codes too under face_policy=flag)"
-    )
-    content_type: str | None
-    width: int | None
-    height: int | None
-    faces: int | None
-    blur_score: float | None
-    require_one_face: bool
-    created_at: datetime
-    validated_at: datetime | None
-    preview_url: str | None = Field(description="Short-lived URL of the stored, cleaned photo")
-
-
-class PhotoPage(BaseModel):
-    photos: list[Photo]
-    next_cursor: str | None
-
-
-class CreateModelRequest(RequestBody):
-    name: str = Field(min_length=1, max_length=80)
-    photo_ids: list[str] = Field(
-        min_length=1, max_length=100, description="10-30 distinct accepted photos"
-    )
-    preset: Literal["fast", "balanced", "quality"] | None = None
-    trigger_word: str | None = Field(
-        default=None,
-        min_length=3,
-        max_length=32,
-        pattern=r"^[A-Za-z][A-Za-z0-9_]{2,31}$",
-        description="3-32 letters, digits or _, starting with a letter; a unique one is made "
-        "when omitted",
-    )
-
-
-class RenameModelRequest(RequestBody):
-    name: str = Field(min_length=1, max_length=80)
-
-
-class Failure(BaseModel):
-    reason: str
-    message: str | None
-
-
-class Model(BaseModel):
-    id: str
-    name: str
-    status: ModelStatus
-    preset: str
-    trigger_word: str
-    photo_count: int
-    progress: float = Field(ge=0, le=1)
-    version: str | None = Field(description="The trained version (owner/name:id) once ready")
-    failure: Failure | None
-    created_at: datetime
-    queued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    training_id: str
-    sample_urls: list[str]
-
-
-class ModelPage(BaseModel):
-    models: list[Model]
-    next_cursor: str | None
-
-
-def _photo(p: training_pb2.Photo) -> Photo:
-    validated = p.HasField("validated_at")
-    return Photo(
-        id=p.id,
-        status=p.status,
-        reasons=list(p.reasons),
-        content_type=p.content_type or None,
-        width=p.width if validated and p.width else None,
-        height=p.height if validated and p.height else None,
-        faces=p.faces if validated and p.width else None,
-        blur_score=p.blur_score if validated and p.width else None,
-        require_one_face=p.require_one_face,
-        created_at=p.created_at.ToDatetime(tzinfo=UTC),
-        validated_at=optional_time(p, "validated_at"),
-        preview_url=p.preview_url or None,
-    )
-
-
-def _model(m: training_pb2.Model) -> Model:
-    return Model(
-        id=m.id,
-        name=m.name,
-        status=m.status,
-        preset=m.preset,
-        trigger_word=m.trigger_word,
-        photo_count=m.photo_count,
-        progress=m.progress,
-        version=m.version or None,
-        failure=Failure(reason=m.failure_reason, message=m.failure_message or None)
-        if m.failure_reason
-        else None,
-        created_at=m.created_at.ToDatetime(tzinfo=UTC),
-        queued_at=optional_time(m, "queued_at"),
-        started_at=optional_time(m, "started_at"),
-        finished_at=optional_time(m, "finished_at"),
-        training_id=m.training_id,
-        sample_urls=list(m.sample_urls),
-    )
-
+ERRORS = unavailable("The training service is unavailable")
 
 # -- photos --------------------------------------------------------------------------------------
 
@@ -204,18 +53,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
         ),
         **call,
     )
-    return Uploads(
-        uploads=[
-            PhotoUpload(
-                photo_id=u.photo_id,
-                url=u.url,
-                fields=dict(u.fields),
-                expires_at=u.expires_at.ToDatetime(tzinfo=UTC),
-                max_bytes=u.max_bytes,
-            )
-            for u in r.uploads
-        ]
-    )
+    return Uploads(uploads=[PhotoUpload.from_proto(u) for u in r.uploads])
 
 
 @photos_router.post(
@@ -235,7 +73,7 @@ async def complete_upload(photo_id: str, request: Request, user: CurrentUser) ->
     r = await backends.training.CompletePhotoUpload(
         training_pb2.CompletePhotoUploadRequest(photo_id=photo_id), **call
     )
-    return _photo(r.photo)
+    return Photo.from_proto(r.photo)
 
 
 @photos_router.get(
@@ -255,7 +93,9 @@ async def list_photos(
     r = await backends.training.ListPhotos(
         training_pb2.ListPhotosRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return PhotoPage(photos=[_photo(p) for p in r.photos], next_cursor=r.next_page_token or None)
+    return PhotoPage(
+        photos=[Photo.from_proto(p) for p in r.photos], next_cursor=r.next_page_token or None
+    )
 
 
 @photos_router.get(
@@ -268,7 +108,7 @@ async def list_photos(
 async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo:
     backends, call = user_call(request, user.user_id)
     r = await backends.training.GetPhoto(training_pb2.GetPhotoRequest(photo_id=photo_id), **call)
-    return _photo(r.photo)
+    return Photo.from_proto(r.photo)
 
 
 @photos_router.delete(
@@ -316,7 +156,7 @@ async def create_model(body: CreateModelRequest, request: Request, user: Current
         ),
         **call,
     )
-    return _model(r.model)
+    return Model.from_proto(r.model)
 
 
 @models_router.get(
@@ -336,7 +176,9 @@ async def list_models(
     r = await backends.training.ListModels(
         training_pb2.ListModelsRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return ModelPage(models=[_model(m) for m in r.models], next_cursor=r.next_page_token or None)
+    return ModelPage(
+        models=[Model.from_proto(m) for m in r.models], next_cursor=r.next_page_token or None
+    )
 
 
 @models_router.get(
@@ -349,7 +191,7 @@ async def list_models(
 async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model:
     backends, call = user_call(request, user.user_id)
     r = await backends.training.GetModel(training_pb2.GetModelRequest(model_id=model_id), **call)
-    return _model(r.model)
+    return Model.from_proto(r.model)
 
 
 @models_router.patch(
@@ -366,7 +208,7 @@ async def rename_model(
     r = await backends.training.RenameModel(
         training_pb2.RenameModelRequest(model_id=model_id, name=body.name), **call
     )
-    return _model(r.model)
+    return Model.from_proto(r.model)
 
 
 @models_router.post(
@@ -385,7 +227,7 @@ async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Mo
     r = await backends.training.CancelModel(
         training_pb2.CancelModelRequest(model_id=model_id), **call
     )
-    return _model(r.model)
+    return Model.from_proto(r.model)
 
 
 @models_router.delete(

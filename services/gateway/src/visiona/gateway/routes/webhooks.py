@@ -1,4 +1,4 @@
-"""Provider webhooks: verified on the raw body by the owning service, stored, answered fast.
+"""Provider webhooks: verified on the raw body, stored, answered fast.
 
 ``/webhooks/replicate`` hands the body and the Standard Webhooks headers to training, which
 verifies them (5-minute tolerance), records the ``webhook-id`` and applies the update.
@@ -6,6 +6,10 @@ verifies them (5-minute tolerance), records the ``webhook-id`` and applies the u
 ``/webhooks/stripe`` hands the body and ``Stripe-Signature`` to billing unchanged; billing
 verifies them (current and previous signing secret), stores the event under its id and
 applies it asynchronously. A bad signature is 400 and nothing is stored; a redelivery is 200.
+
+``/webhooks/clerk`` is Clerk's user lifecycle (Svix-signed): the gateway owns accounts, so it
+verifies the body itself (visiona.gateway.providers.clerk) and applies the event
+(visiona.gateway.account.accounts).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from typing import Annotated, Any, Literal
 import grpc
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from visiona.billing.v1 import billing_pb2
-from visiona.gateway.clients import Backends, call_metadata
-from visiona.gateway.problems import Problem, problem
+from visiona.gateway.account import accounts
+from visiona.gateway.clients import user_call
+from visiona.gateway.edge.problems import Problem, problem
+from visiona.gateway.live.backplane import Backplane
+from visiona.gateway.providers import clerk
+from visiona.gateway.schemas.webhooks import Received
 from visiona.generation.v1 import generation_pb2
 from visiona.kit.errors import limit_text
 from visiona.kit.grpcserver import ERROR_CODE_KEY
@@ -43,20 +50,21 @@ _RAW_EVENT: dict[str, Any] = {
 }
 
 
-class Received(BaseModel):
-    received: bool
-    event_id: str
-    duplicate: bool
+def _refused(not_what: str) -> dict[int | str, dict[str, Any]]:
+    """What every webhook answers a delivery it does not take (the sender's fault: 4xx)."""
+    return {
+        400: {"model": Problem, "description": f"Missing or invalid signature, or {not_what}"},
+        413: {"model": Problem, "description": "Body too large"},
+    }
 
 
 @router.post(
     "/stripe",
     response_model=Received,
     responses={
-        400: {"model": Problem, "description": "Missing or invalid signature, or not an event"},
-        413: {"model": Problem, "description": "Body too large"},
+        **_refused("not an event"),
         503: {"model": Problem, "description": "Not stored; Stripe will retry"},
-    },  # type: ignore[dict-item]
+    },
     summary="Stripe webhook endpoint (signed by Stripe)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveStripeWebhook",
@@ -65,18 +73,16 @@ async def stripe_webhook(
     request: Request,
     signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> JSONResponse | Received:
-    backends: Backends = request.app.state.backends
     if not signature:
         return problem(request, 400, "signature_missing", "missing Stripe-Signature header")
+    backends, call = user_call(request, None)
     payload = await _read_body(request, backends.settings.webhook_max_bytes)
     if isinstance(payload, JSONResponse):
         return payload
     result = await _ingest(
         request,
         backends.billing.IngestStripeEvent(
-            billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature),
-            timeout=backends.settings.grpc_deadline_s,
-            metadata=call_metadata(None, request.state.request_id),
+            billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature), **call
         ),
     )
     if isinstance(result, JSONResponse):
@@ -88,10 +94,9 @@ async def stripe_webhook(
     "/replicate",
     response_model=Received,
     responses={
-        400: {"model": Problem, "description": "Missing or invalid signature, or not a job"},
-        413: {"model": Problem, "description": "Body too large"},
+        **_refused("not a job"),
         503: {"model": Problem, "description": "Not stored; Replicate will retry"},
-    },  # type: ignore[dict-item]
+    },
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveReplicateWebhook",
@@ -107,11 +112,11 @@ async def replicate_webhook(
     timestamp: Annotated[str | None, Header(alias="webhook-timestamp")] = None,
     signature: Annotated[str | None, Header(alias="webhook-signature")] = None,
 ) -> JSONResponse | Received:
-    backends: Backends = request.app.state.backends
     if not (webhook_id and timestamp and signature):
         return problem(
             request, 400, "signature_missing", "missing webhook-id, -timestamp or -signature"
         )
+    backends, call = user_call(request, None)
     payload = await _read_body(request, backends.settings.replicate_webhook_max_bytes)
     if isinstance(payload, JSONResponse):
         return payload
@@ -120,10 +125,6 @@ async def replicate_webhook(
         "webhook_id": webhook_id,
         "webhook_timestamp": timestamp,
         "webhook_signature": signature,
-    }
-    call = {
-        "timeout": backends.settings.grpc_deadline_s,
-        "metadata": call_metadata(None, request.state.request_id),
     }
     result = await _ingest(
         request,
@@ -138,6 +139,42 @@ async def replicate_webhook(
     if isinstance(result, JSONResponse):
         return result
     return Received(received=True, event_id=result.webhook_id, duplicate=result.duplicate)
+
+
+@router.post(
+    "/clerk",
+    response_model=Received,
+    responses=_refused("not an event"),
+    summary="Clerk webhook endpoint (Svix signature): user.created, user.updated, user.deleted",
+    openapi_extra=_RAW_EVENT,
+    operation_id="receiveClerkWebhook",
+)
+async def clerk_webhook(
+    request: Request,
+    svix_id: Annotated[str | None, Header(alias="svix-id")] = None,
+    svix_timestamp: Annotated[str | None, Header(alias="svix-timestamp")] = None,
+    svix_signature: Annotated[str | None, Header(alias="svix-signature")] = None,
+) -> JSONResponse | Received:
+    backplane: Backplane = request.app.state.backplane
+    settings = backplane.settings
+    if not (svix_id and svix_timestamp and svix_signature):
+        return problem(
+            request, 400, "signature_missing", "missing svix-id, svix-timestamp or svix-signature"
+        )
+    body = await _read_body(request, settings.webhook_max_bytes)
+    if isinstance(body, JSONResponse):
+        return body
+    headers = {
+        "svix-id": svix_id,
+        "svix-timestamp": svix_timestamp,
+        "svix-signature": svix_signature,
+    }
+    try:
+        event = clerk.verify(settings, body, headers)
+    except clerk.InvalidClerkWebhook as exc:
+        return problem(request, 400, exc.code, exc.detail)
+    outcome = await accounts.ingest(backplane.db, settings, svix_id, event)
+    return Received(received=True, event_id=outcome.svix_id, duplicate=outcome.duplicate)
 
 
 async def _ingest(request: Request, call: Awaitable[Any]) -> Any:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from visiona.gateway.problems import problem
+from visiona.gateway.edge.problems import problem
 
 _TABLE = "visiona_path_templates"
 

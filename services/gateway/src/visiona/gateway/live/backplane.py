@@ -1,4 +1,5 @@
-"""The gateway's own database, outbox relay, consumers and background workers.
+"""The gateway's own database, outbox relay, consumers and background workers: its side of
+the event bus (the live feed, beside it, is the other).
 
 The edge keeps a little state of its own (erasure and export requests, Clerk accounts,
 idempotency keys, rate-limit buckets, the audit log) in schema ``gateway``, with the same
@@ -14,10 +15,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from visiona.gateway.account.erasure import DeletionJobs
+from visiona.gateway.account.export import ExportJobs
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.erasure import ClerkUsersPort, DeletionJobs
-from visiona.gateway.exports import ExportJobs
-from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.providers.clerk import ClerkUsersPort
 from visiona.kit.bus import EventBus
 from visiona.kit.consumer import EventConsumer, EventHandler
 from visiona.kit.db import Database

@@ -1,11 +1,11 @@
 """Admission at the edge: rate limits per client IP and per user, shared by every gateway
 instance, and the block on writes by a user whose account is being erased.
 
-All of it is one call to the database function ``edge_admit`` (migration 0002): one round
-trip per request. The buckets are GCRA in Postgres (see the migration): no Redis, and every
+All of it is one call to the database function ``edge_admit`` (migration 0002, called by
+visiona.gateway.repository.rate_bucket): one round trip per request. The buckets are GCRA in Postgres (see the migration): no Redis, and every
 instance sees the same budget because the database is the only state and the only clock.
 Bucket keys are keyed hashes of the user id and of the client's network
-(visiona.gateway.pseudonyms).
+(visiona.gateway.edge.pseudonyms).
 
 Who the client is: ``scope["client"]``, which uvicorn's proxy-header handling has already set
 from ``X-Forwarded-For`` when, and only when, the peer is a trusted proxy
@@ -27,10 +27,11 @@ from typing import Literal
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from visiona.gateway.auth import principal_of
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.problems import problem
-from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.edge.auth import principal_of
+from visiona.gateway.edge.problems import problem
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.repository import rate_bucket
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
 
@@ -95,12 +96,6 @@ def seconds(value: float) -> int:
     return max(0, math.ceil(value - 1e-6))
 
 
-_ADMIT = (
-    "SELECT verdict, quota, remaining, reset_s, retry_after_s "
-    "FROM edge_admit(%s, %s, %s, %s, %s, %s, %s, %s)"
-)
-
-
 async def admit(
     db: Database,
     *,
@@ -112,31 +107,18 @@ async def admit(
     check_erasure: bool,
 ) -> Admission:
     """One round trip: the IP bucket, the erasure block, the user bucket (see edge_admit)."""
-    async with db.single_statement() as conn:
-        cursor = await conn.execute(
-            _ADMIT,
-            (
-                ip_key if ip_quota.enabled else None,
-                ip_quota.interval_s if ip_quota.enabled else None,
-                ip_quota.burst,
-                user_id,
-                user_key if user_quota.enabled else None,
-                user_quota.interval_s if user_quota.enabled else None,
-                user_quota.burst,
-                check_erasure,
-            ),
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    verdict, quota, remaining, reset_s, retry_after_s = row
+    verdict, quota, remaining, reset_s, retry_after_s = await rate_bucket.admit(
+        db,
+        ip_key=ip_key if ip_quota.enabled else None,
+        ip_interval_s=ip_quota.interval_s if ip_quota.enabled else None,
+        ip_burst=ip_quota.burst,
+        user_id=user_id,
+        user_key=user_key if user_quota.enabled else None,
+        user_interval_s=user_quota.interval_s if user_quota.enabled else None,
+        user_burst=user_quota.burst,
+        check_erasure=check_erasure,
+    )
     return Admission(verdict, quota, remaining, reset_s, float(retry_after_s or 0))
-
-
-async def sweep(db: Database) -> int:
-    """Delete full buckets (their tat has passed): the same as no row at all."""
-    async with db.single_statement() as conn:
-        cursor = await conn.execute("DELETE FROM rate_buckets WHERE tat < now()")
-        return cursor.rowcount
 
 
 class _WarnOnce:

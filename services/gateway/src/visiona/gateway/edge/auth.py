@@ -39,7 +39,7 @@ def session_token(conn: HTTPConnection) -> str | None:
 
 def authenticates_with_cookie(conn: HTTPConnection) -> bool:
     """True when the request's credentials are the session cookie: the browser sent them on
-    its own, so they prove nothing about which page asked (visiona.gateway.security)."""
+    its own, so they prove nothing about which page asked (visiona.gateway.edge.security)."""
     return bearer_token(conn) is None and bool(conn.cookies.get(SESSION_COOKIE))
 
 

@@ -7,23 +7,19 @@ uvicorn begins to shut down instead of holding the shutdown for its whole grace 
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from visiona.gateway.auth import CurrentUser
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.events import EventHub, LiveEvent, Subscription
-from visiona.gateway.problems import Problem
+from visiona.gateway.edge.auth import CurrentUser
+from visiona.gateway.edge.problems import Problem
+from visiona.gateway.live.feed import EventHub
+from visiona.gateway.live.stream import SEP, event_stream
 
 router = APIRouter(tags=["events"])
-
-SEP = "\n"
 
 _DESCRIPTION = """\
 A `text/event-stream` of the signed-in user's own events (`training.*`, `generation.*`,
@@ -41,41 +37,6 @@ A client too slow to keep up is disconnected; it reconnects with `Last-Event-ID`
 This is a live view, not a source of truth: events may be missed while the gateway is cut
 off from the broker, and the job resources stay authoritative.
 """
-
-
-def _message(event: LiveEvent) -> ServerSentEvent:
-    return ServerSentEvent(event.data, event=event.routing_key, id=event.id, sep=SEP)
-
-
-async def _close_on(shutdown: anyio.Event, stream: Subscription) -> None:
-    await shutdown.wait()
-    stream.close()
-
-
-async def _stream(
-    hub: EventHub,
-    user_id: str,
-    last_event_id: str | None,
-    retry_ms: int,
-    shutdown: anyio.Event,
-) -> AsyncIterator[ServerSentEvent]:
-    # Subscribed in the body, so the subscription lives exactly as long as the response.
-    stream = hub.subscribe(user_id, last_event_id)
-    # At server shutdown the stream ends cleanly (a complete response, not a cut one).
-    closer = asyncio.create_task(_close_on(shutdown, stream))
-    try:
-        # No data, so EventSource dispatches nothing, but it adopts the id: a reconnect
-        # resumes from here even if no event came in between.
-        yield ServerSentEvent(id=f"{hub.instance}-{stream.position}", retry=retry_ms, sep=SEP)
-        if stream.resync is not None:
-            yield ServerSentEvent(json.dumps({"reason": stream.resync}), event="resync", sep=SEP)
-        for event in stream.replay:
-            yield _message(event)
-        while (live := await stream.next()) is not None:
-            yield _message(live)
-    finally:
-        closer.cancel()
-        hub.unsubscribe(stream)
 
 
 @router.get(
@@ -110,7 +71,7 @@ async def stream_events(
     resume = last_event_id_header or last_event_id or None
     shutdown = anyio.Event()
     return EventSourceResponse(
-        _stream(hub, user.user_id, resume, settings.sse_retry_ms, shutdown),
+        event_stream(hub, user.user_id, resume, settings.sse_retry_ms, shutdown),
         # no-transform: a compressing proxy otherwise buffers the stream to compress it.
         # sse-starlette adds X-Accel-Buffering: no (nginx) and Connection: keep-alive.
         headers={"Cache-Control": "no-cache, no-transform"},

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from visiona.gateway.config import GatewaySettings
+from visiona.gateway.repository import account as accounts
+from visiona.gateway.repository import audit as audit_log
+from visiona.gateway.repository import export as repository
+from visiona.gateway.repository.export import Export
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import ExportPart, export_prefix
 from visiona.kit.events import (
@@ -39,7 +40,6 @@ from visiona.kit.events import (
 )
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
 from visiona.kit.storage import Storage
 from visiona.kit.zipstream import assemble
 
@@ -54,28 +54,6 @@ EXPORTED_EVENTS: tuple[type[AccountExported], ...] = (
 FORMAT_VERSION = 1
 
 
-@dataclass
-class Export:
-    id: uuid.UUID
-    user_id: str
-    status: str  # collecting | assembling | ready | failed | expired
-    parts: dict[str, dict[str, Any]]
-    archive_key: str | None
-    bytes: int | None
-    error: str | None
-    requested_at: datetime
-    ready_at: datetime | None
-    expires_at: datetime | None
-    work: str | None
-    work_after: datetime
-    work_attempts: int
-    lease_until: datetime | None
-    updated_at: datetime
-
-
-rows = RowStore("exports", Export)
-
-
 def archive_key(export_id: uuid.UUID) -> str:
     return f"exports/{export_id}.zip"
 
@@ -88,58 +66,69 @@ async def request_export(
     (ADR 0009). Also says whether it is that key's earlier answer (a replay)."""
     # One request at a time per user: concurrent requests (a retry beside its first attempt)
     # see each other's export.
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('exports:' || :u))"), {"u": user_id}
-    )
+    await repository.lock_requests_of(uow, user_id)
     if idempotency_key is not None:
-        earlier = (
-            await uow.session.execute(
-                sa.text(f"{rows.select} WHERE user_id = :u AND idempotency_key = :k"),
-                {"u": user_id, "k": idempotency_key},
-            )
-        ).first()
+        earlier = await repository.find_by_key(uow, user_id, idempotency_key)
         if earlier is not None:
-            return rows.record(earlier), True
-    running = (
-        await uow.session.execute(
-            sa.text(
-                f"{rows.select} WHERE user_id = :u AND status IN ('collecting', 'assembling') "
-                "ORDER BY requested_at DESC LIMIT 1"
-            ),
-            {"u": user_id},
-        )
-    ).first()
+            return earlier, True
+    running = await repository.in_progress(uow, user_id)
     if running is not None:
-        return rows.record(running), False
-    export_id = uuid.uuid4()
-    await uow.session.execute(
-        sa.text(
-            "INSERT INTO exports (id, user_id, status, work, work_after, idempotency_key) VALUES "
-            "(:id, :u, 'collecting', 'reask', now() + make_interval(secs => :t), :k)"
-        ),
-        {
-            "id": export_id,
-            "u": user_id,
-            "t": settings.export_part_timeout_s,
-            "k": idempotency_key,
-        },
+        return running, False
+    export_id = await repository.insert(
+        uow,
+        user_id,
+        reask_after_s=settings.export_part_timeout_s,
+        idempotency_key=idempotency_key,
     )
     uow.emit(ExportRequestedV1(user_id=user_id, export_id=export_id))
-    record = await rows.load(uow, export_id, lock=False)
+    record = await repository.load(uow, export_id, lock=False)
     assert record is not None
     return record, False
 
 
-async def get(uow: UnitOfWork, export_id: uuid.UUID) -> Export | None:
-    return await rows.load(uow, export_id, lock=False)
+async def get(db: Database, user_id: str, export_id: uuid.UUID) -> Export | None:
+    async with db.uow(user_id) as uow:
+        return await repository.load(uow, export_id, lock=False)
 
 
-async def recent(uow: UnitOfWork, user_id: str, limit: int = 20) -> list[Export]:
-    result = await uow.session.execute(
-        sa.text(f"{rows.select} WHERE user_id = :u ORDER BY requested_at DESC LIMIT :n"),
-        {"u": user_id, "n": limit},
-    )
-    return [rows.record(r) for r in result]
+async def recent(db: Database, user_id: str) -> list[Export]:
+    async with db.uow(user_id) as uow:
+        return await repository.recent(uow, user_id)
+
+
+def view(
+    record: Export, storage: Storage | None, settings: GatewaySettings, *, link: bool
+) -> dict[str, Any]:
+    """The export as the API shows it; with ``link``, a ready archive gets a short-lived
+    download link (no longer than the archive is kept)."""
+    shown: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status,
+        "parts": sorted(record.parts),
+        "bytes": record.bytes,
+        "error": record.error,
+        "requested_at": record.requested_at,
+        "ready_at": record.ready_at,
+        "expires_at": record.expires_at,
+    }
+    if link and record.status == "ready" and record.archive_key and storage:
+        now = datetime.now(UTC)
+        ttl = timedelta(seconds=settings.export_link_ttl_s)
+        if record.expires_at is not None:
+            ttl = min(ttl, record.expires_at - now)
+        if ttl.total_seconds() >= 1:
+            shown["download_url"] = storage.presigned_get(
+                record.archive_key,
+                expires=ttl,
+                response_headers={
+                    "response-content-disposition": (
+                        f'attachment; filename="visiona-export-{record.id}.zip"'
+                    ),
+                    "response-content-type": "application/zip",
+                },
+            )
+            shown["download_expires_at"] = now + ttl
+    return shown
 
 
 class ExportJobs(RowJobs[Export]):
@@ -155,16 +144,10 @@ class ExportJobs(RowJobs[Export]):
         self.storage = storage
 
     async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Export | None:
-        return await rows.load(uow, row_id, lock=lock)
+        return await repository.load(uow, row_id, lock=lock)
 
     async def save(self, uow: UnitOfWork, row: Export, **changes: Any) -> None:
-        if "parts" in changes:
-            value = changes["parts"]
-            changes["parts"] = json.dumps(value)
-            await rows.save(uow, row, **changes)
-            row.parts = value
-            return
-        await rows.save(uow, row, **changes)
+        await repository.save(uow, row, **changes)
 
     async def give_up(self, uow: UnitOfWork, row: Export, kind: str, error: BaseException) -> bool:
         if kind != "assemble":
@@ -267,17 +250,8 @@ class ExportJobs(RowJobs[Export]):
         """What the gateway itself holds of the user: the Clerk profile and the audit trail."""
         part = ExportPart(self.storage, row.id, "account")
         async with self.db.uow(row.user_id) as uow:
-            profile = [
-                dict(r._mapping)
-                for r in await uow.session.execute(
-                    sa.text(
-                        "SELECT user_id, email, first_name, last_name, image_url, created_at,"
-                        " updated_at FROM accounts WHERE user_id = :u"
-                    ),
-                    {"u": row.user_id},
-                )
-            ]
-            audit = await _audit_rows(uow, row.user_id)
+            profile = await accounts.profile_for_export(uow, row.user_id)
+            audit = await audit_log.for_export(uow, row.user_id)
             exports = [
                 {
                     "id": e.id,
@@ -286,7 +260,7 @@ class ExportJobs(RowJobs[Export]):
                     "ready_at": e.ready_at,
                     "expires_at": e.expires_at,
                 }
-                for e in await recent(uow, row.user_id, limit=1000)
+                for e in await repository.recent(uow, row.user_id, limit=1000)
             ]
         await part.add_records("profile", profile)
         await part.add_records("exports", exports)
@@ -297,7 +271,7 @@ class ExportJobs(RowJobs[Export]):
 
     async def on_exported(self, event: Event, uow: UnitOfWork) -> None:
         assert isinstance(event, AccountExported)
-        current = await rows.load(uow, event.export_id, lock=True)
+        current = await repository.load(uow, event.export_id, lock=True)
         if current is None or current.status != "collecting" or current.user_id != event.user_id:
             return
         parts = {
@@ -317,11 +291,3 @@ class ExportJobs(RowJobs[Export]):
 
     def handlers(self) -> Mapping[type[Event], Any]:
         return dict.fromkeys(EXPORTED_EVENTS, self.on_exported)
-
-
-async def _audit_rows(uow: UnitOfWork, user_id: str) -> list[dict[str, Any]]:
-    """The user's audit entries (without the hashed network, which means nothing to them)."""
-    result = await uow.session.execute(
-        sa.text("SELECT * FROM audit_log WHERE user_id = :u ORDER BY 1"), {"u": user_id}
-    )
-    return [{k: v for k, v in r._mapping.items() if k != "ip_hash"} for r in result]

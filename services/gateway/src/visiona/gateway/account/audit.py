@@ -8,24 +8,23 @@ flows record (deletion, export). Rate-limited requests are logged, not audited (
 An entry names the user, who acted (``user``, ``system`` or ``operator``), the action, the
 request id, a keyed hash of the client's network (never the address) and ``details`` that
 must hold neither secrets nor personal data: ids, kinds, amounts. Entries go when the user's
-erasure completes (:func:`forget`; the erasure receipt replaces them). The user may read
-their own (``GET /v1/me/audit``).
+erasure completes (the erasure receipt replaces them). The user may read their own
+(``GET /v1/me/audit``). The statements are in visiona.gateway.repository.audit.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from starlette.requests import Request
 
-from visiona.gateway.pseudonyms import Pseudonyms
-from visiona.kit.db import UnitOfWork
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.repository import audit as repository
+from visiona.gateway.repository.audit import Entry
+from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.events import CreditsChangedV1
 from visiona.kit.logging import get_logger
 
@@ -36,26 +35,6 @@ Actor = Literal["user", "system", "operator"]
 CONSUMER = "gateway-audit"
 # The cause billing gives a manual correction (visiona.billing.service.BillingService.adjust).
 ADJUSTMENT_CAUSE = "adjustment"
-
-_INSERT = sa.text(
-    "INSERT INTO audit_log (id, user_id, actor, action, ip_hash, request_id, details) "
-    "VALUES (:id, :user_id, :actor, :action, :ip_hash, :request_id, CAST(:details AS jsonb))"
-)
-_FORGET = sa.text("DELETE FROM audit_log WHERE user_id = :user_id")
-_PAGE = (
-    "SELECT id, at, actor, action, request_id, details FROM audit_log "
-    "WHERE user_id = :user_id {after} ORDER BY at DESC, id DESC LIMIT :n"
-)
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: uuid.UUID
-    at: datetime
-    actor: str
-    action: str
-    request_id: str | None
-    details: dict[str, Any]
 
 
 async def record(
@@ -76,17 +55,14 @@ async def record(
         pseudonyms: Pseudonyms | None = getattr(request.app.state, "pseudonyms", None)
         if pseudonyms is not None:
             ip_hash = pseudonyms.ip("audit-ip", request.client.host if request.client else None)
-    await uow.session.execute(
-        _INSERT,
-        {
-            "id": uuid.uuid4(),
-            "user_id": user_id,
-            "actor": actor,
-            "action": action,
-            "ip_hash": ip_hash,
-            "request_id": request_id,
-            "details": json.dumps(dict(details or {}), default=str),
-        },
+    await repository.insert(
+        uow,
+        user_id=user_id,
+        actor=actor,
+        action=action,
+        ip_hash=ip_hash,
+        request_id=request_id,
+        details=details or {},
     )
 
 
@@ -107,23 +83,12 @@ async def record_for(
         log.exception("audit.record_failed", action=action)
 
 
-async def forget(uow: UnitOfWork, user_id: str) -> int:
-    """Delete every entry of ``user_id`` (``uow`` acts as that user); returns how many."""
-    result = await uow.session.execute(_FORGET, {"user_id": user_id})
-    return int(result.rowcount or 0)
-
-
 async def page(
-    uow: UnitOfWork, user_id: str, after: tuple[datetime, uuid.UUID] | None, limit: int
+    db: Database, user_id: str, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Entry]:
     """The user's entries, newest first, after the cursor position."""
-    params: dict[str, Any] = {"user_id": user_id, "n": limit}
-    clause = ""
-    if after is not None:
-        clause = "AND (at, id) < (:after_at, :after_id)"
-        params |= {"after_at": after[0], "after_id": after[1]}
-    rows = await uow.session.execute(sa.text(_PAGE.format(after=clause)), params)
-    return [Entry(r.id, r.at, r.actor, r.action, r.request_id, dict(r.details or {})) for r in rows]
+    async with db.uow(user_id) as uow:
+        return await repository.page(uow, user_id, after, limit)
 
 
 async def on_credits_changed(event: CreditsChangedV1, uow: UnitOfWork) -> None:

@@ -26,19 +26,19 @@ redelivered or asked for again.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from visiona.gateway.config import GatewaySettings
-from visiona.gateway.pseudonyms import Pseudonyms
+from visiona.gateway.edge.pseudonyms import Pseudonyms
+from visiona.gateway.providers.clerk import ClerkUsersPort
+from visiona.gateway.repository import deletion as repository
+from visiona.gateway.repository import export as exports
+from visiona.gateway.repository.deletion import Deletion, Receipt
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.erasure import EXPORTS_PREFIX, forget_published_events
+from visiona.kit.erasure import EXPORTS_PREFIX
 from visiona.kit.events import (
     ERASURE_PARTICIPANTS,
     AccountPurged,
@@ -52,7 +52,6 @@ from visiona.kit.events import (
 )
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
@@ -70,88 +69,28 @@ def subject_of(settings: GatewaySettings, user_id: str) -> str:
     return Pseudonyms.from_settings(settings).of("subject", user_id)
 
 
-@dataclass
-class Deletion:
-    id: uuid.UUID
-    user_id: str
-    subject: str
-    source: str
-    status: str
-    round: int
-    answers: dict[str, int]
-    removed: int
-    clerk_user_deleted: bool
-    requested_at: datetime
-    round_started_at: datetime | None
-    work: str | None
-    work_after: datetime
-    work_attempts: int
-    lease_until: datetime | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Receipt:
-    id: uuid.UUID
-    source: str
-    rounds: int
-    removed: int
-    requested_at: datetime
-    completed_at: datetime
-
-
-rows = RowStore("deletions", Deletion)
-
-
-async def find(uow: UnitOfWork, user_id: str) -> Deletion | None:
-    return await rows.load(uow, user_id, by="user_id", lock=False)
-
-
-async def find_receipt(uow: UnitOfWork, subject: str) -> Receipt | None:
-    row = (
-        await uow.session.execute(
-            sa.text(
-                "SELECT id, source, rounds, removed, requested_at, completed_at "
-                "FROM deletion_receipts WHERE subject = :s"
-            ),
-            {"s": subject},
-        )
-    ).first()
-    return Receipt(**row._mapping) if row is not None else None
-
-
 async def request_erasure(
     uow: UnitOfWork, settings: GatewaySettings, user_id: str, *, source: str
 ) -> tuple[Deletion, bool]:
     """Start erasing ``user_id`` (the unit of work must act as that user); the deletion and
     whether this call created it. Asking again while one runs returns the running one."""
     clerk_deleted = source == "clerk"
-    created = (
-        await uow.session.execute(
-            sa.text(
-                "INSERT INTO deletions (id, user_id, subject, source, status, clerk_user_deleted,"
-                " work, work_after) VALUES (:id, :user, :subject, :source, 'scheduled', :clerk,"
-                " 'start_round', now() + make_interval(secs => :grace))"
-                " ON CONFLICT (user_id) DO NOTHING RETURNING id"
-            ),
-            {
-                "id": uuid.uuid4(),
-                "user": user_id,
-                "subject": subject_of(settings, user_id),
-                "source": source,
-                "clerk": clerk_deleted,
-                "grace": settings.erasure_grace_s,
-            },
-        )
-    ).first()
-    deletion = await rows.load(uow, user_id, by="user_id", lock=True)
+    created = await repository.insert(
+        uow,
+        user_id=user_id,
+        subject=subject_of(settings, user_id),
+        source=source,
+        clerk_user_deleted=clerk_deleted,
+        grace_s=settings.erasure_grace_s,
+    )
+    deletion = await repository.find(uow, user_id, lock=True)
     assert deletion is not None
-    if created is None and clerk_deleted and not deletion.clerk_user_deleted:
+    if not created and clerk_deleted and not deletion.clerk_user_deleted:
         # Clerk deleted the user while our own erasure ran: nothing left to delete there.
-        await rows.save(uow, deletion, clerk_user_deleted=True)
-    if created is not None:
+        await repository.save(uow, deletion, clerk_user_deleted=True)
+    if created:
         uow.emit(DeletionProgressedV1(user_id=user_id, deletion_id=deletion.id, status="scheduled"))
-    return deletion, created is not None
+    return deletion, created
 
 
 def view(deletion: Deletion) -> dict[str, Any]:
@@ -185,32 +124,15 @@ def receipt_view(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-class ClerkUsersPort:
-    """Deletes a user at Clerk through the official SDK (clerk-backend-api)."""
-
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.server_url = settings.clerk_api_url
-        self.secret = settings.clerk_secret_key
-
-    @property
-    def configured(self) -> bool:
-        return self.secret is not None and bool(self.secret.get_secret_value())
-
-    async def delete_user(self, user_id: str) -> bool:
-        """Delete the user; False when Clerk has no such user (already deleted)."""
-        from clerk_backend_api import Clerk, models
-
-        assert self.secret is not None
-        async with Clerk(
-            bearer_auth=self.secret.get_secret_value(), server_url=self.server_url
-        ) as clerk:
-            try:
-                await clerk.users.delete_async(user_id=user_id, timeout_ms=15_000)
-            except models.ClerkErrors as exc:
-                if exc.raw_response.status_code == 404:
-                    return False
-                raise
-        return True
+async def progress(db: Database, settings: GatewaySettings, user_id: str) -> dict[str, Any] | None:
+    """The user's erasure as GET /v1/me/deletion shows it: the running one, else the receipt
+    of a completed one, else None (none was asked for)."""
+    async with db.uow(user_id) as uow:
+        deletion = await repository.find(uow, user_id)
+        if deletion is not None:
+            return view(deletion)
+        receipt = await repository.find_receipt(uow, subject_of(settings, user_id))
+    return receipt_view(receipt) if receipt is not None else None
 
 
 class DeletionJobs(RowJobs[Deletion]):
@@ -233,14 +155,10 @@ class DeletionJobs(RowJobs[Deletion]):
         self.clerk = clerk
 
     async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Deletion | None:
-        return await rows.load(uow, row_id, lock=lock)
+        return await repository.load(uow, row_id, lock=lock)
 
     async def save(self, uow: UnitOfWork, row: Deletion, **changes: Any) -> None:
-        if "answers" in changes:
-            changes["answers"] = json.dumps(changes["answers"])
-        await rows.save(uow, row, **changes)
-        if "answers" in changes:
-            row.answers = json.loads(changes["answers"])
+        await repository.save(uow, row, **changes)
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -313,29 +231,9 @@ class DeletionJobs(RowJobs[Deletion]):
         async with self.locked(row) as (uow, current):
             if current.work != "finish":
                 return
-            removed = await forget_gateway_data(uow, current.user_id)
+            removed = await repository.forget_gateway_data(uow, current.user_id)
             total = current.removed + sum(current.answers.values()) + removed + len(archives)
-            await uow.session.execute(
-                sa.text(
-                    "INSERT INTO deletion_receipts (id, subject, source, rounds, removed,"
-                    " requested_at) VALUES (:id, :subject, :source, :rounds, :removed,"
-                    " :requested_at) ON CONFLICT (subject) DO UPDATE SET id = EXCLUDED.id,"
-                    " source = EXCLUDED.source, rounds = EXCLUDED.rounds,"
-                    " removed = EXCLUDED.removed, requested_at = EXCLUDED.requested_at,"
-                    " completed_at = now()"
-                ),
-                {
-                    "id": current.id,
-                    "subject": current.subject,
-                    "source": current.source,
-                    "rounds": current.round,
-                    "removed": total,
-                    "requested_at": current.requested_at,
-                },
-            )
-            await uow.session.execute(
-                sa.text("DELETE FROM deletions WHERE id = :id"), {"id": current.id}
-            )
+            await repository.complete(uow, current, total)
             await uow.commit()
         log.info("erasure.completed", deletion_id=str(row.id), rounds=row.round)
 
@@ -344,12 +242,7 @@ class DeletionJobs(RowJobs[Deletion]):
         if self.storage is None:
             return []
         async with self.db.uow(row.user_id) as uow:
-            ids = (
-                await uow.session.execute(
-                    sa.text("SELECT id FROM exports WHERE user_id = :u"), {"u": row.user_id}
-                )
-            ).scalars()
-            export_ids = list(ids)
+            export_ids = await exports.ids_of(uow, row.user_id)
         keys: list[str] = []
         for export_id in export_ids:
             keys.extend(k for k, _ in await self.storage.list_keys(f"{EXPORTS_PREFIX}{export_id}"))
@@ -361,15 +254,11 @@ class DeletionJobs(RowJobs[Deletion]):
         """A participant's answer: recorded for the current round; the last answer decides."""
         assert isinstance(event, AccountPurged)
         await uow.act_as(None, system=True)
-        owner = (
-            await uow.session.execute(
-                sa.text("SELECT user_id FROM deletions WHERE id = :id"), {"id": event.deletion_id}
-            )
-        ).scalar()
+        owner = await repository.owner_of(uow, event.deletion_id)
         if owner is None:
             return  # finished already; a late or repeated answer
         await uow.act_as(owner)
-        current = await rows.load(uow, event.deletion_id, lock=True)
+        current = await repository.load(uow, event.deletion_id, lock=True)
         if current is None or current.round != event.round or current.work != "reask":
             return  # an answer to an earlier round, or one already counted
         # A round asked again may be answered again with a fresh count (0: done the first
@@ -392,20 +281,3 @@ class DeletionJobs(RowJobs[Deletion]):
 
     def handlers(self) -> Mapping[type[Event], Any]:
         return dict.fromkeys(PURGED_EVENTS, self.on_purged)
-
-
-# Tables of the gateway's schema that may hold rows of a user, besides the deletion itself.
-_USER_TABLES = ("accounts", "idempotency_keys", "audit_log", "exports")
-
-
-async def forget_gateway_data(uow: UnitOfWork, user_id: str) -> int:
-    """Delete every row of the gateway's schema that names ``user_id`` (not the deletion
-    itself); returns how many. Published events about the user go too."""
-    removed = 0
-    for table in _USER_TABLES:
-        result = await uow.session.execute(
-            sa.text(f"DELETE FROM {table} WHERE user_id = :u"), {"u": user_id}
-        )
-        removed += int(result.rowcount or 0)
-    removed += await forget_published_events(uow, user_id)
-    return removed

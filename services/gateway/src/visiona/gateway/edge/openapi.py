@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 
-from visiona.gateway.problems import PROBLEM_JSON, TITLES, Problem
+from visiona.gateway.edge.problems import PROBLEM_JSON, TITLES, Problem
 
 _REF = "#/components/schemas/"
 _PROBLEM_REF = f"{_REF}Problem"
@@ -149,6 +149,20 @@ LINKS: dict[str, Link] = {
     "createExport": Link("202", "export_id", "$response.body#/id", ("getExport",)),
     "deleteAccount": Link("202", None, None, ("getAccountDeletion",)),
 }
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def unavailable(description: str) -> Responses:
+    """A route's own wording of its 503 (which back service or provider it waits on)."""
+    return {503: {"model": Problem, "description": description}}
+
+
+# What a route says in its own words where the rules' general wording would say less; the
+# rules add everything else (401, 404, 409, 413, 429, 500, 503...) to every operation.
+NOT_FOUND: Responses = {404: {"model": Problem, "description": "No such resource of the caller"}}
+INVALID: Responses = {422: {"model": Problem, "description": "Invalid request"}}
 
 
 def document_problems(app: FastAPI) -> None:

@@ -18,8 +18,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from visiona.gateway.auth import authenticates_with_cookie
-from visiona.gateway.problems import problem
+from visiona.gateway.edge.auth import authenticates_with_cookie
+from visiona.gateway.edge.problems import problem
 from visiona.kit.errors import limit_text
 
 # An API answer is data, never a document: nothing may load, run or frame it.

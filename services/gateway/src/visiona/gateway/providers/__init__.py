@@ -1,0 +1,1 @@
+"""One adapter per external API the gateway calls itself (Clerk)."""

@@ -1,0 +1,141 @@
+"""Request and response bodies of generations and the gallery (routes/generation.py), and
+how a generation message becomes one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from visiona.gateway.clients import optional_time
+from visiona.gateway.edge.inputs import RequestBody
+from visiona.generation.v1 import generation_pb2
+
+AspectRatio = Literal[
+    "1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"
+]
+GenerationStatus = Literal[
+    "awaiting_credits", "queued", "running", "succeeded", "failed", "canceled"
+]
+
+
+class CreateGenerationRequest(RequestBody):
+    model_id: str = Field(min_length=1, max_length=64)
+    prompt: str = Field(min_length=1, max_length=2000)
+    enhance: bool = Field(default=False, description="Let the LLM enrich the prompt")
+    pack: str | None = Field(default=None, max_length=64, description="A style pack id")
+    num_outputs: int = Field(default=1, ge=1, le=4)
+    aspect_ratio: AspectRatio = "1:1"
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    lora_scale: float | None = Field(default=None, ge=-1, le=2)
+    output_format: Literal["webp", "jpg", "png"] = "webp"
+
+
+class Image(BaseModel):
+    id: str
+    generation_id: str
+    model_id: str
+    index: int
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    blurhash: str = Field(description="A BlurHash placeholder to show while loading")
+    favourite: bool
+    created_at: datetime
+    url: str = Field(description="Short-lived URL of the full image")
+    thumbnail_url: str = Field(description="Short-lived URL of a WebP thumbnail")
+    download_url: str = Field(description="Short-lived URL that downloads the image as a file")
+    urls_expire_at: datetime
+    prompt: str
+
+    @classmethod
+    def from_proto(cls, i: generation_pb2.Image) -> Image:
+        return cls(
+            id=i.id,
+            generation_id=i.generation_id,
+            model_id=i.model_id,
+            index=i.index,
+            content_type=i.content_type,
+            width=i.width,
+            height=i.height,
+            size_bytes=i.size_bytes,
+            blurhash=i.blurhash,
+            favourite=i.favourite,
+            created_at=i.created_at.ToDatetime(tzinfo=UTC),
+            url=i.url,
+            thumbnail_url=i.thumbnail_url,
+            download_url=i.download_url,
+            urls_expire_at=i.urls_expire_at.ToDatetime(tzinfo=UTC),
+            prompt=i.prompt,
+        )
+
+
+class Failure(BaseModel):
+    reason: str
+    message: str | None
+
+
+class Generation(BaseModel):
+    id: str
+    model_id: str
+    status: GenerationStatus
+    prompt: str
+    final_prompt: str = Field(description="What was sent to the image model")
+    enhanced: bool
+    degraded: bool = Field(
+        description="True when the LLM was unreachable and your own prompt was used"
+    )
+    enhancement_reason: str | None
+    pack: str | None
+    num_outputs: int
+    delivered: int = Field(description="Images stored in your gallery (and paid for)")
+    aspect_ratio: str
+    output_format: str
+    seed: int | None
+    failure: Failure | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    images: list[Image]
+
+    @classmethod
+    def from_proto(cls, g: generation_pb2.Generation) -> Generation:
+        return cls(
+            id=g.id,
+            model_id=g.model_id,
+            status=g.status,
+            prompt=g.prompt,
+            final_prompt=g.final_prompt,
+            enhanced=g.enhanced,
+            degraded=g.degraded,
+            enhancement_reason=g.enhancement_reason or None,
+            pack=g.style_pack or None,
+            num_outputs=g.num_outputs,
+            delivered=g.delivered,
+            aspect_ratio=g.aspect_ratio,
+            output_format=g.output_format,
+            seed=g.seed if g.HasField("seed") else None,
+            failure=Failure(reason=g.failure_reason, message=g.failure_message or None)
+            if g.failure_reason
+            else None,
+            created_at=g.created_at.ToDatetime(tzinfo=UTC),
+            started_at=optional_time(g, "started_at"),
+            finished_at=optional_time(g, "finished_at"),
+            images=[Image.from_proto(i) for i in g.images],
+        )
+
+
+class GenerationPage(BaseModel):
+    generations: list[Generation]
+    next_cursor: str | None
+
+
+class ImagePage(BaseModel):
+    images: list[Image]
+    next_cursor: str | None
+
+
+class ImagePatch(RequestBody):
+    favourite: bool

@@ -1,0 +1,68 @@
+"""Request and response bodies of prompt enhancement and the style packs (routes/prompts.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from visiona.gateway.edge.inputs import RequestBody
+from visiona.prompts.v1 import prompts_pb2
+
+
+class EnhanceRequest(RequestBody):
+    """A prompt to enrich for image generation."""
+
+    prompt: str = Field(min_length=1, max_length=2000, examples=["me on a beach"])
+
+
+class Enhancement(BaseModel):
+    """A stored enhancement of one of the caller's prompts."""
+
+    id: str
+    prompt: str
+    enhanced_prompt: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, e: prompts_pb2.Enhancement) -> Enhancement:
+        return cls(
+            id=e.id,
+            prompt=e.prompt,
+            enhanced_prompt=e.enhanced_prompt,
+            model=e.model,
+            input_tokens=e.input_tokens,
+            output_tokens=e.output_tokens,
+            created_at=e.created_at.ToDatetime(tzinfo=UTC),
+        )
+
+
+class StylePack(BaseModel):
+    """A curated look a prompt can be given (``pack`` when generating)."""
+
+    id: str = Field(examples=["headshot"])
+    name: str = Field(examples=["Headshot"])
+    description: str
+    templates: list[str] = Field(
+        description="Prompt templates; `{subject}` is where the trigger word and prompt go"
+    )
+    negative_cues: list[str] = Field(description="What images in this style avoid")
+
+    @classmethod
+    def from_proto(cls, p: prompts_pb2.StylePack) -> StylePack:
+        return cls(
+            id=p.id,
+            name=p.name,
+            description=p.description,
+            templates=list(p.templates),
+            negative_cues=list(p.negative_cues),
+        )
+
+
+class StylePacks(BaseModel):
+    """The whole catalogue, in display order (small and curated: not paginated)."""
+
+    packs: list[StylePack]

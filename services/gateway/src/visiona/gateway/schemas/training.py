@@ -1,0 +1,172 @@
+"""Request and response bodies of photos and models (routes/training.py), and how a
+training message becomes one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from visiona.gateway.clients import optional_time
+from visiona.gateway.edge.inputs import RequestBody
+from visiona.training.v1 import training_pb2
+
+PhotoStatus = Literal["uploading", "accepted", "accepted_with_warnings", "rejected"]
+ModelStatus = Literal[
+    "awaiting_credits",
+    "preparing",
+    "queued",
+    "training",
+    "succeeded",
+    "failed",
+    "canceled",
+    "unavailable",
+]
+
+
+class UploadSpec(RequestBody):
+    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]
+
+
+class UploadsRequest(RequestBody):
+    photos: list[UploadSpec] = Field(min_length=1, max_length=30)
+    face_policy: Literal["require", "flag"] = Field(
+        default="require",
+        description="`require`: a photo without exactly one face is rejected; "
+        "`flag`: accepted with a warning",
+    )
+
+
+class PhotoUpload(BaseModel):
+    photo_id: str
+    url: str = Field(description="POST a multipart form here: `fields`, then the file as `file`")
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+    @classmethod
+    def from_proto(cls, u: training_pb2.PhotoUpload) -> PhotoUpload:
+        return cls(
+            photo_id=u.photo_id,
+            url=u.url,
+            fields=dict(u.fields),
+            expires_at=u.expires_at.ToDatetime(tzinfo=UTC),
+            max_bytes=u.max_bytes,
+        )
+
+
+class Uploads(BaseModel):
+    uploads: list[PhotoUpload]
+
+
+class Photo(BaseModel):
+    id: str
+    status: PhotoStatus
+    reasons: list[str] = Field(
+        description="Stable codes: not_an_image, unsupported_type, truncated, too_many_pixels, "
+        "too_small, duplicate, no_face, several_faces (rejections); blurry, trailing_data "
+        "(warnings; the face codes too under face_policy=flag)"
+    )
+    content_type: str | None
+    width: int | None
+    height: int | None
+    faces: int | None
+    blur_score: float | None
+    require_one_face: bool
+    created_at: datetime
+    validated_at: datetime | None
+    preview_url: str | None = Field(description="Short-lived URL of the stored, cleaned photo")
+
+    @classmethod
+    def from_proto(cls, p: training_pb2.Photo) -> Photo:
+        validated = p.HasField("validated_at")
+        return cls(
+            id=p.id,
+            status=p.status,
+            reasons=list(p.reasons),
+            content_type=p.content_type or None,
+            width=p.width if validated and p.width else None,
+            height=p.height if validated and p.height else None,
+            faces=p.faces if validated and p.width else None,
+            blur_score=p.blur_score if validated and p.width else None,
+            require_one_face=p.require_one_face,
+            created_at=p.created_at.ToDatetime(tzinfo=UTC),
+            validated_at=optional_time(p, "validated_at"),
+            preview_url=p.preview_url or None,
+        )
+
+
+class PhotoPage(BaseModel):
+    photos: list[Photo]
+    next_cursor: str | None
+
+
+class CreateModelRequest(RequestBody):
+    name: str = Field(min_length=1, max_length=80)
+    photo_ids: list[str] = Field(
+        min_length=1, max_length=100, description="10-30 distinct accepted photos"
+    )
+    preset: Literal["fast", "balanced", "quality"] | None = None
+    trigger_word: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=32,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{2,31}$",
+        description="3-32 letters, digits or _, starting with a letter; a unique one is made "
+        "when omitted",
+    )
+
+
+class RenameModelRequest(RequestBody):
+    name: str = Field(min_length=1, max_length=80)
+
+
+class Failure(BaseModel):
+    reason: str
+    message: str | None
+
+
+class Model(BaseModel):
+    id: str
+    name: str
+    status: ModelStatus
+    preset: str
+    trigger_word: str
+    photo_count: int
+    progress: float = Field(ge=0, le=1)
+    version: str | None = Field(description="The trained version (owner/name:id) once ready")
+    failure: Failure | None
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    training_id: str
+    sample_urls: list[str]
+
+    @classmethod
+    def from_proto(cls, m: training_pb2.Model) -> Model:
+        return cls(
+            id=m.id,
+            name=m.name,
+            status=m.status,
+            preset=m.preset,
+            trigger_word=m.trigger_word,
+            photo_count=m.photo_count,
+            progress=m.progress,
+            version=m.version or None,
+            failure=Failure(reason=m.failure_reason, message=m.failure_message or None)
+            if m.failure_reason
+            else None,
+            created_at=m.created_at.ToDatetime(tzinfo=UTC),
+            queued_at=optional_time(m, "queued_at"),
+            started_at=optional_time(m, "started_at"),
+            finished_at=optional_time(m, "finished_at"),
+            training_id=m.training_id,
+            sample_urls=list(m.sample_urls),
+        )
+
+
+class ModelPage(BaseModel):
+    models: list[Model]
+    next_cursor: str | None
