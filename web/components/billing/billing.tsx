@@ -1,6 +1,6 @@
 "use client";
 
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { Check, Coins, CreditCard, ExternalLink, Loader2 } from "lucide-react";
 import type { ReactNode } from "react";
 
@@ -18,6 +18,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { ApiError, dataOf, useApi, type Schemas } from "@/lib/api/client";
+import { useCursorPages } from "@/lib/api/pages";
 import { formatCredits, formatMoney } from "@/lib/format";
 import { cn } from "@/lib/utils";
 
@@ -307,13 +308,9 @@ function usePlansQuery() {
 
 function useLedgerQuery() {
   const api = useApi();
-  return useInfiniteQuery({
-    queryKey: ["ledger", "pages"],
-    initialPageParam: null as string | null,
-    queryFn: async ({ pageParam }) =>
-      dataOf(await api.GET("/v1/billing/ledger", { params: { query: { limit: LEDGER_PAGE_SIZE, cursor: pageParam } } })),
-    getNextPageParam: (last) => last.next_cursor,
-  });
+  return useCursorPages(["ledger", "pages"], async (cursor) =>
+    dataOf(await api.GET("/v1/billing/ledger", { params: { query: { limit: LEDGER_PAGE_SIZE, cursor } } })),
+  );
 }
 
 export function Billing() {
