@@ -1,8 +1,8 @@
 import { Camera, Check, ShieldCheck, Sparkles, Wand2 } from "lucide-react";
-import Link from "next/link";
 
 import { Logo } from "@/components/marketing/logo";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
 import { fetchCatalogue } from "@/lib/catalogue";
 import { formatCredits, formatMoney } from "@/lib/format";
@@ -34,12 +34,8 @@ export default async function LandingPage() {
       <header className="mx-auto flex w-full max-w-6xl items-center justify-between px-4 py-4 sm:px-6">
         <Logo />
         <nav aria-label="Account" className="flex items-center gap-2">
-          <Button asChild variant="ghost">
-            <Link href="/sign-in">Sign in</Link>
-          </Button>
-          <Button asChild>
-            <Link href="/sign-in?mode=sign-up">Get started</Link>
-          </Button>
+          <ButtonLink href="/sign-in" variant="ghost">Sign in</ButtonLink>
+          <ButtonLink href="/sign-in?mode=sign-up">Get started</ButtonLink>
         </nav>
       </header>
 
@@ -54,9 +50,7 @@ export default async function LandingPage() {
             Visiona learns your face from a few photos and paints you into any scene you describe. Private by default, fair about money, and fast.
           </p>
           <div className="mt-8 flex flex-wrap justify-center gap-3">
-            <Button asChild size="lg">
-              <Link href="/sign-in?mode=sign-up">Create your model</Link>
-            </Button>
+            <ButtonLink href="/sign-in?mode=sign-up" size="lg">Create your model</ButtonLink>
             <Button asChild size="lg" variant="outline">
               <a href="#pricing">See pricing</a>
             </Button>
@@ -114,9 +108,7 @@ export default async function LandingPage() {
                     <p className="mt-1 text-muted-foreground">{formatCredits(pack.credits)}</p>
                   </CardContent>
                   <CardFooter className="mt-auto">
-                    <Button asChild variant="outline" className="w-full">
-                      <Link href="/sign-in?mode=sign-up">Buy {pack.name}</Link>
-                    </Button>
+                    <ButtonLink href="/sign-in?mode=sign-up" variant="outline" className="w-full">Buy {pack.name}</ButtonLink>
                   </CardFooter>
                 </Card>
               ))}
@@ -137,9 +129,7 @@ export default async function LandingPage() {
                     </ul>
                   </CardContent>
                   <CardFooter className="mt-auto">
-                    <Button asChild className="w-full">
-                      <Link href="/sign-in?mode=sign-up">Subscribe</Link>
-                    </Button>
+                    <ButtonLink href="/sign-in?mode=sign-up" className="w-full">Subscribe</ButtonLink>
                   </CardFooter>
                 </Card>
               ))}

@@ -9,7 +9,7 @@ import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { StatusBadge } from "@/components/app/status-badge";
-import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, useApi, type Schemas } from "@/lib/api/client";
@@ -76,11 +76,9 @@ export function Dashboard() {
               <Skeleton className="h-4 w-72" />
             )}
             {next ? (
-              <Button asChild>
-                <Link href={next.href}>
-                  <next.icon aria-hidden /> {next.cta} <ArrowRight aria-hidden />
-                </Link>
-              </Button>
+              <ButtonLink href={next.href}>
+                <next.icon aria-hidden /> {next.cta} <ArrowRight aria-hidden />
+              </ButtonLink>
             ) : null}
           </CardContent>
         </Card>
@@ -103,9 +101,7 @@ export function Dashboard() {
             ) : (
               <Skeleton className="h-4 w-40" />
             )}
-            <Button asChild variant="link" className="mt-2 px-0">
-              <Link href="/billing">Buy credits</Link>
-            </Button>
+            <ButtonLink href="/billing" variant="link" className="mt-2 px-0">Buy credits</ButtonLink>
           </CardContent>
         </Card>
       </div>
@@ -113,14 +109,14 @@ export function Dashboard() {
       <section aria-labelledby="models-title" className="mt-8">
         <div className="mb-3 flex items-center justify-between">
           <h2 id="models-title" className="text-lg font-semibold">Your models</h2>
-          <Button asChild variant="link"><Link href="/models">All models</Link></Button>
+          <ButtonLink href="/models" variant="link">All models</ButtonLink>
         </div>
         {models.isPending ? (
           <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">{[0, 1, 2].map((i) => <Skeleton key={i} className="h-20" />)}</div>
         ) : models.isError ? (
           <ProblemNotice error={models.error} onRetry={() => void models.refetch()} />
         ) : models.data.models.length === 0 ? (
-          <EmptyState icon={Boxes} title="No models yet" action={<Button asChild variant="outline"><Link href="/train">Train your first model</Link></Button>}>
+          <EmptyState icon={Boxes} title="No models yet" action={<ButtonLink href="/train" variant="outline">Train your first model</ButtonLink>}>
             A model learns your face from your photos. It takes about half an hour.
           </EmptyState>
         ) : (
@@ -143,7 +139,7 @@ export function Dashboard() {
       <section aria-labelledby="images-title" className="mt-8">
         <div className="mb-3 flex items-center justify-between">
           <h2 id="images-title" className="text-lg font-semibold">Recent images</h2>
-          <Button asChild variant="link"><Link href="/gallery">Open gallery</Link></Button>
+          <ButtonLink href="/gallery" variant="link">Open gallery</ButtonLink>
         </div>
         {images.isPending ? (
           <div className="grid grid-cols-2 gap-3 sm:grid-cols-4">{[0, 1, 2, 3].map((i) => <Skeleton key={i} className="aspect-square" />)}</div>

@@ -2,7 +2,6 @@
 
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { Heart, ImageIcon, Loader2, SearchX } from "lucide-react";
-import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
@@ -10,6 +9,7 @@ import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Label } from "@/components/ui/label";
 import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@/components/ui/select";
 import { Skeleton } from "@/components/ui/skeleton";
@@ -166,9 +166,7 @@ export function Gallery() {
         title="Gallery"
         description="Everything you have created. Favourite the best, download them, or delete what you do not want."
         actions={
-          <Button asChild variant="outline">
-            <Link href="/generate">Create more</Link>
-          </Button>
+          <ButtonLink href="/generate" variant="outline">Create more</ButtonLink>
         }
       />
 
@@ -235,9 +233,7 @@ export function Gallery() {
               icon={ImageIcon}
               title="Your gallery is empty"
               action={
-                <Button asChild>
-                  <Link href="/generate">Go to Generate</Link>
-                </Button>
+                <ButtonLink href="/generate">Go to Generate</ButtonLink>
               }
             >
               <p>No images yet — create your first on the Generate page.</p>

@@ -3,11 +3,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ChevronRight, Coins, Loader2, Sparkles, Wand2 } from "lucide-react";
 import { RadioGroup as RadioGroupPrimitive } from "radix-ui";
-import Link from "next/link";
 import { useId, useRef, useState, type FormEvent } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@/components/ui/select";
@@ -379,11 +379,9 @@ export function GenerateForm({
               Not enough credits: this needs {afford.cost}, you have {balance.data?.available ?? 0}.
               {afford.affordableImages > 0 ? ` You can afford ${afford.affordableImages} image${afford.affordableImages === 1 ? "" : "s"}.` : ""}
             </p>
-            <Button asChild size="lg">
-              <Link href="/billing">
-                <Coins aria-hidden /> Not enough credits — buy more
-              </Link>
-            </Button>
+            <ButtonLink href="/billing" size="lg">
+              <Coins aria-hidden /> Not enough credits — buy more
+            </ButtonLink>
           </div>
         ) : (
           <Button type="submit" size="lg" className="select-none" disabled={create.isPending || !model} aria-describedby={!seed.ok ? `${ids}-seed-hint` : undefined}>

@@ -2,14 +2,13 @@
 
 import { useQuery } from "@tanstack/react-query";
 import { Boxes } from "lucide-react";
-import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useRef, useState } from "react";
 
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
-import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, useApi } from "@/lib/api/client";
 
@@ -77,17 +76,11 @@ export function Generate() {
           action={
             <div className="flex flex-wrap justify-center gap-2">
               {training ? (
-                <Button asChild>
-                  <Link href="/models">Watch its progress</Link>
-                </Button>
+                <ButtonLink href="/models">Watch its progress</ButtonLink>
               ) : (
                 <>
-                  <Button asChild>
-                    <Link href="/train">Train a model</Link>
-                  </Button>
-                  <Button asChild variant="outline">
-                    <Link href="/models">See your models</Link>
-                  </Button>
+                  <ButtonLink href="/train">Train a model</ButtonLink>
+                  <ButtonLink href="/models" variant="outline">See your models</ButtonLink>
                 </>
               )}
             </div>

@@ -1,14 +1,13 @@
 "use client";
 
 import { Boxes, Wand2 } from "lucide-react";
-import Link from "next/link";
 import { useEffect, useState } from "react";
 
 import { EmptyState } from "@/components/app/empty-state";
 import { LoadMore } from "@/components/app/load-more";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
-import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, useApi } from "@/lib/api/client";
 import { useCursorPages } from "@/lib/api/pages";
@@ -51,11 +50,9 @@ export function ModelsPage() {
         title="Models"
         description="Your trained models: follow a training, rename or delete a model, or create images with it."
         actions={
-          <Button asChild>
-            <Link href="/train">
-              <Wand2 aria-hidden /> Train a model
-            </Link>
-          </Button>
+          <ButtonLink href="/train">
+            <Wand2 aria-hidden /> Train a model
+          </ButtonLink>
         }
       />
       {!pages.data ? (
@@ -73,9 +70,7 @@ export function ModelsPage() {
           icon={Boxes}
           title="No models yet"
           action={
-            <Button asChild variant="outline">
-              <Link href="/train">Train your first model</Link>
-            </Button>
+            <ButtonLink href="/train" variant="outline">Train your first model</ButtonLink>
           }
         >
           A model learns your face from 10 to 30 of your photos. Training the fast preset takes about a quarter of an hour.

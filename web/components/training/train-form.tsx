@@ -13,6 +13,7 @@ import { useEveryPhoto } from "@/components/photos/photo-queries";
 import { isUsable, MAX_PHOTOS, MIN_PHOTOS } from "@/components/photos/photo-reasons";
 import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
@@ -134,9 +135,7 @@ export function TrainForm() {
         icon={Camera}
         title={`Add ${missing} more photo${missing === 1 ? "" : "s"} first`}
         action={
-          <Button asChild>
-            <Link href="/photos">Upload photos</Link>
-          </Button>
+          <ButtonLink href="/photos">Upload photos</ButtonLink>
         }
       >
         A model trains on {MIN_PHOTOS} to {MAX_PHOTOS} accepted photos of you. You have {accepted.length} accepted.
@@ -253,12 +252,8 @@ export function TrainForm() {
           <AlertDescription>
             <p>{block.message}</p>
             <div className="mt-1 flex flex-wrap gap-2">
-              <Button asChild size="sm" variant="outline">
-                <Link href="/models">See your models</Link>
-              </Button>
-              <Button asChild size="sm" variant="outline">
-                <Link href="/billing">See plans</Link>
-              </Button>
+              <ButtonLink href="/models" size="sm" variant="outline">See your models</ButtonLink>
+              <ButtonLink href="/billing" size="sm" variant="outline">See plans</ButtonLink>
             </div>
           </AlertDescription>
         </Alert>
@@ -272,9 +267,7 @@ export function TrainForm() {
             <p>
               A training costs {formatCredits(price)}; you have {formatCredits(available)} available.
             </p>
-            <Button asChild size="sm" className="mt-1">
-              <Link href="/billing">Buy credits</Link>
-            </Button>
+            <ButtonLink href="/billing" size="sm" className="mt-1">Buy credits</ButtonLink>
           </AlertDescription>
         </Alert>
       ) : null}
