@@ -3,11 +3,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { ArrowRight, Boxes, Camera, Coins, ImageIcon, Sparkles, Wand2 } from "lucide-react";
 import Link from "next/link";
+import type { ReactNode } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
+import { QueryView } from "@/components/app/query-view";
 import { StatusBadge } from "@/components/app/status-badge";
 import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
@@ -38,6 +40,19 @@ export function nextStep(photos: Schemas["Photo"][], models: Schemas["Model"][],
     return { title: "Buy credits to train", text: `You have ${accepted} accepted photos. A credit pack pays for your first model.`, href: "/billing", cta: "Buy credits", icon: Coins };
   }
   return { title: "Train your model", text: `You have ${accepted} accepted photos: enough to train.`, href: "/train", cta: "Start training", icon: Wand2 };
+}
+
+/** A row of the dashboard: its heading with a link to the whole list, then what it shows. */
+function Section({ id, title, href, linkLabel, children }: { id: string; title: string; href: string; linkLabel: string; children: ReactNode }) {
+  return (
+    <section aria-labelledby={id} className="mt-8">
+      <div className="mb-3 flex items-center justify-between">
+        <h2 id={id} className="text-lg font-semibold">{title}</h2>
+        <ButtonLink href={href} variant="link">{linkLabel}</ButtonLink>
+      </div>
+      {children}
+    </section>
+  );
 }
 
 export function Dashboard() {
@@ -106,60 +121,52 @@ export function Dashboard() {
         </Card>
       </div>
 
-      <section aria-labelledby="models-title" className="mt-8">
-        <div className="mb-3 flex items-center justify-between">
-          <h2 id="models-title" className="text-lg font-semibold">Your models</h2>
-          <ButtonLink href="/models" variant="link">All models</ButtonLink>
-        </div>
-        {models.isPending ? (
-          <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">{[0, 1, 2].map((i) => <Skeleton key={i} className="h-20" />)}</div>
-        ) : models.isError ? (
-          <ProblemNotice error={models.error} onRetry={() => void models.refetch()} />
-        ) : models.data.models.length === 0 ? (
-          <EmptyState icon={Boxes} title="No models yet" action={<ButtonLink href="/train" variant="outline">Train your first model</ButtonLink>}>
-            A model learns your face from your photos. It takes about half an hour.
-          </EmptyState>
-        ) : (
-          <ul className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
-            {models.data.models.slice(0, 6).map((model) => (
-              <li key={model.id}>
-                <Link href={`/models#${model.id}`} className="flex items-center justify-between gap-3 rounded-xl border bg-card p-4 hover:bg-secondary">
-                  <span className="min-w-0">
-                    <span className="block truncate font-medium">{model.name}</span>
-                    <span className="text-sm text-muted-foreground">{model.preset} preset</span>
-                  </span>
-                  <StatusBadge kind="model" status={model.status} />
-                </Link>
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
+      <Section id="models-title" title="Your models" href="/models" linkLabel="All models">
+        <QueryView query={models} loading={<div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">{[0, 1, 2].map((i) => <Skeleton key={i} className="h-20" />)}</div>}>
+          {(data) =>
+            data.models.length === 0 ? (
+              <EmptyState icon={Boxes} title="No models yet" action={<ButtonLink href="/train" variant="outline">Train your first model</ButtonLink>}>
+                A model learns your face from your photos. It takes about half an hour.
+              </EmptyState>
+            ) : (
+              <ul className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
+                {data.models.slice(0, 6).map((model) => (
+                  <li key={model.id}>
+                    <Link href={`/models#${model.id}`} className="flex items-center justify-between gap-3 rounded-xl border bg-card p-4 hover:bg-secondary">
+                      <span className="min-w-0">
+                        <span className="block truncate font-medium">{model.name}</span>
+                        <span className="text-sm text-muted-foreground">{model.preset} preset</span>
+                      </span>
+                      <StatusBadge kind="model" status={model.status} />
+                    </Link>
+                  </li>
+                ))}
+              </ul>
+            )
+          }
+        </QueryView>
+      </Section>
 
-      <section aria-labelledby="images-title" className="mt-8">
-        <div className="mb-3 flex items-center justify-between">
-          <h2 id="images-title" className="text-lg font-semibold">Recent images</h2>
-          <ButtonLink href="/gallery" variant="link">Open gallery</ButtonLink>
-        </div>
-        {images.isPending ? (
-          <div className="grid grid-cols-2 gap-3 sm:grid-cols-4">{[0, 1, 2, 3].map((i) => <Skeleton key={i} className="aspect-square" />)}</div>
-        ) : images.isError ? (
-          <ProblemNotice error={images.error} onRetry={() => void images.refetch()} />
-        ) : images.data.images.length === 0 ? (
-          <EmptyState icon={ImageIcon} title="No images yet">Images you create appear here.</EmptyState>
-        ) : (
-          <ul className="grid grid-cols-2 gap-3 sm:grid-cols-4">
-            {images.data.images.map((image) => (
-              <li key={image.id}>
-                <Link href={`/gallery?image=${image.id}`} className="block overflow-hidden rounded-xl border">
-                  {/* eslint-disable-next-line @next/next/no-img-element -- presigned S3 URLs, shown as they are */}
-                  <img src={image.thumbnail_url ?? image.url} alt={image.prompt ?? "Generated image"} className="aspect-square w-full object-cover" loading="lazy" />
-                </Link>
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
+      <Section id="images-title" title="Recent images" href="/gallery" linkLabel="Open gallery">
+        <QueryView query={images} loading={<div className="grid grid-cols-2 gap-3 sm:grid-cols-4">{[0, 1, 2, 3].map((i) => <Skeleton key={i} className="aspect-square" />)}</div>}>
+          {(data) =>
+            data.images.length === 0 ? (
+              <EmptyState icon={ImageIcon} title="No images yet">Images you create appear here.</EmptyState>
+            ) : (
+              <ul className="grid grid-cols-2 gap-3 sm:grid-cols-4">
+                {data.images.map((image) => (
+                  <li key={image.id}>
+                    <Link href={`/gallery?image=${image.id}`} className="block overflow-hidden rounded-xl border">
+                      {/* eslint-disable-next-line @next/next/no-img-element -- presigned S3 URLs, shown as they are */}
+                      <img src={image.thumbnail_url ?? image.url} alt={image.prompt ?? "Generated image"} className="aspect-square w-full object-cover" loading="lazy" />
+                    </Link>
+                  </li>
+                ))}
+              </ul>
+            )
+          }
+        </QueryView>
+      </Section>
     </>
   );
 }
