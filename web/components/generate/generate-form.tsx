@@ -43,6 +43,41 @@ export function codeOf(error: unknown): string | null {
   return error instanceof ApiError ? (error.problem?.code ?? null) : null;
 }
 
+/** A labelled choice from a list: the label names the trigger. */
+function SelectField({
+  id,
+  label,
+  value,
+  onValueChange,
+  placeholder,
+  options,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onValueChange: (value: string) => void;
+  placeholder?: string;
+  options: readonly { value: string; label: string }[];
+}) {
+  return (
+    <div className="flex flex-col gap-2">
+      <Label htmlFor={id}>{label}</Label>
+      <Select value={value} onValueChange={onValueChange}>
+        <SelectTrigger id={id}>
+          <SelectValue placeholder={placeholder} />
+        </SelectTrigger>
+        <SelectContent>
+          {options.map((option) => (
+            <SelectItem key={option.value} value={option.value}>
+              {option.label}
+            </SelectItem>
+          ))}
+        </SelectContent>
+      </Select>
+    </div>
+  );
+}
+
 /**
  * The Generate form. One click is one intent: its Idempotency-Key is made on the first submit of
  * a given request and reused if the same request is sent again before it succeeded (a retry after
@@ -154,21 +189,14 @@ export function GenerateForm({
 
   return (
     <form onSubmit={submit} noValidate aria-label="New generation" className="flex flex-col gap-5 rounded-xl border bg-card p-4 sm:p-5">
-      <div className="flex flex-col gap-2">
-        <Label htmlFor={`${ids}-model`}>Model</Label>
-        <Select value={model?.id ?? ""} onValueChange={setModelId}>
-          <SelectTrigger id={`${ids}-model`}>
-            <SelectValue placeholder="Choose a model" />
-          </SelectTrigger>
-          <SelectContent>
-            {models.map((m) => (
-              <SelectItem key={m.id} value={m.id}>
-                {m.name}
-              </SelectItem>
-            ))}
-          </SelectContent>
-        </Select>
-      </div>
+      <SelectField
+        id={`${ids}-model`}
+        label="Model"
+        value={model?.id ?? ""}
+        onValueChange={setModelId}
+        placeholder="Choose a model"
+        options={models.map((m) => ({ value: m.id, label: m.name }))}
+      />
 
       <div className="flex flex-col gap-2">
         <Label htmlFor={`${ids}-prompt`}>Prompt</Label>
@@ -282,21 +310,7 @@ export function GenerateForm({
       </div>
 
       <div className="grid gap-4 sm:grid-cols-2">
-        <div className="flex flex-col gap-2">
-          <Label htmlFor={`${ids}-aspect`}>Aspect ratio</Label>
-          <Select value={aspect} onValueChange={(value) => setAspect(value as AspectRatio)}>
-            <SelectTrigger id={`${ids}-aspect`}>
-              <SelectValue />
-            </SelectTrigger>
-            <SelectContent>
-              {ASPECT_RATIOS.map((a) => (
-                <SelectItem key={a.value} value={a.value}>
-                  {a.label}
-                </SelectItem>
-              ))}
-            </SelectContent>
-          </Select>
-        </div>
+        <SelectField id={`${ids}-aspect`} label="Aspect ratio" value={aspect} onValueChange={(value) => setAspect(value as AspectRatio)} options={ASPECT_RATIOS} />
         <div className="flex flex-col gap-2">
           <Label htmlFor={`${ids}-seed`}>Seed (optional)</Label>
           <Input
