@@ -11,6 +11,7 @@ import { CheckoutBanner } from "@/components/billing/checkout-banner";
 import { Ledger, LEDGER_PAGE_SIZE } from "@/components/billing/ledger";
 import { planStatusView } from "@/components/billing/plan-status";
 import { useBillingActions, type Offer } from "@/components/billing/use-billing-actions";
+import { usePlans } from "@/components/billing/use-plans";
 import { useCheckoutReturn } from "@/components/billing/use-checkout-return";
 import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { Badge } from "@/components/ui/badge";
@@ -113,7 +114,7 @@ function LimitsList({ limits, className }: { limits: Schemas["Limits"]; classNam
   );
 }
 
-function PlanCard({ plans, actions }: { plans: ReturnType<typeof usePlansQuery>; actions: Actions }) {
+function PlanCard({ plans, actions }: { plans: ReturnType<typeof usePlans>; actions: Actions }) {
   if (plans.isPending) return <Skeleton className="h-56 lg:col-span-2" />;
   if (plans.isError) {
     return (
@@ -172,7 +173,7 @@ function enough(credits: number, prices: Schemas["Prices"]): string {
   return t ? `Enough for ${t}, or ${i}.` : `Enough for ${i}.`;
 }
 
-function Offers({ plans, actions }: { plans: ReturnType<typeof usePlansQuery>; actions: Actions }) {
+function Offers({ plans, actions }: { plans: ReturnType<typeof usePlans>; actions: Actions }) {
   if (plans.isPending) {
     return (
       <div className="grid gap-4 sm:grid-cols-2">
@@ -301,11 +302,6 @@ function useBalanceQuery(refetchInterval: number | false) {
   });
 }
 
-function usePlansQuery() {
-  const api = useApi();
-  return useQuery({ queryKey: ["plans"], queryFn: async () => dataOf(await api.GET("/v1/billing/plans")) });
-}
-
 function useLedgerQuery() {
   const api = useApi();
   return useCursorPages(["ledger", "pages"], async (cursor) =>
@@ -315,7 +311,7 @@ function useLedgerQuery() {
 
 export function Billing() {
   const ledger = useLedgerQuery();
-  const plans = usePlansQuery();
+  const plans = usePlans();
   // Two observers of the one ["balance"] query: the first feeds the return banner, the second
   // polls at the pace the banner's state asks for (fast while credits are on their way).
   const seen = useBalanceQuery(false);

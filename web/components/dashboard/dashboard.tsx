@@ -11,6 +11,7 @@ import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { QueryView } from "@/components/app/query-view";
 import { StatusBadge } from "@/components/app/status-badge";
+import { useModelList } from "@/components/models/use-model-list";
 import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
@@ -59,7 +60,7 @@ export function Dashboard() {
   const api = useApi();
   const balance = useBalance();
   const photos = useQuery({ queryKey: ["photos", "all"], queryFn: async () => dataOf(await api.GET("/v1/photos", { params: { query: { limit: 100 } } })) });
-  const models = useQuery({ queryKey: ["models", "all"], queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })) });
+  const models = useModelList();
   const images = useQuery({ queryKey: ["images", "recent"], queryFn: async () => dataOf(await api.GET("/v1/images", { params: { query: { limit: 8 } } })) });
 
   // The balance only changes the advice when it is known: an unreadable balance does not hold it up.

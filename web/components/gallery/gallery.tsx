@@ -8,6 +8,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
+import { useModelList } from "@/components/models/use-model-list";
 import { Button } from "@/components/ui/button";
 import { ButtonLink } from "@/components/ui/button-link";
 import { Label } from "@/components/ui/label";
@@ -75,10 +76,7 @@ export function Gallery() {
   const filters = useMemo(() => filtersFromSearch(params), [params]);
   const openId = params.get("image");
 
-  const models = useQuery({
-    queryKey: ["models", "all"],
-    queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })),
-  });
+  const models = useModelList();
 
   const query = useInfiniteQuery({
     queryKey: ["images", "gallery", filters.modelId ?? ALL_MODELS, filters.favourites],

@@ -6,6 +6,7 @@ import { RadioGroup as RadioGroupPrimitive } from "radix-ui";
 import { useId, useRef, useState, type FormEvent } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
+import { usePlans } from "@/components/billing/use-plans";
 import { Button } from "@/components/ui/button";
 import { ButtonLink } from "@/components/ui/button-link";
 import { Input } from "@/components/ui/input";
@@ -27,11 +28,6 @@ type Body = Schemas["CreateGenerationRequest"];
 const NO_PACK = "none";
 const DEFAULT_LORA_SCALE = 1;
 const PROMPT_MAX = 2000;
-
-export function usePlans() {
-  const api = useApi();
-  return useQuery({ queryKey: ["plans"], queryFn: async () => dataOf(await api.GET("/v1/billing/plans")), staleTime: 5 * 60_000 });
-}
 
 function useStylePacks() {
   const api = useApi();
@@ -100,7 +96,7 @@ export function GenerateForm({
   const api = useApi();
   const queryClient = useQueryClient();
   const balance = useBalance();
-  const plans = usePlans();
+  const plans = usePlans(5 * 60_000);
   const packs = useStylePacks();
   const ids = useId();
 

@@ -1,6 +1,5 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
 import { Boxes } from "lucide-react";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useRef, useState } from "react";
@@ -8,9 +7,9 @@ import { useCallback, useRef, useState } from "react";
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { QueryView } from "@/components/app/query-view";
+import { useModelList } from "@/components/models/use-model-list";
 import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
-import { dataOf, useApi } from "@/lib/api/client";
 
 import { GenerateForm } from "./generate-form";
 import { GenerationHistory } from "./generation-history";
@@ -20,14 +19,10 @@ const TRAINING = new Set(["awaiting_credits", "preparing", "queued", "training"]
 
 /** The Generate screen: the form, the live results of the current generation, recent history. */
 export function Generate() {
-  const api = useApi();
   const router = useRouter();
   const pathname = usePathname();
   const params = useSearchParams();
-  const models = useQuery({
-    queryKey: ["models", "all"],
-    queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })),
-  });
+  const models = useModelList();
   // The generation shown lives in the URL (?generation=), so a reload or a shared link keeps it.
   const [generationId, setGenerationId] = useState<string | null>(() => params.get("generation"));
   const [refusal, setRefusal] = useState<{ message: string } | null>(null);

@@ -1,12 +1,14 @@
 "use client";
 
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Boxes, Camera, Coins, Loader2, Wand2 } from "lucide-react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useRef, useState, type FormEvent } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
+import { usePlans } from "@/components/billing/use-plans";
+import { useModelList } from "@/components/models/use-model-list";
 import { EmptyState } from "@/components/app/empty-state";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { useEveryPhoto } from "@/components/photos/photo-queries";
@@ -35,17 +37,6 @@ export function nameProblem(name: string): string | null {
   if (!trimmed) return "Give your model a name, for example “Me, summer portraits”.";
   if (trimmed.length > NAME_MAX) return `Use at most ${NAME_MAX} characters (this one has ${trimmed.length}).`;
   return null;
-}
-
-/** The same list the dashboard reads (same key, same request). */
-function useModelList() {
-  const api = useApi();
-  return useQuery({ queryKey: ["models", "all"], queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })) });
-}
-
-export function usePlans() {
-  const api = useApi();
-  return useQuery({ queryKey: ["plans"], queryFn: async () => dataOf(await api.GET("/v1/billing/plans")) });
 }
 
 function PhotoPicker({ photos, selected, onToggle }: { photos: Schemas["Photo"][]; selected: ReadonlySet<string>; onToggle: (id: string) => void }) {
