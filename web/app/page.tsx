@@ -1,8 +1,9 @@
 import { Camera, Check, ShieldCheck, Sparkles, Wand2 } from "lucide-react";
-import Link from "next/link";
+import type { ReactNode } from "react";
 
 import { Logo } from "@/components/marketing/logo";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
 import { fetchCatalogue } from "@/lib/catalogue";
 import { formatCredits, formatMoney } from "@/lib/format";
@@ -27,6 +28,18 @@ const FAQ = [
   { q: "Do I need a subscription?", a: "No. Buy a credit pack once, or subscribe monthly for more credits and higher limits. Cancel any time." },
 ];
 
+/** A section of the landing page under its heading; `width` is its max width (and any extra class). */
+function Section({ id, titleId, title, width = "max-w-6xl", children }: { id?: string; titleId: string; title: string; width?: string; children: ReactNode }) {
+  return (
+    <section id={id} aria-labelledby={titleId} className={`mx-auto ${width} px-4 py-12 sm:px-6`}>
+      <h2 id={titleId} className="text-2xl font-semibold">
+        {title}
+      </h2>
+      {children}
+    </section>
+  );
+}
+
 export default async function LandingPage() {
   const catalogue = await fetchCatalogue();
   return (
@@ -34,12 +47,8 @@ export default async function LandingPage() {
       <header className="mx-auto flex w-full max-w-6xl items-center justify-between px-4 py-4 sm:px-6">
         <Logo />
         <nav aria-label="Account" className="flex items-center gap-2">
-          <Button asChild variant="ghost">
-            <Link href="/sign-in">Sign in</Link>
-          </Button>
-          <Button asChild>
-            <Link href="/sign-in?mode=sign-up">Get started</Link>
-          </Button>
+          <ButtonLink href="/sign-in" variant="ghost">Sign in</ButtonLink>
+          <ButtonLink href="/sign-in?mode=sign-up">Get started</ButtonLink>
         </nav>
       </header>
 
@@ -54,17 +63,14 @@ export default async function LandingPage() {
             Visiona learns your face from a few photos and paints you into any scene you describe. Private by default, fair about money, and fast.
           </p>
           <div className="mt-8 flex flex-wrap justify-center gap-3">
-            <Button asChild size="lg">
-              <Link href="/sign-in?mode=sign-up">Create your model</Link>
-            </Button>
+            <ButtonLink href="/sign-in?mode=sign-up" size="lg">Create your model</ButtonLink>
             <Button asChild size="lg" variant="outline">
               <a href="#pricing">See pricing</a>
             </Button>
           </div>
         </section>
 
-        <section aria-labelledby="how" className="mx-auto max-w-6xl px-4 py-12 sm:px-6">
-          <h2 id="how" className="text-2xl font-semibold">How it works</h2>
+        <Section titleId="how" title="How it works">
           <ol className="mt-6 grid gap-4 md:grid-cols-3">
             {STEPS.map((step, index) => (
               <li key={step.title}>
@@ -81,10 +87,9 @@ export default async function LandingPage() {
               </li>
             ))}
           </ol>
-        </section>
+        </Section>
 
-        <section aria-labelledby="examples" className="mx-auto max-w-6xl px-4 py-12 sm:px-6">
-          <h2 id="examples" className="text-2xl font-semibold">What people make</h2>
+        <Section titleId="examples" title="What people make">
           <ul className="mt-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
             {EXAMPLES.map((example) => (
               <li key={example.prompt} className={`flex aspect-[3/4] items-end rounded-xl bg-gradient-to-br p-4 ${example.tone}`}>
@@ -92,10 +97,9 @@ export default async function LandingPage() {
               </li>
             ))}
           </ul>
-        </section>
+        </Section>
 
-        <section id="pricing" aria-labelledby="pricing-title" className="mx-auto max-w-6xl scroll-mt-8 px-4 py-12 sm:px-6">
-          <h2 id="pricing-title" className="text-2xl font-semibold">Pricing</h2>
+        <Section id="pricing" titleId="pricing-title" title="Pricing" width="max-w-6xl scroll-mt-8">
           <p className="mt-2 text-muted-foreground">
             {catalogue
               ? `A training costs ${catalogue.prices.training} credits; an image costs ${catalogue.prices.generation_image} credit${catalogue.prices.generation_image === 1 ? "" : "s"}. Credits are held, never spent, until the work succeeds.`
@@ -114,9 +118,7 @@ export default async function LandingPage() {
                     <p className="mt-1 text-muted-foreground">{formatCredits(pack.credits)}</p>
                   </CardContent>
                   <CardFooter className="mt-auto">
-                    <Button asChild variant="outline" className="w-full">
-                      <Link href="/sign-in?mode=sign-up">Buy {pack.name}</Link>
-                    </Button>
+                    <ButtonLink href="/sign-in?mode=sign-up" variant="outline" className="w-full">Buy {pack.name}</ButtonLink>
                   </CardFooter>
                 </Card>
               ))}
@@ -137,9 +139,7 @@ export default async function LandingPage() {
                     </ul>
                   </CardContent>
                   <CardFooter className="mt-auto">
-                    <Button asChild className="w-full">
-                      <Link href="/sign-in?mode=sign-up">Subscribe</Link>
-                    </Button>
+                    <ButtonLink href="/sign-in?mode=sign-up" className="w-full">Subscribe</ButtonLink>
                   </CardFooter>
                 </Card>
               ))}
@@ -147,10 +147,9 @@ export default async function LandingPage() {
           ) : (
             <p className="mt-6 rounded-lg border p-4 text-muted-foreground">Prices are shown once you sign in.</p>
           )}
-        </section>
+        </Section>
 
-        <section aria-labelledby="faq" className="mx-auto max-w-3xl px-4 py-12 sm:px-6">
-          <h2 id="faq" className="text-2xl font-semibold">Questions</h2>
+        <Section titleId="faq" title="Questions" width="max-w-3xl">
           <div className="mt-6 divide-y rounded-xl border">
             {FAQ.map((item) => (
               <details key={item.q} className="group px-5 py-4">
@@ -159,7 +158,7 @@ export default async function LandingPage() {
               </details>
             ))}
           </div>
-        </section>
+        </Section>
       </main>
 
       <footer className="border-t">

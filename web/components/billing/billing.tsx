@@ -1,6 +1,6 @@
 "use client";
 
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { Check, Coins, CreditCard, ExternalLink, Loader2 } from "lucide-react";
 import type { ReactNode } from "react";
 
@@ -11,6 +11,7 @@ import { CheckoutBanner } from "@/components/billing/checkout-banner";
 import { Ledger, LEDGER_PAGE_SIZE } from "@/components/billing/ledger";
 import { planStatusView } from "@/components/billing/plan-status";
 import { useBillingActions, type Offer } from "@/components/billing/use-billing-actions";
+import { usePlans } from "@/components/billing/use-plans";
 import { useCheckoutReturn } from "@/components/billing/use-checkout-return";
 import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { Badge } from "@/components/ui/badge";
@@ -18,6 +19,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { ApiError, dataOf, useApi, type Schemas } from "@/lib/api/client";
+import { useCursorPages } from "@/lib/api/pages";
 import { formatCredits, formatMoney } from "@/lib/format";
 import { cn } from "@/lib/utils";
 
@@ -112,7 +114,7 @@ function LimitsList({ limits, className }: { limits: Schemas["Limits"]; classNam
   );
 }
 
-function PlanCard({ plans, actions }: { plans: ReturnType<typeof usePlansQuery>; actions: Actions }) {
+function PlanCard({ plans, actions }: { plans: ReturnType<typeof usePlans>; actions: Actions }) {
   if (plans.isPending) return <Skeleton className="h-56 lg:col-span-2" />;
   if (plans.isError) {
     return (
@@ -171,7 +173,7 @@ function enough(credits: number, prices: Schemas["Prices"]): string {
   return t ? `Enough for ${t}, or ${i}.` : `Enough for ${i}.`;
 }
 
-function Offers({ plans, actions }: { plans: ReturnType<typeof usePlansQuery>; actions: Actions }) {
+function Offers({ plans, actions }: { plans: ReturnType<typeof usePlans>; actions: Actions }) {
   if (plans.isPending) {
     return (
       <div className="grid gap-4 sm:grid-cols-2">
@@ -300,25 +302,16 @@ function useBalanceQuery(refetchInterval: number | false) {
   });
 }
 
-function usePlansQuery() {
-  const api = useApi();
-  return useQuery({ queryKey: ["plans"], queryFn: async () => dataOf(await api.GET("/v1/billing/plans")) });
-}
-
 function useLedgerQuery() {
   const api = useApi();
-  return useInfiniteQuery({
-    queryKey: ["ledger", "pages"],
-    initialPageParam: null as string | null,
-    queryFn: async ({ pageParam }) =>
-      dataOf(await api.GET("/v1/billing/ledger", { params: { query: { limit: LEDGER_PAGE_SIZE, cursor: pageParam } } })),
-    getNextPageParam: (last) => last.next_cursor,
-  });
+  return useCursorPages(["ledger", "pages"], async (cursor) =>
+    dataOf(await api.GET("/v1/billing/ledger", { params: { query: { limit: LEDGER_PAGE_SIZE, cursor } } })),
+  );
 }
 
 export function Billing() {
   const ledger = useLedgerQuery();
-  const plans = usePlansQuery();
+  const plans = usePlans();
   // Two observers of the one ["balance"] query: the first feeds the return banner, the second
   // polls at the pace the banner's state asks for (fast while credits are on their way).
   const seen = useBalanceQuery(false);

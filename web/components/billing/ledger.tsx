@@ -5,10 +5,8 @@ import { Receipt } from "lucide-react";
 
 import { describeEntry, type Tone } from "@/components/billing/ledger-kinds";
 import { EmptyState } from "@/components/app/empty-state";
-import { ProblemNotice } from "@/components/app/problem-notice";
-import { Button } from "@/components/ui/button";
-import { Skeleton } from "@/components/ui/skeleton";
-import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
+import { PagedHistory } from "@/components/app/paged-history";
+import { TableCell, TableRow } from "@/components/ui/table";
 import type { Schemas } from "@/lib/api/client";
 import { formatDate } from "@/lib/format";
 import { cn } from "@/lib/utils";
@@ -26,104 +24,66 @@ type LedgerQuery = UseInfiniteQueryResult<InfiniteData<Schemas["LedgerPage"]>>;
 
 /** Every movement of the user's credits, newest first, a page at a time. */
 export function Ledger({ query }: { query: LedgerQuery }) {
-  if (query.isPending) {
-    return (
-      <div className="flex flex-col gap-2" aria-busy="true" aria-label="Loading your credit history">
-        {[0, 1, 2, 3].map((i) => (
-          <Skeleton key={i} className="h-12" />
-        ))}
-      </div>
-    );
-  }
-  // A failed "Load more" keeps what was loaded (the query is in error but has its pages).
-  if (!query.data) return <ProblemNotice error={query.error} onRetry={() => void query.refetch()} />;
-
-  const entries = query.data.pages.flatMap((page) => page.entries);
-  if (entries.length === 0) {
-    return (
-      <EmptyState icon={Receipt} title="No credit movements yet">
-        Buy a credit pack or subscribe: every purchase, and every credit a training or an image uses, is listed here.
-      </EmptyState>
-    );
-  }
-
   return (
-    <div className="flex flex-col gap-4">
-      <div className="hidden rounded-xl border bg-card sm:block">
-        <Table>
-          <caption className="sr-only">Your credit history, newest first</caption>
-          <TableHeader>
-            <TableRow className="hover:bg-transparent">
-              <TableHead scope="col">Date</TableHead>
-              <TableHead scope="col">What</TableHead>
-              <TableHead scope="col" className="text-right">
-                Amount
-              </TableHead>
-              <TableHead scope="col" className="text-right">
-                Balance after
-              </TableHead>
-            </TableRow>
-          </TableHeader>
-          <TableBody>
-            {entries.map((entry) => {
-              const view = describeEntry(entry);
-              return (
-                <TableRow key={entry.id} data-ledger-kind={entry.kind}>
-                  <TableCell className="align-top text-muted-foreground">
-                    <time dateTime={entry.created_at} className="block min-w-24 whitespace-normal">
-                      {formatDate(entry.created_at)}
-                    </time>
-                  </TableCell>
-                  <TableCell className="min-w-40 align-top whitespace-normal">
-                    <span className="font-medium">{view.label}</span>
-                    {view.detail ? <span className="block text-sm text-muted-foreground">{view.detail}</span> : null}
-                  </TableCell>
-                  <TableCell className={cn("text-right align-top font-semibold tabular-nums", TONE_CLASS[view.tone])}>
-                    <span aria-hidden>{view.amount}</span>
-                    <span className="sr-only">{view.amountSpoken}</span>
-                  </TableCell>
-                  <TableCell className="text-right align-top tabular-nums">{view.after}</TableCell>
-                </TableRow>
-              );
-            })}
-          </TableBody>
-        </Table>
-      </div>
-      {/* On a phone, one entry per line: the table's four columns do not fit 390 px. */}
-      <ul className="flex flex-col divide-y rounded-xl border bg-card sm:hidden" aria-label="Your credit history, newest first">
-        {entries.map((entry) => {
-          const view = describeEntry(entry);
-          return (
-            <li key={entry.id} className="flex items-start justify-between gap-3 p-3" data-ledger-kind={entry.kind}>
-              <div className="min-w-0">
-                <p className="font-medium">{view.label}</p>
-                {view.detail ? <p className="text-sm text-muted-foreground">{view.detail}</p> : null}
-                <p className="text-sm text-muted-foreground">
-                  <time dateTime={entry.created_at}>{formatDate(entry.created_at)}</time>
-                </p>
-              </div>
-              <div className="shrink-0 text-right">
-                <p className={cn("font-semibold tabular-nums", TONE_CLASS[view.tone])}>
-                  <span aria-hidden>{view.amount}</span>
-                  <span className="sr-only">{view.amountSpoken}</span>
-                </p>
-                <p className="text-sm text-muted-foreground tabular-nums">
-                  <span className="sr-only">Balance after: </span>
-                  {view.after}
-                </p>
-              </div>
-            </li>
-          );
-        })}
-      </ul>
-      {query.hasNextPage ? (
-        <Button variant="outline" className="self-center" onClick={() => void query.fetchNextPage()} disabled={query.isFetchingNextPage}>
-          {query.isFetchingNextPage ? "Loading…" : "Load more"}
-        </Button>
-      ) : entries.length > LEDGER_PAGE_SIZE ? (
-        <p className="text-center text-sm text-muted-foreground">That is everything: {entries.length} entries.</p>
-      ) : null}
-      {query.isFetchNextPageError ? <ProblemNotice error={query.error} onRetry={() => void query.fetchNextPage()} /> : null}
-    </div>
+    <PagedHistory
+      query={query}
+      label="Your credit history, newest first"
+      loadingLabel="Loading your credit history"
+      skeletons={4}
+      empty={
+        <EmptyState icon={Receipt} title="No credit movements yet">
+          Buy a credit pack or subscribe: every purchase, and every credit a training or an image uses, is listed here.
+        </EmptyState>
+      }
+      columns={[{ label: "Date" }, { label: "What" }, { label: "Amount", className: "text-right" }, { label: "Balance after", className: "text-right" }]}
+      row={(entry) => {
+        const view = describeEntry(entry);
+        return (
+          <TableRow key={entry.id} data-ledger-kind={entry.kind}>
+            <TableCell className="align-top text-muted-foreground">
+              <time dateTime={entry.created_at} className="block min-w-24 whitespace-normal">
+                {formatDate(entry.created_at)}
+              </time>
+            </TableCell>
+            <TableCell className="min-w-40 align-top whitespace-normal">
+              <span className="font-medium">{view.label}</span>
+              {view.detail ? <span className="block text-sm text-muted-foreground">{view.detail}</span> : null}
+            </TableCell>
+            <TableCell className={cn("text-right align-top font-semibold tabular-nums", TONE_CLASS[view.tone])}>
+              <span aria-hidden>{view.amount}</span>
+              <span className="sr-only">{view.amountSpoken}</span>
+            </TableCell>
+            <TableCell className="text-right align-top tabular-nums">{view.after}</TableCell>
+          </TableRow>
+        );
+      }}
+      item={(entry) => {
+        const view = describeEntry(entry);
+        return (
+          <li key={entry.id} className="flex items-start justify-between gap-3 p-3" data-ledger-kind={entry.kind}>
+            <div className="min-w-0">
+              <p className="font-medium">{view.label}</p>
+              {view.detail ? <p className="text-sm text-muted-foreground">{view.detail}</p> : null}
+              <p className="text-sm text-muted-foreground">
+                <time dateTime={entry.created_at}>{formatDate(entry.created_at)}</time>
+              </p>
+            </div>
+            <div className="shrink-0 text-right">
+              <p className={cn("font-semibold tabular-nums", TONE_CLASS[view.tone])}>
+                <span aria-hidden>{view.amount}</span>
+                <span className="sr-only">{view.amountSpoken}</span>
+              </p>
+              <p className="text-sm text-muted-foreground tabular-nums">
+                <span className="sr-only">Balance after: </span>
+                {view.after}
+              </p>
+            </div>
+          </li>
+        );
+      }}
+      end={(entries) =>
+        entries.length > LEDGER_PAGE_SIZE ? <p className="text-center text-sm text-muted-foreground">That is everything: {entries.length} entries.</p> : null
+      }
+    />
   );
 }

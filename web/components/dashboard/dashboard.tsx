@@ -3,13 +3,16 @@
 import { useQuery } from "@tanstack/react-query";
 import { ArrowRight, Boxes, Camera, Coins, ImageIcon, Sparkles, Wand2 } from "lucide-react";
 import Link from "next/link";
+import type { ReactNode } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
+import { QueryView } from "@/components/app/query-view";
 import { StatusBadge } from "@/components/app/status-badge";
-import { Button } from "@/components/ui/button";
+import { useModelList } from "@/components/models/use-model-list";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, useApi, type Schemas } from "@/lib/api/client";
@@ -40,11 +43,24 @@ export function nextStep(photos: Schemas["Photo"][], models: Schemas["Model"][],
   return { title: "Train your model", text: `You have ${accepted} accepted photos: enough to train.`, href: "/train", cta: "Start training", icon: Wand2 };
 }
 
+/** A row of the dashboard: its heading with a link to the whole list, then what it shows. */
+function Section({ id, title, href, linkLabel, children }: { id: string; title: string; href: string; linkLabel: string; children: ReactNode }) {
+  return (
+    <section aria-labelledby={id} className="mt-8">
+      <div className="mb-3 flex items-center justify-between">
+        <h2 id={id} className="text-lg font-semibold">{title}</h2>
+        <ButtonLink href={href} variant="link">{linkLabel}</ButtonLink>
+      </div>
+      {children}
+    </section>
+  );
+}
+
 export function Dashboard() {
   const api = useApi();
   const balance = useBalance();
   const photos = useQuery({ queryKey: ["photos", "all"], queryFn: async () => dataOf(await api.GET("/v1/photos", { params: { query: { limit: 100 } } })) });
-  const models = useQuery({ queryKey: ["models", "all"], queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })) });
+  const models = useModelList();
   const images = useQuery({ queryKey: ["images", "recent"], queryFn: async () => dataOf(await api.GET("/v1/images", { params: { query: { limit: 8 } } })) });
 
   // The balance only changes the advice when it is known: an unreadable balance does not hold it up.
@@ -76,11 +92,9 @@ export function Dashboard() {
               <Skeleton className="h-4 w-72" />
             )}
             {next ? (
-              <Button asChild>
-                <Link href={next.href}>
-                  <next.icon aria-hidden /> {next.cta} <ArrowRight aria-hidden />
-                </Link>
-              </Button>
+              <ButtonLink href={next.href}>
+                <next.icon aria-hidden /> {next.cta} <ArrowRight aria-hidden />
+              </ButtonLink>
             ) : null}
           </CardContent>
         </Card>
@@ -103,67 +117,57 @@ export function Dashboard() {
             ) : (
               <Skeleton className="h-4 w-40" />
             )}
-            <Button asChild variant="link" className="mt-2 px-0">
-              <Link href="/billing">Buy credits</Link>
-            </Button>
+            <ButtonLink href="/billing" variant="link" className="mt-2 px-0">Buy credits</ButtonLink>
           </CardContent>
         </Card>
       </div>
 
-      <section aria-labelledby="models-title" className="mt-8">
-        <div className="mb-3 flex items-center justify-between">
-          <h2 id="models-title" className="text-lg font-semibold">Your models</h2>
-          <Button asChild variant="link"><Link href="/models">All models</Link></Button>
-        </div>
-        {models.isPending ? (
-          <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">{[0, 1, 2].map((i) => <Skeleton key={i} className="h-20" />)}</div>
-        ) : models.isError ? (
-          <ProblemNotice error={models.error} onRetry={() => void models.refetch()} />
-        ) : models.data.models.length === 0 ? (
-          <EmptyState icon={Boxes} title="No models yet" action={<Button asChild variant="outline"><Link href="/train">Train your first model</Link></Button>}>
-            A model learns your face from your photos. It takes about half an hour.
-          </EmptyState>
-        ) : (
-          <ul className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
-            {models.data.models.slice(0, 6).map((model) => (
-              <li key={model.id}>
-                <Link href={`/models#${model.id}`} className="flex items-center justify-between gap-3 rounded-xl border bg-card p-4 hover:bg-secondary">
-                  <span className="min-w-0">
-                    <span className="block truncate font-medium">{model.name}</span>
-                    <span className="text-sm text-muted-foreground">{model.preset} preset</span>
-                  </span>
-                  <StatusBadge kind="model" status={model.status} />
-                </Link>
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
+      <Section id="models-title" title="Your models" href="/models" linkLabel="All models">
+        <QueryView query={models} loading={<div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">{[0, 1, 2].map((i) => <Skeleton key={i} className="h-20" />)}</div>}>
+          {(data) =>
+            data.models.length === 0 ? (
+              <EmptyState icon={Boxes} title="No models yet" action={<ButtonLink href="/train" variant="outline">Train your first model</ButtonLink>}>
+                A model learns your face from your photos. It takes about half an hour.
+              </EmptyState>
+            ) : (
+              <ul className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
+                {data.models.slice(0, 6).map((model) => (
+                  <li key={model.id}>
+                    <Link href={`/models#${model.id}`} className="flex items-center justify-between gap-3 rounded-xl border bg-card p-4 hover:bg-secondary">
+                      <span className="min-w-0">
+                        <span className="block truncate font-medium">{model.name}</span>
+                        <span className="text-sm text-muted-foreground">{model.preset} preset</span>
+                      </span>
+                      <StatusBadge kind="model" status={model.status} />
+                    </Link>
+                  </li>
+                ))}
+              </ul>
+            )
+          }
+        </QueryView>
+      </Section>
 
-      <section aria-labelledby="images-title" className="mt-8">
-        <div className="mb-3 flex items-center justify-between">
-          <h2 id="images-title" className="text-lg font-semibold">Recent images</h2>
-          <Button asChild variant="link"><Link href="/gallery">Open gallery</Link></Button>
-        </div>
-        {images.isPending ? (
-          <div className="grid grid-cols-2 gap-3 sm:grid-cols-4">{[0, 1, 2, 3].map((i) => <Skeleton key={i} className="aspect-square" />)}</div>
-        ) : images.isError ? (
-          <ProblemNotice error={images.error} onRetry={() => void images.refetch()} />
-        ) : images.data.images.length === 0 ? (
-          <EmptyState icon={ImageIcon} title="No images yet">Images you create appear here.</EmptyState>
-        ) : (
-          <ul className="grid grid-cols-2 gap-3 sm:grid-cols-4">
-            {images.data.images.map((image) => (
-              <li key={image.id}>
-                <Link href={`/gallery?image=${image.id}`} className="block overflow-hidden rounded-xl border">
-                  {/* eslint-disable-next-line @next/next/no-img-element -- presigned S3 URLs, shown as they are */}
-                  <img src={image.thumbnail_url ?? image.url} alt={image.prompt ?? "Generated image"} className="aspect-square w-full object-cover" loading="lazy" />
-                </Link>
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
+      <Section id="images-title" title="Recent images" href="/gallery" linkLabel="Open gallery">
+        <QueryView query={images} loading={<div className="grid grid-cols-2 gap-3 sm:grid-cols-4">{[0, 1, 2, 3].map((i) => <Skeleton key={i} className="aspect-square" />)}</div>}>
+          {(data) =>
+            data.images.length === 0 ? (
+              <EmptyState icon={ImageIcon} title="No images yet">Images you create appear here.</EmptyState>
+            ) : (
+              <ul className="grid grid-cols-2 gap-3 sm:grid-cols-4">
+                {data.images.map((image) => (
+                  <li key={image.id}>
+                    <Link href={`/gallery?image=${image.id}`} className="block overflow-hidden rounded-xl border">
+                      {/* eslint-disable-next-line @next/next/no-img-element -- presigned S3 URLs, shown as they are */}
+                      <img src={image.thumbnail_url ?? image.url} alt={image.prompt ?? "Generated image"} className="aspect-square w-full object-cover" loading="lazy" />
+                    </Link>
+                  </li>
+                ))}
+              </ul>
+            )
+          }
+        </QueryView>
+      </Section>
     </>
   );
 }

@@ -2,14 +2,15 @@
 
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { Heart, ImageIcon, Loader2, SearchX } from "lucide-react";
-import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
+import { useModelList } from "@/components/models/use-model-list";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Label } from "@/components/ui/label";
 import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@/components/ui/select";
 import { Skeleton } from "@/components/ui/skeleton";
@@ -75,10 +76,7 @@ export function Gallery() {
   const filters = useMemo(() => filtersFromSearch(params), [params]);
   const openId = params.get("image");
 
-  const models = useQuery({
-    queryKey: ["models", "all"],
-    queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })),
-  });
+  const models = useModelList();
 
   const query = useInfiniteQuery({
     queryKey: ["images", "gallery", filters.modelId ?? ALL_MODELS, filters.favourites],
@@ -166,9 +164,7 @@ export function Gallery() {
         title="Gallery"
         description="Everything you have created. Favourite the best, download them, or delete what you do not want."
         actions={
-          <Button asChild variant="outline">
-            <Link href="/generate">Create more</Link>
-          </Button>
+          <ButtonLink href="/generate" variant="outline">Create more</ButtonLink>
         }
       />
 
@@ -235,9 +231,7 @@ export function Gallery() {
               icon={ImageIcon}
               title="Your gallery is empty"
               action={
-                <Button asChild>
-                  <Link href="/generate">Go to Generate</Link>
-                </Button>
+                <ButtonLink href="/generate">Go to Generate</ButtonLink>
               }
             >
               <p>No images yet — create your first on the Generate page.</p>

@@ -3,11 +3,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ChevronRight, Coins, Loader2, Sparkles, Wand2 } from "lucide-react";
 import { RadioGroup as RadioGroupPrimitive } from "radix-ui";
-import Link from "next/link";
 import { useId, useRef, useState, type FormEvent } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
+import { usePlans } from "@/components/billing/use-plans";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@/components/ui/select";
@@ -28,11 +29,6 @@ const NO_PACK = "none";
 const DEFAULT_LORA_SCALE = 1;
 const PROMPT_MAX = 2000;
 
-export function usePlans() {
-  const api = useApi();
-  return useQuery({ queryKey: ["plans"], queryFn: async () => dataOf(await api.GET("/v1/billing/plans")), staleTime: 5 * 60_000 });
-}
-
 function useStylePacks() {
   const api = useApi();
   return useQuery({ queryKey: ["prompt-packs"], queryFn: async () => dataOf(await api.GET("/v1/prompts/packs")), staleTime: 30 * 60_000 });
@@ -41,6 +37,41 @@ function useStylePacks() {
 /** The problem code of a failed request, if the gateway gave one. */
 export function codeOf(error: unknown): string | null {
   return error instanceof ApiError ? (error.problem?.code ?? null) : null;
+}
+
+/** A labelled choice from a list: the label names the trigger. */
+function SelectField({
+  id,
+  label,
+  value,
+  onValueChange,
+  placeholder,
+  options,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onValueChange: (value: string) => void;
+  placeholder?: string;
+  options: readonly { value: string; label: string }[];
+}) {
+  return (
+    <div className="flex flex-col gap-2">
+      <Label htmlFor={id}>{label}</Label>
+      <Select value={value} onValueChange={onValueChange}>
+        <SelectTrigger id={id}>
+          <SelectValue placeholder={placeholder} />
+        </SelectTrigger>
+        <SelectContent>
+          {options.map((option) => (
+            <SelectItem key={option.value} value={option.value}>
+              {option.label}
+            </SelectItem>
+          ))}
+        </SelectContent>
+      </Select>
+    </div>
+  );
 }
 
 /**
@@ -65,7 +96,7 @@ export function GenerateForm({
   const api = useApi();
   const queryClient = useQueryClient();
   const balance = useBalance();
-  const plans = usePlans();
+  const plans = usePlans(5 * 60_000);
   const packs = useStylePacks();
   const ids = useId();
 
@@ -154,21 +185,14 @@ export function GenerateForm({
 
   return (
     <form onSubmit={submit} noValidate aria-label="New generation" className="flex flex-col gap-5 rounded-xl border bg-card p-4 sm:p-5">
-      <div className="flex flex-col gap-2">
-        <Label htmlFor={`${ids}-model`}>Model</Label>
-        <Select value={model?.id ?? ""} onValueChange={setModelId}>
-          <SelectTrigger id={`${ids}-model`}>
-            <SelectValue placeholder="Choose a model" />
-          </SelectTrigger>
-          <SelectContent>
-            {models.map((m) => (
-              <SelectItem key={m.id} value={m.id}>
-                {m.name}
-              </SelectItem>
-            ))}
-          </SelectContent>
-        </Select>
-      </div>
+      <SelectField
+        id={`${ids}-model`}
+        label="Model"
+        value={model?.id ?? ""}
+        onValueChange={setModelId}
+        placeholder="Choose a model"
+        options={models.map((m) => ({ value: m.id, label: m.name }))}
+      />
 
       <div className="flex flex-col gap-2">
         <Label htmlFor={`${ids}-prompt`}>Prompt</Label>
@@ -282,21 +306,7 @@ export function GenerateForm({
       </div>
 
       <div className="grid gap-4 sm:grid-cols-2">
-        <div className="flex flex-col gap-2">
-          <Label htmlFor={`${ids}-aspect`}>Aspect ratio</Label>
-          <Select value={aspect} onValueChange={(value) => setAspect(value as AspectRatio)}>
-            <SelectTrigger id={`${ids}-aspect`}>
-              <SelectValue />
-            </SelectTrigger>
-            <SelectContent>
-              {ASPECT_RATIOS.map((a) => (
-                <SelectItem key={a.value} value={a.value}>
-                  {a.label}
-                </SelectItem>
-              ))}
-            </SelectContent>
-          </Select>
-        </div>
+        <SelectField id={`${ids}-aspect`} label="Aspect ratio" value={aspect} onValueChange={(value) => setAspect(value as AspectRatio)} options={ASPECT_RATIOS} />
         <div className="flex flex-col gap-2">
           <Label htmlFor={`${ids}-seed`}>Seed (optional)</Label>
           <Input
@@ -379,11 +389,9 @@ export function GenerateForm({
               Not enough credits: this needs {afford.cost}, you have {balance.data?.available ?? 0}.
               {afford.affordableImages > 0 ? ` You can afford ${afford.affordableImages} image${afford.affordableImages === 1 ? "" : "s"}.` : ""}
             </p>
-            <Button asChild size="lg">
-              <Link href="/billing">
-                <Coins aria-hidden /> Not enough credits — buy more
-              </Link>
-            </Button>
+            <ButtonLink href="/billing" size="lg">
+              <Coins aria-hidden /> Not enough credits — buy more
+            </ButtonLink>
           </div>
         ) : (
           <Button type="submit" size="lg" className="select-none" disabled={create.isPending || !model} aria-describedby={!seed.ok ? `${ids}-seed-hint` : undefined}>

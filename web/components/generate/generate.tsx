@@ -1,17 +1,15 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
 import { Boxes } from "lucide-react";
-import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useRef, useState } from "react";
 
 import { EmptyState } from "@/components/app/empty-state";
 import { PageHeader } from "@/components/app/page-header";
-import { ProblemNotice } from "@/components/app/problem-notice";
-import { Button } from "@/components/ui/button";
+import { QueryView } from "@/components/app/query-view";
+import { useModelList } from "@/components/models/use-model-list";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
-import { dataOf, useApi } from "@/lib/api/client";
 
 import { GenerateForm } from "./generate-form";
 import { GenerationHistory } from "./generation-history";
@@ -21,14 +19,10 @@ const TRAINING = new Set(["awaiting_credits", "preparing", "queued", "training"]
 
 /** The Generate screen: the form, the live results of the current generation, recent history. */
 export function Generate() {
-  const api = useApi();
   const router = useRouter();
   const pathname = usePathname();
   const params = useSearchParams();
-  const models = useQuery({
-    queryKey: ["models", "all"],
-    queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })),
-  });
+  const models = useModelList();
   // The generation shown lives in the URL (?generation=), so a reload or a shared link keeps it.
   const [generationId, setGenerationId] = useState<string | null>(() => params.get("generation"));
   const [refusal, setRefusal] = useState<{ message: string } | null>(null);
@@ -63,63 +57,62 @@ export function Generate() {
   return (
     <>
       <PageHeader title="Generate" description="Describe a scene; your model puts you in it." />
-      {models.isPending ? (
-        <div className="grid gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
-          <Skeleton className="h-[36rem]" />
-          <Skeleton className="h-80" />
-        </div>
-      ) : models.isError ? (
-        <ProblemNotice error={models.error} onRetry={() => void models.refetch()} />
-      ) : ready.length === 0 ? (
-        <EmptyState
-          icon={Boxes}
-          title={training ? "Your model is still training" : "No ready model yet"}
-          action={
-            <div className="flex flex-wrap justify-center gap-2">
-              {training ? (
-                <Button asChild>
-                  <Link href="/models">Watch its progress</Link>
-                </Button>
-              ) : (
-                <>
-                  <Button asChild>
-                    <Link href="/train">Train a model</Link>
-                  </Button>
-                  <Button asChild variant="outline">
-                    <Link href="/models">See your models</Link>
-                  </Button>
-                </>
-              )}
-            </div>
-          }
-        >
-          {training
-            ? "You can generate as soon as its training has finished; we will tell you when it is ready."
-            : "Generating needs a trained model of you. Upload 10 to 30 photos and train one first."}
-        </EmptyState>
-      ) : (
-        <>
-          <div className="grid items-start gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
-            <GenerateForm
-              models={ready}
-              initialModelId={params.get("model")}
-              onStarted={(g) => {
-                show(g.id);
-                reveal();
-              }}
-              onRefused={(r) => {
-                setRefusal(r);
-                if (r) reveal();
-              }}
-              onSubmitting={setSubmitting}
-            />
-            <div ref={results} className="scroll-mt-20 lg:sticky lg:top-20">
-              <GenerationResults generationId={generationId} refusal={refusal} submitting={submitting} />
-            </div>
+      <QueryView
+        query={models}
+        loading={
+          <div className="grid gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
+            <Skeleton className="h-[36rem]" />
+            <Skeleton className="h-80" />
           </div>
-          <GenerationHistory currentId={refusal ? null : generationId} onSelect={show} />
-        </>
-      )}
+        }
+      >
+        {() =>
+          ready.length === 0 ? (
+            <EmptyState
+              icon={Boxes}
+              title={training ? "Your model is still training" : "No ready model yet"}
+              action={
+                <div className="flex flex-wrap justify-center gap-2">
+                  {training ? (
+                    <ButtonLink href="/models">Watch its progress</ButtonLink>
+                  ) : (
+                    <>
+                      <ButtonLink href="/train">Train a model</ButtonLink>
+                      <ButtonLink href="/models" variant="outline">See your models</ButtonLink>
+                    </>
+                  )}
+                </div>
+              }
+            >
+              {training
+                ? "You can generate as soon as its training has finished; we will tell you when it is ready."
+                : "Generating needs a trained model of you. Upload 10 to 30 photos and train one first."}
+            </EmptyState>
+          ) : (
+            <>
+              <div className="grid items-start gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
+                <GenerateForm
+                  models={ready}
+                  initialModelId={params.get("model")}
+                  onStarted={(g) => {
+                    show(g.id);
+                    reveal();
+                  }}
+                  onRefused={(r) => {
+                    setRefusal(r);
+                    if (r) reveal();
+                  }}
+                  onSubmitting={setSubmitting}
+                />
+                <div ref={results} className="scroll-mt-20 lg:sticky lg:top-20">
+                  <GenerationResults generationId={generationId} refusal={refusal} submitting={submitting} />
+                </div>
+              </div>
+              <GenerationHistory currentId={refusal ? null : generationId} onSelect={show} />
+            </>
+          )
+        }
+      </QueryView>
     </>
   );
 }

@@ -2,13 +2,13 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Ban, CircleSlash, Download, Info, Loader2, ShieldAlert, Sparkles, X } from "lucide-react";
-import Link from "next/link";
 import { useRef } from "react";
 
 import { StatusBadge } from "@/components/app/status-badge";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { ProgressiveImage } from "@/components/gallery/progressive-image";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, idempotencyKey, useApi } from "@/lib/api/client";
 import { cn } from "@/lib/utils";
@@ -61,9 +61,7 @@ function SlotView({ slot, generation, onBroken }: { slot: Slot; generation: Gene
             {image.width}×{image.height}
           </span>
           <span className="flex gap-1">
-            <Button asChild variant="ghost" size="sm">
-              <Link href={`/gallery?image=${image.id}`}>Open</Link>
-            </Button>
+            <ButtonLink href={`/gallery?image=${image.id}`} variant="ghost" size="sm">Open</ButtonLink>
             <Button asChild variant="ghost" size="sm">
               <a href={image.download_url} download aria-label={`Download image ${slot.index + 1}`}>
                 <Download aria-hidden />

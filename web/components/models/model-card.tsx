@@ -2,7 +2,6 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { RotateCcw, Sparkles, Trash2 } from "lucide-react";
-import Link from "next/link";
 
 import { ConfirmActionDialog } from "@/components/app/confirm-action-dialog";
 import { StatusBadge } from "@/components/app/status-badge";
@@ -10,6 +9,7 @@ import { presetInfo } from "@/components/training/presets";
 import { TrainingProgress } from "@/components/training/training-progress";
 import { isRunning, trainingView } from "@/components/training/training-state";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { dataOf, useApi, type Schemas } from "@/lib/api/client";
 import { formatDate } from "@/lib/format";
 import { cn } from "@/lib/utils";
@@ -109,23 +109,17 @@ export function ModelCard({ model, highlighted }: { model: Model; highlighted: b
 
       <footer className="mt-auto flex flex-wrap gap-2">
         {model.status === "succeeded" ? (
-          <Button asChild size="sm">
-            <Link href={`/generate?model=${model.id}`}>
-              <Sparkles aria-hidden /> Generate
-            </Link>
-          </Button>
+          <ButtonLink href={`/generate?model=${model.id}`} size="sm">
+            <Sparkles aria-hidden /> Generate
+          </ButtonLink>
         ) : null}
         {model.status === "unavailable" || model.status === "failed" || model.status === "canceled" ? (
-          <Button asChild size="sm" variant="outline">
-            <Link href="/train">
-              <RotateCcw aria-hidden /> Train again
-            </Link>
-          </Button>
+          <ButtonLink href="/train" size="sm" variant="outline">
+            <RotateCcw aria-hidden /> Train again
+          </ButtonLink>
         ) : null}
         {view.ending?.buyCredits ? (
-          <Button asChild size="sm" variant="outline">
-            <Link href="/billing">Buy credits</Link>
-          </Button>
+          <ButtonLink href="/billing" size="sm" variant="outline">Buy credits</ButtonLink>
         ) : null}
         <RenameModelDialog model={model} />
         <ConfirmActionDialog

@@ -1,16 +1,16 @@
 "use client";
 
-import { useInfiniteQuery } from "@tanstack/react-query";
 import { Boxes, Wand2 } from "lucide-react";
-import Link from "next/link";
 import { useEffect, useState } from "react";
 
 import { EmptyState } from "@/components/app/empty-state";
+import { LoadMore } from "@/components/app/load-more";
 import { PageHeader } from "@/components/app/page-header";
 import { ProblemNotice } from "@/components/app/problem-notice";
-import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, useApi } from "@/lib/api/client";
+import { useCursorPages } from "@/lib/api/pages";
 
 import { ModelCard } from "./model-card";
 
@@ -18,13 +18,9 @@ export const MODEL_PAGE_SIZE = 20;
 
 export function useModelPages() {
   const api = useApi();
-  return useInfiniteQuery({
-    queryKey: ["models", "pages"],
-    initialPageParam: null as string | null,
-    queryFn: async ({ pageParam }) =>
-      dataOf(await api.GET("/v1/models", { params: { query: { limit: MODEL_PAGE_SIZE, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    getNextPageParam: (last) => last.next_cursor ?? null,
-  });
+  return useCursorPages(["models", "pages"], async (cursor) =>
+    dataOf(await api.GET("/v1/models", { params: { query: { limit: MODEL_PAGE_SIZE, ...(cursor ? { cursor } : {}) } } })),
+  );
 }
 
 /** The model the address points at (`/models#<id>`, as the dashboard links), once it is drawn. */
@@ -54,11 +50,9 @@ export function ModelsPage() {
         title="Models"
         description="Your trained models: follow a training, rename or delete a model, or create images with it."
         actions={
-          <Button asChild>
-            <Link href="/train">
-              <Wand2 aria-hidden /> Train a model
-            </Link>
-          </Button>
+          <ButtonLink href="/train">
+            <Wand2 aria-hidden /> Train a model
+          </ButtonLink>
         }
       />
       {!pages.data ? (
@@ -76,9 +70,7 @@ export function ModelsPage() {
           icon={Boxes}
           title="No models yet"
           action={
-            <Button asChild variant="outline">
-              <Link href="/train">Train your first model</Link>
-            </Button>
+            <ButtonLink href="/train" variant="outline">Train your first model</ButtonLink>
           }
         >
           A model learns your face from 10 to 30 of your photos. Training the fast preset takes about a quarter of an hour.
@@ -90,12 +82,7 @@ export function ModelsPage() {
               <ModelCard key={model.id} model={model} highlighted={model.id === target} />
             ))}
           </div>
-          {pages.hasNextPage ? (
-            <Button variant="outline" className="self-center" onClick={() => void pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? "Loading…" : "Show more models"}
-            </Button>
-          ) : null}
-          {pages.isError ? <ProblemNotice error={pages.error} onRetry={() => void (pages.isFetchNextPageError ? pages.fetchNextPage() : pages.refetch())} /> : null}
+          <LoadMore pages={pages} label="Show more models" showRefreshError />
         </div>
       )}
     </>

@@ -1,10 +1,9 @@
 "use client";
 
 import { ArrowRight, Wand2 } from "lucide-react";
-import Link from "next/link";
 
 import { ProblemNotice } from "@/components/app/problem-notice";
-import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Skeleton } from "@/components/ui/skeleton";
 import { cn } from "@/lib/utils";
 
@@ -39,11 +38,9 @@ export function PhotoCounter() {
         </p>
       </div>
       {ready ? (
-        <Button asChild size="lg">
-          <Link href="/train">
-            <Wand2 aria-hidden /> Train a model <ArrowRight aria-hidden />
-          </Link>
-        </Button>
+        <ButtonLink href="/train" size="lg">
+          <Wand2 aria-hidden /> Train a model <ArrowRight aria-hidden />
+        </ButtonLink>
       ) : null}
     </section>
   );

@@ -5,6 +5,7 @@ import { Camera, ImageOff, Trash2 } from "lucide-react";
 
 import { ConfirmActionDialog } from "@/components/app/confirm-action-dialog";
 import { EmptyState } from "@/components/app/empty-state";
+import { LoadMore } from "@/components/app/load-more";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { Button } from "@/components/ui/button";
 import { Skeleton } from "@/components/ui/skeleton";
@@ -88,12 +89,7 @@ export function PhotoLibrary({ busyIds }: { busyIds: ReadonlySet<string> }) {
           <PhotoCard key={photo.id} photo={photo} index={index} busy={busyIds.has(photo.id)} />
         ))}
       </ul>
-      {pages.hasNextPage ? (
-        <Button variant="outline" className="self-center" onClick={() => void pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
-          {pages.isFetchingNextPage ? "Loading…" : "Show more photos"}
-        </Button>
-      ) : null}
-      {pages.isError ? <ProblemNotice error={pages.error} onRetry={() => void (pages.isFetchNextPageError ? pages.fetchNextPage() : pages.refetch())} /> : null}
+      <LoadMore pages={pages} label="Show more photos" showRefreshError />
     </div>
   );
 }

@@ -1,8 +1,9 @@
 "use client";
 
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 
 import { dataOf, useApi, type ApiClient, type Schemas } from "@/lib/api/client";
+import { useCursorPages } from "@/lib/api/pages";
 
 export const PHOTO_PAGE_SIZE = 48;
 // The gateway keeps at most 300 photos per account: four pages of 100 cover them all.
@@ -12,13 +13,9 @@ const EVERY_MAX_PAGES = 10;
 /** The photo library, newest first, a page at a time (cursor). */
 export function usePhotoPages() {
   const api = useApi();
-  return useInfiniteQuery({
-    queryKey: ["photos", "pages"],
-    initialPageParam: null as string | null,
-    queryFn: async ({ pageParam }) =>
-      dataOf(await api.GET("/v1/photos", { params: { query: { limit: PHOTO_PAGE_SIZE, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    getNextPageParam: (last) => last.next_cursor ?? null,
-  });
+  return useCursorPages(["photos", "pages"], async (cursor) =>
+    dataOf(await api.GET("/v1/photos", { params: { query: { limit: PHOTO_PAGE_SIZE, ...(cursor ? { cursor } : {}) } } })),
+  );
 }
 
 export async function fetchEveryPhoto(api: ApiClient): Promise<Schemas["Photo"][]> {

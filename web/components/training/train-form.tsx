@@ -1,18 +1,21 @@
 "use client";
 
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Boxes, Camera, Coins, Loader2, Wand2 } from "lucide-react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useRef, useState, type FormEvent } from "react";
 
 import { useBalance } from "@/components/app/balance-chip";
+import { usePlans } from "@/components/billing/use-plans";
+import { useModelList } from "@/components/models/use-model-list";
 import { EmptyState } from "@/components/app/empty-state";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { useEveryPhoto } from "@/components/photos/photo-queries";
 import { isUsable, MAX_PHOTOS, MIN_PHOTOS } from "@/components/photos/photo-reasons";
 import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
@@ -34,17 +37,6 @@ export function nameProblem(name: string): string | null {
   if (!trimmed) return "Give your model a name, for example “Me, summer portraits”.";
   if (trimmed.length > NAME_MAX) return `Use at most ${NAME_MAX} characters (this one has ${trimmed.length}).`;
   return null;
-}
-
-/** The same list the dashboard reads (same key, same request). */
-function useModelList() {
-  const api = useApi();
-  return useQuery({ queryKey: ["models", "all"], queryFn: async () => dataOf(await api.GET("/v1/models", { params: { query: { limit: 50 } } })) });
-}
-
-export function usePlans() {
-  const api = useApi();
-  return useQuery({ queryKey: ["plans"], queryFn: async () => dataOf(await api.GET("/v1/billing/plans")) });
 }
 
 function PhotoPicker({ photos, selected, onToggle }: { photos: Schemas["Photo"][]; selected: ReadonlySet<string>; onToggle: (id: string) => void }) {
@@ -134,9 +126,7 @@ export function TrainForm() {
         icon={Camera}
         title={`Add ${missing} more photo${missing === 1 ? "" : "s"} first`}
         action={
-          <Button asChild>
-            <Link href="/photos">Upload photos</Link>
-          </Button>
+          <ButtonLink href="/photos">Upload photos</ButtonLink>
         }
       >
         A model trains on {MIN_PHOTOS} to {MAX_PHOTOS} accepted photos of you. You have {accepted.length} accepted.
@@ -253,12 +243,8 @@ export function TrainForm() {
           <AlertDescription>
             <p>{block.message}</p>
             <div className="mt-1 flex flex-wrap gap-2">
-              <Button asChild size="sm" variant="outline">
-                <Link href="/models">See your models</Link>
-              </Button>
-              <Button asChild size="sm" variant="outline">
-                <Link href="/billing">See plans</Link>
-              </Button>
+              <ButtonLink href="/models" size="sm" variant="outline">See your models</ButtonLink>
+              <ButtonLink href="/billing" size="sm" variant="outline">See plans</ButtonLink>
             </div>
           </AlertDescription>
         </Alert>
@@ -272,9 +258,7 @@ export function TrainForm() {
             <p>
               A training costs {formatCredits(price)}; you have {formatCredits(available)} available.
             </p>
-            <Button asChild size="sm" className="mt-1">
-              <Link href="/billing">Buy credits</Link>
-            </Button>
+            <ButtonLink href="/billing" size="sm" className="mt-1">Buy credits</ButtonLink>
           </AlertDescription>
         </Alert>
       ) : null}

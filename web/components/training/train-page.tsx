@@ -1,10 +1,9 @@
 "use client";
 
 import { Plus } from "lucide-react";
-import Link from "next/link";
 
 import { PageHeader } from "@/components/app/page-header";
-import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Card, CardContent } from "@/components/ui/card";
 
 import { TrainForm } from "./train-form";
@@ -20,14 +19,10 @@ export function TrainPage({ modelId }: { modelId: string | null }) {
           description="Live progress of your model. You can leave this page: it keeps training, and we tell you when it is ready."
           actions={
             <>
-              <Button asChild variant="outline">
-                <Link href="/models">All models</Link>
-              </Button>
-              <Button asChild variant="outline">
-                <Link href="/train">
-                  <Plus aria-hidden /> Train another
-                </Link>
-              </Button>
+              <ButtonLink href="/models" variant="outline">All models</ButtonLink>
+              <ButtonLink href="/train" variant="outline">
+                <Plus aria-hidden /> Train another
+              </ButtonLink>
             </>
           }
         />

@@ -2,13 +2,13 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Check, Coins, RotateCcw, Sparkles, XCircle } from "lucide-react";
-import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
 
 import { ConfirmActionDialog } from "@/components/app/confirm-action-dialog";
 import { ProblemNotice } from "@/components/app/problem-notice";
 import { StatusBadge } from "@/components/app/status-badge";
 import { Button } from "@/components/ui/button";
+import { ButtonLink } from "@/components/ui/button-link";
 import { Progress } from "@/components/ui/progress";
 import { Skeleton } from "@/components/ui/skeleton";
 import { dataOf, idempotencyKey, useApi, type Schemas } from "@/lib/api/client";
@@ -182,25 +182,19 @@ export function TrainingProgress({ modelId, initial, variant = "full" }: { model
 
       <div className="flex flex-wrap items-center gap-2">
         {model.status === "succeeded" ? (
-          <Button asChild>
-            <Link href={`/generate?model=${model.id}`}>
-              <Sparkles aria-hidden /> Generate with {compact ? "it" : model.name}
-            </Link>
-          </Button>
+          <ButtonLink href={`/generate?model=${model.id}`}>
+            <Sparkles aria-hidden /> Generate with {compact ? "it" : model.name}
+          </ButtonLink>
         ) : null}
         {view.ending?.buyCredits ? (
-          <Button asChild>
-            <Link href="/billing">
-              <Coins aria-hidden /> Buy credits
-            </Link>
-          </Button>
+          <ButtonLink href="/billing">
+            <Coins aria-hidden /> Buy credits
+          </ButtonLink>
         ) : null}
         {view.ending?.retrain || model.status === "unavailable" ? (
-          <Button asChild variant="outline">
-            <Link href="/train">
-              <RotateCcw aria-hidden /> Train again
-            </Link>
-          </Button>
+          <ButtonLink href="/train" variant="outline">
+            <RotateCcw aria-hidden /> Train again
+          </ButtonLink>
         ) : null}
         {view.running ? (
           <ConfirmActionDialog

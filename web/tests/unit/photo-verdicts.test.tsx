@@ -6,22 +6,10 @@ import { PhotoVerdicts } from "@/components/photos/photo-verdicts";
 import type { Phase, UploadItem } from "@/components/photos/upload-queue";
 import type { Schemas } from "@/lib/api/client";
 
+import { photoWith } from "./photos";
+
 function photo(status: Schemas["Photo"]["status"], reasons: string[] = [], overrides: Partial<Schemas["Photo"]> = {}): Schemas["Photo"] {
-  return {
-    id: `p-${status}`,
-    status,
-    reasons,
-    content_type: "image/jpeg",
-    width: 900,
-    height: 900,
-    faces: 1,
-    blur_score: 120,
-    require_one_face: true,
-    created_at: "2026-12-07T04:30:00Z",
-    validated_at: "2026-12-07T04:30:02Z",
-    preview_url: null,
-    ...overrides,
-  };
+  return photoWith({ id: `p-${status}`, status, reasons, ...overrides });
 }
 
 function item(key: string, phase: Phase): UploadItem {

@@ -17,6 +17,8 @@ import {
 } from "@/components/photos/upload-queue";
 import type { Schemas } from "@/lib/api/client";
 
+import { photoWith } from "./photos";
+
 const MB = 1024 * 1024;
 
 function file(key: string, overrides: Partial<NewFile> = {}): NewFile {
@@ -35,20 +37,7 @@ function slot(photoId: string, overrides: Partial<Slot> = {}): Slot {
 }
 
 function photo(id: string, status: Schemas["Photo"]["status"], reasons: string[] = []): Schemas["Photo"] {
-  return {
-    id,
-    status,
-    reasons,
-    content_type: "image/jpeg",
-    width: 900,
-    height: 900,
-    faces: 1,
-    blur_score: 120,
-    require_one_face: true,
-    created_at: "2026-12-07T04:30:00Z",
-    validated_at: "2026-12-07T04:30:02Z",
-    preview_url: null,
-  };
+  return photoWith({ id, status, reasons });
 }
 
 function run(state: QueueState, ...actions: QueueAction[]): QueueState {
