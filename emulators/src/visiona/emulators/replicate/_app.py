@@ -175,13 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         state_file.close()
 
-    app = FastAPI(
-        title="Replicate emulator",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=lifespan,
-    )
+    app = _server.new_app("Replicate emulator", lifespan=lifespan)
     app.state.store, app.state.dispatcher, app.state.runner = store, dispatcher, runner
 
     def public_base(request: Request) -> str:
@@ -526,15 +520,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise not_found(f"No webhook message {webhook_id}.")
         return await dispatcher.redeliver(webhook_id)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
-) -> None:
-    """Run the emulator in the foreground."""
-    _server.serve(create_app(settings), host, port)
+serve = _server.Foreground(create_app, DEFAULT_PORT)

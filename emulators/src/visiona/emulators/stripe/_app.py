@@ -125,9 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         state_file.close()
 
-    app = FastAPI(
-        title="Stripe emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
-    )
+    app = _server.new_app("Stripe emulator", lifespan=lifespan)
     app.state.store, app.state.dispatcher = store, dispatcher
 
     @app.middleware("http")
@@ -313,15 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "config": dispatcher.config.as_dict(),
         }
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
-) -> None:
-    """Run the emulator in the foreground."""
-    _server.serve(create_app(settings), host, port)
+serve = _server.Foreground(create_app, DEFAULT_PORT)
