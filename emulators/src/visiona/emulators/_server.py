@@ -6,12 +6,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, TypeVar
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+
+from visiona.emulators._state import StateFile
 
 # Emulators are dev/test infrastructure: access logs at info level would drown the services'
 # own logs in `make up`, so everything below warning is dropped.
@@ -30,6 +32,46 @@ def new_app(title: str, **options: Any) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def persisted_app(
+    title: str, state_file: StateFile, save: Callable[[], None], resume: Callable[[], None]
+) -> FastAPI:
+    """:func:`new_app` for an emulator keeping its state in ``state_file``: ``resume`` runs once,
+    when a loop first serves (at start-up, or at the first request of an app without lifespan:
+    what a previous run left unfinished), every answer is saved before it is sent, and the
+    file is closed at shutdown."""
+    resumed = False
+
+    def resume_once() -> None:
+        nonlocal resumed
+        if not resumed:
+            resumed = True
+            resume()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        resume_once()
+        yield
+        state_file.close()
+
+    app = new_app(title, lifespan=lifespan)
+    save_every_answer(app, save, resume_once)
+    return app
+
+
+def save_every_answer(app: FastAPI, save: Callable[[], None], resume: Callable[[], None]) -> None:
+    """Middleware: ``resume`` (it must be idempotent) before, ``save`` after every request."""
+
+    @app.middleware("http")
+    async def saved(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Every answer stands on disk before it is sent (a restart keeps what it said).
+        resume()
+        response = await call_next(request)
+        save()
+        return response
 
 
 def serve(app: Any, host: str, port: int) -> None:

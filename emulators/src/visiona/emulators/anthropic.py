@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import string
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -246,12 +247,26 @@ class Fault:
         return f"Injected failure ({self.status}) by the emulator"
 
 
-def app_with_controls(title: str, state: EmulatorState) -> FastAPI:
-    """An app with the fault switches and the call counter under ``/_emulator`` (the OpenAI
-    emulator's too); ``state`` starts from its settings."""
+def chat_app(
+    title: str,
+    state: EmulatorState,
+    path: str,
+    handle: Callable[[Request, Any], Awaitable[JSONResponse]],
+    fault_response: Callable[[Fault], JSONResponse],
+) -> FastAPI:
+    """A chat emulator's app (this one's, the OpenAI one's): ``POST path`` answered by
+    ``handle(request, body)``, every call counted, delayed and failed (``fault_response``) as
+    the switches say, and the switches and the call counter under ``/_emulator``. ``state``
+    starts from its settings."""
     state.reset()
     app = _server.new_app(title)
     app.state.emulator = state
+
+    @app.post(path)
+    async def endpoint(request: Request) -> JSONResponse:
+        body, fault = await state.receive(request)
+        response = fault_response(fault) if fault is not None else await handle(request, body)
+        return state.answered(response)
 
     @app.get("/_emulator/config")
     async def get_config() -> dict[str, Any]:
@@ -405,20 +420,8 @@ def _api_key(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the emulator app; ``settings`` default to :meth:`Settings.from_env`."""
     state = EmulatorState(settings or Settings.from_env())
-    app = app_with_controls("Anthropic emulator", state)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.post("/v1/messages")
-    async def messages(request: Request) -> JSONResponse:
-        return state.answered(await _handle(request))
-
-    async def _handle(request: Request) -> JSONResponse:
-        body, fault = await state.receive(request)
-        if fault is not None:
-            return _error(fault.status, fault.message, fault.type, **fault.headers)
+    async def messages(request: Request, body: Any) -> JSONResponse:
         key = _api_key(request)
         if not key:
             return _error(401, "x-api-key header is required")
@@ -453,6 +456,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"request-id": request_id},
         )
 
+    app = chat_app(
+        "Anthropic emulator",
+        state,
+        "/v1/messages",
+        messages,
+        lambda fault: _error(fault.status, fault.message, fault.type, **fault.headers),
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
     return app
 
 
@@ -469,7 +484,7 @@ __all__ = [
     "Fault",
     "Settings",
     "answer",
-    "app_with_controls",
+    "chat_app",
     "count_tokens",
     "create_app",
     "enhance",

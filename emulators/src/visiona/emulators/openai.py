@@ -33,7 +33,7 @@ from visiona.emulators.anthropic import (
     PROVIDER_REFUSAL_MARKER,
     EmulatorState,
     answer,
-    app_with_controls,
+    chat_app,
     count_tokens,
     random_id,
 )
@@ -169,24 +169,8 @@ def _api_key(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the emulator app; ``settings`` default to :meth:`Settings.from_env`."""
     state = EmulatorState(settings or Settings.from_env())
-    app = app_with_controls("OpenAI emulator", state)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            return _error(
-                404, f"Invalid URL ({request.method} {request.url.path})", code="unknown_url"
-            )
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> JSONResponse:
-        return state.answered(await _handle(request))
-
-    async def _handle(request: Request) -> JSONResponse:
-        body, fault = await state.receive(request)
-        if fault is not None:
-            return _error(fault.status, fault.message, fault.type, headers=fault.headers)
+    async def chat_completions(request: Request, body: Any) -> JSONResponse:
         key = _api_key(request)
         if not key:
             return _error(
@@ -240,6 +224,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
             headers={"x-request-id": random_id("req_", 32)},
         )
+
+    app = chat_app(
+        "OpenAI emulator",
+        state,
+        "/v1/chat/completions",
+        chat_completions,
+        lambda fault: _error(fault.status, fault.message, fault.type, headers=fault.headers),
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error(
+                404, f"Invalid URL ({request.method} {request.url.path})", code="unknown_url"
+            )
+        return _error(exc.status_code, str(exc.detail))
 
     return app
 
