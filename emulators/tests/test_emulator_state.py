@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
-import replicate
 import stripe
 from fastapi import FastAPI, Request, Response
 from replicate.client import Client
@@ -161,6 +160,23 @@ def pay(session_url: str) -> dict[str, Any]:
     return dict(paid.json())
 
 
+def checkout(
+    client: stripe.StripeClient,
+    mode: Literal["payment", "subscription"],
+    price_id: str,
+    customer_id: str | None = None,
+) -> stripe.checkout.Session:
+    """A Checkout Session for one of ``price_id``, for ``customer_id`` when given."""
+    params: stripe.params.checkout.SessionCreateParams = {
+        "mode": mode,
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "success_url": "http://localhost/ok",
+    }
+    if customer_id is not None:
+        params["customer"] = customer_id
+    return client.v1.checkout.sessions.create(params=params)
+
+
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_stripe_keeps_customers_payments_subscriptions_and_events(
     emulator_processes: list[EmulatorProcess], tmp_path: Path, how: str
@@ -183,23 +199,9 @@ def test_stripe_keeps_customers_payments_subscriptions_and_events(
             "recurring": {"interval": "month"},
         }
     )
-    bought = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "customer": customer.id,
-            "line_items": [{"price": pack.id, "quantity": 1}],
-            "success_url": "http://localhost/ok",
-        }
-    )
+    bought = checkout(client, "payment", pack.id, customer.id)
     pay(str(bought.url))
-    subscribed = client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": plan.id, "quantity": 1}],
-            "success_url": "http://localhost/ok",
-        }
-    )
+    subscribed = checkout(client, "subscription", plan.id, customer.id)
     paid = pay(str(subscribed.url))
     refund = client.v1.refunds.create(
         params={
@@ -272,13 +274,7 @@ def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
     price = client.v1.prices.create(
         params={"product": product.id, "unit_amount": 900, "currency": "usd"}
     )
-    session = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "line_items": [{"price": price.id, "quantity": 1}],
-            "success_url": "http://localhost/ok",
-        }
-    )
+    session = checkout(client, "payment", price.id)
     pay(str(session.url))
     wait_for(
         "the first attempt to fail",
@@ -357,7 +353,7 @@ def test_replicate_keeps_models_versions_trainings_predictions_and_files(
     emulator = new_emulator(
         emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "0.3"
     )
-    client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
+    client = Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
     training = start_training(client, receiver, "lora-ada", {"trigger_word": "TOK"})
     trained = wait_ended(lambda: client.trainings.get(training.id))
     assert trained.status == "succeeded", trained.error
@@ -397,7 +393,7 @@ def test_a_training_running_when_killed_goes_on_and_completes_after_the_restart(
     emulator = new_emulator(
         emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "3"
     )
-    client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
+    client = Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
     training = start_training(
         client, receiver, "lora-bo", webhook_events_filter=["start", "completed"]
     )
