@@ -11,19 +11,18 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
-import replicate
 import stripe
 from fastapi import FastAPI, Request, Response
-from PIL import Image
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
+from replicate.training import Training
 
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.waiting import wait_for
@@ -93,15 +92,6 @@ def test_a_process_killed_mid_write_leaves_its_last_complete_sync(tmp_path: Path
 # --- a receiver: training images and webhooks ---------------------------------------------------
 
 
-def _zip_of_images() -> bytes:
-    image = io.BytesIO()
-    Image.new("RGB", (8, 8), (10, 200, 10)).save(image, format="PNG")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("photos/one.png", image.getvalue())
-    return buffer.getvalue()
-
-
 @dataclass
 class Receiver:
     base: str = ""
@@ -115,14 +105,13 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(images_zip: bytes) -> Iterator[Receiver]:
     rec = Receiver()
     app = FastAPI()
-    zipped = _zip_of_images()
 
     @app.get("/images.zip")
     async def images() -> Response:
-        return Response(zipped, media_type="application/zip")
+        return Response(images_zip, media_type="application/zip")
 
     @app.post("/hook")
     async def hook(request: Request) -> Response:
@@ -171,6 +160,23 @@ def pay(session_url: str) -> dict[str, Any]:
     return dict(paid.json())
 
 
+def checkout(
+    client: stripe.StripeClient,
+    mode: Literal["payment", "subscription"],
+    price_id: str,
+    customer_id: str | None = None,
+) -> stripe.checkout.Session:
+    """A Checkout Session for one of ``price_id``, for ``customer_id`` when given."""
+    params: stripe.params.checkout.SessionCreateParams = {
+        "mode": mode,
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "success_url": "http://localhost/ok",
+    }
+    if customer_id is not None:
+        params["customer"] = customer_id
+    return client.v1.checkout.sessions.create(params=params)
+
+
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_stripe_keeps_customers_payments_subscriptions_and_events(
     emulator_processes: list[EmulatorProcess], tmp_path: Path, how: str
@@ -193,23 +199,9 @@ def test_stripe_keeps_customers_payments_subscriptions_and_events(
             "recurring": {"interval": "month"},
         }
     )
-    bought = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "customer": customer.id,
-            "line_items": [{"price": pack.id, "quantity": 1}],
-            "success_url": "http://localhost/ok",
-        }
-    )
+    bought = checkout(client, "payment", pack.id, customer.id)
     pay(str(bought.url))
-    subscribed = client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": plan.id, "quantity": 1}],
-            "success_url": "http://localhost/ok",
-        }
-    )
+    subscribed = checkout(client, "subscription", plan.id, customer.id)
     paid = pay(str(subscribed.url))
     refund = client.v1.refunds.create(
         params={
@@ -282,13 +274,7 @@ def test_a_stripe_event_not_yet_delivered_is_delivered_after_a_restart(
     price = client.v1.prices.create(
         params={"product": product.id, "unit_amount": 900, "currency": "usd"}
     )
-    session = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "line_items": [{"price": price.id, "quantity": 1}],
-            "success_url": "http://localhost/ok",
-        }
-    )
+    session = checkout(client, "payment", price.id)
     pay(str(session.url))
     wait_for(
         "the first attempt to fail",
@@ -340,6 +326,26 @@ def wait_ended(get: Any, timeout_s: float = 20) -> Any:
     )
 
 
+def start_training(
+    client: Client,
+    receiver: Receiver,
+    name: str,
+    inputs: dict[str, str] | None = None,
+    **options: Any,
+) -> Training:
+    """A new private model ``visiona/<name>``, and a training into it from the receiver's
+    images, its webhooks sent to the receiver."""
+    client.models.create(owner="visiona", name=name, visibility="private", hardware="gpu-t4")
+    training: Training = client.trainings.create(
+        version=TRAINER_REF,
+        input={"input_images": f"{receiver.base}/images.zip", **(inputs or {})},
+        destination=f"visiona/{name}",
+        webhook=f"{receiver.base}/hook",
+        **options,
+    )
+    return training
+
+
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_replicate_keeps_models_versions_trainings_predictions_and_files(
     emulator_processes: list[EmulatorProcess], tmp_path: Path, receiver: Receiver, how: str
@@ -347,14 +353,8 @@ def test_replicate_keeps_models_versions_trainings_predictions_and_files(
     emulator = new_emulator(
         emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "0.3"
     )
-    client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
-    client.models.create(owner="visiona", name="lora-ada", visibility="private", hardware="gpu-t4")
-    training = client.trainings.create(
-        version=TRAINER_REF,
-        input={"input_images": f"{receiver.base}/images.zip", "trigger_word": "TOK"},
-        destination="visiona/lora-ada",
-        webhook=f"{receiver.base}/hook",
-    )
+    client = Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
+    training = start_training(client, receiver, "lora-ada", {"trigger_word": "TOK"})
     trained = wait_ended(lambda: client.trainings.get(training.id))
     assert trained.status == "succeeded", trained.error
     version = trained.output["version"]
@@ -393,14 +393,9 @@ def test_a_training_running_when_killed_goes_on_and_completes_after_the_restart(
     emulator = new_emulator(
         emulator_processes, tmp_path, "replicate", *FAST, "--training-duration", "3"
     )
-    client = replicate.Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
-    client.models.create(owner="visiona", name="lora-bo", visibility="private", hardware="gpu-t4")
-    training = client.trainings.create(
-        version=TRAINER_REF,
-        input={"input_images": f"{receiver.base}/images.zip"},
-        destination="visiona/lora-bo",
-        webhook=f"{receiver.base}/hook",
-        webhook_events_filter=["start", "completed"],
+    client = Client(api_token=DEFAULT_API_TOKEN, base_url=emulator.url)
+    training = start_training(
+        client, receiver, "lora-bo", webhook_events_filter=["start", "completed"]
     )
     wait_for(
         "the training to be processing",

@@ -7,7 +7,6 @@ import json
 import re
 import tarfile
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,15 +42,6 @@ FAST = Settings(
 TRAINER_REF = f"{DEFAULT_TRAINER}:{DEFAULT_TRAINER_VERSION}"
 
 
-def _zip_of_images() -> bytes:
-    image = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 10, 10)).save(image, format="PNG")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("photos/one.png", image.getvalue())
-    return buffer.getvalue()
-
-
 @dataclass
 class Receiver:
     """A local HTTP app: serves training zips and records webhooks it is sent."""
@@ -66,13 +56,12 @@ class Receiver:
             return [(h, json.loads(b)) for h, b in self.hits]
 
 
-def _receiver_app(receiver: Receiver) -> FastAPI:
+def _receiver_app(receiver: Receiver, images_zip: bytes) -> FastAPI:
     app = FastAPI()
-    zipped = _zip_of_images()
 
     @app.get("/images.zip")
     async def images() -> Response:
-        return Response(zipped, media_type="application/zip")
+        return Response(images_zip, media_type="application/zip")
 
     @app.get("/not-a-zip")
     async def not_a_zip() -> Response:
@@ -92,9 +81,9 @@ def _receiver_app(receiver: Receiver) -> FastAPI:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(images_zip: bytes) -> Iterator[Receiver]:
     rec = Receiver()
-    with running(_receiver_app(rec)) as base:
+    with running(_receiver_app(rec, images_zip)) as base:
         rec.base = base
         yield rec
 

@@ -7,6 +7,7 @@ up. Pausing holds every attempt until resumed. How a message is signed and sent,
 is recorded, is the emulator's: it passes ``send(message, attempt) -> delivered``, and
 ``settled(message, delivered)`` learns when a message is delivered or given up on (what an
 emulator keeping its state on disk no longer has to send after a restart).
+:class:`WebhookDispatcher` is the bookkeeping around it that those emulators share.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
+from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +143,158 @@ class DeliveryLoop(Generic[M]):
         if self._resumed is not None:
             await self._resumed.wait()
         return await self._send(message, attempt)
+
+
+class DeliverySwitches(Protocol):
+    """What a dispatcher's configuration has at least (changed at runtime)."""
+
+    retry_delays_s: list[float]
+    paused: bool
+
+
+C = TypeVar("C", bound=DeliverySwitches)
+
+
+class WebhookDispatcher(Generic[M, C]):
+    """Webhook messages around a :class:`DeliveryLoop`: every message by id (``messages``), those
+    queued and neither delivered nor given up on yet, in order (``outstanding``: what a restarted
+    emulator sends again, see :meth:`restore`), and a record of every attempt (``deliveries``).
+
+    A subclass names its messages' id attribute (:attr:`id_field`, also the id's key in the
+    records), says what a record tells of a message (:meth:`describe`), sends one attempt
+    (:meth:`_send`) and, when it can lose its endpoint, says whether it has one
+    (:meth:`can_send`).
+    """
+
+    # The id attribute of a message, and the id's key in its attempts' records.
+    id_field: ClassVar[str]
+
+    def __init__(self, config: C) -> None:
+        self.config = config
+        self.deliveries: list[dict[str, Any]] = []
+        self.messages: dict[str, M] = {}
+        self.outstanding: dict[str, M] = {}
+        # Told when a message is settled (the state is saved then, not only after a request).
+        self.changed: Callable[[], None] | None = None
+        # Outstanding messages of a previous run, queued again once a loop serves.
+        self._to_resume: list[M] = []
+        self._delivery = DeliveryLoop(
+            self._deliver,
+            lambda: self.config.retry_delays_s,
+            paused=config.paused,
+            settled=lambda message, _delivered: self._settle(message),
+        )
+
+    def key(self, message: M) -> str:
+        return str(getattr(message, self.id_field))
+
+    def can_send(self) -> bool:
+        return True
+
+    def describe(self, message: M) -> dict[str, Any]:
+        """What an attempt's record says of its message (its id first)."""
+        raise NotImplementedError
+
+    async def _send(self, message: M, attempt: int) -> dict[str, Any]:
+        """Send one attempt; answer its :meth:`_record`."""
+        raise NotImplementedError
+
+    def queue(self, message: M) -> None:
+        self.outstanding[self.key(message)] = message
+        self._delivery.put(message)
+
+    def restore(self, outstanding: Sequence[M]) -> None:
+        """What a previous run had still to deliver, queued again by :meth:`resume`."""
+        self._to_resume = list(outstanding)
+        for message in outstanding:
+            self.messages[self.key(message)] = message
+            self.outstanding[self.key(message)] = message
+
+    def resume(self) -> None:
+        """Queue the restored messages again (in the serving loop, once)."""
+        to_resume, self._to_resume = self._to_resume, []
+        for message in to_resume:
+            if self.can_send():
+                self._delivery.put(message)
+            else:
+                self.outstanding.pop(self.key(message), None)
+
+    @property
+    def pending(self) -> int:
+        return self._delivery.pending
+
+    def set_paused(self, paused: bool) -> None:
+        self.config.paused = paused
+        self._delivery.set_paused(paused)
+
+    def reset(self) -> None:
+        """Drop queued and retrying deliveries and the delivery log."""
+        self._delivery.cancel_all()
+        self.deliveries.clear()
+        self.messages.clear()
+        self.outstanding.clear()
+        self._to_resume.clear()
+
+    async def redeliver(self, message_id: str) -> dict[str, Any]:
+        """Send one stored message once, now, whatever the switches (paused, dropping); answer
+        the attempt's record."""
+        message = self.messages[message_id]
+        attempt = 1 + sum(1 for d in self.deliveries if d[self.id_field] == message_id)
+        return await self._send(message, attempt)
+
+    async def post(
+        self, url: str, body: str, headers: dict[str, str]
+    ) -> tuple[int | None, str | None]:
+        """POST one attempt; answer its status code, or the error that kept it from one."""
+        try:
+            response = await self._delivery.client().post(
+                url, content=body.encode(), headers=headers
+            )
+        except Exception as exc:  # any failure to deliver is this attempt's outcome
+            return None, f"{type(exc).__name__}: {exc}"
+        return response.status_code, None
+
+    def _record(
+        self, message: M, attempt: int, status: int | None, error: str | None
+    ) -> dict[str, Any]:
+        record = {
+            **self.describe(message),
+            "attempt": attempt,
+            "status_code": status,
+            "error": error,
+            "at": time.time(),
+        }
+        self.deliveries.append(record)
+        return record
+
+    def _settle(self, message: M) -> None:
+        self.outstanding.pop(self.key(message), None)
+        if self.changed is not None:
+            self.changed()
+
+    async def _deliver(self, message: M, attempt: int) -> bool:
+        if not self.can_send():
+            return True  # the endpoint was removed: nothing left to deliver to
+        status = (await self._send(message, attempt))["status_code"]
+        return status is not None and 200 <= status < 300
+
+
+class DeliveryLog(Protocol):
+    @property
+    def deliveries(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def pending(self) -> int: ...
+
+
+def add_delivery_routes(app: FastAPI, source: DeliveryLog) -> None:
+    """``GET /_emulator/deliveries`` (every attempt) and ``GET /_emulator/deliveries/pending``."""
+
+    @app.get("/_emulator/deliveries")
+    async def deliveries() -> list[dict[str, Any]]:
+        return list(source.deliveries)
+
+    @app.get("/_emulator/deliveries/pending")
+    async def pending_deliveries() -> dict[str, int]:
+        """Webhooks still to be delivered or given up on (queued, paused, retrying)."""
+        return {"pending": source.pending}

@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import string
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -198,6 +199,94 @@ class EmulatorState:
                 self.fail_status, self.fail_remaining, self.fail_type = None, None, None
         return status
 
+    async def receive(self, request: Request) -> tuple[Any, Fault | None]:
+        """Count the call, keep its JSON body (None when it is not JSON) and wait ``latency_ms``;
+        answer the body and the injected failure to answer with, if any."""
+        self.count += 1
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        self.last_body = body
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        fault_type = self.fail_type
+        status = self.take_fault()
+        if status is None:
+            return body, None
+        headers = {}
+        if status == 429:
+            # Real API: whole seconds in retry-after. retry-after-ms is what the SDK reads
+            # first, so tests can ask for short waits without a 1 s sleep per retry.
+            headers["retry-after"] = str(max(1, math.ceil(self.retry_after_s)))
+            headers["retry-after-ms"] = str(round(self.retry_after_s * 1000))
+        return body, Fault(status, fault_type, headers)
+
+    def answered(self, response: JSONResponse) -> JSONResponse:
+        """Count ``response`` by its status (``GET /_emulator/requests``)."""
+        status = str(response.status_code)
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        return response
+
+    def accepts(self, key: str, prefix: str) -> bool:
+        """One of the configured keys; with none configured, any key starting with ``prefix``."""
+        keys = self.settings.api_keys
+        return key.startswith(prefix) if keys is None else key in keys
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected failure: the status, the error type (None: the status's own) and headers."""
+
+    status: int
+    type: str | None
+    headers: dict[str, str]
+
+    @property
+    def message(self) -> str:
+        return f"Injected failure ({self.status}) by the emulator"
+
+
+def chat_app(
+    title: str,
+    state: EmulatorState,
+    path: str,
+    handle: Callable[[Request, Any], Awaitable[JSONResponse]],
+    fault_response: Callable[[Fault], JSONResponse],
+) -> FastAPI:
+    """A chat emulator's app (this one's, the OpenAI one's): ``POST path`` answered by
+    ``handle(request, body)``, every call counted, delayed and failed (``fault_response``) as
+    the switches say, and the switches and the call counter under ``/_emulator``. ``state``
+    starts from its settings."""
+    state.reset()
+    app = _server.new_app(title)
+    app.state.emulator = state
+
+    @app.post(path)
+    async def endpoint(request: Request) -> JSONResponse:
+        body, fault = await state.receive(request)
+        response = fault_response(fault) if fault is not None else await handle(request, body)
+        return state.answered(response)
+
+    @app.get("/_emulator/config")
+    async def get_config() -> dict[str, Any]:
+        return state.config()
+
+    @app.post("/_emulator/config")
+    async def set_config(patch: ConfigPatch) -> dict[str, Any]:
+        return state.apply(patch)
+
+    @app.post("/_emulator/reset")
+    async def reset() -> dict[str, Any]:
+        state.reset()
+        return state.config()
+
+    @app.get("/_emulator/requests")
+    async def requests() -> dict[str, Any]:
+        return {"count": state.count, "by_status": state.by_status, "last_body": state.last_body}
+
+    return app
+
 
 class _BadRequest(Exception):
     pass
@@ -331,51 +420,12 @@ def _api_key(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the emulator app; ``settings`` default to :meth:`Settings.from_env`."""
     state = EmulatorState(settings or Settings.from_env())
-    state.reset()
-    app = FastAPI(title="Anthropic emulator", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.emulator = state
 
-    def key_ok(key: str) -> bool:
-        keys = state.settings.api_keys
-        return key.startswith(KEY_PREFIX) if keys is None else key in keys
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.post("/v1/messages")
-    async def messages(request: Request) -> JSONResponse:
-        response = await _handle(request)
-        status = str(response.status_code)
-        state.by_status[status] = state.by_status.get(status, 0) + 1
-        return response
-
-    async def _handle(request: Request) -> JSONResponse:
-        state.count += 1
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        state.last_body = body
-        if state.latency_ms:
-            await asyncio.sleep(state.latency_ms / 1000)
-        fault_type = state.fail_type
-        fault = state.take_fault()
-        if fault is not None:
-            headers = {}
-            if fault == 429:
-                # Real API: whole seconds in retry-after. retry-after-ms is what the SDK reads
-                # first, so tests can ask for short waits without a 1 s sleep per retry.
-                headers["retry-after"] = str(max(1, math.ceil(state.retry_after_s)))
-                headers["retry-after-ms"] = str(round(state.retry_after_s * 1000))
-            return _error(
-                fault, f"Injected failure ({fault}) by the emulator", fault_type, **headers
-            )
+    async def messages(request: Request, body: Any) -> JSONResponse:
         key = _api_key(request)
         if not key:
             return _error(401, "x-api-key header is required")
-        if not key_ok(key):
+        if not state.accepts(key, KEY_PREFIX):
             return _error(401, "invalid x-api-key")
         try:
             model, max_tokens, turns, system = _parse(body)
@@ -406,35 +456,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"request-id": request_id},
         )
 
-    @app.get("/_emulator/config")
-    async def get_config() -> dict[str, Any]:
-        return state.config()
+    app = chat_app(
+        "Anthropic emulator",
+        state,
+        "/v1/messages",
+        messages,
+        lambda fault: _error(fault.status, fault.message, fault.type, **fault.headers),
+    )
 
-    @app.post("/_emulator/config")
-    async def set_config(patch: ConfigPatch) -> dict[str, Any]:
-        return state.apply(patch)
-
-    @app.post("/_emulator/reset")
-    async def reset() -> dict[str, Any]:
-        state.reset()
-        return state.config()
-
-    @app.get("/_emulator/requests")
-    async def requests() -> dict[str, Any]:
-        return {"count": state.count, "by_status": state.by_status, "last_body": state.last_body}
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
 
     return app
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
-) -> None:
-    """Run the emulator in the foreground."""
-    _server.serve(create_app(settings), host, port)
+serve = _server.Foreground(create_app, DEFAULT_PORT)
 
 
 __all__ = [
@@ -444,8 +481,10 @@ __all__ = [
     "REFUSAL_MARKER",
     "ConfigPatch",
     "EmulatorState",
+    "Fault",
     "Settings",
     "answer",
+    "chat_app",
     "count_tokens",
     "create_app",
     "enhance",

@@ -246,12 +246,12 @@ def create_app(issuer: DevIssuer | None = None, users: ClerkUsers | None = None)
     """The issuer's HTTP face: JWKS (Backend API and Frontend API paths), a token minter, and
     the Backend API's users with their webhooks (visiona.emulators.clerk_users)."""
     # Imported here so `make token` does not pay for FastAPI's import time.
-    from fastapi import FastAPI, HTTPException
+    from fastapi import HTTPException
 
-    from visiona.emulators import clerk_users
+    from visiona.emulators import _server, clerk_users
 
     dev = issuer or load_or_create_key()
-    app = FastAPI(title="Clerk dev issuer", docs_url=None, redoc_url=None, openapi_url=None)
+    app = _server.new_app("Clerk dev issuer")
     clerk_users.install(app, users or users_from_env())
 
     @app.get("/v1/jwks")
@@ -277,10 +277,6 @@ def create_app(issuer: DevIssuer | None = None, users: ClerkUsers | None = None)
             }
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 

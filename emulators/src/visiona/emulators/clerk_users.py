@@ -16,16 +16,16 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from svix.webhooks import Webhook
 
-from visiona.emulators._delivery import DeliveryLoop
+from visiona.emulators._delivery import DeliveryLoop, add_delivery_routes
+from visiona.emulators._server import save_every_answer
 from visiona.emulators._state import StateFile
 
 INSTANCE_ID = "ins_visiona_local"
@@ -241,15 +241,7 @@ def not_found(user_id: str) -> dict[str, Any]:
 def install(app: FastAPI, users: ClerkUsers) -> None:
     """Add the Backend API's user endpoints and the dev switches to the emulator app."""
 
-    @app.middleware("http")
-    async def saved(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Every answer stands on disk before it is sent (a restart keeps what it said).
-        users.resume()
-        response = await call_next(request)
-        users.save()
-        return response
+    save_every_answer(app, users.save, users.resume)
 
     def authorized(request: Request) -> JSONResponse | None:
         if request.headers.get("authorization") != f"Bearer {users.secret_key}":
@@ -318,14 +310,7 @@ def install(app: FastAPI, users: ClerkUsers) -> None:
         users.set_paused(False)
         return {"paused": False}
 
-    @app.get("/_emulator/deliveries")
-    async def deliveries() -> list[dict[str, Any]]:
-        return list(users.deliveries)
-
-    @app.get("/_emulator/deliveries/pending")
-    async def pending_deliveries() -> dict[str, int]:
-        """Webhooks still to be delivered or given up on (queued, paused, retrying)."""
-        return {"pending": users.pending}
+    add_delivery_routes(app, users)
 
     @app.post("/_emulator/deliveries/{svix_id}/redeliver")
     async def redeliver(svix_id: str) -> JSONResponse:

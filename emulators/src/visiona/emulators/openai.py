@@ -20,9 +20,6 @@ Fault switches: the same as the Anthropic emulator's (``/_emulator/config``, ``/
 
 from __future__ import annotations
 
-import asyncio
-import json
-import math
 import time
 from typing import Any
 
@@ -34,9 +31,9 @@ from visiona.emulators import _server
 from visiona.emulators import anthropic as _anthropic
 from visiona.emulators.anthropic import (
     PROVIDER_REFUSAL_MARKER,
-    ConfigPatch,
     EmulatorState,
     answer,
+    chat_app,
     count_tokens,
     random_id,
 )
@@ -172,48 +169,8 @@ def _api_key(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the emulator app; ``settings`` default to :meth:`Settings.from_env`."""
     state = EmulatorState(settings or Settings.from_env())
-    state.reset()
-    app = FastAPI(title="OpenAI emulator", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.emulator = state
 
-    def key_ok(key: str) -> bool:
-        keys = state.settings.api_keys
-        return key.startswith(KEY_PREFIX) if keys is None else key in keys
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            return _error(
-                404, f"Invalid URL ({request.method} {request.url.path})", code="unknown_url"
-            )
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> JSONResponse:
-        response = await _handle(request)
-        status = str(response.status_code)
-        state.by_status[status] = state.by_status.get(status, 0) + 1
-        return response
-
-    async def _handle(request: Request) -> JSONResponse:
-        state.count += 1
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        state.last_body = body
-        if state.latency_ms:
-            await asyncio.sleep(state.latency_ms / 1000)
-        fault_type = state.fail_type
-        fault = state.take_fault()
-        if fault is not None:
-            headers = {}
-            if fault == 429:
-                headers["retry-after"] = str(max(1, math.ceil(state.retry_after_s)))
-                headers["retry-after-ms"] = str(round(state.retry_after_s * 1000))
-            return _error(
-                fault, f"Injected failure ({fault}) by the emulator", fault_type, headers=headers
-            )
+    async def chat_completions(request: Request, body: Any) -> JSONResponse:
         key = _api_key(request)
         if not key:
             return _error(
@@ -222,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code=None,
             )
-        if not key_ok(key):
+        if not state.accepts(key, KEY_PREFIX):
             return _error(401, "Incorrect API key provided.")
         try:
             model, turns, max_tokens, n = _parse(body)
@@ -268,35 +225,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"x-request-id": random_id("req_", 32)},
         )
 
-    @app.get("/_emulator/config")
-    async def get_config() -> dict[str, Any]:
-        return state.config()
+    app = chat_app(
+        "OpenAI emulator",
+        state,
+        "/v1/chat/completions",
+        chat_completions,
+        lambda fault: _error(fault.status, fault.message, fault.type, headers=fault.headers),
+    )
 
-    @app.post("/_emulator/config")
-    async def set_config(patch: ConfigPatch) -> dict[str, Any]:
-        return state.apply(patch)
-
-    @app.post("/_emulator/reset")
-    async def reset() -> dict[str, Any]:
-        state.reset()
-        return state.config()
-
-    @app.get("/_emulator/requests")
-    async def requests() -> dict[str, Any]:
-        return {"count": state.count, "by_status": state.by_status, "last_body": state.last_body}
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error(
+                404, f"Invalid URL ({request.method} {request.url.path})", code="unknown_url"
+            )
+        return _error(exc.status_code, str(exc.detail))
 
     return app
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
-) -> None:
-    """Run the emulator in the foreground."""
-    _server.serve(create_app(settings), host, port)
+serve = _server.Foreground(create_app, DEFAULT_PORT)
 
 
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_PORT", "Settings", "create_app", "serve"]

@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.emulators import _server
+from visiona.emulators._delivery import add_delivery_routes
 from visiona.emulators._state import StateFile, state_path
 from visiona.emulators.replicate import _media, _persist
 from visiona.emulators.replicate._config import DEFAULT_PORT, Settings
@@ -158,30 +159,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     seed()
     save()
     runner.changed = dispatcher.changed = save
-    resumed = False
 
     def resume() -> None:
-        """Once a loop serves: the jobs and deliveries a previous run left unfinished."""
-        nonlocal resumed
-        if not resumed:
-            resumed = True
-            dispatcher.resume()
-            for job in unfinished:
-                runner.resume(job)
+        """The jobs and deliveries a previous run left unfinished."""
+        dispatcher.resume()
+        for job in unfinished:
+            runner.resume(job)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        resume()
-        yield
-        state_file.close()
-
-    app = FastAPI(
-        title="Replicate emulator",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=lifespan,
-    )
+    app = _server.persisted_app("Replicate emulator", state_file, save, resume)
     app.state.store, app.state.dispatcher, app.state.runner = store, dispatcher, runner
 
     def public_base(request: Request) -> str:
@@ -198,16 +183,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
         return _problem(invalid(f"Invalid request body: {exc.errors()}"))
-
-    @app.middleware("http")
-    async def saved(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Every answer stands on disk before it is sent (a restart keeps what it said).
-        resume()
-        response = await call_next(request)
-        save()
-        return response
 
     @app.middleware("http")
     async def api_gate(
@@ -278,19 +253,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             fail_with=runner.take_failure(kind),
             done=asyncio.Event(),
         )
-        (store.trainings if kind == "training" else store.predictions)[job.id] = job
+        store.jobs(kind)[job.id] = job
         runner.launch(job)
         return job
 
     def find_job(kind: JobKind, jid: str) -> Job:
-        job = (store.trainings if kind == "training" else store.predictions).get(jid)
+        job = store.jobs(kind).get(jid)
         if job is None:
             raise not_found(f"{kind.capitalize()} {jid} not found.")
         return job
 
-    def cancel(job: Job) -> JSON:
-        runner.finish(job, "canceled")
-        return job.data
+    def add_job_routes(kind: JobKind) -> None:
+        """``GET /v1/{kind}s``, ``GET /v1/{kind}s/{id}`` and ``POST /v1/{kind}s/{id}/cancel``."""
+
+        @app.get(f"/v1/{kind}s")
+        async def list_jobs() -> JSON:
+            return page([j.data for j in reversed(store.jobs(kind).values())])
+
+        @app.get(f"/v1/{kind}s/{{jid}}")
+        async def get_job(jid: str) -> JSON:
+            return find_job(kind, jid).data
+
+        @app.post(f"/v1/{kind}s/{{jid}}/cancel")
+        async def cancel_job(jid: str) -> JSON:
+            job = find_job(kind, jid)
+            runner.finish(job, "canceled")
+            return job.data
+
+    add_job_routes("training")
+    add_job_routes("prediction")
 
     @app.post("/v1/models/{owner}/{name}/versions/{vid}/trainings", status_code=201)
     async def create_training(owner: str, name: str, vid: str, request: Request) -> JSON:
@@ -311,18 +302,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not images.startswith(("http://", "https://")):
             raise invalid("input.input_images must be an http(s) URL.")
         return new_job("training", request, body, f"{owner}/{name}", vid).data
-
-    @app.get("/v1/trainings")
-    async def list_trainings() -> JSON:
-        return page([j.data for j in reversed(store.trainings.values())])
-
-    @app.get("/v1/trainings/{jid}")
-    async def get_training(jid: str) -> JSON:
-        return find_job("training", jid).data
-
-    @app.post("/v1/trainings/{jid}/cancel")
-    async def cancel_training(jid: str) -> JSON:
-        return cancel(find_job("training", jid))
 
     async def answer_prediction(job: Job, request: Request) -> Response:
         wait_s = _wait_seconds(request.headers.get("prefer"))
@@ -356,18 +335,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model.run_count += 1
         job = new_job("prediction", request, body, f"{owner}/{name}", str(latest["id"]))
         return await answer_prediction(job, request)
-
-    @app.get("/v1/predictions")
-    async def list_predictions() -> JSON:
-        return page([j.data for j in reversed(store.predictions.values())])
-
-    @app.get("/v1/predictions/{jid}")
-    async def get_prediction(jid: str) -> JSON:
-        return find_job("prediction", jid).data
-
-    @app.post("/v1/predictions/{jid}/cancel")
-    async def cancel_prediction(jid: str) -> JSON:
-        return cancel(find_job("prediction", jid))
 
     # Files, webhook secret, account ---------------------------------------------------------
 
@@ -511,14 +478,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def expire_outputs() -> dict[str, int]:
         return {"expired": store.expire_outputs()}
 
-    @app.get("/_emulator/deliveries")
-    async def deliveries() -> list[dict[str, Any]]:
-        return list(dispatcher.deliveries)
-
-    @app.get("/_emulator/deliveries/pending")
-    async def pending_deliveries() -> dict[str, int]:
-        """Webhooks still to be delivered or given up on (queued, paused, retrying)."""
-        return {"pending": dispatcher.pending}
+    add_delivery_routes(app, dispatcher)
 
     @app.post("/_emulator/deliveries/{webhook_id}/redeliver")
     async def redeliver(webhook_id: str) -> dict[str, Any]:
@@ -526,15 +486,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise not_found(f"No webhook message {webhook_id}.")
         return await dispatcher.redeliver(webhook_id)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
-) -> None:
-    """Run the emulator in the foreground."""
-    _server.serve(create_app(settings), host, port)
+serve = _server.Foreground(create_app, DEFAULT_PORT)

@@ -141,6 +141,9 @@ class Store:
     # Where file contents are kept across restarts (nowhere by default).
     files: StateFile = field(default_factory=lambda: StateFile(None))
 
+    def jobs(self, kind: JobKind) -> dict[str, Job]:
+        return self.trainings if kind == "training" else self.predictions
+
     def model(self, owner: str, name: str) -> Model:
         model = self.models.get((owner, name))
         if model is None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -14,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.emulators import _server
+from visiona.emulators._delivery import add_delivery_routes
 from visiona.emulators._state import StateFile, state_path
 from visiona.emulators.stripe import (
     _api,
@@ -110,35 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     save()
     dispatcher.changed = save
-    resumed = False
-
-    def resume() -> None:
-        """Once a loop serves: the deliveries a previous run left outstanding."""
-        nonlocal resumed
-        if not resumed:
-            resumed = True
-            dispatcher.resume()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        resume()
-        yield
-        state_file.close()
-
-    app = FastAPI(
-        title="Stripe emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
-    )
+    app = _server.persisted_app("Stripe emulator", state_file, save, dispatcher.resume)
     app.state.store, app.state.dispatcher = store, dispatcher
-
-    @app.middleware("http")
-    async def saved(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Every answer stands on disk before it is sent (a restart keeps what it said).
-        resume()
-        response = await call_next(request)
-        save()
-        return response
 
     @app.exception_handler(StripeError)
     async def stripe_error(_request: Request, exc: StripeError) -> Response:
@@ -281,14 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def renew(sub_id: str, body: RenewBody | None = None) -> JSON:
         return _billing.renew(store, sub_id, fail=body.fail if body is not None else False)
 
-    @app.get("/_emulator/deliveries")
-    async def deliveries() -> list[dict[str, Any]]:
-        return list(dispatcher.deliveries)
-
-    @app.get("/_emulator/deliveries/pending")
-    async def pending_deliveries() -> dict[str, int]:
-        """Webhooks still to be delivered or given up on (queued, paused, retrying)."""
-        return {"pending": dispatcher.pending}
+    add_delivery_routes(app, dispatcher)
 
     @app.post("/_emulator/events/{event_id}/deliver")
     async def deliver(event_id: str) -> dict[str, Any]:
@@ -296,7 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise no_such("event", event_id)
         if dispatcher.config.url is None:
             raise conflict("No webhook_url is configured.")
-        return await dispatcher.deliver_now(event_id)
+        return await dispatcher.redeliver(event_id)
 
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, Any]:
@@ -313,15 +278,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "config": dispatcher.config.as_dict(),
         }
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
-def serve(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings: Settings | None = None
-) -> None:
-    """Run the emulator in the foreground."""
-    _server.serve(create_app(settings), host, port)
+serve = _server.Foreground(create_app, DEFAULT_PORT)

@@ -11,26 +11,9 @@ from typing import Any
 
 from visiona.emulators._state import StateFile
 from visiona.emulators.stripe._api import IDEMPOTENCY_TTL_S, Idempotency, _Stored
-from visiona.emulators.stripe._store import Store
+from visiona.emulators.stripe._store import COLLECTIONS, Store
 from visiona.emulators.stripe._webhooks import Dispatcher
 
-# Store attributes holding objects by id, in creation order.
-OBJECTS = (
-    "products",
-    "prices",
-    "customers",
-    "checkout_sessions",
-    "checkout_line_items",
-    "checkout_child_metadata",
-    "payment_intents",
-    "charges",
-    "refunds",
-    "subscriptions",
-    "invoices",
-    "invoice_payments",
-    "portal_sessions",
-    "events",
-)
 # Store attributes that are sets of ids.
 ID_SETS = ("seeded", "deleted_customers")
 # Never changed once written.
@@ -41,7 +24,7 @@ EVENT_RETENTION_S = 30 * 24 * 3600
 
 
 def documents(store: Store, idempotency: Idempotency, dispatcher: Dispatcher) -> dict[str, Any]:
-    docs: dict[str, Any] = {name: getattr(store, name) for name in OBJECTS}
+    docs: dict[str, Any] = {name: getattr(store, name) for name in COLLECTIONS}
     docs |= {name: dict.fromkeys(getattr(store, name), True) for name in ID_SETS}
     docs["idempotency"] = {
         f"{api_key}{_SEP}{key}": {
@@ -66,7 +49,7 @@ def restore(
 ) -> None:
     """Put what ``state`` holds back into a new store, idempotency cache and dispatcher."""
     docs = state.load()
-    for name in OBJECTS:
+    for name in COLLECTIONS:
         setattr(store, name, docs.get(name, {}))
     for name in ID_SETS:
         setattr(store, name, set(docs.get(name, {})))
@@ -85,7 +68,7 @@ def restore(
             headers=stored["headers"],
             at=stored["at"],
         )
-    dispatcher.restore(store.events, list(docs.get("outstanding", {})))
+    dispatcher.restore_events(store.events, list(docs.get("outstanding", {})))
 
 
 def sync(state: StateFile, store: Store, idempotency: Idempotency, dispatcher: Dispatcher) -> None:

@@ -24,6 +24,26 @@ API_VERSION = "2026-10-28.endive"
 
 _ALNUM = string.ascii_letters + string.digits
 
+# Store attributes holding objects by id, in creation order.
+COLLECTIONS = (
+    "products",
+    "prices",
+    "customers",
+    "checkout_sessions",
+    "checkout_line_items",
+    "checkout_child_metadata",
+    "payment_intents",
+    "charges",
+    "refunds",
+    "subscriptions",
+    "invoices",
+    "invoice_payments",
+    "portal_sessions",
+    "events",
+)
+# A Checkout Session's side tables, not objects of their own: not counted.
+_SIDE_TABLES = frozenset({"checkout_line_items", "checkout_child_metadata"})
+
 # (request id, idempotency key) of the API call being handled; events raised by it carry both.
 REQUEST_CONTEXT: ContextVar[tuple[str | None, str | None]] = ContextVar(
     "stripe_emulator_request", default=(None, None)
@@ -104,41 +124,13 @@ class Store:
         """Forget everything except the seeded products and prices."""
         self.products = {k: v for k, v in self.products.items() if k in self.seeded}
         self.prices = {k: v for k, v in self.prices.items() if k in self.seeded}
-        for name in (
-            "customers",
-            "checkout_sessions",
-            "checkout_line_items",
-            "checkout_child_metadata",
-            "payment_intents",
-            "charges",
-            "refunds",
-            "subscriptions",
-            "invoices",
-            "invoice_payments",
-            "portal_sessions",
-            "events",
-        ):
-            getattr(self, name).clear()
+        for name in COLLECTIONS:
+            if name not in ("products", "prices"):
+                getattr(self, name).clear()
         self.deleted_customers.clear()
 
     def counts(self) -> dict[str, int]:
-        return {
-            name: len(getattr(self, name))
-            for name in (
-                "products",
-                "prices",
-                "customers",
-                "checkout_sessions",
-                "payment_intents",
-                "charges",
-                "refunds",
-                "subscriptions",
-                "invoices",
-                "invoice_payments",
-                "portal_sessions",
-                "events",
-            )
-        }
+        return {name: len(getattr(self, name)) for name in COLLECTIONS if name not in _SIDE_TABLES}
 
     def now(self) -> int:
         return int(self.clock())
