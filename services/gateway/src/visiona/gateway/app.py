@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiona.gateway.account import audit
+from visiona.gateway.backplane import Backplane
 from visiona.gateway.clients import Backends
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge import problems
@@ -29,7 +30,6 @@ from visiona.gateway.edge.security import (
     CrossSiteRequestGuard,
     SecurityHeadersMiddleware,
 )
-from visiona.gateway.live.backplane import Backplane
 from visiona.gateway.live.feed import EventFeed
 from visiona.gateway.repository import idempotency_key, rate_bucket
 from visiona.gateway.routes import (

@@ -1,2 +1,2 @@
-"""The gateway on the event bus: the live SSE feed (feed) and the backplane that runs the
-gateway's database, outbox relay, consumers and background workers (backplane)."""
+"""The live feed: ``/v1/events`` (SSE), each user's events from the bus as they happen (feed),
+and the stream a request reads them from (stream)."""

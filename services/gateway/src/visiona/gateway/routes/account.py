@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from visiona.gateway.account import accounts, audit, erasure, export
+from visiona.gateway.backplane import Backplane
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.idempotency import scoped_key_of
 from visiona.gateway.edge.inputs import Cursor
 from visiona.gateway.edge.problems import Problem
-from visiona.gateway.live.backplane import Backplane
 from visiona.gateway.schemas.account import (
     AuditEntry,
     AuditPage,

@@ -23,9 +23,9 @@ from fastapi.responses import JSONResponse
 
 from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import accounts
+from visiona.gateway.backplane import Backplane
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.problems import Problem, problem
-from visiona.gateway.live.backplane import Backplane
 from visiona.gateway.providers import clerk
 from visiona.gateway.schemas.webhooks import Received
 from visiona.generation.v1 import generation_pb2
