@@ -1,4 +1,5 @@
-"""gRPC clients to other services. Billing's GetEntitlements: the plan limits a new training is checked against.
+"""gRPC clients to other services: billing's GetEntitlements, the plan limits a new training
+is checked against.
 
 The call carries an internal token this service mints (iss ``training``) for the user whose
 CreateModel it is serving; see visiona.kit.internal_token for who may mint what."""
@@ -19,8 +20,9 @@ class BillingEntitlements:
     def __init__(self, addr: str, deadline_s: float, minter: Minter) -> None:
         self.minter = minter
         self.channel = grpc.aio.insecure_channel(addr)
-        # The generated stub is untyped (the root mypy override names this module's old path).
-        self.stub = billing_pb2_grpc.BillingServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        # The generated stub is untyped (the root mypy override still names the old module).
+        stub = billing_pb2_grpc.BillingServiceStub
+        self.stub = stub(self.channel)  # type: ignore[no-untyped-call]
         self.deadline_s = deadline_s
 
     async def limits(self, user_id: str) -> Limits:

@@ -5,9 +5,10 @@ the rest).
 - ``take``: the parts of the user's exports in progress are deleted from S3; then, in one
   transaction, every model of the user is handed to the model purge
   (:meth:`visiona.training.domain.model.Model.schedule_purge`: a running training is canceled
-  and billing releases its hold; :meth:`visiona.training.jobs.model.ModelJobs.step_purge` stops the provider's
-  training, deletes its versions and model, our dataset and weights, then the row), the
-  photo and export rows are deleted, and the provider training ids are kept for the end.
+  and billing releases its hold; :meth:`visiona.training.jobs.model.ModelJobs.step_purge`
+  stops the provider's training, deletes its versions and model, our dataset and weights,
+  then the row), the photo and export rows are deleted, and the provider training ids are
+  kept for the end.
 - ``finish``: waits (``TRAINING_ERASURE_RECHECK_S``) while purges run or events naming the
   user are still unpublished, goes back to ``take`` if something new appeared (a request in
   flight when the erasure began), deletes every object under the user's prefixes, then in one

@@ -68,8 +68,8 @@ class UploadSlot:
     max_bytes: int
 
 
-# Every upload slot's key is under this prefix, and nothing else is (visiona.training.jobs.upload_sweep
-# removes whatever there no open slot owns).
+# Every upload slot's key is under this prefix, and nothing else is (the upload sweep,
+# visiona.training.jobs.upload_sweep, removes whatever there no open slot owns).
 UPLOADS_ROOT = "uploads/"
 
 
