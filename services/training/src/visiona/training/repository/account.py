@@ -33,19 +33,25 @@ async def _delete(uow: UnitOfWork, statement: str, **params: Any) -> int:
 
 
 @dataclass
-class ErasureRecord:
+class _AccountJob:
+    """A row that is its own job (visiona.kit.jobs.RowJobs): one saga request of a user."""
+
     id: uuid.UUID
-    deletion_id: uuid.UUID
-    round: int
     user_id: str
-    removed: int
-    provider_training_ids: list[str]
     requested_at: datetime
     updated_at: datetime
     work: str | None
     work_after: datetime | None
     work_attempts: int
     lease_until: datetime | None
+
+
+@dataclass
+class ErasureRecord(_AccountJob):
+    deletion_id: uuid.UUID
+    round: int
+    removed: int
+    provider_training_ids: list[str]
 
 
 ERASURES = RowStore("erasures", ErasureRecord)
@@ -143,16 +149,8 @@ async def forget_answers(uow: UnitOfWork, older_than_s: float) -> int:
 
 
 @dataclass
-class ExportRecord:
-    id: uuid.UUID
+class ExportRecord(_AccountJob):
     export_id: uuid.UUID
-    user_id: str
-    requested_at: datetime
-    updated_at: datetime
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
 
 
 EXPORTS = RowStore("exports", ExportRecord)
