@@ -1,7 +1,7 @@
 """One side of ``dataset_assembly`` in a process of its own, so its peak RSS is its own.
 
 ``python -m bench.assembly_child '<json>'`` with ``mode`` ``assemble`` (the training service's
-``visiona.training.dataset.assemble`` of ``members`` into ``key``) or ``copy`` (the MinIO SDK's
+``visiona.training.service.dataset.assemble`` of ``members`` into ``key``) or ``copy`` (the MinIO SDK's
 server-side ``copy_object`` of each member to ``copy_prefix`` + its name, one after the other).
 Prints one JSON line: the seconds the work took, the RSS before it started (imports done,
 client made) and the peak RSS of the process.
@@ -28,7 +28,7 @@ from typing import Any
 from minio.commonconfig import CopySource
 
 from visiona.kit.storage import Storage
-from visiona.training.dataset import assemble
+from visiona.training.service.dataset import assemble
 
 
 def _status_kb(field: str) -> int:

@@ -3,7 +3,7 @@
 Setup: 30 objects of 8 MiB of random (incompressible) bytes, ``photos/bench/01.jpg`` to
 ``30.jpg``, in a SeaweedFS S3 started for the run.
 
-Candidate: ``visiona.training.dataset.assemble`` of the 30 (named ``01.jpg``... in the zip, as
+Candidate: ``visiona.training.service.dataset.assemble`` of the 30 (named ``01.jpg``... in the zip, as
 the training service names them) into ``datasets/bench/x.zip``: a writer thread reads each
 object in chunks into a ``zipfile`` (stored, zip64) on a bounded pipe, the SDK uploads the pipe
 as a multipart stream. Baseline: the MinIO SDK's server-side ``copy_object`` of the same 30
@@ -218,7 +218,7 @@ def _measure(server: S3Server, rounds: int) -> Result:
             "load_avg_1m_at_start": load_at_start,
             "notes": (
                 "Each side runs in a fresh child process per round (bench.assembly_child: the "
-                "kit's Storage and visiona.training.dataset imported, nothing else of the "
+                "kit's Storage and visiona.training.service.dataset imported, nothing else of the "
                 "platform); seconds = the work alone. RSS in MiB: rss_before = VmRSS after "
                 "imports and client, just before the work; peak = VmHWM at the end (the "
                 "process's own high-water mark since exec); the goal is checked on the largest "

@@ -37,9 +37,9 @@ from visiona.kit.events import (
     TrainingRequestedV1,
 )
 from visiona.training.config import TrainingSettings
-from visiona.training.jobs import ModelJobs
-from visiona.training.models import Limits, ModelService
-from visiona.training.saga import CreditsSaga as TrainingCredits
+from visiona.training.consumers import CreditsSaga as TrainingCredits
+from visiona.training.jobs.model import ModelJobs
+from visiona.training.service.model import Limits, ModelService
 
 IMAGE = 4
 

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from visiona.kit.storage import Storage
-from visiona.training.dataset import PART_SIZE, DatasetError, assemble
+from visiona.training.service.dataset import PART_SIZE, DatasetError, assemble
 
 
 async def put_photos(storage: Storage, sizes: list[int]) -> list[tuple[str, str, bytes]]:

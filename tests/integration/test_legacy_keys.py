@@ -20,8 +20,8 @@ from visiona.kit import migrations
 from visiona.kit.db import Database
 from visiona.kit.owners import LegacyKeys
 from visiona.kit.storage import Storage
-from visiona.training.legacy_keys import TOPS as TRAINING_TOPS
-from visiona.training.legacy_keys import TrainingLegacyKeys
+from visiona.training.jobs.legacy_keys import TOPS as TRAINING_TOPS
+from visiona.training.jobs.legacy_keys import TrainingLegacyKeys
 
 BEFORE_OWNER_KEYS = "0006"
 

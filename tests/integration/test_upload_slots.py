@@ -18,8 +18,8 @@ from visiona.cli.samples import FACE_INDICES, face_photo
 from visiona.kit.db import Database
 from visiona.kit.storage import Storage
 from visiona.training.config import TrainingSettings
-from visiona.training.upload_sweep import UploadSweep
-from visiona.training.uploads import UPLOADS_ROOT, PhotoService, UploadSlot
+from visiona.training.jobs.upload_sweep import UploadSweep
+from visiona.training.service.photo import UPLOADS_ROOT, PhotoService, UploadSlot
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from visiona.kit.errors import InvalidArgument
-from visiona.training.domain import (
+from visiona.training.domain.model import (
     PROVIDER_STATUS,
     TERMINAL,
     ModelStatus,

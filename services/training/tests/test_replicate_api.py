@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from visiona.kit.replicate import InvalidWebhook, WebhookSecrets, verify_webhook
-from visiona.training.replicate_api import ProviderTraining
+from visiona.training.domain.model import ProviderTraining
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from visiona.training.config import TrainingSettings
-from visiona.training.retention import ENDED, IN_PROGRESS
+from visiona.training.jobs.retention import ENDED, IN_PROGRESS
 
 
 def test_photos_and_datasets_are_kept_30_days_and_swept_hourly_by_default(

@@ -6,7 +6,6 @@ from visiona.kit import migrations
 from visiona.kit.owners import LegacyKeys
 from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
-from visiona.training import legacy_keys
 from visiona.training.account import (
     ACCOUNT_CONSUMER,
     ErasureJobs,
@@ -14,22 +13,23 @@ from visiona.training.account import (
     account_handlers,
     forget_old_answers,
 )
-from visiona.training.billing_client import BillingEntitlements
+from visiona.training.clients import BillingEntitlements
 from visiona.training.config import TrainingSettings
-from visiona.training.grpc_api import TrainingServicer
-from visiona.training.jobs import ModelJobs
-from visiona.training.models import ModelService
-from visiona.training.replicate_api import ReplicateSdk
-from visiona.training.retention import sweep_retention
-from visiona.training.saga import (
+from visiona.training.consumers import (
     CREDITS_CONSUMER,
     VERSIONS_CONSUMER,
     CreditsSaga,
     VersionChecks,
     webhook_inbox,
 )
-from visiona.training.upload_sweep import UploadSweep
-from visiona.training.uploads import PhotoService, remove_abandoned_uploads
+from visiona.training.grpc_api import TrainingServicer
+from visiona.training.jobs import legacy_keys
+from visiona.training.jobs.model import ModelJobs
+from visiona.training.jobs.retention import sweep_retention
+from visiona.training.jobs.upload_sweep import UploadSweep, remove_abandoned_uploads
+from visiona.training.providers.replicate import ReplicateSdk
+from visiona.training.service.model import ModelService
+from visiona.training.service.photo import PhotoService
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
 

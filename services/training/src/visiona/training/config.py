@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from visiona.kit.jobs import JobSettings
 from visiona.kit.settings import ServiceSettings
 
 
@@ -24,7 +25,7 @@ class TrainingSettings(ServiceSettings):
     upload_expires_s: int = 900
     # Photo slots never completed are removed this long after their policy expired.
     upload_abandoned_after_s: float = 3600.0
-    # The upload sweep (visiona.training.upload_sweep): this often, the next this many keys
+    # The upload sweep (visiona.training.jobs.upload_sweep): this often, the next this many keys
     # under uploads/ are looked at, and those no open slot owns are deleted (an upload policy
     # cannot be revoked: a completed slot's key can be posted again until it expires).
     upload_sweep_interval_s: float = Field(default=60.0, gt=0)
@@ -34,7 +35,7 @@ class TrainingSettings(ServiceSettings):
     legacy_keys_interval_s: float = Field(default=60.0, gt=0)
     legacy_keys_batch: int = Field(default=20, ge=1)
     max_photos_per_user: int = 300
-    # Validation thresholds (see visiona.training.photos.validate_photo).
+    # Validation thresholds (see visiona.training.domain.photo.validate_photo).
     min_short_side: int = 512
     max_pixels: int = 40_000_000
     blur_threshold: float = 60.0
@@ -84,7 +85,7 @@ class TrainingSettings(ServiceSettings):
     erasure_recheck_s: float = Field(default=1.0, gt=0)
     erasure_answers_kept_s: float = Field(default=30 * 24 * 3600.0, gt=0)
 
-    # Retention (visiona.training.retention, ADR 0007): training photos and a model's dataset
+    # Retention (visiona.training.jobs.retention, ADR 0007): training photos and a model's dataset
     # zip are deleted this long after the last training that used them ended (photos never
     # used in a training: this long after upload). The model and its weights are kept.
     photo_retention_s: float = Field(default=30 * 24 * 3600.0, gt=0)
@@ -93,3 +94,12 @@ class TrainingSettings(ServiceSettings):
     retention_sweep_interval_s: float = Field(default=3600.0, gt=0)
     # Rows examined per query of the sweep.
     retention_batch: int = Field(default=50, ge=1)
+
+    def job_settings(self) -> JobSettings:
+        """How every row-job of the service claims and retries (models, erasures, exports)."""
+        return JobSettings(
+            poll_interval_s=self.work_poll_interval_s,
+            batch=self.work_batch,
+            lease_s=self.work_lease_s,
+            max_attempts=self.work_max_attempts,
+        )

@@ -11,8 +11,9 @@ from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
 from visiona.kit.replicate import WebhookInbox
 from visiona.kit.storage import Storage
-from visiona.training.models import ModelRecord, ModelService
-from visiona.training.uploads import PhotoService, PhotoView
+from visiona.training.domain.model import Model
+from visiona.training.service.model import ModelService
+from visiona.training.service.photo import PhotoService, PhotoView
 from visiona.training.v1 import training_pb2, training_pb2_grpc
 
 SAMPLE_TTL = timedelta(minutes=15)
@@ -42,7 +43,7 @@ def photo_message(p: PhotoView) -> training_pb2.Photo:
     )
 
 
-def model_message(m: ModelRecord) -> training_pb2.Model:
+def model_message(m: Model) -> training_pb2.Model:
     return training_pb2.Model(
         id=str(m.id),
         name=m.name,

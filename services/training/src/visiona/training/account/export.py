@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from minio.error import S3Error
 
 from visiona.kit.db import Database, UnitOfWork
@@ -26,10 +23,11 @@ from visiona.kit.erasure import ExportPart
 from visiona.kit.events import ExportRequestedV1, TrainingAccountExportedV1
 from visiona.kit.jobs import RowJobs, Vanished
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
 from visiona.kit.storage import Storage
-from visiona.training.account._common import SERVICE, delete_rows, job_settings
+from visiona.training.account._common import SERVICE
 from visiona.training.config import TrainingSettings
+from visiona.training.repository import account as repo
+from visiona.training.repository.account import EXPORTS, ExportRecord
 
 log = get_logger(__name__)
 
@@ -53,22 +51,6 @@ MODEL_INTERNAL = frozenset(
 )
 
 
-@dataclass
-class ExportRecord:
-    id: uuid.UUID
-    export_id: uuid.UUID
-    user_id: str
-    requested_at: datetime
-    updated_at: datetime
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-
-
-EXPORTS = RowStore("exports", ExportRecord)
-
-
 def _public(row: Mapping[str, Any], internal: frozenset[str]) -> dict[str, Any]:
     return {name: value for name, value in row.items() if name not in internal}
 
@@ -78,7 +60,7 @@ class ExportJobs(RowJobs[ExportRecord]):
     name = "exports"
 
     def __init__(self, db: Database, storage: Storage, settings: TrainingSettings) -> None:
-        super().__init__(db, job_settings(settings))
+        super().__init__(db, settings.job_settings())
         self.storage = storage
 
     async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ExportRecord | None:
@@ -89,13 +71,7 @@ class ExportJobs(RowJobs[ExportRecord]):
 
     async def requested(self, event: ExportRequestedV1, uow: UnitOfWork) -> None:
         """Record the export (the consumer's transaction); one in progress is not restarted."""
-        await uow.session.execute(
-            sa.text(
-                "INSERT INTO exports (id, export_id, user_id, work, work_after) "
-                "VALUES (:id, :export, :user, 'export', now()) ON CONFLICT (export_id) DO NOTHING"
-            ),
-            {"id": uuid.uuid4(), "export": event.export_id, "user": event.user_id},
-        )
+        await repo.add_export(uow, event.export_id, event.user_id)
         uow.after_commit(self.wake)
         log.info("training.export_requested", export_id=str(event.export_id))
 
@@ -112,14 +88,8 @@ class ExportJobs(RowJobs[ExportRecord]):
         part = ExportPart(self.storage, export.export_id, SERVICE)
         await self.storage.delete_prefix(part.prefix)
         async with self.db.uow(export.user_id) as uow:
-            photos = (
-                await uow.session.execute(sa.text("SELECT * FROM photos ORDER BY created_at, id"))
-            ).mappings()
-            photo_rows = [dict(p) for p in photos]
-            stored = (
-                await uow.session.execute(sa.text("SELECT * FROM models ORDER BY created_at, id"))
-            ).mappings()
-            model_rows = [dict(m) for m in stored]
+            photo_rows = await repo.user_rows(uow, "photos")
+            model_rows = await repo.user_rows(uow, "models")
         photo_records = []
         for photo in photo_rows:
             name = f"photos/{photo['id']}.jpg"
@@ -147,7 +117,7 @@ class ExportJobs(RowJobs[ExportRecord]):
         try:
             async with self.locked(export) as (uow, current):
                 uow.emit(part.done(TrainingAccountExportedV1, current.user_id))
-                await delete_rows(uow, "DELETE FROM exports WHERE id = :id", id=current.id)
+                await repo.delete_export(uow, current.id)
                 await uow.commit()
         except Vanished:
             # The user's erasure took the export meanwhile: nothing of it may stay.

@@ -10,7 +10,7 @@ when its model is ``succeeded``, ``failed`` or ``canceled`` (``models.finished_a
   and every training that used it ended more than R ago. A photo never used in a training
   goes R after its upload.
 - The **model and its LoRA weights** (our copy and the provider's version) are not subject to
-  it: a user keeps a model until they delete it (then the purge in ``jobs`` removes it all).
+  it: a user keeps a model until they delete it (then the purge in ``jobs.model`` removes it all).
 - **Provider side** there is nothing to delete: the trainer fetched the zip through a presigned
   URL of ours that expired an hour after the launch, and nothing is uploaded to Replicate's
   Files API (ADR 0007 says what Replicate itself keeps).
@@ -28,20 +28,19 @@ retries; deleting an object that is already gone succeeds.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from visiona.kit.db import Database
+from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import find_owner_key
 from visiona.kit.storage import Storage
-from visiona.training import models
-from visiona.training.domain import TERMINAL, ModelStatus
-from visiona.training.jobs import dataset_key
+from visiona.training.domain.model import TERMINAL, ModelStatus
+from visiona.training.jobs.model import dataset_key
+from visiona.training.repository import model as model_repo
+from visiona.training.repository import photo as photo_repo
 
 log = get_logger(__name__)
 
@@ -50,34 +49,10 @@ log = get_logger(__name__)
 ENDED = sorted(s.value for s in TERMINAL)
 IN_PROGRESS = sorted(s.value for s in ModelStatus if not s.terminal)
 
-_CUTOFF = "now() - make_interval(secs => :keep)"
-
-# A model that still holds a photo back: in progress, or ended less than R ago.
-_HOLDS_PHOTO = (
-    f"(m.status = ANY(:in_progress) OR m.finished_at IS NULL OR m.finished_at >= {_CUTOFF})"
-)
-
-_DUE_DATASETS = (
-    "SELECT id, user_id, finished_at AS at FROM models "
-    "WHERE dataset_purged_at IS NULL AND finished_at IS NOT NULL AND deleted_at IS NULL "
-    f"AND finished_at < {_CUTOFF} {{after}} ORDER BY finished_at, id LIMIT :n"
-)
-_LOCK_DATASET = (
-    f"{models.SELECT} WHERE id = :id AND dataset_purged_at IS NULL AND deleted_at IS NULL "
-    f"AND status = ANY(:ended) AND finished_at < {_CUTOFF} FOR UPDATE SKIP LOCKED"
-)
-
-_DUE_PHOTOS = (
-    "SELECT p.id, p.user_id, p.created_at AS at FROM photos p "
-    f"WHERE p.created_at < {_CUTOFF} {{after}} "
-    f"AND NOT EXISTS (SELECT 1 FROM models m WHERE m.photo_ids @> ARRAY[p.id] AND {_HOLDS_PHOTO}) "
-    "ORDER BY p.created_at, p.id LIMIT :n"
-)
-_LOCK_PHOTO = (
-    "SELECT object_key, upload_key FROM photos p "
-    f"WHERE p.id = :id AND p.created_at < {_CUTOFF} FOR UPDATE SKIP LOCKED"
-)
-_PHOTO_HELD = f"SELECT 1 FROM models m WHERE :id = ANY(m.photo_ids) AND {_HOLDS_PHOTO} LIMIT 1"
+# The due rows of one kind, across users, after a keyset position (visiona.training.repository).
+_DueQuery = Callable[
+    [UnitOfWork, dict[str, Any], tuple[datetime, uuid.UUID] | None], Awaitable[list[Any]]
+]
 
 
 @dataclass
@@ -97,7 +72,7 @@ async def sweep_retention(
         raise ValueError("the retention must be positive")
     swept = RetentionSwept()
     keep = {"keep": retention_s, "in_progress": IN_PROGRESS, "ended": ENDED}
-    async for model_id, user_id in _due(db, _DUE_DATASETS, "finished_at, id", keep, batch):
+    async for model_id, user_id in _due(db, model_repo.due_datasets, keep, batch):
         try:
             swept.datasets += await _purge_dataset(db, storage, model_id, user_id, keep)
         except Exception as exc:
@@ -105,7 +80,7 @@ async def sweep_retention(
             log.warning(
                 "training.retention_dataset_failed", model_id=str(model_id), error=repr(exc)
             )
-    async for photo_id, user_id in _due(db, _DUE_PHOTOS, "p.created_at, p.id", keep, batch):
+    async for photo_id, user_id in _due(db, photo_repo.due_photos, keep, batch):
         try:
             swept.photos += await _purge_photo(db, storage, photo_id, user_id, keep)
         except Exception as exc:
@@ -121,19 +96,14 @@ async def sweep_retention(
 
 
 async def _due(
-    db: Database, query: str, keyset: str, params: dict[str, Any], batch: int
+    db: Database, query: _DueQuery, params: dict[str, Any], batch: int
 ) -> AsyncIterator[tuple[uuid.UUID, str]]:
-    """``(id, owner)`` of the due rows, read across users ``batch`` at a time in ``keyset``
+    """``(id, owner)`` of the due rows, read across users ``batch`` at a time in keyset
     order (a row skipped or failed in this sweep is not read again until the next one)."""
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
-        values = {**params, "n": batch}
-        clause = ""
-        if after is not None:
-            clause = f"AND ({keyset}) > (:after_at, :after_id)"
-            values |= {"after_at": after[0], "after_id": after[1]}
         async with db.uow(system=True) as uow:
-            rows = (await uow.session.execute(sa.text(query.format(after=clause)), values)).all()
+            rows = await query(uow, {**params, "n": batch}, after)
         for row in rows:
             yield row.id, row.user_id
         if len(rows) < batch:
@@ -145,12 +115,9 @@ async def _purge_dataset(
     db: Database, storage: Storage, model_id: uuid.UUID, user_id: str, params: dict[str, Any]
 ) -> int:
     async with db.uow(user_id) as uow:
-        row = (
-            await uow.session.execute(sa.text(_LOCK_DATASET), {**params, "id": model_id})
-        ).first()
-        if row is None:
+        model = await model_repo.lock_due_dataset(uow, model_id, params)
+        if model is None:
             return 0  # another replica has it, or it no longer qualifies
-        model = models.record(row)
         # The recorded key, and the one a launch interrupted before recording it would have used.
         owner = await find_owner_key(uow, user_id)
         keys = {model.dataset_key} if model.dataset_key else set()
@@ -158,7 +125,8 @@ async def _purge_dataset(
             keys.add(dataset_key(owner, model.id))
         for key in sorted(keys):
             await storage.delete(key)
-        await models.save(uow, model, dataset_purged_at=datetime.now(UTC))
+        model.dataset_purged(datetime.now(UTC))
+        await model_repo.save(uow, model)
         await uow.commit()
     return 1
 
@@ -167,16 +135,12 @@ async def _purge_photo(
     db: Database, storage: Storage, photo_id: uuid.UUID, user_id: str, params: dict[str, Any]
 ) -> int:
     async with db.uow(user_id) as uow:
-        values = {**params, "id": photo_id}
-        row = (await uow.session.execute(sa.text(_LOCK_PHOTO), values)).first()
+        row = await photo_repo.lock_due_photo(uow, photo_id, params)
         if row is None:
-            return 0
-        # A statement of its own, after the lock: it sees a model committed meanwhile.
-        if (await uow.session.execute(sa.text(_PHOTO_HELD), values)).first() is not None:
             return 0
         for key in (row.object_key, row.upload_key):
             if key:
                 await storage.delete(key)
-        await uow.session.execute(sa.text("DELETE FROM photos WHERE id = :id"), {"id": photo_id})
+        await photo_repo.delete(uow, photo_id)
         await uow.commit()
     return 1

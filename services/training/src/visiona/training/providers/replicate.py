@@ -1,5 +1,8 @@
 """Replicate behind a small port: destination models, trainings, webhook signatures.
 
+What the provider says about a training is a domain value
+(:class:`visiona.training.domain.model.ProviderTraining`): the model applies it.
+
 The one adapter is the official ``replicate`` SDK (async methods), pointed at the real API
 with a token or at the local emulator by base URL. POSTs are never retried by the SDK, so
 :meth:`ReplicateSdk.find_training` lets the service adopt a training whose creation answer
@@ -8,9 +11,7 @@ was lost instead of starting a second one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -19,50 +20,7 @@ from replicate.version import Versions
 
 from visiona.kit.replicate import WebhookSecrets, client, wrap
 from visiona.training.config import TrainingSettings
-
-_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
-_STEPS = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
-
-
-@dataclass(frozen=True)
-class ProviderTraining:
-    id: str
-    status: str
-    destination: str | None = None
-    version: str | None = None
-    weights_url: str | None = None
-    error: str | None = None
-    logs: str = ""
-
-    @classmethod
-    def from_payload(cls, data: Mapping[str, Any]) -> ProviderTraining:
-        output = data.get("output")
-        version = weights = None
-        if isinstance(output, Mapping):
-            version = output.get("version")
-            weights = output.get("weights")
-        return cls(
-            id=str(data["id"]),
-            status=str(data["status"]),
-            destination=data.get("destination"),
-            version=str(version) if version else None,
-            weights_url=str(weights) if weights else None,
-            error=str(data["error"]) if data.get("error") else None,
-            logs=str(data.get("logs") or ""),
-        )
-
-    @property
-    def progress(self) -> float | None:
-        """The trainer's last reported progress (``45%`` or ``450/1000`` in the logs), 0-1."""
-        tail = self.logs[-2000:]
-        percents = _PERCENT.findall(tail)
-        if percents:
-            return min(float(percents[-1]) / 100, 1.0)
-        steps = [(int(a), int(b)) for a, b in _STEPS.findall(tail) if int(b) > 0]
-        if steps:
-            done, total = steps[-1]
-            return min(done / total, 1.0)
-        return None
+from visiona.training.domain.model import ProviderTraining
 
 
 class ReplicatePort(Protocol):

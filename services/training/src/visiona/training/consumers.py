@@ -1,4 +1,5 @@
-"""Training's side of billing's credit-hold saga, and Replicate webhooks applied.
+"""Training's event handlers: its side of billing's credit-hold saga, generation's word about
+a missing version, and Replicate's training webhooks.
 
 Credits: ``training.training.requested.v1`` goes out with the new model; billing answers
 ``billing.credits.reserved.v1`` (the model starts preparing) or ``billing.credits.rejected.v1``
@@ -7,7 +8,10 @@ paid for: it is stopped. A reservation that arrives after the user canceled is a
 the outcome again, so billing releases the hold at once instead of at its expiry.
 
 Versions: ``generation.model.version_missing.v1`` (a prediction refused for a version the
-provider no longer has) makes the model check its version at once (visiona.training.jobs).
+provider no longer has) makes the model check its version at once (visiona.training.jobs.model).
+
+Each handler loads the model, calls one transition of the aggregate
+(visiona.training.domain.model) and saves it in the consumer's unit of work.
 """
 
 from __future__ import annotations
@@ -25,25 +29,20 @@ from visiona.kit.events import (
     Event,
     HoldExpiredV1,
     ModelVersionMissingV1,
-    TrainingCanceledV1,
-    TrainingFailedV1,
 )
 from visiona.kit.logging import get_logger
 from visiona.kit.replicate import WebhookInbox
-from visiona.training.domain import ModelStatus
-from visiona.training.models import (
-    apply_provider,
-    fail,
-    load,
-    load_by_training,
-    progressed,
-    save,
-)
-from visiona.training.replicate_api import ProviderTraining, ReplicatePort
+from visiona.training.domain.model import ProviderTraining
+from visiona.training.providers.replicate import ReplicatePort
+from visiona.training.repository import model as repo
 
 log = get_logger(__name__)
 
 CREDITS_CONSUMER = "training.credits"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class CreditsSaga:
@@ -53,61 +52,31 @@ class CreditsSaga:
     async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
         if event.job_kind != "training":
             return
-        model = await load_by_training(uow, event.job_id)
+        model = await repo.load_by_training(uow, event.job_id)
         if model is None:
             log.warning("training.reserved_unknown", training_id=str(event.job_id))
             return
-        if model.state is ModelStatus.AWAITING_CREDITS:
-            await save(
-                uow,
-                model,
-                status=ModelStatus.PREPARING.value,
-                hold_id=event.hold_id,
-                work="launch",
-                work_after=datetime.now(UTC),
-                work_attempts=0,
-            )
-            progressed(uow, model)
+        changed = model.credits_reserved(event.hold_id, _now())
+        await repo.save(uow, model)
+        if changed:
             uow.after_commit(self.wake)
-        elif model.state is ModelStatus.CANCELED:
-            uow.emit(
-                TrainingCanceledV1(
-                    user_id=model.user_id,
-                    training_id=model.training_id,
-                    model_id=model.id,
-                    reason=model.failure_reason or "canceled",
-                )
-            )
-        elif model.state is ModelStatus.FAILED:
-            uow.emit(
-                TrainingFailedV1(
-                    user_id=model.user_id,
-                    training_id=model.training_id,
-                    model_id=model.id,
-                    reason=model.failure_reason or "failed",
-                )
-            )
 
     async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
         if event.job_kind != "training":
             return
-        model = await load_by_training(uow, event.job_id)
-        if model is None or model.state is not ModelStatus.AWAITING_CREDITS:
+        model = await repo.load_by_training(uow, event.job_id)
+        if model is None:
             return
-        await fail(
-            uow,
-            model,
-            event.reason,
-            f"a training costs {event.required} credits; {event.available} available",
-        )
+        message = f"a training costs {event.required} credits; {event.available} available"
+        if model.credits_rejected(event.reason, message, _now()):
+            await repo.save(uow, model)
 
     async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
         if event.job_kind != "training":
             return
-        model = await load_by_training(uow, event.job_id)
-        if model is None:
-            return
-        if await fail(uow, model, "hold_expired", "the training ran past its paid time"):
+        model = await repo.load_by_training(uow, event.job_id)
+        if model is not None and model.hold_expired(_now()):
+            await repo.save(uow, model)
             uow.after_commit(self.wake)
 
     def handlers(self) -> Mapping[type[Event], EventHandler]:
@@ -129,13 +98,10 @@ class VersionChecks:
         self.wake = wake
 
     async def missing(self, event: ModelVersionMissingV1, uow: UnitOfWork) -> None:
-        model = await load(uow, event.model_id)
-        if model is None or model.state is not ModelStatus.SUCCEEDED:
-            return
-        if model.work not in (None, "verify"):
-            return  # being deleted: nothing to check
-        await save(uow, model, work="verify", work_after=datetime.now(UTC), work_attempts=0)
-        uow.after_commit(self.wake)
+        model = await repo.load(uow, event.model_id)
+        if model is not None and model.check_version(_now()):
+            await repo.save(uow, model)
+            uow.after_commit(self.wake)
 
     def handlers(self) -> Mapping[type[Event], EventHandler]:
         return {ModelVersionMissingV1: self.missing}  # type: ignore[dict-item]
@@ -151,9 +117,10 @@ def webhook_inbox(
     """Replicate's training webhooks, applied to the model whose training it is."""
 
     async def apply(uow: UnitOfWork, model_id: uuid.UUID, data: dict[str, Any]) -> None:
-        model = await load(uow, model_id)
+        model = await repo.load(uow, model_id)
         if model is not None:
-            await apply_provider(uow, model, ProviderTraining.from_payload(data), quiet_s)
+            model.apply_provider_status(ProviderTraining.from_payload(data), quiet_s, _now())
+            await repo.save(uow, model)
 
     return WebhookInbox(
         db,

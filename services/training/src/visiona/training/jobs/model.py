@@ -37,29 +37,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
 
 import httpx
-import sqlalchemy as sa
 
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import JobSettings, RowJobs, Vanished
+from visiona.kit.jobs import RowJobs, Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import find_owner_key, owner_key_of
 from visiona.kit.replicate import ProviderError
 from visiona.kit.storage import Storage
-from visiona.training import dataset, domain
 from visiona.training.config import TrainingSettings
-from visiona.training.domain import ModelStatus
-from visiona.training.models import (
-    ModelRecord,
-    apply_provider,
-    become_unavailable,
-    credits_requested,
-    fail,
-    load,
-    progressed,
-    save,
-    succeed,
-)
-from visiona.training.replicate_api import ReplicatePort
+from visiona.training.domain import model as domain
+from visiona.training.domain.model import Model, ModelStatus
+from visiona.training.providers.replicate import ReplicatePort
+from visiona.training.repository import model as repo
+from visiona.training.repository import photo as photo_repo
+from visiona.training.service import dataset
 
 log = get_logger(__name__)
 
@@ -85,12 +76,16 @@ def dataset_key(owner: str, model_id: uuid.UUID) -> str:
     return f"datasets/{owner}/{model_id}.zip"
 
 
-def provider_model_name(model: ModelRecord) -> str:
+def provider_model_name(model: Model) -> str:
     """No personal data in the provider's names: the model id only."""
     return f"vsn-{model.id.hex}"
 
 
-class ModelJobs(RowJobs[ModelRecord]):
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ModelJobs(RowJobs[Model]):
     table = "models"
     name = "training"
 
@@ -102,15 +97,7 @@ class ModelJobs(RowJobs[ModelRecord]):
         settings: TrainingSettings,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(
-            db,
-            JobSettings(
-                poll_interval_s=settings.work_poll_interval_s,
-                batch=settings.work_batch,
-                lease_s=settings.work_lease_s,
-                max_attempts=settings.work_max_attempts,
-            ),
-        )
+        super().__init__(db, settings.job_settings())
         self.storage = storage
         self.replicate = replicate
         self.settings = settings
@@ -119,20 +106,18 @@ class ModelJobs(RowJobs[ModelRecord]):
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ModelRecord | None:
-        return await load(uow, row_id, lock=lock)
+    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Model | None:
+        return await repo.load(uow, row_id, lock=lock)
 
-    async def save(self, uow: UnitOfWork, row: ModelRecord, **changes: Any) -> None:
-        await save(uow, row, **changes)
+    async def save(self, uow: UnitOfWork, row: Model, **changes: Any) -> None:
+        await repo.update(uow, row, **changes)
 
     def permanent(self, error: BaseException) -> bool:
         if isinstance(error, ProviderError):
             return error.permanent
         return isinstance(error, _Gone | dataset.DatasetError)
 
-    async def give_up(
-        self, uow: UnitOfWork, row: ModelRecord, kind: str, error: BaseException
-    ) -> bool:
+    async def give_up(self, uow: UnitOfWork, row: Model, kind: str, error: BaseException) -> bool:
         """A launch or a weights copy that cannot succeed fails the model (billing releases);
         polls, cancels and purges keep trying."""
         if kind not in _GIVE_UP:
@@ -141,22 +126,21 @@ class ModelJobs(RowJobs[ModelRecord]):
             # Only a training Replicate no longer has is lost; a refused token is ours to fix.
             return False
         reason = "dataset_incomplete" if isinstance(error, dataset.DatasetError) else _GIVE_UP[kind]
-        await fail(uow, row, reason, str(error))
+        row.fail(reason, str(error), _now())
+        await repo.save(uow, row)
         return True
 
     # -- steps ---------------------------------------------------------------------------------
 
-    async def step_ask_credits(self, model: ModelRecord) -> None:
+    async def step_ask_credits(self, model: Model) -> None:
         async with self.locked(model) as (uow, current):
-            if current.state is not ModelStatus.AWAITING_CREDITS or current.work != "ask_credits":
+            if not current.ask_credits_again(self.settings.credits_ask_again_s, _now()):
                 return
-            uow.emit(credits_requested(current))
-            again = datetime.now(UTC) + timedelta(seconds=self.settings.credits_ask_again_s)
-            await save(uow, current, work_after=again)
+            await repo.save(uow, current)
             await uow.commit()
         log.info("training.credits_asked_again", model_id=str(model.id))
 
-    async def step_launch(self, model: ModelRecord) -> None:
+    async def step_launch(self, model: Model) -> None:
         if model.state is not ModelStatus.PREPARING or model.deleted_at is not None:
             return
         if model.dataset_key is None:
@@ -164,7 +148,8 @@ class ModelJobs(RowJobs[ModelRecord]):
         if model.provider_model is None:
             destination = await self.replicate.ensure_model(provider_model_name(model))
             async with self.locked(model) as (uow, current):
-                await save(uow, current, provider_model=destination)
+                current.destination_created(destination)
+                await repo.save(uow, current)
                 await uow.commit()
             model.provider_model = destination
         assert model.provider_model is not None and model.dataset_key is not None
@@ -180,9 +165,9 @@ class ModelJobs(RowJobs[ModelRecord]):
                 )
         if training is None:
             async with self.locked(model) as (uow, current):
-                if current.state is not ModelStatus.PREPARING:
+                if not current.launch_attempted(_now()):
                     return  # canceled while we were preparing
-                await save(uow, current, launch_attempted_at=datetime.now(UTC))
+                await repo.save(uow, current)
                 await uow.commit()
             chosen = domain.preset(model.preset)
             inputs = {
@@ -203,38 +188,15 @@ class ModelJobs(RowJobs[ModelRecord]):
             training = await self.replicate.start_training(
                 destination=model.provider_model, inputs=inputs, webhook=webhook
             )
-        now = datetime.now(UTC)
         async with self.locked(model) as (uow, current):
-            changes: dict[str, Any] = {
-                "provider_training_id": training.id,
-                "provider_status": training.status,
-                "provider_seen_at": now,
-            }
-            if current.state is ModelStatus.PREPARING:
-                changes |= {
-                    "status": ModelStatus.QUEUED.value,
-                    "queued_at": now,
-                    "work": "poll",
-                    "work_after": now + timedelta(seconds=self.settings.reconcile_quiet_s),
-                }
-            elif current.state.terminal and current.work != "purge":
-                # Canceled while the create call was in flight: stop what we just started.
-                changes |= {"work": "cancel", "work_after": now, "work_attempts": 0}
-            await save(uow, current, **changes)
-            if current.state is ModelStatus.QUEUED:
-                progressed(uow, current)
+            current.launched(training, self.settings.reconcile_quiet_s, _now())
+            await repo.save(uow, current)
             await uow.commit()
         log.info("training.launched", model_id=str(model.id), provider_training_id=training.id)
 
-    async def _build_dataset(self, model: ModelRecord) -> None:
+    async def _build_dataset(self, model: Model) -> None:
         async with self.db.uow(model.user_id) as uow:
-            keys = {
-                r.id: r.object_key
-                for r in await uow.session.execute(
-                    sa.text("SELECT id, object_key FROM photos WHERE id = ANY(:ids)"),
-                    {"ids": model.photo_ids},
-                )
-            }
+            keys = await photo_repo.object_keys(uow, model.photo_ids)
         missing = [p for p in model.photo_ids if not keys.get(p)]
         if missing:
             raise dataset.DatasetError(f"{len(missing)} photo(s) of the model are gone")
@@ -242,52 +204,42 @@ class ModelJobs(RowJobs[ModelRecord]):
         key = dataset_key(await owner_key_of(self.db, model.user_id), model.id)
         built = await dataset.assemble(self.storage, members, key)
         async with self.locked(model) as (uow, current):
-            await save(uow, current, dataset_key=key)
+            current.dataset_built(key)
+            await repo.save(uow, current)
             await uow.commit()
         model.dataset_key = key
         log.info("training.dataset_built", model_id=str(model.id), bytes=built.size)
 
-    async def step_poll(self, model: ModelRecord) -> None:
+    async def step_poll(self, model: Model) -> None:
         if model.provider_training_id is None:
             return
         training = await self.replicate.get_training(model.provider_training_id)
         async with self.locked(model) as (uow, current):
-            await apply_provider(uow, current, training, self.settings.reconcile_quiet_s)
-            if current.work == "poll" and current.state.terminal:
-                await save(uow, current, work=None, work_after=None)
+            current.polled(training, self.settings.reconcile_quiet_s, _now())
+            await repo.save(uow, current)
             await uow.commit()
         log.info("training.reconciled", model_id=str(model.id), provider_status=training.status)
 
-    async def step_finalize(self, model: ModelRecord) -> None:
+    async def step_finalize(self, model: Model) -> None:
         if model.state.terminal or not model.weights_url:
             return
         key = weights_key(await owner_key_of(self.db, model.user_id), model.id)
         await self._copy(model.weights_url, key)
         async with self.locked(model) as (uow, current):
-            await succeed(uow, current, key, self.settings.version_check_interval_s)
+            current.succeed(key, self.settings.version_check_interval_s, _now())
+            await repo.save(uow, current)
             await uow.commit()
 
-    async def step_verify(self, model: ModelRecord) -> None:
+    async def step_verify(self, model: Model) -> None:
         """Ask the provider whether a ready model's trained version is still there; a 404
         makes the model unavailable, anything else is asked again later."""
         if model.state is not ModelStatus.SUCCEEDED or model.version is None:
             return
         exists = await self.replicate.version_exists(model.version)
         async with self.locked(model) as (uow, current):
-            if current.work != "verify" or current.state is not ModelStatus.SUCCEEDED:
+            if not current.version_checked(exists, self.settings.version_check_interval_s, _now()):
                 return
-            if exists:
-                again = datetime.now(UTC) + timedelta(
-                    seconds=self.settings.version_check_interval_s
-                )
-                await save(uow, current, work_after=again)
-            else:
-                await become_unavailable(
-                    uow,
-                    current,
-                    f"the provider no longer has this model's trained version "
-                    f"({current.version}); train the model again",
-                )
+            await repo.save(uow, current)
             await uow.commit()
 
     async def _copy(self, url: str, key: str) -> None:
@@ -308,7 +260,7 @@ class ModelJobs(RowJobs[ModelRecord]):
                 key, cast(BinaryIO, spool), length=size, content_type="application/x-tar"
             )
 
-    async def _stop_provider(self, model: ModelRecord) -> None:
+    async def _stop_provider(self, model: Model) -> None:
         training_id = model.provider_training_id
         if training_id is None and model.launch_attempted_at and model.provider_model:
             found = await self.replicate.find_training(model.provider_model)
@@ -316,14 +268,14 @@ class ModelJobs(RowJobs[ModelRecord]):
         if training_id is not None:
             await self.replicate.cancel_training(training_id)
 
-    async def step_cancel(self, model: ModelRecord) -> None:
+    async def step_cancel(self, model: Model) -> None:
         await self._stop_provider(model)
         async with self.locked(model) as (uow, current):
-            if current.work == "cancel":
-                await save(uow, current, work=None, work_after=None, provider_status="canceled")
+            current.provider_stopped()
+            await repo.save(uow, current)
             await uow.commit()
 
-    async def step_purge(self, model: ModelRecord) -> None:
+    async def step_purge(self, model: Model) -> None:
         if model.provider_running:
             await self._stop_provider(model)
         if model.provider_model:
@@ -337,10 +289,7 @@ class ModelJobs(RowJobs[ModelRecord]):
         for key in sorted(k for k in keys if k):
             await self.storage.delete(key)
         async with self.db.uow(model.user_id) as uow:
-            await uow.session.execute(
-                sa.text("DELETE FROM models WHERE id = :id AND deleted_at IS NOT NULL"),
-                {"id": model.id},
-            )
+            await repo.delete_purged(uow, model.id)
             await uow.commit()
         log.info("training.model_purged", model_id=str(model.id))
         raise Vanished()

@@ -3,7 +3,7 @@
 A photo row exists from the moment its upload slot is handed out (``uploading``). The client
 POSTs the file to S3 under a policy that fixes the exact key, the content type and the size;
 then ``complete`` reads the object back, validates it
-(:func:`visiona.training.photos.validate_photo`) and stores the clean re-encoded JPEG under
+(:func:`visiona.training.domain.photo.validate_photo`) and stores the clean re-encoded JPEG under
 ``photos/``, a key no client ever had a policy for. The uploaded original is always deleted
 afterwards: it may carry GPS EXIF or anything else the client appended, and nothing downstream
 uses it.
@@ -11,7 +11,7 @@ uses it.
 A slot is completed once: completing it again answers the same verdict without reading the
 upload key. The policy itself cannot be revoked, so until it expires the client can post its
 key again; what lands there is never read, and the upload sweep
-(:mod:`visiona.training.upload_sweep`) removes it, as it removes anything under ``uploads/``
+(:mod:`visiona.training.jobs.upload_sweep`) removes it, as it removes anything under ``uploads/``
 that no slot still ``uploading`` owns.
 """
 
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from minio.error import S3Error
 
 from visiona.kit.db import Database
@@ -33,7 +32,9 @@ from visiona.kit.owners import owner_key
 from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
 from visiona.kit.storage import PresignedPost, Storage
 from visiona.training.config import TrainingSettings
-from visiona.training.models import refuse_while_erasing
+from visiona.training.repository import model as model_repo
+from visiona.training.repository import photo as repo
+from visiona.training.repository.account import refuse_while_erasing
 
 log = get_logger(__name__)
 
@@ -41,7 +42,7 @@ ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic"
 MAX_SLOTS_PER_REQUEST = 30
 PREVIEW_TTL = timedelta(minutes=15)
 # Photos in these model states are still needed to build the dataset.
-_NEEDED_BY = ("awaiting_credits", "preparing")
+_NEEDED_BY = ["awaiting_credits", "preparing"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class UploadSlot:
     max_bytes: int
 
 
-# Every upload slot's key is under this prefix, and nothing else is (visiona.training.upload_sweep
-# removes whatever there no open slot owns).
+# Every upload slot's key is under this prefix, and nothing else is (the upload sweep,
+# visiona.training.jobs.upload_sweep, removes whatever there no open slot owns).
 UPLOADS_ROOT = "uploads/"
 
 
@@ -79,12 +80,6 @@ def upload_key(owner: str, photo_id: uuid.UUID) -> str:
 
 def photo_key(owner: str, photo_id: uuid.UUID) -> str:
     return f"photos/{owner}/{photo_id}.jpg"
-
-
-_COLUMNS = (
-    "id, status, reasons, content_type, width, height, faces, blur_score, require_one_face, "
-    "created_at, validated_at, object_key, upload_key"
-)
 
 
 class PhotoService:
@@ -129,11 +124,9 @@ class PhotoService:
                 )
         expires = timedelta(seconds=self.settings.upload_expires_s)
         async with self.db.uow(user_id) as uow:
-            await uow.session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
-            )
+            await repo.lock_user(uow, user_id)
             await refuse_while_erasing(uow)
-            count = (await uow.session.execute(sa.text("SELECT count(*) FROM photos"))).scalar_one()
+            count = await repo.count(uow)
             if count + len(content_types) > self.settings.max_photos_per_user:
                 raise Conflict(
                     f"at most {self.settings.max_photos_per_user} photos per account; "
@@ -166,24 +159,13 @@ class PhotoService:
                         "face": require_one_face,
                     }
                 )
-            await uow.session.execute(
-                sa.text(
-                    "INSERT INTO photos (id, user_id, status, declared_type, upload_key, "
-                    "upload_expires_at, require_one_face) "
-                    "VALUES (:id, :u, 'uploading', :ct, :key, :exp, :face)"
-                ),
-                rows,
-            )
+            await repo.insert_slots(uow, rows)
             await uow.commit()
         return slots
 
     async def _row(self, user_id: str, photo_id: uuid.UUID) -> Any:
         async with self.db.uow(user_id) as uow:
-            row = (
-                await uow.session.execute(
-                    sa.text(f"SELECT {_COLUMNS} FROM photos WHERE id = :id"), {"id": photo_id}
-                )
-            ).first()
+            row = await repo.get(uow, photo_id)
         if row is None:
             raise NotFound(f"no photo {photo_id}", code="photo_not_found")
         return row
@@ -199,16 +181,8 @@ class PhotoService:
             return self._view(row)
         data = await self._read_upload(row.upload_key)
         async with self.db.uow(user_id) as uow:
-            known = [
-                r[0]
-                for r in await uow.session.execute(
-                    sa.text(
-                        "SELECT phash FROM photos WHERE status IN "
-                        "('accepted', 'accepted_with_warnings') AND phash IS NOT NULL"
-                    )
-                )
-            ]
-        from visiona.training.photos import validate_photo  # OpenCV loads on first use
+            known = await repo.accepted_hashes(uow)
+        from visiona.training.domain.photo import validate_photo  # OpenCV loads on first use
 
         s = self.settings
         verdict = await asyncio.to_thread(
@@ -235,15 +209,8 @@ class PhotoService:
         async with self.db.uow(user_id) as uow:
             # One completion per user at a time from here: two copies of one picture
             # completed together must not both pass the duplicate check.
-            await uow.session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
-            )
-            current = (
-                await uow.session.execute(
-                    sa.text("SELECT status FROM photos WHERE id = :id FOR UPDATE"),
-                    {"id": photo_id},
-                )
-            ).scalar()
+            await repo.lock_user(uow, user_id)
+            current = await repo.lock_status(uow, photo_id)
             if current is None:
                 # Deleted while it was validated (by the user, or their account's erasure):
                 # what this completion stored must not outlive the row.
@@ -254,37 +221,24 @@ class PhotoService:
             if current != "uploading":  # a concurrent completion won
                 return self._view(await self._row(user_id, photo_id))
             if verdict.phash and status != "rejected":
-                from visiona.training.photos import hamming
+                from visiona.training.domain.photo import hamming
 
-                others = await uow.session.execute(
-                    sa.text(
-                        "SELECT phash FROM photos WHERE id <> :id AND phash IS NOT NULL AND "
-                        "status IN ('accepted', 'accepted_with_warnings')"
-                    ),
-                    {"id": photo_id},
-                )
-                if any(hamming(verdict.phash, h) <= s.duplicate_distance for (h,) in others):
+                others = await repo.accepted_hashes(uow, besides=photo_id)
+                if any(hamming(verdict.phash, h) <= s.duplicate_distance for h in others):
                     status, reasons = "rejected", [*reasons, "duplicate"]
-            await uow.session.execute(
-                sa.text(
-                    "UPDATE photos SET status = :status, reasons = :reasons, "
-                    "content_type = :ct, width = :w, height = :h, faces = :faces, "
-                    "blur_score = :blur, phash = :phash, object_key = :key, size_bytes = :size, "
-                    "validated_at = now() WHERE id = :id"
-                ),
-                {
-                    "status": status,
-                    "reasons": reasons,
-                    "ct": verdict.content_type,
-                    "w": verdict.width,
-                    "h": verdict.height,
-                    "faces": verdict.faces,
-                    "blur": verdict.blur_score,
-                    "phash": verdict.phash if status != "rejected" else None,
-                    "key": key if status != "rejected" else None,
-                    "size": len(verdict.normalized) if verdict.normalized else None,
-                    "id": photo_id,
-                },
+            await repo.record_verdict(
+                uow,
+                photo_id,
+                status=status,
+                reasons=reasons,
+                ct=verdict.content_type,
+                w=verdict.width,
+                h=verdict.height,
+                faces=verdict.faces,
+                blur=verdict.blur_score,
+                phash=verdict.phash if status != "rejected" else None,
+                key=key if status != "rejected" else None,
+                size=len(verdict.normalized) if verdict.normalized else None,
             )
             await uow.commit()
         if status == "rejected" and key is not None:
@@ -320,21 +274,8 @@ class PhotoService:
 
     async def page(self, user_id: str, requested: int, token: str) -> tuple[list[PhotoView], str]:
         limit = page_size(requested)
-        after = decode_cursor(token)
-        where = "" if after is None else "WHERE (created_at, id) < (:at, :id) "
-        params: dict[str, Any] = {"limit": limit + 1}
-        if after is not None:
-            params |= {"at": after[0], "id": after[1]}
         async with self.db.uow(user_id) as uow:
-            rows = (
-                await uow.session.execute(
-                    sa.text(
-                        f"SELECT {_COLUMNS} FROM photos {where}"
-                        "ORDER BY created_at DESC, id DESC LIMIT :limit"
-                    ),
-                    params,
-                )
-            ).all()
+            rows = await repo.page(uow, limit + 1, decode_cursor(token))
         more = len(rows) > limit
         rows = rows[:limit]
         token_out = encode_cursor(rows[-1].created_at, rows[-1].id) if more else ""
@@ -343,55 +284,16 @@ class PhotoService:
     async def delete(self, user_id: str, photo_id_text: str) -> None:
         photo_id = parse_id(photo_id_text, "photo")
         async with self.db.uow(user_id) as uow:
-            row = (
-                await uow.session.execute(
-                    sa.text("SELECT object_key, upload_key FROM photos WHERE id = :id FOR UPDATE"),
-                    {"id": photo_id},
-                )
-            ).first()
+            row = await repo.lock_keys(uow, photo_id)
             if row is None:
                 raise NotFound(f"no photo {photo_id}", code="photo_not_found")
-            in_use = (
-                await uow.session.execute(
-                    sa.text(
-                        "SELECT 1 FROM models WHERE :id = ANY(photo_ids) AND deleted_at IS NULL "
-                        "AND status = ANY(:states) LIMIT 1"
-                    ),
-                    {"id": photo_id, "states": list(_NEEDED_BY)},
-                )
-            ).first()
-            if in_use:
+            if await model_repo.uses_photo_in(uow, photo_id, _NEEDED_BY):
                 raise Conflict(
                     "a model being prepared uses this photo; try again once it is training",
                     code="photo_in_use",
                 )
-            await uow.session.execute(
-                sa.text("DELETE FROM photos WHERE id = :id"), {"id": photo_id}
-            )
+            await repo.delete(uow, photo_id)
             await uow.commit()
         for key in (row.object_key, row.upload_key):
             if key:
                 await self.storage.delete(key)
-
-
-async def remove_abandoned_uploads(db: Database, storage: Storage, older_than_s: float) -> int:
-    """Slots whose upload policy expired long ago and were never completed: row and object."""
-    async with db.uow(system=True) as uow:
-        rows = (
-            await uow.session.execute(
-                sa.text(
-                    "SELECT id, user_id, upload_key FROM photos WHERE status = 'uploading' "
-                    "AND upload_expires_at < now() - make_interval(secs => :age) LIMIT 500"
-                ),
-                {"age": older_than_s},
-            )
-        ).all()
-    for row in rows:
-        await storage.delete(row.upload_key)
-        async with db.uow(row.user_id) as uow:
-            await uow.session.execute(
-                sa.text("DELETE FROM photos WHERE id = :id AND status = 'uploading'"),
-                {"id": row.id},
-            )
-            await uow.commit()
-    return len(rows)

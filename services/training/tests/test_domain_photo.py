@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageCms, ImageFilter
 from skimage import data as skimage_data
 
-from visiona.training.photos import (
+from visiona.training.domain.photo import (
     PhotoVerdict,
     count_faces,
     hamming,

@@ -1,4 +1,5 @@
-"""Billing's GetEntitlements over gRPC: the plan limits a new training is checked against.
+"""gRPC clients to other services: billing's GetEntitlements, the plan limits a new training
+is checked against.
 
 The call carries an internal token this service mints (iss ``training``) for the user whose
 CreateModel it is serving; see visiona.kit.internal_token for who may mint what."""
@@ -12,14 +13,16 @@ from visiona.kit.errors import Unavailable
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter
 from visiona.kit.telemetry import inject_headers
-from visiona.training.models import Limits
+from visiona.training.service.model import Limits
 
 
 class BillingEntitlements:
     def __init__(self, addr: str, deadline_s: float, minter: Minter) -> None:
         self.minter = minter
         self.channel = grpc.aio.insecure_channel(addr)
-        self.stub = billing_pb2_grpc.BillingServiceStub(self.channel)
+        # The generated stub is untyped (the root mypy override still names the old module).
+        stub = billing_pb2_grpc.BillingServiceStub
+        self.stub = stub(self.channel)  # type: ignore[no-untyped-call]
         self.deadline_s = deadline_s
 
     async def limits(self, user_id: str) -> Limits:

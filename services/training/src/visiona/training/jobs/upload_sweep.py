@@ -1,4 +1,5 @@
-"""Nothing stays under ``uploads/`` that no open upload slot owns.
+"""Nothing stays under ``uploads/`` that no open upload slot owns, and slots never completed
+go (:func:`remove_abandoned_uploads`).
 
 An upload policy names one exact key, but a signed policy cannot be revoked: until it expires,
 its key can be posted again — after the slot was completed (and its original deleted), after
@@ -17,18 +18,13 @@ idempotent and replicas may sweep at once.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
 from visiona.kit.storage import Storage
-from visiona.training.uploads import UPLOADS_ROOT
+from visiona.training.repository import photo as repo
+from visiona.training.service.photo import UPLOADS_ROOT
 
 log = get_logger(__name__)
-
-_OWNED = sa.text(
-    "SELECT upload_key FROM photos WHERE status = 'uploading' AND upload_key = ANY(:keys)"
-)
 
 
 class UploadSweep:
@@ -53,10 +49,22 @@ class UploadSweep:
             return 0
         keys = [key for key, _ in listed]
         async with self.db.uow(system=True) as uow:
-            owned = {k for (k,) in await uow.session.execute(_OWNED, {"keys": keys})}
+            owned = await repo.open_slot_keys(uow, keys)
         unowned = [key for key in keys if key not in owned]
         for key in unowned:
             await self.storage.delete(key)
         if unowned:
             log.warning("training.unowned_uploads_removed", objects=len(unowned))
         return len(unowned)
+
+
+async def remove_abandoned_uploads(db: Database, storage: Storage, older_than_s: float) -> int:
+    """Slots whose upload policy expired long ago and were never completed: row and object."""
+    async with db.uow(system=True) as uow:
+        rows = await repo.abandoned_slots(uow, older_than_s)
+    for row in rows:
+        await storage.delete(row.upload_key)
+        async with db.uow(row.user_id) as uow:
+            await repo.delete_slot(uow, row.id)
+            await uow.commit()
+    return len(rows)

@@ -14,25 +14,13 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
-
 from visiona.kit.db import Database
 from visiona.kit.owners import move_object, rekeyed
 from visiona.kit.storage import Storage
+from visiona.training.repository import model as model_repo
+from visiona.training.repository import photo as photo_repo
 
 TOPS = ("photos", "datasets", "models")
-
-_OLD_PHOTOS = sa.text(
-    "SELECT id FROM photos WHERE starts_with(object_key, :photos) "
-    "OR (status <> 'uploading' AND starts_with(upload_key, :uploads))"
-)
-_OLD_MODELS = sa.text(
-    "SELECT id FROM models WHERE starts_with(dataset_key, :datasets) "
-    "OR starts_with(weights_key, :models)"
-)
-_PREPARING = sa.text(
-    "SELECT EXISTS (SELECT 1 FROM models WHERE status = 'preparing' AND deleted_at IS NULL)"
-)
 
 
 # Steps that never read a model's objects: a ready model always has its next version check
@@ -51,9 +39,9 @@ class TrainingLegacyKeys:
             return True  # never stored under a prefix of its own: nothing to move
         prefixes = {top: f"{top}/{user_id}/" for top in ("photos", "uploads", "datasets", "models")}
         async with self.db.uow(user_id) as uow:
-            preparing = bool((await uow.session.execute(_PREPARING)).scalar())
-            photos = list((await uow.session.execute(_OLD_PHOTOS, prefixes)).scalars())
-            models = list((await uow.session.execute(_OLD_MODELS, prefixes)).scalars())
+            preparing = await model_repo.any_preparing(uow)
+            photos = await photo_repo.on_legacy_keys(uow, prefixes)
+            models = await model_repo.on_legacy_keys(uow, prefixes)
         done = not preparing or not photos
         if not preparing:
             for photo_id in photos:
@@ -64,15 +52,7 @@ class TrainingLegacyKeys:
 
     async def _move_photo(self, user_id: str, owner: str, photo_id: uuid.UUID) -> None:
         async with self.db.uow(user_id) as uow:
-            row = (
-                await uow.session.execute(
-                    sa.text(
-                        "SELECT status, object_key, upload_key FROM photos WHERE id = :id "
-                        "FOR UPDATE"
-                    ),
-                    {"id": photo_id},
-                )
-            ).first()
+            row = await photo_repo.lock_for_move(uow, photo_id)
             if row is None:
                 return
             old = row.object_key
@@ -80,28 +60,14 @@ class TrainingLegacyKeys:
             upload = rekeyed(row.upload_key, user_id, owner) if row.status != "uploading" else None
             if new:
                 await move_object(self.storage, old, new)
-            await uow.session.execute(
-                sa.text(
-                    "UPDATE photos SET object_key = coalesce(:new, object_key), "
-                    "upload_key = coalesce(:upload, upload_key) WHERE id = :id"
-                ),
-                {"new": new, "upload": upload, "id": photo_id},
-            )
+            await photo_repo.set_keys(uow, photo_id, new, upload)
             await uow.commit()
         if new:
             await self.storage.delete(old)
 
     async def _move_model(self, user_id: str, owner: str, model_id: uuid.UUID) -> bool:
         async with self.db.uow(user_id) as uow:
-            row = (
-                await uow.session.execute(
-                    sa.text(
-                        "SELECT work, dataset_key, weights_key FROM models WHERE id = :id "
-                        "FOR UPDATE"
-                    ),
-                    {"id": model_id},
-                )
-            ).first()
+            row = await model_repo.lock_keys(uow, model_id)
             if row is None:
                 return True
             if row.work is not None and row.work not in _READS_NO_OBJECT:
@@ -116,16 +82,11 @@ class TrainingLegacyKeys:
             }
             for old, new in moves.values():
                 await move_object(self.storage, old, new)
-            await uow.session.execute(
-                sa.text(
-                    "UPDATE models SET dataset_key = coalesce(:dataset, dataset_key), "
-                    "weights_key = coalesce(:weights, weights_key) WHERE id = :id"
-                ),
-                {
-                    "dataset": moves.get("dataset_key", (None, None))[1],
-                    "weights": moves.get("weights_key", (None, None))[1],
-                    "id": model_id,
-                },
+            await model_repo.set_keys(
+                uow,
+                model_id,
+                moves.get("dataset_key", (None, None))[1],
+                moves.get("weights_key", (None, None))[1],
             )
             await uow.commit()
         for old, _ in moves.values():
