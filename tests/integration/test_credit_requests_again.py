@@ -37,7 +37,7 @@ from visiona.kit.events import (
     TrainingRequestedV1,
 )
 from visiona.training.config import TrainingSettings
-from visiona.training.consumers import CreditsSaga as TrainingCredits
+from visiona.training.consumers import credits_participant as training_credits
 from visiona.training.jobs.model import ModelJobs
 from visiona.training.service.model import Limits, ModelService
 
@@ -292,7 +292,7 @@ async def test_a_model_awaiting_credits_asks_again_and_ignores_a_duplicate_answe
         assert asked[0][1]["event_id"] != asked[1][1]["event_id"]
         assert {p["model_id"] for _, p in asked} == {str(model.id)}
 
-        saga = TrainingCredits(lambda: None)
+        saga = training_credits(lambda: None)
         hold = uuid.uuid4()
         seen = []
         for _ in range(2):

@@ -175,7 +175,7 @@ def test_the_ledger_cursor_is_a_row_id(spec: dict[str, Any]) -> None:
 
 
 def test_trigger_words_are_described_as_training_checks_them(spec: dict[str, Any]) -> None:
-    from visiona.training import domain
+    from visiona.training.domain import model as domain
 
     schema = string_schema(
         spec["components"]["schemas"]["CreateModelRequest"]["properties"]["trigger_word"]

@@ -65,9 +65,9 @@ class GrpcBackends:
             grpc.aio.insecure_channel(addr)
             for addr in (settings.training_addr, settings.prompts_addr, settings.billing_addr)
         ]
-        self.training = training_pb2_grpc.TrainingServiceStub(self.channels[0])  # type: ignore[no-untyped-call]
-        self.prompts = prompts_pb2_grpc.PromptsServiceStub(self.channels[1])  # type: ignore[no-untyped-call]
-        self.billing = billing_pb2_grpc.BillingServiceStub(self.channels[2])  # type: ignore[no-untyped-call]
+        self.training = training_pb2_grpc.TrainingServiceStub(self.channels[0])
+        self.prompts = prompts_pb2_grpc.PromptsServiceStub(self.channels[1])
+        self.billing = billing_pb2_grpc.BillingServiceStub(self.channels[2])
 
     def _call(self, user_id: str, deadline_s: float | None = None) -> dict[str, Any]:
         return {

@@ -18,8 +18,8 @@ from visiona.training.config import TrainingSettings
 from visiona.training.consumers import (
     CREDITS_CONSUMER,
     VERSIONS_CONSUMER,
-    CreditsSaga,
     VersionChecks,
+    credits_participant,
     webhook_inbox,
 )
 from visiona.training.grpc_api import TrainingServicer
@@ -56,7 +56,7 @@ async def setup(runtime: Runtime) -> None:
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
         TrainingServicer(photos, models, webhooks, storage), runtime.server
     )
-    runtime.add_consumer(CREDITS_CONSUMER, CreditsSaga(jobs.wake).handlers())
+    runtime.add_consumer(CREDITS_CONSUMER, credits_participant(jobs.wake).handlers())
     runtime.add_consumer(VERSIONS_CONSUMER, VersionChecks(jobs.wake).handlers())
     runtime.add_worker("model-jobs", jobs.run)
     erasures = ErasureJobs(runtime.db, storage, settings, wake_models=jobs.wake)

@@ -22,7 +22,7 @@ class BillingEntitlements:
         self.channel = grpc.aio.insecure_channel(addr)
         # The generated stub is untyped (the root mypy override still names the old module).
         stub = billing_pb2_grpc.BillingServiceStub
-        self.stub = stub(self.channel)  # type: ignore[no-untyped-call]
+        self.stub = stub(self.channel)
         self.deadline_s = deadline_s
 
     async def limits(self, user_id: str) -> Limits:

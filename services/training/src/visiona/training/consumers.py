@@ -22,17 +22,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from visiona.kit.consumer import EventHandler
+from visiona.kit.credits import CreditsParticipant
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.events import (
-    CreditsRejectedV1,
-    CreditsReservedV1,
     Event,
-    HoldExpiredV1,
     ModelVersionMissingV1,
 )
 from visiona.kit.logging import get_logger
 from visiona.kit.replicate import WebhookInbox
-from visiona.training.domain.model import ProviderTraining
+from visiona.training.domain.model import Model, ProviderTraining
 from visiona.training.providers.replicate import ReplicatePort
 from visiona.training.repository import model as repo
 
@@ -45,46 +43,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CreditsSaga:
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self.wake = wake
-
-    async def reserved(self, event: CreditsReservedV1, uow: UnitOfWork) -> None:
-        if event.job_kind != "training":
-            return
-        model = await repo.load_by_training(uow, event.job_id)
-        if model is None:
-            log.warning("training.reserved_unknown", training_id=str(event.job_id))
-            return
-        changed = model.credits_reserved(event.hold_id, _now())
-        await repo.save(uow, model)
-        if changed:
-            uow.after_commit(self.wake)
-
-    async def rejected(self, event: CreditsRejectedV1, uow: UnitOfWork) -> None:
-        if event.job_kind != "training":
-            return
-        model = await repo.load_by_training(uow, event.job_id)
-        if model is None:
-            return
-        message = f"a training costs {event.required} credits; {event.available} available"
-        if model.credits_rejected(event.reason, message, _now()):
-            await repo.save(uow, model)
-
-    async def hold_expired(self, event: HoldExpiredV1, uow: UnitOfWork) -> None:
-        if event.job_kind != "training":
-            return
-        model = await repo.load_by_training(uow, event.job_id)
-        if model is not None and model.hold_expired(_now()):
-            await repo.save(uow, model)
-            uow.after_commit(self.wake)
-
-    def handlers(self) -> Mapping[type[Event], EventHandler]:
-        return {
-            CreditsReservedV1: self.reserved,  # type: ignore[dict-item]
-            CreditsRejectedV1: self.rejected,  # type: ignore[dict-item]
-            HoldExpiredV1: self.hold_expired,  # type: ignore[dict-item]
-        }
+def credits_participant(wake: Callable[[], None]) -> CreditsParticipant[Model]:
+    """Billing's answers about a training's credits (its job id is the training id), applied
+    to the model."""
+    return CreditsParticipant(
+        job_kind="training",
+        load=repo.load_by_training,
+        save=repo.save,
+        rejected_message="a training costs {required} credits; {available} available",
+        wake=wake,
+    )
 
 
 VERSIONS_CONSUMER = "training.versions"
