@@ -142,15 +142,7 @@ def answer_to_request(
         ]
     if result.status == HoldStatus.EXPIRED:
         # The job asks again because it never heard of its hold's expiry: tell it again.
-        return [
-            HoldExpiredV1(
-                user_id=user_id,
-                job_kind=job_kind,
-                job_id=job_id,  # type: ignore[arg-type]
-                hold_id=result.hold_id,
-                credits=result.amount,
-            )
-        ]
+        return [_expired(user_id, job_kind, job_id, result.hold_id, result.amount)]
     # settled: the job's outcome arrived, so it is over; a late duplicate gets no answer.
     return []
 
@@ -165,12 +157,18 @@ def settlement_events(user_id: str, result: SettleResult) -> list[Event]:
 def expiry_events(hold: DueHold, balance: Balance) -> list[Event]:
     """A hold the sweeper expired: the job is told, and the user's credits changed."""
     return [
-        HoldExpiredV1(
-            user_id=hold.user_id,
-            job_kind=hold.job_kind,  # type: ignore[arg-type]
-            job_id=hold.job_id,  # type: ignore[arg-type]
-            hold_id=hold.id,
-            credits=hold.amount,
-        ),
+        _expired(hold.user_id, hold.job_kind, hold.job_id, hold.id, hold.amount),
         credits_changed(hold.user_id, balance, "hold_expired"),
     ]
+
+
+def _expired(
+    user_id: str, job_kind: str, job_id: object, hold_id: uuid.UUID, credits: int
+) -> HoldExpiredV1:
+    return HoldExpiredV1(
+        user_id=user_id,
+        job_kind=job_kind,  # type: ignore[arg-type]
+        job_id=job_id,  # type: ignore[arg-type]
+        hold_id=hold_id,
+        credits=credits,
+    )

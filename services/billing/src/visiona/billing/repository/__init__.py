@@ -10,3 +10,14 @@ transaction where a hot path wants one round trip.
 - :mod:`.stripe_event`: stored Stripe events, their staging and per-object locks
 - :mod:`.usage`: usage records from other services' events
 """
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class Repository:
+    """Statements on one transaction: bind to a unit of work's connection (``uow.session``)."""
+
+    def __init__(self, session: AsyncConnection) -> None:
+        self.session = session

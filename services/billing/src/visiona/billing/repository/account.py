@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# --- a user's own data: erasure and export --------------------------------------------------
+from visiona.billing.repository import Repository
 
 # Every payment of the user billing knows of, as accounting keeps it: what (the pack or plan),
 # when, how much, and Stripe's id of it. Purchases are priced by their Checkout Session;
@@ -63,11 +63,8 @@ class Purge:
     stripe_customer_id: str | None
 
 
-class AccountRepository:
+class AccountRepository(Repository):
     """A user's rows in bulk; the transaction acts as that user (RLS)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
 
     async def stripe_customer(self, user_id: str) -> str | None:
         customer = (

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.billing.domain.checkout import CheckoutItem, RecoveredSession, SoldItem
+from visiona.billing.repository import Repository
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,7 @@ class KeyedSession:
     expires_at: datetime | None
 
 
-class CheckoutRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class CheckoutRepository(Repository):
     async def opened_with(self, user_id: str, idempotency_key: str) -> KeyedSession | None:
         row = (
             await self.session.execute(

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from visiona.billing.repository import Repository
 from visiona.kit.rows import RowStore
 
 
@@ -31,10 +31,7 @@ class Erasure:
 ERASURES = RowStore("erasures", Erasure)
 
 
-class ErasureRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class ErasureRepository(Repository):
     async def pending(self, user_id: str, deletion_id: uuid.UUID, round_: int) -> uuid.UUID | None:
         found = (
             await self.session.execute(

@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.billing.domain.hold import DueHold, HoldResult, SettleResult
 from visiona.billing.domain.ledger import Balance, ClawbackResult, Entry, PostResult
+from visiona.billing.repository import Repository
 from visiona.kit.db import driver_of
 
 # Each call is one statement that first makes its user the transaction's RLS user (the
@@ -53,11 +53,8 @@ def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-class Ledger:
+class Ledger(Repository):
     """One transaction's view of the ledger (bind to a unit of work's session)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
 
     async def _call(self, sql: str, params: dict[str, Any], *, optional: bool = False) -> Any:
         driver = await driver_of(self.session)

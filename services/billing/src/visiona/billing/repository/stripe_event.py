@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from visiona.billing.repository import Repository
 from visiona.kit.db import Database, outbox_values
 from visiona.kit.events import Event
 
@@ -77,10 +77,7 @@ async def store(
         return await cursor.fetchone() is not None
 
 
-class StripeEventRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class StripeEventRepository(Repository):
     async def restage(self, older_than_s: float, limit: int) -> list[StoredEvent]:
         """Mark staged now the open events last staged over ``older_than_s`` ago."""
         rows = await self.session.execute(_RESTAGE, {"age": older_than_s, "limit": limit})

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.billing.domain.subscription import ENTITLED_STATUSES, Subscription
+from visiona.billing.repository import Repository
 
 
-class SubscriptionRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class SubscriptionRepository(Repository):
     async def current(self, user_id: str) -> Subscription | None:
         """The user's subscription that entitles them, else the one that ended last."""
         row = (

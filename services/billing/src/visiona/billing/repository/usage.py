@@ -10,9 +10,9 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from visiona.billing.domain.usage import USAGE_PROMPT_ENHANCEMENT, UsageSummary
+from visiona.billing.repository import Repository
 
 _RECORD = sa.text(
     "INSERT INTO usage_records (id, user_id, source_event_id, kind, quantity, occurred_at) "
@@ -25,10 +25,7 @@ _SUMMARY = sa.text(
 )
 
 
-class UsageRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class UsageRepository(Repository):
     async def record(
         self,
         *,

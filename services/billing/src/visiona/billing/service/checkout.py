@@ -8,6 +8,7 @@ when its session is paid, a plan's with each of its invoices (``service/invoice.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from visiona.billing.config import BillingSettings
@@ -34,20 +35,13 @@ from visiona.kit.logging import get_logger
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True)
 class Checkouts:
-    def __init__(
-        self,
-        db: Database,
-        catalog: Catalog,
-        stripe: StripePort,
-        settings: BillingSettings,
-        customers: Customers,
-    ) -> None:
-        self.db = db
-        self.catalog = catalog
-        self.stripe = stripe
-        self.settings = settings
-        self.customers = customers
+    db: Database
+    catalog: Catalog
+    stripe: StripePort
+    settings: BillingSettings
+    customers: Customers
 
     async def create(
         self, user_id: str, kind: str, item_id: str, idempotency: RequestKey | None = None
@@ -129,13 +123,13 @@ class Checkouts:
         return CheckoutSession(id=row.id, url=row.url, expires_at=row.expires_at)
 
 
+@dataclass(frozen=True)
 class CheckoutCompletions:
     """Applies a completed Checkout Session; the outcome is stored on the event row."""
 
-    def __init__(self, catalog: Catalog, stripe: StripePort, subscriptions: Subscriptions) -> None:
-        self.catalog = catalog
-        self.stripe = stripe
-        self.subscriptions = subscriptions
+    catalog: Catalog
+    stripe: StripePort
+    subscriptions: Subscriptions
 
     async def completed(self, payload: StripeObj, uow: UnitOfWork) -> str:
         snapshot = field(payload, "data", "object") or {}

@@ -3,6 +3,8 @@ cycle), ``invoice.payment_failed`` syncs the subscription Stripe is now retrying
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from visiona.billing.domain.catalog import Catalog
 from visiona.billing.domain.ledger import PLAN_GRANT, credits_changed, plan_grant_key
 from visiona.billing.providers.stripe import (
@@ -26,11 +28,11 @@ def _subscription_of(invoice: StripeObj) -> str | None:
     return object_id(field(invoice, "parent", "subscription_details", "subscription"))
 
 
+@dataclass(frozen=True)
 class Invoices:
-    def __init__(self, catalog: Catalog, stripe: StripePort, subscriptions: Subscriptions) -> None:
-        self.catalog = catalog
-        self.stripe = stripe
-        self.subscriptions = subscriptions
+    catalog: Catalog
+    stripe: StripePort
+    subscriptions: Subscriptions
 
     async def paid(self, payload: StripeObj, uow: UnitOfWork) -> str:
         invoice = field(payload, "data", "object") or {}
