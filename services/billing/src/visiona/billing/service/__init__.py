@@ -5,7 +5,7 @@ what the gRPC API calls.
 - :mod:`.checkout`: opening a Checkout Session, and applying its completion
 - :mod:`.customer`: the user's Stripe customer, and the billing portal
 - :mod:`.subscription`: plan subscriptions and entitlements
-- :mod:`.invoice`, :mod:`.refund`: plan invoices, refunds
+- :mod:`.invoice`: plan invoices; :mod:`.payment`: granting what a payment bought, refunds
 - :mod:`.stripe_events`: webhook ingest, and the applier that dispatches to the handlers
 """
 

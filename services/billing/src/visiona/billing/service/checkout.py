@@ -2,7 +2,8 @@
 completion (``checkout.session.completed``, ``…async_payment_succeeded``).
 
 Credits are granted only from a verified event, never from the browser's redirect: a pack's
-when its session is paid, a plan's with each of its invoices (``service/invoice.py``).
+when its session is paid, a plan's with each of its invoices (``service/invoice.py``); both
+through ``service/payment.py``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from visiona.billing.domain.checkout import (
     checkout_item,
     recover_session,
 )
-from visiona.billing.domain.ledger import PURCHASE, credits_changed, purchase_key
+from visiona.billing.domain.ledger import PURCHASE, purchase_key
 from visiona.billing.providers.stripe import StripeObj, StripePort, field, object_id
 from visiona.billing.repository.checkout import CheckoutRepository
-from visiona.billing.repository.ledger import Ledger
 from visiona.billing.repository.stripe_event import StripeEventRepository
 from visiona.billing.service.customer import Customers, customer_is_users
-from visiona.billing.service.refund import wake_refunds_awaiting_grant
+from visiona.billing.service.payment import grant_paid_credits
 from visiona.billing.service.subscription import Subscriptions, current_entitlements
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import Conflict, NotFound
@@ -172,18 +172,15 @@ class CheckoutCompletions:
             return await self.subscriptions.sync(uow, user_id, subscription)
         if session.get("payment_status") not in ("paid", "no_payment_required"):
             return "awaiting_payment"
-        result = await Ledger(uow.session).post(
+        granted = await grant_paid_credits(
+            uow,
             user_id=user_id,
             key=purchase_key(session_id),
             kind=PURCHASE,
-            delta=int(ours.credits),
+            credits=int(ours.credits),
             reference=session_id,
             payment_intent=object_id(session.get("payment_intent")),
             metadata={"pack": ours.item_id},
         )
         await checkouts.complete(session_id, "paid")
-        if result.applied:
-            uow.emit(credits_changed(user_id, result.balance, "purchase"))
-            await wake_refunds_awaiting_grant(uow, object_id(session.get("payment_intent")))
-            return "credited"
-        return "already_credited"
+        return "credited" if granted else "already_credited"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from visiona.billing.domain.catalog import Catalog
-from visiona.billing.domain.ledger import PLAN_GRANT, credits_changed, plan_grant_key
+from visiona.billing.domain.ledger import PLAN_GRANT, plan_grant_key
 from visiona.billing.providers.stripe import (
     StripeObj,
     StripePort,
@@ -14,9 +14,8 @@ from visiona.billing.providers.stripe import (
     invoice_price,
     object_id,
 )
-from visiona.billing.repository.ledger import Ledger
 from visiona.billing.service.customer import user_for_customer
-from visiona.billing.service.refund import wake_refunds_awaiting_grant
+from visiona.billing.service.payment import grant_paid_credits
 from visiona.billing.service.subscription import Subscriptions
 from visiona.kit.db import UnitOfWork
 from visiona.kit.logging import get_logger
@@ -50,11 +49,12 @@ class Invoices:
             log.warning("stripe.invoice_unknown_price", invoice=invoice.get("id"))
             return "unknown_price"
         payment_intent = await self.stripe.invoice_payment_intent(str(invoice["id"]))
-        result = await Ledger(uow.session).post(
+        granted = await grant_paid_credits(
+            uow,
             user_id=user_id,
             key=plan_grant_key(str(invoice["id"])),
             kind=PLAN_GRANT,
-            delta=plan.monthly_credits,
+            credits=plan.monthly_credits,
             reference=str(invoice["id"]),
             payment_intent=payment_intent,
             # What was paid, for the records an erasure keeps (retained_payments).
@@ -65,11 +65,7 @@ class Invoices:
                 "currency": invoice.get("currency"),
             },
         )
-        if result.applied:
-            uow.emit(credits_changed(user_id, result.balance, "plan_grant"))
-            await wake_refunds_awaiting_grant(uow, payment_intent)
-            return "granted"
-        return "already_granted"
+        return "granted" if granted else "already_granted"
 
     async def payment_failed(self, payload: StripeObj, uow: UnitOfWork) -> str:
         invoice = field(payload, "data", "object") or {}

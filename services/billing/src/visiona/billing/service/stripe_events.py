@@ -11,7 +11,7 @@ whose state it acts on (under a per-object advisory lock) instead of trusting th
 and every credit movement has a key derived from the Stripe object (``domain/ledger.py``).
 Credits are granted only here, from verified events: never from a browser redirect. The
 handlers, by what they change: ``checkout.py``, ``invoice.py``, ``subscription.py``,
-``refund.py``. What is kept of a payload: ``domain/stripe_event.py``.
+``payment.py``. What is kept of a payload: ``domain/stripe_event.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from visiona.billing.repository import stripe_event
 from visiona.billing.repository.stripe_event import StripeEventRepository
 from visiona.billing.service.checkout import CheckoutCompletions
 from visiona.billing.service.invoice import Invoices
-from visiona.billing.service.refund import Refunds
+from visiona.billing.service.payment import Refunds
 from visiona.billing.service.subscription import Subscriptions
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.events import StripeEventReceivedV1
@@ -115,7 +115,7 @@ class StripeEventApplier:
         handler = self.handlers.get(payload["type"])
         outcome = IGNORED if handler is None else await handler(payload, uow)
         # A deferred event stays unprocessed until what it depends on arrives (see
-        # refund.wake_refunds_awaiting_grant); everything else is closed for good.
+        # payment.grant_paid_credits); everything else is closed for good.
         await events.close(
             event.stripe_event_id,
             outcome,

@@ -1,12 +1,15 @@
-"""Refunds (``charge.refunded``): the credits a refunded payment bought are taken back.
+"""Payments: the credits a verified payment bought, granted once, and taken back when it is
+refunded (``charge.refunded``).
 
 Stripe does not order events, so a refund may arrive before the event that grants the
 payment's credits: it then stays open (``awaiting_payment_grant``) and the grant stages it
-again (:func:`wake_refunds_awaiting_grant`). Both take the payment's lock, so either the grant
-is visible to the refund or the refund's outcome to the grant.
+again (:func:`grant_paid_credits`). Both take the payment's lock, so either the grant is
+visible to the refund or the refund's outcome to the grant.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from visiona.billing.domain.ledger import clawback_due, clawback_key, credits_changed
 from visiona.billing.domain.stripe_event import AWAITING_PAYMENT_GRANT
@@ -25,9 +28,37 @@ def _payment_lock(payment_intent: str) -> str:
     return f"payment:{payment_intent}"
 
 
-async def wake_refunds_awaiting_grant(uow: UnitOfWork, payment_intent: str | None) -> None:
-    """A payment's credits were just granted: refunds of it that arrived first are applied
-    now, by staging them again."""
+async def grant_paid_credits(
+    uow: UnitOfWork,
+    *,
+    user_id: str,
+    key: str,
+    kind: str,
+    credits: int,
+    reference: str,
+    payment_intent: str | None,
+    metadata: dict[str, Any],
+) -> bool:
+    """Credit what a payment bought, once per key (``purchase`` or ``plan_grant``); False
+    when it was credited before. Refunds of it that arrived first are applied now."""
+    result = await Ledger(uow.session).post(
+        user_id=user_id,
+        key=key,
+        kind=kind,
+        delta=credits,
+        reference=reference,
+        payment_intent=payment_intent,
+        metadata=metadata,
+    )
+    if not result.applied:
+        return False
+    uow.emit(credits_changed(user_id, result.balance, kind))
+    await _wake_refunds_awaiting_grant(uow, payment_intent)
+    return True
+
+
+async def _wake_refunds_awaiting_grant(uow: UnitOfWork, payment_intent: str | None) -> None:
+    """Stage again the refunds of a payment whose credits were just granted."""
     if not payment_intent:
         return
     events = StripeEventRepository(uow.session)
