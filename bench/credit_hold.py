@@ -54,8 +54,8 @@ from bench.common import (
     load_average,
     provisioned_schema,
 )
-from visiona.billing import ledger as ledger_module
-from visiona.billing.ledger import Ledger
+from visiona.billing import config as billing_config
+from visiona.billing.repository.ledger import Ledger
 from visiona.kit import migrations
 from visiona.kit.db import Database
 
@@ -388,7 +388,7 @@ async def _measure(schema: Schema, rounds: int) -> Result:
 
 
 def _create_tables(schema: Schema) -> None:
-    migrations.upgrade(migrations.locate(ledger_module.__file__), schema.migrator_url, SCHEMA)
+    migrations.upgrade(migrations.locate(billing_config.__file__), schema.migrator_url, SCHEMA)
     # A plain table beside the ledger: no RLS, no trigger, no ledger; the app role gets DML
     # through the schema's default privileges, like on the ledger's tables.
     schema.owner_sql(

@@ -64,7 +64,7 @@ import httpx
 
 from bench.chaos.platform import TERMINAL, ChaosPlatform
 from bench.chaos.workload import Journal, KeyRecord
-from visiona.billing.catalog import Catalog
+from visiona.billing.domain.catalog import Catalog
 
 CATEGORIES = ("ok", "lost", "duplicated", "unexpected")
 EXAMPLES = 5

@@ -22,7 +22,7 @@ import stripe
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
 from tests.support.web import WebApp
-from visiona.billing.catalog import Catalog
+from visiona.billing.domain.catalog import Catalog
 from visiona.emulators.stack import processes
 from visiona.kit.bus import EventBus
 from visiona.kit.events import (

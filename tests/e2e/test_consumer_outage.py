@@ -25,7 +25,7 @@ from tests.e2e.test_generation import (
 from tests.e2e.training_helpers import emulator
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
-from visiona.billing.saga import HOLDS_CONSUMER
+from visiona.billing.consumers import HOLDS_CONSUMER
 from visiona.kit.events import GenerationSucceededV1
 from visiona.kit.settings import ServiceSettings
 

@@ -25,7 +25,7 @@ from tests.e2e.test_generation import (
 )
 from tests.e2e.training_helpers import accepted_photo_ids, create_model, wait_model
 from tests.support.stack import RunningStack
-from visiona.billing.saga import HOLDS_CONSUMER
+from visiona.billing.consumers import HOLDS_CONSUMER
 from visiona.kit.events import Event, GenerationRequestedV1, TrainingRequestedV1
 
 

@@ -24,7 +24,7 @@ from tests.support.devstack import DevStack, broker_names, dev_env, dev_stack
 from tests.support.infra import Infra, purge_broker
 from tests.support.plugin import OwnServers
 from tests.support.waiting import wait_for
-from visiona.billing.catalog import Catalog
+from visiona.billing.domain.catalog import Catalog
 
 _STARTER = Catalog.load().pack("starter")
 assert _STARTER is not None

@@ -15,8 +15,8 @@ from tests.support.rows import rows_naming
 from tests.support.schemas import SchemaDb
 from visiona.billing.account import AccountData, ErasureJobs
 from visiona.billing.config import BillingSettings
-from visiona.billing.ledger import Ledger
-from visiona.billing.repository import AccountRepository
+from visiona.billing.repository.account import AccountRepository
+from visiona.billing.repository.ledger import Ledger
 from visiona.kit.errors import NotFound, Unavailable
 from visiona.kit.events import ErasureRequestedV1
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from visiona.billing.catalog import Catalog
 from visiona.billing.config import BillingSettings
+from visiona.billing.domain.catalog import Catalog
 
 
 def test_hold_lifetimes_from_settings_replace_the_catalogues_and_only_those() -> None:

@@ -17,12 +17,12 @@ import stripe
 from pydantic import SecretStr
 
 from tests.support.schemas import SchemaDb
-from visiona.billing.catalog import Catalog
 from visiona.billing.config import BillingSettings
-from visiona.billing.repository import AccountRepository
+from visiona.billing.domain.catalog import Catalog
+from visiona.billing.providers.stripe import StripeSdk
+from visiona.billing.repository.account import AccountRepository
 from visiona.billing.service import BillingService
-from visiona.billing.stripe_api import StripeSdk
-from visiona.billing.stripe_events import StripeEventApplier
+from visiona.billing.service.stripe_events import StripeEventApplier
 from visiona.emulators._server import running
 from visiona.emulators.stripe import DEFAULT_API_KEY, Settings, create_app
 from visiona.kit.events import StripeEventReceivedV1

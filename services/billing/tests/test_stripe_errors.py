@@ -17,7 +17,7 @@ import stripe
 from pydantic import SecretStr
 
 from visiona.billing.config import BillingSettings
-from visiona.billing.stripe_api import CustomerMissing, StripeSdk, domain_error
+from visiona.billing.providers.stripe import CustomerMissing, StripeSdk, domain_error
 from visiona.emulators._server import running
 from visiona.emulators.stripe import DEFAULT_API_KEY, Settings, create_app
 from visiona.kit.errors import (

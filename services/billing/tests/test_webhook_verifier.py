@@ -8,8 +8,7 @@ import time
 import pytest
 import stripe
 
-from visiona.billing.stripe_api import WebhookVerifier
-from visiona.billing.stripe_events import invoice_price
+from visiona.billing.providers.stripe import WebhookVerifier, invoice_price
 from visiona.kit.errors import InvalidArgument, Unavailable
 
 OLD, NEW = "whsec_old_secret", "whsec_new_secret"

@@ -127,7 +127,7 @@ class StackConfig:
 
     def stripe_prices_file(self) -> Path:
         """Billing's catalogue as the Stripe emulator's price seeds (the same price ids)."""
-        from visiona.billing.catalog import Catalog
+        from visiona.billing.domain.catalog import Catalog
 
         catalog_file = self.extra_env.get("BILLING_CATALOG_FILE") or os.environ.get(
             "BILLING_CATALOG_FILE"

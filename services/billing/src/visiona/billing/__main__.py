@@ -8,18 +8,21 @@ from visiona.billing.account import (
     ErasureJobs,
     delete_expired_payments,
 )
-from visiona.billing.catalog import Catalog
 from visiona.billing.config import BillingSettings
-from visiona.billing.consumers import HANDLERS, USAGE_CONSUMER
-from visiona.billing.grpc_api import BillingServicer
-from visiona.billing.saga import HOLDS_CONSUMER, HoldSaga, expire_due_holds
-from visiona.billing.service import BillingService
-from visiona.billing.stripe_api import StripeSdk, WebhookVerifier
-from visiona.billing.stripe_events import (
+from visiona.billing.consumers import (
+    HANDLERS,
+    HOLDS_CONSUMER,
     STRIPE_CONSUMER,
-    StripeEventApplier,
-    restage_open_events,
+    USAGE_CONSUMER,
+    HoldSaga,
+    stripe_handlers,
 )
+from visiona.billing.domain.catalog import Catalog
+from visiona.billing.grpc_api import BillingServicer
+from visiona.billing.providers.stripe import StripeSdk, WebhookVerifier
+from visiona.billing.service import BillingService
+from visiona.billing.service.hold import expire_due_holds
+from visiona.billing.service.stripe_events import restage_open_events
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
@@ -46,7 +49,7 @@ async def setup(runtime: Runtime) -> None:
     )
     runtime.add_consumer(USAGE_CONSUMER, HANDLERS)
     runtime.add_consumer(HOLDS_CONSUMER, HoldSaga(catalog).handlers())
-    runtime.add_consumer(STRIPE_CONSUMER, StripeEventApplier(catalog, stripe).handlers())
+    runtime.add_consumer(STRIPE_CONSUMER, stripe_handlers(catalog, stripe))
     erasures = ErasureJobs(runtime.db, stripe, settings)
     runtime.add_consumer(
         ACCOUNT_CONSUMER, AccountData(runtime.storage, erasures, settings).handlers()

@@ -18,7 +18,7 @@ class BillingSettings(ServiceSettings):
     grpc_port: int = 50054
 
     # Packs, plans, job prices and plan limits; None means the catalogue shipped with the
-    # service (catalog.toml next to this file).
+    # service (domain/catalog.toml).
     catalog_file: Path | None = None
 
     stripe_api_key: SecretStr = SecretStr("")

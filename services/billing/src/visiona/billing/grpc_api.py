@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from visiona.billing.catalog import Catalog, Limits
+from visiona.billing.domain.catalog import Catalog, Limits
+from visiona.billing.providers.stripe import WebhookVerifier
 from visiona.billing.service import BillingService
-from visiona.billing.stripe_api import WebhookVerifier
-from visiona.billing.stripe_events import ingest
+from visiona.billing.service.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key

@@ -1,4 +1,4 @@
-"""Billing rules, free of I/O."""
+"""Usage of the platform recorded from other services' events (not billed in credits)."""
 
 from __future__ import annotations
 

@@ -1,22 +1,24 @@
 """The credit ledger's SQL: every movement is one call to a database function (0002_ledger).
 
-The functions are the only writers of ``accounts`` balances, ``holds`` and ``ledger_entries``;
-each is one round trip and idempotent by its key. Row-level security applies (they run as the
-caller), so the transaction must act as the user whose credits move.
+The functions are the only writers of ``accounts`` balances, ``holds`` and ``ledger_entries``,
+and this module the only caller of the functions; the rules they enforce are stated in
+``domain/ledger.py`` and ``domain/hold.py``. Each is one round trip and idempotent by its key.
+Row-level security applies (they run as the caller), so the transaction must act as the user
+whose credits move.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from visiona.billing.domain.hold import DueHold, HoldResult, SettleResult
+from visiona.billing.domain.ledger import Balance, ClawbackResult, Entry, PostResult
+from visiona.billing.repository import Repository
 from visiona.kit.db import driver_of
 
 # Each call is one statement that first makes its user the transaction's RLS user (the
@@ -47,85 +49,12 @@ _CLAW_BACK = (
 _BALANCE = sa.text("SELECT balance, held FROM accounts WHERE user_id = :user_id")
 
 
-@dataclass(frozen=True)
-class Balance:
-    balance: int
-    held: int
-
-    @property
-    def available(self) -> int:
-        return self.balance - self.held
-
-
-@dataclass(frozen=True)
-class PostResult:
-    status: str  # applied | duplicate | insufficient
-    balance: Balance
-
-    @property
-    def applied(self) -> bool:
-        return self.status == "applied"
-
-
-@dataclass(frozen=True)
-class HoldResult:
-    hold_id: uuid.UUID
-    status: str  # open | rejected | settled | expired
-    amount: int
-    balance: Balance
-    expires_at: datetime
-    created: bool
-
-
-@dataclass(frozen=True)
-class SettleResult:
-    status: str  # settled | expired | rejected | unknown
-    captured: int
-    released: int
-    balance: Balance | None
-    changed: bool
-
-
-@dataclass(frozen=True)
-class ClawbackResult:
-    status: str  # applied | duplicate
-    taken: int
-    uncollected: int
-    balance: Balance
-
-
-@dataclass(frozen=True)
-class DueHold:
-    id: uuid.UUID
-    user_id: str
-    key: str
-    job_kind: str
-    job_id: str
-    amount: int
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: int
-    kind: str
-    delta_balance: int
-    delta_held: int
-    balance_after: int
-    held_after: int
-    reference: str | None
-    reason: str | None
-    created_at: datetime
-
-
 def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-class Ledger:
+class Ledger(Repository):
     """One transaction's view of the ledger (bind to a unit of work's session)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
 
     async def _call(self, sql: str, params: dict[str, Any], *, optional: bool = False) -> Any:
         driver = await driver_of(self.session)
@@ -280,6 +209,19 @@ class Ledger:
             )
         ).one()
         return int(row.credits), row.kind
+
+    async def clawbacks_asked(self, payment_intent: str) -> int:
+        """Credits earlier refunds of a payment asked back (taken or not)."""
+        asked = (
+            await self.session.execute(
+                sa.text(
+                    "SELECT COALESCE(sum((metadata->>'requested')::bigint), 0) FROM "
+                    "ledger_entries WHERE kind = 'refund_clawback' AND payment_intent = :pi"
+                ),
+                {"pi": payment_intent},
+            )
+        ).scalar_one()
+        return int(asked)
 
     async def due_holds(self, limit: int) -> list[DueHold]:
         """Open holds past their expiry, of every user: needs the system principal."""

@@ -1,62 +1,19 @@
-"""All SQL of the billing service."""
+"""Accounts: the user's Stripe customer (and those it replaced), and the user's rows in bulk
+for an erasure or an export. The transaction acts as that user (RLS) unless said otherwise.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visiona.billing.domain import USAGE_PROMPT_ENHANCEMENT, UsageSummary
-from visiona.billing.orm import UsageRecordRow
-from visiona.kit.rows import RowStore
-
-
-class UsageRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
-    async def record(
-        self,
-        *,
-        user_id: str,
-        source_event_id: uuid.UUID,
-        kind: str,
-        quantity: int,
-        occurred_at: datetime,
-    ) -> None:
-        await self.session.execute(
-            insert(UsageRecordRow)
-            .values(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                source_event_id=source_event_id,
-                kind=kind,
-                quantity=quantity,
-                occurred_at=occurred_at,
-            )
-            .on_conflict_do_nothing(index_elements=[UsageRecordRow.source_event_id])
-        )
-
-    async def summary(self) -> UsageSummary:
-        """Totals over the rows visible to this transaction's user (RLS)."""
-        row = (
-            await self.session.execute(
-                sa.select(
-                    sa.func.count().label("n"),
-                    sa.func.coalesce(sa.func.sum(UsageRecordRow.quantity), 0).label("tokens"),
-                ).where(UsageRecordRow.kind == USAGE_PROMPT_ENHANCEMENT)
-            )
-        ).one()
-        return UsageSummary(enhancements=int(row.n), llm_tokens=int(row.tokens))
-
-
-# --- a user's own data: erasure and export --------------------------------------------------
+from visiona.billing.repository import Repository
 
 # Every payment of the user billing knows of, as accounting keeps it: what (the pack or plan),
 # when, how much, and Stripe's id of it. Purchases are priced by their Checkout Session;
@@ -99,25 +56,6 @@ _STRIPE_EVENTS_OF = (
 )
 
 
-@dataclass
-class Erasure:
-    """One erasure round waiting on Stripe (a row of ``erasures``)."""
-
-    id: uuid.UUID
-    user_id: str
-    deletion_id: uuid.UUID
-    round: int
-    stripe_customer_id: str | None
-    removed: int
-    work: str | None
-    work_after: datetime
-    work_attempts: int
-    lease_until: datetime | None
-
-
-ERASURES = RowStore("erasures", Erasure)
-
-
 @dataclass(frozen=True)
 class Purge:
     removed: int
@@ -125,11 +63,8 @@ class Purge:
     stripe_customer_id: str | None
 
 
-class AccountRepository:
+class AccountRepository(Repository):
     """A user's rows in bulk; the transaction acts as that user (RLS)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
 
     async def stripe_customer(self, user_id: str) -> str | None:
         customer = (
@@ -139,6 +74,53 @@ class AccountRepository:
             )
         ).scalar()
         return str(customer) if customer else None
+
+    async def store_customer(self, user_id: str, customer: str) -> str:
+        """Record the user's first customer; the one already recorded wins (a twin's)."""
+        stored = (
+            await self.session.execute(
+                sa.text(
+                    "INSERT INTO accounts AS a (user_id, stripe_customer_id) VALUES (:u, :c) "
+                    "ON CONFLICT (user_id) DO UPDATE SET stripe_customer_id = "
+                    "COALESCE(a.stripe_customer_id, EXCLUDED.stripe_customer_id), "
+                    "updated_at = now() RETURNING stripe_customer_id"
+                ),
+                {"u": user_id, "c": customer},
+            )
+        ).scalar_one()
+        return str(stored)
+
+    async def replace_customer(self, user_id: str, missing: str, new: str) -> bool:
+        """Put ``new`` in place of ``missing`` (kept among the replaced ones), compared and set:
+        False when the stored customer is no longer ``missing``."""
+        replaced = (
+            await self.session.execute(
+                sa.text(
+                    "UPDATE accounts SET stripe_customer_id = :new, "
+                    "replaced_stripe_customer_ids = "
+                    "array_append(replaced_stripe_customer_ids, :old), updated_at = now() "
+                    "WHERE user_id = :u AND stripe_customer_id = :old "
+                    "RETURNING stripe_customer_id"
+                ),
+                {"u": user_id, "new": new, "old": missing},
+            )
+        ).scalar()
+        return replaced is not None
+
+    async def user_of_customer(self, customer: str) -> str | None:
+        """The user whose customer it is, or was before it was replaced (its late events are
+        theirs too). Reads across users: the transaction must be the system principal."""
+        user = (
+            await self.session.execute(
+                sa.text(
+                    "SELECT user_id FROM accounts WHERE stripe_customer_id = :c UNION ALL "
+                    "SELECT user_id FROM accounts WHERE replaced_stripe_customer_ids @> "
+                    "ARRAY[CAST(:c AS text)] LIMIT 1"
+                ),
+                {"c": customer},
+            )
+        ).scalar()
+        return str(user) if user else None
 
     async def payments(self, user_id: str) -> list[dict[str, Any]]:
         rows = await self.session.execute(
@@ -205,56 +187,6 @@ class AccountRepository:
             },
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def pending_erasure(
-        self, user_id: str, deletion_id: uuid.UUID, round_: int
-    ) -> uuid.UUID | None:
-        found = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT id FROM erasures WHERE user_id = :user AND deletion_id = :d "
-                    "AND round = :r FOR UPDATE"
-                ),
-                {"user": user_id, "d": deletion_id, "r": round_},
-            )
-        ).scalar()
-        return found if isinstance(found, uuid.UUID) else None
-
-    async def schedule_erasure(
-        self,
-        *,
-        user_id: str,
-        deletion_id: uuid.UUID,
-        round_: int,
-        stripe_customer_id: str | None,
-        removed: int,
-        work: str,
-    ) -> None:
-        """The round's row (due now), or what this delivery removed added to the existing one."""
-        await self.session.execute(
-            sa.text(
-                "INSERT INTO erasures AS e (id, user_id, deletion_id, round, stripe_customer_id, "
-                "removed, work) VALUES (:id, :user, :d, :r, :customer, :removed, :work) "
-                "ON CONFLICT (user_id, deletion_id, round) DO UPDATE SET "
-                "removed = e.removed + EXCLUDED.removed, stripe_customer_id = "
-                "COALESCE(e.stripe_customer_id, EXCLUDED.stripe_customer_id), "
-                "work = EXCLUDED.work, work_after = now(), updated_at = now()"
-            ),
-            {
-                "id": uuid.uuid4(),
-                "user": user_id,
-                "d": deletion_id,
-                "r": round_,
-                "customer": stripe_customer_id,
-                "removed": removed,
-                "work": work,
-            },
-        )
-
-    async def delete_erasure(self, erasure_id: uuid.UUID) -> None:
-        await self.session.execute(
-            sa.text("DELETE FROM erasures WHERE id = :id"), {"id": erasure_id}
-        )
 
 
 async def delete_expired_retained_payments(session: AsyncConnection, limit: int = 1000) -> int:

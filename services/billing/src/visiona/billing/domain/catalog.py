@@ -1,4 +1,8 @@
-"""The price list: credit packs, monthly plans, job prices and plan limits, from TOML."""
+"""The price list: credit packs, monthly plans, job prices and plan limits, from TOML.
+
+Pure but for :meth:`Catalog.load`, which reads the TOML file once at start-up (the one shipped
+next to this module unless ``BILLING_CATALOG_FILE`` names another).
+"""
 
 from __future__ import annotations
 

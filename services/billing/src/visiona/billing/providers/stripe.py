@@ -1,15 +1,18 @@
-"""The billing service's port to Stripe, and its adapter on the official SDK (StripeClient).
+"""Stripe: billing's port to it, and the adapter on the official SDK (StripeClient). The only
+module of billing that imports ``stripe``.
 
 Objects come back as plain dicts (``StripeObject.to_dict()``) so the rest of billing does not
-depend on the SDK's types, and errors as domain errors, class by class (:func:`domain_error`):
-Stripe's 4xx are not outages. Webhook signatures are checked with the SDK's own verifier
-against the current secret and, during a rotation, the previous one.
+depend on the SDK's types (:func:`field`, :func:`object_id`, :func:`timestamp` read them), and
+errors as domain errors, class by class (:func:`domain_error`): Stripe's 4xx are not outages.
+Webhook signatures are checked with the SDK's own verifier against the current secret and,
+during a rotation, the previous one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import stripe
@@ -28,6 +31,35 @@ from visiona.kit.logging import get_logger
 log = get_logger(__name__)
 
 StripeObj = dict[str, Any]
+
+
+def field(obj: Any, *path: str) -> Any:
+    """The value at ``path`` in a Stripe object, or None where any step is missing."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def timestamp(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def object_id(value: Any) -> str | None:
+    """An expandable field: an id, or the expanded object's id."""
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value) if value else None
+
+
+def invoice_price(invoice: StripeObj) -> str | None:
+    """The price of an invoice's first line (2025 shape ``pricing.price_details``, or ``price``)."""
+    for line in field(invoice, "lines", "data") or []:
+        price = field(line, "pricing", "price_details", "price") or object_id(line.get("price"))
+        if price:
+            return str(price)
+    return None
 
 
 class CustomerMissing(FailedPrecondition):

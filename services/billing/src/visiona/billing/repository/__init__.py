@@ -1,0 +1,23 @@
+"""Every SQL statement of the billing service, one module per aggregate, in SQLAlchemy Core's
+textual SQL (``sa.text``) on the unit of work's connection, or psycopg statements on the same
+transaction where a hot path wants one round trip.
+
+- :mod:`.ledger`: balances, entries and holds, through the ledger's database functions
+- :mod:`.account`: the user's Stripe customer, and their rows in bulk (erasure, export)
+- :mod:`.erasure`: erasure rounds waiting on Stripe (a row-as-job)
+- :mod:`.checkout`: Checkout Sessions billing opened
+- :mod:`.subscription`: plan subscriptions as Stripe last had them
+- :mod:`.stripe_event`: stored Stripe events, their staging and per-object locks
+- :mod:`.usage`: usage records from other services' events
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class Repository:
+    """Statements on one transaction: bind to a unit of work's connection (``uow.session``)."""
+
+    def __init__(self, session: AsyncConnection) -> None:
+        self.session = session
