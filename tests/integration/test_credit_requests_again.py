@@ -21,8 +21,8 @@ from tests.support.waiting import eventually
 from visiona.billing.config import BillingSettings
 from visiona.billing.consumers import HoldSaga
 from visiona.billing.domain.catalog import Catalog
+from visiona.billing.jobs import expire_due_holds
 from visiona.billing.repository.ledger import Ledger
-from visiona.billing.service.hold import expire_due_holds
 from visiona.generation.clients import PreparedPrompt, ReadyModel
 from visiona.generation.config import GenerationSettings
 from visiona.generation.consumers import credits_participant as generation_credits

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from tests.support.schemas import SchemaDb
 from visiona.billing.domain.catalog import Catalog
+from visiona.billing.jobs import expire_due_holds
 from visiona.billing.repository.ledger import Ledger
-from visiona.billing.service.hold import expire_due_holds
 
 
 def user() -> str:
@@ -302,7 +302,7 @@ def test_the_shipped_catalogue_is_valid() -> None:
 async def test_stripe_events_left_open_are_staged_again_once_they_are_old(
     billing_db: SchemaDb,
 ) -> None:
-    from visiona.billing.service.stripe_events import restage_open_events
+    from visiona.billing.jobs import restage_open_events
 
     event_id = f"evt_{uuid.uuid4().hex}"
     billing_db.sql(

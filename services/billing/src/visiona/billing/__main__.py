@@ -19,10 +19,9 @@ from visiona.billing.consumers import (
 )
 from visiona.billing.domain.catalog import Catalog
 from visiona.billing.grpc_api import BillingServicer
+from visiona.billing.jobs import expire_due_holds, restage_open_events
 from visiona.billing.providers.stripe import StripeSdk, WebhookVerifier
 from visiona.billing.service import BillingService
-from visiona.billing.service.hold import expire_due_holds
-from visiona.billing.service.stripe_events import restage_open_events
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli

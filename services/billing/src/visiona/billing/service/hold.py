@@ -14,13 +14,12 @@ from __future__ import annotations
 from visiona.billing.domain.catalog import Catalog
 from visiona.billing.domain.hold import (
     answer_to_request,
-    expiry_events,
     hold_key,
     hold_terms,
     settlement_events,
 )
 from visiona.billing.repository.ledger import Ledger
-from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.db import UnitOfWork
 from visiona.kit.events import JobKind
 from visiona.kit.logging import get_logger
 
@@ -80,24 +79,3 @@ class Holds:
         )
         for event in settlement_events(user_id, result):
             uow.emit(event)
-
-
-async def expire_due_holds(db: Database, batch: int) -> int:
-    """Release every open hold past its expiry; safe to run on several replicas at once."""
-    async with db.uow(system=True) as uow:
-        due = await Ledger(uow.session).due_holds(batch)
-    expired = 0
-    for hold in due:
-        async with db.uow(hold.user_id) as uow:
-            result = await Ledger(uow.session).settle_hold(
-                user_id=hold.user_id, key=hold.key, delivered=0, outcome="expired", final="expired"
-            )
-            if not result.changed or result.balance is None:
-                continue  # another replica, or the outcome, got there first
-            for event in expiry_events(hold, result.balance):
-                uow.emit(event)
-            await uow.commit()
-            expired += 1
-    if expired:
-        log.info("billing.holds_expired", count=expired)
-    return expired

@@ -74,20 +74,6 @@ async def ingest(
     return event_id, event_type, not stored
 
 
-async def restage_open_events(db: Database, older_than_s: float, limit: int = 100) -> int:
-    """Stage again the stored events still open long after they were staged: the applier
-    gave up on them (Stripe unreachable past the delivery limit, a dead-lettered message) or
-    they wait on a payment. Applying is idempotent, so a duplicate is harmless."""
-    async with db.uow() as uow:
-        events = await StripeEventRepository(uow.session).restage(older_than_s, limit)
-        for event in events:
-            uow.emit(StripeEventReceivedV1(stripe_event_id=event.id, type=event.type))
-        await uow.commit()
-    if events:
-        log.info("stripe.events_restaged", count=len(events))
-    return len(events)
-
-
 class StripeEventApplier:
     def __init__(self, catalog: Catalog, stripe: StripePort) -> None:
         subscriptions = Subscriptions(catalog, stripe)
