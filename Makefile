@@ -69,6 +69,9 @@ lint: install proto-check
 	# Paths, not -p: a namespace package would resolve to the contracts stubs first and skip
 	# the service it names.
 	.venv/bin/mypy libs/kit/src libs/cli/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
+	# The architecture's boundaries (.importlinter) and the one service shape (docs/architecture.md).
+	.venv/bin/lint-imports --no-cache
+	$(PY) scripts/check_layout.py
 	npx --no-install buf lint proto
 	cd web && npm run -s lint && npm run -s typecheck
 	$(PY) scripts/gen_web_api.py --check
