@@ -34,7 +34,7 @@ router = APIRouter(prefix="/billing", tags=["billing"])
 usage_router = APIRouter(tags=["billing"])
 
 ERRORS = unavailable("Billing or the payment provider is unavailable")
-# What the payment provider's refusals become (billing's stripe_api.domain_error).
+# What the payment provider's refusals become (billing's providers/stripe.py, domain_error).
 PROVIDER_REFUSALS = (
     "or the payment provider refused the request (`stripe_not_configured`, "
     "`stripe_catalog_mismatch`, `stripe_request_refused`, `payment_declined`)"
