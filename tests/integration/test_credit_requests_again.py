@@ -147,7 +147,7 @@ def new_user() -> str:
     return f"user_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def saga() -> HoldSaga:
     return HoldSaga(Catalog.load(BillingSettings().catalog_file))
 
