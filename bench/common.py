@@ -364,16 +364,16 @@ PLATFORM_POOLS = {
 }
 
 
-@contextlib.contextmanager
-def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platform]:
-    """The services, gateway and emulators as processes on free ports, with SeaweedFS (the
-    training service needs S3 to start, and every service writes its part of exports).
-    Everything is torn down on the way out; on failure the process logs are kept and their
-    folder named."""
+def bench_stack_config(
+    label: str, providers: Sequence[str], extra_env: dict[str, str] | None = None
+) -> StackConfig:
+    """A stack of every service, the gateway, the emulators of ``providers``, the dev issuer
+    and SeaweedFS, on free ports, in a state folder, database, roles, exchange and queue
+    prefix of this run's own."""
     state = Path(tempfile.mkdtemp(prefix=f"visiona-bench-{label}-"))
-    names = ["gateway", *SERVICES, "anthropic", "stripe", "clerk", "s3", *WEED_PORTS]
+    names = ["gateway", *SERVICES, *providers, "clerk", "s3", *WEED_PORTS]
     ports = {name: free_port() for name in names}
-    cfg = StackConfig(
+    return StackConfig(
         admin_url=ADMIN_URL,
         database=f"visiona_bench_{RUN}_{label}",
         amqp_url=AMQP_URL,
@@ -384,14 +384,23 @@ def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platfor
         queue_prefix=f"b{RUN}.",
         s3=S3Config(endpoint=f"127.0.0.1:{ports['s3']}", access_key="bench", secret_key="bench-s3"),
         log_format="json",
-        extra_env=UNLIMITED_EDGE | PLATFORM_POOLS,
+        extra_env=UNLIMITED_EDGE | PLATFORM_POOLS | (extra_env or {}),
     )
+
+
+@contextlib.contextmanager
+def running_stack(
+    cfg: StackConfig, label: str, *, keep_logs_on_error: bool = True
+) -> Iterator[tuple[LocalStack, DevIssuer]]:
+    """``cfg``'s processes up and the dev issuer's key, until the block ends; then everything
+    torn down and removed (the database, roles, queues and state folder). On failure the
+    process logs are kept and their folder named (the stored objects are not)."""
+    state = Path(cfg.state_dir)
     stack = LocalStack(cfg)
     failed = False
     try:
         stack.up()
-        issuer = load_or_create_key(state / "clerk", issuer=cfg.clerk_issuer)
-        yield Platform(cfg, stack, issuer)
+        yield stack, load_or_create_key(state / "clerk", issuer=cfg.clerk_issuer)
     except BaseException:
         failed = True
         raise
@@ -400,6 +409,18 @@ def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platfor
         drop(ADMIN_URL, cfg.database, [cfg.roles(s) for s in SERVICES])
         asyncio.run(purge_broker((cfg.queue_prefix, cfg.exchange)))
         if failed and keep_logs_on_error:
+            shutil.rmtree(state / "s3", ignore_errors=True)
             print(f"[{label}] service logs kept in {state / 'logs'}")
         else:
             shutil.rmtree(state, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def platform(label: str, *, keep_logs_on_error: bool = True) -> Iterator[Platform]:
+    """The services, gateway and emulators as processes on free ports, with SeaweedFS (the
+    training service needs S3 to start, and every service writes its part of exports).
+    Everything is torn down on the way out; on failure the process logs are kept and their
+    folder named."""
+    cfg = bench_stack_config(label, ["anthropic", "stripe"])
+    with running_stack(cfg, label, keep_logs_on_error=keep_logs_on_error) as (stack, issuer):
+        yield Platform(cfg, stack, issuer)

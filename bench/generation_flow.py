@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,17 +30,13 @@ import psycopg
 
 from bench.common import (
     ADMIN_URL,
-    AMQP_URL,
-    PLATFORM_POOLS,
-    RUN,
-    UNLIMITED_EDGE,
     BenchError,
-    purge_broker,
+    bench_stack_config,
+    running_stack,
 )
 from visiona.cli.samples import FACE_INDICES, face_photo
-from visiona.emulators.clerk import DevIssuer, load_or_create_key
-from visiona.emulators.stack import WEED_PORTS, LocalStack, S3Config, StackConfig, free_port
-from visiona.kit.provision import SERVICES, drop
+from visiona.emulators.clerk import DevIssuer
+from visiona.emulators.stack import LocalStack, StackConfig
 
 TERMINAL = ("succeeded", "failed", "canceled")
 PACK = "pro"  # 1000 credits: a training (150) and up to 212 images at 4
@@ -110,42 +104,11 @@ def full_platform(
     processes on free ports; torn down on the way out, the logs kept on failure.
     ``web_origins``: the web app's origins, when a benchmark serves it (else the stack's
     default)."""
-    state = Path(tempfile.mkdtemp(prefix=f"visiona-bench-{label}-"))
-    names = ["gateway", *SERVICES, "anthropic", "stripe", "replicate", "clerk", "s3"]
-    ports = {name: free_port() for name in [*names, *WEED_PORTS]}
-    cfg = StackConfig(
-        admin_url=ADMIN_URL,
-        database=f"visiona_bench_{RUN}_{label}",
-        amqp_url=AMQP_URL,
-        ports=ports,
-        state_dir=state,
-        role_suffix=f"_b{RUN}",
-        exchange=f"visiona.events.b{RUN}",
-        queue_prefix=f"b{RUN}.",
-        s3=S3Config(endpoint=f"127.0.0.1:{ports['s3']}", access_key="bench", secret_key="bench-s3"),
-        log_format="json",
-        extra_env=UNLIMITED_EDGE | PLATFORM_POOLS | (extra_env or {}),
-    )
+    cfg = bench_stack_config(label, ["anthropic", "stripe", "replicate"], extra_env)
     if web_origins is not None:
         cfg.web_origins = web_origins
-    stack = LocalStack(cfg)
-    failed = False
-    try:
-        stack.up()
-        issuer = load_or_create_key(state / "clerk", issuer=cfg.clerk_issuer)
+    with running_stack(cfg, label) as (stack, issuer):
         yield FullPlatform(cfg, stack, issuer)
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        stack.down()
-        drop(ADMIN_URL, cfg.database, [cfg.roles(s) for s in SERVICES])
-        asyncio.run(purge_broker((cfg.queue_prefix, cfg.exchange)))
-        if failed:
-            shutil.rmtree(state / "s3", ignore_errors=True)
-            print(f"[{label}] service logs kept in {state / 'logs'}")
-        else:
-            shutil.rmtree(state, ignore_errors=True)
 
 
 # --- a user -----------------------------------------------------------------------------------
@@ -266,10 +229,17 @@ async def ready_user(
 ) -> User:
     """A user with the Pro pack's credits and a trained model."""
     user = new_user(stack, label)
+    await make_ready(user, one_at_a_time or asyncio.Lock())
+    return user
+
+
+async def make_ready(user: User, one_at_a_time: asyncio.Lock) -> None:
+    """Buy ``user`` the Pro pack, upload their photos (under ``one_at_a_time``) and train
+    their model: ``user.model_id``, and how long each step took in ``user.setup_s``."""
     started = time.perf_counter()
     await buy_credits(user)
     bought = time.perf_counter()
-    photo_ids = await upload_photos(user, one_at_a_time or asyncio.Lock())
+    photo_ids = await upload_photos(user, one_at_a_time)
     uploaded = time.perf_counter()
     user.model_id = await train(user, photo_ids)
     user.setup_s = {
@@ -277,7 +247,6 @@ async def ready_user(
         "photos_s": round(uploaded - bought, 2),
         "training_s": round(time.perf_counter() - uploaded, 2),
     }
-    return user
 
 
 async def ready_users(stack: FullPlatform, count: int, label: str) -> list[User]:

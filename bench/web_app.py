@@ -31,10 +31,8 @@ from bench.common import BenchError
 from bench.generation_flow import (
     FullPlatform,
     User,
-    buy_credits,
     full_platform,
-    train,
-    upload_photos,
+    make_ready,
 )
 from visiona.emulators.stack import free_port, stop_process
 
@@ -180,17 +178,7 @@ async def web_user(web: WebPlatform, label: str) -> WebUser:
 async def ready_web_user(web: WebPlatform, label: str) -> WebUser:
     """A user with the Pro pack's credits and a trained model, all through the gateway."""
     user = await web_user(web, label)
-    started = time.perf_counter()
-    await buy_credits(user)
-    bought = time.perf_counter()
-    photo_ids = await upload_photos(user, asyncio.Lock())
-    uploaded = time.perf_counter()
-    user.model_id = await train(user, photo_ids)
-    user.setup_s = {
-        "credits_s": round(bought - started, 2),
-        "photos_s": round(uploaded - bought, 2),
-        "training_s": round(time.perf_counter() - uploaded, 2),
-    }
+    await make_ready(user, asyncio.Lock())
     return user
 
 

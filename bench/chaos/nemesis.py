@@ -161,14 +161,23 @@ class Nemesis:
         fault.held_s = self.rng.uniform(*bounds)
         await asyncio.sleep(fault.held_s)
 
+    async def _restart(
+        self, fault: Fault, held: str, stop: Callable[[], object], start: Callable[[], object]
+    ) -> None:
+        """``stop`` a server, pause, ``start`` it again; ``held`` (not expected to answer)
+        meanwhile."""
+        self.platform.held.add(held)
+        await asyncio.to_thread(stop)
+        await self._pause(fault, RESTART_PAUSE_S)
+        await asyncio.to_thread(start)
+
     async def _inject(self, fault: Fault) -> None:
         p = self.platform
         what, _, name = fault.kind.partition(":")
         if what == "kill":
-            p.held.add(name)
-            await asyncio.to_thread(p.stack.kill, name)
-            await self._pause(fault, RESTART_PAUSE_S)
-            await asyncio.to_thread(p.stack.start, name)
+            await self._restart(
+                fault, name, lambda: p.stack.kill(name), lambda: p.stack.start(name)
+            )
         elif what == "stop":
             pid = p.pid(name)
             if pid is None:
@@ -180,27 +189,15 @@ class Nemesis:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
         elif fault.kind == "postgres:immediate":
-            p.held.add("postgres")
-            await asyncio.to_thread(p.pg.stop_immediate)
-            await self._pause(fault, RESTART_PAUSE_S)
-            await asyncio.to_thread(p.pg.start)
+            await self._restart(fault, "postgres", p.pg.stop_immediate, p.pg.start)
         elif fault.kind == "postgres:kill":
-            p.held.add("postgres")
-            await asyncio.to_thread(p.pg.kill_postmaster)
-            await self._pause(fault, RESTART_PAUSE_S)
-            await asyncio.to_thread(p.pg.start)
+            await self._restart(fault, "postgres", p.pg.kill_postmaster, p.pg.start)
         elif fault.kind == "rabbitmq:close":
             await asyncio.to_thread(p.mq.close_all_connections)
         elif fault.kind == "rabbitmq:stop_app":
-            p.held.add("rabbitmq")
-            await asyncio.to_thread(p.mq.stop_app)
-            await self._pause(fault, RESTART_PAUSE_S)
-            await asyncio.to_thread(p.mq.start_app)
+            await self._restart(fault, "rabbitmq", p.mq.stop_app, p.mq.start_app)
         elif fault.kind == "rabbitmq:kill":
-            p.held.add("rabbitmq")
-            await asyncio.to_thread(p.mq.kill)
-            await self._pause(fault, RESTART_PAUSE_S)
-            await asyncio.to_thread(p.mq.start)
+            await self._restart(fault, "rabbitmq", p.mq.kill, p.mq.start)
         else:
             raise ValueError(f"unknown fault {fault.kind}")
 

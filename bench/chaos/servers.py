@@ -94,6 +94,14 @@ def rabbitmq_sbindir() -> Path:
     raise ServerError("rabbitmq-server and rabbitmqctl were not found")
 
 
+def _kill_9(pid: int | None, proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL ``pid`` (gone already is fine), then reap ``proc``, the process that runs it."""
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _wait_exit(proc, 30)
+
+
 def _wait_exit(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
     if proc is None:
         return
@@ -214,11 +222,7 @@ class PrivatePostgres:
 
     def kill_postmaster(self) -> None:
         """``kill -9`` of the postmaster; its backends notice and exit on their own."""
-        pid = self.postmaster_pid
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _wait_exit(self.process, 30)
+        _kill_9(self.postmaster_pid, self.process)
         self.process = None
 
     def stop(self) -> None:
@@ -353,11 +357,7 @@ class PrivateRabbitMQ:
 
     def kill(self) -> None:
         """``kill -9`` of the node's Erlang VM."""
-        pid = self.beam_pid
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _wait_exit(self.process, 30)
+        _kill_9(self.beam_pid, self.process)
         self.process = None
         self.pid_file.unlink(missing_ok=True)
 

@@ -201,6 +201,11 @@ def client(base_url: str) -> stripe.StripeClient:
     )
 
 
+@pytest.fixture
+def customer(client: stripe.StripeClient) -> Any:
+    return client.v1.customers.create({"email": "ada@example.com"})
+
+
 def new_checkout(client: stripe.StripeClient, mode: str = "payment", **extra: Any) -> Any:
     price = "price_credits_100" if mode == "payment" else "price_pro_monthly"
     params: dict[str, Any] = {
@@ -405,9 +410,8 @@ def test_products_and_prices_through_the_api_and_seed_endpoint(
 
 
 def test_payment_checkout_completes_and_sends_a_signed_webhook(
-    client: stripe.StripeClient, base_url: str, rec: Receiver
+    client: stripe.StripeClient, base_url: str, rec: Receiver, customer: Any
 ) -> None:
-    customer = client.v1.customers.create({"email": "ada@example.com"})
     session = new_checkout(
         client,
         customer=customer.id,
@@ -522,9 +526,8 @@ def test_expire_open_session(client: stripe.StripeClient, rec: Receiver) -> None
 
 
 def test_subscription_checkout_creates_subscription_invoice_and_payment(
-    client: stripe.StripeClient, base_url: str, rec: Receiver
+    client: stripe.StripeClient, base_url: str, rec: Receiver, customer: Any
 ) -> None:
-    customer = client.v1.customers.create({"email": "ada@example.com"})
     session = new_checkout(
         client,
         "subscription",

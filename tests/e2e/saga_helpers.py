@@ -6,15 +6,29 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
+import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, wait_for
 from visiona.kit.bus import EventBus, Subscription
-from visiona.kit.events import AccountPurged, Event, decode_event
+from visiona.kit.events import (
+    AccountExported,
+    AccountPurged,
+    Event,
+    ExportRequestedV1,
+    decode_event,
+)
+
+Exported = TypeVar("Exported", bound=AccountExported)
+
+
+def unique_name(prefix: str) -> str:
+    """A user name no other user's id contains (tests match user ids as substrings)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 class EventProbe:
@@ -62,6 +76,17 @@ class EventProbe:
     async def publish(self, event: Event) -> None:
         await self.bus.publish_event(event)
 
+    async def export(
+        self, kind: type[Exported], user_id: str, export_id: uuid.UUID, timeout_s: float = 60.0
+    ) -> Exported:
+        """Ask for ``user_id``'s export as the gateway does; the participant's answer."""
+        await self.publish(ExportRequestedV1(user_id=user_id, export_id=export_id))
+        done = await self.wait_for(
+            lambda e: isinstance(e, kind) and e.export_id == export_id, timeout_s
+        )
+        assert isinstance(done, kind)
+        return done
+
     async def wait_for(self, predicate: Callable[[Event], bool], timeout_s: float = 60.0) -> Event:
         """The first event seen (now or later) that satisfies ``predicate``."""
         deadline = time.monotonic() + timeout_s
@@ -102,3 +127,39 @@ async def wait_seen(
 
     found: list[Any] = await eventually(f"{count} matching events", enough, timeout_s)
     return found
+
+
+def wait_export(stack: Any, user: str, export_id: str, timeout_s: float = 90) -> dict[str, Any]:
+    """Once the user's export (``GET /v1/me/exports/{id}``) is ready or failed: what it says."""
+    return dict(
+        wait_for(
+            "the export to finish",
+            lambda: httpx.get(
+                f"{stack.url}/v1/me/exports/{export_id}", headers=stack.auth(user)
+            ).json(),
+            lambda export: export["status"] in ("ready", "failed"),
+            timeout_s=timeout_s,
+        )
+    )
+
+
+@contextlib.contextmanager
+def configured(
+    configure: Callable[[dict[str, Any]], object], faulty: dict[str, Any], normal: dict[str, Any]
+) -> Iterator[None]:
+    """A provider emulator ``configure``d ``faulty`` for the block, ``normal`` again after."""
+    configure(faulty)
+    try:
+        yield
+    finally:
+        configure(normal)
+
+
+@contextlib.contextmanager
+def restarted_after(stack: Any, service: str) -> Iterator[None]:
+    """The block may kill ``service``: it is started again, and ready, when the block ends."""
+    try:
+        yield
+    finally:
+        stack.processes.start(service)
+        stack.processes.wait_ready()

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.saga_helpers import wait_export
 from tests.e2e.test_billing import buy_starter, wait_balance
 from tests.e2e.test_clerk_webhooks import clerk, create_clerk_user, wait_me
 from tests.e2e.test_generation import generate, wait_generation
@@ -205,17 +206,6 @@ def test_erasure_completes_when_a_service_is_killed_in_the_middle(
     wait_erased(stack, user, timeout_s=180)
     assert rows_naming(stack, needles_of(user, mine)) == []
     assert keys_naming(stack, needles_of(user, mine)) == []
-
-
-def wait_export(stack: RunningStack, user: str, export_id: str) -> dict[str, Any]:
-    return wait_for(
-        "the export to finish",
-        lambda: httpx.get(
-            f"{stack.url}/v1/me/exports/{export_id}", headers=stack.auth(user)
-        ).json(),
-        lambda export: export["status"] in ("ready", "failed"),
-        timeout_s=90,
-    )
 
 
 def test_an_export_holds_exactly_the_users_data(stack: RunningStack) -> None:

@@ -17,7 +17,14 @@ import httpx
 import pytest
 import stripe
 
-from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
+from tests.e2e.saga_helpers import (
+    EventProbe,
+    configured,
+    purged_by,
+    restarted_after,
+    unique_name,
+    wait_seen,
+)
 from tests.e2e.test_billing import (
     CATALOG,
     CREATOR,
@@ -32,7 +39,7 @@ from tests.e2e.test_billing import (
     sdk,
     wait_balance,
 )
-from tests.e2e.training_helpers import storage
+from tests.e2e.training_helpers import objects_under, read_object
 from tests.support.rows import rows_naming
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
@@ -50,11 +57,6 @@ PURGED = BillingAccountPurgedV1.routing_key
 EXPORTED = BillingAccountExportedV1.routing_key
 
 
-def name(prefix: str) -> str:
-    """A user name no other user's id contains (user ids are matched as substrings below)."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 def email_of(user: str) -> str:
     return f"{user}@mail.example"
 
@@ -69,6 +71,11 @@ def pay_as(session: dict[str, Any], email: str) -> dict[str, Any]:
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def stripe_config(stack: RunningStack) -> Callable[[dict[str, Any]], object]:
+    """Sets the Stripe emulator's faults (``/_emulator/config``)."""
+    return lambda config: emulator(stack, "/_emulator/config", config)
 
 
 async def customer_with_pack_and_plan(stack: RunningStack, user: str) -> dict[str, str]:
@@ -163,7 +170,7 @@ def retained(stack: RunningStack, *references: str) -> list[tuple[object, ...]]:
 async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_anonymised(
     stack: RunningStack,
 ) -> None:
-    a, b = name("erased"), name("kept")
+    a, b = unique_name("erased"), unique_name("kept")
     a_id, b_id = f"user_{a}", f"user_{b}"
     a_stripe = await customer_with_pack_and_plan(stack, a)
     b_stripe = await customer_with_pack_and_plan(stack, b)
@@ -306,14 +313,16 @@ def short_erasure_lease(stack: RunningStack) -> Iterator[None]:
 async def test_an_erasure_killed_while_deleting_the_customer_completes_after_a_restart(
     stack: RunningStack,
 ) -> None:
-    a = name("killed")
+    a = unique_name("killed")
     a_id = f"user_{a}"
     a_stripe = await customer_with_pack_and_plan(stack, a)
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
         # Every Stripe call now takes 4 s: billing is killed inside the customer's deletion.
-        emulator(stack, "/_emulator/config", {"latency_ms": 4000})
-        try:
+        with (
+            restarted_after(stack, "billing"),
+            configured(stripe_config(stack), {"latency_ms": 4000}, {"latency_ms": 0}),
+        ):
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
             wait_for(
                 "the worker to take the round",
@@ -324,10 +333,6 @@ async def test_an_erasure_killed_while_deleting_the_customer_completes_after_a_r
             )
             await asyncio.sleep(0.5)
             stack.processes.kill("billing")
-        finally:
-            emulator(stack, "/_emulator/config", {"latency_ms": 0})
-            stack.processes.start("billing")
-            stack.processes.wait_ready()
         assert [e for e in probe.seen if purged(deletion, 1)(e)] == []
         done = await probe.wait_for(purged(deletion, 1), timeout_s=60)
     assert done.removed > 0
@@ -342,13 +347,12 @@ async def test_an_erasure_killed_while_deleting_the_customer_completes_after_a_r
 async def test_stripe_failing_delays_an_erasure_and_never_answers_it_half_done(
     stack: RunningStack,
 ) -> None:
-    a = name("outage")
+    a = unique_name("outage")
     a_id = f"user_{a}"
     a_stripe = await customer_with_pack_and_plan(stack, a)
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
-        emulator(stack, "/_emulator/config", {"fail_status": 503})
-        try:
+        with configured(stripe_config(stack), {"fail_status": 503}, {"fail_status": None}):
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
             wait_for(
                 "a failed attempt",
@@ -362,8 +366,6 @@ async def test_stripe_failing_delays_an_erasure_and_never_answers_it_half_done(
             # The rows are gone already; the answer waits for Stripe.
             assert rows_naming(stack.admin_sql, "billing", a_stripe["customer"]) == {"erasures": 1}
             assert [e for e in probe.seen if purged(deletion, 1)(e)] == []
-        finally:
-            emulator(stack, "/_emulator/config", {"fail_status": None})
         done = await probe.wait_for(purged(deletion, 1), timeout_s=60)
     assert done.removed > 0
     with pytest.raises(stripe.InvalidRequestError):
@@ -374,32 +376,20 @@ async def test_stripe_failing_delays_an_erasure_and_never_answers_it_half_done(
 async def test_export_part_holds_the_users_billing_records_and_nothing_of_others(
     stack: RunningStack,
 ) -> None:
-    a, b = name("exporter"), name("bystander")
+    a, b = unique_name("exporter"), unique_name("bystander")
     a_id, b_id = f"user_{a}", f"user_{b}"
     a_stripe = await customer_with_pack_and_plan(stack, a)
     b_stripe = await customer_with_pack_and_plan(stack, b)
 
     export_id = uuid.uuid4()
     async with EventProbe(stack, [EXPORTED]) as probe:
-        await probe.publish(ExportRequestedV1(user_id=a_id, export_id=export_id))
-        done = await probe.wait_for(
-            lambda e: isinstance(e, BillingAccountExportedV1) and e.export_id == export_id
-        )
+        done = await probe.export(BillingAccountExportedV1, a_id, export_id)
         assert done.user_id == a_id and done.prefix == f"exports/{export_id}/billing/"
-        s = storage(stack)
-        listing = {
-            str(o.object_name): int(o.size or 0)
-            for o in s.client.list_objects(s.bucket, prefix=done.prefix, recursive=True)
-        }
+        listing = objects_under(stack, done.prefix)
         assert (done.objects, done.bytes) == (len(listing), sum(listing.values()))
 
         def records(name: str) -> list[dict[str, Any]]:
-            response = s.client.get_object(s.bucket, f"{done.prefix}records/{name}.json")
-            try:
-                return list(json.loads(response.read()))
-            finally:
-                response.close()
-                response.release_conn()
+            return list(json.loads(read_object(stack, f"{done.prefix}records/{name}.json")))
 
         assert set(listing) == {
             f"{done.prefix}records/{n}.json"

@@ -18,8 +18,7 @@ from tests.e2e.test_generation import (
     AFTER_TRAINING,
     IMAGE,
     generate,
-    owner,  # noqa: F401 - fixture
-    row,
+    prediction_started,
     wait_generation,
 )
 from tests.e2e.training_helpers import emulator
@@ -76,18 +75,13 @@ def failed_attempts(stack: RunningStack, group: str, event_id: str) -> int:
 @pytest.mark.disruptive
 def test_an_outcome_billing_gets_while_its_database_is_down_is_captured_once_it_is_back(
     stack: RunningStack,
-    owner: tuple[str, dict[str, Any]],  # noqa: F811
+    owner: tuple[str, dict[str, Any]],
 ) -> None:
     user, model = owner
     # The prediction runs until the test ends it.
     emulator(stack, "config", {"prediction_duration_s": 600})
     gen = generate(stack, user, model_id=model["id"], num_outputs=2).json()
-    prediction = wait_for(
-        "the prediction to start",
-        lambda: row(stack, gen["id"])["provider_prediction_id"],
-        lambda p: p is not None,
-        timeout_s=40,
-    )
+    prediction = prediction_started(stack, gen["id"])
     assert dead_letters(stack, HOLDS_CONSUMER) == 0
 
     with database_unavailable(stack, "billing"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
@@ -20,7 +20,6 @@ from tests.e2e.test_generation import (
     IMAGE,
     STARTER,
     generate,
-    owner,  # noqa: F401 - fixture
     wait_generation,
 )
 from tests.e2e.training_helpers import accepted_photo_ids, create_model, wait_model
@@ -44,6 +43,22 @@ async def billing_misses(stack: RunningStack, routing_key: str) -> AsyncIterator
             await queue.bind(cfg.exchange, routing_key)
 
 
+def request_of(
+    kind: type[GenerationRequestedV1 | TrainingRequestedV1],
+    job_id: uuid.UUID,
+    other_than: uuid.UUID | None = None,
+) -> Callable[[Event], bool]:
+    """Matches a request for credits (``kind``) for one job, other than the event ``other_than``."""
+
+    def match(e: Event) -> bool:
+        if not isinstance(e, kind) or e.event_id == other_than:
+            return False
+        job = e.generation_id if isinstance(e, GenerationRequestedV1) else e.model_id
+        return job == job_id
+
+    return match
+
+
 def hold_entries(stack: RunningStack, user: str) -> list[str]:
     return [e["kind"] for e in ledger(stack, user) if e["kind"] == "hold"]
 
@@ -51,31 +66,22 @@ def hold_entries(stack: RunningStack, user: str) -> list[str]:
 @pytest.mark.disruptive
 async def test_a_generation_whose_request_billing_missed_asks_again_and_completes(
     stack: RunningStack,
-    owner: tuple[str, dict[str, Any]],  # noqa: F811
+    owner: tuple[str, dict[str, Any]],
 ) -> None:
     user, model = owner
     key = GenerationRequestedV1.routing_key
     async with EventProbe(stack, [key]) as probe:
-
-        def request_of(gen_id: uuid.UUID, other_than: uuid.UUID | None = None) -> Any:
-            def match(e: Event) -> bool:
-                return (
-                    isinstance(e, GenerationRequestedV1)
-                    and e.generation_id == gen_id
-                    and e.event_id != other_than
-                )
-
-            return match
-
         async with billing_misses(stack, key):
             created = await asyncio.to_thread(
                 generate, stack, user, model_id=model["id"], num_outputs=2
             )
             assert created.status_code == 202, created.text
             gen_id = uuid.UUID(created.json()["id"])
-            first = await probe.wait_for(request_of(gen_id))
+            first = await probe.wait_for(request_of(GenerationRequestedV1, gen_id))
         # Billing never heard of it; the generation, still awaiting credits, asks again.
-        again = await probe.wait_for(request_of(gen_id, other_than=first.event_id))
+        again = await probe.wait_for(
+            request_of(GenerationRequestedV1, gen_id, other_than=first.event_id)
+        )
         assert again.event_id != first.event_id
 
     done = await asyncio.to_thread(wait_generation, stack, user, str(gen_id))
@@ -96,23 +102,12 @@ async def test_a_training_whose_request_billing_missed_asks_again_and_trains(
     photo_ids = await asyncio.to_thread(accepted_photo_ids, stack, user, 10)
     key = TrainingRequestedV1.routing_key
     async with EventProbe(stack, [key]) as probe:
-
-        def request_of(model_id: uuid.UUID, other_than: uuid.UUID | None = None) -> Any:
-            def match(e: Event) -> bool:
-                return (
-                    isinstance(e, TrainingRequestedV1)
-                    and e.model_id == model_id
-                    and e.event_id != other_than
-                )
-
-            return match
-
         async with billing_misses(stack, key):
             created = await asyncio.to_thread(create_model, stack, user, photo_ids, preset="fast")
             assert created.status_code == 202, created.text
             model_id = uuid.UUID(created.json()["id"])
-            first = await probe.wait_for(request_of(model_id))
-        await probe.wait_for(request_of(model_id, other_than=first.event_id))
+            first = await probe.wait_for(request_of(TrainingRequestedV1, model_id))
+        await probe.wait_for(request_of(TrainingRequestedV1, model_id, other_than=first.event_id))
 
     ready = await asyncio.to_thread(wait_model, stack, user, str(model_id))
     assert ready["status"] == "succeeded", ready

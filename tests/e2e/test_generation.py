@@ -17,6 +17,7 @@ from tests.e2e.test_billing import balance, buy_starter, ledger, wait_balance
 from tests.e2e.training_helpers import (
     api,
     emulator,
+    get_json,
     replicate_get,
     replicate_url,
     storage,
@@ -50,22 +51,13 @@ def ready_owner(stack: RunningStack, name: str = "artist") -> tuple[str, dict[st
     return user, model
 
 
-@pytest.fixture
-def owner(stack: RunningStack) -> tuple[str, dict[str, Any]]:
-    """A user with a ready model and 50 credits left."""
-    return ready_owner(stack)
-
-
 def generate(stack: RunningStack, user: str, **body: Any) -> httpx.Response:
     with api(stack, user) as c:
         return c.post("/v1/generations", json={"prompt": "me on a beach at sunset", **body})
 
 
 def get_generation(stack: RunningStack, user: str, gen_id: str) -> dict[str, Any]:
-    with api(stack, user) as c:
-        r = c.get(f"/v1/generations/{gen_id}")
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return get_json(stack, user, f"/v1/generations/{gen_id}")
 
 
 def wait_generation(
@@ -86,6 +78,28 @@ def row(stack: RunningStack, gen_id: str) -> dict[str, Any]:
         "SELECT row_to_json(g) FROM generation.generations g WHERE id = %s", uuid.UUID(gen_id)
     )
     return dict(rows[0][0])  # type: ignore[call-overload]
+
+
+def prediction_started(stack: RunningStack, gen_id: str, timeout_s: float = 40) -> str:
+    """Once the generation's prediction runs at the provider: its id."""
+    return str(
+        wait_for(
+            "the prediction to start",
+            lambda: row(stack, gen_id)["provider_prediction_id"],
+            lambda v: v is not None,
+            timeout_s=timeout_s,
+        )
+    )
+
+
+def ingest_under_way(stack: RunningStack, gen_id: str) -> None:
+    """Wait until a worker holds the generation's ingest (copying the outputs)."""
+    wait_for(
+        "the ingest to be under way",
+        lambda: row(stack, gen_id),
+        lambda r: r["work"] == "ingest" and r["lease_until"] is not None,
+        timeout_s=40,
+    )
 
 
 def test_generate_four_images_stored_with_thumbnails_and_paid_per_image(
@@ -202,11 +216,7 @@ def test_cancel_releases_the_credits(
     user, model = owner
     emulator(stack, "config", {"prediction_duration_s": 30})
     gen = generate(stack, user, model_id=model["id"], num_outputs=2).json()
-    wait_for(
-        "the prediction to start",
-        lambda: row(stack, gen["id"])["provider_prediction_id"],
-        lambda v: v is not None,
-    )
+    prediction_started(stack, gen["id"])
     with api(stack, user) as c:
         canceled = c.post(f"/v1/generations/{gen['id']}/cancel")
         assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
@@ -400,11 +410,7 @@ def test_objects_no_row_names_are_swept_once_the_generation_has_ended(
     assert kept["status"] == "succeeded"
     emulator(stack, "config", {"prediction_duration_s": 30})
     gen = generate(stack, user, model_id=model["id"], num_outputs=2).json()
-    wait_for(
-        "the prediction to start",
-        lambda: row(stack, gen["id"])["provider_prediction_id"],
-        lambda v: v is not None,
-    )
+    prediction_started(stack, gen["id"])
     s = storage(stack)
     folder = f"images/{storage_owner(stack, 'generation', f'user_{user}')}/{gen['id']}/"
     for name in ("0.webp", "0.thumb.webp"):

@@ -14,14 +14,30 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
+from tests.e2e.saga_helpers import (
+    EventProbe,
+    configured,
+    purged_by,
+    restarted_after,
+    wait_seen,
+)
 from tests.e2e.test_generation import (
     generate,
+    ingest_under_way,
+    prediction_started,
     ready_owner,
     row,
     wait_generation,
 )
-from tests.e2e.training_helpers import api, emulator, replicate_get, storage, storage_owner
+from tests.e2e.training_helpers import (
+    api,
+    emulator,
+    objects_under,
+    read_object,
+    replicate_config,
+    replicate_get,
+    storage_owner,
+)
 from tests.support.rows import rows_naming
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
@@ -53,22 +69,8 @@ def generation_in_flight(stack: RunningStack, user: str, model: dict[str, Any]) 
     created = generate(stack, user, model_id=model["id"])
     assert created.status_code == 202, created.text
     gen_id = str(created.json()["id"])
-    wait_for(
-        "the prediction to start",
-        lambda: row(stack, gen_id)["provider_prediction_id"],
-        lambda v: v is not None,
-        timeout_s=30,
-    )
+    prediction_started(stack, gen_id, timeout_s=30)
     return gen_id
-
-
-def image_keys(stack: RunningStack, prefix: str) -> dict[str, int]:
-    """The raw bucket listing under ``prefix``: key → size."""
-    s = storage(stack)
-    return {
-        str(o.object_name): int(o.size or 0)
-        for o in s.client.list_objects(s.bucket, prefix=prefix, recursive=True)
-    }
 
 
 def user_tables(stack: RunningStack) -> list[str]:
@@ -137,14 +139,14 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
 
     # What there is to remove, and what must stay.
     a_owner, b_owner = (storage_owner(stack, "generation", u) for u in (a_id, b_id))
-    a_objects = image_keys(stack, f"images/{a_owner}/")
+    a_objects = objects_under(stack, f"images/{a_owner}/")
     assert len(a_objects) == 4  # two images, two thumbnails
     assert webhook_rows(stack, finished_predictions) > 0
     before = rows_naming(stack.admin_sql, "generation", a_id)
     assert before["generations"] == 3 and before["images"] == 2 and before["outbox"] > 0
     b_rows, b_objects = (
         rows_naming(stack.admin_sql, "generation", b_id),
-        image_keys(stack, f"images/{b_owner}/"),
+        objects_under(stack, f"images/{b_owner}/"),
     )
     assert b_rows["images"] == 1 and len(b_objects) == 2
 
@@ -158,11 +160,11 @@ async def test_erasure_removes_everything_of_the_user_and_nothing_of_anyone_else
         assert set(user_tables(stack)) >= {"generations", "images", "erasures", "exports"}
         assert rows_naming(stack.admin_sql, "generation", a_id) == {}
         assert webhook_rows(stack, finished_predictions) == 0
-        assert [k for k in image_keys(stack, "images/") if a_id in k or a_owner in k] == []
+        assert [k for k in objects_under(stack, "images/") if a_id in k or a_owner in k] == []
         assert prediction_status(stack, in_flight_prediction) == "canceled"
         # The other user keeps everything, still reachable through the API.
         assert rows_naming(stack.admin_sql, "generation", b_id) == b_rows
-        assert image_keys(stack, f"images/{b_owner}/") == b_objects
+        assert objects_under(stack, f"images/{b_owner}/") == b_objects
         with api(stack, b) as c:
             assert c.get(f"/v1/generations/{b_gen['id']}").json()["status"] == "succeeded"
             assert len(c.get("/v1/images").json()["images"]) == 1
@@ -193,8 +195,10 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
     async with EventProbe(stack, [PURGED]) as probe:
         # Every Replicate call now takes 4 s: the erasure waits on one (a poll it lets finish,
         # or its own cancel) when it is killed.
-        emulator(stack, "config", {"latency_ms": 4000})
-        try:
+        with (
+            restarted_after(stack, "generation"),
+            configured(replicate_config(stack), {"latency_ms": 4000}, {"latency_ms": 0}),
+        ):
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
             wait_for(
                 "the erasure to stop the generation",
@@ -207,14 +211,10 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
             assert stack.admin_sql("SELECT count(*) FROM generation.erasures") == [(1,)]
             assert answers(probe, deletion, 1) == []
             stack.processes.kill("generation")
-        finally:
-            emulator(stack, "config", {"latency_ms": 0})
-            stack.processes.start("generation")
-            stack.processes.wait_ready()
         done = await answer(probe, deletion, 1, timeout_s=90)
     assert done.removed > 0
     assert rows_naming(stack.admin_sql, "generation", a_id) == {}
-    assert image_keys(stack, f"images/{a_owner}/") == {}
+    assert objects_under(stack, f"images/{a_owner}/") == {}
     assert prediction_status(stack, prediction) == "canceled"
 
 
@@ -224,12 +224,7 @@ async def test_an_ingest_under_way_stores_nothing_after_the_erasure(stack: Runni
     # Each output takes 3 s to download: the erasure arrives while they are being copied.
     emulator(stack, "config", {"file_latency_ms": 3000})
     gen = generate(stack, a, model_id=model["id"], num_outputs=2).json()
-    wait_for(
-        "the ingest to be under way",
-        lambda: row(stack, gen["id"]),
-        lambda r: r["work"] == "ingest" and r["lease_until"] is not None,
-        timeout_s=40,
-    )
+    ingest_under_way(stack, gen["id"])
     abandoned = abandoned_ingests(stack)
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
@@ -239,7 +234,7 @@ async def test_an_ingest_under_way_stores_nothing_after_the_erasure(stack: Runni
     # The ingest's downloads end after the purge; the step finds its generation ended or
     # gone and drops what it copied meanwhile.
     wait_for("the ingest to give up", lambda: abandoned_ingests(stack), lambda n: n > abandoned)
-    assert [k for k in image_keys(stack, "images/") if gen["id"] in k] == []
+    assert [k for k in objects_under(stack, "images/") if gen["id"] in k] == []
     assert count(stack, "SELECT count(*) FROM generation.images WHERE user_id = %s", a_id) == 0
 
 
@@ -257,28 +252,14 @@ async def test_export_part_holds_the_users_records_and_images_and_nothing_of_oth
 
     export_id = uuid.uuid4()
     async with EventProbe(stack, [EXPORTED]) as probe:
-        await probe.publish(ExportRequestedV1(user_id=a_id, export_id=export_id))
-        done = await probe.wait_for(
-            lambda e: isinstance(e, GenerationAccountExportedV1) and e.export_id == export_id
-        )
-        assert isinstance(done, GenerationAccountExportedV1)
+        done = await probe.export(GenerationAccountExportedV1, a_id, export_id)
         assert done.user_id == a_id
         assert done.prefix == f"exports/{export_id}/generation/"
-        listing = image_keys(stack, done.prefix)
+        listing = objects_under(stack, done.prefix)
         assert (done.objects, done.bytes) == (len(listing), sum(listing.values()))
 
-        s = storage(stack)
-
-        def read(key: str) -> bytes:
-            response = s.client.get_object(s.bucket, key)
-            try:
-                return bytes(response.read())
-            finally:
-                response.close()
-                response.release_conn()
-
-        generations = json.loads(read(f"{done.prefix}records/generations.json"))
-        images = json.loads(read(f"{done.prefix}records/images.json"))
+        generations = json.loads(read_object(stack, f"{done.prefix}records/generations.json"))
+        images = json.loads(read_object(stack, f"{done.prefix}records/images.json"))
         assert [g["id"] for g in generations] == [gen["id"]]
         record = generations[0]
         assert record["prompt"] == "me in the Alps"
@@ -291,7 +272,7 @@ async def test_export_part_holds_the_users_records_and_images_and_nothing_of_oth
             assert image["file"] == f"files/images/{image['id']}.webp"
             owner = storage_owner(stack, "generation", a_id)
             original = f"images/{owner}/{gen['id']}/{image['index']}.webp"
-            assert read(done.prefix + image["file"]) == read(original)
+            assert read_object(stack, done.prefix + image["file"]) == read_object(stack, original)
         assert set(listing) == {
             f"{done.prefix}records/generations.json",
             f"{done.prefix}records/images.json",

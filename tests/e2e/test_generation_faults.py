@@ -18,8 +18,7 @@ from tests.e2e.test_generation import (
     IMAGE,
     STARTER,
     generate,
-    owner,  # noqa: F401 - fixture
-    row,
+    ingest_under_way,
     wait_generation,
 )
 from tests.e2e.training_helpers import emulator, trained_model
@@ -30,18 +29,13 @@ from tests.support.waiting import wait_for
 @pytest.mark.disruptive
 def test_generation_killed_mid_ingest_finishes_after_restart(
     stack: RunningStack,
-    owner: tuple[str, dict[str, Any]],  # noqa: F811
+    owner: tuple[str, dict[str, Any]],
 ) -> None:
     user, model = owner
     # Each output takes 1.5 s to download: the service dies while copying them.
     emulator(stack, "config", {"file_latency_ms": 1500})
     gen = generate(stack, user, model_id=model["id"], num_outputs=3).json()
-    wait_for(
-        "the ingest to be under way",
-        lambda: row(stack, gen["id"]),
-        lambda r: r["work"] == "ingest" and r["lease_until"] is not None,
-        timeout_s=40,
-    )
+    ingest_under_way(stack, gen["id"])
     stack.processes.kill("generation")
     try:
         emulator(stack, "config", {"file_latency_ms": 0})

@@ -22,6 +22,7 @@ import grpc
 import httpx
 import pytest
 
+from tests.e2e.saga_helpers import wait_export
 from tests.e2e.test_generation import anthropic_url, ready_owner
 from tests.e2e.training_helpers import accepted_photo_ids, emulator
 from tests.support.stack import RunningStack
@@ -76,6 +77,24 @@ def count(stack: RunningStack, table: str, user: str) -> int:
     return int(rows[0][0])  # type: ignore[call-overload]
 
 
+def assert_the_first_again(
+    stack: RunningStack,
+    user: str,
+    path: str,
+    key: str,
+    body: dict[str, Any],
+    first: httpx.Response,
+    table: str,
+) -> None:
+    """The request sent again with ``key`` answers what ``first`` answered, replayed, and
+    ``table`` holds one row of the user: the retry made nothing new."""
+    retried = post(stack, user, path, key, body)
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["id"] == first.json()["id"]
+    assert count(stack, table, user) == 1
+    assert_replayed(stack, user, path, key, body, retried.content)
+
+
 def assert_replayed(
     stack: RunningStack, user: str, path: str, key: str, body: Any, like: bytes
 ) -> None:
@@ -111,11 +130,9 @@ def test_a_generation_retried_after_its_answer_was_lost_is_the_first_one(
         lose_the_answer(stack, user, key, how)
         # Neither 409 generation_limit_reached (the free plan's limit counts the first one)
         # nor 409 idempotency_key_in_progress for the lease, nor a second generation.
-        retried = post(stack, user, "/v1/generations", key, body)
-        assert retried.status_code == 202, retried.text
-        assert retried.json()["id"] == first.json()["id"]
-        assert count(stack, "generation.generations", user) == 1
-        assert_replayed(stack, user, "/v1/generations", key, body, retried.content)
+        assert_the_first_again(
+            stack, user, "/v1/generations", key, body, first, "generation.generations"
+        )
     finally:
         cancel_generation(stack, user, first.json()["id"])
 
@@ -273,11 +290,7 @@ def test_a_model_retried_after_its_answer_was_lost_is_the_first_one(
     first = post(stack, user, "/v1/models", key, body)
     assert first.status_code == 202, first.text
     lose_the_answer(stack, user, key, how)
-    retried = post(stack, user, "/v1/models", key, body)
-    assert retried.status_code == 202, retried.text
-    assert retried.json()["id"] == first.json()["id"]
-    assert count(stack, "training.models", user) == 1
-    assert_replayed(stack, user, "/v1/models", key, body, retried.content)
+    assert_the_first_again(stack, user, "/v1/models", key, body, first, "training.models")
 
 
 # --- checkout -------------------------------------------------------------------------------
@@ -370,19 +383,6 @@ def test_twin_checkouts_in_flight_at_once_are_one_session(stack: RunningStack) -
 # --- exports --------------------------------------------------------------------------------
 
 
-def wait_export(stack: RunningStack, user: str, export_id: str) -> dict[str, Any]:
-    return dict(
-        wait_for(
-            "the export to finish",
-            lambda: httpx.get(
-                f"{stack.url}/v1/me/exports/{export_id}", headers=stack.auth(user)
-            ).json(),
-            lambda export: export["status"] in ("ready", "failed"),
-            timeout_s=60,
-        )
-    )
-
-
 @pytest.mark.parametrize("how", LOST)
 def test_an_export_retried_after_its_answer_was_lost_is_the_first_one(
     stack: RunningStack, how: str
@@ -391,7 +391,7 @@ def test_an_export_retried_after_its_answer_was_lost_is_the_first_one(
     first = post(stack, user, "/v1/me/export", key)
     assert first.status_code == 202, first.text
     # Finished, so a retry that ran again would start a second export.
-    finished = wait_export(stack, user, first.json()["id"])
+    finished = wait_export(stack, user, first.json()["id"], timeout_s=60)
     lose_the_answer(stack, user, key, how)
     retried = post(stack, user, "/v1/me/export", key)
     assert retried.status_code == 202, retried.text

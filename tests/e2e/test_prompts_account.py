@@ -12,30 +12,25 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.saga_helpers import EventProbe, purged_by, wait_seen
+from tests.e2e.saga_helpers import EventProbe, purged_by, unique_name, wait_seen
 from tests.e2e.test_prompts import (
     Prompts,
     prepare,
     prompts,  # noqa: F401 - fixture
 )
-from tests.e2e.training_helpers import storage
+from tests.e2e.training_helpers import objects_under, read_object
 from tests.support.rows import rows_naming
 from tests.support.stack import RunningStack
 from tests.support.waiting import eventually, wait_for
 from visiona.kit.events import (
     ErasureRequestedV1,
     Event,
-    ExportRequestedV1,
     PromptsAccountExportedV1,
     PromptsAccountPurgedV1,
 )
 
 PURGED = PromptsAccountPurgedV1.routing_key
 EXPORTED = PromptsAccountExportedV1.routing_key
-
-
-def name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 async def prompt_history(stack: RunningStack, stub: Prompts, user: str) -> dict[str, str]:
@@ -83,7 +78,7 @@ async def test_erasure_removes_the_users_prompts_and_nobody_elses(
     stack: RunningStack,
     prompts: Prompts,  # noqa: F811
 ) -> None:
-    a, b = name("forgotten"), name("remembered")
+    a, b = unique_name("forgotten"), unique_name("remembered")
     a_id, b_id = f"user_{a}", f"user_{b}"
     await prompt_history(stack, prompts, a)
     await prompt_history(stack, prompts, b)
@@ -126,24 +121,16 @@ async def test_export_part_holds_the_users_enhancements_and_refusals_only(
     stack: RunningStack,
     prompts: Prompts,  # noqa: F811
 ) -> None:
-    a, b = name("prompt-exporter"), name("prompt-bystander")
+    a, b = unique_name("prompt-exporter"), unique_name("prompt-bystander")
     a_id, b_id = f"user_{a}", f"user_{b}"
     a_ids = await prompt_history(stack, prompts, a)
     await prompt_history(stack, prompts, b)
 
     export_id = uuid.uuid4()
     async with EventProbe(stack, [EXPORTED]) as probe:
-        await probe.publish(ExportRequestedV1(user_id=a_id, export_id=export_id))
-        done = await probe.wait_for(
-            lambda e: isinstance(e, PromptsAccountExportedV1) and e.export_id == export_id
-        )
-        assert isinstance(done, PromptsAccountExportedV1)
+        done = await probe.export(PromptsAccountExportedV1, a_id, export_id)
         assert done.user_id == a_id and done.prefix == f"exports/{export_id}/prompts/"
-        s = storage(stack)
-        listing = {
-            str(o.object_name): int(o.size or 0)
-            for o in s.client.list_objects(s.bucket, prefix=done.prefix, recursive=True)
-        }
+        listing = objects_under(stack, done.prefix)
         assert set(listing) == {
             f"{done.prefix}records/enhancements.json",
             f"{done.prefix}records/moderation_decisions.json",
@@ -151,12 +138,7 @@ async def test_export_part_holds_the_users_enhancements_and_refusals_only(
         assert (done.objects, done.bytes) == (2, sum(listing.values()))
 
         def records(name: str) -> list[dict[str, Any]]:
-            response = s.client.get_object(s.bucket, f"{done.prefix}records/{name}.json")
-            try:
-                return list(json.loads(response.read()))
-            finally:
-                response.close()
-                response.release_conn()
+            return list(json.loads(read_object(stack, f"{done.prefix}records/{name}.json")))
 
         enhancements = records("enhancements")
         assert {e["id"] for e in enhancements} == {a_ids["enhancement"], a_ids["prepared"]}

@@ -17,7 +17,6 @@ from tests.e2e.test_generation import (
     IMAGE,
     STARTER,
     generate,
-    owner,  # noqa: F401 - fixture
     wait_generation,
 )
 from tests.support.stack import RunningStack
@@ -41,7 +40,7 @@ def restart(stack: RunningStack, name: str) -> None:
 @pytest.mark.disruptive
 def test_killed_and_restarted_providers_keep_models_and_customers(
     stack: RunningStack,
-    owner: tuple[str, dict[str, Any]],  # noqa: F811
+    owner: tuple[str, dict[str, Any]],
 ) -> None:
     user, model = owner
     customer = customer_of(stack, user)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_training import funded_user, model_row, object_exists
+from tests.e2e.test_training import funded_user, model_row, object_exists, ready_to_train
 from tests.e2e.training_helpers import (
     accepted_photo_ids,
     api,
@@ -148,14 +148,7 @@ def test_an_ended_training_s_photos_and_dataset_are_deleted_after_the_retention_
     assert model_row(stack, model_id)["dataset_purged_at"] is None
 
     end_training_ago(stack, model_id, 2)
-    wait_for(
-        "the photos and the dataset deleted",
-        lambda: (photo_keys(stack, trained), model_row(stack, model_id)),
-        lambda found: not found[0] and found[1]["dataset_purged_at"] is not None,
-        timeout_s=WAIT_S,
-    )
-    assert not object_exists(stack, dataset)
-    assert not [k for k in keys.values() if object_exists(stack, k)]
+    wait_purged(stack, model_id, trained, [dataset, *keys.values()])
     with api(stack, user) as c:
         assert c.get("/v1/photos").json()["photos"] == []
         assert c.get(f"/v1/photos/{trained[0]}").status_code == 404
@@ -165,11 +158,22 @@ def test_an_ended_training_s_photos_and_dataset_are_deleted_after_the_retention_
     assert object_exists(stack, weights)
 
 
+def wait_purged(stack: RunningStack, model_id: str, photos: list[str], objects: list[str]) -> None:
+    """Once the sweep deleted the model's ``photos`` and its dataset: none of ``objects`` (their
+    keys) is left in the bucket."""
+    wait_for(
+        "the photos and the dataset deleted",
+        lambda: (photo_keys(stack, photos), model_row(stack, model_id)),
+        lambda found: not found[0] and found[1]["dataset_purged_at"] is not None,
+        timeout_s=WAIT_S,
+    )
+    assert not [k for k in objects if object_exists(stack, k)]
+
+
 def test_photos_of_a_training_in_progress_or_ended_within_the_retention_are_kept(
     stack: RunningStack,
 ) -> None:
-    user = funded_user(stack, "inprogress")
-    photos = accepted_photo_ids(stack, user, 10)
+    user, photos = ready_to_train(stack, "inprogress")
     emulator(stack, "config", {"training_duration_s": 600})
     created = create_model(stack, user, photos, preset="fast")
     assert created.status_code == 202, created.text
@@ -191,14 +195,7 @@ def test_photos_of_a_training_in_progress_or_ended_within_the_retention_are_kept
     assert photo_keys(stack, photos) == keys and object_exists(stack, dataset)
 
     end_training_ago(stack, model_id, RETENTION_DAYS + 1)
-    wait_for(
-        "the photos and the dataset deleted",
-        lambda: (photo_keys(stack, photos), model_row(stack, model_id)),
-        lambda found: not found[0] and found[1]["dataset_purged_at"] is not None,
-        timeout_s=WAIT_S,
-    )
-    assert not object_exists(stack, dataset)
-    assert not [k for k in keys.values() if object_exists(stack, k)]
+    wait_purged(stack, model_id, photos, [dataset, *keys.values()])
 
 
 def test_a_photo_never_used_goes_after_the_retention_from_its_upload(

@@ -55,6 +55,12 @@ def funded_user(stack: RunningStack, prefix: str) -> str:
     return user
 
 
+def ready_to_train(stack: RunningStack, prefix: str) -> tuple[str, list[str]]:
+    """A user with the credits for a training and ten accepted photos: the user, the photos."""
+    user = funded_user(stack, prefix)
+    return user, accepted_photo_ids(stack, user, 10)
+
+
 def model_row(stack: RunningStack, model_id: str) -> dict[str, Any]:
     rows = stack.admin_sql(
         "SELECT row_to_json(m) FROM training.models m WHERE id = %s", uuid.UUID(model_id)
@@ -136,8 +142,7 @@ def test_upload_validate_train_webhook_weights_ready_and_credits_captured(
 
 
 def test_lost_webhooks_are_made_up_for_by_the_reconciler(stack: RunningStack) -> None:
-    user = funded_user(stack, "lost")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "lost")
     emulator(stack, "config", {"drop_webhooks": True})
     model = create_model(stack, user, photo_ids).json()
     ready = wait_model(stack, user, model["id"], timeout_s=60)
@@ -154,8 +159,7 @@ def test_lost_webhooks_are_made_up_for_by_the_reconciler(stack: RunningStack) ->
 def test_a_provider_failure_fails_the_model_and_releases_the_credits(
     stack: RunningStack,
 ) -> None:
-    user = funded_user(stack, "failing")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "failing")
     emulator(stack, "config", {"fail_next_trainings": 1})
     model = create_model(stack, user, photo_ids).json()
     failed = wait_model(stack, user, model["id"])
@@ -174,8 +178,7 @@ def test_a_provider_failure_fails_the_model_and_releases_the_credits(
 def test_cancel_stops_the_provider_training_and_releases_the_credits(
     stack: RunningStack,
 ) -> None:
-    user = funded_user(stack, "canceler")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "canceler")
     emulator(stack, "config", {"training_duration_s": 60})
     model = create_model(stack, user, photo_ids).json()
     wait_model(stack, user, model["id"], lambda m: m["status"] in ("queued", "training"))
@@ -216,8 +219,7 @@ def test_without_credits_the_training_fails_and_nothing_is_held(stack: RunningSt
 def test_list_rename_and_delete_removes_ours_and_the_providers_copies(
     stack: RunningStack,
 ) -> None:
-    user = funded_user(stack, "manager")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "manager")
     model = create_model(stack, user, photo_ids).json()
     wait_model(stack, user, model["id"])
     row = model_row(stack, model["id"])
@@ -280,8 +282,7 @@ def test_models_page_with_a_cursor(stack: RunningStack) -> None:
 
 
 def test_plan_limits_refuse_a_second_training_and_a_second_model(stack: RunningStack) -> None:
-    user = funded_user(stack, "limited")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "limited")
     emulator(stack, "config", {"training_duration_s": 4})
     first = create_model(stack, user, photo_ids).json()
     second = create_model(stack, user, photo_ids)
@@ -544,8 +545,7 @@ def _post_webhook(
 
 
 def test_forged_stale_and_replayed_webhooks_change_nothing(stack: RunningStack) -> None:
-    user = funded_user(stack, "hooked")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "hooked")
     emulator(stack, "config", {"training_duration_s": 60})
     model = create_model(stack, user, photo_ids).json()
     wait_model(stack, user, model["id"], lambda m: m["status"] in ("queued", "training"))

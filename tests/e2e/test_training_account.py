@@ -27,6 +27,8 @@ from tests.e2e.training_helpers import (
     create_model,
     emulator,
     get_model,
+    objects_under,
+    read_object,
     replicate_get,
     storage,
     storage_owner,
@@ -229,19 +231,10 @@ async def test_export_writes_the_users_records_and_files_and_nobody_elses(
     s = storage(stack)
 
     async with EventProbe(stack, [EXPORTED]) as probe:
-        request = ExportRequestedV1(user_id=uid(user), export_id=export_id)
-        await probe.publish(request)
-        done = await probe.wait_for(
-            lambda e: isinstance(e, TrainingAccountExportedV1) and e.export_id == export_id,
-            timeout_s=60,
-        )
-        assert isinstance(done, TrainingAccountExportedV1)
+        done = await probe.export(TrainingAccountExportedV1, uid(user), export_id)
         prefix = f"exports/{export_id}/training/"
         assert done.user_id == uid(user) and done.prefix == prefix
-        listed = {
-            str(o.object_name)[len(prefix) :]: int(o.size or 0)
-            for o in s.client.list_objects(s.bucket, prefix=prefix, recursive=True)
-        }
+        listed = {key[len(prefix) :]: size for key, size in objects_under(stack, prefix).items()}
         assert (done.objects, done.bytes) == (len(listed), sum(listed.values()))
         expected = {f"files/photos/{p}.jpg" for p in photos}
         expected |= {f"files/models/{model['id']}/weights.tar", "records/photos.json"}
@@ -249,7 +242,7 @@ async def test_export_writes_the_users_records_and_files_and_nobody_elses(
         assert set(listed) == expected
 
         def read(name: str) -> bytes:
-            return bytes(s.client.get_object(s.bucket, prefix + name).read())
+            return read_object(stack, prefix + name)
 
         photo_records = json.loads(read("records/photos.json"))
         assert {p["id"] for p in photo_records} == photos

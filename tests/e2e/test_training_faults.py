@@ -13,11 +13,10 @@ from tests.e2e.test_billing import ledger, wait_balance
 from tests.e2e.test_training import (
     STARTER_CREDITS,
     TRAINING_PRICE,
-    funded_user,
     model_row,
+    ready_to_train,
 )
 from tests.e2e.training_helpers import (
-    accepted_photo_ids,
     create_model,
     emulator,
     replicate_get,
@@ -50,8 +49,7 @@ def restart_training(stack: RunningStack) -> None:
 
 @pytest.mark.disruptive
 def test_training_killed_mid_training_finishes_after_restart(stack: RunningStack) -> None:
-    user = funded_user(stack, "crashy")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "crashy")
     emulator(stack, "config", {"training_duration_s": 3, "retry_delays_s": [0.5, 1, 1, 2, 4, 8]})
     model = create_model(stack, user, photo_ids).json()
     wait_model(stack, user, model["id"], lambda m: m["status"] in ("queued", "training"))
@@ -84,8 +82,7 @@ def test_training_killed_mid_training_finishes_after_restart(stack: RunningStack
 def test_training_killed_while_starting_the_provider_job_starts_it_once(
     stack: RunningStack,
 ) -> None:
-    user = funded_user(stack, "launchcrash")
-    photo_ids = accepted_photo_ids(stack, user, 10)
+    user, photo_ids = ready_to_train(stack, "launchcrash")
     # Every provider call is applied, then answered 1.5 s later: the service dies after the
     # provider started the training and before it heard so.
     emulator(stack, "config", {"answer_delay_ms": 1500})

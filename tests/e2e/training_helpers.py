@@ -22,6 +22,26 @@ def storage(stack: RunningStack) -> Storage:
     return Storage(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket, secure=s3.secure)
 
 
+def objects_under(stack: RunningStack, prefix: str) -> dict[str, int]:
+    """The raw bucket listing under ``prefix``: key → size."""
+    s = storage(stack)
+    return {
+        str(o.object_name): int(o.size or 0)
+        for o in s.client.list_objects(s.bucket, prefix=prefix, recursive=True)
+    }
+
+
+def read_object(stack: RunningStack, key: str) -> bytes:
+    """An object's bytes, straight from the bucket."""
+    s = storage(stack)
+    response = s.client.get_object(s.bucket, key)
+    try:
+        return bytes(response.read())
+    finally:
+        response.close()
+        response.release_conn()
+
+
 def storage_owner(stack: RunningStack, service: str, user_id: str) -> str:
     """The opaque owner key ``service`` stores ``user_id``'s objects under (visiona.kit.owners)."""
     rows = stack.admin_sql(f"SELECT key FROM {service}.storage_owners WHERE user_id = %s", user_id)
@@ -96,11 +116,16 @@ def create_model(
         return c.post("/v1/models", json={"name": "Me", "photo_ids": photo_ids, **extra})
 
 
-def get_model(stack: RunningStack, user: str, model_id: str) -> dict[str, Any]:
+def get_json(stack: RunningStack, user: str, path: str) -> dict[str, Any]:
+    """``GET path`` through the gateway as ``user``, which must answer 200."""
     with api(stack, user) as c:
-        r = c.get(f"/v1/models/{model_id}")
+        r = c.get(path)
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def get_model(stack: RunningStack, user: str, model_id: str) -> dict[str, Any]:
+    return get_json(stack, user, f"/v1/models/{model_id}")
 
 
 def wait_model(
@@ -131,6 +156,11 @@ def emulator(stack: RunningStack, path: str, body: dict[str, Any] | None = None)
     r = httpx.post(f"{replicate_url(stack)}/_emulator/{path}", json=body or {}, timeout=10)
     r.raise_for_status()
     return r.json()
+
+
+def replicate_config(stack: RunningStack) -> Callable[[dict[str, Any]], object]:
+    """Sets the Replicate emulator's behaviour (``/_emulator/config``)."""
+    return lambda config: emulator(stack, "config", config)
 
 
 def trained_model(stack: RunningStack, user: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
 from tests.support import waiting
+from visiona.kit.bus import EventBus
 from visiona.kit.consumer import EventConsumer
 from visiona.kit.db import Database, UnitOfWork
 
@@ -118,6 +119,54 @@ class RecordingConsumer(EventConsumer):
             await super().on_message(message)
         finally:
             self.finished.append(message.message_id)
+
+
+def recording(
+    group: str,
+    db: Database,
+    bus: EventBus,
+    then: Callable[[ProbeHappenedV1], Awaitable[None]] | None = None,
+    **options: Any,
+) -> tuple[RecordingHandler, RecordingConsumer]:
+    """A recording handler of the probe event (``then`` after its effect) and the consumer
+    group ``group`` that runs it (``options``: the consumer's pacing)."""
+    handler = RecordingHandler(then=then)
+    return handler, RecordingConsumer(group, db, bus, {ProbeHappenedV1: handler}, **options)
+
+
+@contextlib.asynccontextmanager
+async def running(consumer: EventConsumer) -> AsyncIterator[None]:
+    """``consumer`` consuming for the block, stopped afterwards whatever happened."""
+    await consumer.start()
+    try:
+        yield
+    finally:
+        await consumer.stop()
+
+
+async def finished(consumer: RecordingConsumer, count: int) -> bool:
+    return len(consumer.finished) >= count
+
+
+async def dead_letters_are(bus: EventBus, group: str, count: int) -> bool:
+    return await bus.dead_letter_count(group) == count
+
+
+async def assert_applied_once(
+    kit: Kit,
+    bus: EventBus,
+    consumer: RecordingConsumer,
+    handler: RecordingHandler,
+    event: ProbeHappenedV1,
+) -> None:
+    """Two deliveries of ``event`` came and went: one effect, one inbox row, nothing left
+    queued or dead-lettered."""
+    assert consumer.delivered == [str(event.event_id)] * 2
+    assert handler.calls[event.event_id] == 1
+    assert await kit.count("effects", [event]) == 1
+    assert await kit.count("inbox", [event]) == 1
+    assert await bus.queue_counts(consumer.name) == (0, 1)
+    assert await bus.dead_letter_count(consumer.name) == 0
 
 
 async def eventually(predicate: Callable[[], Awaitable[bool]], what: str) -> None:

@@ -10,7 +10,7 @@ from visiona.kit.bus import EventBus
 from visiona.kit.relay import OutboxRelay
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, emit_probes, eventually
+from .support import Kit, emit_probes, eventually, recording
 
 
 async def close_broker_connections(infra: Infra, connection_name: str) -> int:
@@ -29,8 +29,7 @@ async def close_broker_connections(infra: Infra, connection_name: str) -> int:
 async def test_consumer_and_relay_recover_after_the_broker_closes_their_connection(
     infra: Infra, kit: Kit, bus: EventBus
 ) -> None:
-    handler = RecordingHandler()
-    consumer = RecordingConsumer("reconnect", kit.db, bus, {ProbeHappenedV1: handler})
+    handler, consumer = recording("reconnect", kit.db, bus)
     await consumer.start()
     stop = asyncio.Event()
     relay = asyncio.create_task(OutboxRelay(kit.db, bus, poll_interval_s=0.2).run(stop))

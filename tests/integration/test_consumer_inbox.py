@@ -7,7 +7,15 @@ import aio_pika
 from visiona.kit.bus import EventBus
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, eventually
+from .support import (
+    Kit,
+    assert_applied_once,
+    dead_letters_are,
+    eventually,
+    finished,
+    recording,
+    running,
+)
 
 
 class HandlerFailed(RuntimeError):
@@ -42,38 +50,25 @@ def death_reason(message: aio_pika.abc.AbstractIncomingMessage) -> object:
 async def test_duplicate_delivery_is_acked_without_running_the_handler_again(
     kit: Kit, bus: EventBus
 ) -> None:
-    handler = RecordingHandler()
-    consumer = RecordingConsumer("dup", kit.db, bus, {ProbeHappenedV1: handler})
-    await consumer.start()
-    try:
+    handler, consumer = recording("dup", kit.db, bus)
+    async with running(consumer):
         event = ProbeHappenedV1(user_id="alice", n=1)
         await bus.publish_event(event)
         await bus.publish_event(event)
-        await eventually(lambda: _finished(consumer, 2), "both deliveries to be handled")
+        await eventually(lambda: finished(consumer, 2), "both deliveries to be handled")
 
-        assert consumer.delivered == [str(event.event_id)] * 2
-        assert handler.calls[event.event_id] == 1
-        assert await kit.count("effects", [event]) == 1
-        assert await kit.count("inbox", [event]) == 1
-        assert await bus.queue_counts("dup") == (0, 1)
-        assert await bus.dead_letter_count("dup") == 0
-    finally:
-        await consumer.stop()
+        await assert_applied_once(kit, bus, consumer, handler, event)
 
 
 async def test_failing_handler_is_retried_up_to_the_delivery_limit_then_dead_lettered(
     kit: Kit, bus: EventBus
 ) -> None:
-    handler = RecordingHandler(then=always_fail)
-    consumer = RecordingConsumer(
-        "poison", kit.db, bus, {ProbeHappenedV1: handler}, retry_pause_s=0.01
-    )
-    await consumer.start()
-    try:
+    handler, consumer = recording("poison", kit.db, bus, then=always_fail, retry_pause_s=0.01)
+    async with running(consumer):
         event = ProbeHappenedV1(user_id="alice", n=1)
         await bus.publish_event(event)
         await eventually(
-            lambda: _dead_letters_are(bus, "poison", 1), "the message to be dead-lettered"
+            lambda: dead_letters_are(bus, "poison", 1), "the message to be dead-lettered"
         )
 
         # Quorum queues dead-letter once the delivery count exceeds x-delivery-limit: the
@@ -86,18 +81,14 @@ async def test_failing_handler_is_retried_up_to_the_delivery_limit_then_dead_let
         assert dead.message_id == str(event.event_id)
         assert ProbeHappenedV1.model_validate_json(dead.body) == event
         assert death_reason(dead) == "delivery_limit"
-    finally:
-        await consumer.stop()
 
 
 async def test_undecodable_message_is_dead_lettered_without_retry(kit: Kit, bus: EventBus) -> None:
-    handler = RecordingHandler()
-    consumer = RecordingConsumer("garbled", kit.db, bus, {ProbeHappenedV1: handler})
-    await consumer.start()
-    try:
+    handler, consumer = recording("garbled", kit.db, bus)
+    async with running(consumer):
         await bus.publish(ProbeHappenedV1.routing_key, b"not json", message_id="garbled-1")
         await eventually(
-            lambda: _dead_letters_are(bus, "garbled", 1), "the message to be dead-lettered"
+            lambda: dead_letters_are(bus, "garbled", 1), "the message to be dead-lettered"
         )
 
         assert consumer.delivered == ["garbled-1"]
@@ -106,13 +97,3 @@ async def test_undecodable_message_is_dead_lettered_without_retry(kit: Kit, bus:
         dead = await first_dead_letter(bus, "garbled")
         assert dead.body == b"not json"
         assert death_reason(dead) == "rejected"
-    finally:
-        await consumer.stop()
-
-
-async def _finished(consumer: RecordingConsumer, count: int) -> bool:
-    return len(consumer.finished) >= count
-
-
-async def _dead_letters_are(bus: EventBus, consumer: str, count: int) -> bool:
-    return await bus.dead_letter_count(consumer) == count

@@ -12,7 +12,14 @@ from visiona.kit.bus import EventBus
 from visiona.kit.db import Database, UnitOfWork
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, eventually
+from .support import (
+    Kit,
+    RecordingConsumer,
+    RecordingHandler,
+    dead_letters_are,
+    eventually,
+    recording,
+)
 from .test_consumer_inbox import HandlerFailed, death_reason, first_dead_letter
 
 # Fast pacing, so that the outage outlasts many delivery limits' worth of attempts.
@@ -61,9 +68,8 @@ async def fail_poison(event: ProbeHappenedV1) -> None:
 async def test_a_database_outage_spends_no_delivery_attempt_and_the_event_applies_once_after(
     kit: Kit, kit_database: SchemaDb, bus: EventBus
 ) -> None:
-    handler = RecordingHandler(then=fail_poison)
     async with counting_db(kit) as db:
-        consumer = RecordingConsumer("outage", db, bus, {ProbeHappenedV1: handler}, **PACING)
+        handler, consumer = recording("outage", db, bus, then=fail_poison, **PACING)
         await consumer.start()
         try:
             healthy = ProbeHappenedV1(user_id="alice", n=0)
@@ -82,7 +88,7 @@ async def test_a_database_outage_spends_no_delivery_attempt_and_the_event_applie
                 assert not handler.calls
 
             await eventually(
-                lambda: _dead_letters_are(bus, "outage", 1),
+                lambda: dead_letters_are(bus, "outage", 1),
                 "the poison message to be dead-lettered",
             )
             await eventually(lambda: _applied(kit, healthy), "the event to be applied")
@@ -139,10 +145,6 @@ async def test_a_consumer_stopped_during_an_outage_returns_the_delivery_to_the_q
 
 async def _tried_or_dead(db: CountingDatabase, attempts: int, bus: EventBus, group: str) -> bool:
     return db.opened >= attempts or await bus.dead_letter_count(group) > 0
-
-
-async def _dead_letters_are(bus: EventBus, consumer: str, count: int) -> bool:
-    return await bus.dead_letter_count(consumer) == count
 
 
 async def _waiting_in_queue(bus: EventBus, consumer: str, count: int) -> bool:

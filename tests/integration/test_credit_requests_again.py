@@ -7,8 +7,9 @@ events each side emits are read from its outbox.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,11 +60,8 @@ def generation_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
 
 @pytest.fixture
 async def billing(billing_schema: SchemaDb) -> AsyncIterator[Database]:
-    db = billing_schema.db()
-    try:
+    async with billing_schema.opened() as db:
         yield db
-    finally:
-        await db.dispose()
 
 
 def emitted(schema: SchemaDb, key: str, job_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
@@ -83,6 +81,60 @@ async def handle(db: Database, user: str, handler: Any, event: Event) -> None:
         await uow.commit()
 
 
+@contextlib.asynccontextmanager
+async def reminding(
+    schema: SchemaDb, row_jobs: Callable[..., Any], settings: Any
+) -> AsyncIterator[tuple[Database, Any]]:
+    """The service's database and its row-jobs, closed afterwards. The jobs have neither
+    storage nor a provider: only what waits on credits runs."""
+    async with schema.opened() as db:
+        jobs = row_jobs(db, None, None, settings)
+        try:
+            yield db, jobs
+        finally:
+            await jobs.close()
+
+
+def asked_twice(
+    schema: SchemaDb, key: str, job_id: uuid.UUID, routing_key: str
+) -> list[dict[str, Any]]:
+    """The payloads of the two requests staged about one job: the first and the reminder, each
+    an event of its own."""
+    asked = emitted(schema, key, job_id)
+    assert [k for k, _ in asked] == [routing_key] * 2
+    assert asked[0][1]["event_id"] != asked[1][1]["event_id"]
+    return [payload for _, payload in asked]
+
+
+def reservation(
+    user: str, kind: str, job_id: uuid.UUID, hold: uuid.UUID, credits: int, valid: timedelta
+) -> CreditsReservedV1:
+    """Billing's answer that ``hold`` reserves ``credits`` for the job, for ``valid`` from now."""
+    return CreditsReservedV1(
+        user_id=user,
+        job_kind=kind,
+        job_id=job_id,
+        hold_id=hold,
+        credits=credits,
+        expires_at=datetime.now(UTC) + valid,
+    )
+
+
+async def answered_twice(
+    db: Database,
+    user: str,
+    handler: Any,
+    answer: Callable[[], Event],
+    read: Callable[[], Awaitable[Any]],
+) -> list[Any]:
+    """Billing's answer delivered twice (two events saying the same): the job as each left it."""
+    seen = []
+    for _ in range(2):
+        await handle(db, user, handler, answer())
+        seen.append(await read())
+    return seen
+
+
 async def grant(db: Database, user: str, credits: int) -> None:
     async with db.uow(user) as uow:
         await Ledger(uow.session).post(
@@ -91,23 +143,33 @@ async def grant(db: Database, user: str, credits: int) -> None:
         await uow.commit()
 
 
-def requested(user: str, job_id: uuid.UUID) -> GenerationRequestedV1:
-    return GenerationRequestedV1(
-        user_id=user, generation_id=job_id, model_id=uuid.UUID(int=1), num_outputs=2
+def new_user() -> str:
+    return f"user_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def saga() -> HoldSaga:
+    return HoldSaga(Catalog.load(BillingSettings().catalog_file))
+
+
+async def ask(billing: Database, saga: HoldSaga, user: str, job: uuid.UUID) -> None:
+    """A generation's request for two images' credits, as billing's consumer handles it."""
+    requested = GenerationRequestedV1(
+        user_id=user, generation_id=job, model_id=uuid.UUID(int=1), num_outputs=2
     )
+    await handle(billing, user, saga.generation_requested, requested)
 
 
 # --- billing --------------------------------------------------------------------------------
 
 
 async def test_billing_answers_a_repeated_request_for_an_open_hold_and_holds_once(
-    billing: Database, billing_schema: SchemaDb
+    billing: Database, billing_schema: SchemaDb, saga: HoldSaga
 ) -> None:
-    saga = HoldSaga(Catalog.load(BillingSettings().catalog_file))
-    user, job = f"user_{uuid.uuid4().hex[:10]}", uuid.uuid4()
+    user, job = new_user(), uuid.uuid4()
     await grant(billing, user, 100)
-    await handle(billing, user, saga.generation_requested, requested(user, job))
-    await handle(billing, user, saga.generation_requested, requested(user, job))
+    await ask(billing, saga, user, job)
+    await ask(billing, saga, user, job)
 
     answers = emitted(billing_schema, "job_id", job)
     assert [k for k, _ in answers] == [CreditsReservedV1.routing_key] * 2
@@ -122,29 +184,27 @@ async def test_billing_answers_a_repeated_request_for_an_open_hold_and_holds_onc
 
 
 async def test_billing_answers_a_repeated_request_it_rejected_with_the_rejection(
-    billing: Database, billing_schema: SchemaDb
+    billing: Database, billing_schema: SchemaDb, saga: HoldSaga
 ) -> None:
-    saga = HoldSaga(Catalog.load(BillingSettings().catalog_file))
-    user, job = f"user_{uuid.uuid4().hex[:10]}", uuid.uuid4()
-    await handle(billing, user, saga.generation_requested, requested(user, job))
-    await handle(billing, user, saga.generation_requested, requested(user, job))
+    user, job = new_user(), uuid.uuid4()
+    await ask(billing, saga, user, job)
+    await ask(billing, saga, user, job)
 
     answers = emitted(billing_schema, "job_id", job)
     assert [k for k, _ in answers] == [CreditsRejectedV1.routing_key] * 2
 
 
 async def test_billing_answers_a_repeated_request_of_an_expired_hold_with_the_expiry(
-    billing: Database, billing_schema: SchemaDb
+    billing: Database, billing_schema: SchemaDb, saga: HoldSaga
 ) -> None:
-    saga = HoldSaga(Catalog.load(BillingSettings().catalog_file))
-    user, job = f"user_{uuid.uuid4().hex[:10]}", uuid.uuid4()
+    user, job = new_user(), uuid.uuid4()
     await grant(billing, user, 100)
-    await handle(billing, user, saga.generation_requested, requested(user, job))
+    await ask(billing, saga, user, job)
     billing_schema.sql(
         "UPDATE holds SET expires_at = now() - interval '1 second' WHERE job_id = %s", str(job)
     )
     await eventually("the hold to expire", lambda: expire_due_holds(billing, 100))
-    await handle(billing, user, saga.generation_requested, requested(user, job))
+    await ask(billing, saga, user, job)
 
     keys = [k for k, _ in emitted(billing_schema, "job_id", job)]
     assert keys == [
@@ -156,15 +216,14 @@ async def test_billing_answers_a_repeated_request_of_an_expired_hold_with_the_ex
 
 
 async def test_billing_does_not_answer_a_request_whose_job_already_ended(
-    billing: Database, billing_schema: SchemaDb
+    billing: Database, billing_schema: SchemaDb, saga: HoldSaga
 ) -> None:
-    saga = HoldSaga(Catalog.load(BillingSettings().catalog_file))
-    user, job = f"user_{uuid.uuid4().hex[:10]}", uuid.uuid4()
+    user, job = new_user(), uuid.uuid4()
     await grant(billing, user, 100)
-    await handle(billing, user, saga.generation_requested, requested(user, job))
+    await ask(billing, saga, user, job)
     ended = GenerationSucceededV1(user_id=user, generation_id=job, requested=2, delivered=2)
     await handle(billing, user, saga.generation_succeeded, ended)
-    await handle(billing, user, saga.generation_requested, requested(user, job))
+    await ask(billing, saga, user, job)
 
     keys = [k for k, _ in emitted(billing_schema, "job_id", job)]
     assert keys.count(CreditsReservedV1.routing_key) == 1
@@ -195,11 +254,12 @@ class ReadyBackends:
 async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_answer(
     generation_schema: SchemaDb,
 ) -> None:
-    db = generation_schema.db()
-    settings = GenerationSettings(credits_ask_again_s=60)
-    jobs = GenerationJobs(db, None, None, settings)  # type: ignore[arg-type]
-    try:
-        user = f"user_{uuid.uuid4().hex[:10]}"
+    async with reminding(
+        generation_schema,
+        GenerationJobs,
+        GenerationSettings(credits_ask_again_s=60),
+    ) as (db, jobs):
+        user = new_user()
         service = GenerationService(db, ReadyBackends(), credits_ask_again_s=0.2)
         gen, _ = await service.create(
             user,
@@ -217,10 +277,10 @@ async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_
 
         # No answer came: once due, the reminder asks billing again, with a new event.
         await eventually("the reminder to run", jobs.run_once)
-        asked = emitted(generation_schema, "generation_id", gen.id)
-        assert [k for k, _ in asked] == [GenerationRequestedV1.routing_key] * 2
-        assert asked[0][1]["event_id"] != asked[1][1]["event_id"]
-        assert {p["num_outputs"] for _, p in asked} == {2}
+        asked = asked_twice(
+            generation_schema, "generation_id", gen.id, GenerationRequestedV1.routing_key
+        )
+        assert {p["num_outputs"] for p in asked} == {2}
         row = await service.get(user, str(gen.id))
         assert row.work == "ask_credits" and row.work_after is not None
         assert row.work_after > datetime.now(UTC) + timedelta(seconds=30)
@@ -228,18 +288,13 @@ async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_
         # Billing answers both requests: the first answer launches, the second is ignored.
         saga = generation_credits(lambda: None)
         hold = uuid.uuid4()
-        seen = []
-        for _ in range(2):
-            answer = CreditsReservedV1(
-                user_id=user,
-                job_kind="generation",
-                job_id=gen.id,
-                hold_id=hold,
-                credits=2 * IMAGE,
-                expires_at=datetime.now(UTC) + timedelta(minutes=30),
-            )
-            await handle(db, user, saga.reserved, answer)
-            seen.append(await service.get(user, str(gen.id)))
+        seen = await answered_twice(
+            db,
+            user,
+            saga.reserved,
+            lambda: reservation(user, "generation", gen.id, hold, 2 * IMAGE, timedelta(minutes=30)),
+            lambda: service.get(user, str(gen.id)),
+        )
         assert (seen[0].status, seen[0].work, seen[0].hold_id) == ("queued", "launch", hold)
         assert seen[1] == seen[0]
         late = CreditsRejectedV1(
@@ -253,9 +308,6 @@ async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_
         await handle(db, user, saga.rejected, late)
         assert await service.get(user, str(gen.id)) == seen[0]
         assert len(emitted(generation_schema, "generation_id", gen.id)) == 2
-    finally:
-        await jobs.close()
-        await db.dispose()
 
 
 # --- training -------------------------------------------------------------------------------
@@ -269,11 +321,12 @@ class PlanLimits:
 async def test_a_model_awaiting_credits_asks_again_and_ignores_a_duplicate_answer(
     training_schema: SchemaDb,
 ) -> None:
-    db = training_schema.db()
-    settings = TrainingSettings(credits_ask_again_s=60)
-    jobs = ModelJobs(db, None, None, settings)  # type: ignore[arg-type]
-    try:
-        user = f"user_{uuid.uuid4().hex[:10]}"
+    async with reminding(
+        training_schema,
+        ModelJobs,
+        TrainingSettings(credits_ask_again_s=60),
+    ) as (db, jobs):
+        user = new_user()
         photos = [uuid.uuid4() for _ in range(10)]
         async with db.uow(user) as uow:
             for photo in photos:
@@ -288,33 +341,25 @@ async def test_a_model_awaiting_credits_asks_again_and_ignores_a_duplicate_answe
         assert (model.status, model.work) == ("awaiting_credits", "ask_credits")
 
         await eventually("the reminder to run", jobs.run_once)
-        asked = emitted(training_schema, "training_id", model.training_id)
-        assert [k for k, _ in asked] == [TrainingRequestedV1.routing_key] * 2
-        assert asked[0][1]["event_id"] != asked[1][1]["event_id"]
-        assert {p["model_id"] for _, p in asked} == {str(model.id)}
+        asked = asked_twice(
+            training_schema, "training_id", model.training_id, TrainingRequestedV1.routing_key
+        )
+        assert {p["model_id"] for p in asked} == {str(model.id)}
 
         saga = training_credits(lambda: None)
         hold = uuid.uuid4()
-        seen = []
-        for _ in range(2):
-            answer = CreditsReservedV1(
-                user_id=user,
-                job_kind="training",
-                job_id=model.training_id,
-                hold_id=hold,
-                credits=150,
-                expires_at=datetime.now(UTC) + timedelta(hours=4),
-            )
-            await handle(db, user, saga.reserved, answer)
-            seen.append(await service.get(user, str(model.id)))
+        seen = await answered_twice(
+            db,
+            user,
+            saga.reserved,
+            lambda: reservation(user, "training", model.training_id, hold, 150, timedelta(hours=4)),
+            lambda: service.get(user, str(model.id)),
+        )
         assert (seen[0].status, seen[0].work, seen[0].hold_id) == ("preparing", "launch", hold)
         assert seen[1] == seen[0]
         # The first answer told live views (one progressed event); the duplicate nothing.
         keys = [k for k, _ in emitted(training_schema, "training_id", model.training_id)]
         assert keys.count("training.model.progressed.v1") == 1
-    finally:
-        await jobs.close()
-        await db.dispose()
 
 
 _INSERT_PHOTO = sa.text(

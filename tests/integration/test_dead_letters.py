@@ -15,7 +15,15 @@ from visiona.kit.runtime import Runtime, ServiceSpec, dead_letters
 from visiona.kit.settings import ServiceSettings
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, eventually
+from .support import (
+    Kit,
+    RecordingConsumer,
+    RecordingHandler,
+    dead_letters_are,
+    eventually,
+    recording,
+    running,
+)
 from .test_consumer_inbox import HandlerFailed
 
 GROUP = "redrive"
@@ -63,16 +71,14 @@ async def test_a_dead_letter_is_reported_listed_and_redriven_once_fixed(
     kit: Kit, bus: EventBus, capsys: pytest.CaptureFixture[str]
 ) -> None:
     switch = Switch()
-    handler = RecordingHandler(then=switch)
-    consumer = RecordingConsumer(GROUP, kit.db, bus, {ProbeHappenedV1: handler}, retry_pause_s=0.01)
+    handler, consumer = recording(GROUP, kit.db, bus, then=switch, retry_pause_s=0.01)
     spec, settings = spec_for(bus, kit, handler)
-    await consumer.start()
-    try:
+    async with running(consumer):
         event = ProbeHappenedV1(user_id="alice-private", n=1)
         # Published twice (the relay's at-least-once): both copies die.
         await bus.publish_event(event)
         await bus.publish_event(event)
-        await eventually(lambda: _dead_letters_are(bus, 2), "both copies to be dead-lettered")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 2), "both copies to be dead-lettered")
 
         # The running service's periodic check: the alertable warning, with the counts.
         check = deadletters.dead_letter_check(bus, lambda: [GROUP])
@@ -95,12 +101,12 @@ async def test_a_dead_letter_is_reported_listed_and_redriven_once_fixed(
         assert "alice-private" not in "\n".join(out)
         # Listing left them where they were (given back: the broker requeues them a moment
         # after the listing's connection closes).
-        await eventually(lambda: _dead_letters_are(bus, 2), "the listed letters to be back")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 2), "the listed letters to be back")
 
         switch.broken = False
         moved = await dead_letters(spec, "redrive", GROUP, None, settings)
         assert moved == {GROUP: 2}
-        await eventually(lambda: _dead_letters_are(bus, 0), "the dead letters to be gone")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 0), "the dead letters to be gone")
         await eventually(
             lambda: _finished(consumer, event, 2 * (bus.delivery_limit + 1) + 2),
             "both redriven copies to be handled",
@@ -111,46 +117,36 @@ async def test_a_dead_letter_is_reported_listed_and_redriven_once_fixed(
         # Failed attempts, then one application: the second copy found its inbox row.
         assert handler.calls[event.event_id] == 2 * (bus.delivery_limit + 1) + 1
         assert (await bus.queue_counts(GROUP))[0] == 0
-    finally:
-        await consumer.stop()
 
 
 async def test_redrive_moves_only_the_named_group_and_at_most_the_limit(
     kit: Kit, bus: EventBus
 ) -> None:
     switch = Switch()
-    handler = RecordingHandler(then=switch)
-    consumer = RecordingConsumer(GROUP, kit.db, bus, {ProbeHappenedV1: handler}, retry_pause_s=0.01)
-    await consumer.start()
-    try:
+    _, consumer = recording(GROUP, kit.db, bus, then=switch, retry_pause_s=0.01)
+    async with running(consumer):
         events = [ProbeHappenedV1(user_id="bob", n=i) for i in range(3)]
         for event in events:
             await bus.publish_event(event)
-        await eventually(lambda: _dead_letters_are(bus, 3), "three dead letters")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 3), "three dead letters")
         peeked = await deadletters.peek(bus, GROUP)
         assert sorted(p.event_id or "" for p in peeked) == sorted(str(e.event_id) for e in events)
         assert {p.reason for p in peeked} == {"delivery_limit"}
         # Peeking again sees the same: nothing was taken (each peek's letters are back a
         # moment after it).
-        await eventually(lambda: _dead_letters_are(bus, 3), "the peeked letters to be back")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 3), "the peeked letters to be back")
         again = await deadletters.peek(bus, GROUP)
         assert sorted(again, key=str) == sorted(peeked, key=str)
-        await eventually(lambda: _dead_letters_are(bus, 3), "the peeked letters to be back")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 3), "the peeked letters to be back")
 
         switch.broken = False
         assert await deadletters.redrive(bus, GROUP, limit=2) == 2
-        await eventually(lambda: _dead_letters_are(bus, 1), "two of the three to be moved")
+        await eventually(lambda: dead_letters_are(bus, GROUP, 1), "two of the three to be moved")
         (left,) = await deadletters.peek(bus, GROUP)
         moved = [e for e in events if str(e.event_id) != left.event_id]
         assert len(moved) == 2
         await eventually(lambda: _applied(kit, moved), "the two redriven to be applied")
         assert await kit.count("effects", [e for e in events if e not in moved]) == 0
-    finally:
-        await consumer.stop()
-
-
-async def _dead_letters_are(bus: EventBus, count: int) -> bool:
-    return await bus.dead_letter_count(GROUP) == count
 
 
 async def _finished(consumer: RecordingConsumer, event: ProbeHappenedV1, count: int) -> bool:

@@ -9,7 +9,7 @@ from tests.support.infra import Infra
 from visiona.kit.bus import EventBus
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, cancel_quietly, eventually
+from .support import Kit, cancel_quietly, eventually, recording
 
 
 class Gate:
@@ -28,8 +28,7 @@ async def test_stop_finishes_the_in_flight_message_and_leaves_the_rest_queued(
     infra: Infra, kit: Kit, bus: EventBus
 ) -> None:
     gate = Gate()
-    handler = RecordingHandler(then=gate)
-    consumer = RecordingConsumer("stopping", kit.db, bus, {ProbeHappenedV1: handler})
+    _, consumer = recording("stopping", kit.db, bus, then=gate)
     await consumer.start()
     observer = EventBus(bus.url, bus.exchange_name, queue_prefix=bus.queue_prefix)
     stopping: asyncio.Task[None] | None = None

@@ -7,7 +7,8 @@ old-shaped rows and objects, then migrated to head; a real S3 (SeaweedFS)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from alembic import command
@@ -50,10 +51,23 @@ def generation(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
     yield from downgraded(infra, run_id, "generation")
 
 
+LegacyJob = Callable[[SchemaDb, Sequence[str], Callable[[Database, Storage], Any]], LegacyKeys]
+
+
 @pytest.fixture
-async def dbs() -> AsyncIterator[list[Database]]:
+async def legacy_job(storage: Storage) -> AsyncIterator[LegacyJob]:
+    """Makes the kit's move job for a schema, its top folders and the service's row mover,
+    as the service wires it (batches of 10 here); their databases disposed of afterwards."""
     opened: list[Database] = []
-    yield opened
+
+    def make(
+        schema: SchemaDb, tops: Sequence[str], mover: Callable[[Database, Storage], Any]
+    ) -> LegacyKeys:
+        db = schema.db()
+        opened.append(db)
+        return LegacyKeys(db, storage, tops=tops, move_rows=mover(db, storage).move_rows, batch=10)
+
+    yield make
     for db in opened:
         await db.dispose()
 
@@ -73,7 +87,7 @@ async def bucket_keys(storage: Storage) -> list[str]:
 
 
 async def test_training_objects_move_to_the_owner_key_with_their_rows(
-    training: SchemaDb, storage: Storage, dbs: list[Database]
+    training: SchemaDb, storage: Storage, legacy_job: LegacyJob
 ) -> None:
     user, bystander = f"user_{uuid.uuid4().hex[:12]}", f"user_{uuid.uuid4().hex[:12]}"
     fresh, half_moved, model = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -118,15 +132,7 @@ async def test_training_objects_move_to_the_owner_key_with_their_rows(
     await storage.copy(old["half"], moved_half)
     training.sql("UPDATE photos SET object_key = %s WHERE id = %s", moved_half, half_moved)
 
-    db = training.db()
-    dbs.append(db)
-    job = LegacyKeys(
-        db,
-        storage,
-        tops=TRAINING_TOPS,
-        move_rows=TrainingLegacyKeys(db, storage).move_rows,
-        batch=10,
-    )
+    job = legacy_job(training, TRAINING_TOPS, TrainingLegacyKeys)
     assert await job.run_once() == 1
 
     photos = dict(training.sql("SELECT id, object_key FROM photos"))
@@ -151,7 +157,7 @@ async def test_training_objects_move_to_the_owner_key_with_their_rows(
 
 
 async def test_generation_images_move_to_the_owner_key_with_their_rows(
-    generation: SchemaDb, storage: Storage, dbs: list[Database]
+    generation: SchemaDb, storage: Storage, legacy_job: LegacyJob
 ) -> None:
     user = f"user_{uuid.uuid4().hex[:12]}"
     finished, running = uuid.uuid4(), uuid.uuid4()
@@ -184,15 +190,7 @@ async def test_generation_images_move_to_the_owner_key_with_their_rows(
 
     to_head(generation, "generation")
     ((owner,),) = generation.sql("SELECT key FROM storage_owners WHERE user_id = %s", user)
-    db = generation.db()
-    dbs.append(db)
-    job = LegacyKeys(
-        db,
-        storage,
-        tops=GENERATION_TOPS,
-        move_rows=GenerationLegacyKeys(db, storage).move_rows,
-        batch=10,
-    )
+    job = legacy_job(generation, GENERATION_TOPS, GenerationLegacyKeys)
 
     # A generation still running keeps its keys (its ingest may be storing): not done yet.
     assert await job.run_once() == 0

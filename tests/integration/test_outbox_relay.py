@@ -13,7 +13,15 @@ from visiona.kit.bus import EventBus
 from visiona.kit.relay import OutboxRelay
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, emit_probes, eventually
+from .support import (
+    Kit,
+    assert_applied_once,
+    emit_probes,
+    eventually,
+    finished,
+    recording,
+    running,
+)
 
 
 class RelayDied(RuntimeError):
@@ -39,35 +47,25 @@ class CountingRelay(OutboxRelay):
 async def test_relay_dying_after_publish_republishes_and_the_inbox_applies_once(
     kit: Kit, bus: EventBus
 ) -> None:
-    handler = RecordingHandler()
-    consumer = RecordingConsumer("crash", kit.db, bus, {ProbeHappenedV1: handler})
-    await consumer.start()
-    try:
+    handler, consumer = recording("crash", kit.db, bus)
+    async with running(consumer):
         (event,) = await emit_probes(kit.db, 1)
 
         with pytest.raises(RelayDied):
             await RelayDyingBeforeMark(kit.db, bus).relay_once()
-        await eventually(lambda: _finished(consumer, 1), "the first delivery to be handled")
+        await eventually(lambda: finished(consumer, 1), "the first delivery to be handled")
         assert await kit.unpublished([event]) == 1
         assert await kit.admin("SELECT attempts FROM kittest.outbox") == [(0,)]
 
         assert await OutboxRelay(kit.db, bus).relay_once() == 1
-        await eventually(lambda: _finished(consumer, 2), "the second delivery to be handled")
+        await eventually(lambda: finished(consumer, 2), "the second delivery to be handled")
 
-        assert consumer.delivered == [str(event.event_id)] * 2
-        assert handler.calls[event.event_id] == 1
-        assert await kit.count("effects", [event]) == 1
-        assert await kit.count("inbox", [event]) == 1
+        await assert_applied_once(kit, bus, consumer, handler, event)
         assert await kit.unpublished([event]) == 0
-        assert await bus.queue_counts("crash") == (0, 1)
-        assert await bus.dead_letter_count("crash") == 0
-    finally:
-        await consumer.stop()
 
 
 async def test_concurrent_relays_publish_every_event_exactly_once(kit: Kit, bus: EventBus) -> None:
-    handler = RecordingHandler()
-    consumer = RecordingConsumer("shared", kit.db, bus, {ProbeHappenedV1: handler})
+    handler, consumer = recording("shared", kit.db, bus)
     await consumer.start()
     events = await emit_probes(kit.db, 300)
     relays = [CountingRelay(kit.db, bus, batch_size=10, poll_interval_s=0.2) for _ in range(2)]
@@ -107,10 +105,6 @@ async def test_unroutable_event_stays_unpublished_and_backs_off(kit: Kit, bus: E
     assert "NO_ROUTE" in str(last_error)
     assert backing_off is True
     assert await relay.relay_once() == 0, "the relay retried before the backoff passed"
-
-
-async def _finished(consumer: RecordingConsumer, count: int) -> bool:
-    return len(consumer.finished) >= count
 
 
 async def _applied(kit: Kit, events: Sequence[ProbeHappenedV1]) -> bool:

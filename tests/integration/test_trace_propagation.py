@@ -11,7 +11,7 @@ from visiona.kit.bus import EventBus
 from visiona.kit.relay import OutboxRelay
 
 from .events import ProbeHappenedV1
-from .support import Kit, RecordingConsumer, RecordingHandler, eventually
+from .support import Kit, eventually, recording
 
 
 def _exporter() -> InMemorySpanExporter:
@@ -27,8 +27,7 @@ def _exporter() -> InMemorySpanExporter:
 
 async def test_consumer_span_continues_the_producers_trace(kit: Kit, bus: EventBus) -> None:
     exporter = _exporter()
-    handler = RecordingHandler()
-    consumer = RecordingConsumer("traced", kit.db, bus, {ProbeHappenedV1: handler})
+    handler, consumer = recording("traced", kit.db, bus)
     await consumer.start()
     try:
         with trace.get_tracer("test").start_as_current_span("user action") as action:

@@ -24,11 +24,8 @@ from visiona.training.service.photo import UPLOADS_ROOT, PhotoService, UploadSlo
 
 @pytest.fixture
 async def db(training_schema: SchemaDb) -> AsyncIterator[Database]:
-    db = training_schema.db()
-    try:
+    async with training_schema.opened() as db:
         yield db
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from visiona.emulators.stack import free_port
+from visiona.emulators.stack import free_port, wait_or_kill
 
 
 @dataclass
@@ -67,9 +67,5 @@ class EmulatorProcess:
             return
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        wait_or_kill(self.process, 15)
         self.process = None

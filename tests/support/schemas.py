@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +44,15 @@ class SchemaDb:
     def db(self, pool_size: int = 2, max_overflow: int = 2) -> Database:
         """The service's own view (row-level security applies). Dispose of it afterwards."""
         return Database(self.app_url, self.schema, pool_size=pool_size, max_overflow=max_overflow)
+
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[Database]:
+        """``db()`` for the block, disposed of afterwards."""
+        db = self.db()
+        try:
+            yield db
+        finally:
+            await db.dispose()
 
     def sql(self, query: str, *params: object, as_role: Role = "admin") -> list[Any]:
         """Run SQL on the schema: as a superuser (no row-level security) unless asked to act

@@ -21,7 +21,14 @@ from tests.support.budget import EXTRA_GATEWAY_POOL_ENV, STACK_POOL_ENV
 from tests.support.infra import Infra, purge_broker
 from tests.support.waiting import serving
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
-from visiona.emulators.stack import LocalStack, S3Config, StackConfig, bin_path, free_port
+from visiona.emulators.stack import (
+    LocalStack,
+    S3Config,
+    StackConfig,
+    bin_path,
+    free_port,
+    stop_process,
+)
 from visiona.kit.provision import SERVICES, drop
 
 # What the services run with in tests, besides each run's own names and ports.
@@ -225,9 +232,4 @@ def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
         serving(proc, f"{url}/healthz", log=log_path)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)

@@ -35,6 +35,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, ViewportSize
 
 from tests.support.stack import RunningStack
 from tests.support.waiting import serving
+from visiona.emulators.stack import stop_process
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -157,12 +158,7 @@ def running_web(stack: RunningStack, port: int, **settings: str) -> Iterator[Web
         serving(proc, f"{app.url}/sign-in", log=log)
         yield app
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
 
 
 # --- the browser ------------------------------------------------------------------------------

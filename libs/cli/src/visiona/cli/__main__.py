@@ -39,6 +39,23 @@ def _fail(exc: ApiError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _get(path: str, **kwargs: Any) -> Any:
+    """``GET path`` as the signed-in user; an API error ends the command with its message."""
+    with _gateway() as gw:
+        try:
+            return gw.call("GET", path, **kwargs)
+        except ApiError as exc:
+            raise _fail(exc) from None
+
+
+def _require_success(kind: str, job: dict[str, Any]) -> None:
+    """Unless ``job`` succeeded, end the command (exit 1) saying how it ended and why."""
+    if job["status"] != "succeeded":
+        failure = job.get("failure") or {}
+        console.print(f"[red]{kind} {job['status']}: {failure.get('message') or ''}[/]")
+        raise typer.Exit(1)
+
+
 @app.command()
 def login(
     dev: Annotated[str, typer.Option("--dev", help="Sign in as this local dev user")],
@@ -134,10 +151,7 @@ def train(
             )
         except ApiError as exc:
             raise _fail(exc) from None
-    if model["status"] != "succeeded":
-        failure = model.get("failure") or {}
-        console.print(f"[red]Training {model['status']}: {failure.get('message') or ''}[/]")
-        raise typer.Exit(1)
+    _require_success("Training", model)
     console.print(f"[green]Ready:[/] {model['id']} ({model['version']})")
 
 
@@ -146,11 +160,7 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the models as JSON")] = False,
 ) -> None:
     """Your models, newest first."""
-    with _gateway() as gw:
-        try:
-            page = gw.call("GET", "/v1/models", params={"limit": 100})
-        except ApiError as exc:
-            raise _fail(exc) from None
+    page = _get("/v1/models", params={"limit": 100})
     if as_json:
         print(json.dumps(page["models"], indent=2))
         return
@@ -199,10 +209,7 @@ def generate(
             )
         except ApiError as exc:
             raise _fail(exc) from None
-        if gen["status"] != "succeeded":
-            failure = gen.get("failure") or {}
-            console.print(f"[red]Generation {gen['status']}: {failure.get('message') or ''}[/]")
-            raise typer.Exit(1)
+        _require_success("Generation", gen)
         out.mkdir(parents=True, exist_ok=True)
         for image in gen["images"]:
             ext = image["content_type"].split("/")[-1].replace("jpeg", "jpg")
@@ -216,11 +223,7 @@ def balance(
     as_json: Annotated[bool, typer.Option("--json", help="Print the balance as JSON")] = False,
 ) -> None:
     """Your credits."""
-    with _gateway() as gw:
-        try:
-            b = gw.call("GET", "/v1/billing/balance")
-        except ApiError as exc:
-            raise _fail(exc) from None
+    b = _get("/v1/billing/balance")
     if as_json:
         print(json.dumps(b))
         return
