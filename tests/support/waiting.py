@@ -23,15 +23,24 @@ STEP_S = 0.05
 def wait_for(
     what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 20
 ) -> T:
-    """Probe until ``done(value)``; return that value."""
+    """Probe until ``done(value)``; return that value.
+
+    A probe whose HTTP call times out has seen nothing yet (a loaded machine answers slowly),
+    so it is asked again within the same bound; any other error fails at once.
+    """
     deadline = time.monotonic() + timeout_s
-    value = probe()
-    while not done(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
+    while True:
+        try:
+            value = probe()
+        except httpx.TimeoutException as slow:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last: {slow!r}") from slow
+        else:
+            if done(value):
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
         time.sleep(STEP_S)
-        value = probe()
-    return value
 
 
 async def eventually(
