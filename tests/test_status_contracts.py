@@ -11,11 +11,15 @@ import json
 import re
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from visiona.billing.domain.ledger import ENTRY_KINDS
 from visiona.billing.v1 import billing_pb2
+from visiona.gateway.schemas import billing as billing_schemas
+from visiona.gateway.schemas import generation as generation_schemas
+from visiona.gateway.schemas import training as training_schemas
 from visiona.generation.domain.generation import GenerationStatus
 from visiona.generation.v1 import generation_pb2
 from visiona.kit import protoenum
@@ -88,3 +92,26 @@ def test_every_layer_names_the_same_states(
 
 def test_a_photo_verdict_is_every_photo_status_but_uploading() -> None:
     assert set(typing.get_args(Status)) == {s.value for s in PhotoStatus} - {"uploading"}
+
+
+@pytest.mark.parametrize(
+    ("response", "message", "field", "proto"),
+    [
+        (training_schemas.Photo, training_pb2.Photo, "status", training_pb2.PhotoStatus),
+        (training_schemas.Model, training_pb2.Model, "status", training_pb2.ModelStatus),
+        (
+            generation_schemas.Generation,
+            generation_pb2.Generation,
+            "status",
+            generation_pb2.GenerationStatus,
+        ),
+        (billing_schemas.LedgerEntry, billing_pb2.LedgerEntry, "kind", billing_pb2.LedgerEntryKind),
+    ],
+    ids=["photo", "model", "generation", "ledger-entry"],
+)
+def test_the_gateway_answers_each_proto_state_as_its_string(
+    response: Any, message: Any, field: str, proto: type[int]
+) -> None:
+    for state in protoenum.strings(proto):
+        answer = response.from_proto(message(**{field: protoenum.to_proto(proto, state)}))
+        assert getattr(answer, field) == state

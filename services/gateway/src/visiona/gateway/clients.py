@@ -120,9 +120,9 @@ def optional_time(message: Any, name: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class EnumStrings:
-    """``Annotated[str, EnumStrings(enum)]``: one of the strings of a proto enum's states
-    (visiona.kit.protoenum; ``protoenum.to_string`` converts a value), an ``enum`` in the
-    OpenAPI. The proto is the one list of a state machine's states the API has."""
+    """``Annotated[str, EnumStrings(enum)]``: one of the states of a proto enum as strings
+    (visiona.kit.protoenum, whose ``to_string`` converts a value), an ``enum`` in the OpenAPI.
+    The gateway lists no state of its own: the proto's enum is the list."""
 
     enum: type[int]
 
