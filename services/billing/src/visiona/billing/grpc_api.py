@@ -9,6 +9,7 @@ from visiona.billing.providers.stripe import WebhookVerifier
 from visiona.billing.service import BillingService
 from visiona.billing.service.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
+from visiona.kit import protoenum
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
 
@@ -89,7 +90,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
             entries=[
                 billing_pb2.LedgerEntry(
                     id=e.id,
-                    kind=e.kind,
+                    kind=protoenum.to_proto(billing_pb2.LedgerEntryKind, e.kind),
                     delta_balance=e.delta_balance,
                     delta_held=e.delta_held,
                     balance_after=e.balance_after,

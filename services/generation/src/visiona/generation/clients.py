@@ -14,6 +14,7 @@ import grpc
 
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.generation.config import GenerationSettings
+from visiona.kit import protoenum
 from visiona.kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter
@@ -90,15 +91,16 @@ class GrpcBackends:
                 "models are unavailable right now", code="training_unavailable"
             ) from exc
         model = r.model
-        if model.status == "unavailable":
+        if model.status == training_pb2.MODEL_STATUS_UNAVAILABLE:
             raise FailedPrecondition(
                 model.failure_message
                 or "the model's trained version is no longer available; train it again",
                 code="model_unavailable",
             )
-        if model.status != "succeeded" or not model.version:
+        if model.status != training_pb2.MODEL_STATUS_SUCCEEDED or not model.version:
+            status = protoenum.to_string(training_pb2.ModelStatus, model.status)
             raise FailedPrecondition(
-                f"the model is {model.status}; it can generate once its training succeeded",
+                f"the model is {status}; it can generate once its training succeeded",
                 code="model_not_ready",
             )
         return ReadyModel(model.id, model.version, model.trigger_word)

@@ -8,6 +8,7 @@ from visiona.generation.domain.generation import Generation
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
+from visiona.kit import protoenum
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
 from visiona.kit.replicate import WebhookInbox
@@ -38,7 +39,7 @@ def generation_message(g: Generation, images: list[ImageView]) -> generation_pb2
     message = generation_pb2.Generation(
         id=str(g.id),
         model_id=str(g.model_id),
-        status=g.status,
+        status=protoenum.to_proto(generation_pb2.GenerationStatus, g.status),
         prompt=g.prompt,
         final_prompt=g.final_prompt,
         enhanced=g.enhanced,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import grpc
 
+from visiona.kit import protoenum
 from visiona.kit.errors import InvalidArgument
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
@@ -29,7 +30,7 @@ def _name(name: str) -> str:
 def photo_message(p: PhotoView) -> training_pb2.Photo:
     return training_pb2.Photo(
         id=str(p.id),
-        status=p.status,
+        status=protoenum.to_proto(training_pb2.PhotoStatus, p.status),
         reasons=list(p.reasons),
         content_type=p.content_type or "",
         width=p.width or 0,
@@ -47,7 +48,7 @@ def model_message(m: Model) -> training_pb2.Model:
     return training_pb2.Model(
         id=str(m.id),
         name=m.name,
-        status=m.status,
+        status=protoenum.to_proto(training_pb2.ModelStatus, m.status),
         preset=m.preset,
         trigger_word=m.trigger_word,
         photo_count=len(m.photo_ids),

@@ -10,11 +10,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class LedgerEntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LEDGER_ENTRY_KIND_UNSPECIFIED: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_PURCHASE: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_PLAN_GRANT: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_HOLD: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_CAPTURE: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_RELEASE: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_REFUND_CLAWBACK: _ClassVar[LedgerEntryKind]
+    LEDGER_ENTRY_KIND_ADJUSTMENT: _ClassVar[LedgerEntryKind]
+
 class CheckoutKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CHECKOUT_KIND_UNSPECIFIED: _ClassVar[CheckoutKind]
     CHECKOUT_KIND_PACK: _ClassVar[CheckoutKind]
     CHECKOUT_KIND_PLAN: _ClassVar[CheckoutKind]
+LEDGER_ENTRY_KIND_UNSPECIFIED: LedgerEntryKind
+LEDGER_ENTRY_KIND_PURCHASE: LedgerEntryKind
+LEDGER_ENTRY_KIND_PLAN_GRANT: LedgerEntryKind
+LEDGER_ENTRY_KIND_HOLD: LedgerEntryKind
+LEDGER_ENTRY_KIND_CAPTURE: LedgerEntryKind
+LEDGER_ENTRY_KIND_RELEASE: LedgerEntryKind
+LEDGER_ENTRY_KIND_REFUND_CLAWBACK: LedgerEntryKind
+LEDGER_ENTRY_KIND_ADJUSTMENT: LedgerEntryKind
 CHECKOUT_KIND_UNSPECIFIED: CheckoutKind
 CHECKOUT_KIND_PACK: CheckoutKind
 CHECKOUT_KIND_PLAN: CheckoutKind
@@ -54,9 +73,8 @@ class ListLedgerEntriesRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("id", "kind", "delta_balance", "delta_held", "balance_after", "available_after", "reference", "reason", "created_at")
+    __slots__ = ("id", "delta_balance", "delta_held", "balance_after", "available_after", "reference", "reason", "created_at", "kind")
     ID_FIELD_NUMBER: _ClassVar[int]
-    KIND_FIELD_NUMBER: _ClassVar[int]
     DELTA_BALANCE_FIELD_NUMBER: _ClassVar[int]
     DELTA_HELD_FIELD_NUMBER: _ClassVar[int]
     BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
@@ -64,8 +82,8 @@ class LedgerEntry(_message.Message):
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     id: int
-    kind: str
     delta_balance: int
     delta_held: int
     balance_after: int
@@ -73,7 +91,8 @@ class LedgerEntry(_message.Message):
     reference: str
     reason: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[str] = ..., delta_balance: _Optional[int] = ..., delta_held: _Optional[int] = ..., balance_after: _Optional[int] = ..., available_after: _Optional[int] = ..., reference: _Optional[str] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    kind: LedgerEntryKind
+    def __init__(self, id: _Optional[int] = ..., delta_balance: _Optional[int] = ..., delta_held: _Optional[int] = ..., balance_after: _Optional[int] = ..., available_after: _Optional[int] = ..., reference: _Optional[str] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[LedgerEntryKind, str]] = ...) -> None: ...
 
 class ListLedgerEntriesResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")

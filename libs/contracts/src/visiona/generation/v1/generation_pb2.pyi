@@ -2,12 +2,30 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class GenerationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GENERATION_STATUS_UNSPECIFIED: _ClassVar[GenerationStatus]
+    GENERATION_STATUS_AWAITING_CREDITS: _ClassVar[GenerationStatus]
+    GENERATION_STATUS_QUEUED: _ClassVar[GenerationStatus]
+    GENERATION_STATUS_RUNNING: _ClassVar[GenerationStatus]
+    GENERATION_STATUS_SUCCEEDED: _ClassVar[GenerationStatus]
+    GENERATION_STATUS_FAILED: _ClassVar[GenerationStatus]
+    GENERATION_STATUS_CANCELED: _ClassVar[GenerationStatus]
+GENERATION_STATUS_UNSPECIFIED: GenerationStatus
+GENERATION_STATUS_AWAITING_CREDITS: GenerationStatus
+GENERATION_STATUS_QUEUED: GenerationStatus
+GENERATION_STATUS_RUNNING: GenerationStatus
+GENERATION_STATUS_SUCCEEDED: GenerationStatus
+GENERATION_STATUS_FAILED: GenerationStatus
+GENERATION_STATUS_CANCELED: GenerationStatus
 
 class CreateGenerationRequest(_message.Message):
     __slots__ = ("model_id", "prompt", "enhance", "style_pack", "num_outputs", "aspect_ratio", "seed", "lora_scale", "output_format")
@@ -38,10 +56,9 @@ class CreateGenerationResponse(_message.Message):
     def __init__(self, generation: _Optional[_Union[Generation, _Mapping]] = ...) -> None: ...
 
 class Generation(_message.Message):
-    __slots__ = ("id", "model_id", "status", "prompt", "final_prompt", "enhanced", "degraded", "enhancement_reason", "style_pack", "num_outputs", "delivered", "aspect_ratio", "output_format", "failure_reason", "failure_message", "created_at", "started_at", "finished_at", "images", "seed")
+    __slots__ = ("id", "model_id", "prompt", "final_prompt", "enhanced", "degraded", "enhancement_reason", "style_pack", "num_outputs", "delivered", "aspect_ratio", "output_format", "failure_reason", "failure_message", "created_at", "started_at", "finished_at", "images", "seed", "status")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     FINAL_PROMPT_FIELD_NUMBER: _ClassVar[int]
     ENHANCED_FIELD_NUMBER: _ClassVar[int]
@@ -59,9 +76,9 @@ class Generation(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     model_id: str
-    status: str
     prompt: str
     final_prompt: str
     enhanced: bool
@@ -79,7 +96,8 @@ class Generation(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     images: _containers.RepeatedCompositeFieldContainer[Image]
     seed: int
-    def __init__(self, id: _Optional[str] = ..., model_id: _Optional[str] = ..., status: _Optional[str] = ..., prompt: _Optional[str] = ..., final_prompt: _Optional[str] = ..., enhanced: _Optional[bool] = ..., degraded: _Optional[bool] = ..., enhancement_reason: _Optional[str] = ..., style_pack: _Optional[str] = ..., num_outputs: _Optional[int] = ..., delivered: _Optional[int] = ..., aspect_ratio: _Optional[str] = ..., output_format: _Optional[str] = ..., failure_reason: _Optional[str] = ..., failure_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., seed: _Optional[int] = ...) -> None: ...
+    status: GenerationStatus
+    def __init__(self, id: _Optional[str] = ..., model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., final_prompt: _Optional[str] = ..., enhanced: _Optional[bool] = ..., degraded: _Optional[bool] = ..., enhancement_reason: _Optional[str] = ..., style_pack: _Optional[str] = ..., num_outputs: _Optional[int] = ..., delivered: _Optional[int] = ..., aspect_ratio: _Optional[str] = ..., output_format: _Optional[str] = ..., failure_reason: _Optional[str] = ..., failure_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., seed: _Optional[int] = ..., status: _Optional[_Union[GenerationStatus, str]] = ...) -> None: ...
 
 class GetGenerationRequest(_message.Message):
     __slots__ = ("generation_id",)

@@ -15,9 +15,43 @@ class FacePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FACE_POLICY_UNSPECIFIED: _ClassVar[FacePolicy]
     FACE_POLICY_REQUIRE: _ClassVar[FacePolicy]
     FACE_POLICY_FLAG: _ClassVar[FacePolicy]
+
+class PhotoStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PHOTO_STATUS_UNSPECIFIED: _ClassVar[PhotoStatus]
+    PHOTO_STATUS_UPLOADING: _ClassVar[PhotoStatus]
+    PHOTO_STATUS_ACCEPTED: _ClassVar[PhotoStatus]
+    PHOTO_STATUS_ACCEPTED_WITH_WARNINGS: _ClassVar[PhotoStatus]
+    PHOTO_STATUS_REJECTED: _ClassVar[PhotoStatus]
+
+class ModelStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_STATUS_UNSPECIFIED: _ClassVar[ModelStatus]
+    MODEL_STATUS_AWAITING_CREDITS: _ClassVar[ModelStatus]
+    MODEL_STATUS_PREPARING: _ClassVar[ModelStatus]
+    MODEL_STATUS_QUEUED: _ClassVar[ModelStatus]
+    MODEL_STATUS_TRAINING: _ClassVar[ModelStatus]
+    MODEL_STATUS_SUCCEEDED: _ClassVar[ModelStatus]
+    MODEL_STATUS_FAILED: _ClassVar[ModelStatus]
+    MODEL_STATUS_CANCELED: _ClassVar[ModelStatus]
+    MODEL_STATUS_UNAVAILABLE: _ClassVar[ModelStatus]
 FACE_POLICY_UNSPECIFIED: FacePolicy
 FACE_POLICY_REQUIRE: FacePolicy
 FACE_POLICY_FLAG: FacePolicy
+PHOTO_STATUS_UNSPECIFIED: PhotoStatus
+PHOTO_STATUS_UPLOADING: PhotoStatus
+PHOTO_STATUS_ACCEPTED: PhotoStatus
+PHOTO_STATUS_ACCEPTED_WITH_WARNINGS: PhotoStatus
+PHOTO_STATUS_REJECTED: PhotoStatus
+MODEL_STATUS_UNSPECIFIED: ModelStatus
+MODEL_STATUS_AWAITING_CREDITS: ModelStatus
+MODEL_STATUS_PREPARING: ModelStatus
+MODEL_STATUS_QUEUED: ModelStatus
+MODEL_STATUS_TRAINING: ModelStatus
+MODEL_STATUS_SUCCEEDED: ModelStatus
+MODEL_STATUS_FAILED: ModelStatus
+MODEL_STATUS_CANCELED: ModelStatus
+MODEL_STATUS_UNAVAILABLE: ModelStatus
 
 class PhotoUploadSpec(_message.Message):
     __slots__ = ("content_type",)
@@ -67,9 +101,8 @@ class CompletePhotoUploadRequest(_message.Message):
     def __init__(self, photo_id: _Optional[str] = ...) -> None: ...
 
 class Photo(_message.Message):
-    __slots__ = ("id", "status", "reasons", "content_type", "width", "height", "faces", "blur_score", "created_at", "validated_at", "preview_url", "require_one_face")
+    __slots__ = ("id", "reasons", "content_type", "width", "height", "faces", "blur_score", "created_at", "validated_at", "preview_url", "require_one_face", "status")
     ID_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -80,8 +113,8 @@ class Photo(_message.Message):
     VALIDATED_AT_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_URL_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_ONE_FACE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
-    status: str
     reasons: _containers.RepeatedScalarFieldContainer[str]
     content_type: str
     width: int
@@ -92,7 +125,8 @@ class Photo(_message.Message):
     validated_at: _timestamp_pb2.Timestamp
     preview_url: str
     require_one_face: bool
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., content_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., faces: _Optional[int] = ..., blur_score: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preview_url: _Optional[str] = ..., require_one_face: _Optional[bool] = ...) -> None: ...
+    status: PhotoStatus
+    def __init__(self, id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., content_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., faces: _Optional[int] = ..., blur_score: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preview_url: _Optional[str] = ..., require_one_face: _Optional[bool] = ..., status: _Optional[_Union[PhotoStatus, str]] = ...) -> None: ...
 
 class ListPhotosRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -139,10 +173,9 @@ class CreateModelRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., photo_ids: _Optional[_Iterable[str]] = ..., preset: _Optional[str] = ..., trigger_word: _Optional[str] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "name", "status", "preset", "trigger_word", "photo_count", "progress", "version", "failure_reason", "failure_message", "created_at", "queued_at", "started_at", "finished_at", "training_id", "sample_urls")
+    __slots__ = ("id", "name", "preset", "trigger_word", "photo_count", "progress", "version", "failure_reason", "failure_message", "created_at", "queued_at", "started_at", "finished_at", "training_id", "sample_urls", "status")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_WORD_FIELD_NUMBER: _ClassVar[int]
     PHOTO_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -156,9 +189,9 @@ class Model(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     TRAINING_ID_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_URLS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
-    status: str
     preset: str
     trigger_word: str
     photo_count: int
@@ -172,7 +205,8 @@ class Model(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     training_id: str
     sample_urls: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., preset: _Optional[str] = ..., trigger_word: _Optional[str] = ..., photo_count: _Optional[int] = ..., progress: _Optional[float] = ..., version: _Optional[str] = ..., failure_reason: _Optional[str] = ..., failure_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., training_id: _Optional[str] = ..., sample_urls: _Optional[_Iterable[str]] = ...) -> None: ...
+    status: ModelStatus
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., preset: _Optional[str] = ..., trigger_word: _Optional[str] = ..., photo_count: _Optional[int] = ..., progress: _Optional[float] = ..., version: _Optional[str] = ..., failure_reason: _Optional[str] = ..., failure_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., training_id: _Optional[str] = ..., sample_urls: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[ModelStatus, str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

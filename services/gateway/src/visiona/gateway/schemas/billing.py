@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
-from visiona.gateway.clients import optional_time
+from visiona.gateway.clients import EnumStrings, optional_time
 from visiona.gateway.edge.inputs import RequestBody
+from visiona.kit import protoenum
 
 
 class Balance(BaseModel):
@@ -23,9 +24,7 @@ class Balance(BaseModel):
 
 class LedgerEntry(BaseModel):
     id: int
-    kind: Literal[
-        "purchase", "plan_grant", "hold", "capture", "release", "refund_clawback", "adjustment"
-    ]
+    kind: Annotated[str, EnumStrings(billing_pb2.LedgerEntryKind)]
     delta_balance: int
     delta_held: int
     balance_after: int
@@ -38,7 +37,7 @@ class LedgerEntry(BaseModel):
     def from_proto(cls, e: billing_pb2.LedgerEntry) -> LedgerEntry:
         return cls(
             id=e.id,
-            kind=e.kind,
+            kind=protoenum.to_string(billing_pb2.LedgerEntryKind, e.kind),
             delta_balance=e.delta_balance,
             delta_held=e.delta_held,
             balance_after=e.balance_after,

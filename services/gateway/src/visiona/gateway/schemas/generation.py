@@ -4,20 +4,19 @@ how a generation message becomes one."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from visiona.gateway.clients import optional_time
+from visiona.gateway.clients import EnumStrings, optional_time
 from visiona.gateway.edge.inputs import RequestBody
 from visiona.generation.v1 import generation_pb2
+from visiona.kit import protoenum
 
 AspectRatio = Literal[
     "1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"
 ]
-GenerationStatus = Literal[
-    "awaiting_credits", "queued", "running", "succeeded", "failed", "canceled"
-]
+GenerationStatus = Annotated[str, EnumStrings(generation_pb2.GenerationStatus)]
 
 
 class CreateGenerationRequest(RequestBody):
@@ -105,7 +104,7 @@ class Generation(BaseModel):
         return cls(
             id=g.id,
             model_id=g.model_id,
-            status=g.status,
+            status=protoenum.to_string(generation_pb2.GenerationStatus, g.status),
             prompt=g.prompt,
             final_prompt=g.final_prompt,
             enhanced=g.enhanced,

@@ -4,25 +4,17 @@ training message becomes one."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from visiona.gateway.clients import optional_time
+from visiona.gateway.clients import EnumStrings, optional_time
 from visiona.gateway.edge.inputs import RequestBody
+from visiona.kit import protoenum
 from visiona.training.v1 import training_pb2
 
-PhotoStatus = Literal["uploading", "accepted", "accepted_with_warnings", "rejected"]
-ModelStatus = Literal[
-    "awaiting_credits",
-    "preparing",
-    "queued",
-    "training",
-    "succeeded",
-    "failed",
-    "canceled",
-    "unavailable",
-]
+PhotoStatus = Annotated[str, EnumStrings(training_pb2.PhotoStatus)]
+ModelStatus = Annotated[str, EnumStrings(training_pb2.ModelStatus)]
 
 
 class UploadSpec(RequestBody):
@@ -83,7 +75,7 @@ class Photo(BaseModel):
         validated = p.HasField("validated_at")
         return cls(
             id=p.id,
-            status=p.status,
+            status=protoenum.to_string(training_pb2.PhotoStatus, p.status),
             reasons=list(p.reasons),
             content_type=p.content_type or None,
             width=p.width if validated and p.width else None,
@@ -149,7 +141,7 @@ class Model(BaseModel):
         return cls(
             id=m.id,
             name=m.name,
-            status=m.status,
+            status=protoenum.to_string(training_pb2.ModelStatus, m.status),
             preset=m.preset,
             trigger_word=m.trigger_word,
             photo_count=m.photo_count,

@@ -13,6 +13,7 @@ photos, and the re-encoding drops them anyway.
 
 from __future__ import annotations
 
+import enum
 import io
 import threading
 from collections.abc import Collection
@@ -28,6 +29,18 @@ from PIL import Image, ImageOps
 # Registers the HEIF decoder with Pillow (a plugin registration, no I/O).
 pillow_heif.register_heif_opener()
 
+
+class PhotoStatus(enum.StrEnum):
+    """Where a photo is (the CHECK on ``photos.status``): an open upload slot, then the
+    verdict of :func:`validate_photo`."""
+
+    UPLOADING = "uploading"
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_WARNINGS = "accepted_with_warnings"
+    REJECTED = "rejected"
+
+
+# A verdict: every status but UPLOADING.
 Status = Literal["accepted", "accepted_with_warnings", "rejected"]
 
 JPEG = "image/jpeg"
