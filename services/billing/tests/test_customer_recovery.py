@@ -73,18 +73,31 @@ def account(billing_db: SchemaDb, user_id: str) -> tuple[str, list[str]]:
     return customer, list(replaced)
 
 
+@pytest.fixture
+async def lost_customer(
+    service: BillingService, billing_db: SchemaDb, sdk: stripe.StripeClient
+) -> tuple[str, str]:
+    """A user whose first customer was deleted at Stripe, as in the dashboard: (the user,
+    that customer)."""
+    owner = user()
+    await service.create_checkout(owner, "pack", "starter")
+    first, _ = account(billing_db, owner)
+    sdk.v1.customers.delete(first)
+    return owner, first
+
+
 def live_customers_of(sdk: stripe.StripeClient, user_id: str) -> list[str]:
     listed = sdk.v1.customers.list(params={"limit": 100}).auto_paging_iter()
     return [c.id for c in listed if c.to_dict()["metadata"].get("user_id") == user_id]
 
 
 async def test_a_deleted_customer_is_replaced_once_by_concurrent_requests(
-    service: BillingService, billing_db: SchemaDb, sdk: stripe.StripeClient
+    service: BillingService,
+    billing_db: SchemaDb,
+    sdk: stripe.StripeClient,
+    lost_customer: tuple[str, str],
 ) -> None:
-    owner = user()
-    await service.create_checkout(owner, "pack", "starter")
-    first, _ = account(billing_db, owner)
-    sdk.v1.customers.delete(first)
+    owner, first = lost_customer
 
     # Checkouts and portals at once: each finds the customer missing, all end with one.
     answers = await asyncio.gather(
@@ -161,12 +174,9 @@ async def test_a_plan_stripe_ended_with_its_customer_no_longer_blocks_a_new_one(
 
 
 async def test_an_erasure_forgets_the_events_of_replaced_customers(
-    service: BillingService, billing_db: SchemaDb, sdk: stripe.StripeClient
+    service: BillingService, billing_db: SchemaDb, lost_customer: tuple[str, str]
 ) -> None:
-    owner = user()
-    await service.create_checkout(owner, "pack", "starter")
-    first, _ = account(billing_db, owner)
-    sdk.v1.customers.delete(first)
+    owner, first = lost_customer
     await service.create_portal(owner)
     event_id = f"evt_{uuid.uuid4().hex}"
     billing_db.sql(

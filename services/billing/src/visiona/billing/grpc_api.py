@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
+from google.protobuf.message import Message
+from pydantic import BaseModel
 
 from visiona.billing.domain.catalog import Catalog, Limits
 from visiona.billing.providers.stripe import WebhookVerifier
@@ -19,35 +23,26 @@ _KINDS = {
 }
 
 
+def _fields_for(message: type[Message], item: BaseModel) -> dict[str, Any]:
+    """The catalogue item's fields that the proto message has, by name (a Stripe price id,
+    say, is not one)."""
+    return item.model_dump(include=set(message.DESCRIPTOR.fields_by_name))
+
+
 def _limits(limits: Limits) -> billing_pb2.Limits:
-    return billing_pb2.Limits(
-        max_concurrent_trainings=limits.max_concurrent_trainings,
-        max_stored_models=limits.max_stored_models,
-        max_concurrent_generations=limits.max_concurrent_generations,
-    )
+    return billing_pb2.Limits(**_fields_for(billing_pb2.Limits, limits))
 
 
 def plans_response(catalog: Catalog) -> billing_pb2.ListPlansResponse:
+    currency = catalog.currency
     return billing_pb2.ListPlansResponse(
         packs=[
-            billing_pb2.Pack(
-                id=p.id,
-                name=p.name,
-                credits=p.credits,
-                unit_amount=p.unit_amount,
-                currency=catalog.currency,
-            )
+            billing_pb2.Pack(**_fields_for(billing_pb2.Pack, p), currency=currency)
             for p in catalog.packs
         ],
         plans=[
             billing_pb2.Plan(
-                id=p.id,
-                name=p.name,
-                monthly_credits=p.monthly_credits,
-                unit_amount=p.unit_amount,
-                currency=catalog.currency,
-                interval=p.interval,
-                limits=_limits(p.limits),
+                **_fields_for(billing_pb2.Plan, p), currency=currency, limits=_limits(p)
             )
             for p in catalog.plans
         ],

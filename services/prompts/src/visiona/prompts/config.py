@@ -39,3 +39,11 @@ class PromptsSettings(ServiceSettings):
     # How long an identical PreparePrompt request is answered from the cache.
     prompt_cache_ttl_s: int = 24 * 3600
     prompt_cache_sweep_interval_s: float = 3600.0
+
+    def llm_vendor(self, provider: str) -> tuple[str, SecretStr, str | None]:
+        """One LLM vendor's model, API key and address (``provider`` as the adapter names it)."""
+        vendors = {
+            "anthropic": (self.anthropic_model, self.anthropic_api_key, self.anthropic_base_url),
+            "openai": (self.openai_model, self.openai_api_key, self.openai_base_url),
+        }
+        return vendors[provider]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from visiona.kit.errors import InvalidArgument, NotFound
-from visiona.kit.grpcserver import current_user_id
+from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.prompts.domain.prompt import Enhancement, StylePack
 from visiona.prompts.service import PromptsService
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
@@ -27,8 +26,6 @@ def _pack_id(pack_id: str) -> str:
 
 
 def _enhancement(e: Enhancement) -> prompts_pb2.Enhancement:
-    created = Timestamp()
-    created.FromDatetime(e.created_at)
     return prompts_pb2.Enhancement(
         id=str(e.id),
         prompt=e.prompt,
@@ -36,7 +33,7 @@ def _enhancement(e: Enhancement) -> prompts_pb2.Enhancement:
         model=e.model,
         input_tokens=e.input_tokens,
         output_tokens=e.output_tokens,
-        created_at=created,
+        created_at=timestamp(e.created_at),
     )
 
 

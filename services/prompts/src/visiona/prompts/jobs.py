@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
+from visiona.kit.sweeps import delete_in_batches
 from visiona.prompts.repository import PromptCacheRepository
 
 log = get_logger(__name__)
@@ -12,14 +13,9 @@ log = get_logger(__name__)
 async def sweep_prompt_cache(db: Database) -> int:
     """Delete expired cache entries of every user (explicit cross-user work: the system
     principal, whose policy lets it see and delete only expired entries)."""
-    deleted = 0
-    while True:
-        async with db.uow(system=True) as uow:
-            n = await PromptCacheRepository(uow.session).delete_expired()
-            await uow.commit()
-        deleted += n
-        if n == 0:
-            break
+    deleted = await delete_in_batches(
+        db, lambda session: PromptCacheRepository(session).delete_expired(), system=True
+    )
     if deleted:
         log.info("prompt_cache.swept", deleted=deleted)
     return deleted

@@ -18,9 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from visiona.kit.repository import Repository
 from visiona.prompts.domain.judge import Judgement
 from visiona.prompts.domain.moderation import ModerationDecision
 from visiona.prompts.domain.prompt import Enhancement, StylePack
@@ -34,49 +32,34 @@ _DECISION_COLUMNS = (
 )
 
 
-class EnhancementRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class EnhancementRepository(Repository):
     async def add(self, enhancement: Enhancement) -> Enhancement:
-        row = (
-            await self.session.execute(
-                sa.text(
-                    "INSERT INTO enhancements (id, user_id, prompt, enhanced_prompt, model, "
-                    "input_tokens, output_tokens) VALUES (:id, :user_id, :prompt, "
-                    ":enhanced_prompt, :model, :input_tokens, :output_tokens) "
-                    "RETURNING created_at"
-                ),
-                {k: v for k, v in asdict(enhancement).items() if k != "created_at"},
-            )
-        ).one()
+        row = await self._one(
+            "INSERT INTO enhancements (id, user_id, prompt, enhanced_prompt, model, "
+            "input_tokens, output_tokens) VALUES (:id, :user_id, :prompt, :enhanced_prompt, "
+            ":model, :input_tokens, :output_tokens) RETURNING created_at",
+            {k: v for k, v in asdict(enhancement).items() if k != "created_at"},
+        )
         return Enhancement(**{**asdict(enhancement), "created_at": row.created_at})
 
 
-class StylePackRepository:
+class StylePackRepository(Repository):
     """The catalogue: read-only to the service (the migrations curate it)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
 
     async def list(self, pack_id: str | None = None) -> list[StylePack]:
         """Every pack in display order, or only ``pack_id`` (an empty list when unknown)."""
         only = pack_id is not None
         by_pack: dict[str, list[str]] = {}
-        templates = await self.session.execute(
-            sa.text(
-                "SELECT pack_id, template FROM style_templates"
-                f"{' WHERE pack_id = :pack' if only else ''} ORDER BY pack_id, position"
-            ),
+        templates = await self._execute(
+            "SELECT pack_id, template FROM style_templates"
+            f"{' WHERE pack_id = :pack' if only else ''} ORDER BY pack_id, position",
             {"pack": pack_id},
         )
         for t in templates:
             by_pack.setdefault(t.pack_id, []).append(t.template)
-        packs = await self.session.execute(
-            sa.text(
-                "SELECT id, name, description, negative_cues FROM style_packs"
-                f"{' WHERE id = :pack' if only else ''} ORDER BY position"
-            ),
+        packs = await self._execute(
+            "SELECT id, name, description, negative_cues FROM style_packs"
+            f"{' WHERE id = :pack' if only else ''} ORDER BY position",
             {"pack": pack_id},
         )
         return [
@@ -101,7 +84,7 @@ class CachedAnswer:
     enhancement_id: uuid.UUID | None
 
 
-class PromptCacheRepository:
+class PromptCacheRepository(Repository):
     """PreparePrompt answers by (user, key), for a TTL.
 
     Why per user, with row-level security, rather than one cache shared by everyone: the
@@ -114,19 +97,12 @@ class PromptCacheRepository:
     deletes them.
     """
 
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
     async def get(self, user_id: str, key: str) -> CachedAnswer | None:
-        row = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT answer, enhancement_id FROM prompt_cache "
-                    "WHERE user_id = :user_id AND key = :key AND expires_at > now()"
-                ),
-                {"user_id": user_id, "key": key},
-            )
-        ).one_or_none()
+        row = await self._first(
+            "SELECT answer, enhancement_id FROM prompt_cache "
+            "WHERE user_id = :user_id AND key = :key AND expires_at > now()",
+            {"user_id": user_id, "key": key},
+        )
         if row is None:
             return None
         return CachedAnswer(Judgement.from_json(row.answer), row.enhancement_id)
@@ -142,16 +118,14 @@ class PromptCacheRepository:
         enhancement_id: uuid.UUID | None,
         ttl: timedelta,
     ) -> None:
-        await self.session.execute(
-            sa.text(
-                "INSERT INTO prompt_cache (user_id, key, provider, model, answer, "
-                "enhancement_id, expires_at) VALUES (:user_id, :key, :provider, :model, "
-                "CAST(:answer AS jsonb), :enhancement_id, now() + :ttl) "
-                "ON CONFLICT (user_id, key) DO UPDATE SET provider = excluded.provider, "
-                "model = excluded.model, answer = excluded.answer, "
-                "enhancement_id = excluded.enhancement_id, created_at = now(), "
-                "expires_at = excluded.expires_at"
-            ),
+        await self._execute(
+            "INSERT INTO prompt_cache (user_id, key, provider, model, answer, enhancement_id, "
+            "expires_at) VALUES (:user_id, :key, :provider, :model, CAST(:answer AS jsonb), "
+            ":enhancement_id, now() + :ttl) "
+            "ON CONFLICT (user_id, key) DO UPDATE SET provider = excluded.provider, "
+            "model = excluded.model, answer = excluded.answer, "
+            "enhancement_id = excluded.enhancement_id, created_at = now(), "
+            "expires_at = excluded.expires_at",
             {
                 "user_id": user_id,
                 "key": key,
@@ -167,28 +141,19 @@ class PromptCacheRepository:
         """Delete up to ``limit`` expired entries of any user (run as the system principal)."""
         # No FOR UPDATE: row locks need an UPDATE policy, which the system principal has not;
         # two sweepers deleting the same rows is harmless.
-        result = await self.session.execute(
-            sa.text(
-                "DELETE FROM prompt_cache WHERE (user_id, key) IN (SELECT user_id, key "
-                "FROM prompt_cache WHERE expires_at <= now() LIMIT :limit)"
-            ),
+        return await self._affected(
+            "DELETE FROM prompt_cache WHERE (user_id, key) IN (SELECT user_id, key "
+            "FROM prompt_cache WHERE expires_at <= now() LIMIT :limit)",
             {"limit": limit},
         )
-        return _count(result)
 
 
-class ModerationDecisionRepository:
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
-
+class ModerationDecisionRepository(Repository):
     async def add(self, decision: ModerationDecision) -> None:
-        await self.session.execute(
-            sa.text(
-                "INSERT INTO moderation_decisions (id, user_id, prompt, style_pack, source, "
-                "category, message, provider, model, from_cache) VALUES (:id, :user_id, "
-                ":prompt, :style_pack, :source, :category, :message, :provider, :model, "
-                ":from_cache)"
-            ),
+        await self._execute(
+            "INSERT INTO moderation_decisions (id, user_id, prompt, style_pack, source, "
+            "category, message, provider, model, from_cache) VALUES (:id, :user_id, :prompt, "
+            ":style_pack, :source, :category, :message, :provider, :model, :from_cache)",
             asdict(decision),
         )
 
@@ -199,19 +164,15 @@ class ModerationDecisionRepository:
 USER_TABLES = ("enhancements", "prompt_cache", "moderation_decisions")
 
 
-class AccountRepository:
+class AccountRepository(Repository):
     """A user's rows in bulk (erasure and export); the transaction acts as that user (RLS)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session
 
     async def delete_all(self, user_id: str) -> int:
         removed = 0
         for table in USER_TABLES:
-            result = await self.session.execute(
-                sa.text(f"DELETE FROM {table} WHERE user_id = :user"), {"user": user_id}
+            removed += await self._affected(
+                f"DELETE FROM {table} WHERE user_id = :user", {"user": user_id}
             )
-            removed += _count(result)
         return removed
 
     async def enhancements(self, user_id: str) -> list[dict[str, Any]]:
@@ -222,13 +183,8 @@ class AccountRepository:
 
     async def _records(self, table: str, columns: str, user_id: str) -> list[dict[str, Any]]:
         """Every column of the user's rows of ``table``, oldest first."""
-        rows = await self.session.execute(
-            sa.text(f"SELECT {columns} FROM {table} WHERE user_id = :user ORDER BY created_at, id"),
+        rows = await self._execute(
+            f"SELECT {columns} FROM {table} WHERE user_id = :user ORDER BY created_at, id",
             {"user": user_id},
         )
         return [dict(row._mapping) for row in rows]
-
-
-def _count(result: sa.CursorResult[Any]) -> int:
-    """How many rows a DELETE removed."""
-    return int(result.rowcount or 0)

@@ -40,6 +40,7 @@ from visiona.kit.errors import NotFound
 from visiona.kit.events import BillingAccountPurgedV1, ErasureRequestedV1
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
+from visiona.kit.sweeps import delete_in_batches
 
 log = get_logger(__name__)
 
@@ -129,14 +130,7 @@ async def erase_account(
 
 async def delete_expired_payments(db: Database) -> int:
     """Delete anonymised payment records past their retention period."""
-    total = 0
-    while True:
-        async with db.uow() as uow:
-            deleted = await delete_expired_retained_payments(uow.session)
-            await uow.commit()
-        total += deleted
-        if deleted == 0:
-            break
+    total = await delete_in_batches(db, delete_expired_retained_payments)
     if total:
         log.info("billing.retained_payments_expired", count=total)
     return total

@@ -29,20 +29,22 @@ class FreeTier(Limits):
     name: str = "Free"
 
 
-class Pack(_Frozen):
+class _Item(_Frozen):
+    """What the catalogue sells, at its Stripe price (``unit_amount`` in the currency's
+    minor unit)."""
+
     id: str
     name: str
+    stripe_price: str
+    unit_amount: int = Field(ge=0)
+
+
+class Pack(_Item):
     credits: int = Field(gt=0)
-    stripe_price: str
-    unit_amount: int = Field(ge=0)
 
 
-class Plan(Limits):
-    id: str
-    name: str
+class Plan(_Item, Limits):
     monthly_credits: int = Field(gt=0)
-    stripe_price: str
-    unit_amount: int = Field(ge=0)
     interval: Literal["month", "year"] = "month"
 
     @property

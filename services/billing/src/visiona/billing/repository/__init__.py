@@ -9,15 +9,7 @@ transaction where a hot path wants one round trip.
 - :mod:`.subscription`: plan subscriptions as Stripe last had them
 - :mod:`.stripe_event`: stored Stripe events, their staging and per-object locks
 - :mod:`.usage`: usage records from other services' events
+
+Each repository is a :class:`visiona.kit.repository.Repository` bound to the unit of work's
+connection.
 """
-
-from __future__ import annotations
-
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-
-class Repository:
-    """Statements on one transaction: bind to a unit of work's connection (``uow.session``)."""
-
-    def __init__(self, session: AsyncConnection) -> None:
-        self.session = session

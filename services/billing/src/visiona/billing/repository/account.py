@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visiona.billing.repository import Repository
+from visiona.kit.repository import Repository
 
 # Every payment of the user billing knows of, as accounting keeps it: what (the pack or plan),
 # when, how much, and Stripe's id of it. Purchases are priced by their Checkout Session;
@@ -67,64 +67,47 @@ class AccountRepository(Repository):
     """A user's rows in bulk; the transaction acts as that user (RLS)."""
 
     async def stripe_customer(self, user_id: str) -> str | None:
-        customer = (
-            await self.session.execute(
-                sa.text("SELECT stripe_customer_id FROM accounts WHERE user_id = :user"),
-                {"user": user_id},
-            )
-        ).scalar()
+        customer = await self._scalar(
+            "SELECT stripe_customer_id FROM accounts WHERE user_id = :user", {"user": user_id}
+        )
         return str(customer) if customer else None
 
     async def store_customer(self, user_id: str, customer: str) -> str:
         """Record the user's first customer; the one already recorded wins (a twin's)."""
-        stored = (
-            await self.session.execute(
-                sa.text(
-                    "INSERT INTO accounts AS a (user_id, stripe_customer_id) VALUES (:u, :c) "
-                    "ON CONFLICT (user_id) DO UPDATE SET stripe_customer_id = "
-                    "COALESCE(a.stripe_customer_id, EXCLUDED.stripe_customer_id), "
-                    "updated_at = now() RETURNING stripe_customer_id"
-                ),
-                {"u": user_id, "c": customer},
-            )
-        ).scalar_one()
+        stored = await self._scalar_one(
+            "INSERT INTO accounts AS a (user_id, stripe_customer_id) VALUES (:u, :c) "
+            "ON CONFLICT (user_id) DO UPDATE SET stripe_customer_id = "
+            "COALESCE(a.stripe_customer_id, EXCLUDED.stripe_customer_id), "
+            "updated_at = now() RETURNING stripe_customer_id",
+            {"u": user_id, "c": customer},
+        )
         return str(stored)
 
     async def replace_customer(self, user_id: str, missing: str, new: str) -> bool:
         """Put ``new`` in place of ``missing`` (kept among the replaced ones), compared and set:
         False when the stored customer is no longer ``missing``."""
-        replaced = (
-            await self.session.execute(
-                sa.text(
-                    "UPDATE accounts SET stripe_customer_id = :new, "
-                    "replaced_stripe_customer_ids = "
-                    "array_append(replaced_stripe_customer_ids, :old), updated_at = now() "
-                    "WHERE user_id = :u AND stripe_customer_id = :old "
-                    "RETURNING stripe_customer_id"
-                ),
-                {"u": user_id, "new": new, "old": missing},
-            )
-        ).scalar()
+        replaced = await self._scalar(
+            "UPDATE accounts SET stripe_customer_id = :new, replaced_stripe_customer_ids = "
+            "array_append(replaced_stripe_customer_ids, :old), updated_at = now() "
+            "WHERE user_id = :u AND stripe_customer_id = :old RETURNING stripe_customer_id",
+            {"u": user_id, "new": new, "old": missing},
+        )
         return replaced is not None
 
     async def user_of_customer(self, customer: str) -> str | None:
         """The user whose customer it is, or was before it was replaced (its late events are
         theirs too). Reads across users: the transaction must be the system principal."""
-        user = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT user_id FROM accounts WHERE stripe_customer_id = :c UNION ALL "
-                    "SELECT user_id FROM accounts WHERE replaced_stripe_customer_ids @> "
-                    "ARRAY[CAST(:c AS text)] LIMIT 1"
-                ),
-                {"c": customer},
-            )
-        ).scalar()
+        user = await self._scalar(
+            "SELECT user_id FROM accounts WHERE stripe_customer_id = :c UNION ALL "
+            "SELECT user_id FROM accounts WHERE replaced_stripe_customer_ids @> "
+            "ARRAY[CAST(:c AS text)] LIMIT 1",
+            {"c": customer},
+        )
         return str(user) if user else None
 
     async def payments(self, user_id: str) -> list[dict[str, Any]]:
-        rows = await self.session.execute(
-            sa.text(_PAYMENTS + " ORDER BY occurred_at, stripe_reference"), {"user": user_id}
+        rows = await self._execute(
+            _PAYMENTS + " ORDER BY occurred_at, stripe_reference", {"user": user_id}
         )
         return [dict(row._mapping) for row in rows]
 
@@ -132,9 +115,8 @@ class AccountRepository(Repository):
         """Every row of the user in one of billing's user-owned tables (for an export)."""
         if table not in (*_USER_TABLES, "accounts", "ledger_entries"):
             raise ValueError(f"{table} is not a user-owned table")
-        rows = await self.session.execute(
-            sa.text(f"SELECT * FROM {table} WHERE user_id = :user ORDER BY {order_by}"),
-            {"user": user_id},
+        rows = await self._execute(
+            f"SELECT * FROM {table} WHERE user_id = :user ORDER BY {order_by}", {"user": user_id}
         )
         return [dict(row._mapping) for row in rows]
 
@@ -142,51 +124,37 @@ class AccountRepository(Repository):
         """Keep the user's payments anonymised (``retained_payments``), then delete every row
         that names the user or their Stripe customer. One transaction: all or nothing."""
         customer = await self.stripe_customer(user_id)
+        mine = {"user": user_id}
         replaced = (
-            await self.session.execute(
-                sa.text("SELECT replaced_stripe_customer_ids FROM accounts WHERE user_id = :user"),
-                {"user": user_id},
+            await self._scalar(
+                "SELECT replaced_stripe_customer_ids FROM accounts WHERE user_id = :user", mine
             )
-        ).scalar() or []
-        retained = await self.session.execute(
-            sa.text(
-                "INSERT INTO retained_payments (account_ref, kind, stripe_reference, "
-                "payment_intent, amount, currency, item_id, credits, occurred_at, retain_until) "
-                "SELECT :ref, p.kind, p.stripe_reference, p.payment_intent, p.amount, "
-                "p.currency, p.item_id, p.credits, p.occurred_at, now() + :keep "
-                f"FROM ({_PAYMENTS}) AS p"
-            ),
-            {"ref": uuid.uuid4(), "keep": retain_for, "user": user_id},
+            or []
+        )
+        retained = await self._affected(
+            "INSERT INTO retained_payments (account_ref, kind, stripe_reference, "
+            "payment_intent, amount, currency, item_id, credits, occurred_at, retain_until) "
+            "SELECT :ref, p.kind, p.stripe_reference, p.payment_intent, p.amount, "
+            "p.currency, p.item_id, p.credits, p.occurred_at, now() + :keep "
+            f"FROM ({_PAYMENTS}) AS p",
+            {"ref": uuid.uuid4(), "keep": retain_for, **mine},
         )
         removed = 0
         for table in _USER_TABLES:
-            result = await self.session.execute(
-                sa.text(f"DELETE FROM {table} WHERE user_id = :user"), {"user": user_id}
-            )
-            removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
-        removed += int(
-            (
-                await self.session.execute(
-                    sa.text("SELECT erase_ledger_entries(:user)"), {"user": user_id}
-                )
-            ).scalar_one()
-        )
-        result = await self.session.execute(
-            sa.text("DELETE FROM accounts WHERE user_id = :user"), {"user": user_id}
-        )
-        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            removed += await self._affected(f"DELETE FROM {table} WHERE user_id = :user", mine)
+        removed += int(await self._scalar_one("SELECT erase_ledger_entries(:user)", mine))
+        removed += await self._affected("DELETE FROM accounts WHERE user_id = :user", mine)
         removed += await self.purge_stripe_events(user_id, customer, *replaced)
-        return Purge(removed, int(retained.rowcount or 0), customer)  # type: ignore[attr-defined]
+        return Purge(removed, retained, customer)
 
     async def purge_stripe_events(self, user_id: str, *customers: str | None) -> int:
-        result = await self.session.execute(
-            sa.text(_STRIPE_EVENTS_OF),
+        return await self._affected(
+            _STRIPE_EVENTS_OF,
             {
                 "user_json": json.dumps(user_id, ensure_ascii=False),
                 "customers": [c for c in customers if c],
             },
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def delete_expired_retained_payments(session: AsyncConnection, limit: int = 1000) -> int:

@@ -6,9 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-
-from visiona.billing.repository import Repository
+from visiona.kit.repository import Repository
 from visiona.kit.rows import RowStore
 
 
@@ -33,15 +31,11 @@ ERASURES = RowStore("erasures", Erasure)
 
 class ErasureRepository(Repository):
     async def pending(self, user_id: str, deletion_id: uuid.UUID, round_: int) -> uuid.UUID | None:
-        found = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT id FROM erasures WHERE user_id = :user AND deletion_id = :d "
-                    "AND round = :r FOR UPDATE"
-                ),
-                {"user": user_id, "d": deletion_id, "r": round_},
-            )
-        ).scalar()
+        found = await self._scalar(
+            "SELECT id FROM erasures WHERE user_id = :user AND deletion_id = :d AND round = :r "
+            "FOR UPDATE",
+            {"user": user_id, "d": deletion_id, "r": round_},
+        )
         return found if isinstance(found, uuid.UUID) else None
 
     async def schedule(
@@ -55,15 +49,13 @@ class ErasureRepository(Repository):
         work: str,
     ) -> None:
         """The round's row (due now), or what this delivery removed added to the existing one."""
-        await self.session.execute(
-            sa.text(
-                "INSERT INTO erasures AS e (id, user_id, deletion_id, round, stripe_customer_id, "
-                "removed, work) VALUES (:id, :user, :d, :r, :customer, :removed, :work) "
-                "ON CONFLICT (user_id, deletion_id, round) DO UPDATE SET "
-                "removed = e.removed + EXCLUDED.removed, stripe_customer_id = "
-                "COALESCE(e.stripe_customer_id, EXCLUDED.stripe_customer_id), "
-                "work = EXCLUDED.work, work_after = now(), updated_at = now()"
-            ),
+        await self._execute(
+            "INSERT INTO erasures AS e (id, user_id, deletion_id, round, stripe_customer_id, "
+            "removed, work) VALUES (:id, :user, :d, :r, :customer, :removed, :work) "
+            "ON CONFLICT (user_id, deletion_id, round) DO UPDATE SET "
+            "removed = e.removed + EXCLUDED.removed, stripe_customer_id = "
+            "COALESCE(e.stripe_customer_id, EXCLUDED.stripe_customer_id), "
+            "work = EXCLUDED.work, work_after = now(), updated_at = now()",
             {
                 "id": uuid.uuid4(),
                 "user": user_id,
@@ -76,6 +68,4 @@ class ErasureRepository(Repository):
         )
 
     async def delete(self, erasure_id: uuid.UUID) -> None:
-        await self.session.execute(
-            sa.text("DELETE FROM erasures WHERE id = :id"), {"id": erasure_id}
-        )
+        await self._execute("DELETE FROM erasures WHERE id = :id", {"id": erasure_id})

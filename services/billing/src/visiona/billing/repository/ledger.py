@@ -18,8 +18,8 @@ from psycopg.rows import namedtuple_row
 
 from visiona.billing.domain.hold import DueHold, HoldResult, SettleResult
 from visiona.billing.domain.ledger import Balance, ClawbackResult, Entry, PostResult
-from visiona.billing.repository import Repository
 from visiona.kit.db import driver_of
+from visiona.kit.repository import Repository
 
 # Each call is one statement that first makes its user the transaction's RLS user (the
 # function's first argument depends on it, so it runs first) and then calls the function: a
@@ -179,7 +179,7 @@ class Ledger(Repository):
         )
 
     async def balance(self, user_id: str) -> Balance:
-        row = (await self.session.execute(_BALANCE, {"user_id": user_id})).first()
+        row = await self._first(_BALANCE, {"user_id": user_id})
         return Balance(0, 0) if row is None else Balance(int(row.balance), int(row.held))
 
     async def page(self, user_id: str, *, before_id: int | None, limit: int) -> list[Entry]:
@@ -193,43 +193,32 @@ class Ledger(Repository):
         params: dict[str, Any] = {"user_id": user_id, "limit": limit}
         if before_id is not None:
             params["before"] = before_id
-        rows = await self.session.execute(stmt, params)
+        rows = await self._execute(stmt, params)
         return [Entry(**row._mapping) for row in rows]
 
     async def granted_for_payment(self, payment_intent: str) -> tuple[int, str | None]:
         """Credits this transaction's user was granted by a payment, and the entry's kind."""
-        row = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT COALESCE(sum(delta_balance), 0) AS credits, min(kind) AS kind "
-                    "FROM ledger_entries WHERE payment_intent = :pi "
-                    "AND kind IN ('purchase', 'plan_grant')"
-                ),
-                {"pi": payment_intent},
-            )
-        ).one()
+        row = await self._one(
+            "SELECT COALESCE(sum(delta_balance), 0) AS credits, min(kind) AS kind "
+            "FROM ledger_entries WHERE payment_intent = :pi AND kind IN ('purchase', 'plan_grant')",
+            {"pi": payment_intent},
+        )
         return int(row.credits), row.kind
 
     async def clawbacks_asked(self, payment_intent: str) -> int:
         """Credits earlier refunds of a payment asked back (taken or not)."""
-        asked = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT COALESCE(sum((metadata->>'requested')::bigint), 0) FROM "
-                    "ledger_entries WHERE kind = 'refund_clawback' AND payment_intent = :pi"
-                ),
-                {"pi": payment_intent},
-            )
-        ).scalar_one()
+        asked = await self._scalar_one(
+            "SELECT COALESCE(sum((metadata->>'requested')::bigint), 0) FROM ledger_entries "
+            "WHERE kind = 'refund_clawback' AND payment_intent = :pi",
+            {"pi": payment_intent},
+        )
         return int(asked)
 
     async def due_holds(self, limit: int) -> list[DueHold]:
         """Open holds past their expiry, of every user: needs the system principal."""
-        rows = await self.session.execute(
-            sa.text(
-                "SELECT id, user_id, idempotency_key AS key, job_kind, job_id, amount FROM holds "
-                "WHERE status = 'open' AND expires_at <= now() ORDER BY expires_at LIMIT :limit"
-            ),
+        rows = await self._execute(
+            "SELECT id, user_id, idempotency_key AS key, job_kind, job_id, amount FROM holds "
+            "WHERE status = 'open' AND expires_at <= now() ORDER BY expires_at LIMIT :limit",
             {"limit": limit},
         )
         return [DueHold(**r._mapping) for r in rows]

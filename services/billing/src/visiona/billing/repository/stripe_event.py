@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from visiona.billing.repository import Repository
 from visiona.kit.db import Database, outbox_values
 from visiona.kit.events import Event
+from visiona.kit.repository import Repository
 
 # Store the event and, for a type billing acts on, stage it for the applier: one statement in
 # autocommit (one round trip, one transaction) on the hot path of every webhook.
@@ -80,19 +80,15 @@ async def store(
 class StripeEventRepository(Repository):
     async def restage(self, older_than_s: float, limit: int) -> list[StoredEvent]:
         """Mark staged now the open events last staged over ``older_than_s`` ago."""
-        rows = await self.session.execute(_RESTAGE, {"age": older_than_s, "limit": limit})
+        rows = await self._execute(_RESTAGE, {"age": older_than_s, "limit": limit})
         return [StoredEvent(row.id, row.type) for row in rows]
 
     async def open_payload(self, event_id: str) -> dict[str, Any] | None:
         """The payload of a stored event still open, locked for the transaction."""
-        row = (
-            await self.session.execute(
-                sa.text(
-                    "SELECT payload, processed_at FROM stripe_events WHERE id = :id FOR UPDATE"
-                ),
-                {"id": event_id},
-            )
-        ).first()
+        row = await self._first(
+            "SELECT payload, processed_at FROM stripe_events WHERE id = :id FOR UPDATE",
+            {"id": event_id},
+        )
         if row is None or row.processed_at is not None:
             return None
         payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
@@ -103,12 +99,10 @@ class StripeEventRepository(Repository):
     ) -> None:
         """Record the outcome; closed for good unless ``deferred``; ``payload`` replaces the
         stored one (None keeps it)."""
-        await self.session.execute(
-            sa.text(
-                "UPDATE stripe_events SET outcome = :o, processed_at = CASE WHEN :deferred "
-                "THEN NULL ELSE now() END, payload = COALESCE(CAST(:redacted AS jsonb), "
-                "payload) WHERE id = :id"
-            ),
+        await self._execute(
+            "UPDATE stripe_events SET outcome = :o, processed_at = CASE WHEN :deferred "
+            "THEN NULL ELSE now() END, payload = COALESCE(CAST(:redacted AS jsonb), payload) "
+            "WHERE id = :id",
             {
                 "o": outcome,
                 "deferred": deferred,
@@ -119,12 +113,9 @@ class StripeEventRepository(Repository):
 
     async def awaiting(self, outcome: str, payment_intent: str) -> list[StoredEvent]:
         """Open events of a payment left with ``outcome`` (waiting on something)."""
-        rows = await self.session.execute(
-            sa.text(
-                "SELECT id, type FROM stripe_events WHERE processed_at IS NULL "
-                "AND outcome = :outcome "
-                "AND payload->'data'->'object'->>'payment_intent' = :pi"
-            ),
+        rows = await self._execute(
+            "SELECT id, type FROM stripe_events WHERE processed_at IS NULL AND outcome = :outcome "
+            "AND payload->'data'->'object'->>'payment_intent' = :pi",
             {"pi": payment_intent, "outcome": outcome},
         )
         return [StoredEvent(row.id, row.type) for row in rows]
@@ -132,4 +123,4 @@ class StripeEventRepository(Repository):
     async def lock_object(self, key: str) -> None:
         """Serialise, until the transaction ends, everything done about one Stripe object (a
         session, subscription, charge; ``payment:<pi>`` for a payment)."""
-        await self.session.execute(_LOCK, {"key": key})
+        await self._execute(_LOCK, {"key": key})

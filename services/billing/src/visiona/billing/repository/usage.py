@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from visiona.billing.domain.usage import USAGE_PROMPT_ENHANCEMENT, UsageSummary
-from visiona.billing.repository import Repository
+from visiona.kit.repository import Repository
 
 _RECORD = sa.text(
     "INSERT INTO usage_records (id, user_id, source_event_id, kind, quantity, occurred_at) "
@@ -35,7 +35,7 @@ class UsageRepository(Repository):
         quantity: int,
         occurred_at: datetime,
     ) -> None:
-        await self.session.execute(
+        await self._execute(
             _RECORD,
             {
                 "id": uuid.uuid4(),
@@ -49,5 +49,5 @@ class UsageRepository(Repository):
 
     async def summary(self) -> UsageSummary:
         """Totals over the rows visible to this transaction's user (RLS)."""
-        row = (await self.session.execute(_SUMMARY, {"kind": USAGE_PROMPT_ENHANCEMENT})).one()
+        row = await self._one(_SUMMARY, {"kind": USAGE_PROMPT_ENHANCEMENT})
         return UsageSummary(enhancements=int(row.n), llm_tokens=int(row.tokens))

@@ -21,12 +21,12 @@ from visiona.billing.domain.checkout import (
     recover_session,
 )
 from visiona.billing.domain.ledger import PURCHASE, purchase_key
-from visiona.billing.providers.stripe import StripeObj, StripePort, field, object_id
+from visiona.billing.providers.stripe import StripeObj, StripePort, object_id
 from visiona.billing.repository.checkout import CheckoutRepository
 from visiona.billing.repository.stripe_event import StripeEventRepository
 from visiona.billing.service.customer import Customers, customer_is_users
-from visiona.billing.service.payment import grant_paid_credits
-from visiona.billing.service.subscription import Subscriptions, current_entitlements
+from visiona.billing.service.payment import SaleHandlers, grant_paid_credits
+from visiona.billing.service.subscription import current_entitlements
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import Conflict, NotFound
 from visiona.kit.idempotency import RequestKey
@@ -123,16 +123,10 @@ class Checkouts:
         return CheckoutSession(id=row.id, url=row.url, expires_at=row.expires_at)
 
 
-@dataclass(frozen=True)
-class CheckoutCompletions:
+class CheckoutCompletions(SaleHandlers):
     """Applies a completed Checkout Session; the outcome is stored on the event row."""
 
-    catalog: Catalog
-    stripe: StripePort
-    subscriptions: Subscriptions
-
-    async def completed(self, payload: StripeObj, uow: UnitOfWork) -> str:
-        snapshot = field(payload, "data", "object") or {}
+    async def completed(self, snapshot: StripeObj, uow: UnitOfWork) -> str:
         session_id = snapshot.get("id")
         user_id = snapshot.get("client_reference_id")
         if not session_id or not user_id:

@@ -11,6 +11,8 @@ again as it stands (reserved, rejected, or expired).
 
 from __future__ import annotations
 
+from structlog.stdlib import BoundLogger
+
 from visiona.billing.domain.catalog import Catalog
 from visiona.billing.domain.hold import (
     answer_to_request,
@@ -24,6 +26,11 @@ from visiona.kit.events import JobKind
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
+
+
+def _job_log(job_kind: JobKind, job_id: object) -> BoundLogger:
+    """The log of one job's hold: every line names the job."""
+    return log.bind(job_kind=job_kind, job_id=str(job_id))
 
 
 class Holds:
@@ -44,13 +51,8 @@ class Holds:
             units=units,
             ttl=terms.ttl,
         )
-        log.info(
-            "billing.hold",
-            job_kind=job_kind,
-            job_id=str(job_id),
-            status=result.status,
-            created=result.created,
-            amount=terms.amount,
+        _job_log(job_kind, job_id).info(
+            "billing.hold", status=result.status, created=result.created, amount=terms.amount
         )
         for event in answer_to_request(result, user_id=user_id, job_kind=job_kind, job_id=job_id):
             uow.emit(event)
@@ -68,10 +70,8 @@ class Holds:
         result = await Ledger(uow.session).settle_hold(
             user_id=user_id, key=hold_key(job_kind, job_id), delivered=delivered, outcome=outcome
         )
-        log.info(
+        _job_log(job_kind, job_id).info(
             "billing.settle",
-            job_kind=job_kind,
-            job_id=str(job_id),
             status=result.status,
             changed=result.changed,
             captured=result.captured,

@@ -3,20 +3,15 @@ cycle), ``invoice.payment_failed`` syncs the subscription Stripe is now retrying
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from visiona.billing.domain.catalog import Catalog
 from visiona.billing.domain.ledger import PLAN_GRANT, plan_grant_key
 from visiona.billing.providers.stripe import (
     StripeObj,
-    StripePort,
     field,
     invoice_price,
     object_id,
 )
 from visiona.billing.service.customer import user_for_customer
-from visiona.billing.service.payment import grant_paid_credits
-from visiona.billing.service.subscription import Subscriptions
+from visiona.billing.service.payment import SaleHandlers, grant_paid_credits
 from visiona.kit.db import UnitOfWork
 from visiona.kit.logging import get_logger
 
@@ -27,14 +22,10 @@ def _subscription_of(invoice: StripeObj) -> str | None:
     return object_id(field(invoice, "parent", "subscription_details", "subscription"))
 
 
-@dataclass(frozen=True)
-class Invoices:
-    catalog: Catalog
-    stripe: StripePort
-    subscriptions: Subscriptions
+class Invoices(SaleHandlers):
+    """Applies a plan invoice's events; the outcome is stored on the event row."""
 
-    async def paid(self, payload: StripeObj, uow: UnitOfWork) -> str:
-        invoice = field(payload, "data", "object") or {}
+    async def paid(self, invoice: StripeObj, uow: UnitOfWork) -> str:
         subscription = _subscription_of(invoice)
         if not subscription:
             return "not_a_subscription_invoice"
@@ -67,8 +58,7 @@ class Invoices:
         )
         return "granted" if granted else "already_granted"
 
-    async def payment_failed(self, payload: StripeObj, uow: UnitOfWork) -> str:
-        invoice = field(payload, "data", "object") or {}
+    async def payment_failed(self, invoice: StripeObj, uow: UnitOfWork) -> str:
         subscription = _subscription_of(invoice)
         user_id = await user_for_customer(uow, object_id(invoice.get("customer")))
         if not subscription or user_id is None:

@@ -9,19 +9,33 @@ visible to the refund or the refund's outcome to the grant.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from visiona.billing.domain.catalog import Catalog
 from visiona.billing.domain.ledger import clawback_due, clawback_key, credits_changed
 from visiona.billing.domain.stripe_event import AWAITING_PAYMENT_GRANT
-from visiona.billing.providers.stripe import StripeObj, StripePort, field, object_id
+from visiona.billing.providers.stripe import StripeObj, StripePort, object_id
 from visiona.billing.repository.ledger import Ledger
 from visiona.billing.repository.stripe_event import StripeEventRepository
 from visiona.billing.service.customer import user_for_customer
+from visiona.billing.service.subscription import Subscriptions
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import StripeEventReceivedV1
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SaleHandlers:
+    """What the handlers of a sale's events (a Checkout Session's, a plan invoice's) work
+    with: the catalogue it sold from, Stripe to read the sale back, and the subscriptions a
+    plan's sale syncs. Credits go through :func:`grant_paid_credits`."""
+
+    catalog: Catalog
+    stripe: StripePort
+    subscriptions: Subscriptions
 
 
 def _payment_lock(payment_intent: str) -> str:
@@ -73,8 +87,7 @@ class Refunds:
     def __init__(self, stripe: StripePort) -> None:
         self.stripe = stripe
 
-    async def charge_refunded(self, payload: StripeObj, uow: UnitOfWork) -> str:
-        snapshot = field(payload, "data", "object") or {}
+    async def charge_refunded(self, snapshot: StripeObj, uow: UnitOfWork) -> str:
         charge_id = snapshot.get("id")
         user_id = await user_for_customer(uow, object_id(snapshot.get("customer")))
         if not charge_id or user_id is None:

@@ -29,7 +29,7 @@ from visiona.billing.domain.stripe_event import (
     kept_payload,
     redacted,
 )
-from visiona.billing.providers.stripe import StripeObj, StripePort, WebhookVerifier
+from visiona.billing.providers.stripe import StripeObj, StripePort, WebhookVerifier, field
 from visiona.billing.repository import stripe_event
 from visiona.billing.repository.stripe_event import StripeEventRepository
 from visiona.billing.service.checkout import CheckoutCompletions
@@ -42,7 +42,8 @@ from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
 
-# Each returns the outcome stored on the event row.
+# Each is given the object its event is about (``data.object``) and returns the outcome
+# stored on the event row.
 Handler = Callable[[StripeObj, UnitOfWork], Awaitable[str]]
 
 
@@ -99,7 +100,8 @@ class StripeEventApplier:
         if payload is None:
             return
         handler = self.handlers.get(payload["type"])
-        outcome = IGNORED if handler is None else await handler(payload, uow)
+        about = field(payload, "data", "object") or {}
+        outcome = IGNORED if handler is None else await handler(about, uow)
         # A deferred event stays unprocessed until what it depends on arrives (see
         # payment.grant_paid_credits); everything else is closed for good.
         await events.close(

@@ -62,9 +62,8 @@ class Subscriptions:
                 if stored:
                     uow.emit(PlanChangedV1(user_id=user_id, plan_id=plan_id, status="canceled"))
 
-    async def changed(self, payload: StripeObj, uow: UnitOfWork) -> str:
+    async def changed(self, sub: StripeObj, uow: UnitOfWork) -> str:
         """``customer.subscription.created|updated|deleted``."""
-        sub = field(payload, "data", "object") or {}
         user_id = await user_for_customer(uow, object_id(sub.get("customer")))
         if not sub.get("id") or user_id is None:
             return "not_ours"

@@ -10,7 +10,8 @@ type, status and request id are logged.
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 from visiona.kit.logging import get_logger
 from visiona.prompts.config import PromptsSettings
@@ -72,6 +73,34 @@ class LanguageModel(Protocol):
     ) -> Completion: ...
 
     async def close(self) -> None: ...
+
+
+class _SdkClient(Protocol):
+    async def close(self) -> None: ...
+
+
+Client = TypeVar("Client", bound=_SdkClient)
+
+
+class SdkLanguageModel(Generic[Client]):
+    """What the adapters share: their vendor's model, and the SDK's async client made from the
+    vendor's key and address with the service's retries and timeout (both SDKs take the same
+    arguments), closed with the process."""
+
+    provider: str
+    sdk_client: Callable[..., Client]
+
+    def __init__(self, settings: PromptsSettings) -> None:
+        self.model, api_key, base_url = settings.llm_vendor(self.provider)
+        self.client = self.sdk_client(
+            api_key=api_key.get_secret_value(),
+            base_url=base_url,
+            max_retries=settings.llm_max_retries,
+            timeout=settings.llm_timeout_s,
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
 
 
 def failed(provider: str, exc: Exception, failure: LLMFailure) -> LLMError:

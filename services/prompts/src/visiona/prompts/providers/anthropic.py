@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import anthropic
 
-from visiona.prompts.config import PromptsSettings
 from visiona.prompts.domain.judge import Completion
-from visiona.prompts.providers import FailureTable, LLMFailure, classify, failed
+from visiona.prompts.providers import (
+    FailureTable,
+    LLMFailure,
+    SdkLanguageModel,
+    classify,
+    failed,
+)
 
 ANTHROPIC_FAILURES: FailureTable = (
     (anthropic.RateLimitError, LLMFailure.RATE_LIMITED),
@@ -25,17 +30,9 @@ ANTHROPIC_FAILURES: FailureTable = (
 )
 
 
-class AnthropicLLM:
+class AnthropicLLM(SdkLanguageModel[anthropic.AsyncAnthropic]):
     provider = "anthropic"
-
-    def __init__(self, settings: PromptsSettings) -> None:
-        self.model = settings.anthropic_model
-        self.client = anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key.get_secret_value(),
-            base_url=settings.anthropic_base_url,
-            max_retries=settings.llm_max_retries,
-            timeout=settings.llm_timeout_s,
-        )
+    sdk_client = anthropic.AsyncAnthropic
 
     async def complete(
         self, *, system: str, user: str, max_tokens: int, json_answer: bool = False
@@ -59,6 +56,3 @@ class AnthropicLLM:
             output_tokens=message.usage.output_tokens,
             provider_refused=message.stop_reason == "refusal",
         )
-
-    async def close(self) -> None:
-        await self.client.close()

@@ -5,9 +5,14 @@ from __future__ import annotations
 import openai
 
 from visiona.kit.logging import get_logger
-from visiona.prompts.config import PromptsSettings
 from visiona.prompts.domain.judge import Completion
-from visiona.prompts.providers import FailureTable, LLMFailure, classify, failed
+from visiona.prompts.providers import (
+    FailureTable,
+    LLMFailure,
+    SdkLanguageModel,
+    classify,
+    failed,
+)
 
 log = get_logger(__name__)
 
@@ -29,17 +34,9 @@ _OPENAI_NO_QUOTA = "insufficient_quota"
 OPENAI_POLICY_CODES = frozenset({"content_policy_violation", "content_filter", "invalid_prompt"})
 
 
-class OpenAILLM:
+class OpenAILLM(SdkLanguageModel[openai.AsyncOpenAI]):
     provider = "openai"
-
-    def __init__(self, settings: PromptsSettings) -> None:
-        self.model = settings.openai_model
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            max_retries=settings.llm_max_retries,
-            timeout=settings.llm_timeout_s,
-        )
+    sdk_client = openai.AsyncOpenAI
 
     async def complete(
         self, *, system: str, user: str, max_tokens: int, json_answer: bool = False
@@ -78,6 +75,3 @@ class OpenAILLM:
             output_tokens=usage.completion_tokens if usage else 0,
             provider_refused=refused,
         )
-
-    async def close(self) -> None:
-        await self.client.close()
