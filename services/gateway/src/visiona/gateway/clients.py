@@ -8,7 +8,6 @@ request id and the trace context.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -105,11 +104,3 @@ def user_call(
         "timeout": backends.settings.grpc_deadline_s,
         "metadata": call_metadata(user_id, request.state.request_id, key),
     }
-
-
-def optional_time(message: Any, name: str) -> datetime | None:
-    """A Timestamp field of ``message`` as an aware datetime, or None when unset."""
-    if not message.HasField(name):
-        return None
-    value: datetime = getattr(message, name).ToDatetime(tzinfo=UTC)
-    return value

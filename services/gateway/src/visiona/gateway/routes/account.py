@@ -194,16 +194,6 @@ async def list_audit(
     more = len(entries) > limit
     entries = entries[:limit]
     return AuditPage(
-        entries=[
-            AuditEntry(
-                id=e.id,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                request_id=e.request_id,
-                details=e.details,
-            )
-            for e in entries
-        ],
+        entries=[AuditEntry.model_validate(e, from_attributes=True) for e in entries],
         next_cursor=encode_cursor(entries[-1].at, entries[-1].id) if more else None,
     )

@@ -7,7 +7,6 @@ only (``/webhooks/stripe``), never from the browser coming back from Checkout.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
 
 from fastapi import APIRouter, Query, Request
 
@@ -17,6 +16,7 @@ from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser, OptionalUser
 from visiona.gateway.edge.openapi import unavailable
 from visiona.gateway.edge.problems import Problem
+from visiona.gateway.schemas import from_message
 from visiona.gateway.schemas.billing import (
     Balance,
     Catalogue,
@@ -55,7 +55,7 @@ RATE_LIMITED = {
 async def get_balance(request: Request, user: CurrentUser) -> Balance:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.GetBalance(billing_pb2.GetBalanceRequest(), **call)
-    return Balance(balance=r.balance, held=r.held, available=r.available)
+    return from_message(Balance, r)
 
 
 @router.get(
@@ -156,11 +156,7 @@ async def create_checkout(
             "billing.checkout_created",
             {"kind": body.kind, "item_id": body.item_id, "session_id": r.session_id},
         )
-    return CheckoutSession(
-        session_id=r.session_id,
-        url=r.url,
-        expires_at=r.expires_at.ToDatetime(tzinfo=UTC) if r.HasField("expires_at") else None,
-    )
+    return from_message(CheckoutSession, r)
 
 
 @router.post(
@@ -183,7 +179,7 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
     call["timeout"] = backends.settings.payments_deadline_s
     r = await backends.billing.CreatePortalSession(billing_pb2.CreatePortalSessionRequest(), **call)
     await audit.record_for(request, user.user_id, "billing.portal_opened")
-    return PortalSession(url=r.url)
+    return from_message(PortalSession, r)
 
 
 @usage_router.get(
@@ -196,4 +192,4 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
 async def get_usage(request: Request, user: CurrentUser) -> Usage:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.GetUsageSummary(billing_pb2.GetUsageSummaryRequest(), **call)
-    return Usage(enhancements=r.enhancements, llm_tokens=r.llm_tokens)
+    return from_message(Usage, r)

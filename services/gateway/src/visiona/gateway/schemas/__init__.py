@@ -1,1 +1,59 @@
-"""Request and response bodies of the REST API, one module per route area (routes/<area>.py)."""
+"""Request and response bodies of the REST API, one module per route area (routes/<area>.py),
+and the one rule by which a back service's message becomes a response body."""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import UTC
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from pydantic import BaseModel
+
+Body = TypeVar("Body", bound=BaseModel)
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+
+
+def from_message(body: type[Body], message: Message, **fields: Any) -> Body:
+    """``body`` from ``message``: each of its fields not given in ``fields`` is the message's
+    field of the same name, as the REST API spells it. A repeated field is a list, a map a
+    dict, a Timestamp an aware UTC datetime; where the body allows None, a field the message
+    does not set (an empty scalar, or one with presence left unset) is None."""
+    by_name = message.DESCRIPTOR.fields_by_name
+    for name, info in body.model_fields.items():
+        if name in fields:
+            continue
+        field = by_name[name]
+        value = getattr(message, name)
+        if field.is_repeated:
+            map_entry = field.message_type is not None and field.message_type.GetOptions().map_entry
+            value = dict(value) if map_entry else list(value)
+        elif _allows_none(info.annotation) and (
+            not message.HasField(name) if field.has_presence else not value
+        ):
+            value = None
+        elif field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
+            value = value.ToDatetime(tzinfo=UTC)
+        fields[name] = value
+    return body(**fields)
+
+
+def _allows_none(annotation: Any) -> bool:
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return False
+    return type(None) in typing.get_args(annotation)
+
+
+class Failure(BaseModel):
+    reason: str
+    message: str | None
+
+    @classmethod
+    def of(cls, message: Any) -> Failure | None:
+        """Why a job ``message`` (a training's model, a generation) failed, None if it did
+        not: its ``failure_reason`` and ``failure_message``."""
+        if not message.failure_reason:
+            return None
+        return cls(reason=message.failure_reason, message=message.failure_message or None)

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
-from visiona.gateway.clients import optional_time
 from visiona.gateway.edge.inputs import RequestBody
+from visiona.gateway.schemas import from_message
 
 
 class Balance(BaseModel):
@@ -36,17 +36,7 @@ class LedgerEntry(BaseModel):
 
     @classmethod
     def from_proto(cls, e: billing_pb2.LedgerEntry) -> LedgerEntry:
-        return cls(
-            id=e.id,
-            kind=e.kind,
-            delta_balance=e.delta_balance,
-            delta_held=e.delta_held,
-            balance_after=e.balance_after,
-            available_after=e.available_after,
-            reference=e.reference or None,
-            reason=e.reason or None,
-            created_at=e.created_at.ToDatetime(tzinfo=UTC),
-        )
+        return from_message(cls, e)
 
 
 class LedgerPage(BaseModel):
@@ -61,11 +51,7 @@ class Limits(BaseModel):
 
     @classmethod
     def from_proto(cls, limits: billing_pb2.Limits) -> Limits:
-        return cls(
-            max_concurrent_trainings=limits.max_concurrent_trainings,
-            max_stored_models=limits.max_stored_models,
-            max_concurrent_generations=limits.max_concurrent_generations,
-        )
+        return from_message(cls, limits)
 
 
 class Pack(BaseModel):
@@ -74,6 +60,10 @@ class Pack(BaseModel):
     credits: int
     unit_amount: int = Field(description="Price in the currency's minor unit (cents)")
     currency: str
+
+    @classmethod
+    def from_proto(cls, p: billing_pb2.Pack) -> Pack:
+        return from_message(cls, p)
 
 
 class Plan(BaseModel):
@@ -84,6 +74,10 @@ class Plan(BaseModel):
     currency: str
     interval: str
     limits: Limits
+
+    @classmethod
+    def from_proto(cls, p: billing_pb2.Plan) -> Plan:
+        return from_message(cls, p, limits=Limits.from_proto(p.limits))
 
 
 class Prices(BaseModel):
@@ -100,13 +94,7 @@ class Entitlements(BaseModel):
 
     @classmethod
     def from_proto(cls, ent: billing_pb2.GetEntitlementsResponse) -> Entitlements:
-        return cls(
-            plan_id=ent.plan_id or None,
-            status=ent.status,
-            cancel_at_period_end=ent.cancel_at_period_end,
-            current_period_end=optional_time(ent, "current_period_end"),
-            limits=Limits.from_proto(ent.limits),
-        )
+        return from_message(cls, ent, limits=Limits.from_proto(ent.limits))
 
     @classmethod
     def free_tier(cls, free_limits: Limits) -> Entitlements:
@@ -138,31 +126,9 @@ class Catalogue(BaseModel):
         """The catalogue with the caller's entitlements (None: no caller, the free tier)."""
         free_limits = Limits.from_proto(plans.free_limits)
         return cls(
-            packs=[
-                Pack(
-                    id=p.id,
-                    name=p.name,
-                    credits=p.credits,
-                    unit_amount=p.unit_amount,
-                    currency=p.currency,
-                )
-                for p in plans.packs
-            ],
-            plans=[
-                Plan(
-                    id=p.id,
-                    name=p.name,
-                    monthly_credits=p.monthly_credits,
-                    unit_amount=p.unit_amount,
-                    currency=p.currency,
-                    interval=p.interval,
-                    limits=Limits.from_proto(p.limits),
-                )
-                for p in plans.plans
-            ],
-            prices=Prices(
-                training=plans.prices.training, generation_image=plans.prices.generation_image
-            ),
+            packs=[Pack.from_proto(p) for p in plans.packs],
+            plans=[Plan.from_proto(p) for p in plans.plans],
+            prices=from_message(Prices, plans.prices),
             free_limits=free_limits,
             current=current or Entitlements.free_tier(free_limits),
         )

@@ -3,13 +3,13 @@ how a generation message becomes one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from visiona.gateway.clients import optional_time
 from visiona.gateway.edge.inputs import RequestBody
+from visiona.gateway.schemas import Failure, from_message
 from visiona.generation.v1 import generation_pb2
 
 AspectRatio = Literal[
@@ -52,29 +52,7 @@ class Image(BaseModel):
 
     @classmethod
     def from_proto(cls, i: generation_pb2.Image) -> Image:
-        return cls(
-            id=i.id,
-            generation_id=i.generation_id,
-            model_id=i.model_id,
-            index=i.index,
-            content_type=i.content_type,
-            width=i.width,
-            height=i.height,
-            size_bytes=i.size_bytes,
-            blurhash=i.blurhash,
-            favourite=i.favourite,
-            created_at=i.created_at.ToDatetime(tzinfo=UTC),
-            url=i.url,
-            thumbnail_url=i.thumbnail_url,
-            download_url=i.download_url,
-            urls_expire_at=i.urls_expire_at.ToDatetime(tzinfo=UTC),
-            prompt=i.prompt,
-        )
-
-
-class Failure(BaseModel):
-    reason: str
-    message: str | None
+        return from_message(cls, i)
 
 
 class Generation(BaseModel):
@@ -102,27 +80,12 @@ class Generation(BaseModel):
 
     @classmethod
     def from_proto(cls, g: generation_pb2.Generation) -> Generation:
-        return cls(
-            id=g.id,
-            model_id=g.model_id,
+        return from_message(
+            cls,
+            g,
             status=g.status,
-            prompt=g.prompt,
-            final_prompt=g.final_prompt,
-            enhanced=g.enhanced,
-            degraded=g.degraded,
-            enhancement_reason=g.enhancement_reason or None,
             pack=g.style_pack or None,
-            num_outputs=g.num_outputs,
-            delivered=g.delivered,
-            aspect_ratio=g.aspect_ratio,
-            output_format=g.output_format,
-            seed=g.seed if g.HasField("seed") else None,
-            failure=Failure(reason=g.failure_reason, message=g.failure_message or None)
-            if g.failure_reason
-            else None,
-            created_at=g.created_at.ToDatetime(tzinfo=UTC),
-            started_at=optional_time(g, "started_at"),
-            finished_at=optional_time(g, "finished_at"),
+            failure=Failure.of(g),
             images=[Image.from_proto(i) for i in g.images],
         )
 

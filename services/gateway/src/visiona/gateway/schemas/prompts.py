@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from visiona.gateway.edge.inputs import RequestBody
+from visiona.gateway.schemas import from_message
 from visiona.prompts.v1 import prompts_pb2
 
 
@@ -29,15 +30,7 @@ class Enhancement(BaseModel):
 
     @classmethod
     def from_proto(cls, e: prompts_pb2.Enhancement) -> Enhancement:
-        return cls(
-            id=e.id,
-            prompt=e.prompt,
-            enhanced_prompt=e.enhanced_prompt,
-            model=e.model,
-            input_tokens=e.input_tokens,
-            output_tokens=e.output_tokens,
-            created_at=e.created_at.ToDatetime(tzinfo=UTC),
-        )
+        return from_message(cls, e)
 
 
 class StylePack(BaseModel):
@@ -53,13 +46,7 @@ class StylePack(BaseModel):
 
     @classmethod
     def from_proto(cls, p: prompts_pb2.StylePack) -> StylePack:
-        return cls(
-            id=p.id,
-            name=p.name,
-            description=p.description,
-            templates=list(p.templates),
-            negative_cues=list(p.negative_cues),
-        )
+        return from_message(cls, p)
 
 
 class StylePacks(BaseModel):
