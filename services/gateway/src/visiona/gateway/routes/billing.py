@@ -16,7 +16,6 @@ from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser, OptionalUser
 from visiona.gateway.edge.openapi import unavailable
 from visiona.gateway.edge.problems import Problem
-from visiona.gateway.schemas import from_message
 from visiona.gateway.schemas.billing import (
     Balance,
     Catalogue,
@@ -55,7 +54,7 @@ RATE_LIMITED = {
 async def get_balance(request: Request, user: CurrentUser) -> Balance:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.GetBalance(billing_pb2.GetBalanceRequest(), **call)
-    return from_message(Balance, r)
+    return Balance.from_proto(r)
 
 
 @router.get(
@@ -156,7 +155,7 @@ async def create_checkout(
             "billing.checkout_created",
             {"kind": body.kind, "item_id": body.item_id, "session_id": r.session_id},
         )
-    return from_message(CheckoutSession, r)
+    return CheckoutSession.from_proto(r)
 
 
 @router.post(
@@ -179,7 +178,7 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
     call["timeout"] = backends.settings.payments_deadline_s
     r = await backends.billing.CreatePortalSession(billing_pb2.CreatePortalSessionRequest(), **call)
     await audit.record_for(request, user.user_id, "billing.portal_opened")
-    return from_message(PortalSession, r)
+    return PortalSession.from_proto(r)
 
 
 @usage_router.get(
@@ -192,4 +191,4 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
 async def get_usage(request: Request, user: CurrentUser) -> Usage:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.GetUsageSummary(billing_pb2.GetUsageSummaryRequest(), **call)
-    return from_message(Usage, r)
+    return Usage.from_proto(r)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import types
 import typing
 from datetime import UTC
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from google.protobuf.message import Message
 from pydantic import BaseModel
@@ -57,3 +57,11 @@ class Failure(BaseModel):
         if not message.failure_reason:
             return None
         return cls(reason=message.failure_reason, message=message.failure_message or None)
+
+
+class FromMessage(BaseModel):
+    """A response body that a back service's message maps to by :func:`from_message`."""
+
+    @classmethod
+    def from_proto(cls, message: Any) -> Self:
+        return from_message(cls, message)

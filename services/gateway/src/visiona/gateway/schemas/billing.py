@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import from_message
+from visiona.gateway.schemas import FromMessage, from_message
 
 
-class Balance(BaseModel):
+class Balance(FromMessage):
     """The caller's credits, exact at the time of the call."""
 
     balance: int = Field(description="Credits owned")
@@ -21,7 +21,7 @@ class Balance(BaseModel):
     available: int = Field(description="balance - held: what a new job may use")
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(FromMessage):
     id: int
     kind: Literal[
         "purchase", "plan_grant", "hold", "capture", "release", "refund_clawback", "adjustment"
@@ -34,39 +34,27 @@ class LedgerEntry(BaseModel):
     reason: str | None
     created_at: datetime
 
-    @classmethod
-    def from_proto(cls, e: billing_pb2.LedgerEntry) -> LedgerEntry:
-        return from_message(cls, e)
-
 
 class LedgerPage(BaseModel):
     entries: list[LedgerEntry]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
-class Limits(BaseModel):
+class Limits(FromMessage):
     max_concurrent_trainings: int
     max_stored_models: int
     max_concurrent_generations: int
 
-    @classmethod
-    def from_proto(cls, limits: billing_pb2.Limits) -> Limits:
-        return from_message(cls, limits)
 
-
-class Pack(BaseModel):
+class Pack(FromMessage):
     id: str
     name: str
     credits: int
     unit_amount: int = Field(description="Price in the currency's minor unit (cents)")
     currency: str
 
-    @classmethod
-    def from_proto(cls, p: billing_pb2.Pack) -> Pack:
-        return from_message(cls, p)
 
-
-class Plan(BaseModel):
+class Plan(FromMessage):
     id: str
     name: str
     monthly_credits: int
@@ -80,12 +68,12 @@ class Plan(BaseModel):
         return from_message(cls, p, limits=Limits.from_proto(p.limits))
 
 
-class Prices(BaseModel):
+class Prices(FromMessage):
     training: int = Field(description="Credits per training")
     generation_image: int = Field(description="Credits per generated image")
 
 
-class Entitlements(BaseModel):
+class Entitlements(FromMessage):
     plan_id: str | None
     status: str = Field(description="Subscription status, or `none`")
     cancel_at_period_end: bool
@@ -128,7 +116,7 @@ class Catalogue(BaseModel):
         return cls(
             packs=[Pack.from_proto(p) for p in plans.packs],
             plans=[Plan.from_proto(p) for p in plans.plans],
-            prices=from_message(Prices, plans.prices),
+            prices=Prices.from_proto(plans.prices),
             free_limits=free_limits,
             current=current or Entitlements.free_tier(free_limits),
         )
@@ -139,17 +127,17 @@ class CheckoutRequest(RequestBody):
     item_id: str = Field(min_length=1, max_length=64, examples=["starter"])
 
 
-class CheckoutSession(BaseModel):
+class CheckoutSession(FromMessage):
     session_id: str
     url: str = Field(description="Stripe's hosted payment page: send the browser there")
     expires_at: datetime | None
 
 
-class PortalSession(BaseModel):
+class PortalSession(FromMessage):
     url: str = Field(description="Stripe's billing portal: send the browser there")
 
 
-class Usage(BaseModel):
+class Usage(FromMessage):
     """Usage billing has recorded for the caller (from events, so it may lag a moment)."""
 
     enhancements: int

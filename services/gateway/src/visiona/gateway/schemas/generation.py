@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import Failure, from_message
+from visiona.gateway.schemas import Failure, FromMessage, from_message
 from visiona.generation.v1 import generation_pb2
 
 AspectRatio = Literal[
@@ -32,7 +32,7 @@ class CreateGenerationRequest(RequestBody):
     output_format: Literal["webp", "jpg", "png"] = "webp"
 
 
-class Image(BaseModel):
+class Image(FromMessage):
     id: str
     generation_id: str
     model_id: str
@@ -50,12 +50,8 @@ class Image(BaseModel):
     urls_expire_at: datetime
     prompt: str
 
-    @classmethod
-    def from_proto(cls, i: generation_pb2.Image) -> Image:
-        return from_message(cls, i)
 
-
-class Generation(BaseModel):
+class Generation(FromMessage):
     id: str
     model_id: str
     status: GenerationStatus

@@ -7,8 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import from_message
-from visiona.prompts.v1 import prompts_pb2
+from visiona.gateway.schemas import FromMessage
 
 
 class EnhanceRequest(RequestBody):
@@ -17,7 +16,7 @@ class EnhanceRequest(RequestBody):
     prompt: str = Field(min_length=1, max_length=2000, examples=["me on a beach"])
 
 
-class Enhancement(BaseModel):
+class Enhancement(FromMessage):
     """A stored enhancement of one of the caller's prompts."""
 
     id: str
@@ -28,12 +27,8 @@ class Enhancement(BaseModel):
     output_tokens: int
     created_at: datetime
 
-    @classmethod
-    def from_proto(cls, e: prompts_pb2.Enhancement) -> Enhancement:
-        return from_message(cls, e)
 
-
-class StylePack(BaseModel):
+class StylePack(FromMessage):
     """A curated look a prompt can be given (``pack`` when generating)."""
 
     id: str = Field(examples=["headshot"])
@@ -43,10 +38,6 @@ class StylePack(BaseModel):
         description="Prompt templates; `{subject}` is where the trigger word and prompt go"
     )
     negative_cues: list[str] = Field(description="What images in this style avoid")
-
-    @classmethod
-    def from_proto(cls, p: prompts_pb2.StylePack) -> StylePack:
-        return from_message(cls, p)
 
 
 class StylePacks(BaseModel):

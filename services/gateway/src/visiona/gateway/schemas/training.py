@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import Failure, from_message
+from visiona.gateway.schemas import Failure, FromMessage, from_message
 from visiona.training.v1 import training_pb2
 
 PhotoStatus = Literal["uploading", "accepted", "accepted_with_warnings", "rejected"]
@@ -38,23 +38,19 @@ class UploadsRequest(RequestBody):
     )
 
 
-class PhotoUpload(BaseModel):
+class PhotoUpload(FromMessage):
     photo_id: str
     url: str = Field(description="POST a multipart form here: `fields`, then the file as `file`")
     fields: dict[str, str]
     expires_at: datetime
     max_bytes: int
 
-    @classmethod
-    def from_proto(cls, u: training_pb2.PhotoUpload) -> PhotoUpload:
-        return from_message(cls, u)
-
 
 class Uploads(BaseModel):
     uploads: list[PhotoUpload]
 
 
-class Photo(BaseModel):
+class Photo(FromMessage):
     id: str
     status: PhotoStatus
     reasons: list[str] = Field(
@@ -111,7 +107,7 @@ class RenameModelRequest(RequestBody):
     name: str = Field(min_length=1, max_length=80)
 
 
-class Model(BaseModel):
+class Model(FromMessage):
     id: str
     name: str
     status: ModelStatus
