@@ -8,7 +8,7 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.schemas import Failure, from_message
 from visiona.gateway.schemas.billing import CheckoutSession, LedgerEntry
 from visiona.gateway.schemas.generation import Generation
-from visiona.gateway.schemas.training import PhotoUpload
+from visiona.gateway.schemas.training import ModelPage, PhotoUpload
 from visiona.generation.v1 import generation_pb2
 from visiona.training.v1 import training_pb2
 
@@ -60,3 +60,12 @@ def test_a_failure_is_there_only_with_a_reason() -> None:
     assert Failure.of(training_pb2.Model()) is None
     failed = training_pb2.Model(failure_reason="provider_failed", failure_message="")
     assert Failure.of(failed) == Failure(reason="provider_failed", message=None)
+
+
+def test_a_page_maps_its_items_and_its_next_cursor() -> None:
+    last = ModelPage.from_proto(
+        training_pb2.ListModelsResponse(models=[training_pb2.Model(id="m")])
+    )
+    assert [m.id for m in last.models] == ["m"] and last.next_cursor is None
+    more = training_pb2.ListModelsResponse(next_page_token="c")
+    assert ModelPage.from_proto(more).next_cursor == "c"

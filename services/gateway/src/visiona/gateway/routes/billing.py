@@ -22,7 +22,6 @@ from visiona.gateway.schemas.billing import (
     CheckoutRequest,
     CheckoutSession,
     Entitlements,
-    LedgerEntry,
     LedgerPage,
     PortalSession,
     Usage,
@@ -80,10 +79,7 @@ async def get_ledger(
     r = await backends.billing.ListLedgerEntries(
         billing_pb2.ListLedgerEntriesRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return LedgerPage(
-        entries=[LedgerEntry.from_proto(e) for e in r.entries],
-        next_cursor=r.next_page_token or None,
-    )
+    return LedgerPage.from_proto(r)
 
 
 @router.get(

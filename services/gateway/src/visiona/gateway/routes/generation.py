@@ -81,10 +81,7 @@ async def list_generations(
     r = await backends.generation.ListGenerations(
         generation_pb2.ListGenerationsRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return GenerationPage(
-        generations=[Generation.from_proto(g) for g in r.generations],
-        next_cursor=r.next_page_token or None,
-    )
+    return GenerationPage.from_proto(r)
 
 
 @generations_router.get(
@@ -146,9 +143,7 @@ async def list_images(
         ),
         **call,
     )
-    return ImagePage(
-        images=[Image.from_proto(i) for i in r.images], next_cursor=r.next_page_token or None
-    )
+    return ImagePage.from_proto(r)
 
 
 @images_router.get(

@@ -10,7 +10,7 @@ from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.openapi import unavailable
 from visiona.gateway.edge.problems import Problem
-from visiona.gateway.schemas.prompts import Enhancement, EnhanceRequest, StylePack, StylePacks
+from visiona.gateway.schemas.prompts import Enhancement, EnhanceRequest, StylePacks
 from visiona.prompts.v1 import prompts_pb2
 
 router = APIRouter(tags=["prompts"])
@@ -62,4 +62,4 @@ async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUs
 async def list_style_packs(request: Request, user: CurrentUser) -> StylePacks:
     backends, call = user_call(request, user.user_id)
     r = await backends.prompts.ListStylePacks(prompts_pb2.ListStylePacksRequest(), **call)
-    return StylePacks(packs=[StylePack.from_proto(p) for p in r.packs])
+    return StylePacks.from_proto(r)

@@ -19,7 +19,6 @@ from visiona.gateway.schemas.training import (
     ModelPage,
     Photo,
     PhotoPage,
-    PhotoUpload,
     RenameModelRequest,
     Uploads,
     UploadsRequest,
@@ -53,7 +52,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
         ),
         **call,
     )
-    return Uploads(uploads=[PhotoUpload.from_proto(u) for u in r.uploads])
+    return Uploads.from_proto(r)
 
 
 @photos_router.post(
@@ -93,9 +92,7 @@ async def list_photos(
     r = await backends.training.ListPhotos(
         training_pb2.ListPhotosRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return PhotoPage(
-        photos=[Photo.from_proto(p) for p in r.photos], next_cursor=r.next_page_token or None
-    )
+    return PhotoPage.from_proto(r)
 
 
 @photos_router.get(
@@ -176,9 +173,7 @@ async def list_models(
     r = await backends.training.ListModels(
         training_pb2.ListModelsRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return ModelPage(
-        models=[Model.from_proto(m) for m in r.models], next_cursor=r.next_page_token or None
-    )
+    return ModelPage.from_proto(r)
 
 
 @models_router.get(

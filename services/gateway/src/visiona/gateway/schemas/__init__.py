@@ -20,7 +20,8 @@ def from_message(body: type[Body], message: Message, **fields: Any) -> Body:
     """``body`` from ``message``: each of its fields not given in ``fields`` is the message's
     field of the same name, as the REST API spells it. A repeated field is a list, a map a
     dict, a Timestamp an aware UTC datetime; where the body allows None, a field the message
-    does not set (an empty scalar, or one with presence left unset) is None."""
+    does not set (an empty scalar, or one with presence left unset) is None; a body (or a
+    list of them) that is itself a :class:`FromMessage` maps from its message."""
     by_name = message.DESCRIPTOR.fields_by_name
     for name, info in body.model_fields.items():
         if name in fields:
@@ -36,8 +37,23 @@ def from_message(body: type[Body], message: Message, **fields: Any) -> Body:
             value = None
         elif field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
             value = value.ToDatetime(tzinfo=UTC)
+        if (nested := _body_of(info.annotation)) is not None:
+            value = (
+                [nested.from_proto(v) for v in value]
+                if field.is_repeated
+                else nested.from_proto(value)
+            )
         fields[name] = value
     return body(**fields)
+
+
+def _body_of(annotation: Any) -> type[FromMessage] | None:
+    """The body a field holds (alone or in a list) that maps from a message of its own."""
+    if typing.get_origin(annotation) is list:
+        (annotation,) = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, FromMessage):
+        return annotation
+    return None
 
 
 def _allows_none(annotation: Any) -> bool:
@@ -65,3 +81,12 @@ class FromMessage(BaseModel):
     @classmethod
     def from_proto(cls, message: Any) -> Self:
         return from_message(cls, message)
+
+
+class Page(FromMessage):
+    """A page of a list: its items, and ``next_cursor``, the service's ``next_page_token``
+    (None on the last page)."""
+
+    @classmethod
+    def from_proto(cls, message: Any) -> Self:
+        return from_message(cls, message, next_cursor=message.next_page_token or None)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import FromMessage, from_message
+from visiona.gateway.schemas import FromMessage, Page, from_message
 
 
 class Balance(FromMessage):
@@ -35,7 +35,7 @@ class LedgerEntry(FromMessage):
     created_at: datetime
 
 
-class LedgerPage(BaseModel):
+class LedgerPage(Page):
     entries: list[LedgerEntry]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
@@ -63,10 +63,6 @@ class Plan(FromMessage):
     interval: str
     limits: Limits
 
-    @classmethod
-    def from_proto(cls, p: billing_pb2.Plan) -> Plan:
-        return from_message(cls, p, limits=Limits.from_proto(p.limits))
-
 
 class Prices(FromMessage):
     training: int = Field(description="Credits per training")
@@ -79,10 +75,6 @@ class Entitlements(FromMessage):
     cancel_at_period_end: bool
     current_period_end: datetime | None
     limits: Limits
-
-    @classmethod
-    def from_proto(cls, ent: billing_pb2.GetEntitlementsResponse) -> Entitlements:
-        return from_message(cls, ent, limits=Limits.from_proto(ent.limits))
 
     @classmethod
     def free_tier(cls, free_limits: Limits) -> Entitlements:
@@ -112,14 +104,9 @@ class Catalogue(BaseModel):
         cls, plans: billing_pb2.ListPlansResponse, current: Entitlements | None
     ) -> Catalogue:
         """The catalogue with the caller's entitlements (None: no caller, the free tier)."""
-        free_limits = Limits.from_proto(plans.free_limits)
-        return cls(
-            packs=[Pack.from_proto(p) for p in plans.packs],
-            plans=[Plan.from_proto(p) for p in plans.plans],
-            prices=Prices.from_proto(plans.prices),
-            free_limits=free_limits,
-            current=current or Entitlements.free_tier(free_limits),
-        )
+        if current is None:
+            current = Entitlements.free_tier(Limits.from_proto(plans.free_limits))
+        return from_message(cls, plans, current=current)
 
 
 class CheckoutRequest(RequestBody):

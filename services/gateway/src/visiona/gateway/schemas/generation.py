@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import Failure, FromMessage, from_message
+from visiona.gateway.schemas import Failure, FromMessage, Page, from_message
 from visiona.generation.v1 import generation_pb2
 
 AspectRatio = Literal[
@@ -82,16 +82,15 @@ class Generation(FromMessage):
             status=g.status,
             pack=g.style_pack or None,
             failure=Failure.of(g),
-            images=[Image.from_proto(i) for i in g.images],
         )
 
 
-class GenerationPage(BaseModel):
+class GenerationPage(Page):
     generations: list[Generation]
     next_cursor: str | None
 
 
-class ImagePage(BaseModel):
+class ImagePage(Page):
     images: list[Image]
     next_cursor: str | None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from visiona.gateway.edge.inputs import RequestBody
 from visiona.gateway.schemas import FromMessage
@@ -40,7 +40,7 @@ class StylePack(FromMessage):
     negative_cues: list[str] = Field(description="What images in this style avoid")
 
 
-class StylePacks(BaseModel):
+class StylePacks(FromMessage):
     """The whole catalogue, in display order (small and curated: not paginated)."""
 
     packs: list[StylePack]

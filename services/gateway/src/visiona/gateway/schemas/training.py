@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.gateway.schemas import Failure, FromMessage, from_message
+from visiona.gateway.schemas import Failure, FromMessage, Page, from_message
 from visiona.training.v1 import training_pb2
 
 PhotoStatus = Literal["uploading", "accepted", "accepted_with_warnings", "rejected"]
@@ -46,7 +46,7 @@ class PhotoUpload(FromMessage):
     max_bytes: int
 
 
-class Uploads(BaseModel):
+class Uploads(FromMessage):
     uploads: list[PhotoUpload]
 
 
@@ -82,7 +82,7 @@ class Photo(FromMessage):
         )
 
 
-class PhotoPage(BaseModel):
+class PhotoPage(Page):
     photos: list[Photo]
     next_cursor: str | None
 
@@ -129,6 +129,6 @@ class Model(FromMessage):
         return from_message(cls, m, status=m.status, failure=Failure.of(m))
 
 
-class ModelPage(BaseModel):
+class ModelPage(Page):
     models: list[Model]
     next_cursor: str | None
