@@ -64,7 +64,7 @@ def test_a_failure_is_there_only_with_a_reason() -> None:
 
 def test_a_page_maps_its_items_and_its_next_cursor() -> None:
     last = ModelPage.from_proto(
-        training_pb2.ListModelsResponse(models=[training_pb2.Model(id="m")])
+        training_pb2.ListModelsResponse(models=[training_pb2.Model(id="m", status="queued")])
     )
     assert [m.id for m in last.models] == ["m"] and last.next_cursor is None
     more = training_pb2.ListModelsResponse(next_page_token="c")
