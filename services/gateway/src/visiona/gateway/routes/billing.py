@@ -28,10 +28,11 @@ from visiona.gateway.schemas.billing import (
 )
 from visiona.kit.idempotency import was_replayed
 
-router = APIRouter(prefix="/billing", tags=["billing"])
+# The back service every route here waits on.
+ERRORS = unavailable("Billing or the payment provider is unavailable")
+router = APIRouter(prefix="/billing", tags=["billing"], responses=ERRORS)
 usage_router = APIRouter(tags=["billing"])
 
-ERRORS = unavailable("Billing or the payment provider is unavailable")
 # What the payment provider's refusals become (billing's providers/stripe.py, domain_error).
 PROVIDER_REFUSALS = (
     "or the payment provider refused the request (`stripe_not_configured`, "
@@ -46,7 +47,6 @@ RATE_LIMITED = {
 @router.get(
     "/balance",
     response_model=Balance,
-    responses=ERRORS,
     summary="The signed-in user's credits",
     operation_id="getBalance",
 )
@@ -59,7 +59,7 @@ async def get_balance(request: Request, user: CurrentUser) -> Balance:
 @router.get(
     "/ledger",
     response_model=LedgerPage,
-    responses={**ERRORS, 422: {"model": Problem, "description": "Bad cursor or limit"}},
+    responses={422: {"model": Problem, "description": "Bad cursor or limit"}},
     summary="The signed-in user's credit movements, newest first",
     operation_id="listLedgerEntries",
 )
@@ -86,7 +86,6 @@ async def get_ledger(
     "/plans",
     response_model=Catalogue,
     responses={
-        **ERRORS,
         401: {"model": Problem, "description": "A session token that does not verify"},
     },
     summary="Credit packs, plans, job prices, and the caller's current plan",
@@ -121,7 +120,6 @@ async def get_plans(request: Request, user: OptionalUser) -> Catalogue:
     response_model=CheckoutSession,
     status_code=201,
     responses={
-        **ERRORS,
         404: {"model": Problem, "description": "No such pack or plan"},
         409: {
             "model": Problem,
@@ -159,7 +157,6 @@ async def create_checkout(
     response_model=PortalSession,
     status_code=201,
     responses={
-        **ERRORS,
         409: {
             "model": Problem,
             "description": f"No billing account yet (`no_billing_account`), {PROVIDER_REFUSALS}",

@@ -19,10 +19,10 @@ from visiona.gateway.schemas.generation import (
 )
 from visiona.generation.v1 import generation_pb2
 
-generations_router = APIRouter(prefix="/generations", tags=["generations"])
-images_router = APIRouter(prefix="/images", tags=["gallery"])
-
+# The back service every route here waits on.
 ERRORS = unavailable("The generation service is unavailable")
+generations_router = APIRouter(prefix="/generations", tags=["generations"], responses=ERRORS)
+images_router = APIRouter(prefix="/images", tags=["gallery"], responses=ERRORS)
 
 
 @generations_router.post(
@@ -30,7 +30,6 @@ ERRORS = unavailable("The generation service is unavailable")
     response_model=Generation,
     status_code=202,
     responses={
-        **ERRORS,
         **INVALID,
         404: {"model": Problem, "description": "No such model (or style pack) of the caller"},
         409: {
@@ -67,7 +66,7 @@ async def create_generation(
 @generations_router.get(
     "",
     response_model=GenerationPage,
-    responses={**ERRORS, **INVALID},
+    responses={**INVALID},
     summary="Your generations, newest first",
     operation_id="listGenerations",
 )
@@ -87,7 +86,7 @@ async def list_generations(
 @generations_router.get(
     "/{generation_id}",
     response_model=Generation,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="One generation, with its images once stored",
     operation_id="getGeneration",
 )
@@ -103,7 +102,6 @@ async def get_generation(generation_id: str, request: Request, user: CurrentUser
     "/{generation_id}/cancel",
     response_model=Generation,
     responses={
-        **ERRORS,
         **NOT_FOUND,
         409: {"model": Problem, "description": "The generation has already finished"},
     },
@@ -121,7 +119,7 @@ async def cancel_generation(generation_id: str, request: Request, user: CurrentU
 @images_router.get(
     "",
     response_model=ImagePage,
-    responses={**ERRORS, **INVALID},
+    responses={**INVALID},
     summary="Your gallery, newest first",
     operation_id="listImages",
 )
@@ -149,7 +147,7 @@ async def list_images(
 @images_router.get(
     "/{image_id}",
     response_model=Image,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="One image, with short-lived URLs (full size, thumbnail, download)",
     operation_id="getImage",
 )
@@ -164,7 +162,7 @@ async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image
 @images_router.patch(
     "/{image_id}",
     response_model=Image,
-    responses={**ERRORS, **NOT_FOUND, **INVALID},
+    responses={**NOT_FOUND, **INVALID},
     summary="Mark or unmark an image as a favourite",
     operation_id="updateImage",
 )
@@ -182,7 +180,7 @@ async def update_image(
     "/{image_id}",
     status_code=204,
     response_class=Response,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Delete an image and its stored files",
     operation_id="deleteImage",
 )

@@ -13,9 +13,10 @@ from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.prompts import Enhancement, EnhanceRequest, StylePacks
 from visiona.prompts.v1 import prompts_pb2
 
-router = APIRouter(tags=["prompts"])
+router = APIRouter(tags=["prompts"], responses=unavailable("The prompts service is unavailable"))
 
 
+# Enhancement waits on the LLM as well: its refusals, and its own 503.
 ERRORS: dict[int | str, dict[str, Any]] = {
     409: {
         "model": Problem,
@@ -29,9 +30,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"model": Problem, "description": "The LLM is rate limiting us (`llm_rate_limited`)"},
     503: {"model": Problem, "description": "The LLM or the prompts service is unavailable"},
 }
-
-
-PACK_ERRORS = unavailable("The prompts service is unavailable")
 
 
 @router.post(
@@ -55,7 +53,6 @@ async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUs
 @router.get(
     "/prompts/packs",
     response_model=StylePacks,
-    responses=PACK_ERRORS,
     summary="The catalogue of style packs",
     operation_id="listStylePacks",
 )

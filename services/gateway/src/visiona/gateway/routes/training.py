@@ -25,10 +25,11 @@ from visiona.gateway.schemas.training import (
 )
 from visiona.training.v1 import training_pb2
 
-photos_router = APIRouter(prefix="/photos", tags=["photos"])
-models_router = APIRouter(prefix="/models", tags=["models"])
-
+# The back service every route here waits on.
 ERRORS = unavailable("The training service is unavailable")
+photos_router = APIRouter(prefix="/photos", tags=["photos"], responses=ERRORS)
+models_router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
+
 
 # -- photos --------------------------------------------------------------------------------------
 
@@ -37,7 +38,7 @@ ERRORS = unavailable("The training service is unavailable")
     "/uploads",
     response_model=Uploads,
     status_code=201,
-    responses={**ERRORS, **INVALID, 409: {"model": Problem, "description": "Photo limit"}},
+    responses={**INVALID, 409: {"model": Problem, "description": "Photo limit"}},
     summary="Get presigned S3 POST policies, one per photo to upload",
     operation_id="createPhotoUploads",
 )
@@ -59,7 +60,6 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
     "/{photo_id}/complete",
     response_model=Photo,
     responses={
-        **ERRORS,
         **NOT_FOUND,
         409: {"model": Problem, "description": "Nothing uploaded for this photo yet"},
     },
@@ -78,7 +78,7 @@ async def complete_upload(photo_id: str, request: Request, user: CurrentUser) ->
 @photos_router.get(
     "",
     response_model=PhotoPage,
-    responses={**ERRORS, **INVALID},
+    responses={**INVALID},
     summary="The caller's photos, newest first",
     operation_id="listPhotos",
 )
@@ -98,7 +98,7 @@ async def list_photos(
 @photos_router.get(
     "/{photo_id}",
     response_model=Photo,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="One photo",
     operation_id="getPhoto",
 )
@@ -113,7 +113,6 @@ async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo
     status_code=204,
     response_class=Response,
     responses={
-        **ERRORS,
         **NOT_FOUND,
         409: {"model": Problem, "description": "A model being prepared uses it"},
     },
@@ -134,7 +133,6 @@ async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Re
     response_model=Model,
     status_code=202,
     responses={
-        **ERRORS,
         **INVALID,
         404: {"model": Problem, "description": "A photo is not the caller's"},
         409: {"model": Problem, "description": "A photo is not accepted, or a plan limit"},
@@ -159,7 +157,7 @@ async def create_model(body: CreateModelRequest, request: Request, user: Current
 @models_router.get(
     "",
     response_model=ModelPage,
-    responses={**ERRORS, **INVALID},
+    responses={**INVALID},
     summary="The caller's models, newest first",
     operation_id="listModels",
 )
@@ -179,7 +177,7 @@ async def list_models(
 @models_router.get(
     "/{model_id}",
     response_model=Model,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="One model: status, progress, timings",
     operation_id="getModel",
 )
@@ -192,7 +190,7 @@ async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model
 @models_router.patch(
     "/{model_id}",
     response_model=Model,
-    responses={**ERRORS, **NOT_FOUND, **INVALID},
+    responses={**NOT_FOUND, **INVALID},
     summary="Rename a model",
     operation_id="renameModel",
 )
@@ -210,7 +208,6 @@ async def rename_model(
     "/{model_id}/cancel",
     response_model=Model,
     responses={
-        **ERRORS,
         **NOT_FOUND,
         409: {"model": Problem, "description": "The training has already finished"},
     },
@@ -229,7 +226,7 @@ async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Mo
     "/{model_id}",
     status_code=204,
     response_class=Response,
-    responses={**ERRORS, **NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Delete a model: ours and the provider's copies (purged right after, with retries)",
     operation_id="deleteModel",
 )
