@@ -4,13 +4,13 @@ audit log of their account. These answer from the gateway's own account records
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from visiona.gateway.account import accounts, audit, erasure, export
 from visiona.gateway.backplane import Backplane
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.idempotency import scoped_key_of
-from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.inputs import Cursor, Limit
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.account import (
     AuditEntry,
@@ -187,7 +187,7 @@ async def list_audit(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> AuditPage:
     after = decode_cursor(cursor or "")
     entries = await audit.page(_backplane(request).db, user.user_id, after, limit + 1)

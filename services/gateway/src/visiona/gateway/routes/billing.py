@@ -14,6 +14,7 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import audit
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser, OptionalUser
+from visiona.gateway.edge.inputs import Limit
 from visiona.gateway.edge.openapi import unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.billing import (
@@ -73,7 +74,7 @@ async def get_ledger(
         pattern="^[0-9]+$",
         description="The `next_cursor` of the previous page",
     ),
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> LedgerPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.ListLedgerEntries(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
-from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.inputs import Cursor, Limit
 from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.generation import (
@@ -74,7 +74,7 @@ async def list_generations(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> GenerationPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.generation.ListGenerations(
@@ -127,7 +127,7 @@ async def list_images(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
     model_id: str | None = Query(default=None, max_length=64),
     favourites: bool = Query(default=False, description="Only favourites"),
 ) -> ImagePage:

@@ -6,11 +6,11 @@ the policy from ``POST /v1/photos/uploads``, then calls ``POST /v1/photos/{id}/c
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
-from visiona.gateway.edge.inputs import Cursor
+from visiona.gateway.edge.inputs import Cursor, Limit
 from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
 from visiona.gateway.edge.problems import Problem
 from visiona.gateway.schemas.training import (
@@ -86,7 +86,7 @@ async def list_photos(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> PhotoPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.training.ListPhotos(
@@ -165,7 +165,7 @@ async def list_models(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> ModelPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.training.ListModels(
