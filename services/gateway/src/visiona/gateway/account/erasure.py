@@ -40,15 +40,12 @@ from visiona.gateway.repository.deletion import Deletion, Receipt
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import EXPORTS_PREFIX
 from visiona.kit.events import (
+    CATALOGUE,
     ERASURE_PARTICIPANTS,
     AccountPurged,
-    BillingAccountPurgedV1,
     DeletionProgressedV1,
     ErasureRequestedV1,
     Event,
-    GenerationAccountPurgedV1,
-    PromptsAccountPurgedV1,
-    TrainingAccountPurgedV1,
 )
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
@@ -56,11 +53,9 @@ from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
 
-PURGED_EVENTS: tuple[type[AccountPurged], ...] = (
-    TrainingAccountPurgedV1,
-    GenerationAccountPurgedV1,
-    BillingAccountPurgedV1,
-    PromptsAccountPurgedV1,
+# Every participant's answer, as the catalogue defines them.
+PURGED_EVENTS: tuple[type[AccountPurged], ...] = tuple(
+    e for e in CATALOGUE.values() if issubclass(e, AccountPurged)
 )
 
 

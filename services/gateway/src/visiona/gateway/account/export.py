@@ -28,15 +28,12 @@ from visiona.gateway.repository.export import Export
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import ExportPart, export_prefix
 from visiona.kit.events import (
+    CATALOGUE,
     ERASURE_PARTICIPANTS,
     AccountExported,
-    BillingAccountExportedV1,
     Event,
     ExportReadyV1,
     ExportRequestedV1,
-    GenerationAccountExportedV1,
-    PromptsAccountExportedV1,
-    TrainingAccountExportedV1,
 )
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
@@ -45,11 +42,9 @@ from visiona.kit.zipstream import assemble
 
 log = get_logger(__name__)
 
-EXPORTED_EVENTS: tuple[type[AccountExported], ...] = (
-    TrainingAccountExportedV1,
-    GenerationAccountExportedV1,
-    BillingAccountExportedV1,
-    PromptsAccountExportedV1,
+# Every participant's answer, as the catalogue defines them.
+EXPORTED_EVENTS: tuple[type[AccountExported], ...] = tuple(
+    e for e in CATALOGUE.values() if issubclass(e, AccountExported)
 )
 FORMAT_VERSION = 1
 
