@@ -11,7 +11,7 @@ from visiona.gateway.backplane import Backplane
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.idempotency import scoped_key_of
 from visiona.gateway.edge.inputs import Cursor, Limit
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.openapi import problems
 from visiona.gateway.schemas.account import (
     AuditEntry,
     AuditPage,
@@ -179,7 +179,7 @@ async def get_export(export_id: str, user: CurrentUser, request: Request) -> Exp
 @router.get(
     "/me/audit",
     response_model=AuditPage,
-    responses={422: {"model": Problem, "description": "Bad cursor or limit"}},
+    responses=problems({422: "Bad cursor or limit"}),
     summary="Security-relevant actions on the signed-in user's account, newest first",
     operation_id="listAuditEntries",
 )

@@ -15,8 +15,7 @@ from visiona.gateway.account import audit
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser, OptionalUser
 from visiona.gateway.edge.inputs import Limit
-from visiona.gateway.edge.openapi import unavailable
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.openapi import problems, unavailable
 from visiona.gateway.schemas.billing import (
     Balance,
     Catalogue,
@@ -39,10 +38,7 @@ PROVIDER_REFUSALS = (
     "or the payment provider refused the request (`stripe_not_configured`, "
     "`stripe_catalog_mismatch`, `stripe_request_refused`, `payment_declined`)"
 )
-RATE_LIMITED = {
-    "model": Problem,
-    "description": "The payment provider is rate limiting us (`stripe_rate_limited`)",
-}
+RATE_LIMITED = "The payment provider is rate limiting us (`stripe_rate_limited`)"
 
 
 @router.get(
@@ -60,7 +56,7 @@ async def get_balance(request: Request, user: CurrentUser) -> Balance:
 @router.get(
     "/ledger",
     response_model=LedgerPage,
-    responses={422: {"model": Problem, "description": "Bad cursor or limit"}},
+    responses=problems({422: "Bad cursor or limit"}),
     summary="The signed-in user's credit movements, newest first",
     operation_id="listLedgerEntries",
 )
@@ -86,9 +82,7 @@ async def get_ledger(
 @router.get(
     "/plans",
     response_model=Catalogue,
-    responses={
-        401: {"model": Problem, "description": "A session token that does not verify"},
-    },
+    responses=problems({401: "A session token that does not verify"}),
     summary="Credit packs, plans, job prices, and the caller's current plan",
     description=(
         "Open to anyone: without a session token (the signed-out landing page's pricing) "
@@ -120,15 +114,14 @@ async def get_plans(request: Request, user: OptionalUser) -> Catalogue:
     "/checkout",
     response_model=CheckoutSession,
     status_code=201,
-    responses={
-        404: {"model": Problem, "description": "No such pack or plan"},
-        409: {
-            "model": Problem,
-            "description": f"A plan is already active (`plan_already_active`), {PROVIDER_REFUSALS}",
-        },
-        422: {"model": Problem, "description": "Invalid request"},
-        429: RATE_LIMITED,
-    },
+    responses=problems(
+        {
+            404: "No such pack or plan",
+            409: f"A plan is already active (`plan_already_active`), {PROVIDER_REFUSALS}",
+            422: "Invalid request",
+            429: RATE_LIMITED,
+        }
+    ),
     summary="Start a Stripe Checkout for a credit pack or a plan",
     operation_id="createCheckoutSession",
 )
@@ -157,13 +150,12 @@ async def create_checkout(
     "/portal",
     response_model=PortalSession,
     status_code=201,
-    responses={
-        409: {
-            "model": Problem,
-            "description": f"No billing account yet (`no_billing_account`), {PROVIDER_REFUSALS}",
-        },
-        429: RATE_LIMITED,
-    },
+    responses=problems(
+        {
+            409: f"No billing account yet (`no_billing_account`), {PROVIDER_REFUSALS}",
+            429: RATE_LIMITED,
+        }
+    ),
     summary="Open Stripe's billing portal (plan changes, invoices, payment methods)",
     operation_id="createPortalSession",
 )
@@ -178,7 +170,7 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
 @usage_router.get(
     "/usage",
     response_model=Usage,
-    responses={401: {"model": Problem}, 503: {"model": Problem}},
+    responses=problems({401: None, 503: None}),
     summary="Usage recorded for the signed-in user",
     operation_id="getUsage",
 )

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.inputs import Cursor, Limit
-from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, problems, unavailable
 from visiona.gateway.schemas.generation import (
     CreateGenerationRequest,
     Generation,
@@ -29,14 +28,13 @@ images_router = APIRouter(prefix="/images", tags=["gallery"], responses=ERRORS)
     "",
     response_model=Generation,
     status_code=202,
-    responses={
-        **INVALID,
-        404: {"model": Problem, "description": "No such model (or style pack) of the caller"},
-        409: {
-            "model": Problem,
-            "description": "The model is not ready (`model_not_ready`) or no longer available (`model_unavailable`), or a plan limit",
-        },
-    },
+    responses=problems(
+        {
+            422: INVALID,
+            404: "No such model (or style pack) of the caller",
+            409: "The model is not ready (`model_not_ready`) or no longer available (`model_unavailable`), or a plan limit",
+        }
+    ),
     summary="Generate 1-4 images with one of your models (credits held, then captured per image)",
     operation_id="createGeneration",
 )
@@ -66,7 +64,7 @@ async def create_generation(
 @generations_router.get(
     "",
     response_model=GenerationPage,
-    responses={**INVALID},
+    responses=problems({422: INVALID}),
     summary="Your generations, newest first",
     operation_id="listGenerations",
 )
@@ -86,7 +84,7 @@ async def list_generations(
 @generations_router.get(
     "/{generation_id}",
     response_model=Generation,
-    responses={**NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One generation, with its images once stored",
     operation_id="getGeneration",
 )
@@ -101,10 +99,7 @@ async def get_generation(generation_id: str, request: Request, user: CurrentUser
 @generations_router.post(
     "/{generation_id}/cancel",
     response_model=Generation,
-    responses={
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "The generation has already finished"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "The generation has already finished"}),
     summary="Cancel a generation (images not stored are not charged)",
     operation_id="cancelGeneration",
 )
@@ -119,7 +114,7 @@ async def cancel_generation(generation_id: str, request: Request, user: CurrentU
 @images_router.get(
     "",
     response_model=ImagePage,
-    responses={**INVALID},
+    responses=problems({422: INVALID}),
     summary="Your gallery, newest first",
     operation_id="listImages",
 )
@@ -147,7 +142,7 @@ async def list_images(
 @images_router.get(
     "/{image_id}",
     response_model=Image,
-    responses={**NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One image, with short-lived URLs (full size, thumbnail, download)",
     operation_id="getImage",
 )
@@ -162,7 +157,7 @@ async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image
 @images_router.patch(
     "/{image_id}",
     response_model=Image,
-    responses={**NOT_FOUND, **INVALID},
+    responses=problems({404: NOT_FOUND, 422: INVALID}),
     summary="Mark or unmark an image as a favourite",
     operation_id="updateImage",
 )
@@ -180,7 +175,7 @@ async def update_image(
     "/{image_id}",
     status_code=204,
     response_class=Response,
-    responses={**NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="Delete an image and its stored files",
     operation_id="deleteImage",
 )

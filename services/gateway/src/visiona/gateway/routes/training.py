@@ -11,8 +11,7 @@ from fastapi import APIRouter, Request, Response
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.inputs import Cursor, Limit
-from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, problems, unavailable
 from visiona.gateway.schemas.training import (
     CreateModelRequest,
     Model,
@@ -38,7 +37,7 @@ models_router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
     "/uploads",
     response_model=Uploads,
     status_code=201,
-    responses={**INVALID, 409: {"model": Problem, "description": "Photo limit"}},
+    responses=problems({422: INVALID, 409: "Photo limit"}),
     summary="Get presigned S3 POST policies, one per photo to upload",
     operation_id="createPhotoUploads",
 )
@@ -59,10 +58,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
 @photos_router.post(
     "/{photo_id}/complete",
     response_model=Photo,
-    responses={
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "Nothing uploaded for this photo yet"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "Nothing uploaded for this photo yet"}),
     summary="Validate an uploaded photo; answers accepted, accepted_with_warnings or rejected",
     operation_id="completePhotoUpload",
 )
@@ -78,7 +74,7 @@ async def complete_upload(photo_id: str, request: Request, user: CurrentUser) ->
 @photos_router.get(
     "",
     response_model=PhotoPage,
-    responses={**INVALID},
+    responses=problems({422: INVALID}),
     summary="The caller's photos, newest first",
     operation_id="listPhotos",
 )
@@ -98,7 +94,7 @@ async def list_photos(
 @photos_router.get(
     "/{photo_id}",
     response_model=Photo,
-    responses={**NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One photo",
     operation_id="getPhoto",
 )
@@ -112,10 +108,7 @@ async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo
     "/{photo_id}",
     status_code=204,
     response_class=Response,
-    responses={
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "A model being prepared uses it"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "A model being prepared uses it"}),
     summary="Delete a photo and its stored file",
     operation_id="deletePhoto",
 )
@@ -132,11 +125,13 @@ async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Re
     "",
     response_model=Model,
     status_code=202,
-    responses={
-        **INVALID,
-        404: {"model": Problem, "description": "A photo is not the caller's"},
-        409: {"model": Problem, "description": "A photo is not accepted, or a plan limit"},
-    },
+    responses=problems(
+        {
+            422: INVALID,
+            404: "A photo is not the caller's",
+            409: "A photo is not accepted, or a plan limit",
+        }
+    ),
     summary="Train a new model on 10-30 accepted photos (credits are held, then captured)",
     operation_id="createModel",
 )
@@ -157,7 +152,7 @@ async def create_model(body: CreateModelRequest, request: Request, user: Current
 @models_router.get(
     "",
     response_model=ModelPage,
-    responses={**INVALID},
+    responses=problems({422: INVALID}),
     summary="The caller's models, newest first",
     operation_id="listModels",
 )
@@ -177,7 +172,7 @@ async def list_models(
 @models_router.get(
     "/{model_id}",
     response_model=Model,
-    responses={**NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One model: status, progress, timings",
     operation_id="getModel",
 )
@@ -190,7 +185,7 @@ async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model
 @models_router.patch(
     "/{model_id}",
     response_model=Model,
-    responses={**NOT_FOUND, **INVALID},
+    responses=problems({404: NOT_FOUND, 422: INVALID}),
     summary="Rename a model",
     operation_id="renameModel",
 )
@@ -207,10 +202,7 @@ async def rename_model(
 @models_router.post(
     "/{model_id}/cancel",
     response_model=Model,
-    responses={
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "The training has already finished"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "The training has already finished"}),
     summary="Cancel a training (its held credits are released)",
     operation_id="cancelModel",
 )
@@ -226,7 +218,7 @@ async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Mo
     "/{model_id}",
     status_code=204,
     response_class=Response,
-    responses={**NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="Delete a model: ours and the provider's copies (purged right after, with retries)",
     operation_id="deleteModel",
 )

@@ -25,7 +25,8 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import accounts
 from visiona.gateway.backplane import Backplane
 from visiona.gateway.clients import user_call
-from visiona.gateway.edge.problems import Problem, problem
+from visiona.gateway.edge.openapi import problems
+from visiona.gateway.edge.problems import problem
 from visiona.gateway.providers import clerk
 from visiona.gateway.schemas.webhooks import Received
 from visiona.generation.v1 import generation_pb2
@@ -50,21 +51,15 @@ _RAW_EVENT: dict[str, Any] = {
 }
 
 
-def _refused(not_what: str) -> dict[int | str, dict[str, Any]]:
+def _refused(not_what: str) -> dict[int, str | None]:
     """What every webhook answers a delivery it does not take (the sender's fault: 4xx)."""
-    return {
-        400: {"model": Problem, "description": f"Missing or invalid signature, or {not_what}"},
-        413: {"model": Problem, "description": "Body too large"},
-    }
+    return {400: f"Missing or invalid signature, or {not_what}", 413: "Body too large"}
 
 
 @router.post(
     "/stripe",
     response_model=Received,
-    responses={
-        **_refused("not an event"),
-        503: {"model": Problem, "description": "Not stored; Stripe will retry"},
-    },
+    responses=problems({**_refused("not an event"), 503: "Not stored; Stripe will retry"}),
     summary="Stripe webhook endpoint (signed by Stripe)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveStripeWebhook",
@@ -92,10 +87,7 @@ async def stripe_webhook(
 @router.post(
     "/replicate",
     response_model=Received,
-    responses={
-        **_refused("not a job"),
-        503: {"model": Problem, "description": "Not stored; Replicate will retry"},
-    },
+    responses=problems({**_refused("not a job"), 503: "Not stored; Replicate will retry"}),
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveReplicateWebhook",
@@ -143,7 +135,7 @@ async def replicate_webhook(
 @router.post(
     "/clerk",
     response_model=Received,
-    responses=_refused("not an event"),
+    responses=problems(_refused("not an event")),
     summary="Clerk webhook endpoint (Svix signature): user.created, user.updated, user.deleted",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveClerkWebhook",
