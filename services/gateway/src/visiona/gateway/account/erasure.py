@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from visiona.gateway.account import answers_of
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.gateway.providers.clerk import ClerkUsersPort
@@ -40,7 +41,6 @@ from visiona.gateway.repository.deletion import Deletion, Receipt
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import EXPORTS_PREFIX
 from visiona.kit.events import (
-    CATALOGUE,
     ERASURE_PARTICIPANTS,
     AccountPurged,
     DeletionProgressedV1,
@@ -53,10 +53,7 @@ from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
 
-# Every participant's answer, as the catalogue defines them.
-PURGED_EVENTS: tuple[type[AccountPurged], ...] = tuple(
-    e for e in CATALOGUE.values() if issubclass(e, AccountPurged)
-)
+PURGED_EVENTS = answers_of(AccountPurged)
 
 
 def subject_of(settings: GatewaySettings, user_id: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from visiona.gateway.account import answers_of
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.repository import account as accounts
 from visiona.gateway.repository import audit as audit_log
@@ -28,7 +29,6 @@ from visiona.gateway.repository.export import Export
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import ExportPart, export_prefix
 from visiona.kit.events import (
-    CATALOGUE,
     ERASURE_PARTICIPANTS,
     AccountExported,
     Event,
@@ -42,10 +42,7 @@ from visiona.kit.zipstream import assemble
 
 log = get_logger(__name__)
 
-# Every participant's answer, as the catalogue defines them.
-EXPORTED_EVENTS: tuple[type[AccountExported], ...] = tuple(
-    e for e in CATALOGUE.values() if issubclass(e, AccountExported)
-)
+EXPORTED_EVENTS = answers_of(AccountExported)
 FORMAT_VERSION = 1
 
 
