@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import aio_pika
 import pytest
@@ -68,14 +70,15 @@ async def broker(infra: Infra) -> AsyncIterator[Broker]:
             await channel.exchange_delete(broker.exchange)
 
 
-@pytest.fixture
-async def feed(broker: Broker) -> AsyncIterator[EventFeed]:
+@asynccontextmanager
+async def started(broker: Broker, hub: EventHub, **options: Any) -> AsyncIterator[EventFeed]:
+    """A feed on ``broker``'s exchange, its queue bound; stopped afterwards."""
     feed = EventFeed(
-        EventHub(replay_size=10, client_queue=10),
+        hub,
         amqp_url=broker.amqp_url,
         exchange=broker.exchange,
         queue_prefix=broker.prefix,
-        reconnect_s=0.2,
+        **options,
     )
     await feed.start()
     try:
@@ -83,6 +86,12 @@ async def feed(broker: Broker) -> AsyncIterator[EventFeed]:
         yield feed
     finally:
         await feed.stop()
+
+
+@pytest.fixture
+async def feed(broker: Broker) -> AsyncIterator[EventFeed]:
+    async with started(broker, EventHub(replay_size=10, client_queue=10), reconnect_s=0.2) as fed:
+        yield fed
 
 
 async def take(stream: Subscription, n: int, timeout_s: float = 5.0) -> list[LiveEvent]:
@@ -166,24 +175,11 @@ async def test_the_feed_passes_on_user_events_and_skips_the_rest(
 
 async def test_the_feed_acks_on_arrival(broker: Broker) -> None:
     # With a prefetch of 5, a feed that did not ack would stop after five deliveries.
-    feed = EventFeed(
-        EventHub(client_queue=100),
-        amqp_url=broker.amqp_url,
-        exchange=broker.exchange,
-        queue_prefix=broker.prefix,
-        prefetch=5,
-    )
-    await feed.start()
-    try:
-        await eventually("the feed's queue", lambda: broker.queue_exists(feed.queue_name))
+    async with started(broker, EventHub(client_queue=100), prefetch=5) as feed:
         stream = feed.hub.subscribe("user_a")
         await broker.publish(*(credits("user_a", n) for n in range(50)))
         got = await take(stream, 50)
-        assert [CreditsChangedV1.model_validate_json(e.data).balance for e in got] == list(
-            range(50)
-        )
-    finally:
-        await feed.stop()
+    assert [CreditsChangedV1.model_validate_json(e.data).balance for e in got] == list(range(50))
 
 
 async def test_the_feed_waits_for_a_broker_that_is_not_there(broker: Broker) -> None:

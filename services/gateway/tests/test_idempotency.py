@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -202,9 +203,9 @@ def edge_app(tmp_path: Path, db: Database, calls: list[str]) -> tuple[Starlette,
     return app, issuer
 
 
-@pytest.fixture
-async def edge(tmp_path: Path, gateway_db: SchemaDb) -> AsyncIterator[Edge]:
-    db = gateway_db.db()
+@asynccontextmanager
+async def serving(tmp_path: Path, db: Database) -> AsyncIterator[Edge]:
+    """The edge over ``db``, and a client of it; ``db`` is disposed of afterwards."""
     calls: list[str] = []
     app, issuer = edge_app(tmp_path, db, calls)
     transport = httpx.ASGITransport(app=app)
@@ -213,6 +214,12 @@ async def edge(tmp_path: Path, gateway_db: SchemaDb) -> AsyncIterator[Edge]:
             yield Edge(client, issuer, calls)
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def edge(tmp_path: Path, gateway_db: SchemaDb) -> AsyncIterator[Edge]:
+    async with serving(tmp_path, gateway_db.db()) as served:
+        yield served
 
 
 async def test_only_end_to_end_routes_are_handed_the_scoped_key(edge: Edge) -> None:
@@ -264,14 +271,8 @@ async def test_a_key_left_in_progress_blocks_only_routes_without_service_dedupe(
 async def unreachable(tmp_path: Path) -> AsyncIterator[Edge]:
     """The edge with a database nobody listens on."""
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", "gateway", pool_size=1)
-    calls: list[str] = []
-    app, issuer = edge_app(tmp_path, db, calls)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
-            yield Edge(client, issuer, calls)
-    finally:
-        await db.dispose()
+    async with serving(tmp_path, db) as served:
+        yield served
 
 
 async def test_rate_limits_fail_open_when_the_database_is_out_of_reach(

@@ -8,19 +8,15 @@ request id and the trace context.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pydantic import GetCoreSchemaHandler
-from pydantic_core import core_schema
 
 from visiona.billing.v1 import billing_pb2_grpc
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.idempotency import scoped_key_of
 from visiona.generation.v1 import generation_pb2_grpc
-from visiona.kit import protoenum
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
 from visiona.kit.idempotency import KEY_METADATA
 from visiona.kit.internal_token import Minter
@@ -108,25 +104,3 @@ def user_call(
         "timeout": backends.settings.grpc_deadline_s,
         "metadata": call_metadata(user_id, request.state.request_id, key),
     }
-
-
-def optional_time(message: Any, name: str) -> datetime | None:
-    """A Timestamp field of ``message`` as an aware datetime, or None when unset."""
-    if not message.HasField(name):
-        return None
-    value: datetime = getattr(message, name).ToDatetime(tzinfo=UTC)
-    return value
-
-
-@dataclass(frozen=True)
-class EnumStrings:
-    """``Annotated[str, EnumStrings(enum)]``: one of the states of a proto enum as strings
-    (visiona.kit.protoenum, whose ``to_string`` converts a value), an ``enum`` in the OpenAPI.
-    The gateway lists no state of its own: the proto's enum is the list."""
-
-    enum: type[int]
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.literal_schema(list(protoenum.strings(self.enum)))

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from visiona.gateway.account import answers_of
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.gateway.providers.clerk import ClerkUsersPort
@@ -42,13 +43,9 @@ from visiona.kit.erasure import EXPORTS_PREFIX
 from visiona.kit.events import (
     ERASURE_PARTICIPANTS,
     AccountPurged,
-    BillingAccountPurgedV1,
     DeletionProgressedV1,
     ErasureRequestedV1,
     Event,
-    GenerationAccountPurgedV1,
-    PromptsAccountPurgedV1,
-    TrainingAccountPurgedV1,
 )
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
@@ -56,12 +53,7 @@ from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
 
-PURGED_EVENTS: tuple[type[AccountPurged], ...] = (
-    TrainingAccountPurgedV1,
-    GenerationAccountPurgedV1,
-    BillingAccountPurgedV1,
-    PromptsAccountPurgedV1,
-)
+PURGED_EVENTS = answers_of(AccountPurged)
 
 
 def subject_of(settings: GatewaySettings, user_id: str) -> str:

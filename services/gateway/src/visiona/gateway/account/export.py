@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from visiona.gateway.account import answers_of
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.repository import account as accounts
 from visiona.gateway.repository import audit as audit_log
@@ -30,13 +31,9 @@ from visiona.kit.erasure import ExportPart, export_prefix
 from visiona.kit.events import (
     ERASURE_PARTICIPANTS,
     AccountExported,
-    BillingAccountExportedV1,
     Event,
     ExportReadyV1,
     ExportRequestedV1,
-    GenerationAccountExportedV1,
-    PromptsAccountExportedV1,
-    TrainingAccountExportedV1,
 )
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
@@ -45,12 +42,7 @@ from visiona.kit.zipstream import assemble
 
 log = get_logger(__name__)
 
-EXPORTED_EVENTS: tuple[type[AccountExported], ...] = (
-    TrainingAccountExportedV1,
-    GenerationAccountExportedV1,
-    BillingAccountExportedV1,
-    PromptsAccountExportedV1,
-)
+EXPORTED_EVENTS = answers_of(AccountExported)
 FORMAT_VERSION = 1
 
 

@@ -50,7 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.auth import principal_of
-from visiona.gateway.edge.problems import RETRY_AFTER_S, problem
+from visiona.gateway.edge.problems import RETRY_AFTER_S, send_problem
 from visiona.gateway.repository.idempotency_key import IdempotencyStore
 from visiona.kit.logging import get_logger
 
@@ -131,7 +131,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if len(keys) > 1 or not _VALID_KEY.fullmatch(keys[0]):
-            await _problem(
+            await send_problem(
                 scope,
                 receive,
                 send,
@@ -160,18 +160,18 @@ class IdempotencyMiddleware:
             claim = await store.claim(user_id, key, fp, attempt, take_over=end_to_end)
         except Exception as exc:
             log.warning("idempotency.unavailable", error_type=type(exc).__name__)
-            await _problem(
+            await send_problem(
                 scope,
                 receive,
                 send,
                 503,
                 "idempotency_unavailable",
                 "the Idempotency-Key cannot be honoured right now; try again shortly",
-                {"Retry-After": str(RETRY_AFTER_S)},
+                headers={"Retry-After": str(RETRY_AFTER_S)},
             )
             return
         if not claim.same_request:
-            await _problem(
+            await send_problem(
                 scope,
                 receive,
                 send,
@@ -180,14 +180,14 @@ class IdempotencyMiddleware:
                 "this Idempotency-Key was used for a different request",
             )
         elif claim.outcome == "in_progress":
-            await _problem(
+            await send_problem(
                 scope,
                 receive,
                 send,
                 409,
                 "idempotency_key_in_progress",
                 "a request with this Idempotency-Key is still in progress",
-                {"Retry-After": "1"},
+                headers={"Retry-After": "1"},
             )
         elif claim.outcome == "done":
             assert claim.status is not None
@@ -282,16 +282,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _problem(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    code: str,
-    detail: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    response = problem(Request(scope), status, code, detail, headers=headers)
-    await response(scope, receive, send)

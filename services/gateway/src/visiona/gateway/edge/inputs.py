@@ -33,3 +33,5 @@ Cursor = Annotated[
         description="The `next_cursor` of the previous page",
     ),
 ]
+# How many items a page holds at most (the default: 50).
+Limit = Annotated[int, Query(ge=1, le=100)]

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from visiona.gateway.edge.problems import problem
+from visiona.gateway.edge.problems import send_problem
 
 _TABLE = "visiona_path_templates"
 
@@ -71,14 +71,15 @@ class AllowedMethodsMiddleware:
             allowed = allowed_methods(request.app, scope["path"])
             method = scope["method"]
             if allowed and method not in allowed:
-                response: Response = problem(
-                    request,
+                await send_problem(
+                    scope,
+                    receive,
+                    send,
                     405,
                     "method_not_allowed",
                     f"{method} is not a method of this resource",
                     headers={"Allow": ", ".join(allowed)},
                 )
-                await response(scope, receive, send)
                 return
             if allowed and method == "OPTIONS":
                 response = Response(status_code=204, headers={"Allow": ", ".join(allowed)})

@@ -38,7 +38,7 @@ Schemathesis checks the document against the running stack (tests/e2e/test_fuzz.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from fastapi import FastAPI
@@ -154,15 +154,23 @@ LINKS: dict[str, Link] = {
 Responses = dict[int | str, dict[str, Any]]
 
 
+def problems(descriptions: Mapping[int, str | None]) -> Responses:
+    """The problems a route answers in its own words, where the rules' general wording would
+    say less (None: no words of its own); the rules add everything else (401, 404, 409, 413,
+    429, 500, 503...) to every operation."""
+    return {
+        status: {"model": Problem} if text is None else {"model": Problem, "description": text}
+        for status, text in descriptions.items()
+    }
+
+
 def unavailable(description: str) -> Responses:
     """A route's own wording of its 503 (which back service or provider it waits on)."""
-    return {503: {"model": Problem, "description": description}}
+    return problems({503: description})
 
 
-# What a route says in its own words where the rules' general wording would say less; the
-# rules add everything else (401, 404, 409, 413, 429, 500, 503...) to every operation.
-NOT_FOUND: Responses = {404: {"model": Problem, "description": "No such resource of the caller"}}
-INVALID: Responses = {422: {"model": Problem, "description": "Invalid request"}}
+NOT_FOUND = "No such resource of the caller"
+INVALID = "Invalid request"
 
 
 def document_problems(app: FastAPI) -> None:

@@ -23,10 +23,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from visiona.kit.errors import DomainError, ErrorKind, size_text
 from visiona.kit.faults import unavailable_dependency
-from visiona.kit.grpcserver import DEPENDENCY_UNAVAILABLE, ERROR_CODE_KEY, ERROR_MAX_BYTES_KEY
+from visiona.kit.grpcserver import (
+    DEPENDENCY_UNAVAILABLE,
+    ERROR_CODE_KEY,
+    ERROR_MAX_BYTES_KEY,
+    STATUS_BY_KIND,
+)
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -50,16 +56,10 @@ HTTP_BY_GRPC: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.UNIMPLEMENTED: (501, "not_implemented"),
 }
 
+# An error the gateway raises itself answers as the same error raised by a service would.
 HTTP_BY_KIND: dict[ErrorKind, int] = {
-    ErrorKind.INVALID_ARGUMENT: 422,
-    ErrorKind.UNAUTHENTICATED: 401,
-    ErrorKind.PERMISSION_DENIED: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.CONFLICT: 409,
-    ErrorKind.FAILED_PRECONDITION: 409,
-    ErrorKind.RESOURCE_EXHAUSTED: 429,
-    ErrorKind.UNAVAILABLE: 503,
-    ErrorKind.INTERNAL: 500,
+    kind: HTTP_BY_GRPC.get(grpc_status, (500, ""))[0]
+    for kind, grpc_status in STATUS_BY_KIND.items()
 }
 
 # Errors raised by the framework itself (routing, reading the body), not by a route.
@@ -166,6 +166,22 @@ def problem(
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+async def send_problem(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    max_bytes: int | None = None,
+) -> None:
+    """Answer a request with a problem from an ASGI middleware, before any route sees it."""
+    response = problem(Request(scope), status, code, detail, headers=headers, max_bytes=max_bytes)
+    await response(scope, receive, send)
 
 
 def from_rpc_error(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:

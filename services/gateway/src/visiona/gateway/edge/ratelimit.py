@@ -24,12 +24,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.auth import principal_of
-from visiona.gateway.edge.problems import problem
+from visiona.gateway.edge.problems import send_problem
 from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.gateway.repository import rate_bucket
 from visiona.kit.db import Database
@@ -200,23 +199,25 @@ class AdmissionMiddleware:
                     limit="ip" if admission.verdict == "ip_limited" else "user",
                     retry_after_s=round(admission.retry_after_s, 3),
                 )
-            response = problem(
-                Request(scope),
+            await send_problem(
+                scope,
+                receive,
+                send,
                 429,
                 "rate_limited",
                 "too many requests; wait as Retry-After says",
                 headers=admission.headers(),
             )
-            await response(scope, receive, send)
             return
         if admission.verdict == "erasing":
-            response = problem(
-                Request(scope),
+            await send_problem(
+                scope,
+                receive,
+                send,
                 409,
                 "account_erasing",
                 "this account is being deleted; it can be read but not changed",
             )
-            await response(scope, receive, send)
             return
 
         async def send_with_quota(message: Message) -> None:

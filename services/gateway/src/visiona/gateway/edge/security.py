@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from visiona.gateway.edge.auth import authenticates_with_cookie
-from visiona.gateway.edge.problems import problem
+from visiona.gateway.edge.problems import problem, send_problem
 from visiona.kit.errors import limit_text
 
 # An API answer is data, never a document: nothing may load, run or frame it.
@@ -128,13 +128,14 @@ class AllowListCORSMiddleware(CORSMiddleware):
             origin = headers.get("origin")
             if origin is not None and not self.is_allowed_origin(origin):
                 if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-                    response = problem(
-                        Request(scope),
+                    await send_problem(
+                        scope,
+                        receive,
+                        send,
                         403,
                         "cors_origin_not_allowed",
                         "this origin may not call the API from a browser",
                     )
-                    await response(scope, receive, send)
                     return
                 await self.app(scope, receive, _vary_on_origin(send))
                 return
@@ -322,8 +323,10 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            Request(scope),
+        await send_problem(
+            scope,
+            receive,
+            send,
             413,
             "body_too_large",
             body_too_large_detail(self.max_bytes),
@@ -331,7 +334,6 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
             max_bytes=self.max_bytes,
         )
-        await response(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

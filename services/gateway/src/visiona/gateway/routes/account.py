@@ -4,14 +4,14 @@ audit log of their account. These answer from the gateway's own account records
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from visiona.gateway.account import accounts, audit, erasure, export
 from visiona.gateway.backplane import Backplane
 from visiona.gateway.edge.auth import CurrentUser
 from visiona.gateway.edge.idempotency import scoped_key_of
-from visiona.gateway.edge.inputs import Cursor
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.inputs import Cursor, Limit
+from visiona.gateway.edge.openapi import problems
 from visiona.gateway.schemas.account import (
     AuditEntry,
     AuditPage,
@@ -179,7 +179,7 @@ async def get_export(export_id: str, user: CurrentUser, request: Request) -> Exp
 @router.get(
     "/me/audit",
     response_model=AuditPage,
-    responses={422: {"model": Problem, "description": "Bad cursor or limit"}},
+    responses=problems({422: "Bad cursor or limit"}),
     summary="Security-relevant actions on the signed-in user's account, newest first",
     operation_id="listAuditEntries",
 )
@@ -187,23 +187,13 @@ async def list_audit(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> AuditPage:
     after = decode_cursor(cursor or "")
     entries = await audit.page(_backplane(request).db, user.user_id, after, limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]
     return AuditPage(
-        entries=[
-            AuditEntry(
-                id=e.id,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                request_id=e.request_id,
-                details=e.details,
-            )
-            for e in entries
-        ],
+        entries=[AuditEntry.model_validate(e, from_attributes=True) for e in entries],
         next_cursor=encode_cursor(entries[-1].at, entries[-1].id) if more else None,
     )

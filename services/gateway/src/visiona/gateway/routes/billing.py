@@ -7,7 +7,6 @@ only (``/webhooks/stripe``), never from the browser coming back from Checkout.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
 
 from fastapi import APIRouter, Query, Request
 
@@ -15,53 +14,49 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import audit
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser, OptionalUser
-from visiona.gateway.edge.openapi import unavailable
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.inputs import Limit
+from visiona.gateway.edge.openapi import problems, unavailable
 from visiona.gateway.schemas.billing import (
     Balance,
     Catalogue,
     CheckoutRequest,
     CheckoutSession,
     Entitlements,
-    LedgerEntry,
     LedgerPage,
     PortalSession,
     Usage,
 )
 from visiona.kit.idempotency import was_replayed
 
-router = APIRouter(prefix="/billing", tags=["billing"])
+# The back service every route here waits on.
+ERRORS = unavailable("Billing or the payment provider is unavailable")
+router = APIRouter(prefix="/billing", tags=["billing"], responses=ERRORS)
 usage_router = APIRouter(tags=["billing"])
 
-ERRORS = unavailable("Billing or the payment provider is unavailable")
 # What the payment provider's refusals become (billing's providers/stripe.py, domain_error).
 PROVIDER_REFUSALS = (
     "or the payment provider refused the request (`stripe_not_configured`, "
     "`stripe_catalog_mismatch`, `stripe_request_refused`, `payment_declined`)"
 )
-RATE_LIMITED = {
-    "model": Problem,
-    "description": "The payment provider is rate limiting us (`stripe_rate_limited`)",
-}
+RATE_LIMITED = "The payment provider is rate limiting us (`stripe_rate_limited`)"
 
 
 @router.get(
     "/balance",
     response_model=Balance,
-    responses=ERRORS,
     summary="The signed-in user's credits",
     operation_id="getBalance",
 )
 async def get_balance(request: Request, user: CurrentUser) -> Balance:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.GetBalance(billing_pb2.GetBalanceRequest(), **call)
-    return Balance(balance=r.balance, held=r.held, available=r.available)
+    return Balance.from_proto(r)
 
 
 @router.get(
     "/ledger",
     response_model=LedgerPage,
-    responses={**ERRORS, 422: {"model": Problem, "description": "Bad cursor or limit"}},
+    responses=problems({422: "Bad cursor or limit"}),
     summary="The signed-in user's credit movements, newest first",
     operation_id="listLedgerEntries",
 )
@@ -75,25 +70,19 @@ async def get_ledger(
         pattern="^[0-9]+$",
         description="The `next_cursor` of the previous page",
     ),
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> LedgerPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.ListLedgerEntries(
         billing_pb2.ListLedgerEntriesRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return LedgerPage(
-        entries=[LedgerEntry.from_proto(e) for e in r.entries],
-        next_cursor=r.next_page_token or None,
-    )
+    return LedgerPage.from_proto(r)
 
 
 @router.get(
     "/plans",
     response_model=Catalogue,
-    responses={
-        **ERRORS,
-        401: {"model": Problem, "description": "A session token that does not verify"},
-    },
+    responses=problems({401: "A session token that does not verify"}),
     summary="Credit packs, plans, job prices, and the caller's current plan",
     description=(
         "Open to anyone: without a session token (the signed-out landing page's pricing) "
@@ -125,16 +114,14 @@ async def get_plans(request: Request, user: OptionalUser) -> Catalogue:
     "/checkout",
     response_model=CheckoutSession,
     status_code=201,
-    responses={
-        **ERRORS,
-        404: {"model": Problem, "description": "No such pack or plan"},
-        409: {
-            "model": Problem,
-            "description": f"A plan is already active (`plan_already_active`), {PROVIDER_REFUSALS}",
-        },
-        422: {"model": Problem, "description": "Invalid request"},
-        429: RATE_LIMITED,
-    },
+    responses=problems(
+        {
+            404: "No such pack or plan",
+            409: f"A plan is already active (`plan_already_active`), {PROVIDER_REFUSALS}",
+            422: "Invalid request",
+            429: RATE_LIMITED,
+        }
+    ),
     summary="Start a Stripe Checkout for a credit pack or a plan",
     operation_id="createCheckoutSession",
 )
@@ -156,25 +143,19 @@ async def create_checkout(
             "billing.checkout_created",
             {"kind": body.kind, "item_id": body.item_id, "session_id": r.session_id},
         )
-    return CheckoutSession(
-        session_id=r.session_id,
-        url=r.url,
-        expires_at=r.expires_at.ToDatetime(tzinfo=UTC) if r.HasField("expires_at") else None,
-    )
+    return CheckoutSession.from_proto(r)
 
 
 @router.post(
     "/portal",
     response_model=PortalSession,
     status_code=201,
-    responses={
-        **ERRORS,
-        409: {
-            "model": Problem,
-            "description": f"No billing account yet (`no_billing_account`), {PROVIDER_REFUSALS}",
-        },
-        429: RATE_LIMITED,
-    },
+    responses=problems(
+        {
+            409: f"No billing account yet (`no_billing_account`), {PROVIDER_REFUSALS}",
+            429: RATE_LIMITED,
+        }
+    ),
     summary="Open Stripe's billing portal (plan changes, invoices, payment methods)",
     operation_id="createPortalSession",
 )
@@ -183,17 +164,17 @@ async def create_portal(request: Request, user: CurrentUser) -> PortalSession:
     call["timeout"] = backends.settings.payments_deadline_s
     r = await backends.billing.CreatePortalSession(billing_pb2.CreatePortalSessionRequest(), **call)
     await audit.record_for(request, user.user_id, "billing.portal_opened")
-    return PortalSession(url=r.url)
+    return PortalSession.from_proto(r)
 
 
 @usage_router.get(
     "/usage",
     response_model=Usage,
-    responses={401: {"model": Problem}, 503: {"model": Problem}},
+    responses=problems({401: None, 503: None}),
     summary="Usage recorded for the signed-in user",
     operation_id="getUsage",
 )
 async def get_usage(request: Request, user: CurrentUser) -> Usage:
     backends, call = user_call(request, user.user_id)
     r = await backends.billing.GetUsageSummary(billing_pb2.GetUsageSummaryRequest(), **call)
-    return Usage(enhancements=r.enhancements, llm_tokens=r.llm_tokens)
+    return Usage.from_proto(r)

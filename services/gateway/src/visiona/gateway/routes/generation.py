@@ -6,9 +6,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
-from visiona.gateway.edge.inputs import Cursor
-from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.inputs import Cursor, Limit
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, problems, unavailable
 from visiona.gateway.schemas.generation import (
     CreateGenerationRequest,
     Generation,
@@ -19,25 +18,23 @@ from visiona.gateway.schemas.generation import (
 )
 from visiona.generation.v1 import generation_pb2
 
-generations_router = APIRouter(prefix="/generations", tags=["generations"])
-images_router = APIRouter(prefix="/images", tags=["gallery"])
-
+# The back service every route here waits on.
 ERRORS = unavailable("The generation service is unavailable")
+generations_router = APIRouter(prefix="/generations", tags=["generations"], responses=ERRORS)
+images_router = APIRouter(prefix="/images", tags=["gallery"], responses=ERRORS)
 
 
 @generations_router.post(
     "",
     response_model=Generation,
     status_code=202,
-    responses={
-        **ERRORS,
-        **INVALID,
-        404: {"model": Problem, "description": "No such model (or style pack) of the caller"},
-        409: {
-            "model": Problem,
-            "description": "The model is not ready (`model_not_ready`) or no longer available (`model_unavailable`), or a plan limit",
-        },
-    },
+    responses=problems(
+        {
+            422: INVALID,
+            404: "No such model (or style pack) of the caller",
+            409: "The model is not ready (`model_not_ready`) or no longer available (`model_unavailable`), or a plan limit",
+        }
+    ),
     summary="Generate 1-4 images with one of your models (credits held, then captured per image)",
     operation_id="createGeneration",
 )
@@ -67,7 +64,7 @@ async def create_generation(
 @generations_router.get(
     "",
     response_model=GenerationPage,
-    responses={**ERRORS, **INVALID},
+    responses=problems({422: INVALID}),
     summary="Your generations, newest first",
     operation_id="listGenerations",
 )
@@ -75,22 +72,19 @@ async def list_generations(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> GenerationPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.generation.ListGenerations(
         generation_pb2.ListGenerationsRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return GenerationPage(
-        generations=[Generation.from_proto(g) for g in r.generations],
-        next_cursor=r.next_page_token or None,
-    )
+    return GenerationPage.from_proto(r)
 
 
 @generations_router.get(
     "/{generation_id}",
     response_model=Generation,
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One generation, with its images once stored",
     operation_id="getGeneration",
 )
@@ -105,11 +99,7 @@ async def get_generation(generation_id: str, request: Request, user: CurrentUser
 @generations_router.post(
     "/{generation_id}/cancel",
     response_model=Generation,
-    responses={
-        **ERRORS,
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "The generation has already finished"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "The generation has already finished"}),
     summary="Cancel a generation (images not stored are not charged)",
     operation_id="cancelGeneration",
 )
@@ -124,7 +114,7 @@ async def cancel_generation(generation_id: str, request: Request, user: CurrentU
 @images_router.get(
     "",
     response_model=ImagePage,
-    responses={**ERRORS, **INVALID},
+    responses=problems({422: INVALID}),
     summary="Your gallery, newest first",
     operation_id="listImages",
 )
@@ -132,7 +122,7 @@ async def list_images(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
     model_id: str | None = Query(default=None, max_length=64),
     favourites: bool = Query(default=False, description="Only favourites"),
 ) -> ImagePage:
@@ -146,15 +136,13 @@ async def list_images(
         ),
         **call,
     )
-    return ImagePage(
-        images=[Image.from_proto(i) for i in r.images], next_cursor=r.next_page_token or None
-    )
+    return ImagePage.from_proto(r)
 
 
 @images_router.get(
     "/{image_id}",
     response_model=Image,
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One image, with short-lived URLs (full size, thumbnail, download)",
     operation_id="getImage",
 )
@@ -169,7 +157,7 @@ async def get_image(image_id: str, request: Request, user: CurrentUser) -> Image
 @images_router.patch(
     "/{image_id}",
     response_model=Image,
-    responses={**ERRORS, **NOT_FOUND, **INVALID},
+    responses=problems({404: NOT_FOUND, 422: INVALID}),
     summary="Mark or unmark an image as a favourite",
     operation_id="updateImage",
 )
@@ -187,7 +175,7 @@ async def update_image(
     "/{image_id}",
     status_code=204,
     response_class=Response,
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="Delete an image and its stored files",
     operation_id="deleteImage",
 )

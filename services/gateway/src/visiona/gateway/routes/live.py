@@ -15,7 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.auth import CurrentUser
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.openapi import problems
 from visiona.gateway.live.feed import EventHub
 from visiona.gateway.live.stream import SEP, event_stream
 
@@ -49,7 +49,7 @@ off from the broker, and the job resources stay authoritative.
             "description": "An endless event stream",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        401: {"model": Problem},
+        **problems({401: None}),
     },
     operation_id="streamEvents",
 )

@@ -7,6 +7,7 @@ here. Outside the API (not in the OpenAPI), unauthenticated, no input reflected.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from html import escape
 
 from fastapi import APIRouter
@@ -19,9 +20,30 @@ _BALANCE = (
 )
 
 
-def _page(title: str, *paragraphs: str) -> HTMLResponse:
+# Path: the page's title, then its paragraphs.
+PAGES: dict[str, tuple[str, ...]] = {
+    "/billing/success": (
+        "Thank you, your payment went through",
+        "Your credits are added as soon as Stripe confirms the payment to us, usually within "
+        "seconds (a delayed payment method: once it clears). " + _BALANCE,
+        "You can close this tab.",
+    ),
+    "/billing/canceled": (
+        "Checkout canceled",
+        "Nothing was charged. Buy again whenever you like with <code>visiona buy</code> "
+        "(or <code>POST /v1/billing/checkout</code>).",
+    ),
+    "/billing": (
+        "Back from billing",
+        "Changes made in the billing portal take effect as soon as Stripe confirms them to "
+        "us. " + _BALANCE,
+    ),
+}
+
+
+def _html(title: str, *paragraphs: str) -> str:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    return HTMLResponse(
+    return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)} · Visiona</title></head>"
@@ -29,29 +51,12 @@ def _page(title: str, *paragraphs: str) -> HTMLResponse:
     )
 
 
-@router.get("/billing/success")
-async def checkout_succeeded() -> HTMLResponse:
-    return _page(
-        "Thank you, your payment went through",
-        "Your credits are added as soon as Stripe confirms the payment to us, usually within "
-        "seconds (a delayed payment method: once it clears). " + _BALANCE,
-        "You can close this tab.",
-    )
+def _serve(html: str) -> Callable[[], Awaitable[HTMLResponse]]:
+    async def page() -> HTMLResponse:
+        return HTMLResponse(html)
+
+    return page
 
 
-@router.get("/billing/canceled")
-async def checkout_canceled() -> HTMLResponse:
-    return _page(
-        "Checkout canceled",
-        "Nothing was charged. Buy again whenever you like with <code>visiona buy</code> "
-        "(or <code>POST /v1/billing/checkout</code>).",
-    )
-
-
-@router.get("/billing")
-async def billing_home() -> HTMLResponse:
-    return _page(
-        "Back from billing",
-        "Changes made in the billing portal take effect as soon as Stripe confirms them to "
-        "us. " + _BALANCE,
-    )
+for _path, _text in PAGES.items():
+    router.add_api_route(_path, _serve(_html(*_text)), methods=["GET"])

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
-from visiona.gateway.edge.openapi import unavailable
-from visiona.gateway.edge.problems import Problem
-from visiona.gateway.schemas.prompts import Enhancement, EnhanceRequest, StylePack, StylePacks
+from visiona.gateway.edge.openapi import problems, unavailable
+from visiona.gateway.schemas.prompts import Enhancement, EnhanceRequest, StylePacks
 from visiona.prompts.v1 import prompts_pb2
 
-router = APIRouter(tags=["prompts"])
+router = APIRouter(tags=["prompts"], responses=unavailable("The prompts service is unavailable"))
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {
-        "model": Problem,
-        "description": "The LLM refused our credentials (`llm_not_configured`)",
-    },
-    422: {
-        "model": Problem,
-        "description": "Invalid prompt; or refused by moderation (`prompt_refused`, the same "
-        "answer a generation with it gets), or by the LLM as a request (`llm_rejected_prompt`)",
-    },
-    429: {"model": Problem, "description": "The LLM is rate limiting us (`llm_rate_limited`)"},
-    503: {"model": Problem, "description": "The LLM or the prompts service is unavailable"},
-}
-
-
-PACK_ERRORS = unavailable("The prompts service is unavailable")
+# Enhancement waits on the LLM as well: its refusals, and its own 503.
+ERRORS = problems(
+    {
+        409: "The LLM refused our credentials (`llm_not_configured`)",
+        422: "Invalid prompt; or refused by moderation (`prompt_refused`, the same answer a "
+        "generation with it gets), or by the LLM as a request (`llm_rejected_prompt`)",
+        429: "The LLM is rate limiting us (`llm_rate_limited`)",
+        503: "The LLM or the prompts service is unavailable",
+    }
+)
 
 
 @router.post(
@@ -55,11 +46,10 @@ async def enhance_prompt(body: EnhanceRequest, request: Request, user: CurrentUs
 @router.get(
     "/prompts/packs",
     response_model=StylePacks,
-    responses=PACK_ERRORS,
     summary="The catalogue of style packs",
     operation_id="listStylePacks",
 )
 async def list_style_packs(request: Request, user: CurrentUser) -> StylePacks:
     backends, call = user_call(request, user.user_id)
     r = await backends.prompts.ListStylePacks(prompts_pb2.ListStylePacksRequest(), **call)
-    return StylePacks(packs=[StylePack.from_proto(p) for p in r.packs])
+    return StylePacks.from_proto(r)

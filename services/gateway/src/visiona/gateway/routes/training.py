@@ -6,30 +6,29 @@ the policy from ``POST /v1/photos/uploads``, then calls ``POST /v1/photos/{id}/c
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentUser
-from visiona.gateway.edge.inputs import Cursor
-from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, unavailable
-from visiona.gateway.edge.problems import Problem
+from visiona.gateway.edge.inputs import Cursor, Limit
+from visiona.gateway.edge.openapi import INVALID, NOT_FOUND, problems, unavailable
 from visiona.gateway.schemas.training import (
     CreateModelRequest,
     Model,
     ModelPage,
     Photo,
     PhotoPage,
-    PhotoUpload,
     RenameModelRequest,
     Uploads,
     UploadsRequest,
 )
 from visiona.training.v1 import training_pb2
 
-photos_router = APIRouter(prefix="/photos", tags=["photos"])
-models_router = APIRouter(prefix="/models", tags=["models"])
-
+# The back service every route here waits on.
 ERRORS = unavailable("The training service is unavailable")
+photos_router = APIRouter(prefix="/photos", tags=["photos"], responses=ERRORS)
+models_router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
+
 
 # -- photos --------------------------------------------------------------------------------------
 
@@ -38,7 +37,7 @@ ERRORS = unavailable("The training service is unavailable")
     "/uploads",
     response_model=Uploads,
     status_code=201,
-    responses={**ERRORS, **INVALID, 409: {"model": Problem, "description": "Photo limit"}},
+    responses=problems({422: INVALID, 409: "Photo limit"}),
     summary="Get presigned S3 POST policies, one per photo to upload",
     operation_id="createPhotoUploads",
 )
@@ -53,17 +52,13 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
         ),
         **call,
     )
-    return Uploads(uploads=[PhotoUpload.from_proto(u) for u in r.uploads])
+    return Uploads.from_proto(r)
 
 
 @photos_router.post(
     "/{photo_id}/complete",
     response_model=Photo,
-    responses={
-        **ERRORS,
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "Nothing uploaded for this photo yet"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "Nothing uploaded for this photo yet"}),
     summary="Validate an uploaded photo; answers accepted, accepted_with_warnings or rejected",
     operation_id="completePhotoUpload",
 )
@@ -79,7 +74,7 @@ async def complete_upload(photo_id: str, request: Request, user: CurrentUser) ->
 @photos_router.get(
     "",
     response_model=PhotoPage,
-    responses={**ERRORS, **INVALID},
+    responses=problems({422: INVALID}),
     summary="The caller's photos, newest first",
     operation_id="listPhotos",
 )
@@ -87,21 +82,19 @@ async def list_photos(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> PhotoPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.training.ListPhotos(
         training_pb2.ListPhotosRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return PhotoPage(
-        photos=[Photo.from_proto(p) for p in r.photos], next_cursor=r.next_page_token or None
-    )
+    return PhotoPage.from_proto(r)
 
 
 @photos_router.get(
     "/{photo_id}",
     response_model=Photo,
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One photo",
     operation_id="getPhoto",
 )
@@ -115,11 +108,7 @@ async def get_photo(photo_id: str, request: Request, user: CurrentUser) -> Photo
     "/{photo_id}",
     status_code=204,
     response_class=Response,
-    responses={
-        **ERRORS,
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "A model being prepared uses it"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "A model being prepared uses it"}),
     summary="Delete a photo and its stored file",
     operation_id="deletePhoto",
 )
@@ -136,12 +125,13 @@ async def delete_photo(photo_id: str, request: Request, user: CurrentUser) -> Re
     "",
     response_model=Model,
     status_code=202,
-    responses={
-        **ERRORS,
-        **INVALID,
-        404: {"model": Problem, "description": "A photo is not the caller's"},
-        409: {"model": Problem, "description": "A photo is not accepted, or a plan limit"},
-    },
+    responses=problems(
+        {
+            422: INVALID,
+            404: "A photo is not the caller's",
+            409: "A photo is not accepted, or a plan limit",
+        }
+    ),
     summary="Train a new model on 10-30 accepted photos (credits are held, then captured)",
     operation_id="createModel",
 )
@@ -162,7 +152,7 @@ async def create_model(body: CreateModelRequest, request: Request, user: Current
 @models_router.get(
     "",
     response_model=ModelPage,
-    responses={**ERRORS, **INVALID},
+    responses=problems({422: INVALID}),
     summary="The caller's models, newest first",
     operation_id="listModels",
 )
@@ -170,21 +160,19 @@ async def list_models(
     request: Request,
     user: CurrentUser,
     cursor: Cursor = None,
-    limit: int = Query(default=50, ge=1, le=100),
+    limit: Limit = 50,
 ) -> ModelPage:
     backends, call = user_call(request, user.user_id)
     r = await backends.training.ListModels(
         training_pb2.ListModelsRequest(page_size=limit, page_token=cursor or ""), **call
     )
-    return ModelPage(
-        models=[Model.from_proto(m) for m in r.models], next_cursor=r.next_page_token or None
-    )
+    return ModelPage.from_proto(r)
 
 
 @models_router.get(
     "/{model_id}",
     response_model=Model,
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="One model: status, progress, timings",
     operation_id="getModel",
 )
@@ -197,7 +185,7 @@ async def get_model(model_id: str, request: Request, user: CurrentUser) -> Model
 @models_router.patch(
     "/{model_id}",
     response_model=Model,
-    responses={**ERRORS, **NOT_FOUND, **INVALID},
+    responses=problems({404: NOT_FOUND, 422: INVALID}),
     summary="Rename a model",
     operation_id="renameModel",
 )
@@ -214,11 +202,7 @@ async def rename_model(
 @models_router.post(
     "/{model_id}/cancel",
     response_model=Model,
-    responses={
-        **ERRORS,
-        **NOT_FOUND,
-        409: {"model": Problem, "description": "The training has already finished"},
-    },
+    responses=problems({404: NOT_FOUND, 409: "The training has already finished"}),
     summary="Cancel a training (its held credits are released)",
     operation_id="cancelModel",
 )
@@ -234,7 +218,7 @@ async def cancel_model(model_id: str, request: Request, user: CurrentUser) -> Mo
     "/{model_id}",
     status_code=204,
     response_class=Response,
-    responses={**ERRORS, **NOT_FOUND},
+    responses=problems({404: NOT_FOUND}),
     summary="Delete a model: ours and the provider's copies (purged right after, with retries)",
     operation_id="deleteModel",
 )

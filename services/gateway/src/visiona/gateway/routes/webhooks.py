@@ -14,7 +14,7 @@ verifies the body itself (visiona.gateway.providers.clerk) and applies the event
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import grpc
@@ -25,7 +25,8 @@ from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import accounts
 from visiona.gateway.backplane import Backplane
 from visiona.gateway.clients import user_call
-from visiona.gateway.edge.problems import Problem, problem
+from visiona.gateway.edge.openapi import problems
+from visiona.gateway.edge.problems import problem
 from visiona.gateway.providers import clerk
 from visiona.gateway.schemas.webhooks import Received
 from visiona.generation.v1 import generation_pb2
@@ -50,21 +51,15 @@ _RAW_EVENT: dict[str, Any] = {
 }
 
 
-def _refused(not_what: str) -> dict[int | str, dict[str, Any]]:
+def _refused(not_what: str) -> dict[int, str | None]:
     """What every webhook answers a delivery it does not take (the sender's fault: 4xx)."""
-    return {
-        400: {"model": Problem, "description": f"Missing or invalid signature, or {not_what}"},
-        413: {"model": Problem, "description": "Body too large"},
-    }
+    return {400: f"Missing or invalid signature, or {not_what}", 413: "Body too large"}
 
 
 @router.post(
     "/stripe",
     response_model=Received,
-    responses={
-        **_refused("not an event"),
-        503: {"model": Problem, "description": "Not stored; Stripe will retry"},
-    },
+    responses=problems({**_refused("not an event"), 503: "Not stored; Stripe will retry"}),
     summary="Stripe webhook endpoint (signed by Stripe)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveStripeWebhook",
@@ -73,30 +68,26 @@ async def stripe_webhook(
     request: Request,
     signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> JSONResponse | Received:
-    if not signature:
-        return problem(request, 400, "signature_missing", "missing Stripe-Signature header")
     backends, call = user_call(request, None)
-    payload = await _read_body(request, backends.settings.webhook_max_bytes)
-    if isinstance(payload, JSONResponse):
-        return payload
-    result = await _ingest(
-        request,
-        backends.billing.IngestStripeEvent(
+
+    async def ingest(payload: bytes) -> Received:
+        r = await backends.billing.IngestStripeEvent(
             billing_pb2.IngestStripeEventRequest(payload=payload, signature=signature), **call
-        ),
+        )
+        return Received(received=True, event_id=r.event_id, duplicate=r.duplicate)
+
+    return await _receive(
+        request,
+        None if signature else "missing Stripe-Signature header",
+        backends.settings.webhook_max_bytes,
+        ingest,
     )
-    if isinstance(result, JSONResponse):
-        return result
-    return Received(received=True, event_id=result.event_id, duplicate=result.duplicate)
 
 
 @router.post(
     "/replicate",
     response_model=Received,
-    responses={
-        **_refused("not a job"),
-        503: {"model": Problem, "description": "Not stored; Replicate will retry"},
-    },
+    responses=problems({**_refused("not a job"), 503: "Not stored; Replicate will retry"}),
     summary="Replicate webhook endpoint (Standard Webhooks signature)",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveReplicateWebhook",
@@ -112,39 +103,39 @@ async def replicate_webhook(
     timestamp: Annotated[str | None, Header(alias="webhook-timestamp")] = None,
     signature: Annotated[str | None, Header(alias="webhook-signature")] = None,
 ) -> JSONResponse | Received:
-    if not (webhook_id and timestamp and signature):
-        return problem(
-            request, 400, "signature_missing", "missing webhook-id, -timestamp or -signature"
-        )
     backends, call = user_call(request, None)
-    payload = await _read_body(request, backends.settings.replicate_webhook_max_bytes)
-    if isinstance(payload, JSONResponse):
-        return payload
-    fields: dict[str, Any] = {
-        "payload": payload,
-        "webhook_id": webhook_id,
-        "webhook_timestamp": timestamp,
-        "webhook_signature": signature,
-    }
-    result = await _ingest(
+
+    async def ingest(payload: bytes) -> Received:
+        fields: dict[str, Any] = {
+            "payload": payload,
+            "webhook_id": webhook_id,
+            "webhook_timestamp": timestamp,
+            "webhook_signature": signature,
+        }
+        if service == "generation":
+            r = await backends.generation.IngestReplicateWebhook(
+                generation_pb2.IngestReplicateWebhookRequest(**fields), **call
+            )
+        else:
+            r = await backends.training.IngestReplicateWebhook(
+                training_pb2.IngestReplicateWebhookRequest(**fields), **call
+            )
+        return Received(received=True, event_id=r.webhook_id, duplicate=r.duplicate)
+
+    return await _receive(
         request,
-        backends.generation.IngestReplicateWebhook(
-            generation_pb2.IngestReplicateWebhookRequest(**fields), **call
-        )
-        if service == "generation"
-        else backends.training.IngestReplicateWebhook(
-            training_pb2.IngestReplicateWebhookRequest(**fields), **call
-        ),
+        None
+        if webhook_id and timestamp and signature
+        else "missing webhook-id, -timestamp or -signature",
+        backends.settings.replicate_webhook_max_bytes,
+        ingest,
     )
-    if isinstance(result, JSONResponse):
-        return result
-    return Received(received=True, event_id=result.webhook_id, duplicate=result.duplicate)
 
 
 @router.post(
     "/clerk",
     response_model=Received,
-    responses=_refused("not an event"),
+    responses=problems(_refused("not an event")),
     summary="Clerk webhook endpoint (Svix signature): user.created, user.updated, user.deleted",
     openapi_extra=_RAW_EVENT,
     operation_id="receiveClerkWebhook",
@@ -157,31 +148,46 @@ async def clerk_webhook(
 ) -> JSONResponse | Received:
     backplane: Backplane = request.app.state.backplane
     settings = backplane.settings
-    if not (svix_id and svix_timestamp and svix_signature):
-        return problem(
-            request, 400, "signature_missing", "missing svix-id, svix-timestamp or svix-signature"
-        )
-    body = await _read_body(request, settings.webhook_max_bytes)
+
+    async def ingest(body: bytes) -> Received:
+        headers = {
+            "svix-id": svix_id or "",
+            "svix-timestamp": svix_timestamp or "",
+            "svix-signature": svix_signature or "",
+        }
+        event = clerk.verify(settings, body, headers)
+        outcome = await accounts.ingest(backplane.db, settings, headers["svix-id"], event)
+        return Received(received=True, event_id=outcome.svix_id, duplicate=outcome.duplicate)
+
+    return await _receive(
+        request,
+        None
+        if svix_id and svix_timestamp and svix_signature
+        else "missing svix-id, svix-timestamp or svix-signature",
+        settings.webhook_max_bytes,
+        ingest,
+    )
+
+
+async def _receive(
+    request: Request,
+    missing: str | None,
+    limit: int,
+    ingest: Callable[[bytes], Awaitable[Received]],
+) -> JSONResponse | Received:
+    """Every webhook's delivery: 400 without its signature headers (``missing`` says which),
+    413 past ``limit``, then ``ingest`` verifies and stores the raw body. A refusal of it is
+    400: signature and shape problems are the sender's (providers expect a 4xx, and retry on
+    5xx)."""
+    if missing:
+        return problem(request, 400, "signature_missing", missing)
+    body = await _read_body(request, limit)
     if isinstance(body, JSONResponse):
         return body
-    headers = {
-        "svix-id": svix_id,
-        "svix-timestamp": svix_timestamp,
-        "svix-signature": svix_signature,
-    }
     try:
-        event = clerk.verify(settings, body, headers)
+        return await ingest(body)
     except clerk.InvalidClerkWebhook as exc:
         return problem(request, 400, exc.code, exc.detail)
-    outcome = await accounts.ingest(backplane.db, settings, svix_id, event)
-    return Received(received=True, event_id=outcome.svix_id, duplicate=outcome.duplicate)
-
-
-async def _ingest(request: Request, call: Awaitable[Any]) -> Any:
-    """The owning service's answer, or 400 when it refused the delivery: signature and shape
-    problems are the sender's (providers expect a 4xx, and retry on 5xx)."""
-    try:
-        return await call
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
             return problem(request, 400, _code(exc), exc.details() or "invalid webhook")

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from visiona.billing.v1 import billing_pb2
-from visiona.gateway.clients import EnumStrings, optional_time
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.kit import protoenum
+from visiona.gateway.schemas import EnumStrings, FromMessage, Page, from_message
 
 
-class Balance(BaseModel):
+class Balance(FromMessage):
     """The caller's credits, exact at the time of the call."""
 
     balance: int = Field(description="Credits owned")
@@ -22,7 +21,7 @@ class Balance(BaseModel):
     available: int = Field(description="balance - held: what a new job may use")
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(FromMessage):
     id: int
     kind: Annotated[str, EnumStrings(billing_pb2.LedgerEntryKind)]
     delta_balance: int
@@ -33,41 +32,19 @@ class LedgerEntry(BaseModel):
     reason: str | None
     created_at: datetime
 
-    @classmethod
-    def from_proto(cls, e: billing_pb2.LedgerEntry) -> LedgerEntry:
-        return cls(
-            id=e.id,
-            kind=protoenum.to_string(billing_pb2.LedgerEntryKind, e.kind),
-            delta_balance=e.delta_balance,
-            delta_held=e.delta_held,
-            balance_after=e.balance_after,
-            available_after=e.available_after,
-            reference=e.reference or None,
-            reason=e.reason or None,
-            created_at=e.created_at.ToDatetime(tzinfo=UTC),
-        )
 
-
-class LedgerPage(BaseModel):
+class LedgerPage(Page):
     entries: list[LedgerEntry]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
-class Limits(BaseModel):
+class Limits(FromMessage):
     max_concurrent_trainings: int
     max_stored_models: int
     max_concurrent_generations: int
 
-    @classmethod
-    def from_proto(cls, limits: billing_pb2.Limits) -> Limits:
-        return cls(
-            max_concurrent_trainings=limits.max_concurrent_trainings,
-            max_stored_models=limits.max_stored_models,
-            max_concurrent_generations=limits.max_concurrent_generations,
-        )
 
-
-class Pack(BaseModel):
+class Pack(FromMessage):
     id: str
     name: str
     credits: int
@@ -75,7 +52,7 @@ class Pack(BaseModel):
     currency: str
 
 
-class Plan(BaseModel):
+class Plan(FromMessage):
     id: str
     name: str
     monthly_credits: int
@@ -85,27 +62,17 @@ class Plan(BaseModel):
     limits: Limits
 
 
-class Prices(BaseModel):
+class Prices(FromMessage):
     training: int = Field(description="Credits per training")
     generation_image: int = Field(description="Credits per generated image")
 
 
-class Entitlements(BaseModel):
+class Entitlements(FromMessage):
     plan_id: str | None
     status: str = Field(description="Subscription status, or `none`")
     cancel_at_period_end: bool
     current_period_end: datetime | None
     limits: Limits
-
-    @classmethod
-    def from_proto(cls, ent: billing_pb2.GetEntitlementsResponse) -> Entitlements:
-        return cls(
-            plan_id=ent.plan_id or None,
-            status=ent.status,
-            cancel_at_period_end=ent.cancel_at_period_end,
-            current_period_end=optional_time(ent, "current_period_end"),
-            limits=Limits.from_proto(ent.limits),
-        )
 
     @classmethod
     def free_tier(cls, free_limits: Limits) -> Entitlements:
@@ -135,36 +102,9 @@ class Catalogue(BaseModel):
         cls, plans: billing_pb2.ListPlansResponse, current: Entitlements | None
     ) -> Catalogue:
         """The catalogue with the caller's entitlements (None: no caller, the free tier)."""
-        free_limits = Limits.from_proto(plans.free_limits)
-        return cls(
-            packs=[
-                Pack(
-                    id=p.id,
-                    name=p.name,
-                    credits=p.credits,
-                    unit_amount=p.unit_amount,
-                    currency=p.currency,
-                )
-                for p in plans.packs
-            ],
-            plans=[
-                Plan(
-                    id=p.id,
-                    name=p.name,
-                    monthly_credits=p.monthly_credits,
-                    unit_amount=p.unit_amount,
-                    currency=p.currency,
-                    interval=p.interval,
-                    limits=Limits.from_proto(p.limits),
-                )
-                for p in plans.plans
-            ],
-            prices=Prices(
-                training=plans.prices.training, generation_image=plans.prices.generation_image
-            ),
-            free_limits=free_limits,
-            current=current or Entitlements.free_tier(free_limits),
-        )
+        if current is None:
+            current = Entitlements.free_tier(Limits.from_proto(plans.free_limits))
+        return from_message(cls, plans, current=current)
 
 
 class CheckoutRequest(RequestBody):
@@ -172,17 +112,17 @@ class CheckoutRequest(RequestBody):
     item_id: str = Field(min_length=1, max_length=64, examples=["starter"])
 
 
-class CheckoutSession(BaseModel):
+class CheckoutSession(FromMessage):
     session_id: str
     url: str = Field(description="Stripe's hosted payment page: send the browser there")
     expires_at: datetime | None
 
 
-class PortalSession(BaseModel):
+class PortalSession(FromMessage):
     url: str = Field(description="Stripe's billing portal: send the browser there")
 
 
-class Usage(BaseModel):
+class Usage(FromMessage):
     """Usage billing has recorded for the caller (from events, so it may lag a moment)."""
 
     enhancements: int

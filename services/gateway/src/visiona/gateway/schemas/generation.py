@@ -3,15 +3,14 @@ how a generation message becomes one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from visiona.gateway.clients import EnumStrings, optional_time
 from visiona.gateway.edge.inputs import RequestBody
+from visiona.gateway.schemas import EnumStrings, Failure, FromMessage, Page, from_message
 from visiona.generation.v1 import generation_pb2
-from visiona.kit import protoenum
 
 AspectRatio = Literal[
     "1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"
@@ -31,7 +30,7 @@ class CreateGenerationRequest(RequestBody):
     output_format: Literal["webp", "jpg", "png"] = "webp"
 
 
-class Image(BaseModel):
+class Image(FromMessage):
     id: str
     generation_id: str
     model_id: str
@@ -49,34 +48,8 @@ class Image(BaseModel):
     urls_expire_at: datetime
     prompt: str
 
-    @classmethod
-    def from_proto(cls, i: generation_pb2.Image) -> Image:
-        return cls(
-            id=i.id,
-            generation_id=i.generation_id,
-            model_id=i.model_id,
-            index=i.index,
-            content_type=i.content_type,
-            width=i.width,
-            height=i.height,
-            size_bytes=i.size_bytes,
-            blurhash=i.blurhash,
-            favourite=i.favourite,
-            created_at=i.created_at.ToDatetime(tzinfo=UTC),
-            url=i.url,
-            thumbnail_url=i.thumbnail_url,
-            download_url=i.download_url,
-            urls_expire_at=i.urls_expire_at.ToDatetime(tzinfo=UTC),
-            prompt=i.prompt,
-        )
 
-
-class Failure(BaseModel):
-    reason: str
-    message: str | None
-
-
-class Generation(BaseModel):
+class Generation(FromMessage):
     id: str
     model_id: str
     status: GenerationStatus
@@ -101,37 +74,20 @@ class Generation(BaseModel):
 
     @classmethod
     def from_proto(cls, g: generation_pb2.Generation) -> Generation:
-        return cls(
-            id=g.id,
-            model_id=g.model_id,
-            status=protoenum.to_string(generation_pb2.GenerationStatus, g.status),
-            prompt=g.prompt,
-            final_prompt=g.final_prompt,
-            enhanced=g.enhanced,
-            degraded=g.degraded,
-            enhancement_reason=g.enhancement_reason or None,
+        return from_message(
+            cls,
+            g,
             pack=g.style_pack or None,
-            num_outputs=g.num_outputs,
-            delivered=g.delivered,
-            aspect_ratio=g.aspect_ratio,
-            output_format=g.output_format,
-            seed=g.seed if g.HasField("seed") else None,
-            failure=Failure(reason=g.failure_reason, message=g.failure_message or None)
-            if g.failure_reason
-            else None,
-            created_at=g.created_at.ToDatetime(tzinfo=UTC),
-            started_at=optional_time(g, "started_at"),
-            finished_at=optional_time(g, "finished_at"),
-            images=[Image.from_proto(i) for i in g.images],
+            failure=Failure.of(g),
         )
 
 
-class GenerationPage(BaseModel):
+class GenerationPage(Page):
     generations: list[Generation]
     next_cursor: str | None
 
 
-class ImagePage(BaseModel):
+class ImagePage(Page):
     images: list[Image]
     next_cursor: str | None
 

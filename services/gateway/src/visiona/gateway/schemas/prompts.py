@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.prompts.v1 import prompts_pb2
+from visiona.gateway.schemas import FromMessage
 
 
 class EnhanceRequest(RequestBody):
@@ -16,7 +16,7 @@ class EnhanceRequest(RequestBody):
     prompt: str = Field(min_length=1, max_length=2000, examples=["me on a beach"])
 
 
-class Enhancement(BaseModel):
+class Enhancement(FromMessage):
     """A stored enhancement of one of the caller's prompts."""
 
     id: str
@@ -27,20 +27,8 @@ class Enhancement(BaseModel):
     output_tokens: int
     created_at: datetime
 
-    @classmethod
-    def from_proto(cls, e: prompts_pb2.Enhancement) -> Enhancement:
-        return cls(
-            id=e.id,
-            prompt=e.prompt,
-            enhanced_prompt=e.enhanced_prompt,
-            model=e.model,
-            input_tokens=e.input_tokens,
-            output_tokens=e.output_tokens,
-            created_at=e.created_at.ToDatetime(tzinfo=UTC),
-        )
 
-
-class StylePack(BaseModel):
+class StylePack(FromMessage):
     """A curated look a prompt can be given (``pack`` when generating)."""
 
     id: str = Field(examples=["headshot"])
@@ -51,18 +39,8 @@ class StylePack(BaseModel):
     )
     negative_cues: list[str] = Field(description="What images in this style avoid")
 
-    @classmethod
-    def from_proto(cls, p: prompts_pb2.StylePack) -> StylePack:
-        return cls(
-            id=p.id,
-            name=p.name,
-            description=p.description,
-            templates=list(p.templates),
-            negative_cues=list(p.negative_cues),
-        )
 
-
-class StylePacks(BaseModel):
+class StylePacks(FromMessage):
     """The whole catalogue, in display order (small and curated: not paginated)."""
 
     packs: list[StylePack]

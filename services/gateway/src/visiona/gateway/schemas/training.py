@@ -3,14 +3,13 @@ training message becomes one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from visiona.gateway.clients import EnumStrings, optional_time
 from visiona.gateway.edge.inputs import RequestBody
-from visiona.kit import protoenum
+from visiona.gateway.schemas import EnumStrings, Failure, FromMessage, Page, from_message
 from visiona.training.v1 import training_pb2
 
 PhotoStatus = Annotated[str, EnumStrings(training_pb2.PhotoStatus)]
@@ -30,29 +29,19 @@ class UploadsRequest(RequestBody):
     )
 
 
-class PhotoUpload(BaseModel):
+class PhotoUpload(FromMessage):
     photo_id: str
     url: str = Field(description="POST a multipart form here: `fields`, then the file as `file`")
     fields: dict[str, str]
     expires_at: datetime
     max_bytes: int
 
-    @classmethod
-    def from_proto(cls, u: training_pb2.PhotoUpload) -> PhotoUpload:
-        return cls(
-            photo_id=u.photo_id,
-            url=u.url,
-            fields=dict(u.fields),
-            expires_at=u.expires_at.ToDatetime(tzinfo=UTC),
-            max_bytes=u.max_bytes,
-        )
 
-
-class Uploads(BaseModel):
+class Uploads(FromMessage):
     uploads: list[PhotoUpload]
 
 
-class Photo(BaseModel):
+class Photo(FromMessage):
     id: str
     status: PhotoStatus
     reasons: list[str] = Field(
@@ -73,23 +62,17 @@ class Photo(BaseModel):
     @classmethod
     def from_proto(cls, p: training_pb2.Photo) -> Photo:
         validated = p.HasField("validated_at")
-        return cls(
-            id=p.id,
-            status=protoenum.to_string(training_pb2.PhotoStatus, p.status),
-            reasons=list(p.reasons),
-            content_type=p.content_type or None,
+        return from_message(
+            cls,
+            p,
             width=p.width if validated and p.width else None,
             height=p.height if validated and p.height else None,
             faces=p.faces if validated and p.width else None,
             blur_score=p.blur_score if validated and p.width else None,
-            require_one_face=p.require_one_face,
-            created_at=p.created_at.ToDatetime(tzinfo=UTC),
-            validated_at=optional_time(p, "validated_at"),
-            preview_url=p.preview_url or None,
         )
 
 
-class PhotoPage(BaseModel):
+class PhotoPage(Page):
     photos: list[Photo]
     next_cursor: str | None
 
@@ -114,12 +97,7 @@ class RenameModelRequest(RequestBody):
     name: str = Field(min_length=1, max_length=80)
 
 
-class Failure(BaseModel):
-    reason: str
-    message: str | None
-
-
-class Model(BaseModel):
+class Model(FromMessage):
     id: str
     name: str
     status: ModelStatus
@@ -138,27 +116,9 @@ class Model(BaseModel):
 
     @classmethod
     def from_proto(cls, m: training_pb2.Model) -> Model:
-        return cls(
-            id=m.id,
-            name=m.name,
-            status=protoenum.to_string(training_pb2.ModelStatus, m.status),
-            preset=m.preset,
-            trigger_word=m.trigger_word,
-            photo_count=m.photo_count,
-            progress=m.progress,
-            version=m.version or None,
-            failure=Failure(reason=m.failure_reason, message=m.failure_message or None)
-            if m.failure_reason
-            else None,
-            created_at=m.created_at.ToDatetime(tzinfo=UTC),
-            queued_at=optional_time(m, "queued_at"),
-            started_at=optional_time(m, "started_at"),
-            finished_at=optional_time(m, "finished_at"),
-            training_id=m.training_id,
-            sample_urls=list(m.sample_urls),
-        )
+        return from_message(cls, m, failure=Failure.of(m))
 
 
-class ModelPage(BaseModel):
+class ModelPage(Page):
     models: list[Model]
     next_cursor: str | None
