@@ -10,7 +10,6 @@ server-side copy of every full image as ``files/images/<image id>.<ext>``, then
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -18,7 +17,7 @@ from minio.error import S3Error
 
 from visiona.generation.repository import account as requests
 from visiona.generation.repository.account import EXPORTS, ExportRecord
-from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.db import Database
 from visiona.kit.erasure import ExportPart
 from visiona.kit.events import GenerationAccountExportedV1
 from visiona.kit.jobs import JobSettings, RowJobs
@@ -34,18 +33,12 @@ _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
 class ExportJobs(RowJobs[ExportRecord]):
-    table = "exports"
+    rows = EXPORTS
     name = "export"
 
     def __init__(self, db: Database, storage: Storage, settings: JobSettings) -> None:
         super().__init__(db, settings)
         self.storage = storage
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ExportRecord | None:
-        return await EXPORTS.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: ExportRecord, **changes: Any) -> None:
-        await EXPORTS.save(uow, row, **changes)
 
     async def step_export(self, export: ExportRecord) -> None:
         part = ExportPart(self.storage, export.id, SERVICE)

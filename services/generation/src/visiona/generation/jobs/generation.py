@@ -20,7 +20,6 @@ prediction, poll a quiet one (lost webhooks), ingest the outputs, cancel at the 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,7 +55,7 @@ class VersionMissing(ProviderError):
 
 
 class GenerationJobs(RowJobs[Generation]):
-    table = "generations"
+    rows = generations.ROWS
     name = "generation"
 
     def __init__(
@@ -84,11 +83,8 @@ class GenerationJobs(RowJobs[Generation]):
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Generation | None:
-        return await generations.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: Generation, **changes: Any) -> None:
-        await generations.update(uow, row, **changes)
+    async def record(self, uow: UnitOfWork, row: Generation) -> None:
+        await generations.save(uow, row)
 
     def max_attempts(self, kind: str) -> int:
         if kind == "ingest":
@@ -114,18 +110,16 @@ class GenerationJobs(RowJobs[Generation]):
             row.fail("provider_lost", str(error), now)
         else:
             return False
-        await generations.save(uow, row)
+        await self.record(uow, row)
         return True
 
     # -- steps ---------------------------------------------------------------------------------
 
     async def step_ask_credits(self, gen: Generation) -> None:
-        async with self.locked(gen) as (uow, current):
-            if not current.ask_credits_again(datetime.now(UTC), self.settings.credits_ask_again_s):
-                return
-            await generations.save(uow, current)
-            await uow.commit()
-        log.info("generation.credits_asked_again", generation_id=str(gen.id))
+        if await self.transition(
+            gen, lambda g: g.ask_credits_again(self.settings.credits_ask_again_s, datetime.now(UTC))
+        ):
+            log.info("generation.credits_asked_again", generation_id=str(gen.id))
 
     async def step_launch(self, gen: Generation) -> None:
         if gen.state is not GenerationStatus.QUEUED or gen.provider_prediction_id is not None:
@@ -139,11 +133,8 @@ class GenerationJobs(RowJobs[Generation]):
             if prediction is not None:
                 log.info("generation.adopted", generation_id=str(gen.id))
         if prediction is None:
-            async with self.locked(gen) as (uow, current):
-                if not current.launch_attempted(datetime.now(UTC)):
-                    return
-                await generations.save(uow, current)
-                await uow.commit()
+            if not await self.transition(gen, lambda g: g.launch_attempted(datetime.now(UTC))):
+                return
             inputs: dict[str, Any] = {
                 "prompt": gen.final_prompt,
                 "num_outputs": gen.num_outputs,
@@ -173,15 +164,15 @@ class GenerationJobs(RowJobs[Generation]):
                     raise VersionMissing(gen.version) from exc
                 raise
         try:
-            async with self.locked(gen) as (uow, current):
-                current.launched(
+            await self.transition(
+                gen,
+                lambda g: g.launched(
                     prediction.id,
                     prediction.status,
                     datetime.now(UTC),
                     self.settings.reconcile_quiet_s,
-                )
-                await generations.save(uow, current)
-                await uow.commit()
+                ),
+            )
         except Vanished:
             # Erased while the prediction was being started: nobody else knows its id.
             try:
@@ -195,8 +186,9 @@ class GenerationJobs(RowJobs[Generation]):
         if gen.provider_prediction_id is None:
             return
         prediction = await self.predictions.get(gen.provider_prediction_id)
-        async with self.locked(gen) as (uow, current):
-            current.apply_provider_status(
+
+        def polled(current: Generation) -> bool:
+            moved = current.apply_provider_status(
                 prediction.status,
                 outputs=prediction.outputs,
                 error=prediction.error,
@@ -204,8 +196,9 @@ class GenerationJobs(RowJobs[Generation]):
                 quiet_s=self.settings.reconcile_quiet_s,
             )
             current.stop_polling()
-            await generations.save(uow, current)
-            await uow.commit()
+            return moved
+
+        await self.transition(gen, polled)
 
     async def step_ingest(self, gen: Generation) -> None:
         if gen.state.terminal:
@@ -307,10 +300,7 @@ class GenerationJobs(RowJobs[Generation]):
 
     async def step_cancel(self, gen: Generation) -> None:
         await self.cancel_at_provider(gen)
-        async with self.locked(gen) as (uow, current):
-            current.canceled_at_provider()
-            await generations.save(uow, current)
-            await uow.commit()
+        await self.transition(gen, lambda g: g.canceled_at_provider())
 
     async def _drop(self, images: list[StoredImage]) -> None:
         """Objects copied for a generation that ended meanwhile: no row will ever name them."""

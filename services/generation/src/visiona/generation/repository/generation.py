@@ -40,11 +40,6 @@ async def save(uow: UnitOfWork, gen: Generation) -> None:
         _log_outcome(event)
 
 
-async def update(uow: UnitOfWork, gen: Generation, **changes: Any) -> None:
-    """Write job bookkeeping columns (lease, attempts) the aggregate does not own."""
-    await ROWS.save(uow, gen, **changes)
-
-
 def _log_outcome(event: Event) -> None:
     if isinstance(event, GenerationFailedV1):
         log.info("generation.failed", generation_id=str(event.generation_id), reason=event.reason)

@@ -12,7 +12,6 @@ An erasure that takes the export meanwhile wins: the part is deleted again.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,18 +55,12 @@ def _public(row: Mapping[str, Any], internal: frozenset[str]) -> dict[str, Any]:
 
 
 class ExportJobs(RowJobs[ExportRecord]):
-    table = "exports"
+    rows = EXPORTS
     name = "exports"
 
     def __init__(self, db: Database, storage: Storage, settings: TrainingSettings) -> None:
         super().__init__(db, settings.job_settings())
         self.storage = storage
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ExportRecord | None:
-        return await EXPORTS.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: ExportRecord, **changes: Any) -> None:
-        await EXPORTS.save(uow, row, **changes)
 
     async def requested(self, event: ExportRequestedV1, uow: UnitOfWork) -> None:
         """Record the export (the consumer's transaction); one in progress is not restarted."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 import httpx
 
@@ -86,7 +86,7 @@ def _now() -> datetime:
 
 
 class ModelJobs(RowJobs[Model]):
-    table = "models"
+    rows = repo.ROWS
     name = "training"
 
     def __init__(
@@ -106,11 +106,8 @@ class ModelJobs(RowJobs[Model]):
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Model | None:
-        return await repo.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: Model, **changes: Any) -> None:
-        await repo.update(uow, row, **changes)
+    async def record(self, uow: UnitOfWork, row: Model) -> None:
+        await repo.save(uow, row)
 
     def permanent(self, error: BaseException) -> bool:
         if isinstance(error, ProviderError):
@@ -127,18 +124,16 @@ class ModelJobs(RowJobs[Model]):
             return False
         reason = "dataset_incomplete" if isinstance(error, dataset.DatasetError) else _GIVE_UP[kind]
         row.fail(reason, str(error), _now())
-        await repo.save(uow, row)
+        await self.record(uow, row)
         return True
 
     # -- steps ---------------------------------------------------------------------------------
 
     async def step_ask_credits(self, model: Model) -> None:
-        async with self.locked(model) as (uow, current):
-            if not current.ask_credits_again(self.settings.credits_ask_again_s, _now()):
-                return
-            await repo.save(uow, current)
-            await uow.commit()
-        log.info("training.credits_asked_again", model_id=str(model.id))
+        if await self.transition(
+            model, lambda m: m.ask_credits_again(self.settings.credits_ask_again_s, _now())
+        ):
+            log.info("training.credits_asked_again", model_id=str(model.id))
 
     async def step_launch(self, model: Model) -> None:
         if model.state is not ModelStatus.PREPARING or model.deleted_at is not None:
@@ -147,10 +142,7 @@ class ModelJobs(RowJobs[Model]):
             await self._build_dataset(model)
         if model.provider_model is None:
             destination = await self.replicate.ensure_model(provider_model_name(model))
-            async with self.locked(model) as (uow, current):
-                current.destination_created(destination)
-                await repo.save(uow, current)
-                await uow.commit()
+            await self.transition(model, lambda m: m.destination_created(destination))
             model.provider_model = destination
         assert model.provider_model is not None and model.dataset_key is not None
         if model.provider_training_id is not None:
@@ -164,11 +156,8 @@ class ModelJobs(RowJobs[Model]):
                     "training.adopted", model_id=str(model.id), provider_training_id=training.id
                 )
         if training is None:
-            async with self.locked(model) as (uow, current):
-                if not current.launch_attempted(_now()):
-                    return  # canceled while we were preparing
-                await repo.save(uow, current)
-                await uow.commit()
+            if not await self.transition(model, lambda m: m.launch_attempted(_now())):
+                return  # canceled while we were preparing
             chosen = domain.preset(model.preset)
             inputs = {
                 "input_images": self.storage.presigned_get(
@@ -188,10 +177,9 @@ class ModelJobs(RowJobs[Model]):
             training = await self.replicate.start_training(
                 destination=model.provider_model, inputs=inputs, webhook=webhook
             )
-        async with self.locked(model) as (uow, current):
-            current.launched(training, self.settings.reconcile_quiet_s, _now())
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(
+            model, lambda m: m.launched(training, self.settings.reconcile_quiet_s, _now())
+        )
         log.info("training.launched", model_id=str(model.id), provider_training_id=training.id)
 
     async def _build_dataset(self, model: Model) -> None:
@@ -203,10 +191,7 @@ class ModelJobs(RowJobs[Model]):
         members = [(f"{i:02d}.jpg", str(keys[p])) for i, p in enumerate(model.photo_ids, 1)]
         key = dataset_key(await owner_key_of(self.db, model.user_id), model.id)
         built = await dataset.assemble(self.storage, members, key)
-        async with self.locked(model) as (uow, current):
-            current.dataset_built(key)
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(model, lambda m: m.dataset_built(key))
         model.dataset_key = key
         log.info("training.dataset_built", model_id=str(model.id), bytes=built.size)
 
@@ -214,10 +199,9 @@ class ModelJobs(RowJobs[Model]):
         if model.provider_training_id is None:
             return
         training = await self.replicate.get_training(model.provider_training_id)
-        async with self.locked(model) as (uow, current):
-            current.polled(training, self.settings.reconcile_quiet_s, _now())
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(
+            model, lambda m: m.polled(training, self.settings.reconcile_quiet_s, _now())
+        )
         log.info("training.reconciled", model_id=str(model.id), provider_status=training.status)
 
     async def step_finalize(self, model: Model) -> None:
@@ -225,10 +209,9 @@ class ModelJobs(RowJobs[Model]):
             return
         key = weights_key(await owner_key_of(self.db, model.user_id), model.id)
         await self._copy(model.weights_url, key)
-        async with self.locked(model) as (uow, current):
-            current.succeed(key, self.settings.version_check_interval_s, _now())
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(
+            model, lambda m: m.succeed(key, self.settings.version_check_interval_s, _now())
+        )
 
     async def step_verify(self, model: Model) -> None:
         """Ask the provider whether a ready model's trained version is still there; a 404
@@ -236,11 +219,10 @@ class ModelJobs(RowJobs[Model]):
         if model.state is not ModelStatus.SUCCEEDED or model.version is None:
             return
         exists = await self.replicate.version_exists(model.version)
-        async with self.locked(model) as (uow, current):
-            if not current.version_checked(exists, self.settings.version_check_interval_s, _now()):
-                return
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(
+            model,
+            lambda m: m.version_checked(exists, self.settings.version_check_interval_s, _now()),
+        )
 
     async def _copy(self, url: str, key: str) -> None:
         """Stream the provider's file into our storage (spooled to disk past 8 MiB)."""
@@ -270,10 +252,7 @@ class ModelJobs(RowJobs[Model]):
 
     async def step_cancel(self, model: Model) -> None:
         await self._stop_provider(model)
-        async with self.locked(model) as (uow, current):
-            current.provider_stopped()
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(model, lambda m: m.canceled_at_provider())
 
     async def step_purge(self, model: Model) -> None:
         if model.provider_running:

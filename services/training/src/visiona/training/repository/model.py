@@ -65,12 +65,6 @@ def _log_outcome(model: Model) -> None:
             log.info("training.model_unavailable", **ids, reason=model.failure_reason)
 
 
-async def update(uow: UnitOfWork, model: Model, **changes: Any) -> None:
-    """Write the background work's bookkeeping (``work``, ``work_after``, ``work_attempts``,
-    ``lease_until``: visiona.kit.jobs), which is no transition of the model's."""
-    await ROWS.save(uow, model, **changes)
-
-
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """One model creation per user at a time (the plan's limits count what is committed)."""
     await uow.session.execute(
