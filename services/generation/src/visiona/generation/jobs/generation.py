@@ -33,7 +33,7 @@ from visiona.generation.repository import generation as generations
 from visiona.generation.repository import image as images
 from visiona.generation.service.image import OutputGone, copy_output
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import JobSettings, RowJobs, Vanished
+from visiona.kit.jobs import RowJobs, Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key_of
 from visiona.kit.replicate import ProviderError
@@ -66,15 +66,7 @@ class GenerationJobs(RowJobs[Generation]):
         settings: GenerationSettings,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(
-            db,
-            JobSettings(
-                poll_interval_s=settings.work_poll_interval_s,
-                batch=settings.work_batch,
-                lease_s=settings.work_lease_s,
-                max_attempts=settings.work_max_attempts,
-            ),
-        )
+        super().__init__(db, settings.job_settings())
         self.storage = storage
         self.predictions = predictions
         self.settings = settings
