@@ -6,12 +6,14 @@ work (a model, a generation): the dataclass names the columns, nothing else does
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.paging import Keyset
 
 T = TypeVar("T")
 
@@ -54,3 +56,29 @@ class RowStore(Generic[T]):
         )
         for name, value in changes.items():
             setattr(record, name, value)
+
+
+async def keyset_page(
+    uow: UnitOfWork,
+    select: str,
+    keyset: Keyset,
+    *,
+    where: Iterable[str] = (),
+    params: Mapping[str, Any] | None = None,
+    alias: str = "",
+) -> list[Any]:
+    """The rows of ``select`` (``SELECT … FROM …``) that match every condition of ``where``,
+    newest first by ``(created_at, id)`` (of the table ``alias`` names), ``keyset.fetch`` of
+    them after ``keyset.after``."""
+    at = f"{alias}." if alias else ""
+    conditions = list(where)
+    values = {**(params or {}), "limit": keyset.fetch}
+    if keyset.after is not None:
+        conditions.append(f"({at}created_at, {at}id) < (:at, :id)")
+        values |= {"at": keyset.after[0], "id": keyset.after[1]}
+    filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = await uow.session.execute(
+        sa.text(f"{select}{filtered} ORDER BY {at}created_at DESC, {at}id DESC LIMIT :limit"),
+        values,
+    )
+    return list(rows.all())

@@ -4,7 +4,6 @@ work, its outcome events emitted into the same transaction (the outbox)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +17,8 @@ from visiona.kit.events import (
     GenerationSucceededV1,
 )
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import RowStore, keyset_page
 
 log = get_logger(__name__)
 
@@ -108,19 +108,9 @@ async def insert(uow: UnitOfWork, *, ask_again_s: float, **values: Any) -> None:
     )
 
 
-async def page(
-    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[Generation]:
-    """Up to ``limit`` generations, newest first, after the keyset cursor ``after``."""
-    where = ""
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        where = "WHERE (created_at, id) < (:at, :id)"
-        params |= {"at": after[0], "id": after[1]}
-    rows = await uow.session.execute(
-        sa.text(f"{SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"), params
-    )
-    return [record(r) for r in rows]
+async def page(uow: UnitOfWork, keyset: Keyset) -> list[Generation]:
+    """A page of the user's generations, newest first."""
+    return [record(r) for r in await keyset_page(uow, SELECT, keyset)]
 
 
 async def at_provider(uow: UnitOfWork, *, lock: bool) -> list[Generation]:

@@ -20,7 +20,7 @@ from visiona.kit.events import GenerationRequestedV1
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key
-from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.paging import Keyset, parse_id
 
 log = get_logger(__name__)
 
@@ -163,12 +163,9 @@ class GenerationService:
         return gen
 
     async def page(self, user_id: str, requested: int, token: str) -> tuple[list[Generation], str]:
-        limit = page_size(requested)
+        keyset = Keyset.of(requested, token)
         async with self.db.uow(user_id) as uow:
-            gens = await generations.page(uow, limit + 1, decode_cursor(token))
-        more = len(gens) > limit
-        gens = gens[:limit]
-        return gens, encode_cursor(gens[-1].created_at, gens[-1].id) if more else ""
+            return keyset.cut(await generations.page(uow, keyset))
 
     async def cancel(self, user_id: str, gen_id: str) -> Generation:
         gid = parse_id(gen_id, "generation")

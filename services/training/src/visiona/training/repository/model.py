@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import RowStore, keyset_page
 from visiona.training.domain.model import NOT_KEPT, TERMINAL, Model, ModelStatus
 
 log = get_logger(__name__)
@@ -143,18 +144,9 @@ async def insert(
     )
 
 
-async def page(
-    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[Model]:
-    """Up to ``limit`` of the user's models, newest first, after the keyset ``after``."""
-    where = "WHERE deleted_at IS NULL"
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        where += " AND (created_at, id) < (:at, :id)"
-        params |= {"at": after[0], "id": after[1]}
-    rows = await uow.session.execute(
-        sa.text(f"{SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"), params
-    )
+async def page(uow: UnitOfWork, keyset: Keyset) -> list[Model]:
+    """A page of the user's models (not deleted), newest first."""
+    rows = await keyset_page(uow, SELECT, keyset, where=["deleted_at IS NULL"])
     return [record(r) for r in rows]
 
 

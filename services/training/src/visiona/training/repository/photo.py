@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import keyset_page
 from visiona.training.repository.model import CUTOFF, due_after
 
 # A photo row as the use cases read it (``sqlalchemy`` rows read like records).
@@ -53,21 +55,9 @@ async def get(uow: UnitOfWork, photo_id: uuid.UUID) -> PhotoRow | None:
     ).first()
 
 
-async def page(
-    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[PhotoRow]:
-    """Up to ``limit`` of the user's photos, newest first, after the keyset ``after``."""
-    where = "" if after is None else "WHERE (created_at, id) < (:at, :id) "
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        params |= {"at": after[0], "id": after[1]}
-    rows = await uow.session.execute(
-        sa.text(
-            f"SELECT {_COLUMNS} FROM photos {where}ORDER BY created_at DESC, id DESC LIMIT :limit"
-        ),
-        params,
-    )
-    return list(rows.all())
+async def page(uow: UnitOfWork, keyset: Keyset) -> list[PhotoRow]:
+    """A page of the user's photos, newest first."""
+    return await keyset_page(uow, f"SELECT {_COLUMNS} FROM photos", keyset)
 
 
 async def statuses_for_share(uow: UnitOfWork, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -17,7 +17,7 @@ from visiona.kit.errors import Conflict, InvalidArgument, NotFound
 from visiona.kit.events import TrainingRequestedV1
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
-from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.paging import Keyset, parse_id
 from visiona.training.domain import model as domain
 from visiona.training.domain.model import Model, checked_name
 from visiona.training.repository import account as account_repo
@@ -155,13 +155,9 @@ class ModelService:
         return model
 
     async def page(self, user_id: str, requested: int, token: str) -> tuple[list[Model], str]:
-        limit = page_size(requested)
+        keyset = Keyset.of(requested, token)
         async with self.db.uow(user_id) as uow:
-            models = await repo.page(uow, limit + 1, decode_cursor(token))
-        more = len(models) > limit
-        models = models[:limit]
-        token_out = encode_cursor(models[-1].created_at, models[-1].id) if more else ""
-        return models, token_out
+            return keyset.cut(await repo.page(uow, keyset))
 
     async def _change(self, user_id: str, model_id: str, change: _Change) -> Model:
         """Load the user's model locked, apply ``change``, save and commit."""
