@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.paging import Keyset
 
 T = TypeVar("T")
@@ -41,6 +42,24 @@ class RowStore(Generic[T]):
             )
         ).first()
         return self.record(row) if row is not None else None
+
+    async def made_with(self, uow: UnitOfWork, user_id: str, key: RequestKey) -> T | None:
+        """The row the user's idempotency key made (ADR 0009: the table has ``user_id``,
+        ``idempotency_key`` and ``request_fingerprint``), unlocked, if any; refused when that
+        key came with a different request."""
+        row = (
+            await uow.session.execute(
+                sa.text(
+                    f"SELECT id, request_fingerprint FROM {self.table} "
+                    "WHERE user_id = :u AND idempotency_key = :k"
+                ),
+                {"u": user_id, "k": key.key},
+            )
+        ).first()
+        if row is None:
+            return None
+        key.check(row.request_fingerprint)
+        return await self.load(uow, row.id, lock=False)
 
     async def save(self, uow: UnitOfWork, record: T, **changes: Any) -> None:
         """Write ``changes`` (and ``updated_at``) to the row, and to ``record``."""
@@ -82,3 +101,12 @@ async def keyset_page(
         values,
     )
     return list(rows.all())
+
+
+async def lock_user(uow: UnitOfWork, scope: str, user_id: str) -> None:
+    """Serialise the user's ``scope`` changes (their limits, their idempotency keys): an
+    advisory lock held to the end of the unit of work."""
+    await uow.session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext(:scope || ':' || :u))"),
+        {"scope": scope, "u": user_id},
+    )

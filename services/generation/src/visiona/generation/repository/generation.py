@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.generation.domain.generation import Generation
+from visiona.kit import rows
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import (
     Event,
@@ -16,6 +17,7 @@ from visiona.kit.events import (
     GenerationFailedV1,
     GenerationSucceededV1,
 )
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import Keyset
 from visiona.kit.rows import RowStore, keyset_page
@@ -54,27 +56,14 @@ def _log_outcome(event: Event) -> None:
         )
 
 
-async def made_with(
-    uow: UnitOfWork, user_id: str, key: str
-) -> tuple[uuid.UUID, bytes | memoryview] | None:
-    """The generation the user's idempotency key made, with its request's fingerprint."""
-    row = (
-        await uow.session.execute(
-            sa.text(
-                "SELECT id, request_fingerprint FROM generations "
-                "WHERE user_id = :u AND idempotency_key = :k"
-            ),
-            {"u": user_id, "k": key},
-        )
-    ).first()
-    return None if row is None else (row.id, row.request_fingerprint)
+async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generation | None:
+    """The generation the user's idempotency key made, if any (refused for another request)."""
+    return await ROWS.made_with(uow, user_id, key)
 
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """Serialise the user's new generations (their limit, their idempotency keys)."""
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('generations:' || :u))"), {"u": user_id}
-    )
+    await rows.lock_user(uow, "generations", user_id)
 
 
 async def count_unfinished(uow: UnitOfWork) -> int:

@@ -28,12 +28,7 @@ log = get_logger(__name__)
 async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generation | None:
     """The generation the user's idempotency key made, if any; refused when that key came
     with a different request."""
-    found = await generations.made_with(uow, user_id, key.key)
-    if found is None:
-        return None
-    gen_id, fingerprint = found
-    key.check(fingerprint)
-    return await generations.load(uow, gen_id, lock=False)
+    return await generations.made_with(uow, user_id, key)
 
 
 class GenerationService:

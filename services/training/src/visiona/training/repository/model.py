@@ -16,7 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from visiona.kit import rows
 from visiona.kit.db import UnitOfWork
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import Keyset
 from visiona.kit.rows import RowStore, keyset_page
@@ -68,23 +70,12 @@ def _log_outcome(model: Model) -> None:
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """One model creation per user at a time (the plan's limits count what is committed)."""
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('models:' || :u))"), {"u": user_id}
-    )
+    await rows.lock_user(uow, "models", user_id)
 
 
-async def made_with(uow: UnitOfWork, user_id: str, key: str) -> tuple[uuid.UUID, bytes] | None:
-    """The id of the model the user's idempotency key made, and that request's fingerprint."""
-    row = (
-        await uow.session.execute(
-            sa.text(
-                "SELECT id, request_fingerprint FROM models "
-                "WHERE user_id = :u AND idempotency_key = :k"
-            ),
-            {"u": user_id, "k": key},
-        )
-    ).first()
-    return None if row is None else (row.id, row.request_fingerprint)
+async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Model | None:
+    """The model the user's idempotency key made, if any (refused for another request)."""
+    return await ROWS.made_with(uow, user_id, key)
 
 
 async def running_and_kept(uow: UnitOfWork) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from visiona.kit import rows
 from visiona.kit.db import UnitOfWork
 from visiona.kit.paging import Keyset
 from visiona.kit.rows import keyset_page
@@ -26,9 +27,7 @@ _ACCEPTED = "('accepted', 'accepted_with_warnings')"
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """One slot request or completion per user at a time."""
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
-    )
+    await rows.lock_user(uow, "photos", user_id)
 
 
 async def count(uow: UnitOfWork) -> int:

@@ -43,15 +43,10 @@ class EntitlementsPort(Protocol):
 async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Model | None:
     """The model the user's idempotency key made, if any; refused when that key came with a
     different request, and gone (as GET says) when the model has been deleted since."""
-    found = await repo.made_with(uow, user_id, key.key)
-    if found is None:
-        return None
-    model_id, fingerprint = found
-    key.check(fingerprint)
-    model = await repo.load(uow, model_id, lock=False)
-    if model is None or not model.visible:
+    model = await repo.made_with(uow, user_id, key)
+    if model is not None and not model.visible:
         raise NotFound(
-            f"the model {model_id} made with this Idempotency-Key has been deleted",
+            f"the model {model.id} made with this Idempotency-Key has been deleted",
             code="model_not_found",
         )
     return model
