@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -34,7 +35,7 @@ from visiona.kit.errors import (
     Unavailable,
 )
 from visiona.kit.grpcserver import require_system
-from visiona.kit.jobs import JobSettings
+from visiona.kit.jobs import JobRow, JobSettings, RowJobs
 from visiona.kit.logging import get_logger
 from visiona.kit.settings import ServiceSettings
 
@@ -409,6 +410,40 @@ class WebhookInbox:
         )
         self.wake()
         return True
+
+
+R = TypeVar("R", bound=JobRow)
+
+
+def job_webhooks(
+    db: Database,
+    secrets: Callable[[], Awaitable[list[str]]],
+    jobs: RowJobs[R],
+    settings: ReplicateServiceSettings,
+    *,
+    id_column: str,
+    heard: Callable[[R, dict[str, Any], datetime], object],
+) -> WebhookInbox:
+    """Replicate's deliveries about a service's jobs: ``heard(row, payload, now)`` applies one
+    to the row whose ``id_column`` names the provider's job (locked, in the delivery's
+    transaction), saved like any transition (:meth:`RowJobs.record`); the jobs' worker is
+    woken after."""
+
+    async def apply(uow: UnitOfWork, row_id: uuid.UUID, data: dict[str, Any]) -> None:
+        row = await jobs.load(uow, row_id, lock=True)
+        if row is not None:
+            heard(row, data, datetime.now(UTC))
+            await jobs.record(uow, row)
+
+    return WebhookInbox(
+        db,
+        secrets,
+        table=jobs.table,
+        id_column=id_column,
+        tolerance_s=settings.replicate_webhook_tolerance_s,
+        apply=apply,
+        wake=jobs.wake,
+    )
 
 
 class WebhookIngestRpc:

@@ -13,15 +13,14 @@ from visiona.generation.consumers import (
     webhook_inbox,
 )
 from visiona.generation.grpc_api import GenerationServicer
-from visiona.generation.jobs import legacy_keys
 from visiona.generation.jobs.generation import GenerationJobs
+from visiona.generation.jobs.legacy_keys import GenerationLegacyKeys
 from visiona.generation.jobs.sweep import ObjectSweep
 from visiona.generation.providers.replicate import ReplicatePredictions
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import migrations
-from visiona.kit.owners import LegacyKeys
 from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
@@ -35,13 +34,7 @@ async def setup(runtime: Runtime) -> None:
     predictions = ReplicatePredictions(settings)
     backends = GrpcBackends(settings)
     jobs = GenerationJobs(runtime.db, storage, predictions, settings)
-    inbox = webhook_inbox(
-        runtime.db,
-        predictions,
-        settings.replicate_webhook_tolerance_s,
-        settings.reconcile_quiet_s,
-        jobs.wake,
-    )
+    inbox = webhook_inbox(runtime.db, predictions, jobs, settings)
     generation_pb2_grpc.add_GenerationServiceServicer_to_server(
         GenerationServicer(
             GenerationService(
@@ -66,13 +59,7 @@ async def setup(runtime: Runtime) -> None:
         batch=settings.object_sweep_batch,
     )
     runtime.add_periodic("object-sweep", settings.object_sweep_interval_s, sweep.sweep_once)
-    legacy = LegacyKeys(
-        runtime.db,
-        storage,
-        tops=legacy_keys.TOPS,
-        move_rows=legacy_keys.GenerationLegacyKeys(runtime.db, storage).move_rows,
-        batch=settings.legacy_keys_batch,
-    )
+    legacy = GenerationLegacyKeys(runtime.db, storage).job(settings.legacy_keys_batch)
     runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, legacy.run_once)
     runtime.closers.extend([jobs.close, backends.close])
 

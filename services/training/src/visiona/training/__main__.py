@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from visiona.kit import migrations
-from visiona.kit.owners import LegacyKeys
 from visiona.kit.replicate import forget_old_webhooks
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.training.account import (
@@ -23,7 +22,7 @@ from visiona.training.consumers import (
     webhook_inbox,
 )
 from visiona.training.grpc_api import TrainingServicer
-from visiona.training.jobs import legacy_keys
+from visiona.training.jobs.legacy_keys import TrainingLegacyKeys
 from visiona.training.jobs.model import ModelJobs
 from visiona.training.jobs.retention import sweep_retention
 from visiona.training.jobs.upload_sweep import UploadSweep, remove_abandoned_uploads
@@ -46,13 +45,7 @@ async def setup(runtime: Runtime) -> None:
     jobs = ModelJobs(runtime.db, storage, replicate, settings)
     photos = PhotoService(runtime.db, storage, settings)
     models = ModelService(runtime.db, billing, credits_ask_again_s=settings.credits_ask_again_s)
-    webhooks = webhook_inbox(
-        runtime.db,
-        replicate,
-        settings.replicate_webhook_tolerance_s,
-        settings.reconcile_quiet_s,
-        jobs.wake,
-    )
+    webhooks = webhook_inbox(runtime.db, replicate, jobs, settings)
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
         TrainingServicer(photos, models, webhooks, storage), runtime.server
     )
@@ -75,13 +68,7 @@ async def setup(runtime: Runtime) -> None:
         lambda: remove_abandoned_uploads(runtime.db, storage, settings.upload_abandoned_after_s),
     )
     uploads = UploadSweep(runtime.db, storage, batch=settings.upload_sweep_batch)
-    legacy = LegacyKeys(
-        runtime.db,
-        storage,
-        tops=legacy_keys.TOPS,
-        move_rows=legacy_keys.TrainingLegacyKeys(runtime.db, storage).move_rows,
-        batch=settings.legacy_keys_batch,
-    )
+    legacy = TrainingLegacyKeys(runtime.db, storage).job(settings.legacy_keys_batch)
     runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, legacy.run_once)
     runtime.add_periodic("upload-sweep", settings.upload_sweep_interval_s, uploads.sweep_once)
     runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
