@@ -6,6 +6,7 @@ work (a model, a generation): the dataclass names the columns, nothing else does
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
@@ -103,10 +104,30 @@ async def keyset_page(
     return list(rows.all())
 
 
-async def lock_user(uow: UnitOfWork, scope: str, user_id: str) -> None:
+async def lock_user_scope(uow: UnitOfWork, scope: str, user_id: str) -> None:
     """Serialise the user's ``scope`` changes (their limits, their idempotency keys): an
     advisory lock held to the end of the unit of work."""
     await uow.session.execute(
         sa.text("SELECT pg_advisory_xact_lock(hashtext(:scope || ':' || :u))"),
         {"scope": scope, "u": user_id},
+    )
+
+
+async def lock_row(uow: UnitOfWork, table: str, row_id: uuid.UUID, columns: str) -> Any | None:
+    """``columns`` of the row ``row_id`` of ``table``, locked; None when it is gone."""
+    return (
+        await uow.session.execute(
+            sa.text(f"SELECT {columns} FROM {table} WHERE id = :id FOR UPDATE"), {"id": row_id}
+        )
+    ).first()
+
+
+async def set_moved_keys(
+    uow: UnitOfWork, table: str, row_id: uuid.UUID, **keys: str | None
+) -> None:
+    """Point a row at objects moved to owner keys (visiona.kit.owners): each ``column=key``,
+    a ``None`` key keeping the column as it is."""
+    sets = ", ".join(f"{column} = coalesce(:{column}, {column})" for column in keys)
+    await uow.session.execute(
+        sa.text(f"UPDATE {table} SET {sets} WHERE id = :row_id"), {**keys, "row_id": row_id}
     )

@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.generation.domain.generation import Generation
-from visiona.kit import rows
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import (
     Event,
@@ -20,7 +19,7 @@ from visiona.kit.events import (
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import Keyset
-from visiona.kit.rows import RowStore, keyset_page
+from visiona.kit.rows import RowStore, keyset_page, lock_user_scope
 
 log = get_logger(__name__)
 
@@ -63,7 +62,7 @@ async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generatio
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """Serialise the user's new generations (their limit, their idempotency keys)."""
-    await rows.lock_user(uow, "generations", user_id)
+    await lock_user_scope(uow, "generations", user_id)
 
 
 async def count_unfinished(uow: UnitOfWork) -> int:

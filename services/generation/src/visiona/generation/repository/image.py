@@ -12,7 +12,7 @@ from visiona.generation.domain.generation import Generation
 from visiona.generation.domain.image import StoredImage
 from visiona.kit.db import UnitOfWork
 from visiona.kit.paging import Keyset
-from visiona.kit.rows import keyset_page
+from visiona.kit.rows import keyset_page, set_moved_keys
 
 _COLUMNS = (
     "i.id, i.generation_id, i.model_id, i.idx, i.object_key, i.thumbnail_key, i.content_type, "
@@ -157,10 +157,6 @@ async def rekey(
     uow: UnitOfWork, image_id: uuid.UUID, object_key: str | None, thumbnail_key: str | None
 ) -> None:
     """Point the row at moved objects (None keeps a key as it is)."""
-    await uow.session.execute(
-        sa.text(
-            "UPDATE images SET object_key = coalesce(:object_key, object_key), "
-            "thumbnail_key = coalesce(:thumbnail_key, thumbnail_key) WHERE id = :id"
-        ),
-        {"object_key": object_key, "thumbnail_key": thumbnail_key, "id": image_id},
+    await set_moved_keys(
+        uow, "images", image_id, object_key=object_key, thumbnail_key=thumbnail_key
     )

@@ -45,7 +45,7 @@ class TrainingLegacyKeys(LegacyRows):
 
     async def _move_photo(self, user_id: str, owner: str, photo_id: uuid.UUID) -> None:
         async with self.db.uow(user_id) as uow:
-            row = await photo_repo.lock_for_move(uow, photo_id)
+            row = await photo_repo.lock_keys(uow, photo_id)
             if row is None:
                 return
             old = row.object_key

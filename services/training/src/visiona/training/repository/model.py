@@ -16,12 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from visiona.kit import rows
 from visiona.kit.db import UnitOfWork
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import Keyset
-from visiona.kit.rows import RowStore, keyset_page
+from visiona.kit.rows import RowStore, keyset_page, lock_row, lock_user_scope, set_moved_keys
 from visiona.training.domain.model import NOT_KEPT, TERMINAL, Model, ModelStatus
 
 log = get_logger(__name__)
@@ -70,7 +69,7 @@ def _log_outcome(model: Model) -> None:
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """One model creation per user at a time (the plan's limits count what is committed)."""
-    await rows.lock_user(uow, "models", user_id)
+    await lock_user_scope(uow, "models", user_id)
 
 
 async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Model | None:
@@ -235,22 +234,11 @@ async def on_legacy_keys(uow: UnitOfWork, prefixes: dict[str, str]) -> list[uuid
 
 async def lock_keys(uow: UnitOfWork, model_id: uuid.UUID) -> Any:
     """``(work, dataset_key, weights_key)`` of the model, locked; None when it is gone."""
-    return (
-        await uow.session.execute(
-            sa.text("SELECT work, dataset_key, weights_key FROM models WHERE id = :id FOR UPDATE"),
-            {"id": model_id},
-        )
-    ).first()
+    return await lock_row(uow, "models", model_id, "work, dataset_key, weights_key")
 
 
 async def set_keys(
     uow: UnitOfWork, model_id: uuid.UUID, dataset_key: str | None, weights_key: str | None
 ) -> None:
     """Point the model at moved objects (a ``None`` key stays as it is)."""
-    await uow.session.execute(
-        sa.text(
-            "UPDATE models SET dataset_key = coalesce(:dataset, dataset_key), "
-            "weights_key = coalesce(:weights, weights_key) WHERE id = :id"
-        ),
-        {"dataset": dataset_key, "weights": weights_key, "id": model_id},
-    )
+    await set_moved_keys(uow, "models", model_id, dataset_key=dataset_key, weights_key=weights_key)
