@@ -168,6 +168,11 @@ class Generation(ProviderJob):
     # -- reading -------------------------------------------------------------------------------
 
     @property
+    def _ids(self) -> dict[str, Any]:
+        """What every event of the generation names: its user and the generation."""
+        return {"user_id": self.user_id, "generation_id": self.id}
+
+    @property
     def state(self) -> GenerationStatus:
         return GenerationStatus(self.status)
 
@@ -181,10 +186,7 @@ class Generation(ProviderJob):
         """The generation's request to billing (billing holds once per generation and answers
         a repeated request the same)."""
         return GenerationRequestedV1(
-            user_id=self.user_id,
-            generation_id=self.id,
-            model_id=self.model_id,
-            num_outputs=self.num_outputs,
+            **self._ids, model_id=self.model_id, num_outputs=self.num_outputs
         )
 
     # -- billing's answers (the rest, and failing or canceling, are ProviderJob's) -------------
@@ -211,12 +213,7 @@ class Generation(ProviderJob):
             work_after=None,
         )
         self._raise(
-            GenerationSucceededV1(
-                user_id=self.user_id,
-                generation_id=self.id,
-                requested=self.num_outputs,
-                delivered=delivered,
-            )
+            GenerationSucceededV1(**self._ids, requested=self.num_outputs, delivered=delivered)
         )
         return True
 
@@ -229,22 +226,14 @@ class Generation(ProviderJob):
             "train the model again",
             now,
         )
-        self._raise(
-            ModelVersionMissingV1(
-                user_id=self.user_id, model_id=self.model_id, generation_id=self.id
-            )
-        )
+        self._raise(ModelVersionMissingV1(**self._ids, model_id=self.model_id))
         return failed
 
     def _failed(self, reason: str) -> GenerationFailedV1:
-        return GenerationFailedV1(
-            user_id=self.user_id, generation_id=self.id, reason=reason, delivered=self.delivered
-        )
+        return GenerationFailedV1(**self._ids, reason=reason, delivered=self.delivered)
 
     def _canceled(self, reason: str) -> GenerationCanceledV1:
-        return GenerationCanceledV1(
-            user_id=self.user_id, generation_id=self.id, reason=reason, delivered=self.delivered
-        )
+        return GenerationCanceledV1(**self._ids, reason=reason, delivered=self.delivered)
 
     # -- the provider --------------------------------------------------------------------------
 

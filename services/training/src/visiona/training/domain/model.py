@@ -266,37 +266,31 @@ class Model(ProviderJob):
 
     # -- events ----------------------------------------------------------------------------------
 
+    @property
+    def _ids(self) -> dict[str, Any]:
+        """What every event of the model names: its user, the model and its training."""
+        return {"user_id": self.user_id, "model_id": self.id, "training_id": self.training_id}
+
     def credits_request(self) -> TrainingRequestedV1:
         """The model's request to billing (asked again: a new event, the same training; billing
         holds once per training and answers a repeated request the same)."""
-        return TrainingRequestedV1(
-            user_id=self.user_id,
-            training_id=self.training_id,
-            model_id=self.id,
-            preset=self.preset,
-        )
+        return TrainingRequestedV1(**self._ids, preset=self.preset)
 
     def _progressed(self) -> None:
         """Tell live views (SSE) where a running training is."""
         self._raise(
             TrainingProgressedV1(
-                user_id=self.user_id,
-                model_id=self.id,
-                training_id=self.training_id,
+                **self._ids,
                 status=self.status,
                 progress=round(float(self.progress), 3),
             )
         )
 
     def _failed(self, reason: str) -> TrainingFailedV1:
-        return TrainingFailedV1(
-            user_id=self.user_id, training_id=self.training_id, model_id=self.id, reason=reason
-        )
+        return TrainingFailedV1(**self._ids, reason=reason)
 
     def _canceled(self, reason: str) -> TrainingCanceledV1:
-        return TrainingCanceledV1(
-            user_id=self.user_id, training_id=self.training_id, model_id=self.id, reason=reason
-        )
+        return TrainingCanceledV1(**self._ids, reason=reason)
 
     # -- billing's credits (the saga's participant side; the rest is ProviderJob's) --------------
 
@@ -330,14 +324,7 @@ class Model(ProviderJob):
             work_after=now + timedelta(seconds=verify_in_s),
             work_attempts=0,
         )
-        self._raise(
-            ModelReadyV1(
-                user_id=self.user_id,
-                model_id=self.id,
-                training_id=self.training_id,
-                version=self.version,
-            )
-        )
+        self._raise(ModelReadyV1(**self._ids, version=self.version))
         return True
 
     def become_unavailable(self, now: datetime) -> bool:
@@ -356,14 +343,7 @@ class Model(ProviderJob):
             work=None,
             work_after=None,
         )
-        self._raise(
-            ModelUnavailableV1(
-                user_id=self.user_id,
-                model_id=self.id,
-                training_id=self.training_id,
-                reason=UNAVAILABLE_REASON,
-            )
-        )
+        self._raise(ModelUnavailableV1(**self._ids, reason=UNAVAILABLE_REASON))
         return True
 
     # -- the provider's word ---------------------------------------------------------------------
