@@ -16,6 +16,7 @@ passed in.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
@@ -62,29 +63,35 @@ class JobState(Protocol):
     def terminal(self) -> bool: ...
 
 
+@dataclass
 class ProviderJob(Aggregate):
     """A paid job run at a provider: ``awaiting_credits`` until billing answers, then
     ``launch_status`` (the launch is due), then the provider's states, and an end.
 
-    The row has ``status``, ``hold_id``, ``failure_reason``, ``failure_message``,
-    ``finished_at``, ``provider_status``, ``provider_seen_at``, ``launch_attempted_at`` and the
-    background work's ``work``, ``work_after``, ``work_attempts`` (visiona.kit.jobs).
+    Its fields are the columns every such job's row has; the service's dataclass adds its
+    own. The background work's columns are visiona.kit.jobs'.
     """
 
     # The state in which billing's hold is placed and the launch is due.
     launch_status: ClassVar[str]
 
+    id: uuid.UUID
+    user_id: str
     status: str
     hold_id: uuid.UUID | None
+    provider_status: str | None
+    launch_attempted_at: datetime | None
+    provider_seen_at: datetime | None
     failure_reason: str | None
     failure_message: str | None
-    finished_at: datetime | None
-    provider_status: str | None
-    provider_seen_at: datetime | None
-    launch_attempted_at: datetime | None
     work: str | None
     work_after: datetime | None
     work_attempts: int
+    lease_until: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
 
     # -- what the service's class provides -------------------------------------------------------
 

@@ -127,12 +127,11 @@ PROVIDER_CANCELED = "provider_canceled"
 @dataclass
 class Generation(ProviderJob):
     """One generation as stored: the dataclass's fields are the row's columns (and its
-    equality), the pending changes and events are not."""
+    equality; the columns every paid provider job has are ProviderJob's), the pending changes
+    and events are not."""
 
     launch_status = GenerationStatus.QUEUED.value
 
-    id: uuid.UUID
-    user_id: str
     model_id: uuid.UUID
     version: str
     prompt: str
@@ -146,24 +145,9 @@ class Generation(ProviderJob):
     seed: int | None
     lora_scale: float
     output_format: str
-    status: str
-    hold_id: uuid.UUID | None
     provider_prediction_id: str | None
-    provider_status: str | None
-    launch_attempted_at: datetime | None
     output_urls: list[str]
     delivered: int
-    failure_reason: str | None
-    failure_message: str | None
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-    provider_seen_at: datetime | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
 
     # -- reading -------------------------------------------------------------------------------
 

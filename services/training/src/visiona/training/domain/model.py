@@ -213,40 +213,24 @@ _ENDING_WORK = ("finalize", "purge", "cancel")
 
 @dataclass
 class Model(ProviderJob):
-    """A user's LoRA model and its training (one row of ``models``)."""
+    """A user's LoRA model and its training (one row of ``models``: the columns every paid
+    provider job has are ProviderJob's, a model's own follow)."""
 
     launch_status = ModelStatus.PREPARING.value
 
-    id: uuid.UUID
-    user_id: str
     name: str
-    status: str
     preset: str
     trigger_word: str
     training_id: uuid.UUID
     photo_ids: list[uuid.UUID]
-    hold_id: uuid.UUID | None
     dataset_key: str | None
     provider_model: str | None
     provider_training_id: str | None
-    provider_status: str | None
-    launch_attempted_at: datetime | None
     weights_url: str | None
     weights_key: str | None
     version: str | None
     progress: float
-    failure_reason: str | None
-    failure_message: str | None
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-    provider_seen_at: datetime | None
-    created_at: datetime
     queued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
     deleted_at: datetime | None
     # When the retention sweep deleted the dataset zip (visiona.training.jobs.retention).
     dataset_purged_at: datetime | None
