@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -38,6 +38,7 @@ from visiona.kit.grpcserver import require_system
 from visiona.kit.jobs import JobRow, JobSettings, RowJobs
 from visiona.kit.logging import get_logger
 from visiona.kit.settings import ServiceSettings
+from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
 
@@ -413,6 +414,35 @@ class WebhookInbox:
 
 
 R = TypeVar("R", bound=JobRow)
+P = TypeVar("P")
+
+
+class ReplicateJobs(RowJobs[R], Generic[R, P]):
+    """A service's paid jobs at Replicate as row-jobs: the storage their files go to, the
+    service's Replicate port (``provider``), its settings (their job timings) and an HTTP
+    client for the provider's files. A provider error is permanent as it says."""
+
+    settings: ReplicateServiceSettings
+
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        provider: P,
+        settings: ReplicateServiceSettings,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(db, settings.job_settings())
+        self.storage = storage
+        self.provider = provider
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def permanent(self, error: BaseException) -> bool:
+        return isinstance(error, ProviderError) and error.permanent
 
 
 def job_webhooks(

@@ -32,12 +32,11 @@ from visiona.generation.providers.replicate import PredictionsPort
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository import image as images
 from visiona.generation.service.image import OutputGone, copy_output
-from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import RowJobs, Vanished
+from visiona.kit.db import UnitOfWork
+from visiona.kit.jobs import Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key_of
-from visiona.kit.replicate import ProviderError
-from visiona.kit.storage import Storage
+from visiona.kit.replicate import ProviderError, ReplicateJobs
 
 log = get_logger(__name__)
 
@@ -54,26 +53,10 @@ class VersionMissing(ProviderError):
         super().__init__(f"the provider no longer has the model's version {version}", status=404)
 
 
-class GenerationJobs(RowJobs[Generation]):
+class GenerationJobs(ReplicateJobs[Generation, PredictionsPort]):
     rows = generations.ROWS
     name = "generation"
-
-    def __init__(
-        self,
-        db: Database,
-        storage: Storage,
-        predictions: PredictionsPort,
-        settings: GenerationSettings,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(db, settings.job_settings())
-        self.storage = storage
-        self.predictions = predictions
-        self.settings = settings
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-
-    async def close(self) -> None:
-        await self.http.aclose()
+    settings: GenerationSettings
 
     async def record(self, uow: UnitOfWork, row: Generation) -> None:
         await generations.save(uow, row)
@@ -82,9 +65,6 @@ class GenerationJobs(RowJobs[Generation]):
         if kind == "ingest":
             return self.settings.ingest_max_attempts
         return self.settings.work_max_attempts
-
-    def permanent(self, error: BaseException) -> bool:
-        return isinstance(error, ProviderError) and error.permanent
 
     async def give_up(
         self, uow: UnitOfWork, row: Generation, kind: str, error: BaseException
@@ -119,7 +99,7 @@ class GenerationJobs(RowJobs[Generation]):
         version = version_id(gen.version)
         prediction = None
         if gen.launch_attempted_at is not None:
-            prediction = await self.predictions.find(
+            prediction = await self.provider.find(
                 version=version, prompt=gen.final_prompt, since=gen.launch_attempted_at
             )
             if prediction is not None:
@@ -144,15 +124,13 @@ class GenerationJobs(RowJobs[Generation]):
                 + "/webhooks/replicate?service=generation"
             )
             try:
-                prediction = await self.predictions.start(
+                prediction = await self.provider.start(
                     version=version, inputs=inputs, webhook=webhook
                 )
             except ProviderError as exc:
                 # Refused for the version (Replicate: 422 "Invalid version or not permitted",
                 # or 404): is it really gone? Only the provider's 404 for it says so.
-                if exc.status in (404, 422) and not await self.predictions.version_exists(
-                    gen.version
-                ):
+                if exc.status in (404, 422) and not await self.provider.version_exists(gen.version):
                     raise VersionMissing(gen.version) from exc
                 raise
         try:
@@ -168,7 +146,7 @@ class GenerationJobs(RowJobs[Generation]):
         except Vanished:
             # Erased while the prediction was being started: nobody else knows its id.
             try:
-                await self.predictions.cancel(prediction.id)
+                await self.provider.cancel(prediction.id)
             except ProviderError as exc:
                 log.warning("generation.orphan_not_canceled", error=str(exc))
             raise
@@ -177,7 +155,7 @@ class GenerationJobs(RowJobs[Generation]):
     async def step_poll(self, gen: Generation) -> None:
         if gen.provider_prediction_id is None:
             return
-        prediction = await self.predictions.get(gen.provider_prediction_id)
+        prediction = await self.provider.get(gen.provider_prediction_id)
 
         def polled(current: Generation) -> bool:
             moved = current.apply_provider_status(
@@ -279,7 +257,7 @@ class GenerationJobs(RowJobs[Generation]):
         changes nothing, so this may run again."""
         prediction_id = gen.provider_prediction_id
         if prediction_id is None and gen.launch_attempted_at is not None:
-            found = await self.predictions.find(
+            found = await self.provider.find(
                 version=version_id(gen.version),
                 prompt=gen.final_prompt,
                 since=gen.launch_attempted_at,
@@ -287,7 +265,7 @@ class GenerationJobs(RowJobs[Generation]):
             prediction_id = found.id if found else None
         if prediction_id is None:
             return False
-        await self.predictions.cancel(prediction_id)
+        await self.provider.cancel(prediction_id)
         return True
 
     async def step_cancel(self, gen: Generation) -> None:

@@ -36,14 +36,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, cast
 
-import httpx
-
-from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import RowJobs, Vanished
+from visiona.kit.db import UnitOfWork
+from visiona.kit.jobs import Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import find_owner_key, owner_key_of
-from visiona.kit.replicate import ProviderError
-from visiona.kit.storage import Storage
+from visiona.kit.replicate import ProviderError, ReplicateJobs
 from visiona.training.config import TrainingSettings
 from visiona.training.domain import model as domain
 from visiona.training.domain.model import Model, ModelStatus
@@ -85,34 +82,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ModelJobs(RowJobs[Model]):
+class ModelJobs(ReplicateJobs[Model, ReplicatePort]):
     rows = repo.ROWS
     name = "training"
-
-    def __init__(
-        self,
-        db: Database,
-        storage: Storage,
-        replicate: ReplicatePort,
-        settings: TrainingSettings,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(db, settings.job_settings())
-        self.storage = storage
-        self.replicate = replicate
-        self.settings = settings
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-
-    async def close(self) -> None:
-        await self.http.aclose()
+    settings: TrainingSettings
 
     async def record(self, uow: UnitOfWork, row: Model) -> None:
         await repo.save(uow, row)
 
     def permanent(self, error: BaseException) -> bool:
-        if isinstance(error, ProviderError):
-            return error.permanent
-        return isinstance(error, _Gone | dataset.DatasetError)
+        return super().permanent(error) or isinstance(error, _Gone | dataset.DatasetError)
 
     async def give_up(self, uow: UnitOfWork, row: Model, kind: str, error: BaseException) -> bool:
         """A launch or a weights copy that cannot succeed fails the model (billing releases);
@@ -141,7 +120,7 @@ class ModelJobs(RowJobs[Model]):
         if model.dataset_key is None:
             await self._build_dataset(model)
         if model.provider_model is None:
-            destination = await self.replicate.ensure_model(provider_model_name(model))
+            destination = await self.provider.ensure_model(provider_model_name(model))
             await self.transition(model, lambda m: m.destination_created(destination))
             model.provider_model = destination
         assert model.provider_model is not None and model.dataset_key is not None
@@ -150,7 +129,7 @@ class ModelJobs(RowJobs[Model]):
         training = None
         if model.launch_attempted_at is not None:
             # An earlier attempt may have started one and died before recording it.
-            training = await self.replicate.find_training(model.provider_model)
+            training = await self.provider.find_training(model.provider_model)
             if training is not None:
                 log.info(
                     "training.adopted", model_id=str(model.id), provider_training_id=training.id
@@ -174,7 +153,7 @@ class ModelJobs(RowJobs[Model]):
                 "autocaption": True,
             }
             webhook = self.settings.public_webhook_base_url.rstrip("/") + "/webhooks/replicate"
-            training = await self.replicate.start_training(
+            training = await self.provider.start_training(
                 destination=model.provider_model, inputs=inputs, webhook=webhook
             )
         await self.transition(
@@ -198,7 +177,7 @@ class ModelJobs(RowJobs[Model]):
     async def step_poll(self, model: Model) -> None:
         if model.provider_training_id is None:
             return
-        training = await self.replicate.get_training(model.provider_training_id)
+        training = await self.provider.get_training(model.provider_training_id)
         await self.transition(
             model, lambda m: m.polled(training, self.settings.reconcile_quiet_s, _now())
         )
@@ -218,7 +197,7 @@ class ModelJobs(RowJobs[Model]):
         makes the model unavailable, anything else is asked again later."""
         if model.state is not ModelStatus.SUCCEEDED or model.version is None:
             return
-        exists = await self.replicate.version_exists(model.version)
+        exists = await self.provider.version_exists(model.version)
         await self.transition(
             model,
             lambda m: m.version_checked(exists, self.settings.version_check_interval_s, _now()),
@@ -245,10 +224,10 @@ class ModelJobs(RowJobs[Model]):
     async def _stop_provider(self, model: Model) -> None:
         training_id = model.provider_training_id
         if training_id is None and model.launch_attempted_at and model.provider_model:
-            found = await self.replicate.find_training(model.provider_model)
+            found = await self.provider.find_training(model.provider_model)
             training_id = found.id if found else None
         if training_id is not None:
-            await self.replicate.cancel_training(training_id)
+            await self.provider.cancel_training(training_id)
 
     async def step_cancel(self, model: Model) -> None:
         await self._stop_provider(model)
@@ -258,7 +237,7 @@ class ModelJobs(RowJobs[Model]):
         if model.provider_running:
             await self._stop_provider(model)
         if model.provider_model:
-            await self.replicate.delete_model(model.provider_model)
+            await self.provider.delete_model(model.provider_model)
         async with self.db.uow(model.user_id) as uow:
             owner = await find_owner_key(uow, model.user_id)
         # The recorded keys, and the ones a step interrupted before recording them would use.
