@@ -26,6 +26,7 @@ from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
 
+from visiona.kit.credits import CreditsParticipant
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import (
     DomainError,
@@ -37,6 +38,8 @@ from visiona.kit.errors import (
 from visiona.kit.grpcserver import require_system
 from visiona.kit.jobs import JobRow, JobSettings, RowJobs
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import LegacyRows
+from visiona.kit.runtime import Runtime
 from visiona.kit.settings import ServiceSettings
 from visiona.kit.storage import Storage
 
@@ -503,3 +506,24 @@ async def forget_old_webhooks(db: Database, older_than_days: int = 7) -> int:
             (older_than_days,),
         )
         return cur.rowcount or 0
+
+
+def run_paid_jobs(
+    runtime: Runtime,
+    jobs: ReplicateJobs[Any, Any],
+    *,
+    worker: str,
+    credits_consumer: str,
+    credits: CreditsParticipant[Any],
+    legacy: LegacyRows,
+) -> None:
+    """What a service whose paid jobs run at Replicate runs beside its own work: billing's
+    answers about the jobs' credits, the jobs' worker, the expiry of webhook ids and the move
+    of legacy object keys; the jobs' HTTP client is closed at stop."""
+    settings = jobs.settings
+    runtime.add_consumer(credits_consumer, credits.handlers())
+    runtime.add_worker(worker, jobs.run)
+    runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
+    moves = legacy.job(settings.legacy_keys_batch)
+    runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, moves.run_once)
+    runtime.closers.append(jobs.close)
