@@ -62,6 +62,10 @@ class RowStore(Generic[T]):
         key.check(row.request_fingerprint)
         return await self.load(uow, row.id, lock=False)
 
+    async def page(self, uow: UnitOfWork, keyset: Keyset, *, where: Iterable[str] = ()) -> list[T]:
+        """A page of the rows matching ``where``, newest first (:func:`keyset_page`)."""
+        return [self.record(r) for r in await keyset_page(uow, self.select, keyset, where=where)]
+
     async def save(self, uow: UnitOfWork, record: T, **changes: Any) -> None:
         """Write ``changes`` (and ``updated_at``) to the row, and to ``record``."""
         if not changes:

@@ -19,17 +19,12 @@ from visiona.kit.events import (
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import Keyset
-from visiona.kit.rows import RowStore, keyset_page, lock_user_scope
+from visiona.kit.rows import RowStore, lock_user_scope
 
 log = get_logger(__name__)
 
 ROWS = RowStore("generations", Generation)
-SELECT = ROWS.select
-record = ROWS.record
-
-
-async def load(uow: UnitOfWork, gen_id: uuid.UUID, *, lock: bool = True) -> Generation | None:
-    return await ROWS.load(uow, gen_id, lock=lock)
+load = ROWS.load
 
 
 async def save(uow: UnitOfWork, gen: Generation) -> None:
@@ -98,15 +93,15 @@ async def insert(uow: UnitOfWork, *, ask_again_s: float, **values: Any) -> None:
 
 async def page(uow: UnitOfWork, keyset: Keyset) -> list[Generation]:
     """A page of the user's generations, newest first."""
-    return [record(r) for r in await keyset_page(uow, SELECT, keyset)]
+    return await ROWS.page(uow, keyset)
 
 
 async def at_provider(uow: UnitOfWork, *, lock: bool) -> list[Generation]:
     """The user's generations whose prediction may still run at the provider."""
     rows = await uow.session.execute(
-        sa.text(f"{SELECT} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
+        sa.text(f"{ROWS.select} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
     )
-    return [gen for gen in map(record, rows) if gen.provider_running]
+    return [gen for gen in map(ROWS.record, rows) if gen.provider_running]
 
 
 async def lock_id(uow: UnitOfWork, gen_id: uuid.UUID) -> None:

@@ -20,18 +20,13 @@ from visiona.kit.db import UnitOfWork
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.paging import Keyset
-from visiona.kit.rows import RowStore, keyset_page, lock_row, lock_user_scope, set_moved_keys
+from visiona.kit.rows import RowStore, lock_row, lock_user_scope, set_moved_keys
 from visiona.training.domain.model import NOT_KEPT, TERMINAL, Model, ModelStatus
 
 log = get_logger(__name__)
 
 ROWS = RowStore("models", Model)
-SELECT = ROWS.select
-record = ROWS.record
-
-
-async def load(uow: UnitOfWork, model_id: uuid.UUID, *, lock: bool = True) -> Model | None:
-    return await ROWS.load(uow, model_id, lock=lock)
+load = ROWS.load
 
 
 async def load_by_training(uow: UnitOfWork, training_id: uuid.UUID) -> Model | None:
@@ -40,7 +35,8 @@ async def load_by_training(uow: UnitOfWork, training_id: uuid.UUID) -> Model | N
 
 async def load_all(uow: UnitOfWork) -> list[Model]:
     """Every model of the unit of work's user, locked."""
-    return [record(r) for r in await uow.session.execute(sa.text(f"{SELECT} FOR UPDATE"))]
+    rows = await uow.session.execute(sa.text(f"{ROWS.select} FOR UPDATE"))
+    return [ROWS.record(r) for r in rows]
 
 
 async def save(uow: UnitOfWork, model: Model) -> None:
@@ -136,8 +132,7 @@ async def insert(
 
 async def page(uow: UnitOfWork, keyset: Keyset) -> list[Model]:
     """A page of the user's models (not deleted), newest first."""
-    rows = await keyset_page(uow, SELECT, keyset, where=["deleted_at IS NULL"])
-    return [record(r) for r in rows]
+    return await ROWS.page(uow, keyset, where=["deleted_at IS NULL"])
 
 
 async def delete_purged(uow: UnitOfWork, model_id: uuid.UUID) -> None:
@@ -180,7 +175,7 @@ _DUE_DATASETS = (
     f"AND finished_at < {CUTOFF} {{after}} ORDER BY finished_at, id LIMIT :n"
 )
 _LOCK_DATASET = (
-    f"{SELECT} WHERE id = :id AND dataset_purged_at IS NULL AND deleted_at IS NULL "
+    f"{ROWS.select} WHERE id = :id AND dataset_purged_at IS NULL AND deleted_at IS NULL "
     f"AND status = ANY(:ended) AND finished_at < {CUTOFF} FOR UPDATE SKIP LOCKED"
 )
 
@@ -214,7 +209,7 @@ async def lock_due_dataset(
     """The model, locked, if its dataset is still due (``keep``, ``ended``) and no other
     replica or request holds it (``SKIP LOCKED``)."""
     row = (await uow.session.execute(sa.text(_LOCK_DATASET), {**params, "id": model_id})).first()
-    return None if row is None else record(row)
+    return None if row is None else ROWS.record(row)
 
 
 # -- keys stored before owner keys (visiona.training.jobs.legacy_keys) --------------------------
