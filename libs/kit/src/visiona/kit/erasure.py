@@ -44,6 +44,21 @@ async def forget_published_events(uow: UnitOfWork, user_id: str) -> int:
     return int(result.rowcount or 0)
 
 
+async def unpublished_events(uow: UnitOfWork, user_id: str) -> int:
+    """This service's outbox rows about ``user_id`` the relay has not published yet (an erasure
+    answers only once none is left, so that no event naming the user outlives it)."""
+    count = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL "
+                "AND payload->>'user_id' = :user"
+            ),
+            {"user": user_id},
+        )
+    ).scalar_one()
+    return int(count)
+
+
 def export_prefix(export_id: uuid.UUID, service: str | None = None) -> str:
     base = f"{EXPORTS_PREFIX}{export_id}/"
     return f"{base}{service}/" if service else base

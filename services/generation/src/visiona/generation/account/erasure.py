@@ -36,7 +36,7 @@ from visiona.generation.repository import account as requests
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository.account import ERASURES, ErasureRecord
 from visiona.kit.db import Database
-from visiona.kit.erasure import export_prefix, forget_published_events
+from visiona.kit.erasure import export_prefix, forget_published_events, unpublished_events
 from visiona.kit.events import GenerationAccountPurgedV1
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
@@ -144,7 +144,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
                 await self.save(uow, current, work_after=datetime.now(UTC))
                 await uow.commit()
                 return
-            unpublished = await requests.unpublished_events(uow, current.user_id)
+            unpublished = await unpublished_events(uow, current.user_id)
             if unpublished:
                 # An event naming the user is still on its way: forget it once it is out.
                 await self.save(

@@ -14,7 +14,7 @@ from visiona.generation.clients import BackendsPort
 from visiona.generation.domain.generation import Generation
 from visiona.generation.domain.request import check_request
 from visiona.generation.repository import generation as generations
-from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.db import Database
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound
 from visiona.kit.events import GenerationRequestedV1
 from visiona.kit.idempotency import RequestKey
@@ -23,12 +23,6 @@ from visiona.kit.owners import owner_key
 from visiona.kit.paging import Keyset, parse_id
 
 log = get_logger(__name__)
-
-
-async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generation | None:
-    """The generation the user's idempotency key made, if any; refused when that key came
-    with a different request."""
-    return await generations.made_with(uow, user_id, key)
 
 
 class GenerationService:
@@ -74,7 +68,7 @@ class GenerationService:
             # generation before anything it changed is checked again (the plan's limit counts
             # it) and before the LLM is asked again.
             async with self.db.uow(user_id) as uow:
-                earlier = await _made_with(uow, user_id, idempotency)
+                earlier = await generations.made_with(uow, user_id, idempotency)
             if earlier is not None:
                 return earlier, True
         model = await self.backends.ready_model(user_id, model_id)
@@ -97,7 +91,7 @@ class GenerationService:
             await generations.lock_user(uow, user_id)
             if idempotency is not None:
                 # A concurrent duplicate waited on the lock above for its twin to commit.
-                earlier = await _made_with(uow, user_id, idempotency)
+                earlier = await generations.made_with(uow, user_id, idempotency)
                 if earlier is not None:
                     return earlier, True
             if await generations.count_unfinished(uow) >= limit:
