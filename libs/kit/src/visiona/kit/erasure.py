@@ -21,10 +21,11 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from minio.error import S3Error
 
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import AccountExported
-from visiona.kit.storage import Storage
+from visiona.kit.storage import Storage, is_missing
 
 EXPORTS_PREFIX = "exports/"
 
@@ -110,6 +111,17 @@ class ExportPart:
         size = await self.storage.copy(source_key, f"{self.prefix}files/{name}")
         self.objects += 1
         self.bytes += size
+
+    async def add_file_if_present(self, source_key: str, name: str) -> bool:
+        """:meth:`add_file`, or False when the object is gone (deleted since its row was read:
+        no longer the user's data)."""
+        try:
+            await self.add_file(source_key, name)
+        except S3Error as exc:
+            if is_missing(exc):
+                return False
+            raise
+        return True
 
     def done(self, event_type: type[AccountExported], user_id: str) -> AccountExported:
         """The event that reports this part as complete."""

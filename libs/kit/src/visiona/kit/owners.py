@@ -28,7 +28,7 @@ from minio.error import S3Error
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.logging import get_logger
 from visiona.kit.migrations import user_rls_ddl
-from visiona.kit.storage import Storage
+from visiona.kit.storage import Storage, is_missing
 
 log = get_logger(__name__)
 
@@ -124,7 +124,7 @@ async def move_object(storage: Storage, old: str, new: str) -> None:
     try:
         await storage.copy(old, new)
     except S3Error as exc:
-        if exc.code not in ("NoSuchKey", "NoSuchObject", "NotFound"):
+        if not is_missing(exc):
             raise
 
 

@@ -13,8 +13,6 @@ import asyncio
 from pathlib import PurePosixPath
 from typing import Any
 
-from minio.error import S3Error
-
 from visiona.generation.repository import account as requests
 from visiona.generation.repository.account import EXPORTS, ExportRecord
 from visiona.kit.db import Database
@@ -29,7 +27,6 @@ log = get_logger(__name__)
 SERVICE = "generation"
 # Server-side copies of one export in flight at once.
 EXPORT_COPIES = 8
-_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
 class ExportJobs(RowJobs[ExportRecord]):
@@ -50,12 +47,8 @@ class ExportJobs(RowJobs[ExportRecord]):
         async def copy(image: dict[str, Any]) -> dict[str, Any] | None:
             name = f"images/{image['id']}{PurePosixPath(image['object_key']).suffix}"
             async with gate:
-                try:
-                    await part.add_file(image["object_key"], name)
-                except S3Error as exc:
-                    if exc.code in _MISSING:
-                        return None  # deleted by the user since
-                    raise
+                if not await part.add_file_if_present(image["object_key"], name):
+                    return None  # deleted by the user since
             fields = {k: v for k, v in image.items() if k != "object_key"}
             return fields | {"file": f"files/{name}"}
 

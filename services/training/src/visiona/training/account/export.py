@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from minio.error import S3Error
-
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import ExportPart
 from visiona.kit.events import ExportRequestedV1, TrainingAccountExportedV1
@@ -30,7 +28,6 @@ from visiona.training.repository.account import EXPORTS, ExportRecord
 
 log = get_logger(__name__)
 
-_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 # Columns that are not the user's data: job bookkeeping, where we keep the files (they are in
 # the export under files/), and the provider's expiring URL to the weights.
@@ -68,15 +65,6 @@ class ExportJobs(RowJobs[ExportRecord]):
         uow.after_commit(self.wake)
         log.info("training.export_requested", export_id=str(event.export_id))
 
-    async def _add_file(self, part: ExportPart, key: str, name: str) -> bool:
-        try:
-            await part.add_file(key, name)
-        except S3Error as exc:
-            if exc.code in _MISSING:  # deleted since the rows were read: not the user's any more
-                return False
-            raise
-        return True
-
     async def step_export(self, export: ExportRecord) -> None:
         part = ExportPart(self.storage, export.export_id, SERVICE)
         await self.storage.delete_prefix(part.prefix)
@@ -86,8 +74,8 @@ class ExportJobs(RowJobs[ExportRecord]):
         photo_records = []
         for photo in photo_rows:
             name = f"photos/{photo['id']}.jpg"
-            copied = bool(photo["object_key"]) and await self._add_file(
-                part, photo["object_key"], name
+            copied = bool(photo["object_key"]) and await part.add_file_if_present(
+                photo["object_key"], name
             )
             photo_records.append(
                 _public(photo, PHOTO_INTERNAL) | {"file": f"files/{name}" if copied else None}
@@ -99,7 +87,7 @@ class ExportJobs(RowJobs[ExportRecord]):
             copied = (
                 kept
                 and bool(model["weights_key"])
-                and await self._add_file(part, model["weights_key"], name)
+                and await part.add_file_if_present(model["weights_key"], name)
             )
             model_records.append(
                 _public(model, MODEL_INTERNAL)

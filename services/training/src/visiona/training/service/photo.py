@@ -30,7 +30,7 @@ from visiona.kit.errors import Conflict, InvalidArgument, NotFound, limit_text, 
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key
 from visiona.kit.paging import Keyset, parse_id
-from visiona.kit.storage import PresignedPost, Storage
+from visiona.kit.storage import PresignedPost, Storage, is_missing
 from visiona.training.config import TrainingSettings
 from visiona.training.repository import model as model_repo
 from visiona.training.repository import photo as repo
@@ -255,7 +255,7 @@ class PhotoService:
                 self.storage.client.stat_object, self.storage.bucket, key
             )
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if is_missing(exc):
                 raise Conflict(
                     "nothing was uploaded for this photo yet", code="photo_not_uploaded"
                 ) from None
