@@ -7,13 +7,13 @@ work (a model, a generation): the dataclass names the columns, nothing else does
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from visiona.kit.db import UnitOfWork
+from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.paging import Keyset
 
@@ -44,10 +44,12 @@ class RowStore(Generic[T]):
         ).first()
         return self.record(row) if row is not None else None
 
-    async def made_with(self, uow: UnitOfWork, user_id: str, key: RequestKey) -> T | None:
+    async def made_with(self, uow: UnitOfWork, user_id: str, key: RequestKey | None) -> T | None:
         """The row the user's idempotency key made (ADR 0009: the table has ``user_id``,
-        ``idempotency_key`` and ``request_fingerprint``), unlocked, if any; refused when that
-        key came with a different request."""
+        ``idempotency_key`` and ``request_fingerprint``), unlocked, if any (none without a
+        key); refused when that key came with a different request."""
+        if key is None:
+            return None
         row = (
             await uow.session.execute(
                 sa.text(
@@ -135,3 +137,19 @@ async def set_moved_keys(
     await uow.session.execute(
         sa.text(f"UPDATE {table} SET {sets} WHERE id = :row_id"), {**keys, "row_id": row_id}
     )
+
+
+async def made_before(
+    db: Database,
+    user_id: str,
+    key: RequestKey | None,
+    find: Callable[[UnitOfWork, str, RequestKey | None], Awaitable[T | None]],
+) -> T | None:
+    """What an earlier call with the same idempotency key made (``find``, in a read of its
+    own), asked before anything the first call changed is checked again (a plan's limit
+    counts it): a retry whose answer was lost gets it as it stands now (ADR 0009). None
+    without a key. The create asks again under its lock, for a concurrent twin."""
+    if key is None:
+        return None
+    async with db.uow(user_id) as uow:
+        return await find(uow, user_id, key)

@@ -50,7 +50,7 @@ def _log_outcome(event: Event) -> None:
         )
 
 
-async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generation | None:
+async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey | None) -> Generation | None:
     """The generation the user's idempotency key made, if any (refused for another request)."""
     return await ROWS.made_with(uow, user_id, key)
 

@@ -21,6 +21,7 @@ from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key
 from visiona.kit.paging import Keyset, parse_id
+from visiona.kit.rows import made_before
 
 log = get_logger(__name__)
 
@@ -63,14 +64,10 @@ class GenerationService:
             output_format=output_format,
         )
         parse_id(model_id, "model")
-        if idempotency is not None:
-            # A retry whose first attempt committed (its answer lost on the way) gets that
-            # generation before anything it changed is checked again (the plan's limit counts
-            # it) and before the LLM is asked again.
-            async with self.db.uow(user_id) as uow:
-                earlier = await generations.made_with(uow, user_id, idempotency)
-            if earlier is not None:
-                return earlier, True
+        # Before the LLM is asked again, too.
+        earlier = await made_before(self.db, user_id, idempotency, generations.made_with)
+        if earlier is not None:
+            return earlier, True
         model = await self.backends.ready_model(user_id, model_id)
         limit = await self.backends.max_concurrent_generations(user_id)
         prepared = await self.backends.prepare_prompt(
@@ -89,11 +86,10 @@ class GenerationService:
         gen_id = uuid.uuid4()
         async with self.db.uow(user_id) as uow:
             await generations.lock_user(uow, user_id)
-            if idempotency is not None:
-                # A concurrent duplicate waited on the lock above for its twin to commit.
-                earlier = await generations.made_with(uow, user_id, idempotency)
-                if earlier is not None:
-                    return earlier, True
+            # A concurrent duplicate waited on the lock above for its twin to commit.
+            earlier = await generations.made_with(uow, user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
             if await generations.count_unfinished(uow) >= limit:
                 raise Conflict(
                     f"your plan runs {limit} generation(s) at a time; wait for one to finish "

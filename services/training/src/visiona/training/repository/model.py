@@ -68,7 +68,7 @@ async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     await lock_user_scope(uow, "models", user_id)
 
 
-async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Model | None:
+async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey | None) -> Model | None:
     """The model the user's idempotency key made, if any (refused for another request)."""
     return await ROWS.made_with(uow, user_id, key)
 
