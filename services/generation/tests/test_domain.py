@@ -630,7 +630,7 @@ def test_a_missing_model_version_is_told_even_when_the_generation_had_ended() ->
 
 def test_credits_are_asked_again_while_billing_has_not_answered() -> None:
     gen = generation()
-    assert gen.ask_credits_again(NOW, 60)
+    assert gen.ask_credits_again(60, NOW)
     assert gen.pull_changes() == {"work_after": NOW + timedelta(seconds=60)}
     (asked,) = gen.pull_events()
     assert isinstance(asked, GenerationRequestedV1)
@@ -640,7 +640,7 @@ def test_credits_are_asked_again_while_billing_has_not_answered() -> None:
 @pytest.mark.parametrize(("status", "work"), [("queued", "launch"), ("awaiting_credits", None)])
 def test_credits_are_not_asked_again_once_answered(status: str, work: str | None) -> None:
     gen = generation(status=status, work=work)
-    assert not gen.ask_credits_again(NOW, 60)
+    assert not gen.ask_credits_again(60, NOW)
     assert unchanged(gen)
 
 

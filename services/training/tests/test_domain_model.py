@@ -480,9 +480,9 @@ def test_a_training_launched_while_the_model_is_purged_is_left_to_the_purge() ->
 
 def test_the_cancel_step_done_records_the_provider_stopped() -> None:
     m = model(ModelStatus.CANCELED, work="cancel", provider_training_id="tr_1")
-    assert m.provider_stopped()
+    assert m.canceled_at_provider()
     assert m.pull_changes() == {"work": None, "work_after": None, "provider_status": "canceled"}
-    assert not m.provider_stopped()
+    assert not m.canceled_at_provider()
 
 
 def test_a_model_still_running_at_the_provider_is_known() -> None:

@@ -21,10 +21,11 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from minio.error import S3Error
 
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import AccountExported
-from visiona.kit.storage import Storage
+from visiona.kit.storage import Storage, is_missing
 
 EXPORTS_PREFIX = "exports/"
 
@@ -42,6 +43,21 @@ async def forget_published_events(uow: UnitOfWork, user_id: str) -> int:
         {"user": user_id},
     )
     return int(result.rowcount or 0)
+
+
+async def unpublished_events(uow: UnitOfWork, user_id: str) -> int:
+    """This service's outbox rows about ``user_id`` the relay has not published yet (an erasure
+    answers only once none is left, so that no event naming the user outlives it)."""
+    count = (
+        await uow.session.execute(
+            sa.text(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL "
+                "AND payload->>'user_id' = :user"
+            ),
+            {"user": user_id},
+        )
+    ).scalar_one()
+    return int(count)
 
 
 def export_prefix(export_id: uuid.UUID, service: str | None = None) -> str:
@@ -95,6 +111,17 @@ class ExportPart:
         size = await self.storage.copy(source_key, f"{self.prefix}files/{name}")
         self.objects += 1
         self.bytes += size
+
+    async def add_file_if_present(self, source_key: str, name: str) -> bool:
+        """:meth:`add_file`, or False when the object is gone (deleted since its row was read:
+        no longer the user's data)."""
+        try:
+            await self.add_file(source_key, name)
+        except S3Error as exc:
+            if is_missing(exc):
+                return False
+            raise
+        return True
 
     def done(self, event_type: type[AccountExported], user_id: str) -> AccountExported:
         """The event that reports this part as complete."""

@@ -4,8 +4,11 @@ A user-owned table with the columns ``work`` (the next step's name, or NULL), ``
 (when it is due), ``work_attempts`` and ``lease_until`` is its own job queue. :class:`RowJobs`
 claims due rows with a conditional UPDATE (several replicas share the work, each row runs on
 one), renews the lease while a step runs (a crashed worker's rows come back after
-``lease_s``), and backs off exponentially when a step fails. A subclass names the table,
-loads a row, runs ``step_<work>(row)``, and says what giving up means.
+``lease_s``), and backs off exponentially when a step fails. A subclass names its rows (a
+:class:`~visiona.kit.rows.RowStore`: the table, how a row is loaded and saved), runs
+``step_<work>(row)``, and says what giving up means. A row that is an aggregate (its
+transitions record their changes and events: visiona.kit.aggregate) changes in a step through
+:meth:`RowJobs.transition`, saved by the service's repository (:meth:`RowJobs.record`).
 
 Steps must be idempotent: a step may run again after a crash at any point.
 """
@@ -16,7 +19,7 @@ import abc
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.faults import dependency_unavailable
 from visiona.kit.logging import get_logger, user_ref
+from visiona.kit.rows import RowStore
 
 log = get_logger(__name__)
 
@@ -58,6 +62,8 @@ class Vanished(Exception):
 
 
 class RowJobs(abc.ABC, Generic[Row]):
+    # The rows that are the jobs (or a ``table`` with :meth:`load` and :meth:`save` of one's own).
+    rows: RowStore[Row]
     table: str
     name: str
 
@@ -65,16 +71,23 @@ class RowJobs(abc.ABC, Generic[Row]):
         self.db = db
         self.job_settings = settings
         self._wake = asyncio.Event()
+        if not hasattr(self, "table"):
+            self.table = self.rows.table
 
     # -- what a subclass provides ----------------------------------------------------------------
 
-    @abc.abstractmethod
     async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Row | None:
         """The row (``FOR UPDATE`` when ``lock``), or None when it is gone."""
+        return await self.rows.load(uow, row_id, lock=lock)
 
-    @abc.abstractmethod
     async def save(self, uow: UnitOfWork, row: Row, **changes: Any) -> None:
-        """Write ``changes`` to the row and to ``row``."""
+        """Write ``changes`` (the job's bookkeeping) to the row and to ``row``."""
+        await self.rows.save(uow, row, **changes)
+
+    async def record(self, uow: UnitOfWork, row: Row) -> None:
+        """Save what the transitions of a row that is an aggregate changed and raised (the
+        service's repository: one UPDATE, the events to the outbox)."""
+        raise NotImplementedError(f"{type(self).__name__} rows are no aggregate")
 
     async def give_up(self, uow: UnitOfWork, row: Row, kind: str, error: BaseException) -> bool:
         """Called when a step failed ``max_attempts`` times or ``permanent(error)``: end the
@@ -187,6 +200,15 @@ class RowJobs(abc.ABC, Generic[Row]):
             if row is not None:
                 claimed.append(row)
         return claimed
+
+    async def transition(self, row: Row, change: Callable[[Row], bool]) -> bool:
+        """Apply ``change`` (a transition) to the row as it is now, locked, record what it
+        changed and raised, and commit; what ``change`` answered (whether the row moved)."""
+        async with self.locked(row) as (uow, current):
+            moved = change(current)
+            await self.record(uow, current)
+            await uow.commit()
+        return moved
 
     @contextlib.asynccontextmanager
     async def locked(self, row: Row) -> AsyncIterator[tuple[UnitOfWork, Row]]:

@@ -17,8 +17,10 @@ point is resumed by the next run.
 
 from __future__ import annotations
 
+import abc
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from typing import ClassVar
 
 import sqlalchemy as sa
 from minio.error import S3Error
@@ -26,7 +28,7 @@ from minio.error import S3Error
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.logging import get_logger
 from visiona.kit.migrations import user_rls_ddl
-from visiona.kit.storage import Storage
+from visiona.kit.storage import Storage, is_missing
 
 log = get_logger(__name__)
 
@@ -122,7 +124,7 @@ async def move_object(storage: Storage, old: str, new: str) -> None:
     try:
         await storage.copy(old, new)
     except S3Error as exc:
-        if exc.code not in ("NoSuchKey", "NoSuchObject", "NotFound"):
+        if not is_missing(exc):
             raise
 
 
@@ -181,3 +183,30 @@ class LegacyKeys:
         if done:
             log.info("storage.legacy_keys_moved", owners=done)
         return done
+
+
+class LegacyRows(abc.ABC):
+    """A service's :data:`RowMover`: its rows that name objects under ``tops``, moved to
+    owner keys by :meth:`move_owned`, and the periodic :class:`LegacyKeys` run over them
+    (:meth:`job`)."""
+
+    tops: ClassVar[tuple[str, ...]]
+
+    def __init__(self, db: Database, storage: Storage) -> None:
+        self.db = db
+        self.storage = storage
+
+    async def move_rows(self, user_id: str, owner: str) -> bool:
+        """Move what the user's rows name; True once nothing is left on an old key."""
+        if "/" in user_id:
+            return True  # never stored under a prefix of its own: nothing to move
+        return await self.move_owned(user_id, owner)
+
+    @abc.abstractmethod
+    async def move_owned(self, user_id: str, owner: str) -> bool:
+        """:meth:`move_rows` for a user whose objects may be under ``<top>/<user id>/``."""
+
+    def job(self, batch: int) -> LegacyKeys:
+        return LegacyKeys(
+            self.db, self.storage, tops=self.tops, move_rows=self.move_rows, batch=batch
+        )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from visiona.kit.errors import InvalidArgument
 
@@ -54,3 +57,35 @@ def parse_id(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, TypeError):
         raise NotFound(f"no {what} {value!r}", code=f"{what}_not_found") from None
+
+
+class Listed(Protocol):
+    created_at: datetime
+    id: uuid.UUID
+
+
+L = TypeVar("L", bound=Listed)
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A page asked for, checked before anything is read (:meth:`of`): the repository reads
+    up to ``fetch`` rows after ``after``, newest first by ``(created_at, id)``, one more than
+    the page so that :meth:`cut` knows whether another page follows."""
+
+    limit: int
+    after: tuple[datetime, uuid.UUID] | None
+
+    @classmethod
+    def of(cls, requested: int, token: str) -> Keyset:
+        return cls(page_size(requested), decode_cursor(token))
+
+    @property
+    def fetch(self) -> int:
+        return self.limit + 1
+
+    def cut(self, rows: Sequence[L]) -> tuple[list[L], str]:
+        """The page, and the cursor of the next one ("" when this is the last)."""
+        page = list(rows[: self.limit])
+        more = len(rows) > self.limit
+        return page, encode_cursor(page[-1].created_at, page[-1].id) if more else ""

@@ -1,8 +1,11 @@
 """Replicate, shared by the services that use it (training, generation): errors, the SDK
 client, and Standard Webhooks verification with the SDK.
 
-Each service keeps its own small port and adapter for what it asks of Replicate; what is the
-same for both lives here.
+Each service keeps its own small port and adapter for what it asks of Replicate (a
+:class:`ReplicateAdapter`); what is the same for both lives here: the SDK client and the
+webhook secrets from the service's settings (:class:`ReplicateServiceSettings`), the calls'
+error handling, a version's existence, and the webhook inbox with its RPC
+(:class:`WebhookIngestRpc`).
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import enum
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 import httpx
 import sqlalchemy as sa
+from pydantic import Field, SecretStr
 from replicate.client import Client
 from replicate.exceptions import ReplicateError
+from replicate.version import Versions
 from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
 
+from visiona.kit.credits import CreditsParticipant
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.errors import (
     DomainError,
@@ -28,7 +35,13 @@ from visiona.kit.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from visiona.kit.grpcserver import require_system
+from visiona.kit.jobs import JobRow, JobSettings, RowJobs
 from visiona.kit.logging import get_logger
+from visiona.kit.owners import LegacyRows
+from visiona.kit.runtime import Runtime
+from visiona.kit.settings import ServiceSettings
+from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
 
@@ -147,6 +160,99 @@ class WebhookSecrets:
                 raise wrap(exc) from exc
             self._secrets = [secret.key]
         return list(self._secrets)
+
+
+class ReplicateServiceSettings(ServiceSettings):
+    """A back service whose paid jobs run at Replicate (training, generation): the account,
+    the webhooks, the jobs' rows (visiona.kit.jobs) and the move of legacy object keys. The
+    service's class sets its env prefix and may change a default."""
+
+    # Replicate: the real API with a token, or the local emulator by base URL.
+    replicate_api_token: SecretStr = SecretStr("")
+    replicate_base_url: str | None = None
+    # Signing secret of Replicate's webhooks; empty means ask the API once
+    # (GET /v1/webhooks/default/secret). During a rotation the previous one is accepted too.
+    replicate_webhook_secret: SecretStr = SecretStr("")
+    replicate_webhook_secret_previous: SecretStr | None = None
+    replicate_webhook_tolerance_s: int = 300
+    # The gateway's public base URL: Replicate posts to <this>/webhooks/replicate.
+    public_webhook_base_url: str = "http://127.0.0.1:8000"
+
+    # Background work on the jobs' rows.
+    work_poll_interval_s: float = 1.0
+    work_batch: int = 8
+    # A step's claim, renewed while it runs: a crashed worker's steps resume after this.
+    work_lease_s: float = 60.0
+    work_max_attempts: int = 8
+    # A running job with no news for this long is asked about (lost webhooks).
+    reconcile_quiet_s: float = 30.0
+    # A job still awaiting credits this long after it asked billing asks again (the request
+    # or billing's answer was lost or dead-lettered); billing holds once per job and answers
+    # a repeated request the same.
+    credits_ask_again_s: float = Field(default=60.0, gt=0)
+
+    # Objects stored before owner keys (visiona.kit.owners) are moved to them: this often,
+    # this many users at a time, until none is left.
+    legacy_keys_interval_s: float = Field(default=60.0, gt=0)
+    legacy_keys_batch: int = Field(default=20, ge=1)
+
+    def job_settings(self) -> JobSettings:
+        """How every row-job of the service claims and retries (its jobs, erasures, exports)."""
+        return JobSettings(
+            poll_interval_s=self.work_poll_interval_s,
+            batch=self.work_batch,
+            lease_s=self.work_lease_s,
+            max_attempts=self.work_max_attempts,
+        )
+
+
+T = TypeVar("T")
+
+
+class ReplicateAdapter:
+    """The SDK's client and the webhook secrets for a service's settings, and the calls every
+    adapter makes the same way; a service's adapter adds what it asks of Replicate."""
+
+    def __init__(self, settings: ReplicateServiceSettings) -> None:
+        self.client = client(
+            settings.replicate_api_token.get_secret_value(), settings.replicate_base_url
+        )
+        previous = settings.replicate_webhook_secret_previous
+        self.secrets = WebhookSecrets(
+            self.client,
+            settings.replicate_webhook_secret.get_secret_value(),
+            previous.get_secret_value() if previous else "",
+        )
+
+    @staticmethod
+    async def call(request: Awaitable[T]) -> T:
+        """The SDK's answer, or its failure as a :class:`ProviderError`."""
+        try:
+            return await request
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise wrap(exc) from exc
+
+    @staticmethod
+    async def call_unless(request: Awaitable[object], statuses: Collection[int]) -> bool:
+        """True when the call succeeded, False when Replicate answered one of ``statuses``
+        (a state that is fine for the caller: already there, already over, gone)."""
+        try:
+            await request
+        except ReplicateError as exc:
+            if exc.status not in statuses:
+                raise wrap(exc) from exc
+            return False
+        except httpx.HTTPError as exc:
+            raise wrap(exc) from exc
+        return True
+
+    async def version_exists(self, version: str) -> bool:
+        """Whether the provider still has ``owner/name:id`` (False only on its 404)."""
+        model, _, version_id = version.partition(":")
+        return await self.call_unless(Versions(self.client, model).async_get(version_id), {404})
+
+    async def webhook_secrets(self) -> list[str]:
+        return await self.secrets.get()
 
 
 def verify_webhook(
@@ -310,6 +416,88 @@ class WebhookInbox:
         return True
 
 
+R = TypeVar("R", bound=JobRow)
+P = TypeVar("P")
+
+
+class ReplicateJobs(RowJobs[R], Generic[R, P]):
+    """A service's paid jobs at Replicate as row-jobs: the storage their files go to, the
+    service's Replicate port (``provider``), its settings (their job timings) and an HTTP
+    client for the provider's files. A provider error is permanent as it says."""
+
+    settings: ReplicateServiceSettings
+
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        provider: P,
+        settings: ReplicateServiceSettings,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(db, settings.job_settings())
+        self.storage = storage
+        self.provider = provider
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def permanent(self, error: BaseException) -> bool:
+        return isinstance(error, ProviderError) and error.permanent
+
+
+def job_webhooks(
+    db: Database,
+    secrets: Callable[[], Awaitable[list[str]]],
+    jobs: RowJobs[R],
+    settings: ReplicateServiceSettings,
+    *,
+    id_column: str,
+    heard: Callable[[R, dict[str, Any], datetime], object],
+) -> WebhookInbox:
+    """Replicate's deliveries about a service's jobs: ``heard(row, payload, now)`` applies one
+    to the row whose ``id_column`` names the provider's job (locked, in the delivery's
+    transaction), saved like any transition (:meth:`RowJobs.record`); the jobs' worker is
+    woken after."""
+
+    async def apply(uow: UnitOfWork, row_id: uuid.UUID, data: dict[str, Any]) -> None:
+        row = await jobs.load(uow, row_id, lock=True)
+        if row is not None:
+            heard(row, data, datetime.now(UTC))
+            await jobs.record(uow, row)
+
+    return WebhookInbox(
+        db,
+        secrets,
+        table=jobs.table,
+        id_column=id_column,
+        tolerance_s=settings.replicate_webhook_tolerance_s,
+        apply=apply,
+        wake=jobs.wake,
+    )
+
+
+class WebhookIngestRpc:
+    """The ``IngestReplicateWebhook`` RPC of a service that takes Replicate's deliveries (the
+    gateway relays them, as the system): a servicer mixin; ``webhook_response`` is the
+    service's generated response message."""
+
+    webhooks: WebhookInbox
+    webhook_response: Callable[..., Any]
+
+    async def IngestReplicateWebhook(self, request: Any, context: Any) -> Any:
+        require_system()
+        new = await self.webhooks.ingest(
+            payload=request.payload,
+            webhook_id=request.webhook_id,
+            timestamp=request.webhook_timestamp,
+            signature=request.webhook_signature,
+        )
+        return self.webhook_response(webhook_id=request.webhook_id, duplicate=not new)
+
+
 async def forget_old_webhooks(db: Database, older_than_days: int = 7) -> int:
     """Webhook ids are kept for dedup well past any retry schedule, then dropped."""
     async with db.single_statement() as conn:
@@ -318,3 +506,24 @@ async def forget_old_webhooks(db: Database, older_than_days: int = 7) -> int:
             (older_than_days,),
         )
         return cur.rowcount or 0
+
+
+def run_paid_jobs(
+    runtime: Runtime,
+    jobs: ReplicateJobs[Any, Any],
+    *,
+    worker: str,
+    credits_consumer: str,
+    credits: CreditsParticipant[Any],
+    legacy: LegacyRows,
+) -> None:
+    """What a service whose paid jobs run at Replicate runs beside its own work: billing's
+    answers about the jobs' credits, the jobs' worker, the expiry of webhook ids and the move
+    of legacy object keys; the jobs' HTTP client is closed at stop."""
+    settings = jobs.settings
+    runtime.add_consumer(credits_consumer, credits.handlers())
+    runtime.add_worker(worker, jobs.run)
+    runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
+    moves = legacy.job(settings.legacy_keys_batch)
+    runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, moves.run_once)
+    runtime.closers.append(jobs.close)

@@ -70,6 +70,15 @@ class Runtime:
         default_factory=dict
     )
 
+    def needs_storage(self) -> Storage:
+        """The S3 storage, for a service that cannot run without it."""
+        if self.storage is None:
+            prefix = self.settings.model_config.get("env_prefix", "")
+            raise RuntimeError(
+                f"the {self.settings.service_name} service needs S3 ({prefix}S3_ENDPOINT)"
+            )
+        return self.storage
+
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
         self.consumers.append(
             EventConsumer.from_settings(self.settings, name, self.db, self.bus, handlers)

@@ -28,6 +28,13 @@ from minio.sse import Sse, SseKMS, SseS3
 from visiona.kit.settings import ServiceSettings
 
 CHUNK = 1024 * 1024
+# What S3 (and MinIO) answer for an object that is not there.
+_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+
+def is_missing(error: BaseException) -> bool:
+    """Whether ``error`` is the store's answer for an object that is not there."""
+    return isinstance(error, S3Error) and error.code in _MISSING
 
 
 def server_side_encryption(
@@ -197,7 +204,7 @@ class Storage:
         try:
             await asyncio.to_thread(self.client.stat_object, self.bucket, key)
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if is_missing(exc):
                 return False
             raise
         return True

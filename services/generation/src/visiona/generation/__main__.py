@@ -13,35 +13,26 @@ from visiona.generation.consumers import (
     webhook_inbox,
 )
 from visiona.generation.grpc_api import GenerationServicer
-from visiona.generation.jobs import legacy_keys
 from visiona.generation.jobs.generation import GenerationJobs
+from visiona.generation.jobs.legacy_keys import GenerationLegacyKeys
 from visiona.generation.jobs.sweep import ObjectSweep
 from visiona.generation.providers.replicate import ReplicatePredictions
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import migrations
-from visiona.kit.owners import LegacyKeys
-from visiona.kit.replicate import forget_old_webhooks
+from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
 
 async def setup(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, GenerationSettings)
-    storage = runtime.storage
-    if storage is None:
-        raise RuntimeError("the generation service needs S3 (GENERATION_S3_ENDPOINT)")
+    storage = runtime.needs_storage()
     predictions = ReplicatePredictions(settings)
     backends = GrpcBackends(settings)
     jobs = GenerationJobs(runtime.db, storage, predictions, settings)
-    inbox = webhook_inbox(
-        runtime.db,
-        predictions,
-        settings.replicate_webhook_tolerance_s,
-        settings.reconcile_quiet_s,
-        jobs.wake,
-    )
+    inbox = webhook_inbox(runtime.db, predictions, jobs, settings)
     generation_pb2_grpc.add_GenerationServiceServicer_to_server(
         GenerationServicer(
             GenerationService(
@@ -52,13 +43,18 @@ async def setup(runtime: Runtime) -> None:
         ),
         runtime.server,
     )
-    runtime.add_consumer(CREDITS_CONSUMER, credits_participant(jobs.wake).handlers())
-    runtime.add_worker("generation-jobs", jobs.run)
+    run_paid_jobs(
+        runtime,
+        jobs,
+        worker="generation-jobs",
+        credits_consumer=CREDITS_CONSUMER,
+        credits=credits_participant(jobs.wake),
+        legacy=GenerationLegacyKeys(runtime.db, storage),
+    )
     erasures, exports = account_jobs(runtime.db, storage, jobs)
     runtime.add_consumer(ACCOUNT_CONSUMER, AccountRequests(erasures.wake, exports.wake).handlers())
     runtime.add_worker("erasure-jobs", erasures.run)
     runtime.add_worker("export-jobs", exports.run)
-    runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
     sweep = ObjectSweep(
         runtime.db,
         storage,
@@ -66,15 +62,7 @@ async def setup(runtime: Runtime) -> None:
         batch=settings.object_sweep_batch,
     )
     runtime.add_periodic("object-sweep", settings.object_sweep_interval_s, sweep.sweep_once)
-    legacy = LegacyKeys(
-        runtime.db,
-        storage,
-        tops=legacy_keys.TOPS,
-        move_rows=legacy_keys.GenerationLegacyKeys(runtime.db, storage).move_rows,
-        batch=settings.legacy_keys_batch,
-    )
-    runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, legacy.run_once)
-    runtime.closers.extend([jobs.close, backends.close])
+    runtime.closers.append(backends.close)
 
 
 SPEC = ServiceSpec(

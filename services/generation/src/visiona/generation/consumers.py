@@ -14,12 +14,13 @@ Replicate or S3 is waited on.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from visiona.generation.config import GenerationSettings
 from visiona.generation.domain.generation import Generation
+from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.providers.replicate import PredictionsPort, ProviderPrediction
 from visiona.generation.repository import account as requests
 from visiona.generation.repository import generation as generations
@@ -32,7 +33,7 @@ from visiona.kit.events import (
     ExportRequestedV1,
 )
 from visiona.kit.logging import get_logger
-from visiona.kit.replicate import WebhookInbox
+from visiona.kit.replicate import WebhookInbox, job_webhooks
 
 log = get_logger(__name__)
 
@@ -52,35 +53,27 @@ def credits_participant(wake: Callable[[], None]) -> CreditsParticipant[Generati
 
 
 def webhook_inbox(
-    db: Database,
-    predictions: PredictionsPort,
-    tolerance_s: int,
-    quiet_s: float,
-    wake: Callable[[], None],
+    db: Database, predictions: PredictionsPort, jobs: GenerationJobs, settings: GenerationSettings
 ) -> WebhookInbox:
     """Replicate's prediction webhooks, applied to the generation whose prediction it is."""
 
-    async def apply(uow: UnitOfWork, gen_id: uuid.UUID, data: dict[str, Any]) -> None:
-        gen = await generations.load(uow, gen_id)
-        if gen is not None:
-            prediction = ProviderPrediction.from_payload(data)
-            gen.apply_provider_status(
-                prediction.status,
-                outputs=prediction.outputs,
-                error=prediction.error,
-                now=datetime.now(UTC),
-                quiet_s=quiet_s,
-            )
-            await generations.save(uow, gen)
+    def heard(gen: Generation, data: dict[str, Any], now: datetime) -> bool:
+        prediction = ProviderPrediction.from_payload(data)
+        return gen.apply_provider_status(
+            prediction.status,
+            outputs=prediction.outputs,
+            error=prediction.error,
+            now=now,
+            quiet_s=settings.reconcile_quiet_s,
+        )
 
-    return WebhookInbox(
+    return job_webhooks(
         db,
         predictions.webhook_secrets,
-        table="generations",
+        jobs,
+        settings,
         id_column="provider_prediction_id",
-        tolerance_s=tolerance_s,
-        apply=apply,
-        wake=wake,
+        heard=heard,
     )
 
 

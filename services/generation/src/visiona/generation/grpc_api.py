@@ -9,9 +9,9 @@ from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import protoenum
-from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
-from visiona.kit.replicate import WebhookInbox
+from visiona.kit.replicate import WebhookInbox, WebhookIngestRpc
 
 
 def image_message(i: ImageView) -> generation_pb2.Image:
@@ -62,7 +62,9 @@ def generation_message(g: Generation, images: list[ImageView]) -> generation_pb2
     return message
 
 
-class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):  # type: ignore[misc]
+class GenerationServicer(WebhookIngestRpc, generation_pb2_grpc.GenerationServiceServicer):  # type: ignore[misc]
+    webhook_response = generation_pb2.IngestReplicateWebhookResponse
+
     def __init__(
         self, generations: GenerationService, gallery: Gallery, webhooks: WebhookInbox
     ) -> None:
@@ -151,19 +153,3 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):  # type
     ) -> generation_pb2.DeleteImageResponse:
         await self.gallery.delete(current_user_id(), request.image_id)
         return generation_pb2.DeleteImageResponse()
-
-    async def IngestReplicateWebhook(
-        self,
-        request: generation_pb2.IngestReplicateWebhookRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> generation_pb2.IngestReplicateWebhookResponse:
-        require_system()
-        new = await self.webhooks.ingest(
-            payload=request.payload,
-            webhook_id=request.webhook_id,
-            timestamp=request.webhook_timestamp,
-            signature=request.webhook_signature,
-        )
-        return generation_pb2.IngestReplicateWebhookResponse(
-            webhook_id=request.webhook_id, duplicate=not new
-        )

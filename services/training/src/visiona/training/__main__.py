@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from visiona.kit import migrations
-from visiona.kit.owners import LegacyKeys
-from visiona.kit.replicate import forget_old_webhooks
+from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.training.account import (
     ACCOUNT_CONSUMER,
@@ -23,7 +22,7 @@ from visiona.training.consumers import (
     webhook_inbox,
 )
 from visiona.training.grpc_api import TrainingServicer
-from visiona.training.jobs import legacy_keys
+from visiona.training.jobs.legacy_keys import TrainingLegacyKeys
 from visiona.training.jobs.model import ModelJobs
 from visiona.training.jobs.retention import sweep_retention
 from visiona.training.jobs.upload_sweep import UploadSweep, remove_abandoned_uploads
@@ -36,9 +35,7 @@ from visiona.training.v1 import training_pb2, training_pb2_grpc
 async def setup(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, TrainingSettings)
-    storage = runtime.storage
-    if storage is None:
-        raise RuntimeError("the training service needs S3 (TRAINING_S3_ENDPOINT)")
+    storage = runtime.needs_storage()
     replicate = ReplicateSdk(settings)
     billing = BillingEntitlements(
         settings.billing_addr, settings.billing_deadline_s, runtime.minter
@@ -46,19 +43,19 @@ async def setup(runtime: Runtime) -> None:
     jobs = ModelJobs(runtime.db, storage, replicate, settings)
     photos = PhotoService(runtime.db, storage, settings)
     models = ModelService(runtime.db, billing, credits_ask_again_s=settings.credits_ask_again_s)
-    webhooks = webhook_inbox(
-        runtime.db,
-        replicate,
-        settings.replicate_webhook_tolerance_s,
-        settings.reconcile_quiet_s,
-        jobs.wake,
-    )
+    webhooks = webhook_inbox(runtime.db, replicate, jobs, settings)
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
         TrainingServicer(photos, models, webhooks, storage), runtime.server
     )
-    runtime.add_consumer(CREDITS_CONSUMER, credits_participant(jobs.wake).handlers())
+    run_paid_jobs(
+        runtime,
+        jobs,
+        worker="model-jobs",
+        credits_consumer=CREDITS_CONSUMER,
+        credits=credits_participant(jobs.wake),
+        legacy=TrainingLegacyKeys(runtime.db, storage),
+    )
     runtime.add_consumer(VERSIONS_CONSUMER, VersionChecks(jobs.wake).handlers())
-    runtime.add_worker("model-jobs", jobs.run)
     erasures = ErasureJobs(runtime.db, storage, settings, wake_models=jobs.wake)
     exports = ExportJobs(runtime.db, storage, settings)
     runtime.add_consumer(ACCOUNT_CONSUMER, account_handlers(erasures, exports))
@@ -75,16 +72,7 @@ async def setup(runtime: Runtime) -> None:
         lambda: remove_abandoned_uploads(runtime.db, storage, settings.upload_abandoned_after_s),
     )
     uploads = UploadSweep(runtime.db, storage, batch=settings.upload_sweep_batch)
-    legacy = LegacyKeys(
-        runtime.db,
-        storage,
-        tops=legacy_keys.TOPS,
-        move_rows=legacy_keys.TrainingLegacyKeys(runtime.db, storage).move_rows,
-        batch=settings.legacy_keys_batch,
-    )
-    runtime.add_periodic("legacy-keys", settings.legacy_keys_interval_s, legacy.run_once)
     runtime.add_periodic("upload-sweep", settings.upload_sweep_interval_s, uploads.sweep_once)
-    runtime.add_periodic("webhook-ids", 3600.0, lambda: forget_old_webhooks(runtime.db))
     runtime.add_periodic(
         "retention",
         settings.retention_sweep_interval_s,
@@ -92,7 +80,7 @@ async def setup(runtime: Runtime) -> None:
             runtime.db, storage, settings.photo_retention_s, batch=settings.retention_batch
         ),
     )
-    runtime.closers.extend([jobs.close, billing.close])
+    runtime.closers.append(billing.close)
 
 
 SPEC = ServiceSpec(

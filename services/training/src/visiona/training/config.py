@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from visiona.kit.jobs import JobSettings
-from visiona.kit.settings import ServiceSettings
+from visiona.kit.replicate import ReplicateServiceSettings
 
 
-class TrainingSettings(ServiceSettings):
+class TrainingSettings(ReplicateServiceSettings):
+    """Replicate's account and webhooks, the background work's timings, asking billing again
+    and the legacy keys' move are the kit's (visiona.kit.replicate.ReplicateServiceSettings)."""
+
     model_config = SettingsConfigDict(env_prefix="TRAINING_", extra="ignore", frozen=True)
 
     service_name: str = "training"
@@ -30,10 +32,6 @@ class TrainingSettings(ServiceSettings):
     # cannot be revoked: a completed slot's key can be posted again until it expires).
     upload_sweep_interval_s: float = Field(default=60.0, gt=0)
     upload_sweep_batch: int = Field(default=500, ge=1)
-    # Objects stored before owner keys (visiona.kit.owners) are moved to them: this often,
-    # this many users at a time, until none is left.
-    legacy_keys_interval_s: float = Field(default=60.0, gt=0)
-    legacy_keys_batch: int = Field(default=20, ge=1)
     max_photos_per_user: int = 300
     # Validation thresholds (see visiona.training.domain.photo.validate_photo).
     min_short_side: int = 512
@@ -41,9 +39,6 @@ class TrainingSettings(ServiceSettings):
     blur_threshold: float = 60.0
     duplicate_distance: int = 6
 
-    # Replicate: the real API with a token, or the local emulator by base URL.
-    replicate_api_token: SecretStr = SecretStr("")
-    replicate_base_url: str | None = None
     # The account that owns destination models, and the trainer.
     replicate_owner: str = "visiona"
     replicate_trainer: str = "ostris/flux-dev-lora-trainer"
@@ -51,33 +46,14 @@ class TrainingSettings(ServiceSettings):
         "d8aa01550cc45369716371bfc0ed16f697fd87eef9d73edcc5e328abcb46c485"
     )
     replicate_hardware: str = "gpu-t4"
-    # Signing secret of Replicate's webhooks; empty means ask the API once
-    # (GET /v1/webhooks/default/secret). During a rotation the previous one is accepted too.
-    replicate_webhook_secret: SecretStr = SecretStr("")
-    replicate_webhook_secret_previous: SecretStr | None = None
-    replicate_webhook_tolerance_s: int = 300
-    # The gateway's public base URL: Replicate posts to <this>/webhooks/replicate.
-    public_webhook_base_url: str = "http://127.0.0.1:8000"
     # Largest LoRA weights file copied from the provider (a Flux LoRA is tens to hundreds of MB).
     max_weights_bytes: int = 2 * 1024 * 1024 * 1024
     # How long the provider may fetch the dataset through its presigned URL.
     dataset_url_ttl_s: int = 3600
 
-    # Background work (launch, reconcile, copy weights, cancel, purge).
-    work_poll_interval_s: float = 1.0
-    work_batch: int = 8
-    # A step's claim, renewed while it runs: a crashed worker's steps resume after this.
-    work_lease_s: float = 60.0
-    work_max_attempts: int = 8
-    # A running training with no news for this long is asked about (lost webhooks).
-    reconcile_quiet_s: float = 30.0
     # A ready model's trained version is asked about this often; one the provider no longer
     # has makes the model unavailable (a refused prediction has it asked at once).
     version_check_interval_s: float = Field(default=6 * 3600.0, gt=0)
-    # A model still awaiting credits this long after it asked billing asks again (the request
-    # or billing's answer was lost or dead-lettered); billing holds once per training and
-    # answers a repeated request the same.
-    credits_ask_again_s: float = Field(default=60.0, gt=0)
 
     # Account erasure (visiona.training.account): how often a round waiting for the model
     # purges it started looks again, and how long the answer given to a round (no user in it)
@@ -94,12 +70,3 @@ class TrainingSettings(ServiceSettings):
     retention_sweep_interval_s: float = Field(default=3600.0, gt=0)
     # Rows examined per query of the sweep.
     retention_batch: int = Field(default=50, ge=1)
-
-    def job_settings(self) -> JobSettings:
-        """How every row-job of the service claims and retries (models, erasures, exports)."""
-        return JobSettings(
-            poll_interval_s=self.work_poll_interval_s,
-            batch=self.work_batch,
-            lease_s=self.work_lease_s,
-            max_attempts=self.work_max_attempts,
-        )

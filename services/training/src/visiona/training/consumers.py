@@ -16,7 +16,6 @@ Each handler loads the model, calls one transition of the aggregate
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +28,10 @@ from visiona.kit.events import (
     ModelVersionMissingV1,
 )
 from visiona.kit.logging import get_logger
-from visiona.kit.replicate import WebhookInbox
+from visiona.kit.replicate import WebhookInbox, job_webhooks
+from visiona.training.config import TrainingSettings
 from visiona.training.domain.model import Model, ProviderTraining
+from visiona.training.jobs.model import ModelJobs
 from visiona.training.providers.replicate import ReplicatePort
 from visiona.training.repository import model as repo
 
@@ -76,26 +77,14 @@ class VersionChecks:
 
 
 def webhook_inbox(
-    db: Database,
-    replicate: ReplicatePort,
-    tolerance_s: int,
-    quiet_s: float,
-    wake: Callable[[], None],
+    db: Database, replicate: ReplicatePort, jobs: ModelJobs, settings: TrainingSettings
 ) -> WebhookInbox:
     """Replicate's training webhooks, applied to the model whose training it is."""
 
-    async def apply(uow: UnitOfWork, model_id: uuid.UUID, data: dict[str, Any]) -> None:
-        model = await repo.load(uow, model_id)
-        if model is not None:
-            model.apply_provider_status(ProviderTraining.from_payload(data), quiet_s, _now())
-            await repo.save(uow, model)
+    def heard(model: Model, data: dict[str, Any], now: datetime) -> bool:
+        training = ProviderTraining.from_payload(data)
+        return model.apply_provider_status(training, settings.reconcile_quiet_s, now)
 
-    return WebhookInbox(
-        db,
-        replicate.webhook_secrets,
-        table="models",
-        id_column="provider_training_id",
-        tolerance_s=tolerance_s,
-        apply=apply,
-        wake=wake,
+    return job_webhooks(
+        db, replicate.webhook_secrets, jobs, settings, id_column="provider_training_id", heard=heard
     )

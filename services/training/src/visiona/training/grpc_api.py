@@ -8,9 +8,9 @@ import grpc
 
 from visiona.kit import protoenum
 from visiona.kit.errors import InvalidArgument
-from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
-from visiona.kit.replicate import WebhookInbox
+from visiona.kit.replicate import WebhookInbox, WebhookIngestRpc
 from visiona.kit.storage import Storage
 from visiona.training.domain.model import Model
 from visiona.training.service.model import ModelService
@@ -64,7 +64,9 @@ def model_message(m: Model) -> training_pb2.Model:
     )
 
 
-class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: ignore[misc]
+class TrainingServicer(WebhookIngestRpc, training_pb2_grpc.TrainingServiceServicer):  # type: ignore[misc]
+    webhook_response = training_pb2.IngestReplicateWebhookResponse
+
     def __init__(
         self,
         photos: PhotoService,
@@ -174,19 +176,3 @@ class TrainingServicer(training_pb2_grpc.TrainingServiceServicer):  # type: igno
     ) -> training_pb2.DeleteModelResponse:
         await self.models.delete(current_user_id(), request.model_id)
         return training_pb2.DeleteModelResponse()
-
-    async def IngestReplicateWebhook(
-        self,
-        request: training_pb2.IngestReplicateWebhookRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> training_pb2.IngestReplicateWebhookResponse:
-        require_system()
-        new = await self.webhooks.ingest(
-            payload=request.payload,
-            webhook_id=request.webhook_id,
-            timestamp=request.webhook_timestamp,
-            signature=request.webhook_signature,
-        )
-        return training_pb2.IngestReplicateWebhookResponse(
-            webhook_id=request.webhook_id, duplicate=not new
-        )

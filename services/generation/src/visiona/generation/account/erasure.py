@@ -27,9 +27,7 @@ Replicate's own retention, out of our reach.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from visiona.generation.account.export import SERVICE
 from visiona.generation.domain.image import owner_images_prefix
@@ -37,8 +35,8 @@ from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.repository import account as requests
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository.account import ERASURES, ErasureRecord
-from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.erasure import export_prefix, forget_published_events
+from visiona.kit.db import Database
+from visiona.kit.erasure import export_prefix, forget_published_events, unpublished_events
 from visiona.kit.events import GenerationAccountPurgedV1
 from visiona.kit.jobs import JobSettings, RowJobs
 from visiona.kit.logging import get_logger
@@ -54,7 +52,7 @@ RECHECK_S = 0.5
 
 
 class ErasureJobs(RowJobs[ErasureRecord]):
-    table = "erasures"
+    rows = ERASURES
     name = "erasure"
 
     def __init__(
@@ -67,12 +65,6 @@ class ErasureJobs(RowJobs[ErasureRecord]):
         super().__init__(db, settings)
         self.storage = storage
         self.generations = generations
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ErasureRecord | None:
-        return await ERASURES.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: ErasureRecord, **changes: Any) -> None:
-        await ERASURES.save(uow, row, **changes)
 
     async def step_purge(self, erasure: ErasureRecord) -> None:
         await self._stop_work(erasure.user_id)
@@ -152,7 +144,7 @@ class ErasureJobs(RowJobs[ErasureRecord]):
                 await self.save(uow, current, work_after=datetime.now(UTC))
                 await uow.commit()
                 return
-            unpublished = await requests.unpublished_events(uow, current.user_id)
+            unpublished = await unpublished_events(uow, current.user_id)
             if unpublished:
                 # An event naming the user is still on its way: forget it once it is out.
                 await self.save(

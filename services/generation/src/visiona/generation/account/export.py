@@ -10,15 +10,12 @@ server-side copy of every full image as ``files/images/<image id>.<ext>``, then
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import PurePosixPath
 from typing import Any
 
-from minio.error import S3Error
-
 from visiona.generation.repository import account as requests
 from visiona.generation.repository.account import EXPORTS, ExportRecord
-from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.db import Database
 from visiona.kit.erasure import ExportPart
 from visiona.kit.events import GenerationAccountExportedV1
 from visiona.kit.jobs import JobSettings, RowJobs
@@ -30,22 +27,15 @@ log = get_logger(__name__)
 SERVICE = "generation"
 # Server-side copies of one export in flight at once.
 EXPORT_COPIES = 8
-_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
 class ExportJobs(RowJobs[ExportRecord]):
-    table = "exports"
+    rows = EXPORTS
     name = "export"
 
     def __init__(self, db: Database, storage: Storage, settings: JobSettings) -> None:
         super().__init__(db, settings)
         self.storage = storage
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ExportRecord | None:
-        return await EXPORTS.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: ExportRecord, **changes: Any) -> None:
-        await EXPORTS.save(uow, row, **changes)
 
     async def step_export(self, export: ExportRecord) -> None:
         part = ExportPart(self.storage, export.id, SERVICE)
@@ -57,12 +47,8 @@ class ExportJobs(RowJobs[ExportRecord]):
         async def copy(image: dict[str, Any]) -> dict[str, Any] | None:
             name = f"images/{image['id']}{PurePosixPath(image['object_key']).suffix}"
             async with gate:
-                try:
-                    await part.add_file(image["object_key"], name)
-                except S3Error as exc:
-                    if exc.code in _MISSING:
-                        return None  # deleted by the user since
-                    raise
+                if not await part.add_file_if_present(image["object_key"], name):
+                    return None  # deleted by the user since
             fields = {k: v for k, v in image.items() if k != "object_key"}
             return fields | {"file": f"files/{name}"}
 

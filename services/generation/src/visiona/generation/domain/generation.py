@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from visiona.kit.aggregate import ProviderJob
 from visiona.kit.events import (
-    Event,
     GenerationCanceledV1,
     GenerationFailedV1,
     GenerationRequestedV1,
@@ -125,12 +125,13 @@ PROVIDER_CANCELED = "provider_canceled"
 
 
 @dataclass
-class Generation:
+class Generation(ProviderJob):
     """One generation as stored: the dataclass's fields are the row's columns (and its
-    equality), the pending changes and events are not."""
+    equality; the columns every paid provider job has are ProviderJob's), the pending changes
+    and events are not."""
 
-    id: uuid.UUID
-    user_id: str
+    launch_status = GenerationStatus.QUEUED.value
+
     model_id: uuid.UUID
     version: str
     prompt: str
@@ -144,48 +145,16 @@ class Generation:
     seed: int | None
     lora_scale: float
     output_format: str
-    status: str
-    hold_id: uuid.UUID | None
     provider_prediction_id: str | None
-    provider_status: str | None
-    launch_attempted_at: datetime | None
     output_urls: list[str]
     delivered: int
-    failure_reason: str | None
-    failure_message: str | None
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-    provider_seen_at: datetime | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-
-    def __post_init__(self) -> None:
-        # Not fields: they are no columns.
-        self._changes: dict[str, Any] = {}
-        self._events: list[Event] = []
-
-    # -- what the repository collects ----------------------------------------------------------
-
-    def pull_changes(self) -> dict[str, Any]:
-        """The columns changed since the last pull (or the load), with their new values."""
-        changes, self._changes = self._changes, {}
-        return changes
-
-    def pull_events(self) -> list[Event]:
-        """The events raised since the last pull, in order."""
-        events, self._events = self._events, []
-        return events
-
-    def _set(self, **changes: Any) -> None:
-        for name, value in changes.items():
-            setattr(self, name, value)
-        self._changes |= changes
 
     # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def _ids(self) -> dict[str, Any]:
+        """What every event of the generation names: its user and the generation."""
+        return {"user_id": self.user_id, "generation_id": self.id}
 
     @property
     def state(self) -> GenerationStatus:
@@ -201,80 +170,16 @@ class Generation:
         """The generation's request to billing (billing holds once per generation and answers
         a repeated request the same)."""
         return GenerationRequestedV1(
-            user_id=self.user_id,
-            generation_id=self.id,
-            model_id=self.model_id,
-            num_outputs=self.num_outputs,
+            **self._ids, model_id=self.model_id, num_outputs=self.num_outputs
         )
 
-    # -- billing's answers ---------------------------------------------------------------------
-
-    def credits_reserved(self, hold_id: uuid.UUID, now: datetime) -> bool:
-        """Billing holds the credits: the generation is queued for its launch. A reservation
-        that arrives after the generation ended is answered with its outcome again, so that
-        billing releases the hold at once (True only when the generation was queued)."""
-        if self.state is GenerationStatus.AWAITING_CREDITS:
-            self._set(
-                status=GenerationStatus.QUEUED.value,
-                hold_id=hold_id,
-                work="launch",
-                work_after=now,
-                work_attempts=0,
-            )
-            return True
-        if self.state is GenerationStatus.CANCELED:
-            self._events.append(self._canceled(self.failure_reason or "canceled"))
-        elif self.state is GenerationStatus.FAILED:
-            self._events.append(self._failed(self.failure_reason or "failed"))
-        return False
-
-    def credits_rejected(self, reason: str, message: str, now: datetime) -> bool:
-        """Billing held nothing: the generation fails (only while it awaited the answer)."""
-        if self.state is not GenerationStatus.AWAITING_CREDITS:
-            return False
-        return self.fail(reason, message, now)
+    # -- billing's answers (the rest, and failing or canceling, are ProviderJob's) -------------
 
     def hold_expired(self, now: datetime) -> bool:
         """The generation outlived its hold."""
         return self.fail(HOLD_EXPIRED, "the generation ran past its paid time", now)
 
-    def ask_credits_again(self, now: datetime, after_s: float) -> bool:
-        """Still no answer from billing: the request goes out again (a new event, the same
-        generation), and again ``after_s`` later unless an answer comes."""
-        if self.state is not GenerationStatus.AWAITING_CREDITS or self.work != "ask_credits":
-            return False
-        self._events.append(self.credits_request())
-        self._set(work_after=now + timedelta(seconds=after_s))
-        return True
-
     # -- the outcomes --------------------------------------------------------------------------
-
-    def fail(self, reason: str, message: str, now: datetime) -> bool:
-        """End without images (beyond those already stored, which are paid for)."""
-        if self.state.terminal:
-            return False
-        self._set(
-            status=GenerationStatus.FAILED.value,
-            failure_reason=reason,
-            failure_message=message[:500],
-            finished_at=now,
-            **self._stop_work(now),
-        )
-        self._events.append(self._failed(reason))
-        return True
-
-    def cancel(self, now: datetime, reason: str = CANCELED_BY_USER) -> bool:
-        if self.state.terminal:
-            return False
-        self._set(
-            status=GenerationStatus.CANCELED.value,
-            failure_reason=reason,
-            failure_message=None,
-            finished_at=now,
-            **self._stop_work(now),
-        )
-        self._events.append(self._canceled(reason))
-        return True
 
     def succeed(self, delivered: int, now: datetime) -> bool:
         """Every output that could be stored is: succeeded with ``delivered`` images (billing
@@ -291,13 +196,8 @@ class Generation:
             work=None,
             work_after=None,
         )
-        self._events.append(
-            GenerationSucceededV1(
-                user_id=self.user_id,
-                generation_id=self.id,
-                requested=self.num_outputs,
-                delivered=delivered,
-            )
+        self._raise(
+            GenerationSucceededV1(**self._ids, requested=self.num_outputs, delivered=delivered)
         )
         return True
 
@@ -310,37 +210,16 @@ class Generation:
             "train the model again",
             now,
         )
-        self._events.append(
-            ModelVersionMissingV1(
-                user_id=self.user_id, model_id=self.model_id, generation_id=self.id
-            )
-        )
+        self._raise(ModelVersionMissingV1(**self._ids, model_id=self.model_id))
         return failed
 
-    def _stop_work(self, now: datetime) -> dict[str, Any]:
-        """An ended generation's job: cancel its prediction if one may run, else nothing."""
-        if self.provider_running:
-            return {"work": "cancel", "work_after": now, "work_attempts": 0}
-        return {"work": None, "work_after": None}
-
     def _failed(self, reason: str) -> GenerationFailedV1:
-        return GenerationFailedV1(
-            user_id=self.user_id, generation_id=self.id, reason=reason, delivered=self.delivered
-        )
+        return GenerationFailedV1(**self._ids, reason=reason, delivered=self.delivered)
 
     def _canceled(self, reason: str) -> GenerationCanceledV1:
-        return GenerationCanceledV1(
-            user_id=self.user_id, generation_id=self.id, reason=reason, delivered=self.delivered
-        )
+        return GenerationCanceledV1(**self._ids, reason=reason, delivered=self.delivered)
 
     # -- the provider --------------------------------------------------------------------------
-
-    def launch_attempted(self, now: datetime) -> bool:
-        """A prediction is about to be started (recorded first: its answer may be lost)."""
-        if self.state is not GenerationStatus.QUEUED:
-            return False
-        self._set(launch_attempted_at=now)
-        return True
 
     def launched(
         self, prediction_id: str, provider_status: str, now: datetime, quiet_s: float
@@ -371,9 +250,7 @@ class Generation:
         was heard are always recorded (a poll waits ``quiet_s`` again); True when the
         generation itself moved (a status, outputs to ingest, an outcome), False for a stale or
         repeated update."""
-        self._set(provider_seen_at=now, provider_status=status)
-        if self.work == "poll":
-            self._set(work_after=now + timedelta(seconds=quiet_s))
+        self._heard(status, quiet_s, now)
         target = PROVIDER_STATUS.get(status)
         if self.state.terminal or target is None:
             return False
@@ -403,20 +280,6 @@ class Generation:
         if target is GenerationStatus.FAILED:
             return self.fail(provider_failure_reason(error), error or "the image model failed", now)
         return self.cancel(now, PROVIDER_CANCELED)
-
-    def stop_polling(self) -> bool:
-        """A poll that found the generation ended: nothing more to ask the provider."""
-        if self.work != "poll" or not self.state.terminal:
-            return False
-        self._set(work=None, work_after=None)
-        return True
-
-    def canceled_at_provider(self) -> bool:
-        """The cancel step told the provider (or there was nothing to tell)."""
-        if self.work != "cancel":
-            return False
-        self._set(work=None, work_after=None, provider_status="canceled")
-        return True
 
     # -- the outputs ---------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ prediction, poll a quiet one (lost webhooks), ingest the outputs, cancel at the 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,12 +32,11 @@ from visiona.generation.providers.replicate import PredictionsPort
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository import image as images
 from visiona.generation.service.image import OutputGone, copy_output
-from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import JobSettings, RowJobs, Vanished
+from visiona.kit.db import UnitOfWork
+from visiona.kit.jobs import Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key_of
-from visiona.kit.replicate import ProviderError
-from visiona.kit.storage import Storage
+from visiona.kit.replicate import ProviderError, ReplicateJobs
 
 log = get_logger(__name__)
 
@@ -55,48 +53,18 @@ class VersionMissing(ProviderError):
         super().__init__(f"the provider no longer has the model's version {version}", status=404)
 
 
-class GenerationJobs(RowJobs[Generation]):
-    table = "generations"
+class GenerationJobs(ReplicateJobs[Generation, PredictionsPort]):
+    rows = generations.ROWS
     name = "generation"
+    settings: GenerationSettings
 
-    def __init__(
-        self,
-        db: Database,
-        storage: Storage,
-        predictions: PredictionsPort,
-        settings: GenerationSettings,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            db,
-            JobSettings(
-                poll_interval_s=settings.work_poll_interval_s,
-                batch=settings.work_batch,
-                lease_s=settings.work_lease_s,
-                max_attempts=settings.work_max_attempts,
-            ),
-        )
-        self.storage = storage
-        self.predictions = predictions
-        self.settings = settings
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Generation | None:
-        return await generations.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: Generation, **changes: Any) -> None:
-        await generations.update(uow, row, **changes)
+    async def record(self, uow: UnitOfWork, row: Generation) -> None:
+        await generations.save(uow, row)
 
     def max_attempts(self, kind: str) -> int:
         if kind == "ingest":
             return self.settings.ingest_max_attempts
         return self.settings.work_max_attempts
-
-    def permanent(self, error: BaseException) -> bool:
-        return isinstance(error, ProviderError) and error.permanent
 
     async def give_up(
         self, uow: UnitOfWork, row: Generation, kind: str, error: BaseException
@@ -114,18 +82,16 @@ class GenerationJobs(RowJobs[Generation]):
             row.fail("provider_lost", str(error), now)
         else:
             return False
-        await generations.save(uow, row)
+        await self.record(uow, row)
         return True
 
     # -- steps ---------------------------------------------------------------------------------
 
     async def step_ask_credits(self, gen: Generation) -> None:
-        async with self.locked(gen) as (uow, current):
-            if not current.ask_credits_again(datetime.now(UTC), self.settings.credits_ask_again_s):
-                return
-            await generations.save(uow, current)
-            await uow.commit()
-        log.info("generation.credits_asked_again", generation_id=str(gen.id))
+        if await self.transition(
+            gen, lambda g: g.ask_credits_again(self.settings.credits_ask_again_s, datetime.now(UTC))
+        ):
+            log.info("generation.credits_asked_again", generation_id=str(gen.id))
 
     async def step_launch(self, gen: Generation) -> None:
         if gen.state is not GenerationStatus.QUEUED or gen.provider_prediction_id is not None:
@@ -133,17 +99,14 @@ class GenerationJobs(RowJobs[Generation]):
         version = version_id(gen.version)
         prediction = None
         if gen.launch_attempted_at is not None:
-            prediction = await self.predictions.find(
+            prediction = await self.provider.find(
                 version=version, prompt=gen.final_prompt, since=gen.launch_attempted_at
             )
             if prediction is not None:
                 log.info("generation.adopted", generation_id=str(gen.id))
         if prediction is None:
-            async with self.locked(gen) as (uow, current):
-                if not current.launch_attempted(datetime.now(UTC)):
-                    return
-                await generations.save(uow, current)
-                await uow.commit()
+            if not await self.transition(gen, lambda g: g.launch_attempted(datetime.now(UTC))):
+                return
             inputs: dict[str, Any] = {
                 "prompt": gen.final_prompt,
                 "num_outputs": gen.num_outputs,
@@ -161,31 +124,29 @@ class GenerationJobs(RowJobs[Generation]):
                 + "/webhooks/replicate?service=generation"
             )
             try:
-                prediction = await self.predictions.start(
+                prediction = await self.provider.start(
                     version=version, inputs=inputs, webhook=webhook
                 )
             except ProviderError as exc:
                 # Refused for the version (Replicate: 422 "Invalid version or not permitted",
                 # or 404): is it really gone? Only the provider's 404 for it says so.
-                if exc.status in (404, 422) and not await self.predictions.version_exists(
-                    gen.version
-                ):
+                if exc.status in (404, 422) and not await self.provider.version_exists(gen.version):
                     raise VersionMissing(gen.version) from exc
                 raise
         try:
-            async with self.locked(gen) as (uow, current):
-                current.launched(
+            await self.transition(
+                gen,
+                lambda g: g.launched(
                     prediction.id,
                     prediction.status,
                     datetime.now(UTC),
                     self.settings.reconcile_quiet_s,
-                )
-                await generations.save(uow, current)
-                await uow.commit()
+                ),
+            )
         except Vanished:
             # Erased while the prediction was being started: nobody else knows its id.
             try:
-                await self.predictions.cancel(prediction.id)
+                await self.provider.cancel(prediction.id)
             except ProviderError as exc:
                 log.warning("generation.orphan_not_canceled", error=str(exc))
             raise
@@ -194,9 +155,10 @@ class GenerationJobs(RowJobs[Generation]):
     async def step_poll(self, gen: Generation) -> None:
         if gen.provider_prediction_id is None:
             return
-        prediction = await self.predictions.get(gen.provider_prediction_id)
-        async with self.locked(gen) as (uow, current):
-            current.apply_provider_status(
+        prediction = await self.provider.get(gen.provider_prediction_id)
+
+        def polled(current: Generation) -> bool:
+            moved = current.apply_provider_status(
                 prediction.status,
                 outputs=prediction.outputs,
                 error=prediction.error,
@@ -204,8 +166,9 @@ class GenerationJobs(RowJobs[Generation]):
                 quiet_s=self.settings.reconcile_quiet_s,
             )
             current.stop_polling()
-            await generations.save(uow, current)
-            await uow.commit()
+            return moved
+
+        await self.transition(gen, polled)
 
     async def step_ingest(self, gen: Generation) -> None:
         if gen.state.terminal:
@@ -294,7 +257,7 @@ class GenerationJobs(RowJobs[Generation]):
         changes nothing, so this may run again."""
         prediction_id = gen.provider_prediction_id
         if prediction_id is None and gen.launch_attempted_at is not None:
-            found = await self.predictions.find(
+            found = await self.provider.find(
                 version=version_id(gen.version),
                 prompt=gen.final_prompt,
                 since=gen.launch_attempted_at,
@@ -302,15 +265,12 @@ class GenerationJobs(RowJobs[Generation]):
             prediction_id = found.id if found else None
         if prediction_id is None:
             return False
-        await self.predictions.cancel(prediction_id)
+        await self.provider.cancel(prediction_id)
         return True
 
     async def step_cancel(self, gen: Generation) -> None:
         await self.cancel_at_provider(gen)
-        async with self.locked(gen) as (uow, current):
-            current.canceled_at_provider()
-            await generations.save(uow, current)
-            await uow.commit()
+        await self.transition(gen, lambda g: g.canceled_at_provider())
 
     async def _drop(self, images: list[StoredImage]) -> None:
         """Objects copied for a generation that ended meanwhile: no row will ever name them."""

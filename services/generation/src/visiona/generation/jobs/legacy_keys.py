@@ -13,22 +13,15 @@ import uuid
 
 from visiona.generation.repository import generation as generations
 from visiona.generation.repository import image as images
-from visiona.kit.db import Database
-from visiona.kit.owners import move_object, rekeyed
-from visiona.kit.storage import Storage
+from visiona.kit.owners import LegacyRows, move_object, rekeyed
 
 TOPS = ("images",)
 
 
-class GenerationLegacyKeys:
-    def __init__(self, db: Database, storage: Storage) -> None:
-        self.db = db
-        self.storage = storage
+class GenerationLegacyKeys(LegacyRows):
+    tops = TOPS
 
-    async def move_rows(self, user_id: str, owner: str) -> bool:
-        """Move what the user's image rows name; True once nothing is left on an old key."""
-        if "/" in user_id:
-            return True  # never stored under a prefix of its own: nothing to move
+    async def move_owned(self, user_id: str, owner: str) -> bool:
         async with self.db.uow(user_id) as uow:
             found = await images.generations_on_old_keys(uow, f"images/{user_id}/")
         done = True

@@ -7,13 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import httpx
-from replicate.exceptions import ReplicateError
-from replicate.version import Versions
-
-from visiona.generation.config import GenerationSettings
 from visiona.generation.domain.generation import output_urls
-from visiona.kit.replicate import WebhookSecrets, client, wrap
+from visiona.kit.replicate import ReplicateAdapter
 
 
 @dataclass(frozen=True)
@@ -76,30 +71,18 @@ def first_lost(
     return None
 
 
-class ReplicatePredictions:
-    def __init__(self, settings: GenerationSettings) -> None:
-        self.client = client(
-            settings.replicate_api_token.get_secret_value(), settings.replicate_base_url
-        )
-        previous = settings.replicate_webhook_secret_previous
-        self.secrets = WebhookSecrets(
-            self.client,
-            settings.replicate_webhook_secret.get_secret_value(),
-            previous.get_secret_value() if previous else "",
-        )
-
+class ReplicatePredictions(ReplicateAdapter):
     async def start(
         self, *, version: str, inputs: Mapping[str, Any], webhook: str
     ) -> ProviderPrediction:
-        try:
-            prediction = await self.client.predictions.async_create(
+        prediction = await self.call(
+            self.client.predictions.async_create(
                 version=version,
                 input=dict(inputs),
                 webhook=webhook,
                 webhook_events_filter=["start", "completed"],
             )
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise wrap(exc) from exc
+        )
         return ProviderPrediction.from_payload(prediction.dict())
 
     async def find(
@@ -107,44 +90,17 @@ class ReplicatePredictions:
     ) -> ProviderPrediction | None:
         """A prediction we started but never heard the answer of: same version and prompt,
         created after our attempt, among the newest ones."""
-        try:
-            page = await self.client.predictions.async_list()
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise wrap(exc) from exc
+        page = await self.call(self.client.predictions.async_list())
         listed = (ProviderPrediction.from_payload(p.dict()) for p in page.results)
         return first_lost(listed, version=version, prompt=prompt, since=since)
 
     async def get(self, prediction_id: str) -> ProviderPrediction:
-        try:
-            prediction = await self.client.predictions.async_get(prediction_id)
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise wrap(exc) from exc
+        prediction = await self.call(self.client.predictions.async_get(prediction_id))
         return ProviderPrediction.from_payload(prediction.dict())
 
     async def cancel(self, prediction_id: str) -> None:
-        try:
-            await self.client.predictions.async_cancel(prediction_id)
-        except ReplicateError as exc:
-            if exc.status not in (404, 409, 422):
-                raise wrap(exc) from exc
-        except httpx.HTTPError as exc:
-            raise wrap(exc) from exc
-
-    async def version_exists(self, version: str) -> bool:
-        """Whether the provider still has ``owner/name:id`` (False only on its 404)."""
-        model, _, version_id = version.partition(":")
-        try:
-            await Versions(self.client, model).async_get(version_id)
-        except ReplicateError as exc:
-            if exc.status == 404:
-                return False
-            raise wrap(exc) from exc
-        except httpx.HTTPError as exc:
-            raise wrap(exc) from exc
-        return True
-
-    async def webhook_secrets(self) -> list[str]:
-        return await self.secrets.get()
+        # Already finished (or gone): nothing left to stop.
+        await self.call_unless(self.client.predictions.async_cancel(prediction_id), {404, 409, 422})
 
 
 def _parse_time(value: str | None) -> datetime | None:

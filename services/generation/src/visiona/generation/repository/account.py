@@ -143,20 +143,6 @@ async def export_ids(uow: UnitOfWork) -> list[uuid.UUID]:
     return [r[0] for r in await uow.session.execute(sa.text("SELECT id FROM exports"))]
 
 
-async def unpublished_events(uow: UnitOfWork, user_id: str) -> int:
-    """Outbox rows naming the user that the relay has not published yet."""
-    count = (
-        await uow.session.execute(
-            sa.text(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL "
-                "AND payload->>'user_id' = :user"
-            ),
-            {"user": user_id},
-        )
-    ).scalar_one()
-    return int(count)
-
-
 async def delete_user_rows(uow: UnitOfWork) -> int:
     """Delete the user's webhook records, images, generations and exports; how many rows."""
     removed = 0

@@ -4,7 +4,6 @@ work, its outcome events emitted into the same transaction (the outbox)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,18 +16,15 @@ from visiona.kit.events import (
     GenerationFailedV1,
     GenerationSucceededV1,
 )
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import RowStore, lock_user_scope
 
 log = get_logger(__name__)
 
 ROWS = RowStore("generations", Generation)
-SELECT = ROWS.select
-record = ROWS.record
-
-
-async def load(uow: UnitOfWork, gen_id: uuid.UUID, *, lock: bool = True) -> Generation | None:
-    return await ROWS.load(uow, gen_id, lock=lock)
+load = ROWS.load
 
 
 async def save(uow: UnitOfWork, gen: Generation) -> None:
@@ -38,11 +34,6 @@ async def save(uow: UnitOfWork, gen: Generation) -> None:
     for event in gen.pull_events():
         uow.emit(event)
         _log_outcome(event)
-
-
-async def update(uow: UnitOfWork, gen: Generation, **changes: Any) -> None:
-    """Write job bookkeeping columns (lease, attempts) the aggregate does not own."""
-    await ROWS.save(uow, gen, **changes)
 
 
 def _log_outcome(event: Event) -> None:
@@ -59,27 +50,14 @@ def _log_outcome(event: Event) -> None:
         )
 
 
-async def made_with(
-    uow: UnitOfWork, user_id: str, key: str
-) -> tuple[uuid.UUID, bytes | memoryview] | None:
-    """The generation the user's idempotency key made, with its request's fingerprint."""
-    row = (
-        await uow.session.execute(
-            sa.text(
-                "SELECT id, request_fingerprint FROM generations "
-                "WHERE user_id = :u AND idempotency_key = :k"
-            ),
-            {"u": user_id, "k": key},
-        )
-    ).first()
-    return None if row is None else (row.id, row.request_fingerprint)
+async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey | None) -> Generation | None:
+    """The generation the user's idempotency key made, if any (refused for another request)."""
+    return await ROWS.made_with(uow, user_id, key)
 
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """Serialise the user's new generations (their limit, their idempotency keys)."""
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('generations:' || :u))"), {"u": user_id}
-    )
+    await lock_user_scope(uow, "generations", user_id)
 
 
 async def count_unfinished(uow: UnitOfWork) -> int:
@@ -113,27 +91,17 @@ async def insert(uow: UnitOfWork, *, ask_again_s: float, **values: Any) -> None:
     )
 
 
-async def page(
-    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[Generation]:
-    """Up to ``limit`` generations, newest first, after the keyset cursor ``after``."""
-    where = ""
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        where = "WHERE (created_at, id) < (:at, :id)"
-        params |= {"at": after[0], "id": after[1]}
-    rows = await uow.session.execute(
-        sa.text(f"{SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"), params
-    )
-    return [record(r) for r in rows]
+async def page(uow: UnitOfWork, keyset: Keyset) -> list[Generation]:
+    """A page of the user's generations, newest first."""
+    return await ROWS.page(uow, keyset)
 
 
 async def at_provider(uow: UnitOfWork, *, lock: bool) -> list[Generation]:
     """The user's generations whose prediction may still run at the provider."""
     rows = await uow.session.execute(
-        sa.text(f"{SELECT} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
+        sa.text(f"{ROWS.select} ORDER BY created_at{' FOR UPDATE' if lock else ''}")
     )
-    return [gen for gen in map(record, rows) if gen.provider_running]
+    return [gen for gen in map(ROWS.record, rows) if gen.provider_running]
 
 
 async def lock_id(uow: UnitOfWork, gen_id: uuid.UUID) -> None:

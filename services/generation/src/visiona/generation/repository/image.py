@@ -4,7 +4,6 @@ the gallery's reads (each image with its generation's final prompt)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +11,8 @@ import sqlalchemy as sa
 from visiona.generation.domain.generation import Generation
 from visiona.generation.domain.image import StoredImage
 from visiona.kit.db import UnitOfWork
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import keyset_page, set_moved_keys
 
 _COLUMNS = (
     "i.id, i.generation_id, i.model_id, i.idx, i.object_key, i.thumbnail_key, i.content_type, "
@@ -80,32 +81,18 @@ async def of_generation(uow: UnitOfWork, gen_id: uuid.UUID) -> list[Any]:
 
 
 async def page(
-    uow: UnitOfWork,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-    *,
-    model_id: uuid.UUID | None,
-    favourites_only: bool,
+    uow: UnitOfWork, keyset: Keyset, *, model_id: uuid.UUID | None, favourites_only: bool
 ) -> list[Any]:
-    """Up to ``limit`` images, newest first, after the keyset cursor ``after``."""
-    where: list[str] = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        where.append("(i.created_at, i.id) < (:at, :id)")
-        params |= {"at": after[0], "id": after[1]}
+    """A page of images, newest first (of one model, or favourites only, when asked)."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
     if model_id is not None:
-        params["model"] = model_id
         where.append("i.model_id = :model")
+        params["model"] = model_id
     if favourites_only:
         where.append("i.favourite")
-    rows = await uow.session.execute(
-        sa.text(
-            f"SELECT {_COLUMNS} {_FROM} WHERE {' AND '.join(where)} "
-            "ORDER BY i.created_at DESC, i.id DESC LIMIT :limit"
-        ),
-        params,
-    )
-    return list(rows.all())
+    select = f"SELECT {_COLUMNS} {_FROM}"
+    return await keyset_page(uow, select, keyset, where=where, params=params, alias="i")
 
 
 async def get(uow: UnitOfWork, image_id: uuid.UUID) -> Any | None:
@@ -170,10 +157,6 @@ async def rekey(
     uow: UnitOfWork, image_id: uuid.UUID, object_key: str | None, thumbnail_key: str | None
 ) -> None:
     """Point the row at moved objects (None keeps a key as it is)."""
-    await uow.session.execute(
-        sa.text(
-            "UPDATE images SET object_key = coalesce(:object_key, object_key), "
-            "thumbnail_key = coalesce(:thumbnail_key, thumbnail_key) WHERE id = :id"
-        ),
-        {"object_key": object_key, "thumbnail_key": thumbnail_key, "id": image_id},
+    await set_moved_keys(
+        uow, "images", image_id, object_key=object_key, thumbnail_key=thumbnail_key
     )

@@ -14,26 +14,16 @@ from visiona.generation.clients import BackendsPort
 from visiona.generation.domain.generation import Generation
 from visiona.generation.domain.request import check_request
 from visiona.generation.repository import generation as generations
-from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.db import Database
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound
 from visiona.kit.events import GenerationRequestedV1
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key
-from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.paging import Keyset, parse_id
+from visiona.kit.rows import made_before
 
 log = get_logger(__name__)
-
-
-async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Generation | None:
-    """The generation the user's idempotency key made, if any; refused when that key came
-    with a different request."""
-    found = await generations.made_with(uow, user_id, key.key)
-    if found is None:
-        return None
-    gen_id, fingerprint = found
-    key.check(fingerprint)
-    return await generations.load(uow, gen_id, lock=False)
 
 
 class GenerationService:
@@ -74,14 +64,10 @@ class GenerationService:
             output_format=output_format,
         )
         parse_id(model_id, "model")
-        if idempotency is not None:
-            # A retry whose first attempt committed (its answer lost on the way) gets that
-            # generation before anything it changed is checked again (the plan's limit counts
-            # it) and before the LLM is asked again.
-            async with self.db.uow(user_id) as uow:
-                earlier = await _made_with(uow, user_id, idempotency)
-            if earlier is not None:
-                return earlier, True
+        # Before the LLM is asked again, too.
+        earlier = await made_before(self.db, user_id, idempotency, generations.made_with)
+        if earlier is not None:
+            return earlier, True
         model = await self.backends.ready_model(user_id, model_id)
         limit = await self.backends.max_concurrent_generations(user_id)
         prepared = await self.backends.prepare_prompt(
@@ -100,11 +86,10 @@ class GenerationService:
         gen_id = uuid.uuid4()
         async with self.db.uow(user_id) as uow:
             await generations.lock_user(uow, user_id)
-            if idempotency is not None:
-                # A concurrent duplicate waited on the lock above for its twin to commit.
-                earlier = await _made_with(uow, user_id, idempotency)
-                if earlier is not None:
-                    return earlier, True
+            # A concurrent duplicate waited on the lock above for its twin to commit.
+            earlier = await generations.made_with(uow, user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
             if await generations.count_unfinished(uow) >= limit:
                 raise Conflict(
                     f"your plan runs {limit} generation(s) at a time; wait for one to finish "
@@ -163,12 +148,9 @@ class GenerationService:
         return gen
 
     async def page(self, user_id: str, requested: int, token: str) -> tuple[list[Generation], str]:
-        limit = page_size(requested)
+        keyset = Keyset.of(requested, token)
         async with self.db.uow(user_id) as uow:
-            gens = await generations.page(uow, limit + 1, decode_cursor(token))
-        more = len(gens) > limit
-        gens = gens[:limit]
-        return gens, encode_cursor(gens[-1].created_at, gens[-1].id) if more else ""
+            return keyset.cut(await generations.page(uow, keyset))
 
     async def cancel(self, user_id: str, gen_id: str) -> Generation:
         gid = parse_id(gen_id, "generation")

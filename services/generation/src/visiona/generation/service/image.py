@@ -22,7 +22,7 @@ from visiona.generation.domain.image import EXTENSIONS, OutputInvalid, StoredIma
 from visiona.generation.repository import image as images
 from visiona.kit.db import Database
 from visiona.kit.errors import NotFound
-from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.paging import Keyset, parse_id
 from visiona.kit.storage import Storage
 
 __all__ = ["Gallery", "ImageView", "OutputGone", "OutputInvalid", "StoredImage", "copy_output"]
@@ -138,8 +138,7 @@ class Gallery:
         model_id: str | None,
         favourites_only: bool,
     ) -> tuple[list[ImageView], str]:
-        limit = page_size(requested)
-        after = decode_cursor(token)
+        keyset = Keyset.of(requested, token)
         model: uuid.UUID | None = None
         if model_id:
             try:
@@ -147,12 +146,8 @@ class Gallery:
             except ValueError:
                 return [], ""
         async with self.db.uow(user_id) as uow:
-            rows = await images.page(
-                uow, limit + 1, after, model_id=model, favourites_only=favourites_only
-            )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token_out = encode_cursor(rows[-1].created_at, rows[-1].id) if more else ""
+            rows = await images.page(uow, keyset, model_id=model, favourites_only=favourites_only)
+        rows, token_out = keyset.cut(rows)
         return [self.view(r) for r in rows], token_out
 
     async def get(self, user_id: str, image_id: str) -> ImageView:

@@ -30,7 +30,6 @@ and every phase is idempotent.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -81,7 +80,7 @@ def _purge_items(model: Model) -> int:
 
 
 class ErasureJobs(RowJobs[ErasureRecord]):
-    table = "erasures"
+    rows = ERASURES
     name = "erasures"
 
     def __init__(
@@ -95,12 +94,6 @@ class ErasureJobs(RowJobs[ErasureRecord]):
         self.storage = storage
         self.recheck = timedelta(seconds=settings.erasure_recheck_s)
         self.wake_models = wake_models
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ErasureRecord | None:
-        return await ERASURES.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: ErasureRecord, **changes: Any) -> None:
-        await ERASURES.save(uow, row, **changes)
 
     async def requested(self, event: ErasureRequestedV1, uow: UnitOfWork) -> None:
         """Record the round (the consumer's transaction; the unit of work acts as the user)."""

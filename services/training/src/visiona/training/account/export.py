@@ -12,11 +12,8 @@ An erasure that takes the export meanwhile wins: the part is deleted again.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
-
-from minio.error import S3Error
 
 from visiona.kit.db import Database, UnitOfWork
 from visiona.kit.erasure import ExportPart
@@ -31,7 +28,6 @@ from visiona.training.repository.account import EXPORTS, ExportRecord
 
 log = get_logger(__name__)
 
-_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 # Columns that are not the user's data: job bookkeeping, where we keep the files (they are in
 # the export under files/), and the provider's expiring URL to the weights.
@@ -56,33 +52,18 @@ def _public(row: Mapping[str, Any], internal: frozenset[str]) -> dict[str, Any]:
 
 
 class ExportJobs(RowJobs[ExportRecord]):
-    table = "exports"
+    rows = EXPORTS
     name = "exports"
 
     def __init__(self, db: Database, storage: Storage, settings: TrainingSettings) -> None:
         super().__init__(db, settings.job_settings())
         self.storage = storage
 
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> ExportRecord | None:
-        return await EXPORTS.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: ExportRecord, **changes: Any) -> None:
-        await EXPORTS.save(uow, row, **changes)
-
     async def requested(self, event: ExportRequestedV1, uow: UnitOfWork) -> None:
         """Record the export (the consumer's transaction); one in progress is not restarted."""
         await repo.add_export(uow, event.export_id, event.user_id)
         uow.after_commit(self.wake)
         log.info("training.export_requested", export_id=str(event.export_id))
-
-    async def _add_file(self, part: ExportPart, key: str, name: str) -> bool:
-        try:
-            await part.add_file(key, name)
-        except S3Error as exc:
-            if exc.code in _MISSING:  # deleted since the rows were read: not the user's any more
-                return False
-            raise
-        return True
 
     async def step_export(self, export: ExportRecord) -> None:
         part = ExportPart(self.storage, export.export_id, SERVICE)
@@ -93,8 +74,8 @@ class ExportJobs(RowJobs[ExportRecord]):
         photo_records = []
         for photo in photo_rows:
             name = f"photos/{photo['id']}.jpg"
-            copied = bool(photo["object_key"]) and await self._add_file(
-                part, photo["object_key"], name
+            copied = bool(photo["object_key"]) and await part.add_file_if_present(
+                photo["object_key"], name
             )
             photo_records.append(
                 _public(photo, PHOTO_INTERNAL) | {"file": f"files/{name}" if copied else None}
@@ -106,7 +87,7 @@ class ExportJobs(RowJobs[ExportRecord]):
             copied = (
                 kept
                 and bool(model["weights_key"])
-                and await self._add_file(part, model["weights_key"], name)
+                and await part.add_file_if_present(model["weights_key"], name)
             )
             model_records.append(
                 _public(model, MODEL_INTERNAL)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from visiona.kit.aggregate import ProviderJob
 from visiona.kit.errors import InvalidArgument
 from visiona.kit.events import (
-    Event,
     ModelReadyV1,
     ModelUnavailableV1,
     TrainingCanceledV1,
@@ -212,64 +212,28 @@ _ENDING_WORK = ("finalize", "purge", "cancel")
 
 
 @dataclass
-class Model:
-    """A user's LoRA model and its training (one row of ``models``)."""
+class Model(ProviderJob):
+    """A user's LoRA model and its training (one row of ``models``: the columns every paid
+    provider job has are ProviderJob's, a model's own follow)."""
 
-    id: uuid.UUID
-    user_id: str
+    launch_status = ModelStatus.PREPARING.value
+
     name: str
-    status: str
     preset: str
     trigger_word: str
     training_id: uuid.UUID
     photo_ids: list[uuid.UUID]
-    hold_id: uuid.UUID | None
     dataset_key: str | None
     provider_model: str | None
     provider_training_id: str | None
-    provider_status: str | None
-    launch_attempted_at: datetime | None
     weights_url: str | None
     weights_key: str | None
     version: str | None
     progress: float
-    failure_reason: str | None
-    failure_message: str | None
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
-    provider_seen_at: datetime | None
-    created_at: datetime
     queued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
     deleted_at: datetime | None
     # When the retention sweep deleted the dataset zip (visiona.training.jobs.retention).
     dataset_purged_at: datetime | None
-
-    def __post_init__(self) -> None:
-        # Not dataclass fields: they are no columns of the row.
-        self._changes: dict[str, Any] = {}
-        self._events: list[Event] = []
-
-    # -- what the repository reads ---------------------------------------------------------------
-
-    def pull_changes(self) -> dict[str, Any]:
-        """The columns changed since the model was loaded (or last saved), and their values."""
-        changes, self._changes = self._changes, {}
-        return changes
-
-    def pull_events(self) -> list[Event]:
-        """The events the transitions raised since the model was loaded (or last saved)."""
-        events, self._events = self._events, []
-        return events
-
-    def _set(self, **changes: Any) -> None:
-        for name, value in changes.items():
-            setattr(self, name, value)
-        self._changes |= changes
 
     # -- what it is ------------------------------------------------------------------------------
 
@@ -286,77 +250,37 @@ class Model:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def credits_requested(self) -> TrainingRequestedV1:
+    @property
+    def _ids(self) -> dict[str, Any]:
+        """What every event of the model names: its user, the model and its training."""
+        return {"user_id": self.user_id, "model_id": self.id, "training_id": self.training_id}
+
+    def credits_request(self) -> TrainingRequestedV1:
         """The model's request to billing (asked again: a new event, the same training; billing
         holds once per training and answers a repeated request the same)."""
-        return TrainingRequestedV1(
-            user_id=self.user_id,
-            training_id=self.training_id,
-            model_id=self.id,
-            preset=self.preset,
-        )
+        return TrainingRequestedV1(**self._ids, preset=self.preset)
 
     def _progressed(self) -> None:
         """Tell live views (SSE) where a running training is."""
-        self._events.append(
+        self._raise(
             TrainingProgressedV1(
-                user_id=self.user_id,
-                model_id=self.id,
-                training_id=self.training_id,
+                **self._ids,
                 status=self.status,
                 progress=round(float(self.progress), 3),
             )
         )
 
-    def _failed_event(self, reason: str) -> None:
-        self._events.append(
-            TrainingFailedV1(
-                user_id=self.user_id, training_id=self.training_id, model_id=self.id, reason=reason
-            )
-        )
+    def _failed(self, reason: str) -> TrainingFailedV1:
+        return TrainingFailedV1(**self._ids, reason=reason)
 
-    def _canceled_event(self, reason: str) -> None:
-        self._events.append(
-            TrainingCanceledV1(
-                user_id=self.user_id, training_id=self.training_id, model_id=self.id, reason=reason
-            )
-        )
+    def _canceled(self, reason: str) -> TrainingCanceledV1:
+        return TrainingCanceledV1(**self._ids, reason=reason)
 
-    # -- billing's credits (the saga's participant side) -----------------------------------------
+    # -- billing's credits (the saga's participant side; the rest is ProviderJob's) --------------
 
-    def ask_credits_again(self, ask_again_s: float, now: datetime) -> bool:
-        """No answer from billing yet: the request goes out again, and again later."""
-        if self.state is not ModelStatus.AWAITING_CREDITS or self.work != "ask_credits":
-            return False
-        self._events.append(self.credits_requested())
-        self._set(work_after=now + timedelta(seconds=ask_again_s))
-        return True
-
-    def credits_reserved(self, hold_id: uuid.UUID, now: datetime) -> bool:
-        """Billing holds the credits: the model starts preparing (the launch is due). A model
-        canceled or failed meanwhile answers with its outcome again, so billing releases the
-        hold at once instead of at its expiry (no change then)."""
-        if self.state is ModelStatus.AWAITING_CREDITS:
-            self._set(
-                status=ModelStatus.PREPARING.value,
-                hold_id=hold_id,
-                work="launch",
-                work_after=now,
-                work_attempts=0,
-            )
-            self._progressed()
-            return True
-        if self.state is ModelStatus.CANCELED:
-            self._canceled_event(self.failure_reason or "canceled")
-        elif self.state is ModelStatus.FAILED:
-            self._failed_event(self.failure_reason or "failed")
-        return False
-
-    def credits_rejected(self, reason: str, message: str, now: datetime) -> bool:
-        """Billing held nothing: a model still waiting for its answer fails."""
-        if self.state is not ModelStatus.AWAITING_CREDITS:
-            return False
-        return self.fail(reason, message, now)
+    def _launch_due(self) -> None:
+        # Billing's hold moves the model to ``preparing``: live views show it.
+        self._progressed()
 
     def hold_expired(self, now: datetime) -> bool:
         """The hold ran out: the training is no longer paid for and stops."""
@@ -365,40 +289,10 @@ class Model:
     # -- outcomes --------------------------------------------------------------------------------
 
     def _stop_work(self, now: datetime) -> dict[str, Any]:
+        # A model being purged keeps its purge (which stops the provider's training itself).
         if self.work == "purge":
             return {}
-        if self.provider_running:
-            return {"work": "cancel", "work_after": now, "work_attempts": 0}
-        return {"work": None, "work_after": None}
-
-    def fail(self, reason: str, message: str, now: datetime) -> bool:
-        """End the training without a model; billing releases the hold."""
-        if self.state.terminal:
-            return False
-        self._set(
-            status=ModelStatus.FAILED.value,
-            failure_reason=reason,
-            failure_message=message[:500],
-            finished_at=now,
-            **self._stop_work(now),
-        )
-        self._failed_event(reason)
-        return True
-
-    def cancel(self, now: datetime, reason: str = "canceled_by_user") -> bool:
-        """Cancel the training; the provider is told by the background work (``cancel``),
-        billing releases."""
-        if self.state.terminal:
-            return False
-        self._set(
-            status=ModelStatus.CANCELED.value,
-            failure_reason=reason,
-            failure_message=None,
-            finished_at=now,
-            **self._stop_work(now),
-        )
-        self._canceled_event(reason)
-        return True
+        return super()._stop_work(now)
 
     def succeed(self, weights_key: str, verify_in_s: float, now: datetime) -> bool:
         """The weights are in our storage: the model is ready; its provider version is checked
@@ -414,14 +308,7 @@ class Model:
             work_after=now + timedelta(seconds=verify_in_s),
             work_attempts=0,
         )
-        self._events.append(
-            ModelReadyV1(
-                user_id=self.user_id,
-                model_id=self.id,
-                training_id=self.training_id,
-                version=self.version,
-            )
-        )
+        self._raise(ModelReadyV1(**self._ids, version=self.version))
         return True
 
     def become_unavailable(self, now: datetime) -> bool:
@@ -440,14 +327,7 @@ class Model:
             work=None,
             work_after=None,
         )
-        self._events.append(
-            ModelUnavailableV1(
-                user_id=self.user_id,
-                model_id=self.id,
-                training_id=self.training_id,
-                reason=UNAVAILABLE_REASON,
-            )
-        )
+        self._raise(ModelUnavailableV1(**self._ids, reason=UNAVAILABLE_REASON))
         return True
 
     # -- the provider's word ---------------------------------------------------------------------
@@ -458,9 +338,7 @@ class Model:
         """Apply what the provider says about the model's training (webhook or poll). The
         provider's status and when it was heard are always recorded (and a due poll pushed
         back by ``quiet_s``); True when the model itself moved (state, progress, outcome)."""
-        self._set(provider_seen_at=now, provider_status=training.status)
-        if self.work == "poll":
-            self._set(work_after=now + timedelta(seconds=quiet_s))
+        self._heard(training.status, quiet_s, now)
         target = PROVIDER_STATUS.get(training.status)
         if self.state.terminal or target is None:
             return False
@@ -497,24 +375,17 @@ class Model:
         """The reconciler's answer from the provider: applied, and polling ends with the
         training."""
         moved = self.apply_provider_status(training, quiet_s, now)
-        if self.work == "poll" and self.state.terminal:
-            self._set(work=None, work_after=None)
+        self.stop_polling()
         return moved
 
     # -- launch bookkeeping ----------------------------------------------------------------------
 
-    def dataset_built(self, key: str) -> None:
+    def dataset_built(self, key: str) -> bool:
         self._set(dataset_key=key)
+        return True
 
-    def destination_created(self, destination: str) -> None:
+    def destination_created(self, destination: str) -> bool:
         self._set(provider_model=destination)
-
-    def launch_attempted(self, now: datetime) -> bool:
-        """Recorded before the (non-idempotent) create call, so a lost answer is adopted
-        later; False when the model stopped preparing meanwhile (nothing to launch)."""
-        if self.state is not ModelStatus.PREPARING:
-            return False
-        self._set(launch_attempted_at=now)
         return True
 
     def launched(self, training: ProviderTraining, quiet_s: float, now: datetime) -> bool:
@@ -536,13 +407,6 @@ class Model:
         if self.state is ModelStatus.QUEUED:
             self._progressed()
         return moved
-
-    def provider_stopped(self) -> bool:
-        """The provider was told to stop the training (the ``cancel`` step)."""
-        if self.work != "cancel":
-            return False
-        self._set(work=None, work_after=None, provider_status="canceled")
-        return True
 
     # -- the trained version ---------------------------------------------------------------------
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from visiona.kit.db import Database
-from visiona.kit.owners import move_object, rekeyed
-from visiona.kit.storage import Storage
+from visiona.kit.owners import LegacyRows, move_object, rekeyed
 from visiona.training.repository import model as model_repo
 from visiona.training.repository import photo as photo_repo
 
@@ -28,15 +26,10 @@ TOPS = ("photos", "datasets", "models")
 _READS_NO_OBJECT = frozenset({"verify"})
 
 
-class TrainingLegacyKeys:
-    def __init__(self, db: Database, storage: Storage) -> None:
-        self.db = db
-        self.storage = storage
+class TrainingLegacyKeys(LegacyRows):
+    tops = TOPS
 
-    async def move_rows(self, user_id: str, owner: str) -> bool:
-        """Move what the user's rows name; True once nothing is left on an old key."""
-        if "/" in user_id:
-            return True  # never stored under a prefix of its own: nothing to move
+    async def move_owned(self, user_id: str, owner: str) -> bool:
         prefixes = {top: f"{top}/{user_id}/" for top in ("photos", "uploads", "datasets", "models")}
         async with self.db.uow(user_id) as uow:
             preparing = await model_repo.any_preparing(uow)
@@ -52,7 +45,7 @@ class TrainingLegacyKeys:
 
     async def _move_photo(self, user_id: str, owner: str, photo_id: uuid.UUID) -> None:
         async with self.db.uow(user_id) as uow:
-            row = await photo_repo.lock_for_move(uow, photo_id)
+            row = await photo_repo.lock_keys(uow, photo_id)
             if row is None:
                 return
             old = row.object_key

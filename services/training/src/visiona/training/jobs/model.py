@@ -34,16 +34,13 @@ from __future__ import annotations
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
-import httpx
-
-from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import RowJobs, Vanished
+from visiona.kit.db import UnitOfWork
+from visiona.kit.jobs import Vanished
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import find_owner_key, owner_key_of
-from visiona.kit.replicate import ProviderError
-from visiona.kit.storage import Storage
+from visiona.kit.replicate import ProviderError, ReplicateJobs
 from visiona.training.config import TrainingSettings
 from visiona.training.domain import model as domain
 from visiona.training.domain.model import Model, ModelStatus
@@ -85,37 +82,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ModelJobs(RowJobs[Model]):
-    table = "models"
+class ModelJobs(ReplicateJobs[Model, ReplicatePort]):
+    rows = repo.ROWS
     name = "training"
+    settings: TrainingSettings
 
-    def __init__(
-        self,
-        db: Database,
-        storage: Storage,
-        replicate: ReplicatePort,
-        settings: TrainingSettings,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(db, settings.job_settings())
-        self.storage = storage
-        self.replicate = replicate
-        self.settings = settings
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Model | None:
-        return await repo.load(uow, row_id, lock=lock)
-
-    async def save(self, uow: UnitOfWork, row: Model, **changes: Any) -> None:
-        await repo.update(uow, row, **changes)
+    async def record(self, uow: UnitOfWork, row: Model) -> None:
+        await repo.save(uow, row)
 
     def permanent(self, error: BaseException) -> bool:
-        if isinstance(error, ProviderError):
-            return error.permanent
-        return isinstance(error, _Gone | dataset.DatasetError)
+        return super().permanent(error) or isinstance(error, _Gone | dataset.DatasetError)
 
     async def give_up(self, uow: UnitOfWork, row: Model, kind: str, error: BaseException) -> bool:
         """A launch or a weights copy that cannot succeed fails the model (billing releases);
@@ -127,18 +103,16 @@ class ModelJobs(RowJobs[Model]):
             return False
         reason = "dataset_incomplete" if isinstance(error, dataset.DatasetError) else _GIVE_UP[kind]
         row.fail(reason, str(error), _now())
-        await repo.save(uow, row)
+        await self.record(uow, row)
         return True
 
     # -- steps ---------------------------------------------------------------------------------
 
     async def step_ask_credits(self, model: Model) -> None:
-        async with self.locked(model) as (uow, current):
-            if not current.ask_credits_again(self.settings.credits_ask_again_s, _now()):
-                return
-            await repo.save(uow, current)
-            await uow.commit()
-        log.info("training.credits_asked_again", model_id=str(model.id))
+        if await self.transition(
+            model, lambda m: m.ask_credits_again(self.settings.credits_ask_again_s, _now())
+        ):
+            log.info("training.credits_asked_again", model_id=str(model.id))
 
     async def step_launch(self, model: Model) -> None:
         if model.state is not ModelStatus.PREPARING or model.deleted_at is not None:
@@ -146,11 +120,8 @@ class ModelJobs(RowJobs[Model]):
         if model.dataset_key is None:
             await self._build_dataset(model)
         if model.provider_model is None:
-            destination = await self.replicate.ensure_model(provider_model_name(model))
-            async with self.locked(model) as (uow, current):
-                current.destination_created(destination)
-                await repo.save(uow, current)
-                await uow.commit()
+            destination = await self.provider.ensure_model(provider_model_name(model))
+            await self.transition(model, lambda m: m.destination_created(destination))
             model.provider_model = destination
         assert model.provider_model is not None and model.dataset_key is not None
         if model.provider_training_id is not None:
@@ -158,17 +129,14 @@ class ModelJobs(RowJobs[Model]):
         training = None
         if model.launch_attempted_at is not None:
             # An earlier attempt may have started one and died before recording it.
-            training = await self.replicate.find_training(model.provider_model)
+            training = await self.provider.find_training(model.provider_model)
             if training is not None:
                 log.info(
                     "training.adopted", model_id=str(model.id), provider_training_id=training.id
                 )
         if training is None:
-            async with self.locked(model) as (uow, current):
-                if not current.launch_attempted(_now()):
-                    return  # canceled while we were preparing
-                await repo.save(uow, current)
-                await uow.commit()
+            if not await self.transition(model, lambda m: m.launch_attempted(_now())):
+                return  # canceled while we were preparing
             chosen = domain.preset(model.preset)
             inputs = {
                 "input_images": self.storage.presigned_get(
@@ -185,13 +153,12 @@ class ModelJobs(RowJobs[Model]):
                 "autocaption": True,
             }
             webhook = self.settings.public_webhook_base_url.rstrip("/") + "/webhooks/replicate"
-            training = await self.replicate.start_training(
+            training = await self.provider.start_training(
                 destination=model.provider_model, inputs=inputs, webhook=webhook
             )
-        async with self.locked(model) as (uow, current):
-            current.launched(training, self.settings.reconcile_quiet_s, _now())
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(
+            model, lambda m: m.launched(training, self.settings.reconcile_quiet_s, _now())
+        )
         log.info("training.launched", model_id=str(model.id), provider_training_id=training.id)
 
     async def _build_dataset(self, model: Model) -> None:
@@ -203,21 +170,17 @@ class ModelJobs(RowJobs[Model]):
         members = [(f"{i:02d}.jpg", str(keys[p])) for i, p in enumerate(model.photo_ids, 1)]
         key = dataset_key(await owner_key_of(self.db, model.user_id), model.id)
         built = await dataset.assemble(self.storage, members, key)
-        async with self.locked(model) as (uow, current):
-            current.dataset_built(key)
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(model, lambda m: m.dataset_built(key))
         model.dataset_key = key
         log.info("training.dataset_built", model_id=str(model.id), bytes=built.size)
 
     async def step_poll(self, model: Model) -> None:
         if model.provider_training_id is None:
             return
-        training = await self.replicate.get_training(model.provider_training_id)
-        async with self.locked(model) as (uow, current):
-            current.polled(training, self.settings.reconcile_quiet_s, _now())
-            await repo.save(uow, current)
-            await uow.commit()
+        training = await self.provider.get_training(model.provider_training_id)
+        await self.transition(
+            model, lambda m: m.polled(training, self.settings.reconcile_quiet_s, _now())
+        )
         log.info("training.reconciled", model_id=str(model.id), provider_status=training.status)
 
     async def step_finalize(self, model: Model) -> None:
@@ -225,22 +188,20 @@ class ModelJobs(RowJobs[Model]):
             return
         key = weights_key(await owner_key_of(self.db, model.user_id), model.id)
         await self._copy(model.weights_url, key)
-        async with self.locked(model) as (uow, current):
-            current.succeed(key, self.settings.version_check_interval_s, _now())
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(
+            model, lambda m: m.succeed(key, self.settings.version_check_interval_s, _now())
+        )
 
     async def step_verify(self, model: Model) -> None:
         """Ask the provider whether a ready model's trained version is still there; a 404
         makes the model unavailable, anything else is asked again later."""
         if model.state is not ModelStatus.SUCCEEDED or model.version is None:
             return
-        exists = await self.replicate.version_exists(model.version)
-        async with self.locked(model) as (uow, current):
-            if not current.version_checked(exists, self.settings.version_check_interval_s, _now()):
-                return
-            await repo.save(uow, current)
-            await uow.commit()
+        exists = await self.provider.version_exists(model.version)
+        await self.transition(
+            model,
+            lambda m: m.version_checked(exists, self.settings.version_check_interval_s, _now()),
+        )
 
     async def _copy(self, url: str, key: str) -> None:
         """Stream the provider's file into our storage (spooled to disk past 8 MiB)."""
@@ -263,23 +224,20 @@ class ModelJobs(RowJobs[Model]):
     async def _stop_provider(self, model: Model) -> None:
         training_id = model.provider_training_id
         if training_id is None and model.launch_attempted_at and model.provider_model:
-            found = await self.replicate.find_training(model.provider_model)
+            found = await self.provider.find_training(model.provider_model)
             training_id = found.id if found else None
         if training_id is not None:
-            await self.replicate.cancel_training(training_id)
+            await self.provider.cancel_training(training_id)
 
     async def step_cancel(self, model: Model) -> None:
         await self._stop_provider(model)
-        async with self.locked(model) as (uow, current):
-            current.provider_stopped()
-            await repo.save(uow, current)
-            await uow.commit()
+        await self.transition(model, lambda m: m.canceled_at_provider())
 
     async def step_purge(self, model: Model) -> None:
         if model.provider_running:
             await self._stop_provider(model)
         if model.provider_model:
-            await self.replicate.delete_model(model.provider_model)
+            await self.provider.delete_model(model.provider_model)
         async with self.db.uow(model.user_id) as uow:
             owner = await find_owner_key(uow, model.user_id)
         # The recorded keys, and the ones a step interrupted before recording them would use.

@@ -14,11 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import httpx
-from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 
-from visiona.kit.replicate import WebhookSecrets, client, wrap
+from visiona.kit.replicate import ReplicateAdapter
 from visiona.training.config import TrainingSettings
 from visiona.training.domain.model import ProviderTraining
 
@@ -43,42 +41,29 @@ class ReplicatePort(Protocol):
     async def webhook_secrets(self) -> list[str]: ...
 
 
-class ReplicateSdk:
+class ReplicateSdk(ReplicateAdapter):
     def __init__(self, settings: TrainingSettings) -> None:
+        super().__init__(settings)
         self.settings = settings
-        self.client = client(
-            settings.replicate_api_token.get_secret_value(), settings.replicate_base_url
-        )
-        previous = settings.replicate_webhook_secret_previous
-        self.secrets = WebhookSecrets(
-            self.client,
-            settings.replicate_webhook_secret.get_secret_value(),
-            previous.get_secret_value() if previous else "",
-        )
 
     async def ensure_model(self, name: str) -> str:
         """Create the private destination model ``owner/name``; one that exists is fine."""
         owner = self.settings.replicate_owner
-        try:
-            await self.client.models.async_create(
-                owner=owner,
-                name=name,
-                visibility="private",
-                hardware=self.settings.replicate_hardware,
-                description="Visiona personal LoRA model",
-            )
-        except ReplicateError as exc:
-            if exc.status != 409:
-                raise wrap(exc) from exc
-        except httpx.HTTPError as exc:
-            raise wrap(exc) from exc
+        created = self.client.models.async_create(
+            owner=owner,
+            name=name,
+            visibility="private",
+            hardware=self.settings.replicate_hardware,
+            description="Visiona personal LoRA model",
+        )
+        await self.call_unless(created, {409})
         return f"{owner}/{name}"
 
     async def start_training(
         self, *, destination: str, inputs: Mapping[str, Any], webhook: str
     ) -> ProviderTraining:
-        try:
-            training = await self.client.trainings.async_create(
+        training = await self.call(
+            self.client.trainings.async_create(
                 model=self.settings.replicate_trainer,
                 version=self.settings.replicate_trainer_version,
                 input=dict(inputs),
@@ -86,75 +71,43 @@ class ReplicateSdk:
                 webhook=webhook,
                 webhook_events_filter=["start", "completed"],
             )
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise wrap(exc) from exc
+        )
         return ProviderTraining.from_payload(training.dict())
 
     async def find_training(self, destination: str) -> ProviderTraining | None:
         """The newest training into ``destination`` that is not over, from the first pages."""
-        try:
-            page = await self.client.trainings.async_list()
-            for _ in range(5):
-                for training in page.results:
-                    if training.destination == destination and training.status not in (
-                        "failed",
-                        "canceled",
-                    ):
-                        return ProviderTraining.from_payload(training.dict())
-                if not page.next:
-                    return None
-                page = await self.client.trainings.async_list(cursor=page.next)
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise wrap(exc) from exc
+        page = await self.call(self.client.trainings.async_list())
+        for _ in range(5):
+            for training in page.results:
+                if training.destination == destination and training.status not in (
+                    "failed",
+                    "canceled",
+                ):
+                    return ProviderTraining.from_payload(training.dict())
+            if not page.next:
+                return None
+            page = await self.call(self.client.trainings.async_list(cursor=page.next))
         return None
 
     async def get_training(self, training_id: str) -> ProviderTraining:
-        try:
-            training = await self.client.trainings.async_get(training_id)
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise wrap(exc) from exc
+        training = await self.call(self.client.trainings.async_get(training_id))
         return ProviderTraining.from_payload(training.dict())
 
     async def cancel_training(self, training_id: str) -> None:
-        try:
-            await self.client.trainings.async_cancel(training_id)
-        except ReplicateError as exc:
-            # Already finished (or gone): nothing left to stop.
-            if exc.status not in (404, 409, 422):
-                raise wrap(exc) from exc
-        except httpx.HTTPError as exc:
-            raise wrap(exc) from exc
+        # Already finished (or gone): nothing left to stop.
+        await self.call_unless(self.client.trainings.async_cancel(training_id), {404, 409, 422})
 
     async def delete_model(self, destination: str) -> None:
         """Delete every version of ``destination``, then the model; a missing one is fine."""
+        await self.call_unless(self._delete_model(destination), {404})
+
+    async def _delete_model(self, destination: str) -> None:
         versions = Versions(self.client, destination)
-        try:
-            while True:
-                page = await versions.async_list()
-                if not page.results:
-                    break
-                for version in page.results:
-                    await versions.async_delete(version.id)
-            owner, name = destination.split("/", 1)
-            await self.client.models.async_delete(f"{owner}/{name}")
-        except ReplicateError as exc:
-            if exc.status != 404:
-                raise wrap(exc) from exc
-        except httpx.HTTPError as exc:
-            raise wrap(exc) from exc
-
-    async def version_exists(self, version: str) -> bool:
-        """Whether the provider still has ``owner/name:id`` (False only on its 404)."""
-        destination, _, version_id = version.partition(":")
-        try:
-            await Versions(self.client, destination).async_get(version_id)
-        except ReplicateError as exc:
-            if exc.status == 404:
-                return False
-            raise wrap(exc) from exc
-        except httpx.HTTPError as exc:
-            raise wrap(exc) from exc
-        return True
-
-    async def webhook_secrets(self) -> list[str]:
-        return await self.secrets.get()
+        while True:
+            page = await versions.async_list()
+            if not page.results:
+                break
+            for version in page.results:
+                await versions.async_delete(version.id)
+        owner, name = destination.split("/", 1)
+        await self.client.models.async_delete(f"{owner}/{name}")

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.erasure import unpublished_events
 from visiona.kit.errors import Conflict
 from visiona.kit.rows import RowStore
 
@@ -80,14 +81,12 @@ async def left(uow: UnitOfWork, user_id: str) -> Left:
                 "SELECT (SELECT count(*) FROM models WHERE deleted_at IS NULL) AS models, "
                 "(SELECT count(*) FROM models WHERE deleted_at IS NOT NULL) AS purging, "
                 "(SELECT count(*) FROM photos) AS photos, "
-                "(SELECT count(*) FROM exports) AS exports, "
-                "(SELECT count(*) FROM outbox WHERE published_at IS NULL "
-                "AND payload->>'user_id' = :user) AS unpublished"
-            ),
-            {"user": user_id},
+                "(SELECT count(*) FROM exports) AS exports"
+            )
         )
     ).one()
-    return Left(row.models, row.purging, row.photos, row.exports, row.unpublished)
+    unpublished = await unpublished_events(uow, user_id)
+    return Left(row.models, row.purging, row.photos, row.exports, unpublished)
 
 
 async def recorded_answer(uow: UnitOfWork, deletion_id: uuid.UUID, round_: int) -> int | None:

@@ -17,19 +17,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
-from visiona.kit.rows import RowStore
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import RowStore, lock_row, lock_user_scope, set_moved_keys
 from visiona.training.domain.model import NOT_KEPT, TERMINAL, Model, ModelStatus
 
 log = get_logger(__name__)
 
 ROWS = RowStore("models", Model)
-SELECT = ROWS.select
-record = ROWS.record
-
-
-async def load(uow: UnitOfWork, model_id: uuid.UUID, *, lock: bool = True) -> Model | None:
-    return await ROWS.load(uow, model_id, lock=lock)
+load = ROWS.load
 
 
 async def load_by_training(uow: UnitOfWork, training_id: uuid.UUID) -> Model | None:
@@ -38,7 +35,8 @@ async def load_by_training(uow: UnitOfWork, training_id: uuid.UUID) -> Model | N
 
 async def load_all(uow: UnitOfWork) -> list[Model]:
     """Every model of the unit of work's user, locked."""
-    return [record(r) for r in await uow.session.execute(sa.text(f"{SELECT} FOR UPDATE"))]
+    rows = await uow.session.execute(sa.text(f"{ROWS.select} FOR UPDATE"))
+    return [ROWS.record(r) for r in rows]
 
 
 async def save(uow: UnitOfWork, model: Model) -> None:
@@ -65,31 +63,14 @@ def _log_outcome(model: Model) -> None:
             log.info("training.model_unavailable", **ids, reason=model.failure_reason)
 
 
-async def update(uow: UnitOfWork, model: Model, **changes: Any) -> None:
-    """Write the background work's bookkeeping (``work``, ``work_after``, ``work_attempts``,
-    ``lease_until``: visiona.kit.jobs), which is no transition of the model's."""
-    await ROWS.save(uow, model, **changes)
-
-
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """One model creation per user at a time (the plan's limits count what is committed)."""
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('models:' || :u))"), {"u": user_id}
-    )
+    await lock_user_scope(uow, "models", user_id)
 
 
-async def made_with(uow: UnitOfWork, user_id: str, key: str) -> tuple[uuid.UUID, bytes] | None:
-    """The id of the model the user's idempotency key made, and that request's fingerprint."""
-    row = (
-        await uow.session.execute(
-            sa.text(
-                "SELECT id, request_fingerprint FROM models "
-                "WHERE user_id = :u AND idempotency_key = :k"
-            ),
-            {"u": user_id, "k": key},
-        )
-    ).first()
-    return None if row is None else (row.id, row.request_fingerprint)
+async def made_with(uow: UnitOfWork, user_id: str, key: RequestKey | None) -> Model | None:
+    """The model the user's idempotency key made, if any (refused for another request)."""
+    return await ROWS.made_with(uow, user_id, key)
 
 
 async def running_and_kept(uow: UnitOfWork) -> tuple[int, int]:
@@ -149,19 +130,9 @@ async def insert(
     )
 
 
-async def page(
-    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[Model]:
-    """Up to ``limit`` of the user's models, newest first, after the keyset ``after``."""
-    where = "WHERE deleted_at IS NULL"
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        where += " AND (created_at, id) < (:at, :id)"
-        params |= {"at": after[0], "id": after[1]}
-    rows = await uow.session.execute(
-        sa.text(f"{SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT :limit"), params
-    )
-    return [record(r) for r in rows]
+async def page(uow: UnitOfWork, keyset: Keyset) -> list[Model]:
+    """A page of the user's models (not deleted), newest first."""
+    return await ROWS.page(uow, keyset, where=["deleted_at IS NULL"])
 
 
 async def delete_purged(uow: UnitOfWork, model_id: uuid.UUID) -> None:
@@ -204,7 +175,7 @@ _DUE_DATASETS = (
     f"AND finished_at < {CUTOFF} {{after}} ORDER BY finished_at, id LIMIT :n"
 )
 _LOCK_DATASET = (
-    f"{SELECT} WHERE id = :id AND dataset_purged_at IS NULL AND deleted_at IS NULL "
+    f"{ROWS.select} WHERE id = :id AND dataset_purged_at IS NULL AND deleted_at IS NULL "
     f"AND status = ANY(:ended) AND finished_at < {CUTOFF} FOR UPDATE SKIP LOCKED"
 )
 
@@ -238,7 +209,7 @@ async def lock_due_dataset(
     """The model, locked, if its dataset is still due (``keep``, ``ended``) and no other
     replica or request holds it (``SKIP LOCKED``)."""
     row = (await uow.session.execute(sa.text(_LOCK_DATASET), {**params, "id": model_id})).first()
-    return None if row is None else record(row)
+    return None if row is None else ROWS.record(row)
 
 
 # -- keys stored before owner keys (visiona.training.jobs.legacy_keys) --------------------------
@@ -258,22 +229,11 @@ async def on_legacy_keys(uow: UnitOfWork, prefixes: dict[str, str]) -> list[uuid
 
 async def lock_keys(uow: UnitOfWork, model_id: uuid.UUID) -> Any:
     """``(work, dataset_key, weights_key)`` of the model, locked; None when it is gone."""
-    return (
-        await uow.session.execute(
-            sa.text("SELECT work, dataset_key, weights_key FROM models WHERE id = :id FOR UPDATE"),
-            {"id": model_id},
-        )
-    ).first()
+    return await lock_row(uow, "models", model_id, "work, dataset_key, weights_key")
 
 
 async def set_keys(
     uow: UnitOfWork, model_id: uuid.UUID, dataset_key: str | None, weights_key: str | None
 ) -> None:
     """Point the model at moved objects (a ``None`` key stays as it is)."""
-    await uow.session.execute(
-        sa.text(
-            "UPDATE models SET dataset_key = coalesce(:dataset, dataset_key), "
-            "weights_key = coalesce(:weights, weights_key) WHERE id = :id"
-        ),
-        {"dataset": dataset_key, "weights": weights_key, "id": model_id},
-    )
+    await set_moved_keys(uow, "models", model_id, dataset_key=dataset_key, weights_key=weights_key)

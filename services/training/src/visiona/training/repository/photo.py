@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.paging import Keyset
+from visiona.kit.rows import keyset_page, lock_row, lock_user_scope, set_moved_keys
 from visiona.training.repository.model import CUTOFF, due_after
 
 # A photo row as the use cases read it (``sqlalchemy`` rows read like records).
@@ -24,9 +26,7 @@ _ACCEPTED = "('accepted', 'accepted_with_warnings')"
 
 async def lock_user(uow: UnitOfWork, user_id: str) -> None:
     """One slot request or completion per user at a time."""
-    await uow.session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('photos:' || :u))"), {"u": user_id}
-    )
+    await lock_user_scope(uow, "photos", user_id)
 
 
 async def count(uow: UnitOfWork) -> int:
@@ -53,21 +53,9 @@ async def get(uow: UnitOfWork, photo_id: uuid.UUID) -> PhotoRow | None:
     ).first()
 
 
-async def page(
-    uow: UnitOfWork, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[PhotoRow]:
-    """Up to ``limit`` of the user's photos, newest first, after the keyset ``after``."""
-    where = "" if after is None else "WHERE (created_at, id) < (:at, :id) "
-    params: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        params |= {"at": after[0], "id": after[1]}
-    rows = await uow.session.execute(
-        sa.text(
-            f"SELECT {_COLUMNS} FROM photos {where}ORDER BY created_at DESC, id DESC LIMIT :limit"
-        ),
-        params,
-    )
-    return list(rows.all())
+async def page(uow: UnitOfWork, keyset: Keyset) -> list[PhotoRow]:
+    """A page of the user's photos, newest first."""
+    return await keyset_page(uow, f"SELECT {_COLUMNS} FROM photos", keyset)
 
 
 async def statuses_for_share(uow: UnitOfWork, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -120,13 +108,8 @@ async def record_verdict(uow: UnitOfWork, photo_id: uuid.UUID, **verdict: Any) -
 
 
 async def lock_keys(uow: UnitOfWork, photo_id: uuid.UUID) -> PhotoRow | None:
-    """``(object_key, upload_key)`` of the photo, locked."""
-    return (
-        await uow.session.execute(
-            sa.text("SELECT object_key, upload_key FROM photos WHERE id = :id FOR UPDATE"),
-            {"id": photo_id},
-        )
-    ).first()
+    """``(status, object_key, upload_key)`` of the photo, locked."""
+    return await lock_row(uow, "photos", photo_id, "status, object_key, upload_key")
 
 
 async def delete(uow: UnitOfWork, photo_id: uuid.UUID) -> None:
@@ -230,24 +213,8 @@ async def on_legacy_keys(uow: UnitOfWork, prefixes: dict[str, str]) -> list[uuid
     return list(found.scalars())
 
 
-async def lock_for_move(uow: UnitOfWork, photo_id: uuid.UUID) -> PhotoRow | None:
-    """``(status, object_key, upload_key)`` of the photo, locked."""
-    return (
-        await uow.session.execute(
-            sa.text("SELECT status, object_key, upload_key FROM photos WHERE id = :id FOR UPDATE"),
-            {"id": photo_id},
-        )
-    ).first()
-
-
 async def set_keys(
     uow: UnitOfWork, photo_id: uuid.UUID, object_key: str | None, upload_key: str | None
 ) -> None:
     """Point the photo at moved keys (a ``None`` key stays as it is)."""
-    await uow.session.execute(
-        sa.text(
-            "UPDATE photos SET object_key = coalesce(:new, object_key), "
-            "upload_key = coalesce(:upload, upload_key) WHERE id = :id"
-        ),
-        {"new": object_key, "upload": upload_key, "id": photo_id},
-    )
+    await set_moved_keys(uow, "photos", photo_id, object_key=object_key, upload_key=upload_key)

@@ -17,7 +17,8 @@ from visiona.kit.errors import Conflict, InvalidArgument, NotFound
 from visiona.kit.events import TrainingRequestedV1
 from visiona.kit.idempotency import RequestKey
 from visiona.kit.logging import get_logger
-from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
+from visiona.kit.paging import Keyset, parse_id
+from visiona.kit.rows import made_before
 from visiona.training.domain import model as domain
 from visiona.training.domain.model import Model, checked_name
 from visiona.training.repository import account as account_repo
@@ -40,18 +41,13 @@ class EntitlementsPort(Protocol):
     async def limits(self, user_id: str) -> Limits: ...
 
 
-async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey) -> Model | None:
+async def _made_with(uow: UnitOfWork, user_id: str, key: RequestKey | None) -> Model | None:
     """The model the user's idempotency key made, if any; refused when that key came with a
     different request, and gone (as GET says) when the model has been deleted since."""
-    found = await repo.made_with(uow, user_id, key.key)
-    if found is None:
-        return None
-    model_id, fingerprint = found
-    key.check(fingerprint)
-    model = await repo.load(uow, model_id, lock=False)
-    if model is None or not model.visible:
+    model = await repo.made_with(uow, user_id, key)
+    if model is not None and not model.visible:
         raise NotFound(
-            f"the model {model_id} made with this Idempotency-Key has been deleted",
+            f"the model {model.id} made with this Idempotency-Key has been deleted",
             code="model_not_found",
         )
     return model
@@ -85,22 +81,17 @@ class ModelService:
         if len(set(ids)) != len(ids):
             raise InvalidArgument("photo_ids has duplicates", code="photo_ids_duplicate")
         domain.check_photo_count(len(ids))
-        if idempotency is not None:
-            # A retry whose first attempt committed (its answer lost on the way) gets that
-            # model before anything it changed is checked again (the plan's limits count it).
-            async with self.db.uow(user_id) as uow:
-                earlier = await _made_with(uow, user_id, idempotency)
-            if earlier is not None:
-                return earlier, True
+        earlier = await made_before(self.db, user_id, idempotency, _made_with)
+        if earlier is not None:
+            return earlier, True
         limits = await self.entitlements.limits(user_id)
         model_id, training_id = uuid.uuid4(), uuid.uuid4()
         async with self.db.uow(user_id) as uow:
             await repo.lock_user(uow, user_id)
-            if idempotency is not None:
-                # A concurrent duplicate waited on the lock above for its twin to commit.
-                earlier = await _made_with(uow, user_id, idempotency)
-                if earlier is not None:
-                    return earlier, True
+            # A concurrent duplicate waited on the lock above for its twin to commit.
+            earlier = await _made_with(uow, user_id, idempotency)
+            if earlier is not None:
+                return earlier, True
             await account_repo.refuse_while_erasing(uow)
             found = await photo_repo.statuses_for_share(uow, ids)
             for pid in ids:
@@ -155,13 +146,9 @@ class ModelService:
         return model
 
     async def page(self, user_id: str, requested: int, token: str) -> tuple[list[Model], str]:
-        limit = page_size(requested)
+        keyset = Keyset.of(requested, token)
         async with self.db.uow(user_id) as uow:
-            models = await repo.page(uow, limit + 1, decode_cursor(token))
-        more = len(models) > limit
-        models = models[:limit]
-        token_out = encode_cursor(models[-1].created_at, models[-1].id) if more else ""
-        return models, token_out
+            return keyset.cut(await repo.page(uow, keyset))
 
     async def _change(self, user_id: str, model_id: str, change: _Change) -> Model:
         """Load the user's model locked, apply ``change``, save and commit."""

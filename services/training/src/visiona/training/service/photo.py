@@ -29,8 +29,8 @@ from visiona.kit.db import Database
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound, limit_text, size_text
 from visiona.kit.logging import get_logger
 from visiona.kit.owners import owner_key
-from visiona.kit.paging import decode_cursor, encode_cursor, page_size, parse_id
-from visiona.kit.storage import PresignedPost, Storage
+from visiona.kit.paging import Keyset, parse_id
+from visiona.kit.storage import PresignedPost, Storage, is_missing
 from visiona.training.config import TrainingSettings
 from visiona.training.repository import model as model_repo
 from visiona.training.repository import photo as repo
@@ -255,7 +255,7 @@ class PhotoService:
                 self.storage.client.stat_object, self.storage.bucket, key
             )
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if is_missing(exc):
                 raise Conflict(
                     "nothing was uploaded for this photo yet", code="photo_not_uploaded"
                 ) from None
@@ -273,12 +273,9 @@ class PhotoService:
         return b"".join(chunks)
 
     async def page(self, user_id: str, requested: int, token: str) -> tuple[list[PhotoView], str]:
-        limit = page_size(requested)
+        keyset = Keyset.of(requested, token)
         async with self.db.uow(user_id) as uow:
-            rows = await repo.page(uow, limit + 1, decode_cursor(token))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token_out = encode_cursor(rows[-1].created_at, rows[-1].id) if more else ""
+            rows, token_out = keyset.cut(await repo.page(uow, keyset))
         return [self._view(r) for r in rows], token_out
 
     async def delete(self, user_id: str, photo_id_text: str) -> None:
