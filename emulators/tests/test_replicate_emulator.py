@@ -288,6 +288,21 @@ def test_fail_next_trainings_makes_the_next_training_fail(
     assert httpx.get(f"{base}/_emulator/config").json()["fail_next_trainings"] == 0
 
 
+def test_an_applied_training_is_listed_at_once_while_its_answer_is_held_back(
+    client: Client, base: str, receiver: Receiver
+) -> None:
+    control(base, "config", {"answer_delay_ms": 2000})
+    creating = threading.Thread(target=lambda: start_training(client, receiver))
+    creating.start()
+    try:
+        held = eventually(lambda: httpx.get(f"{base}/_emulator/trainings").json())
+        assert creating.is_alive()  # the creator has not had its answer yet
+        assert len(held) == 1
+    finally:
+        creating.join()
+        control(base, "config", {"answer_delay_ms": 0})
+
+
 def test_a_prediction_answers_num_outputs_images_in_the_requested_format(
     client: Client,
 ) -> None:

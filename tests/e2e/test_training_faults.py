@@ -38,7 +38,9 @@ def ok(delivery: dict[str, Any]) -> bool:
 
 
 def trainings_into(stack: RunningStack, destination: str) -> list[dict[str, Any]]:
-    trainings = replicate_get(stack, "/v1/trainings").json()["results"]
+    """The trainings the emulator holds for ``destination`` (its control route: not held back
+    by ``answer_delay_ms`` like the API's list)."""
+    trainings = httpx.get(f"{replicate_url(stack)}/_emulator/trainings", timeout=10).json()
     return [t for t in trainings if t["destination"] == destination]
 
 
@@ -83,26 +85,28 @@ def test_training_killed_while_starting_the_provider_job_starts_it_once(
     stack: RunningStack,
 ) -> None:
     user, photo_ids = ready_to_train(stack, "launchcrash")
-    # Every provider call is applied, then answered 1.5 s later: the service dies after the
-    # provider started the training and before it heard so.
-    emulator(stack, "config", {"answer_delay_ms": 1500})
+    # Every provider call is applied, then answered 3 s later: the service dies after the
+    # provider started the training and before it heard so. The kill waits for the provider
+    # to hold the training (killed sooner, the request may never have left the service).
+    emulator(stack, "config", {"answer_delay_ms": 3000})
     try:
         model = create_model(stack, user, photo_ids).json()
-        wait_for(
+        attempted = wait_for(
             "the launch attempt recorded",
-            lambda: model_row(stack, model["id"])["launch_attempted_at"],
-            lambda v: v is not None,
+            lambda: model_row(stack, model["id"]),
+            lambda row: row["launch_attempted_at"] is not None,
+        )
+        destination = attempted["provider_model"]
+        wait_for(
+            "the provider to have started the training",
+            lambda: trainings_into(stack, destination),
+            lambda mine: len(mine) == 1,
         )
         stack.processes.kill("training")
+        # The answer was still on its way: the service never heard of the training.
+        assert model_row(stack, model["id"])["provider_training_id"] is None
     finally:
         emulator(stack, "config", {"answer_delay_ms": 0})
-    destination = model_row(stack, model["id"])["provider_model"]
-    # The provider applied the orphaned request (its answer never arrived).
-    wait_for(
-        "the provider to have started the training",
-        lambda: trainings_into(stack, destination),
-        lambda mine: len(mine) == 1,
-    )
     restart_training(stack)
     ready = wait_model(stack, user, model["id"], timeout_s=60)
     assert ready["status"] == "succeeded", ready

@@ -35,7 +35,8 @@ Emulator controls (JSON): ``GET|POST /_emulator/config`` (``start_delay_s``,
 before the answer), ``file_latency_ms`` (before an output file is served), ``fail_next_trainings``, ``fail_next_predictions``, ``drop_webhooks``,
 ``paused_deliveries``, ``retry_delays_s``); ``POST /_emulator/reset`` (state, deliveries and
 config back to start-up); ``POST /_emulator/{trainings|predictions}/{id}/finish``
-``{"status": "succeeded"|"failed"|"canceled", "error"?}``; ``POST /_emulator/expire-outputs``;
+``{"status": "succeeded"|"failed"|"canceled", "error"?}``; ``GET /_emulator/trainings`` (every
+training held, never delayed); ``POST /_emulator/expire-outputs``;
 ``GET /_emulator/deliveries``; ``POST /_emulator/deliveries/{webhook_id}/redeliver``.
 Start-up values come from ``REPLICATE_EMULATOR_*`` environment variables, see
 :meth:`Settings.from_env`.

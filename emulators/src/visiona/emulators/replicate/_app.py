@@ -474,6 +474,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def finish_prediction(jid: str, body: FinishBody | None = None) -> JSON:
         return await finish_job("prediction", jid, body)
 
+    @app.get("/_emulator/trainings")
+    async def applied_trainings() -> list[JSON]:
+        """Every training the emulator holds, oldest first, answered at once: what a test
+        sees the moment a create is applied, while ``answer_delay_ms`` holds its answer."""
+        return [j.data for j in store.jobs("training").values()]
+
     @app.post("/_emulator/expire-outputs")
     async def expire_outputs() -> dict[str, int]:
         return {"expired": store.expire_outputs()}
