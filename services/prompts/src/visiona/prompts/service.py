@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from dataclasses import KW_ONLY, dataclass
 from typing import NoReturn
 
 from visiona.kit.db import Database, UnitOfWork
@@ -50,21 +51,14 @@ from visiona.prompts.repository import (
 log = get_logger(__name__)
 
 
+@dataclass(eq=False)
 class PromptsService:
-    def __init__(
-        self,
-        db: Database,
-        llm: LanguageModel,
-        *,
-        max_tokens: int = 400,
-        judge_max_tokens: int = 60,
-        cache_ttl: timedelta = timedelta(hours=24),
-    ) -> None:
-        self.db = db
-        self.llm = llm
-        self.max_tokens = max_tokens
-        self.judge_max_tokens = judge_max_tokens
-        self.cache_ttl = cache_ttl
+    db: Database
+    llm: LanguageModel
+    _: KW_ONLY
+    max_tokens: int = 400
+    judge_max_tokens: int = 60
+    cache_ttl: timedelta = timedelta(hours=24)
 
     async def enhance_prompt(self, user_id: str, prompt: str) -> Enhancement:
         """Ask the LLM for a richer prompt, then store it and its event in one transaction.
