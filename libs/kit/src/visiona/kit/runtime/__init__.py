@@ -17,7 +17,15 @@ missing; liveness is SERVING throughout.
 from visiona.kit.runtime.broker import BrokerLink, retrying, retrying_until_stopped
 from visiona.kit.runtime.cli import dead_letters, migrate, run_cli
 from visiona.kit.runtime.serve import serve
-from visiona.kit.runtime.spec import DEAD_LETTERS, LIVENESS, Runtime, ServiceSpec, periodic
+from visiona.kit.runtime.spec import (
+    DEAD_LETTERS,
+    LIVENESS,
+    Runtime,
+    ServiceSpec,
+    Wiring,
+    Worker,
+    periodic,
+)
 
 __all__ = [
     "DEAD_LETTERS",
@@ -25,6 +33,8 @@ __all__ = [
     "BrokerLink",
     "Runtime",
     "ServiceSpec",
+    "Wiring",
+    "Worker",
     "dead_letters",
     "migrate",
     "periodic",

@@ -68,13 +68,7 @@ async def dead_letters(
     """``dead-letters list|redrive``: prints each group's dead letters (event ids and routing
     keys, never payloads) or redrives them; answers the count listed or moved per group."""
     names = [consumer] if consumer else await registered_consumers(spec, settings)
-    bus = EventBus(
-        settings.amqp_url.get_secret_value(),
-        settings.events_exchange,
-        queue_prefix=settings.queue_prefix,
-        delivery_limit=settings.delivery_limit,
-        connection_name=f"{settings.service_name}-dead-letters",
-    )
+    bus = EventBus.from_settings(settings, connection_name=f"{settings.service_name}-dead-letters")
     await bus.connect()
     done: dict[str, int] = {}
     try:
@@ -107,7 +101,7 @@ async def registered_consumers(spec: ServiceSpec, settings: ServiceSettings) -> 
     except ValueError as exc:
         raise SystemExit(f"visiona-{spec.name}: {exc}") from None
     db = Database.from_settings(settings)
-    bus = EventBus(settings.amqp_url.get_secret_value(), queue_prefix=settings.queue_prefix)
+    bus = EventBus.from_settings(settings)
     storage = Storage.from_settings(settings) if settings.s3_endpoint else None
     runtime = Runtime(settings, db, bus, grpc.aio.server(), storage, minter)
     try:

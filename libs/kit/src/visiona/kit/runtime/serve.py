@@ -39,14 +39,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     await retrying("postgres", db.ping, 60)
     # Not retried: a role that could bypass row-level security is a configuration error.
     await db.assert_rls_cannot_be_bypassed()
-    bus = EventBus(
-        settings.amqp_url.get_secret_value(),
-        settings.events_exchange,
-        queue_prefix=settings.queue_prefix,
-        prefetch=settings.consumer_prefetch,
-        delivery_limit=settings.delivery_limit,
-        connection_name=settings.service_name,
-    )
+    bus = EventBus.from_settings(settings)
     storage = Storage.from_settings(settings) if settings.s3_endpoint else None
     if storage is not None:
         await retrying("s3", storage.ensure_bucket, 60)

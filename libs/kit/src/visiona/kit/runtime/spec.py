@@ -29,31 +29,19 @@ LIVENESS = "liveness"
 DEAD_LETTERS = "dead-letters"
 
 
+Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
 @dataclass
-class Runtime:
-    """What a service's setup function wires its servicers and consumers into."""
+class Wiring:
+    """A process's side of the bus: its consumer groups and background workers (the back
+    services' :class:`Runtime`, the gateway's backplane)."""
 
     settings: ServiceSettings
     db: Database
     bus: EventBus
-    server: grpc.aio.Server
-    storage: Storage | None
-    # Mints the internal token of calls this service makes to others (iss = its name).
-    minter: Minter
-    consumers: list[EventConsumer] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    workers: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
-        default_factory=dict
-    )
-
-    def needs_storage(self) -> Storage:
-        """The S3 storage, for a service that cannot run without it."""
-        if self.storage is None:
-            prefix = self.settings.model_config.get("env_prefix", "")
-            raise RuntimeError(
-                f"the {self.settings.service_name} service needs S3 ({prefix}S3_ENDPOINT)"
-            )
-        return self.storage
+    consumers: list[EventConsumer] = field(default_factory=list, kw_only=True)
+    workers: dict[str, Worker] = field(default_factory=dict, kw_only=True)
 
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
         self.consumers.append(
@@ -66,10 +54,8 @@ class Runtime:
                 deadletters.dead_letter_check(self.bus, lambda: [c.name for c in self.consumers]),
             )
 
-    def add_worker(
-        self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-    ) -> None:
-        """A background loop (sweeper, reconciler) started with the service; ``run(stop)``
+    def add_worker(self, name: str, run: Worker) -> None:
+        """A background loop (sweeper, reconciler) started with the process; ``run(stop)``
         must return soon after ``stop`` is set. Work it does must be safe to run on several
         replicas at once.
         """
@@ -80,6 +66,26 @@ class Runtime:
     ) -> None:
         """Run ``tick`` every ``interval_s`` until stop; a failing tick is logged, not fatal."""
         self.add_worker(name, periodic(name, interval_s, tick))
+
+
+@dataclass
+class Runtime(Wiring):
+    """What a service's setup function wires its servicers and consumers into."""
+
+    server: grpc.aio.Server
+    storage: Storage | None
+    # Mints the internal token of calls this service makes to others (iss = its name).
+    minter: Minter
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def needs_storage(self) -> Storage:
+        """The S3 storage, for a service that cannot run without it."""
+        if self.storage is None:
+            prefix = self.settings.model_config.get("env_prefix", "")
+            raise RuntimeError(
+                f"the {self.settings.service_name} service needs S3 ({prefix}S3_ENDPOINT)"
+            )
+        return self.storage
 
 
 def periodic(
