@@ -27,6 +27,7 @@ from visiona.billing.repository.ledger import Ledger
 from visiona.generation.clients import PreparedPrompt, ReadyModel
 from visiona.generation.config import GenerationSettings
 from visiona.generation.consumers import credits_participant as generation_credits
+from visiona.generation.domain.request import check_request
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.service.generation import GenerationService
 from visiona.kit.db import Database
@@ -262,16 +263,7 @@ async def test_a_generation_awaiting_credits_asks_again_and_ignores_a_duplicate_
         user = new_user()
         service = GenerationService(db, ReadyBackends(), credits_ask_again_s=0.2)
         gen, _ = await service.create(
-            user,
-            model_id=str(uuid.uuid4()),
-            prompt="on a beach",
-            enhance=False,
-            style_pack=None,
-            num_outputs=2,
-            aspect_ratio=None,
-            seed=None,
-            lora_scale=None,
-            output_format=None,
+            user, check_request(model_id=str(uuid.uuid4()), prompt="on a beach", num_outputs=2)
         )
         assert (gen.status, gen.work) == ("awaiting_credits", "ask_credits")
 

@@ -24,6 +24,18 @@ def test_values_under_secret_looking_keys_are_redacted() -> None:
     assert event["nested"] == {"token": "[redacted]"}
 
 
+def test_secrets_deep_in_a_value_are_redacted_and_deeper_containers_are_not_logged() -> None:
+    deep: dict[str, object] = {"f": "Authorization: Bearer abcdef123"}
+    for key in "edcb":
+        deep = {key: deep}
+    event = redact_secrets(
+        None, "info", {"event": "x", "a": deep, "z": [[[[[["sk_live_abcdef12"]]]]]]}
+    )
+    line = json.dumps(event)
+    assert "abcdef123" not in line and "Bearer [redacted]" in line
+    assert "sk_live_abcdef12" not in line and "[too deep]" in line
+
+
 def test_secret_looking_substrings_are_redacted_from_text() -> None:
     jwt_like = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyX2FsaWNlIn0.c2lnbmF0dXJlX2hlcmU"
     text = redact_text(

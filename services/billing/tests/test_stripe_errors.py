@@ -20,14 +20,7 @@ from visiona.billing.config import BillingSettings
 from visiona.billing.providers.stripe import CustomerMissing, StripeSdk, domain_error
 from visiona.emulators._server import running
 from visiona.emulators.stripe import DEFAULT_API_KEY, Settings, create_app
-from visiona.kit.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
+from visiona.kit import errors
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
@@ -79,8 +72,8 @@ def checkout(customer: str, price: str = PRICE) -> dict[str, Any]:
     }
 
 
-async def refusal(call: Any) -> DomainError:
-    with pytest.raises(DomainError) as caught:
+async def refusal(call: Any) -> errors.DomainError:
+    with pytest.raises(errors.DomainError) as caught:
         await call
     return caught.value
 
@@ -96,12 +89,12 @@ async def test_a_deleted_customer_named_by_a_call_is_missing_not_an_outage(
         sdk.create_portal_session(customer, "http://localhost/back"),
     ):
         error = await refusal(call)
-        assert isinstance(error, CustomerMissing) and isinstance(error, FailedPrecondition)
+        assert isinstance(error, CustomerMissing) and isinstance(error, errors.FailedPrecondition)
         assert error.code == "stripe_customer_missing"
     # Retrieving it is not an error: the stub says it was deleted.
     assert (await sdk.customer(customer))["deleted"] is True
     never = await refusal(sdk.customer("cus_neverexisted"))
-    assert isinstance(never, NotFound) and never.code == "stripe_object_missing"
+    assert isinstance(never, errors.NotFound) and never.code == "stripe_object_missing"
 
 
 async def test_a_replacement_customer_is_made_once_per_missing_customer(emulator_url: str) -> None:
@@ -119,7 +112,7 @@ async def test_an_unknown_price_is_a_catalogue_mismatch(emulator_url: str) -> No
     error = await refusal(
         sdk.create_checkout_session(checkout(customer, "price_other_mode"), key="k-price")
     )
-    assert type(error) is FailedPrecondition and error.code == "stripe_catalog_mismatch"
+    assert type(error) is errors.FailedPrecondition and error.code == "stripe_catalog_mismatch"
 
 
 async def test_a_key_reused_with_other_parameters_is_the_callers_error(emulator_url: str) -> None:
@@ -128,29 +121,29 @@ async def test_a_key_reused_with_other_parameters_is_the_callers_error(emulator_
     await sdk.create_checkout_session(checkout(customer), key="k-reused")
     changed = checkout(customer) | {"cancel_url": "http://localhost/other"}
     error = await refusal(sdk.create_checkout_session(changed, key="k-reused"))
-    assert isinstance(error, InvalidArgument) and error.code == "idempotency_key_reused"
+    assert isinstance(error, errors.InvalidArgument) and error.code == "idempotency_key_reused"
 
 
 async def test_refused_credentials_are_a_configuration_error(emulator_url: str) -> None:
     error = await refusal(adapter(emulator_url, "sk_test_wrong").customer("cus_x"))
-    assert isinstance(error, FailedPrecondition) and error.code == "stripe_not_configured"
+    assert isinstance(error, errors.FailedPrecondition) and error.code == "stripe_not_configured"
 
 
 @pytest.mark.parametrize(
     ("status", "kind", "code"),
     [
-        (429, ResourceExhausted, "stripe_rate_limited"),
-        (500, Unavailable, "stripe_unavailable"),
-        (503, Unavailable, "stripe_unavailable"),
-        (409, Unavailable, "stripe_unavailable"),
-        (400, FailedPrecondition, "stripe_request_refused"),
+        (429, errors.ResourceExhausted, "stripe_rate_limited"),
+        (500, errors.Unavailable, "stripe_unavailable"),
+        (503, errors.Unavailable, "stripe_unavailable"),
+        (409, errors.Unavailable, "stripe_unavailable"),
+        (400, errors.FailedPrecondition, "stripe_request_refused"),
     ],
 )
 async def test_answers_of_a_struggling_stripe(
     emulator_url: str,
     fail_with: Callable[[int], None],
     status: int,
-    kind: type[DomainError],
+    kind: type[errors.DomainError],
     code: str,
 ) -> None:
     fail_with(status)
@@ -163,7 +156,7 @@ async def test_an_unreachable_stripe_is_unavailable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     error = await refusal(adapter(f"http://127.0.0.1:{port}").customer("cus_x"))
-    assert type(error) is Unavailable and error.code == "stripe_unavailable"
+    assert type(error) is errors.Unavailable and error.code == "stripe_unavailable"
 
 
 @pytest.mark.parametrize(
@@ -171,12 +164,12 @@ async def test_an_unreachable_stripe_is_unavailable() -> None:
     [
         (
             stripe.CardError("Your card was declined.", None, "card_declined", http_status=402),
-            FailedPrecondition,
+            errors.FailedPrecondition,
             "payment_declined",
         ),
         (
             stripe.PermissionError("restricted key", http_status=403),
-            FailedPrecondition,
+            errors.FailedPrecondition,
             "stripe_not_configured",
         ),
         (
@@ -188,16 +181,20 @@ async def test_an_unreachable_stripe_is_unavailable() -> None:
         ),
         (
             stripe.APIConnectionError("connection reset"),
-            Unavailable,
+            errors.Unavailable,
             "stripe_unavailable",
         ),
         # Classes a newer SDK adds are judged by their status.
-        (stripe.QuotaExceededError("quota", http_status=400), FailedPrecondition, None),
-        (stripe.TemporarySessionExpiredError("expired", http_status=None), Unavailable, None),
+        (stripe.QuotaExceededError("quota", http_status=400), errors.FailedPrecondition, None),
+        (
+            stripe.TemporarySessionExpiredError("expired", http_status=None),
+            errors.Unavailable,
+            None,
+        ),
     ],
 )
 def test_every_error_class_has_a_deliberate_status(
-    exc: stripe.StripeError, kind: type[DomainError], code: str | None
+    exc: stripe.StripeError, kind: type[errors.DomainError], code: str | None
 ) -> None:
     error = domain_error(exc)
     assert type(error) is kind

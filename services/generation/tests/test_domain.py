@@ -65,13 +65,6 @@ def request(**overrides: Any) -> Request:
     args: dict[str, Any] = {
         "model_id": "0b7f6c1e-4a57-4b9f-8d3c-2f4a1e9b6c70",
         "prompt": "TOK on a beach",
-        "enhance": False,
-        "style_pack": None,
-        "num_outputs": 1,
-        "aspect_ratio": None,
-        "seed": None,
-        "lora_scale": None,
-        "output_format": None,
     }
     return check_request(**(args | overrides))
 

@@ -15,15 +15,8 @@ from pydantic import SecretStr
 
 from tests.support.schemas import SchemaDb
 from visiona.emulators.anthropic import PROVIDER_REFUSAL_MARKER, REFUSAL_MARKER
+from visiona.kit import errors
 from visiona.kit.db import Database
-from visiona.kit.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
 from visiona.prompts.config import PromptsSettings
 from visiona.prompts.domain.judge import Completion
 from visiona.prompts.domain.prompt import MAX_PROMPT_CHARS, contains_word
@@ -298,10 +291,10 @@ async def test_no_answer_within_the_callers_deadline_degrades_before_it(
 @pytest.mark.parametrize(
     ("prompt", "word", "pack", "error", "code"),
     [
-        ("me", WORD, "no-such-pack", NotFound, "style_pack_not_found"),
-        ("   ", WORD, "", InvalidArgument, "prompt_invalid"),
-        ("x" * (MAX_PROMPT_CHARS + 1), WORD, "", InvalidArgument, "prompt_invalid"),
-        ("me", "", "", InvalidArgument, "trigger_word_invalid"),
+        ("me", WORD, "no-such-pack", errors.NotFound, "style_pack_not_found"),
+        ("   ", WORD, "", errors.InvalidArgument, "prompt_invalid"),
+        ("x" * (MAX_PROMPT_CHARS + 1), WORD, "", errors.InvalidArgument, "prompt_invalid"),
+        ("me", "", "", errors.InvalidArgument, "trigger_word_invalid"),
     ],
 )
 async def test_bad_input_is_an_error_with_a_stable_code(
@@ -370,7 +363,7 @@ async def test_a_prompt_refused_for_a_generation_is_refused_for_an_enhancement_a
     owner = user()
     generation = await openai_service.prepare_prompt(owner, prompt, WORD, "", True)
     assert generation.refused and generation.refusal_reason == category
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(errors.InvalidArgument) as info:
         await openai_service.enhance_prompt(owner, prompt)
     assert info.value.code == "prompt_refused"
     assert info.value.message == generation.refusal_message
@@ -393,7 +386,7 @@ async def test_a_rewrite_the_rules_refuse_is_refused_on_both_paths(
     owner = user()
     generation = await service.prepare_prompt(owner, "me on a battlefield", WORD, "", True)
     assert generation.refused and generation.refusal_reason == "violence_gore"
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(errors.InvalidArgument) as info:
         await service.enhance_prompt(owner, "me on a battlefield")
     assert info.value.code == "prompt_refused"
     assert info.value.message == generation.refusal_message
@@ -421,22 +414,22 @@ async def test_an_allowed_enhancement_is_the_judges_rewrite(
 @pytest.mark.parametrize(
     ("status", "kind", "code"),
     [
-        (503, Unavailable, "llm_unavailable"),
-        (429, ResourceExhausted, "llm_rate_limited"),
-        (400, InvalidArgument, "llm_rejected_prompt"),
-        (401, FailedPrecondition, "llm_not_configured"),
-        (404, FailedPrecondition, "llm_not_configured"),
+        (503, errors.Unavailable, "llm_unavailable"),
+        (429, errors.ResourceExhausted, "llm_rate_limited"),
+        (400, errors.InvalidArgument, "llm_rejected_prompt"),
+        (401, errors.FailedPrecondition, "llm_not_configured"),
+        (404, errors.FailedPrecondition, "llm_not_configured"),
     ],
 )
 async def test_an_llm_failure_is_the_enhancements_answer_with_its_own_status(
     openai_service: PromptsService,
     openai_emulator_reset: Emulator,
     status: int,
-    kind: type[DomainError],
+    kind: type[errors.DomainError],
     code: str,
 ) -> None:
     openai_emulator_reset.control("config", {"fail_status": status, "retry_after_s": 0})
-    with pytest.raises(DomainError) as info:
+    with pytest.raises(errors.DomainError) as info:
         await openai_service.enhance_prompt(user(), "me in Rome")
     assert type(info.value) is kind and info.value.code == code
     # A generation still goes ahead with the user's own prompt.

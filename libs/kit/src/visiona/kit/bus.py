@@ -31,6 +31,7 @@ from aio_pika.abc import (
 
 from visiona.kit.events import Event
 from visiona.kit.logging import get_logger
+from visiona.kit.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -70,6 +71,18 @@ class EventBus:
         self._publish_channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
         self._consume_channels: list[AbstractRobustChannel] = []
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, *, connection_name: str = "") -> EventBus:
+        """The bus a process's settings name (the connection named after the service)."""
+        return cls(
+            settings.amqp_url.get_secret_value(),
+            settings.events_exchange,
+            queue_prefix=settings.queue_prefix,
+            prefetch=settings.consumer_prefetch,
+            delivery_limit=settings.delivery_limit,
+            connection_name=connection_name or settings.service_name,
+        )
 
     async def connect(self) -> None:
         """Connect and declare the exchanges. Raises when the broker cannot be reached or

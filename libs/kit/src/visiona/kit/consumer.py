@@ -36,6 +36,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from visiona.kit.aio import sleep_or_stop
 from visiona.kit.bus import EventBus, Subscription
 from visiona.kit.db import Database, UnitOfWork, claim_inbox
 from visiona.kit.events import Event, UnknownEvent, decode_event
@@ -225,6 +226,4 @@ class EventConsumer:
 
     async def _paused(self, seconds: float) -> bool:
         """Wait ``seconds``, or less if the consumer stops; True when it is stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return self._stopping.is_set()
+        return await sleep_or_stop(self._stopping, seconds)

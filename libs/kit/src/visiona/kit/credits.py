@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -49,30 +50,21 @@ class PaidJob(Protocol):
 J = TypeVar("J", bound=PaidJob)
 
 
+@dataclass(kw_only=True, eq=False)
 class CreditsParticipant(Generic[J]):
     """Billing's answers for one kind of job (``job_kind`` in billing's events).
 
     ``load`` finds the job by the id it gave billing (locked for the transaction); ``save``
     writes its changes and hands its events to the unit of work (nothing, when there are
     none); ``wake`` nudges the service's job worker after commit, when the job has work to do
-    now.
+    now. ``rejected_message`` is formatted with ``required`` and ``available`` credits.
     """
 
-    def __init__(
-        self,
-        *,
-        job_kind: str,
-        load: Callable[[UnitOfWork, uuid.UUID], Awaitable[J | None]],
-        save: Callable[[UnitOfWork, J], Awaitable[None]],
-        rejected_message: str,
-        wake: Callable[[], None],
-    ) -> None:
-        """``rejected_message`` is formatted with ``required`` and ``available`` credits."""
-        self.job_kind = job_kind
-        self.load = load
-        self.save = save
-        self.rejected_message = rejected_message
-        self.wake = wake
+    job_kind: str
+    load: Callable[[UnitOfWork, uuid.UUID], Awaitable[J | None]]
+    save: Callable[[UnitOfWork, J], Awaitable[None]]
+    rejected_message: str
+    wake: Callable[[], None]
 
     async def _job(self, job_id: uuid.UUID, uow: UnitOfWork) -> J | None:
         job = await self.load(uow, job_id)

@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -56,19 +56,30 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact(value: Any, depth: int = 0) -> Any:
-    if depth > 4:
-        return value
+# How deep a logged value is walked; a container nested deeper is replaced, not logged.
+_MAX_DEPTH = 4
+TOO_DEEP = "[too deep]"
+
+
+def _walk(value: Any, text: Callable[[str], str], hide: Callable[[str], bool], depth: int) -> Any:
+    """``value`` with ``text`` applied to every string in it and the values under keys
+    ``hide`` names redacted."""
     if isinstance(value, str):
-        return redact_text(value)
+        return text(value)
+    if not isinstance(value, dict | list | tuple):
+        return value
+    if depth > _MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
         return {
-            k: REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) else _redact(v, depth + 1)
+            k: REDACTED if isinstance(k, str) and hide(k) else _walk(v, text, hide, depth + 1)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
-        return [_redact(v, depth + 1) for v in value]
-    return value
+    return [_walk(v, text, hide, depth + 1) for v in value]
+
+
+def _redact(value: Any) -> Any:
+    return _walk(value, redact_text, lambda key: _SECRET_KEYS.search(key) is not None, 0)
 
 
 def redact_secrets(
@@ -162,16 +173,8 @@ def scrub_text(text: str) -> str:
     return _IDENTIFIERS.sub(_ref, text)
 
 
-def _scrub(value: Any, depth: int = 0) -> Any:
-    if isinstance(value, str):
-        return scrub_text(value)
-    if depth > 4:
-        return value
-    if isinstance(value, dict):
-        return {k: _scrub(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v, depth + 1) for v in value]
-    return value
+def _scrub(value: Any) -> Any:
+    return _walk(value, scrub_text, lambda key: False, 0)
 
 
 def scrub_identifiers(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import psycopg
@@ -23,6 +24,7 @@ from aio_pika.exceptions import DeliveryError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from visiona.kit.aio import sleep_or_stop
 from visiona.kit.bus import EventBus
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
@@ -53,20 +55,14 @@ def backoff_seconds(attempts: int) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
+@dataclass(eq=False)
 class OutboxRelay:
-    def __init__(
-        self,
-        db: Database,
-        bus: EventBus,
-        *,
-        batch_size: int = 100,
-        poll_interval_s: float = 1.0,
-    ) -> None:
-        self.db = db
-        self.bus = bus
-        self.batch_size = batch_size
-        self.poll_interval_s = poll_interval_s
-        self._wake = asyncio.Event()
+    db: Database
+    bus: EventBus
+    _: KW_ONLY
+    batch_size: int = 100
+    poll_interval_s: float = 1.0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows it claimed.
@@ -156,7 +152,7 @@ class OutboxRelay:
                 except Exception:
                     log.exception("relay.pass_failed")
                     claimed = 0
-                    await _sleep_or_stop(stop, self.poll_interval_s)
+                    await sleep_or_stop(stop, self.poll_interval_s)
                 if loop.time() - last_purge > PURGE_EVERY_S:
                     last_purge = loop.time()
                     with contextlib.suppress(Exception):
@@ -191,9 +187,4 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 log.warning("relay.listen_failed", error=repr(exc))
-                await _sleep_or_stop(stop, 1.0)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+                await sleep_or_stop(stop, 1.0)

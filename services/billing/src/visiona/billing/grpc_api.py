@@ -17,11 +17,6 @@ from visiona.kit import protoenum
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
 
-_KINDS = {
-    billing_pb2.CHECKOUT_KIND_PACK: "pack",
-    billing_pb2.CHECKOUT_KIND_PLAN: "plan",
-}
-
 
 def _fields_for(message: type[Message], item: BaseModel) -> dict[str, Any]:
     """The catalogue item's fields that the proto message has, by name (a Stripe price id,
@@ -111,7 +106,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
     ) -> billing_pb2.CreateCheckoutSessionResponse:
         session, replayed = await self.service.create_checkout(
             current_user_id(),
-            _KINDS.get(request.kind, ""),
+            _checkout_kind(request.kind),
             request.item_id,
             request_key(context.invocation_metadata(), request),
         )
@@ -167,3 +162,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
             balance=result.balance.balance,
             available=result.balance.available,
         )
+
+
+def _checkout_kind(number: int) -> str:
+    """The kind as billing's domain names it; unset or unknown is "" (refused there with
+    checkout_kind_invalid)."""
+    try:
+        return protoenum.to_string(billing_pb2.CheckoutKind, number)
+    except ValueError:
+        return ""

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from visiona.gateway.account.erasure import DeletionJobs
 from visiona.gateway.account.export import ExportJobs
@@ -21,30 +19,21 @@ from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.gateway.providers.clerk import ClerkUsersPort
 from visiona.kit.bus import EventBus
-from visiona.kit.consumer import EventConsumer, EventHandler
 from visiona.kit.db import Database
-from visiona.kit.deadletters import dead_letter_check
-from visiona.kit.events import Event
 from visiona.kit.logging import get_logger
 from visiona.kit.relay import OutboxRelay
-from visiona.kit.runtime import DEAD_LETTERS, BrokerLink, periodic, retrying
+from visiona.kit.runtime import BrokerLink, Wiring, retrying
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
 
-Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
 
 @dataclass
-class Backplane:
+class Backplane(Wiring):
     settings: GatewaySettings
-    db: Database
-    bus: EventBus
     storage: Storage | None
     erasure: DeletionJobs | None = None
     exports: ExportJobs | None = None
-    consumers: list[EventConsumer] = field(default_factory=list)
-    workers: dict[str, Worker] = field(default_factory=dict)
     broker: BrokerLink | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -53,35 +42,9 @@ class Backplane:
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Backplane:
         db = Database.from_settings(settings)
-        bus = EventBus(
-            settings.amqp_url.get_secret_value(),
-            settings.events_exchange,
-            queue_prefix=settings.queue_prefix,
-            prefetch=settings.consumer_prefetch,
-            delivery_limit=settings.delivery_limit,
-            connection_name="gateway",
-        )
+        bus = EventBus.from_settings(settings)
         storage = Storage.from_settings(settings) if settings.s3_endpoint else None
         return cls(settings, db, bus, storage)
-
-    def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
-        self.consumers.append(
-            EventConsumer.from_settings(self.settings, name, self.db, self.bus, handlers)
-        )
-        if DEAD_LETTERS not in self.workers:
-            self.add_periodic(
-                DEAD_LETTERS,
-                self.settings.dead_letter_check_interval_s,
-                dead_letter_check(self.bus, lambda: [c.name for c in self.consumers]),
-            )
-
-    def add_worker(self, name: str, run: Worker) -> None:
-        self.workers[name] = run
-
-    def add_periodic(
-        self, name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
-    ) -> None:
-        self.add_worker(name, periodic(name, interval_s, tick))
 
     def install_account_sagas(self) -> None:
         """The erasure saga (always) and exports (when S3 is configured)."""

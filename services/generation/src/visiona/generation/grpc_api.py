@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from visiona.generation.domain.generation import Generation
+from visiona.generation.domain.request import check_request
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
@@ -80,8 +81,7 @@ class GenerationServicer(WebhookIngestRpc, generation_pb2_grpc.GenerationService
         self, request: generation_pb2.CreateGenerationRequest, context: grpc.aio.ServicerContext
     ) -> generation_pb2.CreateGenerationResponse:
         user_id = current_user_id()
-        g, replayed = await self.generations.create(
-            user_id,
+        checked = check_request(
             model_id=request.model_id,
             prompt=request.prompt,
             enhance=request.enhance,
@@ -91,7 +91,9 @@ class GenerationServicer(WebhookIngestRpc, generation_pb2_grpc.GenerationService
             seed=request.seed if request.HasField("seed") else None,
             lora_scale=request.lora_scale if request.HasField("lora_scale") else None,
             output_format=request.output_format or None,
-            idempotency=request_key(context.invocation_metadata(), request),
+        )
+        g, replayed = await self.generations.create(
+            user_id, checked, idempotency=request_key(context.invocation_metadata(), request)
         )
         if replayed:
             mark_replayed(context)

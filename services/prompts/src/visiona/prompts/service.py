@@ -10,18 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
+from visiona.kit import errors
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
 from visiona.kit.events import PromptEnhancementCreatedV1
 from visiona.kit.logging import get_logger
 from visiona.prompts.domain import judge
@@ -50,21 +44,14 @@ from visiona.prompts.repository import (
 log = get_logger(__name__)
 
 
+@dataclass(eq=False)
 class PromptsService:
-    def __init__(
-        self,
-        db: Database,
-        llm: LanguageModel,
-        *,
-        max_tokens: int = 400,
-        judge_max_tokens: int = 60,
-        cache_ttl: timedelta = timedelta(hours=24),
-    ) -> None:
-        self.db = db
-        self.llm = llm
-        self.max_tokens = max_tokens
-        self.judge_max_tokens = judge_max_tokens
-        self.cache_ttl = cache_ttl
+    db: Database
+    llm: LanguageModel
+    _: KW_ONLY
+    max_tokens: int = 400
+    judge_max_tokens: int = 60
+    cache_ttl: timedelta = timedelta(hours=24)
 
     async def enhance_prompt(self, user_id: str, prompt: str) -> Enhancement:
         """Ask the LLM for a richer prompt, then store it and its event in one transaction.
@@ -95,7 +82,7 @@ class PromptsService:
         if refusal is not None:
             await self._refuse_enhancement(user_id, text, refusal.source, refusal.category)
         if answer is None or not answer.prompt:
-            raise Unavailable(
+            raise errors.Unavailable(
                 "the prompt enhancer gave no usable answer; try again shortly",
                 code="llm_empty_answer",
             )
@@ -143,7 +130,9 @@ class PromptsService:
         async with self.db.uow(user_id) as uow:
             pack = await StylePackRepository(uow.session).get(pack_id) if pack_id else None
             if pack_id and pack is None:
-                raise NotFound(f"no style pack named {pack_id!r}", code="style_pack_not_found")
+                raise errors.NotFound(
+                    f"no style pack named {pack_id!r}", code="style_pack_not_found"
+                )
             if verdict is not None:
                 return await self._refuse(uow, text, pack_id, "rules", verdict.category)
             key = judge.cache_key(
@@ -318,30 +307,30 @@ class PromptsService:
 
 
 # What a failed LLM means to someone waiting for an enhancement (providers.LLMFailure).
-_ENHANCER_FAILURES: dict[LLMFailure, tuple[type[DomainError], str, str]] = {
+_ENHANCER_FAILURES: dict[LLMFailure, tuple[type[errors.DomainError], str, str]] = {
     LLMFailure.UNAVAILABLE: (
-        Unavailable,
+        errors.Unavailable,
         "llm_unavailable",
         "the prompt enhancer is unavailable; try again shortly",
     ),
     LLMFailure.RATE_LIMITED: (
-        ResourceExhausted,
+        errors.ResourceExhausted,
         "llm_rate_limited",
         "the prompt enhancer is busy; try again in a minute",
     ),
     LLMFailure.REJECTED: (
-        InvalidArgument,
+        errors.InvalidArgument,
         "llm_rejected_prompt",
         "the language model refused this prompt as a request; rephrase it",
     ),
     LLMFailure.NOT_CONFIGURED: (
-        FailedPrecondition,
+        errors.FailedPrecondition,
         "llm_not_configured",
         "the prompt enhancer is not available: the language model refused our credentials",
     ),
 }
 
 
-def _enhancer_failed(exc: LLMError) -> DomainError:
+def _enhancer_failed(exc: LLMError) -> errors.DomainError:
     kind, code, message = _ENHANCER_FAILURES[exc.failure]
     return kind(message, code=code)

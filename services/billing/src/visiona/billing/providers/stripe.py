@@ -18,14 +18,7 @@ from typing import Any, Protocol
 import stripe
 
 from visiona.billing.config import BillingSettings
-from visiona.kit.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
+from visiona.kit import errors
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -62,7 +55,7 @@ def invoice_price(invoice: StripeObj) -> str | None:
     return None
 
 
-class CustomerMissing(FailedPrecondition):
+class CustomerMissing(errors.FailedPrecondition):
     """A call named a customer Stripe does not have (deleted in the dashboard, made with the
     other mode's keys, or never there: a restored backup). Billing replaces it and tries again
     (``BillingService``); only if that fails does the caller see it."""
@@ -70,7 +63,7 @@ class CustomerMissing(FailedPrecondition):
     code = "stripe_customer_missing"
 
 
-def domain_error(exc: stripe.StripeError) -> DomainError:
+def domain_error(exc: stripe.StripeError) -> errors.DomainError:
     """What a Stripe error means for the caller, decided class by class (stripe-python's
     ``_api_requestor.specific_v1_api_error``): a request Stripe refused is not an outage, so
     only connection failures, 5xx and 409s (which the SDK has already retried) are
@@ -78,48 +71,48 @@ def domain_error(exc: stripe.StripeError) -> DomainError:
     if isinstance(exc, stripe.IdempotencyError):
         # Our key follows from the caller's Idempotency-Key (ADR 0009): Stripe saw it with
         # other parameters, so the caller reused it for another request.
-        return InvalidArgument(
+        return errors.InvalidArgument(
             "this Idempotency-Key was used for a different request",
             code="idempotency_key_reused",
         )
     if isinstance(exc, stripe.InvalidRequestError):
         if exc.http_status == 404:
             # The object the URL names (GET /v1/customers/cus_…): the caller decides.
-            return NotFound("no such Stripe object", code="stripe_object_missing")
+            return errors.NotFound("no such Stripe object", code="stripe_object_missing")
         if exc.code == "resource_missing" and exc.param == "customer":
             return CustomerMissing("the payment provider no longer has this billing account")
         if exc.code == "resource_missing":
             # A price or product of the catalogue that this Stripe account does not have.
-            return FailedPrecondition(
+            return errors.FailedPrecondition(
                 "the payment provider does not know this item: the catalogue and the Stripe "
                 "account disagree",
                 code="stripe_catalog_mismatch",
             )
-        return FailedPrecondition(
+        return errors.FailedPrecondition(
             "the payment provider refused the request", code="stripe_request_refused"
         )
     if isinstance(exc, stripe.CardError):
-        return FailedPrecondition("the payment was declined", code="payment_declined")
+        return errors.FailedPrecondition("the payment was declined", code="payment_declined")
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         # Our key is wrong, revoked or restricted: no retry helps until an operator acts.
-        return FailedPrecondition(
+        return errors.FailedPrecondition(
             "payments are not available: the payment provider refused our credentials",
             code="stripe_not_configured",
         )
     if isinstance(exc, stripe.RateLimitError):
-        return ResourceExhausted(
+        return errors.ResourceExhausted(
             "the payment provider is rate limiting us; try again in a minute",
             code="stripe_rate_limited",
         )
     if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
-        return Unavailable("payment provider unavailable", code="stripe_unavailable")
+        return errors.Unavailable("payment provider unavailable", code="stripe_unavailable")
     # Any other class (stripe-python adds them for new APIs) by its status.
     status = exc.http_status
     if status is not None and 400 <= status < 500:
-        return FailedPrecondition(
+        return errors.FailedPrecondition(
             "the payment provider refused the request", code="stripe_request_refused"
         )
-    return Unavailable("payment provider unavailable", code="stripe_unavailable")
+    return errors.Unavailable("payment provider unavailable", code="stripe_unavailable")
 
 
 class StripePort(Protocol):
@@ -147,7 +140,7 @@ class StripePort(Protocol):
     async def invoice_payment_intent(self, invoice_id: str) -> str | None: ...
 
     async def delete_customer(self, customer_id: str) -> None:
-        """Delete the customer at Stripe for good (its subscriptions end at once); NotFound
+        """Delete the customer at Stripe for good (its subscriptions end at once); errors.NotFound
         when it is already gone."""
         ...
 
@@ -161,14 +154,20 @@ class WebhookVerifier:
 
     def verify(self, payload: bytes, signature: str) -> StripeObj:
         if not self.secrets:
-            raise Unavailable("stripe webhooks are not configured", code="webhooks_not_configured")
+            raise errors.Unavailable(
+                "stripe webhooks are not configured", code="webhooks_not_configured"
+            )
         if not signature:
-            raise InvalidArgument("missing Stripe-Signature header", code="signature_missing")
+            raise errors.InvalidArgument(
+                "missing Stripe-Signature header", code="signature_missing"
+            )
         try:
             # Stripe signs the UTF-8 text of the body; anything else cannot be one of its events.
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidArgument("webhook body is not UTF-8", code="payload_invalid") from None
+            raise errors.InvalidArgument(
+                "webhook body is not UTF-8", code="payload_invalid"
+            ) from None
         # The signature first, the age second (the SDK checks both at once and says which
         # only in prose): a stale delivery is told apart from a forged one.
         for secret in self.secrets:
@@ -178,11 +177,13 @@ class WebhookVerifier:
                 continue
             break
         else:
-            raise InvalidArgument("webhook signature does not verify", code="signature_invalid")
+            raise errors.InvalidArgument(
+                "webhook signature does not verify", code="signature_invalid"
+            )
         try:
             stripe.WebhookSignature.verify_header(text, signature, secret, self.tolerance_s)
         except stripe.SignatureVerificationError:
-            raise InvalidArgument(
+            raise errors.InvalidArgument(
                 f"webhook too old: signed more than {self.tolerance_s} s ago (a replay, or "
                 "this server's clock is ahead)",
                 code="timestamp_too_old",
@@ -190,14 +191,18 @@ class WebhookVerifier:
         try:
             event = json.loads(text)
         except ValueError:
-            raise InvalidArgument("webhook body is not JSON", code="payload_invalid") from None
+            raise errors.InvalidArgument(
+                "webhook body is not JSON", code="payload_invalid"
+            ) from None
         if (
             not isinstance(event, dict)
             or event.get("object") != "event"
             or not isinstance(event.get("id"), str)
             or not isinstance(event.get("type"), str)
         ):
-            raise InvalidArgument("webhook body is not a Stripe event", code="payload_invalid")
+            raise errors.InvalidArgument(
+                "webhook body is not a Stripe event", code="payload_invalid"
+            )
         return event
 
 
@@ -222,10 +227,10 @@ class StripeSdk:
             return _plain(await coro)
         except stripe.StripeError as exc:
             error = domain_error(exc)
-            if not isinstance(error, NotFound | CustomerMissing | InvalidArgument):
+            if not isinstance(error, errors.NotFound | CustomerMissing | errors.InvalidArgument):
                 # Type, status and code only: Stripe's messages may echo customer data. Ours
                 # (credentials, catalogue) louder than Stripe's own trouble.
-                (log.warning if isinstance(error, Unavailable) else log.error)(
+                (log.warning if isinstance(error, errors.Unavailable) else log.error)(
                     "stripe.call_failed",
                     call=what,
                     error=type(exc).__name__,

@@ -26,6 +26,7 @@ from visiona.gateway.schemas.billing import (
     PortalSession,
     Usage,
 )
+from visiona.kit import protoenum
 from visiona.kit.idempotency import was_replayed
 
 # The back service every route here waits on.
@@ -130,7 +131,7 @@ async def create_checkout(
 ) -> CheckoutSession:
     backends, call = user_call(request, user.user_id, idempotent=True)
     call["timeout"] = backends.settings.payments_deadline_s
-    kind = billing_pb2.CHECKOUT_KIND_PACK if body.kind == "pack" else billing_pb2.CHECKOUT_KIND_PLAN
+    kind = protoenum.to_proto(billing_pb2.CheckoutKind, body.kind)
     pending = backends.billing.CreateCheckoutSession(
         billing_pb2.CreateCheckoutSessionRequest(kind=kind, item_id=body.item_id), **call
     )

@@ -22,6 +22,7 @@ from visiona.gateway.schemas.training import (
     Uploads,
     UploadsRequest,
 )
+from visiona.kit import protoenum
 from visiona.training.v1 import training_pb2
 
 # The back service every route here waits on.
@@ -46,9 +47,7 @@ async def create_uploads(body: UploadsRequest, request: Request, user: CurrentUs
     r = await backends.training.CreatePhotoUploads(
         training_pb2.CreatePhotoUploadsRequest(
             photos=[training_pb2.PhotoUploadSpec(content_type=p.content_type) for p in body.photos],
-            face_policy=training_pb2.FACE_POLICY_FLAG
-            if body.face_policy == "flag"
-            else training_pb2.FACE_POLICY_REQUIRE,
+            face_policy=protoenum.to_proto(training_pb2.FacePolicy, body.face_policy),
         ),
         **call,
     )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -108,7 +108,7 @@ class Catalogue(BaseModel):
 
 
 class CheckoutRequest(RequestBody):
-    kind: Literal["pack", "plan"]
+    kind: Annotated[str, EnumStrings(billing_pb2.CheckoutKind)]
     item_id: str = Field(min_length=1, max_length=64, examples=["starter"])
 
 

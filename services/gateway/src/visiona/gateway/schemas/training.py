@@ -22,7 +22,7 @@ class UploadSpec(RequestBody):
 
 class UploadsRequest(RequestBody):
     photos: list[UploadSpec] = Field(min_length=1, max_length=30)
-    face_policy: Literal["require", "flag"] = Field(
+    face_policy: Annotated[str, EnumStrings(training_pb2.FacePolicy)] = Field(
         default="require",
         description="`require`: a photo without exactly one face is rejected; "
         "`flag`: accepted with a warning",

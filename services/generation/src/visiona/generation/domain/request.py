@@ -33,14 +33,15 @@ def check_request(
     *,
     model_id: str,
     prompt: str,
-    enhance: bool,
-    style_pack: str | None,
-    num_outputs: int,
-    aspect_ratio: str | None,
-    seed: int | None,
-    lora_scale: float | None,
-    output_format: str | None,
+    enhance: bool = False,
+    style_pack: str | None = None,
+    num_outputs: int = 1,
+    aspect_ratio: str | None = None,
+    seed: int | None = None,
+    lora_scale: float | None = None,
+    output_format: str | None = None,
 ) -> Request:
+    """The request as the user sent it, checked; an unset option takes its default."""
     text = " ".join((prompt or "").split())
     if not 1 <= len(text) <= MAX_PROMPT:
         raise InvalidArgument(f"prompt must be 1-{MAX_PROMPT} characters", code="prompt_invalid")

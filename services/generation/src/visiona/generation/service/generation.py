@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from visiona.generation.clients import BackendsPort
 from visiona.generation.domain.generation import Generation
-from visiona.generation.domain.request import check_request
+from visiona.generation.domain.request import Request
 from visiona.generation.repository import generation as generations
 from visiona.kit.db import Database
 from visiona.kit.errors import Conflict, InvalidArgument, NotFound
@@ -35,40 +35,17 @@ class GenerationService:
         self.credits_ask_again_s = credits_ask_again_s
 
     async def create(
-        self,
-        user_id: str,
-        *,
-        model_id: str,
-        prompt: str,
-        enhance: bool,
-        style_pack: str | None,
-        num_outputs: int,
-        aspect_ratio: str | None,
-        seed: int | None,
-        lora_scale: float | None,
-        output_format: str | None,
-        idempotency: RequestKey | None = None,
+        self, user_id: str, req: Request, *, idempotency: RequestKey | None = None
     ) -> tuple[Generation, bool]:
-        """Request a generation; with an idempotency key, the generation that key already
-        made, as it stands now, if there is one (ADR 0009). Also says whether the answer is
-        that earlier generation (a replay)."""
-        req = check_request(
-            model_id=model_id,
-            prompt=prompt,
-            enhance=enhance,
-            style_pack=style_pack,
-            num_outputs=num_outputs,
-            aspect_ratio=aspect_ratio,
-            seed=seed,
-            lora_scale=lora_scale,
-            output_format=output_format,
-        )
-        parse_id(model_id, "model")
+        """Request a generation (``req`` checked by :func:`check_request`); with an
+        idempotency key, the generation that key already made, as it stands now, if there is
+        one (ADR 0009). Also says whether the answer is that earlier generation (a replay)."""
+        parse_id(req.model_id, "model")
         # Before the LLM is asked again, too.
         earlier = await made_before(self.db, user_id, idempotency, generations.made_with)
         if earlier is not None:
             return earlier, True
-        model = await self.backends.ready_model(user_id, model_id)
+        model = await self.backends.ready_model(user_id, req.model_id)
         limit = await self.backends.max_concurrent_generations(user_id)
         prepared = await self.backends.prepare_prompt(
             user_id,

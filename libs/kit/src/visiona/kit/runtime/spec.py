@@ -1,0 +1,114 @@
+"""What a service's ``__main__`` describes (:class:`ServiceSpec`) and its setup wires into
+(:class:`Runtime`): servicers, consumers, workers, periodic ticks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from visiona.kit import deadletters
+from visiona.kit.aio import sleep_or_stop
+from visiona.kit.bus import EventBus
+from visiona.kit.consumer import EventConsumer, EventHandler
+from visiona.kit.db import Database
+from visiona.kit.events import Event
+from visiona.kit.internal_token import Minter
+from visiona.kit.logging import get_logger
+from visiona.kit.settings import ServiceSettings
+from visiona.kit.storage import Storage
+
+log = get_logger(__name__)
+
+
+LIVENESS = "liveness"
+DEAD_LETTERS = "dead-letters"
+
+
+Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Wiring:
+    """A process's side of the bus: its consumer groups and background workers (the back
+    services' :class:`Runtime`, the gateway's backplane)."""
+
+    settings: ServiceSettings
+    db: Database
+    bus: EventBus
+    consumers: list[EventConsumer] = field(default_factory=list, kw_only=True)
+    workers: dict[str, Worker] = field(default_factory=dict, kw_only=True)
+
+    def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
+        self.consumers.append(
+            EventConsumer.from_settings(self.settings, name, self.db, self.bus, handlers)
+        )
+        if DEAD_LETTERS not in self.workers:
+            self.add_periodic(
+                DEAD_LETTERS,
+                self.settings.dead_letter_check_interval_s,
+                deadletters.dead_letter_check(self.bus, lambda: [c.name for c in self.consumers]),
+            )
+
+    def add_worker(self, name: str, run: Worker) -> None:
+        """A background loop (sweeper, reconciler) started with the process; ``run(stop)``
+        must return soon after ``stop`` is set. Work it does must be safe to run on several
+        replicas at once.
+        """
+        self.workers[name] = run
+
+    def add_periodic(
+        self, name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Run ``tick`` every ``interval_s`` until stop; a failing tick is logged, not fatal."""
+        self.add_worker(name, periodic(name, interval_s, tick))
+
+
+@dataclass
+class Runtime(Wiring):
+    """What a service's setup function wires its servicers and consumers into."""
+
+    server: grpc.aio.Server
+    storage: Storage | None
+    # Mints the internal token of calls this service makes to others (iss = its name).
+    minter: Minter
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def needs_storage(self) -> Storage:
+        """The S3 storage, for a service that cannot run without it."""
+        if self.storage is None:
+            prefix = self.settings.model_config.get("env_prefix", "")
+            raise RuntimeError(
+                f"the {self.settings.service_name} service needs S3 ({prefix}S3_ENDPOINT)"
+            )
+        return self.storage
+
+
+def periodic(
+    name: str, interval_s: float, tick: Callable[[], Awaitable[object]]
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """A worker that runs ``tick`` every ``interval_s`` until stop; a failing tick is logged,
+    not fatal."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await tick()
+            except Exception:
+                log.exception("worker.tick_failed", worker=name)
+            await sleep_or_stop(stop, interval_s)
+
+    return run
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    settings_factory: Callable[[], ServiceSettings]
+    migrations_dir: Path
+    grpc_services: Sequence[str]
+    setup: Callable[[Runtime], Awaitable[None]]
