@@ -50,6 +50,13 @@ GENERATION_TIMEOUT_S = 60.0
 LATE_LAUNCH_S = 0.1
 # The processes whose memory is sampled.
 SERVICE_PROCESSES = ("gateway", "generation", "training", "billing", "prompts")
+SETTLE_S = 10.0
+
+
+async def settle() -> None:
+    """After the shared broker closed every connection: time for the services to reconnect and
+    for a generation cut through to end (a later one would be refused while it runs)."""
+    await asyncio.sleep(SETTLE_S)
 
 
 # --- the platform -----------------------------------------------------------------------------

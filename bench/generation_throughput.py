@@ -41,6 +41,7 @@ from bench.generation_flow import (
     median_of,
     ready_users,
     segments,
+    settle,
     timeline,
 )
 from bench.webhook_ingest_overhead import cpu_seconds
@@ -53,7 +54,6 @@ POLL_S = 0.05
 # Nothing can succeed before the provider's 3.0 s: the first GET waits until just before, so
 # N users polling do not load the 2 shared cores for nothing.
 FIRST_POLL_S = 2.9
-SETTLE_S = 10.0
 # Processes whose CPU time per generation is reported (Postgres and RabbitMQ are not ours).
 CPU_PROCESSES = (*SERVICE_PROCESSES, "replicate", "s3")
 NOTES = (
@@ -114,9 +114,6 @@ async def _measure(stack: FullPlatform, rounds: int) -> Result:
     await watch.open()
     levels: dict[int, dict[str, Any]] = {}
     repeated = 0
-
-    async def settle() -> None:
-        await asyncio.sleep(SETTLE_S)
 
     try:
         # Warm-up: every user's first generation (connections, pools, caches), not measured.

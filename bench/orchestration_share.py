@@ -40,6 +40,7 @@ from bench.generation_flow import (
     median_of,
     ready_user,
     segments,
+    settle,
     timeline,
 )
 
@@ -49,7 +50,6 @@ PREDICTION_S = 3.0
 POLL_S = 0.025
 GENERATIONS_PER_ROUND = 2
 WARMUP = 1
-SETTLE_S = 10.0
 NOTES = (
     "End-to-end = POST /v1/generations sent → the first GET /v1/generations/{id} answered "
     "with status succeeded, polled every 25 ms (the poll adds up to 25 ms plus one GET, "
@@ -58,12 +58,6 @@ NOTES = (
     "the emulator's clock; the same host). The load generator shares the 2 cores with every "
     "service, Postgres, RabbitMQ and SeaweedFS."
 )
-
-
-async def settle() -> None:
-    """After the shared broker closed every connection: time for the services to reconnect and
-    for a generation cut through to end (a later one would be refused while it runs)."""
-    await asyncio.sleep(SETTLE_S)
 
 
 async def _measure(stack: FullPlatform, rounds: int) -> Result:

@@ -45,7 +45,7 @@ from bench.common import (
     percentile,
     undisturbed,
 )
-from bench.generation_flow import Generation, generate
+from bench.generation_flow import Generation, generate, settle
 from bench.web_app import (
     CHROMIUM,
     WebPlatform,
@@ -61,7 +61,6 @@ PREDICTION_S = 3.0
 POLL_S = 0.025
 PAIRS_PER_ROUND = 2
 WARMUP = 1
-SETTLE_S = 10.0
 PROMPT = "me on a beach at golden hour, film photo"
 GENERATION_TIMEOUT_MS = 60_000
 PAGE_READY_TIMEOUT_MS = 30_000
@@ -270,9 +269,6 @@ async def _measure(web: WebPlatform, rounds: int) -> Result:
     downloads: list[float] = []
     sse_open: list[bool] = []
     template: dict[str, Any] = {}
-
-    async def settle() -> None:
-        await asyncio.sleep(SETTLE_S)
 
     try:
         async with async_playwright() as p:

@@ -106,27 +106,39 @@ def test_a_clean_run_counts_nothing_against_it(run: tuple[Facts, Journal]) -> No
     assert tallies["stored_objects_referenced"].counts["ok"] == 7
 
 
-def test_a_retry_that_ran_the_request_again_is_a_duplicate(run: tuple[Facts, Journal]) -> None:
-    facts, journal = run
-    facts.generations.append(generation("g-2", "generation-1", images=0, status="failed"))
-    assert violations(check(facts, journal))["one_generation_per_key"] == {"duplicated": 1}
-
-
-def test_an_acknowledged_generation_that_does_not_exist_is_lost(
+@pytest.mark.parametrize(
+    ("answered", "made_for", "counter"),
+    [
+        pytest.param(None, "generation-1", {"duplicated": 1}, id="a retry that ran again"),
+        pytest.param(
+            key("generation", "generation-2", 202, "g-9"),
+            None,
+            {"lost": 1},
+            id="an acknowledged generation that does not exist",
+        ),
+        pytest.param(
+            key("generation", "generation-2", 409),
+            "generation-2",
+            {"unexpected": 1},
+            id="a refused request that made a generation",
+        ),
+        pytest.param(None, "generation-77", {"unexpected": 1}, id="one no request explains"),
+    ],
+)
+def test_a_generation_per_key_counts_duplicated_lost_and_unexpected(
     run: tuple[Facts, Journal],
+    answered: KeyRecord | None,
+    made_for: str | None,
+    counter: dict[str, int],
 ) -> None:
+    """``answered``: a request the journal adds; ``made_for``: the key of a (failed)
+    generation the facts add."""
     facts, journal = run
-    journal.keys.append(key("generation", "generation-2", 202, "g-9"))
-    assert violations(check(facts, journal)) == {"one_generation_per_key": {"lost": 1}}
-
-
-def test_a_refused_request_that_made_a_generation_is_unexpected(
-    run: tuple[Facts, Journal],
-) -> None:
-    facts, journal = run
-    journal.keys.append(key("generation", "generation-2", 409))
-    facts.generations.append(generation("g-2", "generation-2", images=0, status="failed"))
-    assert violations(check(facts, journal))["one_generation_per_key"] == {"unexpected": 1}
+    if answered is not None:
+        journal.keys.append(answered)
+    if made_for is not None:
+        facts.generations.append(generation("g-2", made_for, images=0, status="failed"))
+    assert violations(check(facts, journal)) == {"one_generation_per_key": counter}
 
 
 def test_an_unanswered_request_may_have_made_one_generation_not_two(
@@ -138,12 +150,6 @@ def test_an_unanswered_request_may_have_made_one_generation_not_two(
     assert "one_generation_per_key" not in violations(check(facts, journal))
     facts.generations.append(generation("g-3", "generation-2", images=0, status="failed"))
     assert violations(check(facts, journal))["one_generation_per_key"] == {"duplicated": 1}
-
-
-def test_a_generation_no_request_explains_is_unexpected(run: tuple[Facts, Journal]) -> None:
-    facts, journal = run
-    facts.generations.append(generation("g-2", "generation-77", images=0, status="failed"))
-    assert violations(check(facts, journal))["one_generation_per_key"] == {"unexpected": 1}
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -54,12 +53,7 @@ class EventProbe:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._subscription is not None:
             await self._subscription.cancel()
         queue = self.bus.queue_name(self.group)
@@ -163,3 +157,17 @@ def restarted_after(stack: Any, service: str) -> Iterator[None]:
     finally:
         stack.processes.start(service)
         stack.processes.wait_ready()
+
+
+@contextlib.contextmanager
+def slowed_and_restarted(
+    stack: Any, service: str, configure: Callable[[dict[str, Any]], object]
+) -> Iterator[None]:
+    """Every call ``service`` makes to its provider emulator (``configure``) takes 4 s for the
+    block, which may kill ``service``; afterwards the provider answers at once again and
+    ``service`` is started again, and ready."""
+    with (
+        restarted_after(stack, service),
+        configured(configure, {"latency_ms": 4000}, {"latency_ms": 0}),
+    ):
+        yield

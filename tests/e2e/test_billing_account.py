@@ -21,7 +21,7 @@ from tests.e2e.saga_helpers import (
     EventProbe,
     configured,
     purged_by,
-    restarted_after,
+    slowed_and_restarted,
     unique_name,
     wait_seen,
 )
@@ -289,6 +289,16 @@ async def test_erasure_deletes_the_customer_and_every_row_and_keeps_payments_ano
     assert rows_naming(stack.admin_sql, "billing", *needles) == {}
 
 
+def wait_erasure(stack: RunningStack, what: str, where: str, timeout_s: float = 20) -> None:
+    """Until billing holds one erasure, and it is as ``where`` (SQL on billing.erasures) says."""
+    wait_for(
+        what,
+        lambda: stack.admin_sql(f"SELECT count(*) FROM billing.erasures WHERE {where}"),
+        lambda rows: rows == [(1,)],
+        timeout_s=timeout_s,
+    )
+
+
 @pytest.fixture
 def short_erasure_lease(stack: RunningStack) -> Iterator[None]:
     """Billing restarted with a 3 s lease on erasure steps (a killed worker's step is taken
@@ -319,18 +329,9 @@ async def test_an_erasure_killed_while_deleting_the_customer_completes_after_a_r
     deletion = uuid.uuid4()
     async with EventProbe(stack, [PURGED]) as probe:
         # Every Stripe call now takes 4 s: billing is killed inside the customer's deletion.
-        with (
-            restarted_after(stack, "billing"),
-            configured(stripe_config(stack), {"latency_ms": 4000}, {"latency_ms": 0}),
-        ):
+        with slowed_and_restarted(stack, "billing", stripe_config(stack)):
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
-            wait_for(
-                "the worker to take the round",
-                lambda: stack.admin_sql(
-                    "SELECT count(*) FROM billing.erasures WHERE lease_until > now()"
-                ),
-                lambda rows: rows == [(1,)],
-            )
+            wait_erasure(stack, "the worker to take the round", "lease_until > now()")
             await asyncio.sleep(0.5)
             stack.processes.kill("billing")
         assert [e for e in probe.seen if purged(deletion, 1)(e)] == []
@@ -354,13 +355,10 @@ async def test_stripe_failing_delays_an_erasure_and_never_answers_it_half_done(
     async with EventProbe(stack, [PURGED]) as probe:
         with configured(stripe_config(stack), {"fail_status": 503}, {"fail_status": None}):
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
-            wait_for(
+            wait_erasure(
+                stack,
                 "a failed attempt",
-                lambda: stack.admin_sql(
-                    "SELECT count(*) FROM billing.erasures WHERE work_attempts >= 1 "
-                    "AND lease_until IS NULL"
-                ),
-                lambda rows: rows == [(1,)],
+                "work_attempts >= 1 AND lease_until IS NULL",
                 timeout_s=30,
             )
             # The rows are gone already; the answer waits for Stripe.

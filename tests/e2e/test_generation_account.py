@@ -16,9 +16,8 @@ import pytest
 
 from tests.e2e.saga_helpers import (
     EventProbe,
-    configured,
     purged_by,
-    restarted_after,
+    slowed_and_restarted,
     wait_seen,
 )
 from tests.e2e.test_generation import (
@@ -195,10 +194,7 @@ async def test_erasure_killed_midway_completes_after_a_restart(stack: RunningSta
     async with EventProbe(stack, [PURGED]) as probe:
         # Every Replicate call now takes 4 s: the erasure waits on one (a poll it lets finish,
         # or its own cancel) when it is killed.
-        with (
-            restarted_after(stack, "generation"),
-            configured(replicate_config(stack), {"latency_ms": 4000}, {"latency_ms": 0}),
-        ):
+        with slowed_and_restarted(stack, "generation", replicate_config(stack)):
             await probe.publish(ErasureRequestedV1(user_id=a_id, deletion_id=deletion, round=1))
             wait_for(
                 "the erasure to stop the generation",

@@ -118,23 +118,32 @@ def cancel_generation(stack: RunningStack, user: str, gen_id: str) -> None:
     httpx.post(f"{stack.url}/v1/generations/{gen_id}/cancel", headers=stack.auth(user), timeout=30)
 
 
+@contextlib.contextmanager
+def first_generation(
+    stack: RunningStack, user: str, key: str, body: dict[str, Any]
+) -> Iterator[httpx.Response]:
+    """The answer (202) to the generation made with ``key``; canceled when the block ends."""
+    first = post(stack, user, "/v1/generations", key, body)
+    assert first.status_code == 202, first.text
+    try:
+        yield first
+    finally:
+        cancel_generation(stack, user, first.json()["id"])
+
+
 @pytest.mark.parametrize("how", LOST)
 def test_a_generation_retried_after_its_answer_was_lost_is_the_first_one(
     stack: RunningStack, slow_predictions: None, how: str
 ) -> None:
     user, model = ready_owner(stack, "retry")
     key, body = f"gen-{uuid.uuid4()}", {"model_id": model["id"], "prompt": "me at sea"}
-    first = post(stack, user, "/v1/generations", key, body)
-    assert first.status_code == 202, first.text
-    try:
+    with first_generation(stack, user, key, body) as first:
         lose_the_answer(stack, user, key, how)
         # Neither 409 generation_limit_reached (the free plan's limit counts the first one)
         # nor 409 idempotency_key_in_progress for the lease, nor a second generation.
         assert_the_first_again(
             stack, user, "/v1/generations", key, body, first, "generation.generations"
         )
-    finally:
-        cancel_generation(stack, user, first.json()["id"])
 
 
 def test_a_lost_generation_key_sent_with_another_prompt_is_422(
@@ -142,16 +151,12 @@ def test_a_lost_generation_key_sent_with_another_prompt_is_422(
 ) -> None:
     user, model = ready_owner(stack, "reuse")
     key = f"gen-{uuid.uuid4()}"
-    first = post(stack, user, "/v1/generations", key, {"model_id": model["id"], "prompt": "a"})
-    assert first.status_code == 202, first.text
-    try:
+    with first_generation(stack, user, key, {"model_id": model["id"], "prompt": "a"}):
         lose_the_answer(stack, user, key, "absent")
         other = post(stack, user, "/v1/generations", key, {"model_id": model["id"], "prompt": "b"})
         assert other.status_code == 422, other.text
         assert other.json()["code"] == "idempotency_key_reused"
         assert count(stack, "generation.generations", user) == 1
-    finally:
-        cancel_generation(stack, user, first.json()["id"])
 
 
 def test_twin_generations_in_flight_at_once_make_one(
