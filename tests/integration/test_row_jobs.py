@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from tests.support.infra import Infra
 from tests.support.schemas import SchemaDb, fresh_schema
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.jobs import JobSettings, RowJobs
+from visiona.kit.jobs import JobColumns, JobSettings, RowJobs
 from visiona.kit.migrations import user_rls_ddl
 from visiona.kit.rows import RowStore
 
@@ -31,13 +30,7 @@ MAX_ATTEMPTS = 2
 
 
 @dataclass
-class Chore:
-    id: uuid.UUID
-    user_id: str
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
+class Chore(JobColumns):
     done: bool
     given_up: bool
 

@@ -202,30 +202,26 @@ def test_the_lora_scale_lies_between_minus_one_and_two(scale: float, ok: bool) -
 
 
 @given(
-    prompt=st.text(max_size=MAX_PROMPT + 50),
-    num_outputs=st.integers(-2, 6),
-    aspect_ratio=st.one_of(st.none(), st.sampled_from(ASPECT_RATIOS), st.text(max_size=5)),
-    seed=st.one_of(st.none(), st.integers(-(2**40), 2**40)),
-    lora_scale=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
-    output_format=st.one_of(st.none(), st.sampled_from(list(OUTPUT_FORMATS)), st.text(max_size=5)),
+    st.fixed_dictionaries(
+        {
+            "prompt": st.text(max_size=MAX_PROMPT + 50),
+            "num_outputs": st.integers(-2, 6),
+            "aspect_ratio": st.one_of(
+                st.none(), st.sampled_from(ASPECT_RATIOS), st.text(max_size=5)
+            ),
+            "seed": st.one_of(st.none(), st.integers(-(2**40), 2**40)),
+            "lora_scale": st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+            "output_format": st.one_of(
+                st.none(), st.sampled_from(list(OUTPUT_FORMATS)), st.text(max_size=5)
+            ),
+        }
+    )
 )
 def test_a_request_is_either_refused_with_a_known_code_or_within_every_limit(
-    prompt: str,
-    num_outputs: int,
-    aspect_ratio: str | None,
-    seed: int | None,
-    lora_scale: float | None,
-    output_format: str | None,
+    fields: dict[str, Any],
 ) -> None:
     try:
-        req = request(
-            prompt=prompt,
-            num_outputs=num_outputs,
-            aspect_ratio=aspect_ratio,
-            seed=seed,
-            lora_scale=lora_scale,
-            output_format=output_format,
-        )
+        req = request(**fields)
     except InvalidArgument as exc:
         assert exc.code in REQUEST_CODES
         return

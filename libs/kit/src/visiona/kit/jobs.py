@@ -36,6 +36,19 @@ log = get_logger(__name__)
 MAX_BACKOFF_S = 300.0
 
 
+@dataclass(kw_only=True)
+class JobColumns:
+    """The columns a row that is its own job has (see the module), as a record's fields; a
+    table's record adds its own."""
+
+    id: uuid.UUID
+    user_id: str
+    work: str | None
+    work_after: datetime | None
+    work_attempts: int
+    lease_until: datetime | None
+
+
 class JobRow(Protocol):
     id: uuid.UUID
     user_id: str

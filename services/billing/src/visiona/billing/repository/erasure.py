@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
+from visiona.kit.jobs import JobColumns
 from visiona.kit.repository import Repository
 from visiona.kit.rows import RowStore
 
 
 @dataclass
-class Erasure:
+class Erasure(JobColumns):
     """One erasure round waiting on Stripe (a row of ``erasures``)."""
 
-    id: uuid.UUID
-    user_id: str
     deletion_id: uuid.UUID
     round: int
     stripe_customer_id: str | None
     removed: int
-    work: str | None
-    work_after: datetime
-    work_attempts: int
-    lease_until: datetime | None
 
 
 ERASURES = RowStore("erasures", Erasure)

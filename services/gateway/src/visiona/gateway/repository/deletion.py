@@ -14,13 +14,12 @@ import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
 from visiona.kit.erasure import forget_published_events
+from visiona.kit.jobs import JobColumns
 from visiona.kit.rows import RowStore
 
 
 @dataclass
-class Deletion:
-    id: uuid.UUID
-    user_id: str
+class Deletion(JobColumns):
     subject: str
     source: str
     status: str
@@ -30,10 +29,6 @@ class Deletion:
     clerk_user_deleted: bool
     requested_at: datetime
     round_started_at: datetime | None
-    work: str | None
-    work_after: datetime
-    work_attempts: int
-    lease_until: datetime | None
     updated_at: datetime
 
 

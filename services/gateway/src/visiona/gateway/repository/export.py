@@ -12,13 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.jobs import JobColumns
 from visiona.kit.rows import RowStore
 
 
 @dataclass
-class Export:
-    id: uuid.UUID
-    user_id: str
+class Export(JobColumns):
     status: str  # collecting | assembling | ready | failed | expired
     parts: dict[str, dict[str, Any]]
     archive_key: str | None
@@ -27,10 +26,6 @@ class Export:
     requested_at: datetime
     ready_at: datetime | None
     expires_at: datetime | None
-    work: str | None
-    work_after: datetime
-    work_attempts: int
-    lease_until: datetime | None
     updated_at: datetime
 
 

@@ -12,19 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from visiona.kit.db import UnitOfWork
+from visiona.kit.jobs import JobColumns
 from visiona.kit.rows import RowStore
 
 
 @dataclass
-class ExportRecord:
+class ExportRecord(JobColumns):
     """An export request's row: its own background job (visiona.kit.jobs)."""
 
-    id: uuid.UUID
-    user_id: str
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
     created_at: datetime
     updated_at: datetime
 

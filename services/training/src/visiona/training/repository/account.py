@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from visiona.kit.db import UnitOfWork
 from visiona.kit.erasure import unpublished_events
 from visiona.kit.errors import Conflict
+from visiona.kit.jobs import JobColumns
 from visiona.kit.rows import RowStore
 
 
@@ -34,17 +35,11 @@ async def _delete(uow: UnitOfWork, statement: str, **params: Any) -> int:
 
 
 @dataclass
-class _AccountJob:
+class _AccountJob(JobColumns):
     """A row that is its own job (visiona.kit.jobs.RowJobs): one saga request of a user."""
 
-    id: uuid.UUID
-    user_id: str
     requested_at: datetime
     updated_at: datetime
-    work: str | None
-    work_after: datetime | None
-    work_attempts: int
-    lease_until: datetime | None
 
 
 @dataclass
