@@ -3,14 +3,14 @@ tests/support/plugin.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.infra import Infra
-from tests.support.schemas import SchemaDb, fresh_schema
+from tests.support.schemas import SchemaDb, schema_fixture
 
 from .support import Kit
 
@@ -40,8 +40,8 @@ async def kit(infra: Infra, kit_database: SchemaDb) -> AsyncIterator[Kit]:
         await kit.db.dispose()
 
 
-@pytest.fixture(scope="module")
-def training_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
-    """The training service's schema, migrated, in a database of its own for the module."""
-    with fresh_schema(infra, run_id, "training") as created:
-        yield created
+training_schema = schema_fixture(
+    "training",
+    scope="module",
+    doc="The training service's schema, migrated, in a database of its own for the module.",
+)

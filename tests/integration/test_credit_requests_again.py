@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from tests.support.infra import Infra
-from tests.support.schemas import SchemaDb, fresh_schema
+from tests.support.schemas import SchemaDb, schema_fixture
 from tests.support.waiting import eventually
 from visiona.billing.config import BillingSettings
 from visiona.billing.consumers import HoldSaga
@@ -47,16 +46,10 @@ from visiona.training.service.model import Limits, ModelService
 IMAGE = 4
 
 
-@pytest.fixture(scope="module")
-def billing_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
-    with fresh_schema(infra, run_id, "billing") as created:
-        yield created
+billing_schema = schema_fixture("billing", scope="module")
 
 
-@pytest.fixture(scope="module")
-def generation_schema(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
-    with fresh_schema(infra, run_id, "generation") as created:
-        yield created
+generation_schema = schema_fixture("generation", scope="module")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+import pytest
 
 from tests.support.infra import Infra
 from visiona.emulators.stack import role_url
@@ -94,3 +95,15 @@ def fresh_schema(
         yield created
     finally:
         drop(infra.admin_url, database, [roles])
+
+
+def schema_fixture(service: str, *, scope: Literal["session", "module"], doc: str = "") -> Any:
+    """A pytest fixture yielding :func:`fresh_schema` of ``service`` for the ``scope``:
+    ``billing_db = schema_fixture("billing", scope="session")`` in a conftest or test module."""
+
+    def fixture(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
+        with fresh_schema(infra, run_id, service) as created:
+            yield created
+
+    fixture.__doc__ = doc or f"The {service} service's schema, migrated, for the {scope}."
+    return pytest.fixture(scope=scope)(fixture)

@@ -13,14 +13,13 @@ import pytest
 
 from tests.support.budget import IN_PROCESS_POOL
 from tests.support.infra import Infra, purge_broker
-from tests.support.schemas import SchemaDb, fresh_schema
+from tests.support.schemas import fresh_schema, schema_fixture
 
-
-@pytest.fixture(scope="session")
-def gateway_db(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
-    """One migrated gateway schema for the session's tests (they use unique keys)."""
-    with fresh_schema(infra, run_id, "gateway") as created:
-        yield created
+gateway_db = schema_fixture(
+    "gateway",
+    scope="session",
+    doc="One migrated gateway schema for the session's tests (they use unique keys).",
+)
 
 
 @pytest.fixture

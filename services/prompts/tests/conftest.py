@@ -10,18 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.infra import Infra
-from tests.support.schemas import SchemaDb, fresh_schema
+from tests.support.schemas import SchemaDb, schema_fixture
 from visiona.emulators import anthropic as anthropic_emulator
 from visiona.emulators import openai as openai_emulator
 from visiona.emulators._server import running
 from visiona.kit.db import Database
 
-
-@pytest.fixture(scope="session")
-def prompts_db(infra: Infra, run_id: str) -> Iterator[SchemaDb]:
-    with fresh_schema(infra, run_id, "prompts") as created:
-        yield created
+prompts_db = schema_fixture("prompts", scope="session")
 
 
 @pytest.fixture
