@@ -2,13 +2,15 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { AlertTriangle, ShieldCheck, Trash2 } from "lucide-react";
-import { useEffect, useRef } from "react";
+import { useEffect, useId, useRef } from "react";
 
-import { DELETE_CONFIRMATION } from "@/components/account/delete-confirmation";
+import { confirmsDeletion, DELETE_PHRASE, phraseHint } from "@/components/account/delete-confirmation";
 import { deletionView } from "@/components/account/deletion-status";
-import { ConfirmActionDialog } from "@/components/app/confirm-action-dialog";
+import { ConfirmActionDialog, type TypedConfirmation } from "@/components/app/confirm-action-dialog";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
+import { Input } from "@/components/ui/input";
+import { Label } from "@/components/ui/label";
 import { Progress } from "@/components/ui/progress";
 import { dataOf, useApi, type Schemas } from "@/lib/api/client";
 import { useSession } from "@/lib/auth/session";
@@ -41,6 +43,36 @@ export function WhatIsDeleted() {
   );
 }
 
+/** The field the phrase is typed in, with a live hint. */
+function PhraseField({ typed, onType, disabled }: { typed: string; onType: (typed: string) => void; disabled: boolean }) {
+  const inputId = useId();
+  const hintId = useId();
+  return (
+    <div className="flex flex-col gap-2">
+      <Label htmlFor={inputId}>
+        Type <span className="font-mono font-semibold">{DELETE_PHRASE}</span> to confirm
+      </Label>
+      <Input
+        id={inputId}
+        value={typed}
+        onChange={(event) => onType(event.target.value)}
+        autoComplete="off"
+        autoCapitalize="off"
+        autoCorrect="off"
+        spellCheck={false}
+        aria-describedby={hintId}
+        aria-invalid={typed.trim() !== "" && !confirmsDeletion(typed) && !DELETE_PHRASE.startsWith(typed.trim().toLowerCase()) ? true : undefined}
+        disabled={disabled}
+      />
+      <p id={hintId} className="text-sm text-muted-foreground" aria-live="polite">
+        {phraseHint(typed)}
+      </p>
+    </div>
+  );
+}
+
+const DELETE_CONFIRMATION: TypedConfirmation = { Field: PhraseField, matches: confirmsDeletion };
+
 /** The danger zone: delete the account, after typing the phrase. */
 export function DangerZone({ onRequested }: { onRequested: () => void }) {
   const api = useApi();
@@ -72,7 +104,7 @@ export function DangerZone({ onRequested }: { onRequested: () => void }) {
           }
           title="Delete your account and all its data?"
           details={<WhatIsDeleted />}
-          typedPhrase={DELETE_CONFIRMATION}
+          typedConfirmation={DELETE_CONFIRMATION}
           confirmLabel="Delete my account"
           confirmIcon={<Trash2 aria-hidden />}
           pendingLabel="Deleting…"

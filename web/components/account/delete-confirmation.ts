@@ -8,8 +8,6 @@
  * prefix, no typo. The comparison is on what was typed, never on a pasted-in guess of ours.
  */
 
-import type { TypedPhrase } from "@/components/app/confirm-action-dialog";
-
 export const DELETE_PHRASE = "delete my account";
 
 export function normalisePhrase(typed: string): string {
@@ -28,6 +26,3 @@ export function phraseHint(typed: string): string {
   if (DELETE_PHRASE.startsWith(so)) return "Keep typing…";
   return `That does not match. Type exactly “${DELETE_PHRASE}”.`;
 }
-
-/** The account's typed confirmation, as the confirmation dialog asks for it. */
-export const DELETE_CONFIRMATION: TypedPhrase = { phrase: DELETE_PHRASE, matches: confirmsDeletion, hint: phraseHint };

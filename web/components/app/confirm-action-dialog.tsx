@@ -1,7 +1,7 @@
 "use client";
 
 import { Loader2 } from "lucide-react";
-import { useId, useState, type ReactNode } from "react";
+import { useState, type ComponentType, type ReactNode } from "react";
 
 import { ProblemNotice } from "@/components/app/problem-notice";
 import {
@@ -15,28 +15,24 @@ import {
   AlertDialogTrigger,
 } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
-import { Input } from "@/components/ui/input";
-import { Label } from "@/components/ui/label";
 
-/** A phrase the person types, word for word, before the action is enabled. */
-export type TypedPhrase = {
-  phrase: string;
+/** Something the person types before the action is enabled: the field, and when it is right. */
+export type TypedConfirmation = {
+  Field: ComponentType<{ typed: string; onType: (typed: string) => void; disabled: boolean }>;
   matches: (typed: string) => boolean;
-  /** What to say about what was typed so far (the field's live hint). */
-  hint: (typed: string) => string;
 };
 
 /**
  * A destructive action behind a confirmation that says exactly what happens. The dialog stays
  * open while the request runs and shows its problem in place if it fails; it closes on success.
- * With `typedPhrase`, the action waits for the phrase to be typed.
+ * With `typedConfirmation`, the action waits until what is typed matches.
  */
 export function ConfirmActionDialog({
   trigger,
   title,
   children,
   details,
-  typedPhrase,
+  typedConfirmation,
   confirmLabel,
   confirmIcon,
   pendingLabel,
@@ -49,7 +45,7 @@ export function ConfirmActionDialog({
   children: ReactNode;
   /** More to read before deciding, under the description. */
   details?: ReactNode;
-  typedPhrase?: TypedPhrase;
+  typedConfirmation?: TypedConfirmation;
   confirmLabel: string;
   /** Shown before the confirm label while nothing runs (a spinner takes its place meanwhile). */
   confirmIcon?: ReactNode;
@@ -61,7 +57,7 @@ export function ConfirmActionDialog({
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [typed, setTyped] = useState("");
-  const ready = !typedPhrase || typedPhrase.matches(typed);
+  const ready = !typedConfirmation || typedConfirmation.matches(typed);
 
   return (
     <AlertDialog
@@ -98,7 +94,7 @@ export function ConfirmActionDialog({
               .finally(() => setPending(false));
           }}
         >
-          {typedPhrase ? <PhraseField typedPhrase={typedPhrase} typed={typed} onType={setTyped} disabled={pending} /> : null}
+          {typedConfirmation ? <typedConfirmation.Field typed={typed} onType={setTyped} disabled={pending} /> : null}
           <AlertDialogFooter>
             <AlertDialogCancel type="button" disabled={pending}>
               {cancelLabel}
@@ -112,45 +108,5 @@ export function ConfirmActionDialog({
         </form>
       </AlertDialogContent>
     </AlertDialog>
-  );
-}
-
-function PhraseField({
-  typedPhrase,
-  typed,
-  onType,
-  disabled,
-}: {
-  typedPhrase: TypedPhrase;
-  typed: string;
-  onType: (typed: string) => void;
-  disabled: boolean;
-}) {
-  const inputId = useId();
-  const hintId = useId();
-  const { phrase } = typedPhrase;
-  // Wrong only once it can no longer become the phrase.
-  const wrong = typed.trim() !== "" && !typedPhrase.matches(typed) && !phrase.startsWith(typed.trim().toLowerCase());
-  return (
-    <div className="flex flex-col gap-2">
-      <Label htmlFor={inputId}>
-        Type <span className="font-mono font-semibold">{phrase}</span> to confirm
-      </Label>
-      <Input
-        id={inputId}
-        value={typed}
-        onChange={(event) => onType(event.target.value)}
-        autoComplete="off"
-        autoCapitalize="off"
-        autoCorrect="off"
-        spellCheck={false}
-        aria-describedby={hintId}
-        aria-invalid={wrong ? true : undefined}
-        disabled={disabled}
-      />
-      <p id={hintId} className="text-sm text-muted-foreground" aria-live="polite">
-        {typedPhrase.hint(typed)}
-      </p>
-    </div>
   );
 }
