@@ -1,21 +1,12 @@
 "use client";
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { AlertTriangle, Loader2, ShieldCheck, Trash2 } from "lucide-react";
-import { useEffect, useId, useRef, useState } from "react";
+import { AlertTriangle, ShieldCheck, Trash2 } from "lucide-react";
+import { useEffect, useId, useRef } from "react";
 
 import { confirmsDeletion, DELETE_PHRASE, phraseHint } from "@/components/account/delete-confirmation";
 import { deletionView } from "@/components/account/deletion-status";
-import {
-  AlertDialog,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog";
+import { ConfirmActionDialog, type TypedConfirmation } from "@/components/app/confirm-action-dialog";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
@@ -52,22 +43,46 @@ export function WhatIsDeleted() {
   );
 }
 
+/** The field the phrase is typed in, with a live hint. */
+function PhraseField({ typed, onType, disabled }: { typed: string; onType: (typed: string) => void; disabled: boolean }) {
+  const inputId = useId();
+  const hintId = useId();
+  return (
+    <div className="flex flex-col gap-2">
+      <Label htmlFor={inputId}>
+        Type <span className="font-mono font-semibold">{DELETE_PHRASE}</span> to confirm
+      </Label>
+      <Input
+        id={inputId}
+        value={typed}
+        onChange={(event) => onType(event.target.value)}
+        autoComplete="off"
+        autoCapitalize="off"
+        autoCorrect="off"
+        spellCheck={false}
+        aria-describedby={hintId}
+        aria-invalid={typed.trim() !== "" && !confirmsDeletion(typed) && !DELETE_PHRASE.startsWith(typed.trim().toLowerCase()) ? true : undefined}
+        disabled={disabled}
+      />
+      <p id={hintId} className="text-sm text-muted-foreground" aria-live="polite">
+        {phraseHint(typed)}
+      </p>
+    </div>
+  );
+}
+
+const DELETE_CONFIRMATION: TypedConfirmation = { Field: PhraseField, matches: confirmsDeletion };
+
 /** The danger zone: delete the account, after typing the phrase. */
 export function DangerZone({ onRequested }: { onRequested: () => void }) {
   const api = useApi();
   const queryClient = useQueryClient();
-  const [open, setOpen] = useState(false);
-  const [typed, setTyped] = useState("");
-  const inputId = useId();
-  const hintId = useId();
-  const confirmed = confirmsDeletion(typed);
 
   const erase = useMutation({
     mutationFn: async () => dataOf(await api.DELETE("/v1/me")),
     onSuccess: (deletion) => {
       queryClient.setQueryData(["deletion"], deletion);
       void queryClient.invalidateQueries({ queryKey: ["audit"] });
-      setOpen(false);
       onRequested();
     },
   });
@@ -81,65 +96,25 @@ export function DangerZone({ onRequested }: { onRequested: () => void }) {
         <CardDescription>Erase your account and everything in it: photos, models, images, credits. This cannot be undone. Export your data first if you want a copy.</CardDescription>
       </CardHeader>
       <CardContent>
-        <AlertDialog
-          open={open}
-          onOpenChange={(next) => {
-            if (erase.isPending) return;
-            setOpen(next);
-            if (!next) setTyped("");
-          }}
-        >
-          <AlertDialogTrigger asChild>
+        <ConfirmActionDialog
+          trigger={
             <Button variant="destructive">
               <Trash2 aria-hidden /> Delete my account…
             </Button>
-          </AlertDialogTrigger>
-          <AlertDialogContent className="max-h-[calc(100dvh-2rem)] overflow-y-auto">
-            <AlertDialogHeader>
-              <AlertDialogTitle>Delete your account and all its data?</AlertDialogTitle>
-              <AlertDialogDescription>
-                This cannot be undone. It starts once anything still running has finished (this can take up to about a quarter of an hour) and then takes a few minutes. Nothing new can be started meanwhile. When it is done you are signed out.
-              </AlertDialogDescription>
-            </AlertDialogHeader>
-            <WhatIsDeleted />
-            <form
-              className="flex flex-col gap-2"
-              onSubmit={(event) => {
-                event.preventDefault();
-                if (confirmed && !erase.isPending) erase.mutate();
-              }}
-            >
-              <Label htmlFor={inputId}>
-                Type <span className="font-mono font-semibold">{DELETE_PHRASE}</span> to confirm
-              </Label>
-              <Input
-                id={inputId}
-                value={typed}
-                onChange={(event) => setTyped(event.target.value)}
-                autoComplete="off"
-                autoCapitalize="off"
-                autoCorrect="off"
-                spellCheck={false}
-                aria-describedby={hintId}
-                aria-invalid={typed.trim() !== "" && !confirmed && !DELETE_PHRASE.startsWith(typed.trim().toLowerCase()) ? true : undefined}
-                disabled={erase.isPending}
-              />
-              <p id={hintId} className="text-sm text-muted-foreground" aria-live="polite">
-                {phraseHint(typed)}
-              </p>
-              <AlertDialogFooter className="mt-2">
-                <AlertDialogCancel type="button" disabled={erase.isPending}>
-                  Keep my account
-                </AlertDialogCancel>
-                {/* A plain button, not AlertDialogAction: the dialog stays open until the API answers. */}
-                <Button type="submit" variant="destructive" disabled={!confirmed || erase.isPending}>
-                  {erase.isPending ? <Loader2 aria-hidden className="animate-spin motion-reduce:animate-none" /> : <Trash2 aria-hidden />}
-                  {erase.isPending ? "Deleting…" : "Delete my account"}
-                </Button>
-              </AlertDialogFooter>
-            </form>
-          </AlertDialogContent>
-        </AlertDialog>
+          }
+          title="Delete your account and all its data?"
+          details={<WhatIsDeleted />}
+          typedConfirmation={DELETE_CONFIRMATION}
+          confirmLabel="Delete my account"
+          confirmIcon={<Trash2 aria-hidden />}
+          pendingLabel="Deleting…"
+          cancelLabel="Keep my account"
+          onConfirm={() => erase.mutateAsync()}
+        >
+          <p>
+            This cannot be undone. It starts once anything still running has finished (this can take up to about a quarter of an hour) and then takes a few minutes. Nothing new can be started meanwhile. When it is done you are signed out.
+          </p>
+        </ConfirmActionDialog>
       </CardContent>
     </Card>
   );

@@ -2,27 +2,21 @@ import { Badge } from "@/components/ui/badge";
 
 type Variant = "default" | "secondary" | "success" | "warning" | "destructive" | "info" | "outline";
 
-const MODEL: Record<string, [string, Variant]> = {
-  awaiting_credits: ["Waiting for credits", "warning"],
-  preparing: ["Preparing", "info"],
-  queued: ["Queued", "info"],
-  training: ["Training", "info"],
-  succeeded: ["Ready", "success"],
-  failed: ["Failed", "destructive"],
-  canceled: ["Canceled", "secondary"],
-  unavailable: ["Unavailable", "warning"],
-};
+type Labels = Record<string, [string, Variant]>;
 
-const GENERATION: Record<string, [string, Variant]> = {
+/** What a paid job (a model's training, a generation) says the same way in both. */
+const PAID_JOB: Labels = {
   awaiting_credits: ["Waiting for credits", "warning"],
   queued: ["Queued", "info"],
-  running: ["Creating", "info"],
-  succeeded: ["Done", "success"],
   failed: ["Failed", "destructive"],
   canceled: ["Canceled", "secondary"],
 };
 
-const PHOTO: Record<string, [string, Variant]> = {
+const MODEL: Labels = { ...PAID_JOB, preparing: ["Preparing", "info"], training: ["Training", "info"], succeeded: ["Ready", "success"], unavailable: ["Unavailable", "warning"] };
+
+const GENERATION: Labels = { ...PAID_JOB, running: ["Creating", "info"], succeeded: ["Done", "success"] };
+
+const PHOTO: Labels = {
   uploading: ["Uploading", "info"],
   accepted: ["Accepted", "success"],
   accepted_with_warnings: ["Accepted, with notes", "warning"],

@@ -1,20 +1,10 @@
 "use client";
 
-import { ChevronLeft, ChevronRight, Download, Heart, Loader2, Trash2 } from "lucide-react";
-import { useState, type KeyboardEvent } from "react";
+import { ChevronLeft, ChevronRight, Download, Heart, Trash2 } from "lucide-react";
+import type { KeyboardEvent } from "react";
 
+import { ConfirmActionDialog } from "@/components/app/confirm-action-dialog";
 import { ProblemNotice } from "@/components/app/problem-notice";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "@/components/ui/dialog";
 import { Skeleton } from "@/components/ui/skeleton";
@@ -58,17 +48,13 @@ export function Lightbox({
   onCloseFocus: () => void;
 }) {
   const favourite = useFavourite();
-  const [confirming, setConfirming] = useState(false);
-  const remove = useDeleteImage((id) => {
-    setConfirming(false);
-    onDeleted(id);
-  });
+  const remove = useDeleteImage(onDeleted);
 
   function keys(event: KeyboardEvent<HTMLDivElement>) {
-    if (confirming) return;
     const target = event.target as HTMLElement;
-    // Arrow keys inside a slider or text field belong to it.
-    if (target.closest("input, textarea, [role=slider]")) return;
+    // Arrow keys inside a slider, a text field or the delete confirmation (its keys reach here
+    // through React's tree, though it is portalled) belong to it.
+    if (target.closest("input, textarea, [role=slider], [role=alertdialog]")) return;
     if (event.key === "ArrowLeft" && onPrev) {
       event.preventDefault();
       onPrev();
@@ -162,34 +148,20 @@ export function Lightbox({
                       <Download aria-hidden /> Download
                     </a>
                   </Button>
-                  <AlertDialog open={confirming} onOpenChange={setConfirming}>
-                    <AlertDialogTrigger asChild>
+                  <ConfirmActionDialog
+                    trigger={
                       <Button variant="outline" className="text-destructive hover:text-destructive">
                         <Trash2 aria-hidden /> Delete
                       </Button>
-                    </AlertDialogTrigger>
-                    <AlertDialogContent>
-                      <AlertDialogHeader>
-                        <AlertDialogTitle>Delete this image?</AlertDialogTitle>
-                        <AlertDialogDescription>
-                          The image and its stored files are deleted for good, and its download links stop working. This cannot be undone.
-                        </AlertDialogDescription>
-                      </AlertDialogHeader>
-                      <AlertDialogFooter>
-                        <AlertDialogCancel>Keep it</AlertDialogCancel>
-                        <AlertDialogAction
-                          disabled={remove.isPending}
-                          onClick={(event) => {
-                            event.preventDefault();
-                            remove.mutate(image.id);
-                          }}
-                        >
-                          {remove.isPending ? <Loader2 aria-hidden className="animate-spin" /> : <Trash2 aria-hidden />}
-                          Delete image
-                        </AlertDialogAction>
-                      </AlertDialogFooter>
-                    </AlertDialogContent>
-                  </AlertDialog>
+                    }
+                    title="Delete this image?"
+                    confirmLabel="Delete image"
+                    confirmIcon={<Trash2 aria-hidden />}
+                    pendingLabel="Deleting…"
+                    onConfirm={() => remove.mutateAsync(image.id)}
+                  >
+                    <p>The image and its stored files are deleted for good, and its download links stop working. This cannot be undone.</p>
+                  </ConfirmActionDialog>
                 </div>
                 {position && (onPrev || onNext) ? <p className="hidden text-xs text-muted-foreground md:block">Use ← and → to move between images.</p> : null}
               </>

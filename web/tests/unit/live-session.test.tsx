@@ -97,6 +97,14 @@ async function advance(ms: number) {
   });
 }
 
+/** A page starting the stream, signed in for ten minutes: the stream is asked for, not yet open. */
+async function liveSignedIn() {
+  setCookie(sessionToken(600));
+  const view = live();
+  await advance(0);
+  return view;
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
   vi.stubGlobal("EventSource", FakeEventSource);
@@ -115,9 +123,7 @@ afterEach(() => {
 
 describe("the live stream", () => {
   it("opens once, with the session cookie, at the gateway's /v1/events", async () => {
-    setCookie(sessionToken(600));
-    const { result } = live();
-    await advance(0);
+    const { result } = await liveSignedIn();
     expect(FakeEventSource.all).toHaveLength(1);
     expect(latest().url).toBe(`${GATEWAY}/v1/events`);
     expect(latest().withCredentials).toBe(true);
@@ -127,9 +133,7 @@ describe("the live stream", () => {
   });
 
   it("leaves a dropped connection to the browser's own reconnect", async () => {
-    setCookie(sessionToken(600));
-    const { result } = live();
-    await advance(0);
+    const { result } = await liveSignedIn();
     act(() => latest().opened());
     act(() => latest().fail(FakeEventSource.CONNECTING));
     expect(result.current.stream).toBe("reconnecting");
@@ -140,9 +144,7 @@ describe("the live stream", () => {
   });
 
   it("after a refusal (an expired session) renews the session and resumes after the last event", async () => {
-    setCookie(sessionToken(600));
-    const { result } = live();
-    await advance(0);
+    const { result } = await liveSignedIn();
     const first = latest();
     act(() => first.opened());
     act(() => first.emit("billing.credits.changed.v1", { cause: "hold", available: 1 }, "gw-7"));
@@ -162,9 +164,7 @@ describe("the live stream", () => {
   });
 
   it("re-reads everything shown when a new stream cannot resume (no event seen yet)", async () => {
-    setCookie(sessionToken(600));
-    live();
-    await advance(0);
+    await liveSignedIn();
     act(() => latest().opened());
     const invalidate = vi.spyOn(queryClient, "invalidateQueries");
     act(() => latest().fail(FakeEventSource.CLOSED));
@@ -177,9 +177,7 @@ describe("the live stream", () => {
   });
 
   it("does not re-read what a resumed stream will replay", async () => {
-    setCookie(sessionToken(600));
-    live();
-    await advance(0);
+    await liveSignedIn();
     act(() => latest().opened());
     act(() => latest().emit("training.model.progressed.v1", { progress: 0.5 }, "gw-3"));
     const invalidate = vi.spyOn(queryClient, "invalidateQueries");
@@ -191,9 +189,7 @@ describe("the live stream", () => {
   });
 
   it("backs off while the gateway keeps refusing, and tries at once when back online", async () => {
-    setCookie(sessionToken(600));
-    live();
-    await advance(0);
+    await liveSignedIn();
     for (let failure = 0; failure < 4; failure += 1) {
       act(() => latest().fail(FakeEventSource.CLOSED));
       await advance(1000 * 2 ** failure);
@@ -212,9 +208,7 @@ describe("the live stream", () => {
   });
 
   it("closes the stream when the page goes", async () => {
-    setCookie(sessionToken(600));
-    const { unmount } = live();
-    await advance(0);
+    const { unmount } = await liveSignedIn();
     unmount();
     expect(latest().readyState).toBe(FakeEventSource.CLOSED);
   });
@@ -263,9 +257,7 @@ describe("the dev session", () => {
   });
 
   it("renews at once when the page comes back into view past its renewal time", async () => {
-    setCookie(sessionToken(600));
-    live();
-    await advance(0);
+    await liveSignedIn();
     expect(renewals).toHaveLength(0);
     // A laptop asleep: the clock jumps past the expiry, no timer has fired yet.
     vi.setSystemTime(Date.now() + 700_000);

@@ -44,6 +44,9 @@ function run(state: QueueState, ...actions: QueueAction[]): QueueState {
   return actions.reduce(queueReducer, state);
 }
 
+/** File "a" added, started and given photo p1's slot: its bytes are on their way to storage. */
+const SENDING_A: QueueAction[] = [{ type: "add", files: [file("a")] }, { type: "start", key: "a" }, { type: "slot", key: "a", slot: slot("p1") }];
+
 function phaseOf(state: QueueState, key: string) {
   return state.items.find((item) => item.key === key)?.phase;
 }
@@ -132,9 +135,7 @@ describe("queueReducer", () => {
   it("fails with a reason, then a retry queues it again and re-uploads", () => {
     let state = run(
       initialQueue,
-      { type: "add", files: [file("a")] },
-      { type: "start", key: "a" },
-      { type: "slot", key: "a", slot: slot("p1") },
+      ...SENDING_A,
       { type: "fail", key: "a", failure: { reason: "network", message: "offline" } },
     );
     expect(phaseOf(state, "a")).toEqual({ kind: "failed", failure: { reason: "network", message: "offline" } });
@@ -149,9 +150,7 @@ describe("queueReducer", () => {
   it("retries only the verdict when the bytes already reached storage", () => {
     const state = run(
       initialQueue,
-      { type: "add", files: [file("a")] },
-      { type: "start", key: "a" },
-      { type: "slot", key: "a", slot: slot("p1") },
+      ...SENDING_A,
       { type: "uploaded", key: "a" },
       { type: "fail", key: "a", failure: { reason: "timeout", message: "slow" } },
       { type: "retry", key: "a" },
@@ -161,13 +160,7 @@ describe("queueReducer", () => {
   });
 
   it("uploads again when the gateway says nothing arrived, and drops a dead slot", () => {
-    const base = run(
-      initialQueue,
-      { type: "add", files: [file("a")] },
-      { type: "start", key: "a" },
-      { type: "slot", key: "a", slot: slot("p1") },
-      { type: "uploaded", key: "a" },
-    );
+    const base = run(initialQueue, ...SENDING_A, { type: "uploaded", key: "a" });
     const notUploaded = run(base, { type: "fail", key: "a", failure: { reason: "api", message: "x" }, notUploaded: true });
     expect(notUploaded.items[0]).toMatchObject({ uploaded: false, slot: { photoId: "p1" } });
     const dropped = run(base, { type: "fail", key: "a", failure: { reason: "expired", message: "x" }, dropSlot: true });
