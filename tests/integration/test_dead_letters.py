@@ -4,8 +4,6 @@ handler and redrives it, and it is applied once (a duplicate of it too: same eve
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from structlog.testing import capture_logs
 
@@ -57,13 +55,7 @@ def spec_for(
     async def setup(runtime: Runtime) -> None:
         runtime.add_consumer(GROUP, {ProbeHappenedV1: handler})
 
-    spec = ServiceSpec(
-        name="probe",
-        settings_factory=lambda: settings,
-        migrations_dir=Path(__file__).parent,
-        grpc_services=[],
-        setup=setup,
-    )
+    spec = ServiceSpec("probe", lambda: settings, setup, proto=None, package=__file__)
     return spec, settings
 
 

@@ -23,7 +23,6 @@ from visiona.billing.jobs import expire_due_holds, restage_open_events
 from visiona.billing.providers.stripe import StripeSdk, WebhookVerifier
 from visiona.billing.service import BillingService
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
-from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
 
@@ -71,13 +70,7 @@ async def setup(runtime: Runtime) -> None:
     )
 
 
-SPEC = ServiceSpec(
-    name="billing",
-    settings_factory=BillingSettings,
-    migrations_dir=migrations.locate(__file__),
-    grpc_services=[billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name],
-    setup=setup,
-)
+SPEC = ServiceSpec("billing", BillingSettings, setup, proto=billing_pb2, package=__file__)
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ from visiona.generation.providers.replicate import ReplicatePredictions
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
-from visiona.kit import migrations
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
@@ -65,13 +64,7 @@ async def setup(runtime: Runtime) -> None:
     runtime.closers.append(backends.close)
 
 
-SPEC = ServiceSpec(
-    name="generation",
-    settings_factory=GenerationSettings,
-    migrations_dir=migrations.locate(__file__),
-    grpc_services=[generation_pb2.DESCRIPTOR.services_by_name["GenerationService"].full_name],
-    setup=setup,
-)
+SPEC = ServiceSpec("generation", GenerationSettings, setup, proto=generation_pb2, package=__file__)
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from visiona.kit import migrations
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.prompts.config import PromptsSettings
 from visiona.prompts.consumers import ACCOUNT_CONSUMER, account_handlers
@@ -38,13 +37,7 @@ async def setup(runtime: Runtime) -> None:
     runtime.add_consumer(ACCOUNT_CONSUMER, account_handlers(runtime.storage))
 
 
-SPEC = ServiceSpec(
-    name="prompts",
-    settings_factory=PromptsSettings,
-    migrations_dir=migrations.locate(__file__),
-    grpc_services=[prompts_pb2.DESCRIPTOR.services_by_name["PromptsService"].full_name],
-    setup=setup,
-)
+SPEC = ServiceSpec("prompts", PromptsSettings, setup, proto=prompts_pb2, package=__file__)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from visiona.kit import migrations
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.training.account import (
@@ -83,13 +82,7 @@ async def setup(runtime: Runtime) -> None:
     runtime.closers.append(billing.close)
 
 
-SPEC = ServiceSpec(
-    name="training",
-    settings_factory=TrainingSettings,
-    migrations_dir=migrations.locate(__file__),
-    grpc_services=[training_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name],
-    setup=setup,
-)
+SPEC = ServiceSpec("training", TrainingSettings, setup, proto=training_pb2, package=__file__)
 
 
 def main() -> None:

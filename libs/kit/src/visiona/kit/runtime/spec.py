@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import grpc
 
-from visiona.kit import deadletters
+from visiona.kit import deadletters, migrations
 from visiona.kit.aio import sleep_or_stop
 from visiona.kit.bus import EventBus
 from visiona.kit.consumer import EventConsumer, EventHandler
@@ -107,8 +108,23 @@ def periodic(
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    """A back service as its ``__main__`` describes it: its name, settings and setup, the
+    generated module of its proto file (every gRPC service the file declares is served, with
+    reflection and health) and the file of its package (its migrations are found beside it)."""
+
     name: str
     settings_factory: Callable[[], ServiceSettings]
-    migrations_dir: Path
-    grpc_services: Sequence[str]
     setup: Callable[[Runtime], Awaitable[None]]
+    _: KW_ONLY
+    proto: ModuleType | None
+    package: str
+
+    @property
+    def grpc_services(self) -> list[str]:
+        if self.proto is None:
+            return []
+        return [s.full_name for s in self.proto.DESCRIPTOR.services_by_name.values()]
+
+    @property
+    def migrations_dir(self) -> Path:
+        return migrations.locate(self.package)
