@@ -54,6 +54,8 @@ from bench.common import (
     platform,
 )
 from visiona.emulators.stack import free_port
+from visiona.emulators.stripe._customers import new_customer
+from visiona.emulators.stripe._store import JSON, Store
 
 NAME = "webhook_ingest_overhead"
 GOAL = "<= 3"
@@ -66,55 +68,28 @@ CAPACITY_REQUESTS = 300  # closed loop, once, for candidate_capacity_rps
 CAPACITY_CONCURRENCY = 8
 MAX_CONNECTIONS = 64
 TIMEOUT_S = 10.0
-API_VERSION = "2026-10-28.endive"  # what the Stripe emulator stamps on its events
 EVENT_TYPE = "customer.created"  # verified, stored and closed as "ignored" by billing
 ROOT = Path(__file__).resolve().parents[1]
 
 Signed = tuple[bytes, dict[str, str]]  # body, headers
 
 
-def _event(created: int) -> dict[str, object]:
-    """A Stripe event of a type billing ignores, shaped and sized like a real delivery."""
-    customer = f"cus_{secrets.token_hex(7)}"
-    return {
-        "id": f"evt_{secrets.token_hex(12)}",
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": created,
-        "data": {
-            "object": {
-                "id": customer,
-                "object": "customer",
-                "address": None,
-                "balance": 0,
-                "created": created,
-                "currency": None,
-                "default_source": None,
-                "delinquent": False,
-                "description": None,
-                "email": None,
-                "invoice_prefix": secrets.token_hex(4).upper(),
-                "invoice_settings": {
-                    "custom_fields": None,
-                    "default_payment_method": None,
-                    "footer": None,
-                    "rendering_options": None,
-                },
-                "livemode": False,
-                "metadata": {"user_id": f"user_{secrets.token_hex(6)}"},
-                "name": None,
-                "phone": None,
-                "preferred_locales": [],
-                "shipping": None,
-                "tax_exempt": "none",
-                "test_clock": None,
-            }
-        },
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": f"req_{secrets.token_hex(7)}", "idempotency_key": None},
-        "type": EVENT_TYPE,
-    }
+class _Undelivered:
+    """The emulator's event sink for events made outside its server: nothing is sent."""
+
+    def wants_events(self) -> bool:
+        return True
+
+    def publish(self, event: JSON, payload: str) -> None:
+        pass
+
+
+def _event(created: int) -> JSON:
+    """A Stripe event of a type billing ignores, made as the Stripe emulator makes the ones it
+    delivers (so shaped and sized like a real delivery)."""
+    store = Store(sink=_Undelivered(), clock=lambda: created)
+    customer = new_customer(store, metadata={"user_id": f"user_{secrets.token_hex(6)}"})
+    return store.emit(EVENT_TYPE, customer)
 
 
 def signed_requests(count: int, secret: str) -> tuple[list[Signed], list[str]]:

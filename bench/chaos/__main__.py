@@ -206,7 +206,7 @@ async def chaos(platform: ChaosPlatform, args: argparse.Namespace, run: str) -> 
     nemesis = Nemesis(
         platform,
         random.Random(f"{args.seed}:nemesis"),
-        faults=args.faults,
+        target=args.faults,
         duration_s=args.duration,
         recover_timeout_s=args.recover_timeout,
         say=say,

@@ -34,7 +34,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,27 +92,21 @@ class Fault:
         }
 
 
+@dataclass(eq=False)
 class Nemesis:
-    def __init__(
-        self,
-        platform: ChaosPlatform,
-        rng: random.Random,
-        *,
-        faults: int,
-        duration_s: float | None,
-        recover_timeout_s: float,
-        say: Callable[[str], None],
-        every: int = 10,
-    ) -> None:
-        self.platform = platform
-        self.rng = rng
-        self.target = faults
-        self.duration_s = duration_s
-        self.recover_timeout_s = recover_timeout_s
-        self.say = say
-        self.every = every
-        self.faults: list[Fault] = []
-        self.origin = time.monotonic()
+    """Injects ``target`` faults (or as many as ``duration_s`` allows), one at a time, and
+    reports every ``every``-th."""
+
+    platform: ChaosPlatform
+    rng: random.Random
+    _: KW_ONLY
+    target: int
+    duration_s: float | None
+    recover_timeout_s: float
+    say: Callable[[str], None]
+    every: int = 10
+    faults: list[Fault] = field(default_factory=list, init=False)
+    origin: float = field(default_factory=time.monotonic, init=False)
 
     @property
     def injected(self) -> list[Fault]:

@@ -81,13 +81,19 @@ def checkout(stack: RunningStack, user: str, kind: str, item: str) -> dict[str, 
     return dict(response.json())
 
 
-def pay(session: dict[str, Any], outcome: str = "paid") -> dict[str, Any]:
-    """What the user's browser does on Stripe's hosted page."""
+def pay(
+    session: dict[str, Any],
+    outcome: str = "paid",
+    *,
+    email: str | None = None,
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """What the user's browser does on Stripe's hosted page (typing ``email`` when given)."""
     response = httpx.post(
         f"{session['url']}/pay",
-        json={"outcome": outcome},
+        json={"outcome": outcome} | ({"email": email} if email else {}),
         headers={"Accept": "application/json"},
-        timeout=10,
+        timeout=timeout_s,
     )
     assert response.status_code == 200, response.text
     return dict(response.json())

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 
@@ -34,6 +33,7 @@ from tests.e2e.test_billing import (
     customer_of,
     emulator,
     ledger,
+    pay,
     plans,
     publish,
     sdk,
@@ -61,18 +61,6 @@ def email_of(user: str) -> str:
     return f"{user}@mail.example"
 
 
-def pay_as(session: dict[str, Any], email: str) -> dict[str, Any]:
-    """The user's browser on Stripe's hosted page, typing their email."""
-    response = httpx.post(
-        f"{session['url']}/pay",
-        json={"outcome": "paid", "email": email},
-        headers={"Accept": "application/json"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
 def stripe_config(stack: RunningStack) -> Callable[[dict[str, Any]], object]:
     """Sets the Stripe emulator's faults (``/_emulator/config``)."""
     return lambda config: emulator(stack, "/_emulator/config", config)
@@ -81,9 +69,9 @@ def stripe_config(stack: RunningStack) -> Callable[[dict[str, Any]], object]:
 async def customer_with_pack_and_plan(stack: RunningStack, user: str) -> dict[str, str]:
     """A paying user: a starter pack, an active creator plan, credits held by a running job
     and LLM usage. Returns the Stripe ids involved."""
-    pack = pay_as(checkout(stack, user, "pack", "starter"), email_of(user))
+    pack = pay(checkout(stack, user, "pack", "starter"), email=email_of(user))
     wait_balance(stack, user, STARTER.credits)
-    sub = pay_as(checkout(stack, user, "plan", "creator"), email_of(user))
+    sub = pay(checkout(stack, user, "plan", "creator"), email=email_of(user))
     total = STARTER.credits + CREATOR.monthly_credits
     wait_balance(stack, user, total)
     wait_for(

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from bench.chaos.servers import PrivatePostgres
+from tests.e2e.test_billing import pay
 from tests.support.devstack import DevStack, broker_names, dev_env, dev_stack
 from tests.support.infra import Infra, purge_broker
 from tests.support.plugin import OwnServers
@@ -56,13 +57,7 @@ def buy_starter(stack: DevStack, user: str) -> None:
         timeout=30,
     )
     assert session.status_code == 201, session.text
-    paid = httpx.post(
-        f"{session.json()['url']}/pay",
-        json={"outcome": "paid"},
-        headers={"Accept": "application/json"},
-        timeout=30,
-    )
-    assert paid.status_code == 200, paid.text
+    pay(session.json(), timeout_s=30)
 
 
 def balance(stack: DevStack, user: str) -> Any:

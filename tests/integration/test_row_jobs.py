@@ -76,11 +76,8 @@ class Chores(RowJobs[Chore]):
 @pytest.fixture
 async def jobs_db(infra: Infra, run_id: str) -> AsyncIterator[tuple[SchemaDb, Database]]:
     with fresh_schema(infra, run_id, SCHEMA, ddl=DDL) as schema:
-        db = schema.db()
-        try:
+        async with schema.opened() as db:
             yield schema, db
-        finally:
-            await db.dispose()
 
 
 async def a_chore(db: Database) -> uuid.UUID:

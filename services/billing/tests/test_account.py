@@ -30,47 +30,43 @@ async def paying_user(billing_db: SchemaDb, user_id: str, customer: str) -> None
     for a job and got a refund."""
     session = f"cs_test_{uuid.uuid4().hex}"
     intent, charge = f"pi_{uuid.uuid4().hex[:24]}", f"ch_{uuid.uuid4().hex[:24]}"
-    db = billing_db.db()
-    try:
-        async with db.uow(user_id) as uow:
-            await uow.session.execute(
-                sa.text(
-                    "INSERT INTO checkout_sessions (id, user_id, kind, item_id, credits, amount, "
-                    "currency, status, completed_at) VALUES (:id, :u, 'pack', 'starter', 200, "
-                    "900, 'usd', 'paid', now())"
-                ),
-                {"id": session, "u": user_id},
-            )
-            ledger = Ledger(uow.session)
-            await ledger.post(
-                user_id=user_id,
-                key=f"purchase:{session}",
-                kind="purchase",
-                delta=200,
-                reference=session,
-                payment_intent=intent,
-                metadata={"pack": "starter"},
-            )
-            await ledger.place_hold(
-                user_id=user_id,
-                key=f"generation:{uuid.uuid4()}",
-                job_kind="generation",
-                job_id=str(uuid.uuid4()),
-                amount=8,
-                units=2,
-                ttl=timedelta(minutes=5),
-            )
-            await ledger.claw_back(
-                user_id=user_id,
-                key=f"clawback:{charge}:450",
-                amount=100,
-                reference=charge,
-                payment_intent=intent,
-                metadata={"amount_refunded": 450, "amount": 900, "currency": "usd"},
-            )
-            await uow.commit()
-    finally:
-        await db.dispose()
+    async with billing_db.opened() as db, db.uow(user_id) as uow:
+        await uow.session.execute(
+            sa.text(
+                "INSERT INTO checkout_sessions (id, user_id, kind, item_id, credits, amount, "
+                "currency, status, completed_at) VALUES (:id, :u, 'pack', 'starter', 200, "
+                "900, 'usd', 'paid', now())"
+            ),
+            {"id": session, "u": user_id},
+        )
+        ledger = Ledger(uow.session)
+        await ledger.post(
+            user_id=user_id,
+            key=f"purchase:{session}",
+            kind="purchase",
+            delta=200,
+            reference=session,
+            payment_intent=intent,
+            metadata={"pack": "starter"},
+        )
+        await ledger.place_hold(
+            user_id=user_id,
+            key=f"generation:{uuid.uuid4()}",
+            job_kind="generation",
+            job_id=str(uuid.uuid4()),
+            amount=8,
+            units=2,
+            ttl=timedelta(minutes=5),
+        )
+        await ledger.claw_back(
+            user_id=user_id,
+            key=f"clawback:{charge}:450",
+            amount=100,
+            reference=charge,
+            payment_intent=intent,
+            metadata={"amount_refunded": 450, "amount": 900, "currency": "usd"},
+        )
+        await uow.commit()
     billing_db.sql(
         "UPDATE accounts SET stripe_customer_id = %s WHERE user_id = %s", customer, user_id
     )
@@ -105,16 +101,13 @@ async def test_a_purge_deletes_every_row_of_the_user_and_keeps_payments_anonymis
     await paying_user(billing_db, kept, kept_customer)
     before = billing_db.sql("SELECT count(*) FROM retained_payments")[0][0]
 
-    db = billing_db.db()
-    try:
+    async with billing_db.opened() as db:
         async with db.uow(erased) as uow:
             purge = await AccountRepository(uow.session).purge(erased, timedelta(days=30))
             await uow.commit()
         async with db.uow(erased) as uow:
             again = await AccountRepository(uow.session).purge(erased, timedelta(days=30))
             await uow.commit()
-    finally:
-        await db.dispose()
 
     # account, 3 ledger entries (purchase, hold, clawback), hold, session, Stripe event
     assert (purge.removed, purge.retained, purge.stripe_customer_id) == (7, 2, erased_customer)
@@ -147,8 +140,7 @@ async def test_the_ledger_is_erased_only_for_the_user_the_transaction_acts_as(
 ) -> None:
     victim, attacker = user(), user()
     await paying_user(billing_db, victim, f"cus_{uuid.uuid4().hex[:14]}")
-    db = billing_db.db()
-    try:
+    async with billing_db.opened() as db:
         for as_user in (attacker, None):
             async with db.uow(as_user) as uow:
                 with pytest.raises(Exception, match="acting as its user"):
@@ -156,8 +148,6 @@ async def test_the_ledger_is_erased_only_for_the_user_the_transaction_acts_as(
                         sa.text("SELECT erase_ledger_entries(:u)"),
                         {"u": victim},
                     )
-    finally:
-        await db.dispose()
     assert billing_db.sql("SELECT count(*) FROM ledger_entries WHERE user_id = %s", victim) == [
         (3,)
     ]

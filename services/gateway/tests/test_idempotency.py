@@ -40,11 +40,8 @@ FP_B = fingerprint("POST", "/v1/a", b"", b'{"n":2}')
 
 @pytest.fixture
 async def store(gateway_db: SchemaDb) -> AsyncIterator[IdempotencyStore]:
-    db = gateway_db.db()
-    try:
+    async with gateway_db.opened() as db:
         yield IdempotencyStore(db, lease_s=60, ttl_s=3600)
-    finally:
-        await db.dispose()
 
 
 def user() -> str:
@@ -93,8 +90,7 @@ async def test_a_released_key_runs_again_even_with_another_body(store: Idempoten
 async def test_an_abandoned_attempt_is_taken_over_after_its_lease_and_cannot_store(
     gateway_db: SchemaDb,
 ) -> None:
-    db = gateway_db.db()
-    try:
+    async with gateway_db.opened() as db:
         short = IdempotencyStore(db, lease_s=0.001, ttl_s=3600)
         alice, first, second = user(), uuid.uuid4(), uuid.uuid4()
         await short.claim(alice, "k", FP_A, first)
@@ -104,8 +100,6 @@ async def test_an_abandoned_attempt_is_taken_over_after_its_lease_and_cannot_sto
         assert await short.finish(alice, "k", first, 201, [], b"late") is False
         assert await short.finish(alice, "k", second, 201, [], b"mine") is True
         assert (await short.claim(alice, "k", FP_A, uuid.uuid4())).body == b"mine"
-    finally:
-        await db.dispose()
 
 
 async def test_a_twin_may_take_a_live_claim_over_and_then_the_first_cannot_store(
@@ -126,8 +120,7 @@ async def test_a_twin_may_take_a_live_claim_over_and_then_the_first_cannot_store
 async def test_an_expired_key_is_as_good_as_new_and_the_sweep_removes_only_those(
     gateway_db: SchemaDb,
 ) -> None:
-    db = gateway_db.db()
-    try:
+    async with gateway_db.opened() as db:
         expiring = IdempotencyStore(db, lease_s=60, ttl_s=0.001)
         lasting = IdempotencyStore(db, lease_s=60, ttl_s=3600)
         alice, attempt = user(), uuid.uuid4()
@@ -137,8 +130,6 @@ async def test_an_expired_key_is_as_good_as_new_and_the_sweep_removes_only_those
         await expiring.claim(alice, "gone", FP_A, uuid.uuid4())
         await lasting.claim(alice, "live", FP_A, uuid.uuid4())
         assert await sweep(db) >= 2
-    finally:
-        await db.dispose()
     left = gateway_db.sql("SELECT key FROM idempotency_keys WHERE user_id = %s", alice)
     assert left == [("live",)]
 

@@ -166,8 +166,7 @@ def test_an_erasing_user_is_refused_writes_without_spending_their_budget(
 async def test_admit_disables_a_limit_with_rate_zero_and_uses_the_database_clock(
     gateway_db: SchemaDb,
 ) -> None:
-    db = gateway_db.db()
-    try:
+    async with gateway_db.opened() as db:
         ip = fresh()
         off = Quota(0, 1)
         tight = Quota(0.001, 1)
@@ -188,8 +187,6 @@ async def test_admit_disables_a_limit_with_rate_zero_and_uses_the_database_clock
             check_erasure=False,
         )  # fmt: skip
         assert unlimited.verdict == "ok" and unlimited.headers() == {}
-    finally:
-        await db.dispose()
 
 
 async def test_the_sweep_deletes_only_full_buckets(gateway_db: SchemaDb) -> None:
@@ -200,11 +197,8 @@ async def test_the_sweep_deletes_only_full_buckets(gateway_db: SchemaDb) -> None
         full,
         busy,
     )
-    db = gateway_db.db()
-    try:
+    async with gateway_db.opened() as db:
         assert await sweep_buckets(db) >= 1
-    finally:
-        await db.dispose()
     keys = {r[0] for r in gateway_db.sql("SELECT key FROM rate_buckets")}
     assert busy in keys and full not in keys
 

@@ -21,11 +21,8 @@ prompts_db = schema_fixture("prompts", scope="session")
 
 @pytest.fixture
 async def db(prompts_db: SchemaDb) -> AsyncIterator[Database]:
-    database = prompts_db.db()
-    try:
+    async with prompts_db.opened() as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 @dataclass
