@@ -6,14 +6,19 @@
 - k8s:       every resource YAML under deploy/k8s against the Kubernetes schema of
              K8S_VERSION in strict mode (unknown fields are errors). Kustomize patch files are
              partial by design, so they are checked the same way except for required fields.
+             Prometheus Operator kinds (PodMonitor, ServiceMonitor, PrometheusRule) are not
+             Kubernetes': validate_monitoring.py checks them against vendored schemas.
 - kustomize: every path a kustomization names exists, nothing is fetched remotely, and
-             every manifest under deploy/k8s is used by some kustomization.
+             every manifest under deploy/k8s is used by some kustomization (deploy/grafana's
+             kustomization too: it generates the dashboard's ConfigMap).
 - docker:    services/Dockerfile is the one image recipe of the Python services (SERVICE build
              argument, no per-service copies, compose passes real service names);
              web/Dockerfile, a Node image, has a rule of its own: the Node LTS pinned for
              development (requirements.lock) by exact version, npm ci, the standalone build,
              a non-root runtime.
 - s3:        deploy/s3/cors.json, the bucket's CORS rules, allows what the local stacks allow.
+- monitoring: scripts/validate_monitoring.py: PromQL, alerts, the Grafana dashboard, and
+             the autoscalers' rules (replicas, CPU requests, disruption budgets, scraped ports).
 
 One line per file checked; problems are listed under the file they belong to.
 """
@@ -32,6 +37,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import yaml  # type: ignore[import-untyped]
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
+from validate_monitoring import check_dashboard, check_scaling, is_crd_kind, validate_crd
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -41,6 +47,9 @@ SERVICE_DOCKERFILE = ROOT / "services" / "Dockerfile"
 LOCK_FILE = ROOT / "requirements.lock"
 S3_CORS = ROOT / "deploy" / "s3" / "cors.json"
 K8S_DIR = ROOT / "deploy" / "k8s"
+# Kustomizations outside deploy/k8s that it uses (kustomize loads files only below the
+# kustomization naming them).
+KUSTOMIZE_DIRS = (K8S_DIR, ROOT / "deploy" / "grafana")
 # The oldest Kubernetes minor we support: a field newer than this fails validation.
 K8S_VERSION = "1.33"
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -188,7 +197,8 @@ def check_kustomizations(report: Report) -> tuple[set[Path], set[Path]]:
     """Check every kustomization's paths; return the files used as resources and as patches."""
     resources: set[Path] = set()
     patches: set[Path] = set()
-    for kfile in sorted(p for p in K8S_DIR.rglob("*") if p.name in KUSTOMIZATION_NAMES):
+    kfiles = (p for d in KUSTOMIZE_DIRS for p in d.rglob("*") if p.name in KUSTOMIZATION_NAMES)
+    for kfile in sorted(kfiles):
         problems: Problems = []
         try:
             kustomization = yaml.safe_load(kfile.read_text()) or {}
@@ -258,6 +268,8 @@ def _patch_validator(doc: dict[str, Any]) -> jsonschema.protocols.Validator:
 def _validate_resource(doc: Any, *, is_patch: bool) -> Problems:
     if not isinstance(doc, dict) or not {"apiVersion", "kind", "metadata"} <= doc.keys():
         return ["not a Kubernetes object (apiVersion, kind and metadata are required)"]
+    if is_crd_kind(doc):
+        return validate_crd(doc, is_patch=is_patch)
     name = f"{doc['kind']}/{(doc.get('metadata') or {}).get('name', '?')}"
     try:
         if is_patch:
@@ -295,7 +307,10 @@ def check_kubernetes(report: Report, resources: set[Path], patches: set[Path]) -
             problems.extend(_validate_resource(doc, is_patch=is_patch))
         kinds = ", ".join(f"{d.get('kind')}/{d.get('metadata', {}).get('name')}" for d in docs)
         label = f"patch: {kinds}" if is_patch else kinds
-        report.file("k8s", path, problems, f"{label}; strict, Kubernetes {K8S_VERSION}")
+        schema = (
+            "vendored CRD schemas" if any(map(is_crd_kind, docs)) else f"Kubernetes {K8S_VERSION}"
+        )
+        report.file("k8s", path, problems, f"{label}; strict, {schema}")
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------
@@ -408,6 +423,8 @@ def main() -> int:
     check_compose(report)
     resources, patches = check_kustomizations(report)
     check_kubernetes(report, resources, patches)
+    check_dashboard(report.file)
+    check_scaling(report.file)
     check_service_dockerfile(report)
     check_web_dockerfile(report)
     check_s3_cors(report)
