@@ -29,7 +29,7 @@ from visiona.emulators.stack import (
     free_port,
     stop_process,
 )
-from visiona.kit.provision import SERVICES, drop
+from visiona.kit.provision import BACK_SERVICES, SERVICES, drop
 
 # What the services run with in tests, besides each run's own names and ports.
 TEST_ENV = {
@@ -68,6 +68,12 @@ TEST_ENV = {
     "REPLICATE_EMULATOR_TRAINING_DURATION_S": "1.5",
     "REPLICATE_EMULATOR_PREDICTION_DURATION_S": "0.5",
     "REPLICATE_EMULATOR_LOG_INTERVAL_S": "0.3",
+    # The sampled metrics (outbox, job rows, dead letters) every second, not every 15 or 60.
+    **{
+        f"{service}_{setting}": "1"
+        for service in ("GATEWAY", "PROMPTS", "TRAINING", "GENERATION", "BILLING")
+        for setting in ("METRICS_SAMPLE_INTERVAL_S", "DEAD_LETTER_CHECK_INTERVAL_S")
+    },
 } | STACK_POOL_ENV
 # A consumer waiting out a database or broker outage tries again at least every 2 s (not 30),
 # so a fault test sees it recover soon after the dependency does.
@@ -131,6 +137,13 @@ class RunningStack:
             cur = conn.execute(query, params or None)
             return cur.fetchall() if cur.description else []
 
+    def metrics_url(self, service: str) -> str:
+        """Where ``service`` serves /metrics: the gateway on its own port, a back service on
+        its metrics port."""
+        if service == "gateway":
+            return f"{self.url}/metrics"
+        return f"http://127.0.0.1:{self.cfg.ports[f'{service}-metrics']}/metrics"
+
     def emulator_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.cfg.ports[name]}"
 
@@ -172,6 +185,7 @@ def running_stack(infra: Infra, s3: S3Config, state: Path, name: str) -> Iterato
     """The whole platform for one pytest session; ``name`` tags its database, roles, exchange
     and queues (``<run>`` plus a letter: the shared stack and the disruptive tests' own)."""
     ports = {service: free_port() for service in PROCESSES}
+    ports |= {f"{service}-metrics": free_port() for service in BACK_SERVICES}
     web_port, page_port = free_port(), free_port()
     cfg = StackConfig(
         admin_url=infra.admin_url,

@@ -159,6 +159,10 @@ class StackConfig:
             f"{p}QUEUE_PREFIX": self.queue_prefix,
             f"{p}GRPC_HOST": "127.0.0.1",
             f"{p}GRPC_PORT": str(self.ports[service]),
+            # /metrics on ports["<service>-metrics"]; a stack that names none serves none
+            # (two stacks on one machine must not both take the services' defaults).
+            f"{p}METRICS_HOST": "127.0.0.1",
+            f"{p}METRICS_PORT": str(self.ports.get(f"{service}-metrics", 0)),
             f"{p}LOG_FORMAT": self.log_format,
             f"{p}INTERNAL_TOKEN_SECRET": self.internal_token_secret,
         }

@@ -20,6 +20,11 @@ RabbitMQ before 4.3 (a nack, a reject, and every unacked message of a channel th
 From 4.3 only ``basic.reject`` counts (a nack or a closed channel does not), which is why
 handler failures are rejected and a stop nacks. On older brokers a stop during an outage, or
 a channel the broker closes, still costs each held delivery one attempt.
+
+Metrics (visiona.kit.metrics), labelled with the group's name: deliveries, redeliveries,
+deliveries sent to the dead-letter queue (undecodable, or failed on the last attempt the
+queue's delivery limit allows), and the handling time by outcome (handled, duplicate,
+failed).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -36,6 +42,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from visiona.kit import metrics
 from visiona.kit.aio import sleep_or_stop
 from visiona.kit.bus import EventBus, Subscription
 from visiona.kit.db import Database, UnitOfWork, claim_inbox
@@ -97,6 +104,14 @@ class EventConsumer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = asyncio.Event()
+        # Label children looked up once: a delivery should not pay for the lookups.
+        self._deliveries = metrics.consumer_deliveries.labels(name)
+        self._redeliveries = metrics.consumer_redeliveries.labels(name)
+        self._dead_lettered = metrics.consumer_dead_lettered.labels(name)
+        self._handled_in = {
+            outcome: metrics.consumer_handler_seconds.labels(name, outcome)
+            for outcome in ("handled", "duplicate", "failed")
+        }
 
     @classmethod
     def from_settings(
@@ -146,6 +161,10 @@ class EventConsumer:
                 self._idle.set()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        self._deliveries.inc()
+        if message.redelivered:
+            self._redeliveries.inc()
         routing_key = event_key(message)
         try:
             event = decode_event(routing_key, message.body)
@@ -154,6 +173,7 @@ class EventConsumer:
                 "consumer.undecodable", consumer=self.name, routing_key=routing_key, error=str(exc)
             )
             await message.reject(requeue=False)
+            self._dead_lettered.inc()
             return
         handler = self.handlers.get(routing_key)
         ctx = extract_context(message.headers)
@@ -169,11 +189,13 @@ class EventConsumer:
             while True:
                 try:
                     async with self.db.uow() as uow:  # claim_inbox sets the event's user
-                        if await claim_inbox(uow, self.name, event) and handler is not None:
+                        claimed = await claim_inbox(uow, self.name, event)
+                        if claimed and handler is not None:
                             await handler(event, uow)
                         await uow.commit()
                 except Exception as exc:
                     if not dependency_unavailable(exc):
+                        metrics.observe(self._handled_in["failed"], time.perf_counter() - started)
                         await self._handler_failed(message)
                         return
                     outage += 1
@@ -182,6 +204,8 @@ class EventConsumer:
                     continue
                 if outage:
                     log.info("consumer.dependency_back", attempts=outage + 1)
+                outcome = "handled" if claimed else "duplicate"
+                metrics.observe(self._handled_in[outcome], time.perf_counter() - started)
                 await message.ack()
                 return
 
@@ -193,6 +217,9 @@ class EventConsumer:
         # A reject (not a nack) is what every RabbitMQ version counts towards the limit.
         with contextlib.suppress(ChannelInvalidStateError):
             await message.reject(requeue=True)
+            if attempt > self.bus.delivery_limit:
+                # The queue's limit is spent: the broker dead-letters this reject.
+                self._dead_lettered.inc()
 
     async def _wait_out(
         self, message: AbstractIncomingMessage, outage: int, error: Exception

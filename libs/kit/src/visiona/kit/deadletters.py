@@ -12,8 +12,8 @@ What is shown names the event (routing key, event id) and why it died, never its
 payloads carry user ids.
 
 While any queue holds dead letters, a running service logs the warning ``bus.dead_letters``
-with the counts per consumer group every ``dead_letter_check_interval_s`` (the alertable
-signal until metrics exist).
+with the counts per consumer group every ``dead_letter_check_interval_s``, and every count
+(empty ones too) is the gauge ``visiona_dead_letter_messages{consumer}``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from visiona.kit import metrics
 from visiona.kit.bus import EventBus
 from visiona.kit.logging import get_logger
 
@@ -178,12 +179,16 @@ async def redrive(bus: EventBus, consumer: str, limit: int | None = None) -> int
 def dead_letter_check(
     bus: EventBus, consumers: Callable[[], Sequence[str]]
 ) -> Callable[[], Awaitable[dict[str, int]]]:
-    """A periodic tick: log the warning ``bus.dead_letters`` with the non-empty counts."""
+    """A periodic tick: every count to the gauge, and the warning ``bus.dead_letters`` with
+    the non-empty ones."""
 
     async def check() -> dict[str, int]:
         if not bus.connected:
             return {}  # the broker being away is reported by health, not here
-        found = {name: n for name, n in (await counts(bus, consumers())).items() if n}
+        every = await counts(bus, consumers())
+        for name, n in every.items():
+            metrics.dead_letter_messages.labels(name).set(n)
+        found = {name: n for name, n in every.items() if n}
         if found:
             log.warning("bus.dead_letters", counts=found, total=sum(found.values()))
         return found

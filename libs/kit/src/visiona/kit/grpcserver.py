@@ -9,13 +9,18 @@ gRPC status with the stable code in trailing metadata (``visiona-error-code``). 
 means a dependency is unreachable or restarting (:func:`visiona.kit.faults.dependency_unavailable`:
 PostgreSQL, RabbitMQ, S3, another service) becomes UNAVAILABLE with the code
 ``dependency_unavailable``, logged as a warning: a retry can succeed and nothing is broken.
-Anything else becomes INTERNAL without leaking its message. These concerns share one wrapper
-so each call pays for one extra frame, not five.
+Anything else becomes INTERNAL without leaking its message. It also counts and times every
+call (``grpc_server_handled_total``, ``grpc_server_handling_seconds`` with the trace as
+exemplar; visiona.kit.metrics), a refused one too. These concerns share one wrapper so each
+call pays for one extra frame, not five.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +32,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
+from visiona.kit import metrics
 from visiona.kit.errors import DomainError, ErrorKind, PermissionDenied, Unauthenticated
 from visiona.kit.faults import unavailable_dependency
 from visiona.kit.internal_token import InternalPrincipal, Verifier
@@ -88,6 +94,33 @@ def require_system() -> InternalPrincipal:
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
+@functools.cache
+def rpc_labels(method: str) -> tuple[str, str]:
+    """``("visiona.training.v1.TrainingService", "CreateModel")`` of a full method name
+    (``/package.Service/Method``); only registered methods get here, so the set is bounded."""
+    service, _, name = method.lstrip("/").rpartition("/")
+    return service, name
+
+
+@functools.cache
+def _server_series(method: str) -> tuple[Any, Any]:
+    """The method's histogram child and a per-code counter lookup, made once per method
+    (label lookups take a lock; an RPC should not pay for them)."""
+    service, name = rpc_labels(method)
+
+    @functools.cache
+    def handled(code: grpc.StatusCode) -> Any:
+        return metrics.grpc_server_handled.labels(service, name, code.name)
+
+    return metrics.grpc_server_seconds.labels(service, name), handled
+
+
+def _observe_call(method: str, started: float, code: grpc.StatusCode) -> None:
+    seconds, handled = _server_series(method)
+    metrics.observe(seconds, time.perf_counter() - started)
+    handled(code).inc()
+
+
 class KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, verifier: Verifier) -> None:
         self.verifier = verifier
@@ -109,7 +142,7 @@ class KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             principal = self.verifier.verify(token)
         except Unauthenticated as exc:
             log.warning("rpc.rejected", rpc=details.method, reason=exc.message)
-            return _rejecting(handler, exc)
+            return _rejecting(details.method, handler, exc)
         if handler.unary_unary is None:
             # No streaming RPC binds a principal yet; the token was still required above.
             return handler
@@ -120,10 +153,13 @@ class KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
 
 
-def _rejecting(handler: grpc.RpcMethodHandler, exc: Unauthenticated) -> grpc.RpcMethodHandler:
+def _rejecting(
+    method: str, handler: grpc.RpcMethodHandler, exc: Unauthenticated
+) -> grpc.RpcMethodHandler:
     """A handler of the same shape as ``handler`` that answers UNAUTHENTICATED at once."""
 
     async def reject(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        _observe_call(method, time.perf_counter(), grpc.StatusCode.UNAUTHENTICATED)
         context.set_trailing_metadata(((ERROR_CODE_KEY, exc.code),))
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, exc.message)
 
@@ -142,8 +178,10 @@ def _rejecting(handler: grpc.RpcMethodHandler, exc: Unauthenticated) -> grpc.Rpc
 
 def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
         metadata = metadata_to_dict(context.invocation_metadata())
         token = _principal.set(principal)
+        code = grpc.StatusCode.OK
         try:
             with (
                 _tracer.start_as_current_span(
@@ -156,17 +194,23 @@ def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
                 try:
                     return await inner(request, context)
                 except DomainError as exc:
+                    code = STATUS_BY_KIND[exc.kind]
                     span.set_attribute("visiona.error_code", exc.code)
                     trailers = [(ERROR_CODE_KEY, exc.code)]
                     if exc.max_bytes is not None:
                         trailers.append((ERROR_MAX_BYTES_KEY, str(exc.max_bytes)))
                     context.set_trailing_metadata(tuple(trailers))
-                    await context.abort(STATUS_BY_KIND[exc.kind], exc.message)
+                    await context.abort(code, exc.message)
                 except grpc.aio.AbortError:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
                     raise
                 except Exception as exc:
                     dependency = unavailable_dependency(exc)
                     if dependency is not None:
+                        code = grpc.StatusCode.UNAVAILABLE
                         # Expected while a dependency restarts: one line per call, no trace.
                         log.warning(
                             "rpc.dependency_unavailable",
@@ -180,10 +224,14 @@ def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
                             "the service cannot reach what it depends on; try again shortly",
                         )
                     else:
+                        code = grpc.StatusCode.INTERNAL
                         log.exception("rpc.failed")
                         span.record_exception(exc)
                         context.set_trailing_metadata(((ERROR_CODE_KEY, "internal_error"),))
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                finally:
+                    # Inside the span: its trace is the exemplar.
+                    _observe_call(method, started, code)
         finally:
             _principal.reset(token)
 

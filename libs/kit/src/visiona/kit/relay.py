@@ -24,6 +24,7 @@ from aio_pika.exceptions import DeliveryError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from visiona.kit import metrics
 from visiona.kit.aio import sleep_or_stop
 from visiona.kit.bus import EventBus
 from visiona.kit.db import Database
@@ -73,10 +74,12 @@ class OutboxRelay:
         """
         if not self.bus.connected:
             return 0
+        confirmed = 0
         async with self.db.engine.connect() as conn, conn.begin():
             rows = (await conn.execute(_CLAIM_BATCH, {"n": self.batch_size})).all()
             if not rows:
                 return 0
+            metrics.relay_published.inc(len(rows))
             results = await asyncio.gather(
                 *(self._publish(row) for row in rows), return_exceptions=True
             )
@@ -88,6 +91,7 @@ class OutboxRelay:
             ]
             if done:
                 await self._mark_published(conn, done)
+                confirmed = len(done)
             for row, error in failed:
                 if not isinstance(error, DeliveryError):
                     # The connection or channel failed mid-batch: leave the row as it was.
@@ -111,6 +115,8 @@ class OutboxRelay:
                         "delay": backoff_seconds(row.attempts),
                     },
                 )
+        if confirmed:
+            metrics.relay_confirmed.inc(confirmed)
         return len(rows)
 
     async def _publish(self, row: Any) -> None:

@@ -69,6 +69,13 @@ class ServiceSettings(KitSettings):
 
     shutdown_timeout_s: float = 20.0
 
+    # Prometheus /metrics (visiona.kit.metrics) on its own port; each service's settings
+    # give it a default of its own, 0 serves none. The gauges read from the database (the
+    # outbox, the job rows) are sampled this often.
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_sample_interval_s: float = Field(default=15.0, gt=0)
+
     relay_batch_size: int = 100
     relay_poll_interval_s: float = 1.0
 

@@ -16,6 +16,7 @@ class BillingSettings(ServiceSettings):
     service_name: str = "billing"
     db_schema: str = "billing"
     grpc_port: int = 50054
+    metrics_port: int = 9464
 
     # Packs, plans, job prices and plan limits; None means the catalogue shipped with the
     # service (domain/catalog.toml).

@@ -8,6 +8,7 @@ from __future__ import annotations
 from visiona.billing.domain.hold import expiry_events
 from visiona.billing.repository.ledger import Ledger
 from visiona.billing.repository.stripe_event import StripeEventRepository
+from visiona.billing.service.credit_metrics import count_settlement
 from visiona.kit.db import Database
 from visiona.kit.events import StripeEventReceivedV1
 from visiona.kit.logging import get_logger
@@ -27,6 +28,7 @@ async def expire_due_holds(db: Database, batch: int) -> int:
             )
             if not result.changed or result.balance is None:
                 continue  # another replica, or the outcome, got there first
+            count_settlement(uow, result)
             for event in expiry_events(hold, result.balance):
                 uow.emit(event)
             await uow.commit()

@@ -17,6 +17,7 @@ from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge import problems
 from visiona.gateway.edge.idempotency import IdempotencyMiddleware
 from visiona.gateway.edge.methods import AllowedMethodsMiddleware
+from visiona.gateway.edge.metrics import HttpMetricsMiddleware
 from visiona.gateway.edge.openapi import document_problems
 from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.gateway.edge.ratelimit import AdmissionMiddleware
@@ -68,6 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         backplane.add_periodic("rate-buckets-sweep", every, lambda: rate_bucket.sweep(db))
         backplane.add_periodic("idempotency-sweep", every, lambda: idempotency_key.sweep(db))
         backplane.install_account_sagas()
+        backplane.add_metrics_sampler()
         app.state.backplane = backplane
         await backplane.start()
         app.state.verifier = TokenVerifier(
@@ -101,6 +103,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     # Outermost first (Starlette runs the last added first):
+    # - metrics: /metrics itself (before any limit or check), and every answer counted, the
+    #   edge's own refusals included;
     # - request context: every answer, including the edge's own refusals, has a request id;
     # - security headers: on every answer, CORS preflights and refusals included;
     # - CORS: a browser can read a 413 or 429 too; preflights are answered before any limit
@@ -137,6 +141,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         hsts_max_age_s=settings.hsts_max_age_s if settings.served_over_https else None,
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_exception_handler(grpc.aio.AioRpcError, problems.rpc_error_handler)
     app.add_exception_handler(DomainError, problems.domain_error_handler)
     app.add_exception_handler(RequestValidationError, problems.validation_error_handler)

@@ -21,11 +21,30 @@ from visiona.gateway.providers.clerk import ClerkUsersPort
 from visiona.kit.bus import EventBus
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
+from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.relay import OutboxRelay
 from visiona.kit.runtime import BrokerLink, Wiring, retrying
 from visiona.kit.storage import Storage
 
 log = get_logger(__name__)
+
+
+# The sagas' rows the metrics count. An erasure's row goes when it completes (a receipt
+# stays), so each of its states is an active one.
+ERASURE_JOBS = JobKind(
+    "erasure",
+    "deletions",
+    ("scheduled", "erasing", "finishing"),
+    frozenset(),
+    created="requested_at",
+)
+EXPORT_JOBS = JobKind(
+    "export",
+    "exports",
+    ("collecting", "assembling", "ready", "failed", "expired"),
+    frozenset({"ready", "failed", "expired"}),
+    created="requested_at",
+)
 
 
 @dataclass
@@ -54,10 +73,12 @@ class Backplane(Wiring):
         )
         self.add_consumer("gateway.erasure", self.erasure.handlers())
         self.add_worker("erasure", self.erasure.run)
+        self.add_job_kind(ERASURE_JOBS)
         if self.storage is not None:
             self.exports = ExportJobs(self.db, self.settings, self.storage)
             self.add_consumer("gateway.exports", self.exports.handlers())
             self.add_worker("exports", self.exports.run)
+            self.add_job_kind(EXPORT_JOBS)
 
     async def connect(self) -> None:
         """Database (refusing a role that could bypass RLS) and bucket; waits for them a

@@ -20,6 +20,7 @@ from visiona.generation.v1 import generation_pb2_grpc
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
 from visiona.kit.idempotency import KEY_METADATA
 from visiona.kit.internal_token import Minter
+from visiona.kit.metrics import grpcclient
 from visiona.kit.telemetry import inject_headers
 from visiona.prompts.v1 import prompts_pb2_grpc
 from visiona.training.v1 import training_pb2_grpc
@@ -72,7 +73,7 @@ class Backends:
         self.minter = Minter.from_settings(settings)
         _minter = self.minter
         self.all = {
-            name: Backend(name, grpc.aio.insecure_channel(addr, options=_CHANNEL_OPTIONS))
+            name: Backend(name, grpcclient.insecure_channel(addr, options=_CHANNEL_OPTIONS))
             for name, addr in (
                 ("prompts", settings.prompts_addr),
                 ("training", settings.training_addr),

@@ -12,6 +12,7 @@ from visiona.generation.consumers import (
     credits_participant,
     webhook_inbox,
 )
+from visiona.generation.domain.generation import GenerationStatus
 from visiona.generation.grpc_api import GenerationServicer
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.jobs.legacy_keys import GenerationLegacyKeys
@@ -20,6 +21,7 @@ from visiona.generation.providers.replicate import ReplicatePredictions
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
+from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 
@@ -62,6 +64,16 @@ async def setup(runtime: Runtime) -> None:
     )
     runtime.add_periodic("object-sweep", settings.object_sweep_interval_s, sweep.sweep_once)
     runtime.closers.append(backends.close)
+    runtime.add_job_kind(GENERATION_JOBS)
+
+
+# The job rows the metrics count (visiona_jobs{kind="generation"}).
+GENERATION_JOBS = JobKind(
+    "generation",
+    "generations",
+    tuple(s.value for s in GenerationStatus),
+    frozenset(s.value for s in GenerationStatus if s.terminal),
+)
 
 
 SPEC = ServiceSpec("generation", GenerationSettings, setup, proto=generation_pb2, package=__file__)

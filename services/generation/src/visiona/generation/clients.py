@@ -18,6 +18,7 @@ from visiona.kit import protoenum
 from visiona.kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter
+from visiona.kit.metrics import grpcclient
 from visiona.kit.telemetry import inject_headers
 from visiona.prompts.v1 import prompts_pb2, prompts_pb2_grpc
 from visiona.training.v1 import training_pb2, training_pb2_grpc
@@ -63,7 +64,7 @@ class GrpcBackends:
         self.settings = settings
         self.minter = Minter.from_settings(settings)
         self.channels = [
-            grpc.aio.insecure_channel(addr)
+            grpcclient.insecure_channel(addr)
             for addr in (settings.training_addr, settings.prompts_addr, settings.billing_addr)
         ]
         self.training = training_pb2_grpc.TrainingServiceStub(self.channels[0])

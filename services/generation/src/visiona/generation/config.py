@@ -16,6 +16,7 @@ class GenerationSettings(ReplicateServiceSettings):
     service_name: str = "generation"
     db_schema: str = "generation"
     grpc_port: int = 50053
+    metrics_port: int = 9463
 
     # Synchronous questions before a generation is accepted: the model (training), the prompt
     # (prompts: moderation and enhancement) and the plan's limits (billing).

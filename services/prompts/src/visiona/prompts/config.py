@@ -16,6 +16,7 @@ class PromptsSettings(ServiceSettings):
     service_name: str = "prompts"
     db_schema: str = "prompts"
     grpc_port: int = 50051
+    metrics_port: int = 9461
 
     # Which LLM adapter enhances and judges prompts.
     llm_provider: Literal["anthropic", "openai"] = "anthropic"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
 from visiona.training.account import (
@@ -20,6 +21,8 @@ from visiona.training.consumers import (
     credits_participant,
     webhook_inbox,
 )
+from visiona.training.domain.model import TERMINAL, ModelStatus
+from visiona.training.domain.photo import PhotoStatus
 from visiona.training.grpc_api import TrainingServicer
 from visiona.training.jobs.legacy_keys import TrainingLegacyKeys
 from visiona.training.jobs.model import ModelJobs
@@ -80,6 +83,27 @@ async def setup(runtime: Runtime) -> None:
         ),
     )
     runtime.closers.append(billing.close)
+    for kind in JOB_KINDS:
+        runtime.add_job_kind(kind)
+
+
+# The job rows the metrics count: trainings (a deleted model's row is no job any more), and
+# photo ingest (an upload slot is open until its photo is validated).
+JOB_KINDS = (
+    JobKind(
+        "training",
+        "models",
+        tuple(s.value for s in ModelStatus),
+        frozenset(s.value for s in TERMINAL),
+        live="deleted_at IS NULL",
+    ),
+    JobKind(
+        "ingest",
+        "photos",
+        tuple(s.value for s in PhotoStatus),
+        frozenset(s.value for s in PhotoStatus if s is not PhotoStatus.UPLOADING),
+    ),
+)
 
 
 SPEC = ServiceSpec("training", TrainingSettings, setup, proto=training_pb2, package=__file__)

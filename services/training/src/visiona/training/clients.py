@@ -12,6 +12,7 @@ from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit.errors import Unavailable
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY
 from visiona.kit.internal_token import Minter
+from visiona.kit.metrics import grpcclient
 from visiona.kit.telemetry import inject_headers
 from visiona.training.service.model import Limits
 
@@ -19,7 +20,7 @@ from visiona.training.service.model import Limits
 class BillingEntitlements:
     def __init__(self, addr: str, deadline_s: float, minter: Minter) -> None:
         self.minter = minter
-        self.channel = grpc.aio.insecure_channel(addr)
+        self.channel = grpcclient.insecure_channel(addr)
         # The generated stub is untyped (the root mypy override still names the old module).
         stub = billing_pb2_grpc.BillingServiceStub
         self.stub = stub(self.channel)

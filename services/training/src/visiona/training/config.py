@@ -17,6 +17,7 @@ class TrainingSettings(ReplicateServiceSettings):
     service_name: str = "training"
     db_schema: str = "training"
     grpc_port: int = 50052
+    metrics_port: int = 9462
 
     # Billing answers the plan's limits (GetEntitlements) before a training is accepted.
     billing_addr: str = "127.0.0.1:50054"

@@ -12,9 +12,12 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 
+from visiona.kit import metrics
 from visiona.kit.jobs import JobSettings
 from visiona.kit.replicate.errors import wrap
 from visiona.kit.settings import ServiceSettings
+
+PROVIDER = "replicate"
 
 
 def client(api_token: str, base_url: str | None) -> Client:
@@ -33,7 +36,8 @@ class WebhookSecrets:
     async def get(self) -> list[str]:
         if not self._secrets:
             try:
-                secret = await self.sdk.webhooks.default.async_secret()
+                with metrics.provider_call(PROVIDER, "webhooks.default.secret"):
+                    secret = await self.sdk.webhooks.default.async_secret()
             except (ReplicateError, httpx.HTTPError) as exc:
                 raise wrap(exc) from exc
             self._secrets = [secret.key]
@@ -103,19 +107,25 @@ class ReplicateAdapter:
         )
 
     @staticmethod
-    async def call(request: Awaitable[T]) -> T:
-        """The SDK's answer, or its failure as a :class:`ProviderError`."""
+    async def call(operation: str, request: Awaitable[T]) -> T:
+        """The SDK's answer, or its failure as a :class:`ProviderError`; counted and timed
+        as ``operation`` (a fixed name: ``trainings.create``)."""
         try:
-            return await request
+            with metrics.provider_call(PROVIDER, operation):
+                return await request
         except (ReplicateError, httpx.HTTPError) as exc:
             raise wrap(exc) from exc
 
     @staticmethod
-    async def call_unless(request: Awaitable[object], statuses: Collection[int]) -> bool:
+    async def call_unless(
+        operation: str, request: Awaitable[object], statuses: Collection[int]
+    ) -> bool:
         """True when the call succeeded, False when Replicate answered one of ``statuses``
-        (a state that is fine for the caller: already there, already over, gone)."""
+        (a state that is fine for the caller: already there, already over, gone). Counted as
+        its answer was: one of those statuses is still a client_error."""
         try:
-            await request
+            with metrics.provider_call(PROVIDER, operation):
+                await request
         except ReplicateError as exc:
             if exc.status not in statuses:
                 raise wrap(exc) from exc
@@ -127,7 +137,9 @@ class ReplicateAdapter:
     async def version_exists(self, version: str) -> bool:
         """Whether the provider still has ``owner/name:id`` (False only on its 404)."""
         model, _, version_id = version.partition(":")
-        return await self.call_unless(Versions(self.client, model).async_get(version_id), {404})
+        return await self.call_unless(
+            "versions.get", Versions(self.client, model).async_get(version_id), {404}
+        )
 
     async def webhook_secrets(self) -> list[str]:
         return await self.secrets.get()

@@ -1,5 +1,5 @@
 """``serve``: a service from start-up to a graceful stop (gRPC with health and reflection, the
-broker link, the outbox relay, workers, health reporting)."""
+broker link, the outbox relay, workers, health reporting, /metrics on the metrics port)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from visiona.kit.db import Database
 from visiona.kit.grpcserver import NOT_SERVING, SERVING, create_server, enable_reflection
 from visiona.kit.internal_token import Minter, Verifier
 from visiona.kit.logging import configure_logging, get_logger
+from visiona.kit.metrics.serving import serve_metrics
 from visiona.kit.relay import OutboxRelay
 from visiona.kit.runtime.broker import BrokerLink, retrying
 from visiona.kit.runtime.spec import LIVENESS, Runtime, ServiceSpec
@@ -47,6 +48,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     server, health = create_server(verifier=verifier)
     runtime = Runtime(settings, db, bus, server, storage, minter)
     await spec.setup(runtime)
+    runtime.add_metrics_sampler()
     enable_reflection(server, spec.grpc_services)
     bound = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if bound == 0:
@@ -62,6 +64,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     readiness = [*spec.grpc_services, ""]
     for name in readiness:
         await health.set(name, NOT_SERVING)
+    stop_metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
     await server.start()
     await health.set(LIVENESS, SERVING)
     broker = BrokerLink(bus, runtime.consumers)
@@ -99,6 +102,8 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         await close()
     await bus.close()
     await db.dispose()
+    if stop_metrics is not None:
+        stop_metrics()
     log.info("service.stopped")
 
 

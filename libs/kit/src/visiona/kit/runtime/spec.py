@@ -20,6 +20,7 @@ from visiona.kit.db import Database
 from visiona.kit.events import Event
 from visiona.kit.internal_token import Minter
 from visiona.kit.logging import get_logger
+from visiona.kit.metrics.sampler import JobKind, sampler
 from visiona.kit.settings import ServiceSettings
 from visiona.kit.storage import Storage
 
@@ -28,6 +29,7 @@ log = get_logger(__name__)
 
 LIVENESS = "liveness"
 DEAD_LETTERS = "dead-letters"
+METRICS_SAMPLER = "metrics-sampler"
 
 
 Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -43,6 +45,8 @@ class Wiring:
     bus: EventBus
     consumers: list[EventConsumer] = field(default_factory=list, kw_only=True)
     workers: dict[str, Worker] = field(default_factory=dict, kw_only=True)
+    # The job tables this process owns, whose rows the metrics sampler counts.
+    job_kinds: list[JobKind] = field(default_factory=list, kw_only=True)
 
     def add_consumer(self, name: str, handlers: Mapping[type[Event], EventHandler]) -> None:
         self.consumers.append(
@@ -54,6 +58,17 @@ class Wiring:
                 self.settings.dead_letter_check_interval_s,
                 deadletters.dead_letter_check(self.bus, lambda: [c.name for c in self.consumers]),
             )
+
+    def add_job_kind(self, kind: JobKind) -> None:
+        """Count ``kind``'s rows by state in the metrics (visiona_jobs)."""
+        self.job_kinds.append(kind)
+
+    def add_metrics_sampler(self) -> None:
+        """Sample the outbox and the job kinds added so far into their gauges, every
+        ``metrics_sample_interval_s`` (the process calls it once its setup is done)."""
+        kinds = list(self.job_kinds)
+        interval = self.settings.metrics_sample_interval_s
+        self.add_periodic(METRICS_SAMPLER, interval, sampler(self.db, kinds))
 
     def add_worker(self, name: str, run: Worker) -> None:
         """A background loop (sweeper, reconciler) started with the process; ``run(stop)``

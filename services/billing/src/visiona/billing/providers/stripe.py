@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import stripe
 
 from visiona.billing.config import BillingSettings
-from visiona.kit import errors
+from visiona.kit import errors, metrics
 from visiona.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -223,8 +223,11 @@ class StripeSdk:
         )
 
     async def _call(self, what: str, coro: Any) -> StripeObj:
+        """The call ``what`` (a fixed name: ``customers.create``), counted and timed."""
         try:
-            return _plain(await coro)
+            with metrics.provider_call("stripe", what):
+                answer = await coro
+            return _plain(answer)
         except stripe.StripeError as exc:
             error = domain_error(exc)
             if not isinstance(error, errors.NotFound | CustomerMissing | errors.InvalidArgument):

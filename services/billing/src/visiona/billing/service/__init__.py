@@ -29,6 +29,7 @@ from visiona.billing.providers.stripe import StripePort
 from visiona.billing.repository.ledger import Ledger
 from visiona.billing.repository.usage import UsageRepository
 from visiona.billing.service.checkout import Checkouts
+from visiona.billing.service.credit_metrics import count_grant
 from visiona.billing.service.customer import Customers
 from visiona.billing.service.subscription import Subscriptions, current_entitlements
 from visiona.kit.db import Database
@@ -113,6 +114,7 @@ class BillingService:
                 )
             if result.applied:
                 uow.emit(credits_changed(user_id, result.balance, "adjustment"))
+                count_grant(uow, ADJUSTMENT, delta, result)
             await uow.commit()
         log.info(
             "billing.adjustment",

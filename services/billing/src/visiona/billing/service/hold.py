@@ -21,6 +21,7 @@ from visiona.billing.domain.hold import (
     settlement_events,
 )
 from visiona.billing.repository.ledger import Ledger
+from visiona.billing.service.credit_metrics import count_hold, count_settlement
 from visiona.kit.db import UnitOfWork
 from visiona.kit.events import JobKind
 from visiona.kit.logging import get_logger
@@ -51,6 +52,7 @@ class Holds:
             units=units,
             ttl=terms.ttl,
         )
+        count_hold(uow, result)
         _job_log(job_kind, job_id).info(
             "billing.hold", status=result.status, created=result.created, amount=terms.amount
         )
@@ -70,6 +72,7 @@ class Holds:
         result = await Ledger(uow.session).settle_hold(
             user_id=user_id, key=hold_key(job_kind, job_id), delivered=delivered, outcome=outcome
         )
+        count_settlement(uow, result)
         _job_log(job_kind, job_id).info(
             "billing.settle",
             status=result.status,

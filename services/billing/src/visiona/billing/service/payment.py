@@ -18,6 +18,7 @@ from visiona.billing.domain.stripe_event import AWAITING_PAYMENT_GRANT
 from visiona.billing.providers.stripe import StripeObj, StripePort, object_id
 from visiona.billing.repository.ledger import Ledger
 from visiona.billing.repository.stripe_event import StripeEventRepository
+from visiona.billing.service.credit_metrics import count_grant
 from visiona.billing.service.customer import user_for_customer
 from visiona.billing.service.subscription import Subscriptions
 from visiona.kit.db import UnitOfWork
@@ -66,6 +67,7 @@ async def grant_paid_credits(
     )
     if not result.applied:
         return False
+    count_grant(uow, kind, credits, result)
     uow.emit(credits_changed(user_id, result.balance, kind))
     await _wake_refunds_awaiting_grant(uow, payment_intent)
     return True

@@ -31,6 +31,7 @@ from visiona.gateway.edge.auth import principal_of
 from visiona.gateway.edge.problems import send_problem
 from visiona.gateway.edge.pseudonyms import Pseudonyms
 from visiona.gateway.repository import rate_bucket
+from visiona.kit import metrics
 from visiona.kit.db import Database
 from visiona.kit.logging import get_logger
 
@@ -193,6 +194,10 @@ class AdmissionMiddleware:
             return
         extra = [(k.lower().encode(), v.encode()) for k, v in admission.headers().items()]
         if admission.limited:
+            scope_label = (
+                "user" if admission.verdict != "ip_limited" else "webhook" if webhook else "ip"
+            )
+            metrics.rate_limit_rejections.labels(scope_label).inc()
             if self._warn.due(ip_key if admission.verdict == "ip_limited" else str(user_key)):
                 log.warning(
                     "edge.rate_limited",

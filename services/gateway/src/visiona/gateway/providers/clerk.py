@@ -21,6 +21,7 @@ from typing import Any
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from visiona.gateway.config import GatewaySettings
+from visiona.kit import metrics
 
 # svix's tolerance on svix-timestamp, either way (standardwebhooks' own, not configurable).
 SVIX_TOLERANCE_S = 300
@@ -121,7 +122,8 @@ class ClerkUsersPort:
             bearer_auth=self.secret.get_secret_value(), server_url=self.server_url
         ) as clerk:
             try:
-                await clerk.users.delete_async(user_id=user_id, timeout_ms=15_000)
+                with metrics.provider_call("clerk", "users.delete"):
+                    await clerk.users.delete_async(user_id=user_id, timeout_ms=15_000)
             except models.ClerkErrors as exc:
                 if exc.raw_response.status_code == 404:
                     return False

@@ -30,6 +30,7 @@ from visiona.gateway.edge.problems import problem
 from visiona.gateway.providers import clerk
 from visiona.gateway.schemas.webhooks import Received
 from visiona.generation.v1 import generation_pb2
+from visiona.kit import metrics
 from visiona.kit.errors import limit_text
 from visiona.kit.grpcserver import ERROR_CODE_KEY
 from visiona.training.v1 import training_pb2
@@ -78,6 +79,7 @@ async def stripe_webhook(
 
     return await _receive(
         request,
+        "stripe",
         None if signature else "missing Stripe-Signature header",
         backends.settings.webhook_max_bytes,
         ingest,
@@ -124,6 +126,7 @@ async def replicate_webhook(
 
     return await _receive(
         request,
+        "replicate",
         None
         if webhook_id and timestamp and signature
         else "missing webhook-id, -timestamp or -signature",
@@ -161,6 +164,7 @@ async def clerk_webhook(
 
     return await _receive(
         request,
+        "clerk",
         None
         if svix_id and svix_timestamp and svix_signature
         else "missing svix-id, svix-timestamp or svix-signature",
@@ -171,6 +175,7 @@ async def clerk_webhook(
 
 async def _receive(
     request: Request,
+    provider: str,
     missing: str | None,
     limit: int,
     ingest: Callable[[bytes], Awaitable[Received]],
@@ -178,20 +183,28 @@ async def _receive(
     """Every webhook's delivery: 400 without its signature headers (``missing`` says which),
     413 past ``limit``, then ``ingest`` verifies and stores the raw body. A refusal of it is
     400: signature and shape problems are the sender's (providers expect a 4xx, and retry on
-    5xx)."""
+    5xx). Each verdict is counted (``visiona_webhook_verifications_total``); a delivery we
+    could not store (a service unavailable) got none and is not counted."""
+    verifications = metrics.webhook_verifications
     if missing:
+        verifications.labels(provider, "missing_signature").inc()
         return problem(request, 400, "signature_missing", missing)
     body = await _read_body(request, limit)
     if isinstance(body, JSONResponse):
+        verifications.labels(provider, "too_large").inc()
         return body
     try:
-        return await ingest(body)
+        received = await ingest(body)
     except clerk.InvalidClerkWebhook as exc:
+        verifications.labels(provider, "invalid").inc()
         return problem(request, 400, exc.code, exc.detail)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            verifications.labels(provider, "invalid").inc()
             return problem(request, 400, _code(exc), exc.details() or "invalid webhook")
         raise
+    verifications.labels(provider, "valid").inc()
+    return received
 
 
 async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:

@@ -76,12 +76,13 @@ class ReplicatePredictions(ReplicateAdapter):
         self, *, version: str, inputs: Mapping[str, Any], webhook: str
     ) -> ProviderPrediction:
         prediction = await self.call(
+            "predictions.create",
             self.client.predictions.async_create(
                 version=version,
                 input=dict(inputs),
                 webhook=webhook,
                 webhook_events_filter=["start", "completed"],
-            )
+            ),
         )
         return ProviderPrediction.from_payload(prediction.dict())
 
@@ -90,17 +91,23 @@ class ReplicatePredictions(ReplicateAdapter):
     ) -> ProviderPrediction | None:
         """A prediction we started but never heard the answer of: same version and prompt,
         created after our attempt, among the newest ones."""
-        page = await self.call(self.client.predictions.async_list())
+        page = await self.call("predictions.list", self.client.predictions.async_list())
         listed = (ProviderPrediction.from_payload(p.dict()) for p in page.results)
         return first_lost(listed, version=version, prompt=prompt, since=since)
 
     async def get(self, prediction_id: str) -> ProviderPrediction:
-        prediction = await self.call(self.client.predictions.async_get(prediction_id))
+        prediction = await self.call(
+            "predictions.get", self.client.predictions.async_get(prediction_id)
+        )
         return ProviderPrediction.from_payload(prediction.dict())
 
     async def cancel(self, prediction_id: str) -> None:
         # Already finished (or gone): nothing left to stop.
-        await self.call_unless(self.client.predictions.async_cancel(prediction_id), {404, 409, 422})
+        await self.call_unless(
+            "predictions.cancel",
+            self.client.predictions.async_cancel(prediction_id),
+            {404, 409, 422},
+        )
 
 
 def _parse_time(value: str | None) -> datetime | None:

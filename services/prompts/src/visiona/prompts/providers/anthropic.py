@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anthropic
 
+from visiona.kit import metrics
 from visiona.prompts.domain.judge import Completion
 from visiona.prompts.providers import (
     FailureTable,
@@ -40,12 +41,13 @@ class AnthropicLLM(SdkLanguageModel[anthropic.AsyncAnthropic]):
         # The Messages API has no JSON mode: the instructions carry the format and the caller
         # parses defensively.
         try:
-            message = await self.client.messages.create(
-                model=self.model,
-                max_tokens=max_tokens,
-                system=system,
-                messages=[{"role": "user", "content": user}],
-            )
+            with metrics.provider_call(self.provider, "messages.create"):
+                message = await self.client.messages.create(
+                    model=self.model,
+                    max_tokens=max_tokens,
+                    system=system,
+                    messages=[{"role": "user", "content": user}],
+                )
         except anthropic.APIError as exc:
             raise failed(self.provider, exc, classify(exc, ANTHROPIC_FAILURES)) from exc
         text = "".join(block.text for block in message.content if block.type == "text").strip()

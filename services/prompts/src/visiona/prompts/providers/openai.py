@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import openai
 
+from visiona.kit import metrics
 from visiona.kit.logging import get_logger
 from visiona.prompts.domain.judge import Completion
 from visiona.prompts.providers import (
@@ -42,15 +43,16 @@ class OpenAILLM(SdkLanguageModel[openai.AsyncOpenAI]):
         self, *, system: str, user: str, max_tokens: int, json_answer: bool = False
     ) -> Completion:
         try:
-            completion = await self.client.chat.completions.create(
-                model=self.model,
-                max_completion_tokens=max_tokens,
-                messages=[
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": user},
-                ],
-                response_format={"type": "json_object"} if json_answer else openai.omit,
-            )
+            with metrics.provider_call(self.provider, "chat.completions.create"):
+                completion = await self.client.chat.completions.create(
+                    model=self.model,
+                    max_completion_tokens=max_tokens,
+                    messages=[
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": user},
+                    ],
+                    response_format={"type": "json_object"} if json_answer else openai.omit,
+                )
         except openai.APIError as exc:
             if isinstance(exc, openai.BadRequestError) and exc.code in OPENAI_POLICY_CODES:
                 log.info("llm.provider_refused", provider=self.provider, code=exc.code)

@@ -56,13 +56,14 @@ class ReplicateSdk(ReplicateAdapter):
             hardware=self.settings.replicate_hardware,
             description="Visiona personal LoRA model",
         )
-        await self.call_unless(created, {409})
+        await self.call_unless("models.create", created, {409})
         return f"{owner}/{name}"
 
     async def start_training(
         self, *, destination: str, inputs: Mapping[str, Any], webhook: str
     ) -> ProviderTraining:
         training = await self.call(
+            "trainings.create",
             self.client.trainings.async_create(
                 model=self.settings.replicate_trainer,
                 version=self.settings.replicate_trainer_version,
@@ -70,13 +71,13 @@ class ReplicateSdk(ReplicateAdapter):
                 destination=destination,
                 webhook=webhook,
                 webhook_events_filter=["start", "completed"],
-            )
+            ),
         )
         return ProviderTraining.from_payload(training.dict())
 
     async def find_training(self, destination: str) -> ProviderTraining | None:
         """The newest training into ``destination`` that is not over, from the first pages."""
-        page = await self.call(self.client.trainings.async_list())
+        page = await self.call("trainings.list", self.client.trainings.async_list())
         for _ in range(5):
             for training in page.results:
                 if training.destination == destination and training.status not in (
@@ -86,20 +87,24 @@ class ReplicateSdk(ReplicateAdapter):
                     return ProviderTraining.from_payload(training.dict())
             if not page.next:
                 return None
-            page = await self.call(self.client.trainings.async_list(cursor=page.next))
+            page = await self.call(
+                "trainings.list", self.client.trainings.async_list(cursor=page.next)
+            )
         return None
 
     async def get_training(self, training_id: str) -> ProviderTraining:
-        training = await self.call(self.client.trainings.async_get(training_id))
+        training = await self.call("trainings.get", self.client.trainings.async_get(training_id))
         return ProviderTraining.from_payload(training.dict())
 
     async def cancel_training(self, training_id: str) -> None:
         # Already finished (or gone): nothing left to stop.
-        await self.call_unless(self.client.trainings.async_cancel(training_id), {404, 409, 422})
+        await self.call_unless(
+            "trainings.cancel", self.client.trainings.async_cancel(training_id), {404, 409, 422}
+        )
 
     async def delete_model(self, destination: str) -> None:
         """Delete every version of ``destination``, then the model; a missing one is fine."""
-        await self.call_unless(self._delete_model(destination), {404})
+        await self.call_unless("models.delete", self._delete_model(destination), {404})
 
     async def _delete_model(self, destination: str) -> None:
         versions = Versions(self.client, destination)
