@@ -39,41 +39,27 @@ MIN_FOR = timedelta(minutes=5)
 SEVERITIES = {"critical", "warning", "info"}
 MIN_SCHEMA_VERSION = 39
 
-# The metrics the services export (name: type, labels). One list for now; it is to move to
-# visiona.kit.metrics, next to the code that registers them. Histograms also answer to
-# _bucket (with le), _sum and _count.
-METRICS: dict[str, tuple[str, frozenset[str]]] = {
-    name: (kind, frozenset(labels.split()))
-    for name, kind, labels in (
-        ("http_server_requests_total", "counter", "method route code"),
-        ("http_server_request_duration_seconds", "histogram", "method route"),
-        ("grpc_server_handled_total", "counter", "grpc_service grpc_method grpc_code"),
-        ("grpc_server_handling_seconds", "histogram", "grpc_service grpc_method"),
-        ("grpc_client_handled_total", "counter", "grpc_service grpc_method grpc_code"),
-        ("grpc_client_handling_seconds", "histogram", "grpc_service grpc_method"),
-        ("visiona_outbox_backlog", "gauge", ""),
-        ("visiona_outbox_oldest_unpublished_age_seconds", "gauge", ""),
-        ("visiona_relay_published_total", "counter", ""),
-        ("visiona_relay_confirmed_total", "counter", ""),
-        ("visiona_consumer_deliveries_total", "counter", "consumer"),
-        ("visiona_consumer_redeliveries_total", "counter", "consumer"),
-        ("visiona_consumer_dead_lettered_total", "counter", "consumer"),
-        ("visiona_consumer_handler_duration_seconds", "histogram", "consumer outcome"),
-        ("visiona_dead_letter_messages", "gauge", "consumer"),
-        ("visiona_jobs", "gauge", "kind state"),
-        ("visiona_job_oldest_active_age_seconds", "gauge", "kind"),
-        ("visiona_provider_requests_total", "counter", "provider operation outcome"),
-        ("visiona_provider_request_duration_seconds", "histogram", "provider operation"),
-        ("visiona_credits_granted_total", "counter", "source"),
-        ("visiona_credits_held_total", "counter", ""),
-        ("visiona_credits_captured_total", "counter", ""),
-        ("visiona_credits_released_total", "counter", ""),
-        ("visiona_webhook_verifications_total", "counter", "provider result"),
-        ("visiona_rate_limit_rejections_total", "counter", "scope"),
-        # Written by Prometheus itself for every target.
-        ("up", "gauge", ""),
-    )
-}
+
+# The metrics the services export (name: type, labels), read from visiona.kit.metrics where
+# they are registered, so an alert or a panel cannot name one the code does not have.
+# Histograms also answer to _bucket (with le), _sum and _count.
+def _catalogue() -> dict[str, tuple[str, frozenset[str]]]:
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from visiona.kit import metrics
+
+    found: dict[str, tuple[str, frozenset[str]]] = {}
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            kind = value._type  # prometheus-client keeps these three there
+            name = value._name + ("_total" if kind == "counter" else "")
+            found[name] = (kind, frozenset(value._labelnames))
+    # Written by Prometheus itself for every target.
+    found["up"] = ("gauge", frozenset())
+    return found
+
+
+METRICS = _catalogue()
 # What the scrape adds to every series: the PodMonitors' relabelings (service, job) and the
 # operator's own target labels.
 TARGET_LABELS = frozenset(
