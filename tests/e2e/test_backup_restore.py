@@ -41,6 +41,7 @@ from tests.support.infra import Infra, purge_broker
 from tests.support.stack import RunningStack
 from visiona.emulators.stack import LocalStack, bin_path, free_port
 from visiona.kit.provision import BACK_SERVICES, SERVICES, drop
+from visiona.ops.erasures import subject_of
 
 RESTORED_PROCESSES = (*BACK_SERVICES, "gateway")
 
@@ -160,7 +161,11 @@ def test_a_restored_backup_serves_everything_and_an_erasure_after_it_stays_erase
         # Erased after the backup: the gateway's journal says so, outside the database.
         request_deletion(stack, leaver)
         wait_erased(stack, leaver)
-        assert any(key.startswith("erasures/") for key in journal_entries(stack))
+        # Named by the keyed pseudonym the erasure receipt carries; no user id in it.
+        subject = subject_of(stack.cfg.pseudonym_key.encode(), sub(leaver))
+        assert f"erasures/{subject}.json" in journal_entries(stack)
+        entry = s3.client.get_object(stack.cfg.backup_bucket, f"erasures/{subject}.json").read()
+        assert json.loads(entry)["subject"] == subject and leaver not in entry.decode()
 
         # The admin restores (it creates the database); a target in use is refused.
         env["BACKUP_DATABASE_URL"] = stack.admin_url
