@@ -1,7 +1,8 @@
 """``visiona-ops verify``: what a restored (or any) deployment must hold, checked.
 
 - every balance and every held amount equals the sum of its ledger's deltas;
-- every ready model's weights and every image (and its thumbnail) is an object in the bucket;
+- every model's weights (unless it is being purged) and every image (and its thumbnail) is
+  an object in the bucket;
 - no app role is a superuser, may bypass RLS, or owns anything (a table owner is exempt from
   RLS unless forced, and may change the table);
 - row-level security is enabled and forced on every table that holds a user's rows.
@@ -67,7 +68,9 @@ def _objects(
     wanted = [
         ("model weights", str(k))
         for (k,) in conn.execute(
-            "SELECT weights_key FROM training.models WHERE weights_key IS NOT NULL"
+            # A model being purged loses its objects before its row (training's purge step).
+            "SELECT weights_key FROM training.models WHERE weights_key IS NOT NULL "
+            "AND work IS DISTINCT FROM 'purge'"
         ).fetchall()
     ]
     for key, thumb in conn.execute("SELECT object_key, thumbnail_key FROM generation.images"):
