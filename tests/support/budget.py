@@ -12,6 +12,17 @@ a test's own pools (the largest: 64 holds at once, on 6)            6
 budget of a session                                                44
 =============================================================  =====
 
+The restore test (test_backup_restore) starts a second set of services on the restored
+database, in place of the two rows above it never shares a test with (14):
+
+=============================================================  =====
+restored services: 4 x (pool 1 + overflow 0 + 1 LISTEN)            8
+restored gateway: pool 1 + overflow 1 + 1 LISTEN                    3
+pg_dump / pg_restore / verify (one at a time, not while it runs)    1
+-------------------------------------------------------------  -----
+on top of its stack                                                12
+=============================================================  =====
+
 Two sessions: 88 at most, within the 97 a stock server gives non-superusers; what the tests
 read as a superuser (``admin_sql``, fixtures, the watcher below) comes on top, a connection or
 two at a time, and may use the reserved slots.
@@ -46,6 +57,15 @@ STACK_POOL_ENV = {
 # starts beside the stack's: smaller pools.
 IN_PROCESS_POOL = {"db_pool_size": 2, "db_pool_overflow": 1}
 EXTRA_GATEWAY_POOL_ENV = {"GATEWAY_DB_POOL_SIZE": "2", "GATEWAY_DB_POOL_OVERFLOW": "1"}
+# The restore test's second set of services (see the table above): the smallest pools.
+RESTORED_STACK_POOL_ENV = {
+    f"{service.upper()}_{setting}": value
+    for service in SERVICES
+    for setting, value in (
+        ("DB_POOL_SIZE", "1"),
+        ("DB_POOL_OVERFLOW", "1" if service == "gateway" else "0"),
+    )
+}
 BUDGET = 44
 # make test's sessions at once (the disruptive tests and the rest).
 SESSIONS = 2

@@ -125,6 +125,8 @@ def local_config(environ: Mapping[str, str] | None = None) -> StackConfig:
         endpoint=external_s3 or f"127.0.0.1:{ports['s3']}",
         access_key=env.get("VISIONA_S3_ACCESS_KEY", "visiona-dev"),
         secret_key=env.get("VISIONA_S3_SECRET_KEY", "visiona-dev-secret"),
+        # Another bucket: e.g. one `make restore` filled.
+        bucket=env.get("VISIONA_S3_BUCKET", "visiona"),
     )
     if external_s3:
         ports.pop("s3")
@@ -296,7 +298,10 @@ def service_env(service: str) -> str:
     """``export`` lines of a service's settings on this checkout's stack (its database,
     queues and exchange), for running its commands by hand (e.g. ``dead-letters list``)."""
     cfg = local_config()
-    env = cfg.gateway_env() if service == "gateway" else cfg.service_env(service)
+    if service == "backup":
+        env = cfg.backup_env()
+    else:
+        env = cfg.gateway_env() if service == "gateway" else cfg.service_env(service)
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
 
 
@@ -312,9 +317,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.add_parser("provision", help="create the database, schemas and roles (admin URL)")
     env_cmd = sub.add_parser(
-        "env", help="print a service's settings on this checkout's stack as export lines"
+        "env",
+        help="print a service's settings (or visiona-ops's: backup) on this checkout's stack "
+        "as export lines",
     )
-    env_cmd.add_argument("service", choices=SERVICES)
+    env_cmd.add_argument("service", choices=(*SERVICES, "backup"))
     args = parser.parse_args(argv)
     if args.command == "provision":
         from visiona.kit.provision import main as provision_main

@@ -139,6 +139,28 @@ class StackConfig:
         return path
 
     @property
+    def backup_bucket(self) -> str | None:
+        """Where ``visiona-ops backup`` writes and the gateway keeps its erasure journal:
+        the app bucket's name with ``-backups`` (docs/adr/0014-backups-and-restore.md)."""
+        return f"{self.s3.bucket}-backups" if self.s3 is not None else None
+
+    def backup_env(self) -> dict[str, str]:
+        """``visiona-ops``'s settings for this stack (``make backup``, the restore test)."""
+        if self.s3 is None:
+            raise ValueError("the stack has no S3: nothing to back up objects to")
+        return {
+            "BACKUP_DATABASE_URL": make_conninfo(self.admin_url, dbname=self.database),
+            "BACKUP_S3_ENDPOINT": self.s3.endpoint,
+            "BACKUP_S3_ACCESS_KEY": self.s3.access_key,
+            "BACKUP_S3_SECRET_KEY": self.s3.secret_key,
+            "BACKUP_S3_SECURE": str(self.s3.secure).lower(),
+            "BACKUP_S3_SSE": self.s3_sse_mode,
+            "BACKUP_BUCKET": f"{self.s3.bucket}-backups",
+            "BACKUP_SOURCE_BUCKET": self.s3.bucket,
+            "BACKUP_PSEUDONYM_KEY": self.pseudonym_key,
+        }
+
+    @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
@@ -237,6 +259,8 @@ class StackConfig:
                 "CLI, `make -s token USER=NAME` for curl) and send the request again"
             ),
             "GATEWAY_PSEUDONYM_KEY": self.pseudonym_key,
+            # The erasure journal, beside the backups it keeps from bringing a user back.
+            "GATEWAY_ERASURE_JOURNAL_BUCKET": self.backup_bucket or "",
             "GATEWAY_LOG_FORMAT": self.log_format,
             # Live events (SSE) come from the run's exchange, in a queue under its prefix.
             "GATEWAY_AMQP_URL": self.amqp_url,

@@ -28,6 +28,9 @@ from visiona.kit.events import AccountExported
 from visiona.kit.storage import Storage, is_missing
 
 EXPORTS_PREFIX = "exports/"
+# The backup bucket's erasure journal: one object per accepted erasure, named by the gateway's
+# keyed pseudonym of the user (docs/adr/0014-backups-and-restore.md); visiona-ops reads it.
+ERASURE_JOURNAL_PREFIX = "erasures/"
 
 
 async def forget_published_events(uow: UnitOfWork, user_id: str) -> int:

@@ -51,6 +51,7 @@ EXPORT_JOBS = JobKind(
 class Backplane(Wiring):
     settings: GatewaySettings
     storage: Storage | None
+    journal: Storage | None = None
     erasure: DeletionJobs | None = None
     exports: ExportJobs | None = None
     broker: BrokerLink | None = None
@@ -63,13 +64,19 @@ class Backplane(Wiring):
         db = Database.from_settings(settings)
         bus = EventBus.from_settings(settings)
         storage = Storage.from_settings(settings) if settings.s3_endpoint else None
-        return cls(settings, db, bus, storage)
+        journal = None
+        if settings.s3_endpoint and settings.erasure_journal_bucket:
+            # The backup bucket, with the gateway's S3 credentials and encryption.
+            journal = Storage.from_settings(
+                settings.model_copy(update={"s3_bucket": settings.erasure_journal_bucket})
+            )
+        return cls(settings, db, bus, storage, journal)
 
     def install_account_sagas(self) -> None:
         """The erasure saga (always) and exports (when S3 is configured)."""
         Pseudonyms.from_settings(self.settings)  # refuses to start without a usable key
         self.erasure = DeletionJobs(
-            self.db, self.settings, self.storage, ClerkUsersPort(self.settings)
+            self.db, self.settings, self.storage, ClerkUsersPort(self.settings), self.journal
         )
         self.add_consumer("gateway.erasure", self.erasure.handlers())
         self.add_worker("erasure", self.erasure.run)
@@ -88,6 +95,8 @@ class Backplane(Wiring):
         await self.db.assert_rls_cannot_be_bypassed()
         if self.storage is not None:
             await retrying("s3", self.storage.ensure_bucket, 60)
+        if self.journal is not None:
+            await retrying("s3", self.journal.ensure_bucket, 60)
 
     async def start(self) -> None:
         """Workers at once; the relay once the bus is connected and the consumers consume,

@@ -53,6 +53,10 @@ class GatewaySettings(ServiceSettings):
     erasure_grace_s: float = Field(default=960.0, ge=0)
     erasure_settle_s: float = Field(default=5.0, ge=0)
     erasure_round_timeout_s: float = Field(default=120.0, gt=0)
+    # The erasure journal (docs/adr/0014-backups-and-restore.md): the backup bucket, on the
+    # gateway's S3, where each accepted erasure leaves ``erasures/<pseudonym>.json`` so that a
+    # restore of an older backup erases the user again. None: no journal (no backups taken).
+    erasure_journal_bucket: str | None = None
     # Exports (visiona.gateway.account.export): parts are asked again after the timeout and the
     # export fails after the deadline; the archive is kept for the TTL and each download link
     # lasts for the link TTL.

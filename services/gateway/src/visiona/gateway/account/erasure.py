@@ -4,9 +4,13 @@ for Clerk's ``user.deleted``.
 One ``deletions`` row per user is the saga's state and its own job (visiona.kit.jobs.RowJobs):
 
 1. **scheduled**: the request is recorded (and from now on the edge refuses the user's writes
-   with 409 ``account_erasing``). The first round waits ``erasure_grace_s``, longer than the
-   longest request deadline, so that nothing the user started before asking is still being
-   written when the services look.
+   with 409 ``account_erasing``). At once, the ``journal`` step leaves the erasure in the
+   backup bucket's erasure journal (``erasures/<pseudonym>.json``, when
+   ``erasure_journal_bucket`` is set), so that restoring a backup taken before it erases the
+   user again (docs/adr/0014-backups-and-restore.md); the request never waits on S3 for it.
+   The first round waits ``erasure_grace_s`` from the request, longer than the longest
+   request deadline, so that nothing the user started before asking is still being written
+   when the services look.
 2. **erasing**, in rounds: ``gateway.account.erasure_requested.v1`` asks every participant
    (training, generation, billing, prompts) to remove everything it holds of the user; each
    answers ``<service>.account.purged.v1`` with how much it removed. A round not answered by
@@ -26,6 +30,7 @@ redelivered or asked for again.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -39,7 +44,7 @@ from visiona.gateway.repository import deletion as repository
 from visiona.gateway.repository import export as exports
 from visiona.gateway.repository.deletion import Deletion, Receipt
 from visiona.kit.db import Database, UnitOfWork
-from visiona.kit.erasure import EXPORTS_PREFIX
+from visiona.kit.erasure import ERASURE_JOURNAL_PREFIX, EXPORTS_PREFIX
 from visiona.kit.events import (
     ERASURE_PARTICIPANTS,
     AccountPurged,
@@ -54,6 +59,11 @@ from visiona.kit.storage import Storage
 log = get_logger(__name__)
 
 PURGED_EVENTS = answers_of(AccountPurged)
+
+
+def journal_key(subject: str) -> str:
+    """Where the erasure journal keeps the erasure of the user ``subject`` stands for."""
+    return f"{ERASURE_JOURNAL_PREFIX}{subject}.json"
 
 
 def subject_of(settings: GatewaySettings, user_id: str) -> str:
@@ -73,7 +83,6 @@ async def request_erasure(
         subject=subject_of(settings, user_id),
         source=source,
         clerk_user_deleted=clerk_deleted,
-        grace_s=settings.erasure_grace_s,
     )
     deletion = await repository.find(uow, user_id, lock=True)
     assert deletion is not None
@@ -137,6 +146,7 @@ class DeletionJobs(RowJobs[Deletion]):
         settings: GatewaySettings,
         storage: Storage | None,
         clerk: ClerkUsersPort,
+        journal: Storage | None = None,
     ) -> None:
         super().__init__(
             db,
@@ -145,6 +155,7 @@ class DeletionJobs(RowJobs[Deletion]):
         self.settings = settings
         self.storage = storage
         self.clerk = clerk
+        self.journal = journal
 
     async def load(self, uow: UnitOfWork, row_id: uuid.UUID, *, lock: bool) -> Deletion | None:
         return await repository.load(uow, row_id, lock=lock)
@@ -153,6 +164,32 @@ class DeletionJobs(RowJobs[Deletion]):
         await repository.save(uow, row, **changes)
 
     # -- steps -----------------------------------------------------------------------------------
+
+    async def step_journal(self, row: Deletion) -> None:
+        """Leave the erasure in the journal (an idempotent put: at least once), then wait
+        out the grace before the first round."""
+        if self.journal is not None:
+            entry = {
+                "subject": row.subject,
+                "source": row.source,
+                "requested_at": row.requested_at.isoformat(),
+            }
+            await self.journal.put_bytes(
+                journal_key(row.subject),
+                json.dumps(entry).encode(),
+                content_type="application/json",
+            )
+        async with self.locked(row) as (uow, current):
+            if current.work != "journal":
+                return
+            await self.save(
+                uow,
+                current,
+                work="start_round",
+                work_after=current.requested_at + timedelta(seconds=self.settings.erasure_grace_s),
+            )
+            await uow.commit()
+        log.info("erasure.journaled", deletion_id=str(row.id), journal=self.journal is not None)
 
     async def step_start_round(self, row: Deletion) -> None:
         async with self.locked(row) as (uow, current):

@@ -69,17 +69,15 @@ async def insert(
     subject: str,
     source: str,
     clerk_user_deleted: bool,
-    grace_s: float,
 ) -> bool:
-    """Schedule the user's erasure (its first round after ``grace_s``); False when one is
-    already running."""
+    """Schedule the user's erasure: its journal entry at once (the ``journal`` step then
+    schedules the first round after the grace); False when one is already running."""
     created = (
         await uow.session.execute(
             sa.text(
                 "INSERT INTO deletions (id, user_id, subject, source, status, clerk_user_deleted,"
                 " work, work_after) VALUES (:id, :user, :subject, :source, 'scheduled', :clerk,"
-                " 'start_round', now() + make_interval(secs => :grace))"
-                " ON CONFLICT (user_id) DO NOTHING RETURNING id"
+                " 'journal', now()) ON CONFLICT (user_id) DO NOTHING RETURNING id"
             ),
             {
                 "id": uuid.uuid4(),
@@ -87,7 +85,6 @@ async def insert(
                 "subject": subject,
                 "source": source,
                 "clerk": clerk_user_deleted,
-                "grace": grace_s,
             },
         )
     ).first()
