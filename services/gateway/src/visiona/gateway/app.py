@@ -34,6 +34,7 @@ from visiona.gateway.live.feed import EventFeed
 from visiona.gateway.repository import idempotency_key, rate_bucket
 from visiona.gateway.routes import (
     account,
+    admin,
     billing,
     generation,
     health,
@@ -100,6 +101,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+    # Read by the edge's dependencies (the operator rule, visiona.gateway.edge.auth).
+    app.state.settings = settings
     # Outermost first (Starlette runs the last added first):
     # - request context: every answer, including the edge's own refusals, has a request id;
     # - security headers: on every answer, CORS preflights and refusals included;
@@ -154,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         generation.generations_router,
         generation.images_router,
         live.router,
+        admin.router,
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)

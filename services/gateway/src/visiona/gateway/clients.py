@@ -21,6 +21,7 @@ from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, REQUEST_ID_KEY
 from visiona.kit.idempotency import KEY_METADATA
 from visiona.kit.internal_token import Minter
 from visiona.kit.telemetry import inject_headers
+from visiona.ops.v1 import ops_pb2_grpc
 from visiona.prompts.v1 import prompts_pb2_grpc
 from visiona.training.v1 import training_pb2_grpc
 
@@ -84,6 +85,11 @@ class Backends:
         self.billing = billing_pb2_grpc.BillingServiceStub(self.all["billing"].channel)
         self.training = training_pb2_grpc.TrainingServiceStub(self.all["training"].channel)
         self.generation = generation_pb2_grpc.GenerationServiceStub(self.all["generation"].channel)
+        # Operators' tools over each service's paid jobs (routes/admin.py).
+        self.jobs = {
+            name: ops_pb2_grpc.JobAdminServiceStub(self.all[name].channel)
+            for name in ("training", "generation")
+        }
 
     async def close(self) -> None:
         for backend in self.all.values():

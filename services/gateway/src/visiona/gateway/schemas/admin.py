@@ -1,0 +1,72 @@
+"""Request and response bodies of the operator console (routes/admin.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from visiona.gateway.edge.inputs import RequestBody
+from visiona.gateway.schemas import FromMessage, from_message
+from visiona.ops.v1 import ops_pb2
+
+# Paid jobs an operator can act on, by the service that runs them; ``ingest`` lists the
+# generations whose outputs are being copied into our storage (they are generations).
+JobKind = Literal["training", "generation"]
+ListedKind = Literal["training", "generation", "ingest"]
+REASON_MAX = 500
+
+
+class Reason(RequestBody):
+    """Why the operator acts: required, kept in the audit log of the user acted on."""
+
+    reason: str | None = Field(
+        default=None,
+        max_length=REASON_MAX,
+        description="Why (required; 422 `reason_required` without one). Kept in the audit log.",
+    )
+
+
+class CreditChange(Reason):
+    amount: int = Field(ge=1, le=1_000_000, description="Credits to grant or take back")
+
+
+class AdminJob(FromMessage):
+    """A job as an operator sees it: state and background work, never its content."""
+
+    kind: JobKind
+    id: str
+    user_id: str
+    status: str = Field(description="The service's status (e.g. `queued`, `training`)")
+    work: str | None = Field(description="The next background step, if any")
+    work_after: datetime | None
+    work_attempts: int
+    leased: bool = Field(description="A worker is running the step now")
+    provider_status: str | None
+    provider_seen_at: datetime | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, kind: JobKind, message: ops_pb2.Job) -> AdminJob:
+        return from_message(cls, message, kind=kind)
+
+
+class AdminJobPage(BaseModel):
+    jobs: list[AdminJob]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class FailedJob(BaseModel):
+    job: AdminJob
+    failed: bool = Field(
+        description="False when the job had already ended: nothing changed, nothing released"
+    )
+
+
+class CreditAdjustment(BaseModel):
+    applied: bool = Field(description="False when this Idempotency-Key was applied before")
+    balance: int
+    available: int
