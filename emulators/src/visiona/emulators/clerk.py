@@ -225,6 +225,8 @@ class TokenRequest(BaseModel):
     azp: str = DEFAULT_AZP
     session_id: str | None = None
     extra_claims: dict[str, Any] | None = None
+    # The ``metadata.role`` claim (DevIssuer.issue): e.g. the gateway's operator role.
+    role: str | None = Field(default=None, max_length=64)
 
 
 def users_from_env(state_dir: Path | None = None, fresh: bool | None = None) -> ClerkUsers:
@@ -281,6 +283,7 @@ def create_app(issuer: DevIssuer | None = None, users: ClerkUsers | None = None)
                     ttl_s=req.ttl_s,
                     session_id=req.session_id,
                     extra_claims=req.extra_claims,
+                    role=req.role,
                 )
             }
         except ValueError as exc:

@@ -35,6 +35,7 @@ from visiona.gateway.repository import idempotency_key, rate_bucket
 from visiona.gateway.routes import (
     account,
     admin,
+    admin_ops,
     billing,
     generation,
     health,
@@ -158,6 +159,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         generation.images_router,
         live.router,
         admin.router,
+        admin_ops.router,
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)

@@ -90,6 +90,8 @@ class Backends:
             name: ops_pb2_grpc.JobAdminServiceStub(self.all[name].channel)
             for name in ("training", "generation")
         }
+        # Each back service's dead letters and outbox (visiona.kit.runtime.ops).
+        self.ops = {name: ops_pb2_grpc.OpsServiceStub(b.channel) for name, b in self.all.items()}
 
     async def close(self) -> None:
         for backend in self.all.values():

@@ -82,3 +82,75 @@ class FailJobResponse(_message.Message):
     job: Job
     failed: bool
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., failed: _Optional[bool] = ...) -> None: ...
+
+class ListDeadLettersRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class DeadLetter(_message.Message):
+    __slots__ = ("event_id", "routing_key", "reason", "deaths", "died_at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DEATHS_FIELD_NUMBER: _ClassVar[int]
+    DIED_AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    routing_key: str
+    reason: str
+    deaths: int
+    died_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., routing_key: _Optional[str] = ..., reason: _Optional[str] = ..., deaths: _Optional[int] = ..., died_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConsumerDeadLetters(_message.Message):
+    __slots__ = ("consumer", "count", "letters")
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LETTERS_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    count: int
+    letters: _containers.RepeatedCompositeFieldContainer[DeadLetter]
+    def __init__(self, consumer: _Optional[str] = ..., count: _Optional[int] = ..., letters: _Optional[_Iterable[_Union[DeadLetter, _Mapping]]] = ...) -> None: ...
+
+class ListDeadLettersResponse(_message.Message):
+    __slots__ = ("consumers",)
+    CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    consumers: _containers.RepeatedCompositeFieldContainer[ConsumerDeadLetters]
+    def __init__(self, consumers: _Optional[_Iterable[_Union[ConsumerDeadLetters, _Mapping]]] = ...) -> None: ...
+
+class ReplayDeadLetterRequest(_message.Message):
+    __slots__ = ("consumer", "event_id")
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    event_id: str
+    def __init__(self, consumer: _Optional[str] = ..., event_id: _Optional[str] = ...) -> None: ...
+
+class ReplayDeadLetterResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DiscardDeadLetterRequest(_message.Message):
+    __slots__ = ("consumer", "event_id")
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    event_id: str
+    def __init__(self, consumer: _Optional[str] = ..., event_id: _Optional[str] = ...) -> None: ...
+
+class DiscardDeadLetterResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetOutboxBacklogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetOutboxBacklogResponse(_message.Message):
+    __slots__ = ("unpublished", "oldest_age_s")
+    UNPUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    unpublished: int
+    oldest_age_s: float
+    def __init__(self, unpublished: _Optional[int] = ..., oldest_age_s: _Optional[float] = ...) -> None: ...

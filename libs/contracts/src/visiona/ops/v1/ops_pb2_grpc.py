@@ -200,3 +200,219 @@ class JobAdminService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class OpsServiceStub:
+    """OpsService is what an operator needs of a service's own plumbing: its consumer groups'
+    dead letters and its outbox. Served by every back service (the gateway answers for its
+    own from its process); the system principal only.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListDeadLetters = channel.unary_unary(
+                '/visiona.ops.v1.OpsService/ListDeadLetters',
+                request_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
+        self.ReplayDeadLetter = channel.unary_unary(
+                '/visiona.ops.v1.OpsService/ReplayDeadLetter',
+                request_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ReplayDeadLetterRequest.SerializeToString,
+                response_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ReplayDeadLetterResponse.FromString,
+                _registered_method=True)
+        self.DiscardDeadLetter = channel.unary_unary(
+                '/visiona.ops.v1.OpsService/DiscardDeadLetter',
+                request_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.DiscardDeadLetterRequest.SerializeToString,
+                response_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.DiscardDeadLetterResponse.FromString,
+                _registered_method=True)
+        self.GetOutboxBacklog = channel.unary_unary(
+                '/visiona.ops.v1.OpsService/GetOutboxBacklog',
+                request_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.GetOutboxBacklogRequest.SerializeToString,
+                response_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.GetOutboxBacklogResponse.FromString,
+                _registered_method=True)
+
+
+class OpsServiceServicer:
+    """OpsService is what an operator needs of a service's own plumbing: its consumer groups'
+    dead letters and its outbox. Served by every back service (the gateway answers for its
+    own from its process); the system principal only.
+    """
+
+    def ListDeadLetters(self, request, context):
+        """ListDeadLetters counts each of the service's consumer groups' dead letters and shows the
+        oldest few: the event's id and routing key and why it died, never its payload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayDeadLetter(self, request, context):
+        """ReplayDeadLetter sends one dead letter back to its group's queue (NOT_FOUND
+        consumer_not_found or dead_letter_not_found).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiscardDeadLetter(self, request, context):
+        """DiscardDeadLetter removes one dead letter for good (logged as a warning).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOutboxBacklog(self, request, context):
+        """GetOutboxBacklog counts the events written but not yet published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_OpsServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+            'ReplayDeadLetter': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDeadLetter,
+                    request_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ReplayDeadLetterRequest.FromString,
+                    response_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ReplayDeadLetterResponse.SerializeToString,
+            ),
+            'DiscardDeadLetter': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardDeadLetter,
+                    request_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.DiscardDeadLetterRequest.FromString,
+                    response_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.DiscardDeadLetterResponse.SerializeToString,
+            ),
+            'GetOutboxBacklog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOutboxBacklog,
+                    request_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.GetOutboxBacklogRequest.FromString,
+                    response_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.GetOutboxBacklogResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'visiona.ops.v1.OpsService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('visiona.ops.v1.OpsService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class OpsService:
+    """OpsService is what an operator needs of a service's own plumbing: its consumer groups'
+    dead letters and its outbox. Served by every back service (the gateway answers for its
+    own from its process); the system principal only.
+    """
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.ops.v1.OpsService/ListDeadLetters',
+            visiona_dot_ops_dot_v1_dot_ops__pb2.ListDeadLettersRequest.SerializeToString,
+            visiona_dot_ops_dot_v1_dot_ops__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDeadLetter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.ops.v1.OpsService/ReplayDeadLetter',
+            visiona_dot_ops_dot_v1_dot_ops__pb2.ReplayDeadLetterRequest.SerializeToString,
+            visiona_dot_ops_dot_v1_dot_ops__pb2.ReplayDeadLetterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardDeadLetter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.ops.v1.OpsService/DiscardDeadLetter',
+            visiona_dot_ops_dot_v1_dot_ops__pb2.DiscardDeadLetterRequest.SerializeToString,
+            visiona_dot_ops_dot_v1_dot_ops__pb2.DiscardDeadLetterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOutboxBacklog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.ops.v1.OpsService/GetOutboxBacklog',
+            visiona_dot_ops_dot_v1_dot_ops__pb2.GetOutboxBacklogRequest.SerializeToString,
+            visiona_dot_ops_dot_v1_dot_ops__pb2.GetOutboxBacklogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

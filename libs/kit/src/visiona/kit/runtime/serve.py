@@ -16,10 +16,12 @@ from visiona.kit.internal_token import Minter, Verifier
 from visiona.kit.logging import configure_logging, get_logger
 from visiona.kit.relay import OutboxRelay
 from visiona.kit.runtime.broker import BrokerLink, retrying
+from visiona.kit.runtime.ops import Operations, OpsServicer
 from visiona.kit.runtime.spec import LIVENESS, Runtime, ServiceSpec
 from visiona.kit.settings import ServiceSettings
 from visiona.kit.storage import Storage
 from visiona.kit.telemetry import configure_tracing
+from visiona.ops.v1 import ops_pb2_grpc
 
 log = get_logger(__name__)
 
@@ -47,6 +49,8 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     server, health = create_server(verifier=verifier)
     runtime = Runtime(settings, db, bus, server, storage, minter)
     await spec.setup(runtime)
+    # Every service's dead letters and outbox, for operators (system principal only).
+    ops_pb2_grpc.add_OpsServiceServicer_to_server(OpsServicer(Operations(runtime)), server)
     enable_reflection(server, spec.grpc_services)
     bound = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if bound == 0:

@@ -51,7 +51,7 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, description="The job's 
 REASONED = problems({422: "Invalid request, or no `reason` (`reason_required`)"})
 
 
-def _reason(body: Reason) -> str:
+def reason_of(body: Reason) -> str:
     reason = (body.reason or "").strip()
     if not reason:
         raise InvalidArgument("say why: `reason` is required", code="reason_required")
@@ -120,7 +120,7 @@ async def list_stuck_jobs(
 async def retry_job(
     kind: JobKind, job_id: JobId, body: Reason, request: Request, op: CurrentOperator
 ) -> AdminJob:
-    reason = _reason(body)
+    reason = reason_of(body)
     backends, call = user_call(request, None)
     r = await _jobs(backends, kind).RetryJob(ops_pb2.RetryJobRequest(job_id=job_id), **call)
     await audit.record_operator(
@@ -149,7 +149,7 @@ async def retry_job(
 async def fail_job(
     kind: JobKind, job_id: JobId, body: Reason, request: Request, op: CurrentOperator
 ) -> FailedJob:
-    reason = _reason(body)
+    reason = reason_of(body)
     backends, call = user_call(request, None)
     r = await _jobs(backends, kind).FailJob(ops_pb2.FailJobRequest(job_id=job_id), **call)
     await audit.record_operator(
@@ -202,7 +202,7 @@ async def _adjust(
 async def grant_credits(
     user_id: UserId, body: CreditChange, request: Request, op: CurrentOperator
 ) -> CreditAdjustment:
-    reason = _reason(body)
+    reason = reason_of(body)
     return await _adjust(request, op.user_id, user_id, body.amount, reason, "admin.credits.granted")
 
 
@@ -217,7 +217,7 @@ async def grant_credits(
 async def claw_back_credits(
     user_id: UserId, body: CreditChange, request: Request, op: CurrentOperator
 ) -> CreditAdjustment:
-    reason = _reason(body)
+    reason = reason_of(body)
     return await _adjust(
         request, op.user_id, user_id, -body.amount, reason, "admin.credits.clawed_back"
     )

@@ -70,3 +70,43 @@ class CreditAdjustment(BaseModel):
     applied: bool = Field(description="False when this Idempotency-Key was applied before")
     balance: int
     available: int
+
+
+# The processes whose plumbing an operator sees: the back services and the gateway itself.
+Service = Literal["gateway", "training", "generation", "billing", "prompts"]
+SERVICES: tuple[Service, ...] = ("gateway", "training", "generation", "billing", "prompts")
+
+
+class DeadLetter(FromMessage):
+    """A dead-lettered event: what names it and why it died, never its payload."""
+
+    event_id: str
+    routing_key: str
+    reason: str | None = Field(description="`delivery_limit`, `rejected`, `expired`, `maxlen`")
+    deaths: int = Field(description="Times it was dead-lettered")
+    died_at: datetime | None
+
+
+class ConsumerDeadLetters(FromMessage):
+    consumer: str
+    count: int = Field(description="Dead letters waiting")
+    letters: list[DeadLetter] = Field(description="The oldest of them, up to `limit`")
+
+
+class ServiceDeadLetters(BaseModel):
+    service: Service
+    consumers: list[ConsumerDeadLetters]
+
+
+class DeadLetters(BaseModel):
+    services: list[ServiceDeadLetters]
+
+
+class ServiceBacklog(BaseModel):
+    service: Service
+    unpublished: int = Field(description="Events written and not yet published")
+    oldest_age_s: float = Field(description="Age of the oldest of them, in seconds (0: none)")
+
+
+class OutboxBacklog(BaseModel):
+    services: list[ServiceBacklog]
