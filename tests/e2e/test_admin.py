@@ -28,9 +28,19 @@ def as_operator(stack: RunningStack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.token(OPERATOR, role='operator')}"}
 
 
-def admin(stack: RunningStack, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def admin(
+    stack: RunningStack,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     return httpx.request(
-        method, f"{stack.url}/v1/admin{path}", headers=as_operator(stack), timeout=30, **kwargs
+        method,
+        f"{stack.url}/v1/admin{path}",
+        headers=as_operator(stack) | (headers or {}),
+        timeout=30,
+        **kwargs,
     )
 
 
@@ -213,6 +223,9 @@ def test_the_admin_cli_against_the_stack(stack: RunningStack, tmp_path: Path) ->
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert isinstance(json.loads(listed.stdout), list)
+    shown = cli(stack, config, "admin", "user", "show", user_id, "--reason", "cli", "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert json.loads(shown.stdout)["credits"]["balance"] == 3
     missing = cli(
         stack, config, "admin", "jobs", "fail", "training", str(uuid.uuid4()), "--reason", "x"
     )
@@ -239,6 +252,7 @@ def test_the_admin_cli_against_the_stack(stack: RunningStack, tmp_path: Path) ->
     assert [action for _, action, _ in audit_entries(stack, user_id)] == [
         "admin.credits.granted",
         "admin.credits.clawed_back",
+        "admin.user.viewed",
     ]
 
 
@@ -346,3 +360,37 @@ def test_every_outbox_backlog_is_readable(stack: RunningStack) -> None:
         )
     reads = [d for _, action, d in audit_entries(stack, None) if action == "admin.outbox.read"]
     assert any(d["reason"] == "latency alert" for d in reads)
+
+
+def test_an_operator_looks_up_a_user_without_seeing_their_photos_or_prompts(
+    stack: RunningStack, owner: tuple[str, dict[str, Any]]
+) -> None:
+    user, model = owner
+    user_id = f"user_{user}"
+    path = f"/users/{user_id}"
+    refused = admin(stack, "GET", path)
+    assert refused.status_code == 422 and refused.json()["code"] == "reason_required"
+    before = len(audit_entries(stack, user_id))
+    found = admin(stack, "GET", path, params={"reason": "ticket 7: refund?", "limit": 1})
+    assert found.status_code == 200, found.text
+    seen = found.json()
+    assert seen["user_id"] == user_id
+    assert seen["credits"] == {"balance": AFTER_TRAINING, "held": 0, "available": AFTER_TRAINING}
+    assert len(seen["ledger"]) == 1 and seen["ledger_next_cursor"]
+    assert [(m["id"], m["status"]) for m in seen["models"]] == [(model["id"], "succeeded")]
+    assert seen["generations"] == [] and seen["generations_next_cursor"] is None
+    # The next page of the ledger, by its own cursor.
+    more = admin(
+        stack,
+        "GET",
+        path,
+        params={"reason": "ticket 7", "limit": 100, "ledger_cursor": seen["ledger_next_cursor"]},
+    ).json()
+    assert "purchase" in [e["kind"] for e in more["ledger"]]
+    assert seen["ledger"][0]["id"] not in [e["id"] for e in more["ledger"]]
+    text = found.text
+    assert "http" not in text and model["trigger_word"] not in text and "photo" not in text
+    assert [(a, d["reason"]) for a, _, d in audit_entries(stack, user_id)[before:]] == [
+        ("operator", "ticket 7: refund?"),
+        ("operator", "ticket 7"),
+    ]

@@ -163,6 +163,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's credits and ledger, and their models' and generations' states
+         * @description Metadata only: no photo, image, prompt or URL. Needs `reason` (422 `reason_required`); audited in the user's own log (`admin.user.viewed`).
+         */
+        get: operations["adminLookUpUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}/credits/clawback": {
         parameters: {
             query?: never;
@@ -1772,6 +1792,47 @@ export interface components {
             /** Llm Tokens */
             llm_tokens: number;
         };
+        /**
+         * UserLookup
+         * @description What an operator may see of a user: credits and their movements (payments among
+         *     them), and their models' and generations' states. Never a photo, an image, a prompt or a
+         *     URL: consent to show those is not recorded anywhere yet (ADR 0015).
+         */
+        UserLookup: {
+            credits: components["schemas"]["Balance"];
+            /**
+             * Generations
+             * @description Newest first
+             */
+            generations: components["schemas"]["AdminJob"][];
+            /**
+             * Generations Next Cursor
+             * @description Pass as `generations_cursor`
+             */
+            generations_next_cursor: string | null;
+            /**
+             * Ledger
+             * @description Newest first
+             */
+            ledger: components["schemas"]["LedgerEntry"][];
+            /**
+             * Ledger Next Cursor
+             * @description Pass as `ledger_cursor`
+             */
+            ledger_next_cursor: string | null;
+            /**
+             * Models
+             * @description Trainings, newest first
+             */
+            models: components["schemas"]["AdminJob"][];
+            /**
+             * Models Next Cursor
+             * @description Pass as `models_cursor`
+             */
+            models_next_cursor: string | null;
+            /** User Id */
+            user_id: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -3114,6 +3175,149 @@ export interface operations {
                 };
             };
             /** @description A back service or the broker is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminLookUpUser: {
+        parameters: {
+            query?: {
+                /** @description Why (required) */
+                reason?: string | null;
+                /** @description Items per list */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page */
+                ledger_cursor?: string | null;
+                /** @description The `next_cursor` of the previous page */
+                models_cursor?: string | null;
+                /** @description The `next_cursor` of the previous page */
+                generations_cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Clerk id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserLookup"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];

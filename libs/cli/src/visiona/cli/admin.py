@@ -240,3 +240,38 @@ def outbox(
     for s in found["services"]:
         table.add_row(s["service"], str(s["unpublished"]), f"{s['oldest_age_s']:.1f}")
     console.print(table)
+
+
+user_app = typer.Typer(no_args_is_help=True, help="A user's account, as support may see it.")
+admin_app.add_typer(user_app, name="user")
+
+
+@user_app.command("show")
+def user_show(
+    user_id: Annotated[str, typer.Argument(help="The user's Clerk id (user_...)")],
+    reason: Reason,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Items per list")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON")] = False,
+) -> None:
+    """A user's credits and ledger, and their models' and generations' states (never their
+    photos, images or prompts). Needs --reason: the look is in the user's audit log."""
+    seen = call("GET", f"/v1/admin/users/{user_id}", params={"reason": reason, "limit": limit})
+    if as_json:
+        print(json.dumps(seen, indent=2))
+        return
+    c = seen["credits"]
+    console.print(
+        f"{user_id}: {c['balance']} credits ({c['held']} held, {c['available']} available)"
+    )
+    ledger = Table("when", "kind", "change", "balance after", "reference", "reason")
+    for e in seen["ledger"]:
+        ledger.add_row(
+            e["created_at"][:19],
+            e["kind"],
+            f"{e['delta_balance']:+d}",
+            str(e["balance_after"]),
+            e["reference"] or "",
+            e["reason"] or "",
+        )
+    console.print(ledger)
+    _jobs_table(seen["models"] + seen["generations"])

@@ -117,6 +117,18 @@ class JobAdmin(Generic[J]):
             found = await keyset_page(uow, self.rows.select, keyset, where=where, params=params)
         return keyset.cut([self.rows.record(r) for r in found])
 
+    async def of_user(
+        self, user_id: str, *, page_size: int, page_token: str
+    ) -> tuple[list[J], str]:
+        """One user's jobs, ended or not, newest first: read in the user's own transaction,
+        the user named by the operator's request (the caller checked it is the system's)."""
+        if not user_id:
+            raise InvalidArgument("user_id is required", code="user_id_required")
+        keyset = Keyset.of(page_size, page_token)
+        async with self.db.uow(user_id) as uow:
+            found = await keyset_page(uow, self.rows.select, keyset)
+        return keyset.cut([self.rows.record(r) for r in found])
+
     async def _owner(self, job_id: uuid.UUID) -> str:
         async with self.db.uow(system=True) as uow:
             owner = (

@@ -211,3 +211,14 @@ class JobAdminServicer(ops_pb2_grpc.JobAdminServiceServicer):  # type: ignore[mi
         require_system()
         outcome = await self.admin.fail(request.job_id)
         return ops_pb2.FailJobResponse(job=job_message(outcome.job), failed=outcome.changed)
+
+    async def ListUserJobs(
+        self, request: ops_pb2.ListUserJobsRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.ListUserJobsResponse:
+        require_system()
+        jobs, token = await self.admin.of_user(
+            request.user_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return ops_pb2.ListUserJobsResponse(
+            jobs=[job_message(g) for g in jobs], next_page_token=token
+        )

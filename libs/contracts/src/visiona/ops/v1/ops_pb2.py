@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18visiona/ops/v1/ops.proto\x12\x0evisiona.ops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"a\n\x14ListStuckJobsRequest\x12\x14\n\x0colder_than_s\x18\x01 \x01(\x03\x12\x0c\n\x04work\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xde\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04work\x18\x04 \x01(\t\x12.\n\nwork_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rwork_attempts\x18\x06 \x01(\x05\x12\x0e\n\x06leased\x18\x07 \x01(\x08\x12\x17\n\x0fprovider_status\x18\x08 \x01(\t\x12\x34\n\x10provider_seen_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x15ListStuckJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.visiona.ops.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fRetryJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"4\n\x10RetryJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x13.visiona.ops.v1.Job\" \n\x0e\x46\x61ilJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"C\n\x0f\x46\x61ilJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x13.visiona.ops.v1.Job\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x08\"\'\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\x80\x01\n\nDeadLetter\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0brouting_key\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65\x61ths\x18\x04 \x01(\x05\x12+\n\x07\x64ied_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\x13\x43onsumerDeadLetters\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12+\n\x07letters\x18\x03 \x03(\x0b\x32\x1a.visiona.ops.v1.DeadLetter\"Q\n\x17ListDeadLettersResponse\x12\x36\n\tconsumers\x18\x01 \x03(\x0b\x32#.visiona.ops.v1.ConsumerDeadLetters\"=\n\x17ReplayDeadLetterRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\"\x1a\n\x18ReplayDeadLetterResponse\">\n\x18\x44iscardDeadLetterRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\"\x1b\n\x19\x44iscardDeadLetterResponse\"\x19\n\x17GetOutboxBacklogRequest\"E\n\x18GetOutboxBacklogResponse\x12\x13\n\x0bunpublished\x18\x01 \x01(\x03\x12\x14\n\x0coldest_age_s\x18\x02 \x01(\x01\x32\x8a\x02\n\x0fJobAdminService\x12\\\n\rListStuckJobs\x12$.visiona.ops.v1.ListStuckJobsRequest\x1a%.visiona.ops.v1.ListStuckJobsResponse\x12M\n\x08RetryJob\x12\x1f.visiona.ops.v1.RetryJobRequest\x1a .visiona.ops.v1.RetryJobResponse\x12J\n\x07\x46\x61ilJob\x12\x1e.visiona.ops.v1.FailJobRequest\x1a\x1f.visiona.ops.v1.FailJobResponse2\xa8\x03\n\nOpsService\x12\x62\n\x0fListDeadLetters\x12&.visiona.ops.v1.ListDeadLettersRequest\x1a\'.visiona.ops.v1.ListDeadLettersResponse\x12\x65\n\x10ReplayDeadLetter\x12\'.visiona.ops.v1.ReplayDeadLetterRequest\x1a(.visiona.ops.v1.ReplayDeadLetterResponse\x12h\n\x11\x44iscardDeadLetter\x12(.visiona.ops.v1.DiscardDeadLetterRequest\x1a).visiona.ops.v1.DiscardDeadLetterResponse\x12\x65\n\x10GetOutboxBacklog\x12\'.visiona.ops.v1.GetOutboxBacklogRequest\x1a(.visiona.ops.v1.GetOutboxBacklogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18visiona/ops/v1/ops.proto\x12\x0evisiona.ops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"a\n\x14ListStuckJobsRequest\x12\x14\n\x0colder_than_s\x18\x01 \x01(\x03\x12\x0c\n\x04work\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xde\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0c\n\x04work\x18\x04 \x01(\t\x12.\n\nwork_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rwork_attempts\x18\x06 \x01(\x05\x12\x0e\n\x06leased\x18\x07 \x01(\x08\x12\x17\n\x0fprovider_status\x18\x08 \x01(\t\x12\x34\n\x10provider_seen_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x15ListStuckJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.visiona.ops.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fRetryJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"4\n\x10RetryJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x13.visiona.ops.v1.Job\" \n\x0e\x46\x61ilJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"C\n\x0f\x46\x61ilJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x13.visiona.ops.v1.Job\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x08\"M\n\x13ListUserJobsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListUserJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.visiona.ops.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x16ListDeadLettersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\x80\x01\n\nDeadLetter\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0brouting_key\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65\x61ths\x18\x04 \x01(\x05\x12+\n\x07\x64ied_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\x13\x43onsumerDeadLetters\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12+\n\x07letters\x18\x03 \x03(\x0b\x32\x1a.visiona.ops.v1.DeadLetter\"Q\n\x17ListDeadLettersResponse\x12\x36\n\tconsumers\x18\x01 \x03(\x0b\x32#.visiona.ops.v1.ConsumerDeadLetters\"=\n\x17ReplayDeadLetterRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\"\x1a\n\x18ReplayDeadLetterResponse\">\n\x18\x44iscardDeadLetterRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\"\x1b\n\x19\x44iscardDeadLetterResponse\"\x19\n\x17GetOutboxBacklogRequest\"E\n\x18GetOutboxBacklogResponse\x12\x13\n\x0bunpublished\x18\x01 \x01(\x03\x12\x14\n\x0coldest_age_s\x18\x02 \x01(\x01\x32\xe5\x02\n\x0fJobAdminService\x12\\\n\rListStuckJobs\x12$.visiona.ops.v1.ListStuckJobsRequest\x1a%.visiona.ops.v1.ListStuckJobsResponse\x12M\n\x08RetryJob\x12\x1f.visiona.ops.v1.RetryJobRequest\x1a .visiona.ops.v1.RetryJobResponse\x12J\n\x07\x46\x61ilJob\x12\x1e.visiona.ops.v1.FailJobRequest\x1a\x1f.visiona.ops.v1.FailJobResponse\x12Y\n\x0cListUserJobs\x12#.visiona.ops.v1.ListUserJobsRequest\x1a$.visiona.ops.v1.ListUserJobsResponse2\xa8\x03\n\nOpsService\x12\x62\n\x0fListDeadLetters\x12&.visiona.ops.v1.ListDeadLettersRequest\x1a\'.visiona.ops.v1.ListDeadLettersResponse\x12\x65\n\x10ReplayDeadLetter\x12\'.visiona.ops.v1.ReplayDeadLetterRequest\x1a(.visiona.ops.v1.ReplayDeadLetterResponse\x12h\n\x11\x44iscardDeadLetter\x12(.visiona.ops.v1.DiscardDeadLetterRequest\x1a).visiona.ops.v1.DiscardDeadLetterResponse\x12\x65\n\x10GetOutboxBacklog\x12\'.visiona.ops.v1.GetOutboxBacklogRequest\x1a(.visiona.ops.v1.GetOutboxBacklogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,28 +46,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FAILJOBREQUEST']._serialized_end=735
   _globals['_FAILJOBRESPONSE']._serialized_start=737
   _globals['_FAILJOBRESPONSE']._serialized_end=804
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=806
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=845
-  _globals['_DEADLETTER']._serialized_start=848
-  _globals['_DEADLETTER']._serialized_end=976
-  _globals['_CONSUMERDEADLETTERS']._serialized_start=978
-  _globals['_CONSUMERDEADLETTERS']._serialized_end=1077
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1079
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1160
-  _globals['_REPLAYDEADLETTERREQUEST']._serialized_start=1162
-  _globals['_REPLAYDEADLETTERREQUEST']._serialized_end=1223
-  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_start=1225
-  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_end=1251
-  _globals['_DISCARDDEADLETTERREQUEST']._serialized_start=1253
-  _globals['_DISCARDDEADLETTERREQUEST']._serialized_end=1315
-  _globals['_DISCARDDEADLETTERRESPONSE']._serialized_start=1317
-  _globals['_DISCARDDEADLETTERRESPONSE']._serialized_end=1344
-  _globals['_GETOUTBOXBACKLOGREQUEST']._serialized_start=1346
-  _globals['_GETOUTBOXBACKLOGREQUEST']._serialized_end=1371
-  _globals['_GETOUTBOXBACKLOGRESPONSE']._serialized_start=1373
-  _globals['_GETOUTBOXBACKLOGRESPONSE']._serialized_end=1442
-  _globals['_JOBADMINSERVICE']._serialized_start=1445
-  _globals['_JOBADMINSERVICE']._serialized_end=1711
-  _globals['_OPSSERVICE']._serialized_start=1714
-  _globals['_OPSSERVICE']._serialized_end=2138
+  _globals['_LISTUSERJOBSREQUEST']._serialized_start=806
+  _globals['_LISTUSERJOBSREQUEST']._serialized_end=883
+  _globals['_LISTUSERJOBSRESPONSE']._serialized_start=885
+  _globals['_LISTUSERJOBSRESPONSE']._serialized_end=967
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=969
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1008
+  _globals['_DEADLETTER']._serialized_start=1011
+  _globals['_DEADLETTER']._serialized_end=1139
+  _globals['_CONSUMERDEADLETTERS']._serialized_start=1141
+  _globals['_CONSUMERDEADLETTERS']._serialized_end=1240
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1242
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1323
+  _globals['_REPLAYDEADLETTERREQUEST']._serialized_start=1325
+  _globals['_REPLAYDEADLETTERREQUEST']._serialized_end=1386
+  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_start=1388
+  _globals['_REPLAYDEADLETTERRESPONSE']._serialized_end=1414
+  _globals['_DISCARDDEADLETTERREQUEST']._serialized_start=1416
+  _globals['_DISCARDDEADLETTERREQUEST']._serialized_end=1478
+  _globals['_DISCARDDEADLETTERRESPONSE']._serialized_start=1480
+  _globals['_DISCARDDEADLETTERRESPONSE']._serialized_end=1507
+  _globals['_GETOUTBOXBACKLOGREQUEST']._serialized_start=1509
+  _globals['_GETOUTBOXBACKLOGREQUEST']._serialized_end=1534
+  _globals['_GETOUTBOXBACKLOGRESPONSE']._serialized_start=1536
+  _globals['_GETOUTBOXBACKLOGRESPONSE']._serialized_end=1605
+  _globals['_JOBADMINSERVICE']._serialized_start=1608
+  _globals['_JOBADMINSERVICE']._serialized_end=1965
+  _globals['_OPSSERVICE']._serialized_start=1968
+  _globals['_OPSSERVICE']._serialized_end=2392
 # @@protoc_insertion_point(module_scope)

@@ -53,6 +53,11 @@ class JobAdminServiceStub:
                 request_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.FailJobRequest.SerializeToString,
                 response_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.FailJobResponse.FromString,
                 _registered_method=True)
+        self.ListUserJobs = channel.unary_unary(
+                '/visiona.ops.v1.JobAdminService/ListUserJobs',
+                request_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListUserJobsRequest.SerializeToString,
+                response_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListUserJobsResponse.FromString,
+                _registered_method=True)
 
 
 class JobAdminServiceServicer:
@@ -87,6 +92,14 @@ class JobAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUserJobs(self, request, context):
+        """ListUserJobs pages through one user's jobs, ended or not, newest first: states and times,
+        never their content (no prompt, photo or image, nor any URL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -104,6 +117,11 @@ def add_JobAdminServiceServicer_to_server(servicer, server):
                     servicer.FailJob,
                     request_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.FailJobRequest.FromString,
                     response_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.FailJobResponse.SerializeToString,
+            ),
+            'ListUserJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUserJobs,
+                    request_deserializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListUserJobsRequest.FromString,
+                    response_serializer=visiona_dot_ops_dot_v1_dot_ops__pb2.ListUserJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -191,6 +209,33 @@ class JobAdminService:
             '/visiona.ops.v1.JobAdminService/FailJob',
             visiona_dot_ops_dot_v1_dot_ops__pb2.FailJobRequest.SerializeToString,
             visiona_dot_ops_dot_v1_dot_ops__pb2.FailJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUserJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.ops.v1.JobAdminService/ListUserJobs',
+            visiona_dot_ops_dot_v1_dot_ops__pb2.ListUserJobsRequest.SerializeToString,
+            visiona_dot_ops_dot_v1_dot_ops__pb2.ListUserJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

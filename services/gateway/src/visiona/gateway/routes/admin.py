@@ -11,6 +11,7 @@ a credit change passes it on to billing as well, which applies one key once.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated
 
@@ -31,7 +32,9 @@ from visiona.gateway.schemas.admin import (
     JobKind,
     ListedKind,
     Reason,
+    UserLookup,
 )
+from visiona.gateway.schemas.billing import Balance, LedgerEntry
 from visiona.kit.errors import InvalidArgument
 from visiona.ops.v1 import ops_pb2, ops_pb2_grpc
 
@@ -220,4 +223,59 @@ async def claw_back_credits(
     reason = reason_of(body)
     return await _adjust(
         request, op.user_id, user_id, -body.amount, reason, "admin.credits.clawed_back"
+    )
+
+
+@router.get(
+    "/users/{user_id}",
+    response_model=UserLookup,
+    responses=REASONED,
+    summary="A user's credits and ledger, and their models' and generations' states",
+    description=(
+        "Metadata only: no photo, image, prompt or URL. Needs `reason` (422 "
+        "`reason_required`); audited in the user's own log (`admin.user.viewed`)."
+    ),
+    operation_id="adminLookUpUser",
+)
+async def look_up_user(
+    user_id: UserId,
+    request: Request,
+    op: CurrentOperator,
+    reason: Annotated[str | None, Query(max_length=500, description="Why (required)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per list")] = 20,
+    ledger_cursor: Cursor = None,
+    models_cursor: Cursor = None,
+    generations_cursor: Cursor = None,
+) -> UserLookup:
+    why = reason_of(Reason(reason=reason))
+    # Recorded before anything is read: no look at a user's data goes unaudited.
+    await audit.record_operator(
+        request, op.user_id, "admin.user.viewed", user_id=user_id, reason=why
+    )
+    backends, call = user_call(request, None)
+
+    def jobs_of(cursor: str | None) -> ops_pb2.ListUserJobsRequest:
+        return ops_pb2.ListUserJobsRequest(
+            user_id=user_id, page_size=limit, page_token=cursor or ""
+        )
+
+    credits, models, generations = await asyncio.gather(
+        backends.billing.GetUserCredits(
+            billing_pb2.GetUserCreditsRequest(
+                user_id=user_id, page_size=limit, page_token=ledger_cursor or ""
+            ),
+            **call,
+        ),
+        backends.jobs["training"].ListUserJobs(jobs_of(models_cursor), **call),
+        backends.jobs["generation"].ListUserJobs(jobs_of(generations_cursor), **call),
+    )
+    return UserLookup(
+        user_id=user_id,
+        credits=Balance.from_proto(credits),
+        ledger=[LedgerEntry.from_proto(e) for e in credits.entries],
+        ledger_next_cursor=credits.next_page_token or None,
+        models=[AdminJob.of("training", j) for j in models.jobs],
+        models_next_cursor=models.next_page_token or None,
+        generations=[AdminJob.of("generation", j) for j in generations.jobs],
+        generations_next_cursor=generations.next_page_token or None,
     )

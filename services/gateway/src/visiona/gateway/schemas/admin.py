@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from visiona.gateway.edge.inputs import RequestBody
 from visiona.gateway.schemas import FromMessage, from_message
+from visiona.gateway.schemas.billing import Balance, LedgerEntry
 from visiona.ops.v1 import ops_pb2
 
 # Paid jobs an operator can act on, by the service that runs them; ``ingest`` lists the
@@ -110,3 +111,18 @@ class ServiceBacklog(BaseModel):
 
 class OutboxBacklog(BaseModel):
     services: list[ServiceBacklog]
+
+
+class UserLookup(BaseModel):
+    """What an operator may see of a user: credits and their movements (payments among
+    them), and their models' and generations' states. Never a photo, an image, a prompt or a
+    URL: consent to show those is not recorded anywhere yet (ADR 0015)."""
+
+    user_id: str
+    credits: Balance
+    ledger: list[LedgerEntry] = Field(description="Newest first")
+    ledger_next_cursor: str | None = Field(description="Pass as `ledger_cursor`")
+    models: list[AdminJob] = Field(description="Trainings, newest first")
+    models_next_cursor: str | None = Field(description="Pass as `models_cursor`")
+    generations: list[AdminJob] = Field(description="Newest first")
+    generations_next_cursor: str | None = Field(description="Pass as `generations_cursor`")
