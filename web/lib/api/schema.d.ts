@@ -2022,6 +2022,22 @@ export interface operations {
                     "application/json": components["schemas"]["DeadLetters"];
                 };
             };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description Not an operator (as for a route that does not exist), or no such job */
             404: {
                 headers: {
@@ -2174,6 +2190,22 @@ export interface operations {
                         status?: 400;
                         /** @constant */
                         title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -2378,6 +2410,22 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
             403: {
                 headers: {
@@ -2563,6 +2611,22 @@ export interface operations {
                     "application/json": components["schemas"]["AdminJobPage"];
                 };
             };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description Not an operator (as for a route that does not exist), or no such job */
             404: {
                 headers: {
@@ -2715,6 +2779,22 @@ export interface operations {
                         status?: 400;
                         /** @constant */
                         title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -2919,6 +2999,22 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
             403: {
                 headers: {
@@ -3097,6 +3193,22 @@ export interface operations {
                     "application/json": components["schemas"]["OutboxBacklog"];
                 };
             };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description Not an operator (as for a route that does not exist), or no such job */
             404: {
                 headers: {
@@ -3238,6 +3350,22 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserLookup"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
                 };
             };
             /** @description Not an operator (as for a route that does not exist), or no such job */
@@ -3391,6 +3519,22 @@ export interface operations {
                         status?: 400;
                         /** @constant */
                         title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -3591,6 +3735,22 @@ export interface operations {
                         status?: 400;
                         /** @constant */
                         title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
                     } & components["schemas"]["Problem"];
                 };
             };

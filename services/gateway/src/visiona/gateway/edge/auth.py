@@ -130,7 +130,11 @@ def is_operator(principal: Principal | None, settings: GatewaySettings) -> bool:
     return value == role or (isinstance(value, list) and role in value)
 
 
-async def operator(request: Request) -> Principal:
+async def operator(
+    request: Request,
+    # Unused: it only states in the OpenAPI that the routes take the session token.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+) -> Principal:
     """The operator calling an admin route. Anyone else (signed out, a token that does not
     verify, a signed-in user) is answered exactly as a route that does not exist (404
     ``route_not_found``), before anything else is read or done: the admin surface is not
