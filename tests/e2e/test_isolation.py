@@ -187,7 +187,7 @@ def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningSt
         "consumer": "gateway-audit",
         "event_id": str(uuid.uuid4()),
     }
-    spec = httpx.get(f"{stack.url}/openapi.json").json()
+    spec = httpx.get(f"{stack.url}/openapi.json", timeout=60).json()
     checked = []
     for path, operations in spec["paths"].items():
         if "{" not in path:
@@ -223,7 +223,7 @@ def test_every_admin_route_is_an_unknown_route_to_anyone_but_an_operator(
     """Every operation under /v1/admin in the OpenAPI, with and without path parameters, to
     the signed out, to a token that does not verify, to a user, to a user with another role:
     the very answer of a route that does not exist, and nothing done."""
-    spec = httpx.get(f"{stack.url}/openapi.json").json()
+    spec = httpx.get(f"{stack.url}/openapi.json", timeout=60).json()
     unknown = httpx.get(f"{stack.url}/v1/no-such-route", headers=stack.auth("plain-user")).json()
     callers = {
         "signed out": {},
