@@ -114,7 +114,7 @@ demo: install
 	$(PY) -m visiona.cli.demo
 
 token: install
-	@$(PY) -m visiona.emulators.clerk token $(USER)
+	@$(PY) -m visiona.emulators.clerk token $(USER) $(if $(ROLE),--role $(ROLE))
 
 ## Ten sample photos of one person for a first training; prints their folder.
 photos: install

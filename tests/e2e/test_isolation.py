@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -177,8 +178,16 @@ def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningSt
         "model_id": model["id"],
         "generation_id": gen["id"],
         "image_id": gen["images"][0]["id"],
+        # The operator console's routes name any user's jobs and account: to a user who is
+        # no operator they are not found either (as routes, not only as resources).
+        "kind": "generation",
+        "job_id": gen["id"],
+        "user_id": f"user_{owner}",
+        "service": "gateway",
+        "consumer": "gateway-audit",
+        "event_id": str(uuid.uuid4()),
     }
-    spec = httpx.get(f"{stack.url}/openapi.json").json()
+    spec = httpx.get(f"{stack.url}/openapi.json", timeout=60).json()
     checked = []
     for path, operations in spec["paths"].items():
         if "{" not in path:
@@ -200,9 +209,59 @@ def test_every_route_with_a_resource_id_is_404_for_another_user(stack: RunningSt
             )
             assert response.status_code == 404, (method, url, response.status_code, response.text)
             checked.append(f"{method.upper()} {path}")
-    assert len(checked) >= 13, checked
+    assert len(checked) >= 13 + 6, checked
     # The owner still has everything, unchanged.
     again = httpx.get(f"{stack.url}/v1/models/{model['id']}", headers=stack.auth(owner)).json()
     assert again["name"] == model["name"]
     image = httpx.get(f"{stack.url}/v1/images/{ids['image_id']}", headers=stack.auth(owner))
     assert image.status_code == 200 and image.json()["favourite"] is False
+
+
+def test_every_admin_route_is_an_unknown_route_to_anyone_but_an_operator(
+    stack: RunningStack,
+) -> None:
+    """Every operation under /v1/admin in the OpenAPI, with and without path parameters, to
+    the signed out, to a token that does not verify, to a user, to a user with another role:
+    the very answer of a route that does not exist, and nothing done."""
+    spec = httpx.get(f"{stack.url}/openapi.json", timeout=60).json()
+    unknown = httpx.get(f"{stack.url}/v1/no-such-route", headers=stack.auth("plain-user")).json()
+    callers = {
+        "signed out": {},
+        "bad token": {"Authorization": "Bearer not-a-token"},
+        "user": stack.auth("plain-user"),
+        "other role": {"Authorization": f"Bearer {stack.token('plain-user', role='viewer')}"},
+    }
+    values = {
+        "kind": "generation",
+        "job_id": str(uuid.uuid4()),
+        "user_id": "user_plain-user",
+        "service": "gateway",
+        "consumer": "gateway-audit",
+        "event_id": str(uuid.uuid4()),
+    }
+    checked = []
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/v1/admin/"):
+            continue
+        url = path
+        for name, value in values.items():
+            url = url.replace("{" + name + "}", value)
+        assert "{" not in url, f"a path parameter of {path} this test does not know"
+        for method in operations:
+            for who, headers in callers.items():
+                response = httpx.request(
+                    method.upper(),
+                    f"{stack.url}{url}",
+                    headers=headers,
+                    params={"kind": "generation", "older_than_s": 0},
+                    json={"reason": "curious", "amount": 1000} if method == "post" else None,
+                )
+                assert response.status_code == 404, (who, method, path, response.text)
+                body = response.json()
+                body.pop("request_id", None)
+                assert body == {k: v for k, v in unknown.items() if k != "request_id"}
+            checked.append(f"{method.upper()} {path}")
+    assert len(checked) >= 9, checked
+    # Nothing was granted.
+    granted = httpx.get(f"{stack.url}/v1/billing/balance", headers=stack.auth("plain-user"))
+    assert granted.json()["balance"] == 0

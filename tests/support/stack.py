@@ -63,6 +63,8 @@ TEST_ENV = {
     "GATEWAY_USER_BURST": "100000",
     "GATEWAY_WEBHOOK_RATE_PER_S": "100000",
     "GATEWAY_WEBHOOK_BURST": "100000",
+    # Operators are who carry this role in their session token (tests/e2e/test_admin.py).
+    "GATEWAY_OPERATOR_ROLE": "operator",
     # Replicate at test speed: trainings of 1.5 s (five progress logs), predictions of 0.5 s.
     "REPLICATE_EMULATOR_START_DELAY_S": "0.1",
     "REPLICATE_EMULATOR_TRAINING_DURATION_S": "1.5",

@@ -38,6 +38,185 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every consumer group's dead letters: counts and the oldest few */
+        get: operations["adminListDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/dead-letters/{service}/{consumer}/{event_id}/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove one dead letter for good (it is never applied) */
+        post: operations["adminDiscardDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/dead-letters/{service}/{consumer}/{event_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send one dead letter back to its consumer group (its inbox applies it once) */
+        post: operations["adminReplayDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jobs of every user that have not ended and are older than an age
+         * @description `training`: models being trained; `generation`: generations; `ingest`: generations whose outputs are being copied into our storage. Newest first. Audited (`admin.jobs.listed`, about no user).
+         */
+        get: operations["adminListStuckJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/jobs/{kind}/{job_id}/fail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End a job as failed; billing releases the credits it held
+         * @description The job fails with the reason `operator_failed` and its failure event goes out like any job's: billing releases its hold once. A job that already ended is left as it is (`failed`: false).
+         */
+        post: operations["adminFailJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/jobs/{kind}/{job_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Put a job back to work: its next step due now, its attempts counted afresh */
+        post: operations["adminRetryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/outbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each service's outbox: events not yet published, and the oldest one's age */
+        get: operations["adminOutboxBacklog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's credits and ledger, and their models' and generations' states
+         * @description Metadata only: no photo, image, prompt or URL. Needs `reason` (422 `reason_required`); audited in the user's own log (`admin.user.viewed`).
+         */
+        get: operations["adminLookUpUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{user_id}/credits/clawback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take credits back from a user (never below zero available) */
+        post: operations["adminClawBackCredits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{user_id}/credits/grant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Grant a user credits (a ledger entry of kind `adjustment`) */
+        post: operations["adminGrantCredits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/billing/balance": {
         parameters: {
             query?: never;
@@ -586,6 +765,66 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AdminJob
+         * @description A job as an operator sees it: state and background work, never its content.
+         */
+        AdminJob: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Failure Reason */
+            failure_reason: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "training" | "generation";
+            /**
+             * Leased
+             * @description A worker is running the step now
+             */
+            leased: boolean;
+            /** Provider Seen At */
+            provider_seen_at: string | null;
+            /** Provider Status */
+            provider_status: string | null;
+            /**
+             * Status
+             * @description The service's status (e.g. `queued`, `training`)
+             */
+            status: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** User Id */
+            user_id: string;
+            /**
+             * Work
+             * @description The next background step, if any
+             */
+            work: string | null;
+            /** Work After */
+            work_after: string | null;
+            /** Work Attempts */
+            work_attempts: number;
+        };
+        /** AdminJobPage */
+        AdminJobPage: {
+            /** Jobs */
+            jobs: components["schemas"]["AdminJob"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page
+             */
+            next_cursor: string | null;
+        };
+        /**
          * AuditEntry
          * @description One security-relevant action on the account.
          */
@@ -692,6 +931,21 @@ export interface components {
              */
             url: string;
         };
+        /** ConsumerDeadLetters */
+        ConsumerDeadLetters: {
+            /** Consumer */
+            consumer: string;
+            /**
+             * Count
+             * @description Dead letters waiting
+             */
+            count: number;
+            /**
+             * Letters
+             * @description The oldest of them, up to `limit`
+             */
+            letters: components["schemas"]["DeadLetter"][];
+        };
         /** CreateGenerationRequest */
         CreateGenerationRequest: {
             /**
@@ -747,6 +1001,58 @@ export interface components {
              * @description 3-32 letters, digits or _, starting with a letter; a unique one is made when omitted
              */
             trigger_word?: string | null;
+        };
+        /** CreditAdjustment */
+        CreditAdjustment: {
+            /**
+             * Applied
+             * @description False when this Idempotency-Key was applied before
+             */
+            applied: boolean;
+            /** Available */
+            available: number;
+            /** Balance */
+            balance: number;
+        };
+        /** CreditChange */
+        CreditChange: {
+            /**
+             * Amount
+             * @description Credits to grant or take back
+             */
+            amount: number;
+            /**
+             * Reason
+             * @description Why (required; 422 `reason_required` without one). Kept in the audit log.
+             */
+            reason?: string | null;
+        };
+        /**
+         * DeadLetter
+         * @description A dead-lettered event: what names it and why it died, never its payload.
+         */
+        DeadLetter: {
+            /**
+             * Deaths
+             * @description Times it was dead-lettered
+             */
+            deaths: number;
+            /** Died At */
+            died_at: string | null;
+            /** Event Id */
+            event_id: string;
+            /**
+             * Reason
+             * @description `delivery_limit`, `rejected`, `expired`, `maxlen`
+             */
+            reason: string | null;
+            /** Routing Key */
+            routing_key: string;
+        };
+        /** DeadLetters */
+        DeadLetters: {
+            /** Services */
+            services: components["schemas"]["ServiceDeadLetters"][];
         };
         /**
          * Deletion
@@ -895,6 +1201,15 @@ export interface components {
         ExportList: {
             /** Exports */
             exports: components["schemas"]["Export"][];
+        };
+        /** FailedJob */
+        FailedJob: {
+            /**
+             * Failed
+             * @description False when the job had already ended: nothing changed, nothing released
+             */
+            failed: boolean;
+            job: components["schemas"]["AdminJob"];
         };
         /** Failure */
         Failure: {
@@ -1165,6 +1480,11 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** OutboxBacklog */
+        OutboxBacklog: {
+            /** Services */
+            services: components["schemas"]["ServiceBacklog"][];
+        };
         /** Pack */
         Pack: {
             /** Credits */
@@ -1348,6 +1668,17 @@ export interface components {
             /** Ready */
             ready: boolean;
         };
+        /**
+         * Reason
+         * @description Why the operator acts: required, kept in the audit log of the user acted on.
+         */
+        Reason: {
+            /**
+             * Reason
+             * @description Why (required; 422 `reason_required` without one). Kept in the audit log.
+             */
+            reason?: string | null;
+        };
         /** Received */
         Received: {
             /** Duplicate */
@@ -1361,6 +1692,34 @@ export interface components {
         RenameModelRequest: {
             /** Name */
             name: string;
+        };
+        /** ServiceBacklog */
+        ServiceBacklog: {
+            /**
+             * Oldest Age S
+             * @description Age of the oldest of them, in seconds (0: none)
+             */
+            oldest_age_s: number;
+            /**
+             * Service
+             * @enum {string}
+             */
+            service: "gateway" | "training" | "generation" | "billing" | "prompts";
+            /**
+             * Unpublished
+             * @description Events written and not yet published
+             */
+            unpublished: number;
+        };
+        /** ServiceDeadLetters */
+        ServiceDeadLetters: {
+            /** Consumers */
+            consumers: components["schemas"]["ConsumerDeadLetters"][];
+            /**
+             * Service
+             * @enum {string}
+             */
+            service: "gateway" | "training" | "generation" | "billing" | "prompts";
         };
         /**
          * StylePack
@@ -1432,6 +1791,47 @@ export interface components {
             enhancements: number;
             /** Llm Tokens */
             llm_tokens: number;
+        };
+        /**
+         * UserLookup
+         * @description What an operator may see of a user: credits and their movements (payments among
+         *     them), and their models' and generations' states. Never a photo, an image, a prompt or a
+         *     URL: consent to show those is not recorded anywhere yet (ADR 0015).
+         */
+        UserLookup: {
+            credits: components["schemas"]["Balance"];
+            /**
+             * Generations
+             * @description Newest first
+             */
+            generations: components["schemas"]["AdminJob"][];
+            /**
+             * Generations Next Cursor
+             * @description Pass as `generations_cursor`
+             */
+            generations_next_cursor: string | null;
+            /**
+             * Ledger
+             * @description Newest first
+             */
+            ledger: components["schemas"]["LedgerEntry"][];
+            /**
+             * Ledger Next Cursor
+             * @description Pass as `ledger_cursor`
+             */
+            ledger_next_cursor: string | null;
+            /**
+             * Models
+             * @description Trainings, newest first
+             */
+            models: components["schemas"]["AdminJob"][];
+            /**
+             * Models Next Cursor
+             * @description Pass as `models_cursor`
+             */
+            models_next_cursor: string | null;
+            /** User Id */
+            user_id: string;
         };
     };
     responses: never;
@@ -1592,6 +1992,1920 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    adminListDeadLetters: {
+        parameters: {
+            query?: {
+                /** @description One service (default: all) */
+                service?: ("gateway" | "training" | "generation" | "billing" | "prompts") | null;
+                /** @description Letters shown per group */
+                limit?: number;
+                /** @description Why you look (audited) */
+                reason?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetters"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service or the broker is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminDiscardDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request, within 24 hours, replays the first answer (`Idempotent-Replayed: true`) instead of doing it again */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                service: "gateway" | "training" | "generation" | "billing" | "prompts";
+                /** @description Group */
+                consumer: string;
+                /** @description The event's id */
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Reason"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not readable as JSON text (`malformed_body`). Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 400;
+                        /** @constant */
+                        title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 403;
+                        /** @constant */
+                        title?: "Forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator, or no such group (`consumer_not_found`) or dead letter (`dead_letter_not_found`) */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The state forbids it (the `code` says how), the account is being erased (`account_erasing`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_progress`) */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @constant */
+                        title?: "Conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 415;
+                        /** @constant */
+                        title?: "Unsupported media type";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service or the broker is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminReplayDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request, within 24 hours, replays the first answer (`Idempotent-Replayed: true`) instead of doing it again */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                service: "gateway" | "training" | "generation" | "billing" | "prompts";
+                /** @description Group */
+                consumer: string;
+                /** @description The event's id */
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Reason"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not readable as JSON text (`malformed_body`). Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 400;
+                        /** @constant */
+                        title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 403;
+                        /** @constant */
+                        title?: "Forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator, or no such group (`consumer_not_found`) or dead letter (`dead_letter_not_found`) */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The state forbids it (the `code` says how), the account is being erased (`account_erasing`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_progress`) */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @constant */
+                        title?: "Conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 415;
+                        /** @constant */
+                        title?: "Unsupported media type";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service or the broker is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminListStuckJobs: {
+        parameters: {
+            query: {
+                /** @description Which jobs */
+                kind: "training" | "generation" | "ingest";
+                /** @description Created more than this long ago */
+                older_than_s?: number;
+                /** @description Why (audited) */
+                reason?: string | null;
+                /** @description The `next_cursor` of the previous page */
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminJobPage"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminFailJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request, within 24 hours, replays the first answer (`Idempotent-Replayed: true`) instead of doing it again */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                kind: "training" | "generation";
+                /** @description The job's id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Reason"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FailedJob"];
+                };
+            };
+            /** @description The body is not readable as JSON text (`malformed_body`). Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 400;
+                        /** @constant */
+                        title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 403;
+                        /** @constant */
+                        title?: "Forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The state forbids it (the `code` says how), the account is being erased (`account_erasing`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_progress`) */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @constant */
+                        title?: "Conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 415;
+                        /** @constant */
+                        title?: "Unsupported media type";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminRetryJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request, within 24 hours, replays the first answer (`Idempotent-Replayed: true`) instead of doing it again */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                kind: "training" | "generation";
+                /** @description The job's id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Reason"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminJob"];
+                };
+            };
+            /** @description The body is not readable as JSON text (`malformed_body`). Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 400;
+                        /** @constant */
+                        title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 403;
+                        /** @constant */
+                        title?: "Forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The job has ended (`job_finished`) */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @constant */
+                        title?: "Conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 415;
+                        /** @constant */
+                        title?: "Unsupported media type";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminOutboxBacklog: {
+        parameters: {
+            query?: {
+                /** @description Why you look (audited) */
+                reason?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboxBacklog"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (`validation_error`, with `errors`), or a code of the service */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service or the broker is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminLookUpUser: {
+        parameters: {
+            query?: {
+                /** @description Why (required) */
+                reason?: string | null;
+                /** @description Items per list */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page */
+                ledger_cursor?: string | null;
+                /** @description The `next_cursor` of the previous page */
+                models_cursor?: string | null;
+                /** @description The `next_cursor` of the previous page */
+                generations_cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Clerk id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserLookup"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminClawBackCredits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request, within 24 hours, replays the first answer (`Idempotent-Replayed: true`) instead of doing it again */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description Clerk id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreditChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditAdjustment"];
+                };
+            };
+            /** @description The body is not readable as JSON text (`malformed_body`). Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 400;
+                        /** @constant */
+                        title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 403;
+                        /** @constant */
+                        title?: "Forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description More than the user's available credits (`insufficient_credits`) */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @constant */
+                        title?: "Conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 415;
+                        /** @constant */
+                        title?: "Unsupported media type";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminGrantCredits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request, within 24 hours, replays the first answer (`Idempotent-Replayed: true`) instead of doing it again */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description Clerk id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreditChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditAdjustment"];
+                };
+            };
+            /** @description The body is not readable as JSON text (`malformed_body`). Bad `Idempotency-Key`: not 1-255 printable ASCII (`invalid_idempotency_key`) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 400;
+                        /** @constant */
+                        title?: "Bad request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid session token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 401;
+                        /** @constant */
+                        title?: "Unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Made with the session cookie from a page that is not on an origin of `GATEWAY_CORS_ORIGINS` (`cross_site_request`); other clients send the token as `Authorization: Bearer` */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 403;
+                        /** @constant */
+                        title?: "Forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an operator (as for a route that does not exist), or no such job */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 404;
+                        /** @constant */
+                        title?: "Not found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The state forbids it (the `code` says how), the account is being erased (`account_erasing`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_progress`) */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @constant */
+                        title?: "Conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large (`body_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 413;
+                        /** @constant */
+                        title?: "Payload too large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 415;
+                        /** @constant */
+                        title?: "Unsupported media type";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request, or no `reason` (`reason_required`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 422;
+                        /** @constant */
+                        title?: "Unprocessable content";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`); wait as `Retry-After` says */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 429;
+                        /** @constant */
+                        title?: "Too many requests";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error (`internal_error`); the request id helps us find it */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-ID` if usable, else a new one */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 500;
+                        /** @constant */
+                        title?: "Internal server error";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service is unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 503;
+                        /** @constant */
+                        title?: "Service unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A back service did not answer in time (`deadline_exceeded`) */
+            504: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @constant */
+                        title?: "Gateway timeout";
+                    } & components["schemas"]["Problem"];
                 };
             };
         };

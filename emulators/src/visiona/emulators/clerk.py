@@ -132,8 +132,14 @@ class DevIssuer:
         ttl_s: int = 3600,
         session_id: str | None = None,
         extra_claims: dict[str, Any] | None = None,
+        role: str | None = None,
     ) -> str:
         """Sign a Clerk v2 session token for ``user`` (``sub`` gets a ``user_`` prefix if absent).
+
+        ``role`` puts ``{"metadata": {"role": role}}`` in the claims: what a Clerk instance
+        whose session token template carries the user's public metadata
+        (``{"metadata": "{{user.public_metadata}}"}``) signs for a user whose public metadata
+        has that role (the gateway's operators, GATEWAY_OPERATOR_ROLE).
 
         A negative ``ttl_s`` gives an already expired token, which tests need.
         """
@@ -152,6 +158,8 @@ class DevIssuer:
             "sub": user if user.startswith("user_") else f"user_{user}",
             "v": 2,
         }
+        if role is not None:
+            claims["metadata"] = {"role": role}
         claims.update(extra_claims or {})
         return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid})
 
@@ -217,6 +225,8 @@ class TokenRequest(BaseModel):
     azp: str = DEFAULT_AZP
     session_id: str | None = None
     extra_claims: dict[str, Any] | None = None
+    # The ``metadata.role`` claim (DevIssuer.issue): e.g. the gateway's operator role.
+    role: str | None = Field(default=None, max_length=64)
 
 
 def users_from_env(state_dir: Path | None = None, fresh: bool | None = None) -> ClerkUsers:
@@ -273,6 +283,7 @@ def create_app(issuer: DevIssuer | None = None, users: ClerkUsers | None = None)
                     ttl_s=req.ttl_s,
                     session_id=req.session_id,
                     extra_claims=req.extra_claims,
+                    role=req.role,
                 )
             }
         except ValueError as exc:
@@ -302,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tok.add_argument("user")
     tok.add_argument("--ttl-s", type=int, default=3600)
     tok.add_argument("--azp", default=DEFAULT_AZP)
+    tok.add_argument("--role", default=None, help="the metadata.role claim (e.g. operator)")
     sub.add_parser("public-key", help="print the public key PEM")
     sub.add_parser("jwks", help="print the JWKS")
     srv = sub.add_parser("serve", help="run the HTTP issuer")
@@ -317,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev = load_or_create_key(args.key_dir)
     if args.cmd == "token":
         try:
-            print(dev.issue(args.user, azp=args.azp, ttl_s=args.ttl_s))
+            print(dev.issue(args.user, azp=args.azp, ttl_s=args.ttl_s, role=args.role))
         except ValueError as exc:
             parser.error(str(exc))
     elif args.cmd == "public-key":

@@ -17,12 +17,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from visiona.cli.admin import admin_app
 from visiona.cli.api import PHOTO_TYPES, ApiError, Gateway
 from visiona.cli.config import DEFAULT_DEV_ISSUER, Session
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 photos_app = typer.Typer(no_args_is_help=True, help="Your training photos.")
 app.add_typer(photos_app, name="photos")
+app.add_typer(admin_app, name="admin")
 console = Console()
 
 
@@ -63,9 +65,16 @@ def login(
     issuer: Annotated[
         str, typer.Option(help="The local dev issuer", envvar="VISIONA_DEV_ISSUER")
     ] = DEFAULT_DEV_ISSUER,
+    role: Annotated[
+        str | None,
+        typer.Option(help="A role for the session token's metadata.role (e.g. operator)"),
+    ] = None,
 ) -> None:
     """Sign in as a local dev user (the dev issuer of `make up` signs the session token)."""
-    response = httpx.post(f"{issuer}/_dev/tokens", json={"user": dev, "ttl_s": 12 * 3600})
+    wanted: dict[str, Any] = {"user": dev, "ttl_s": 12 * 3600}
+    if role:
+        wanted["role"] = role
+    response = httpx.post(f"{issuer}/_dev/tokens", json=wanted)
     if response.status_code != 200:
         console.print(f"[red]The dev issuer at {issuer} refused: {response.text}[/]")
         raise typer.Exit(1)

@@ -8,6 +8,9 @@ through the default exchange, so no other group sees it again and the group's in
 applies it at most once. Each is acked in the dead-letter queue only after the broker
 confirmed the copy: a crash in between leaves a duplicate, never a loss.
 
+An operator can also replay or discard one dead letter by its event id (:func:`settle_one`;
+the gateway's ``/v1/admin/dead-letters``, through each service's ``OpsService``).
+
 What is shown names the event (routing key, event id) and why it died, never its payload:
 payloads carry user ids.
 
@@ -114,10 +117,20 @@ async def peek(bus: EventBus, consumer: str, limit: int = 50) -> list[DeadLetter
     the connection closes; the broker puts them back a moment later, so a count taken at
     once may not see them yet.
     """
+    return (await inspect(bus, consumer, limit))[1]
+
+
+async def inspect(bus: EventBus, consumer: str, limit: int) -> tuple[int, list[DeadLetter]]:
+    """How many dead letters ``consumer`` has, and up to ``limit`` of them, oldest first, left
+    where they are (see :func:`peek`); ``(0, [])`` when its queue was never declared."""
     connection = await aio_pika.connect(bus.url)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(dead_letter_queue(bus, consumer), passive=True)
+        try:
+            queue = await channel.declare_queue(dead_letter_queue(bus, consumer), passive=True)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return 0, []
+        waiting = int(queue.declaration_result.message_count or 0)
         fetched: list[AbstractIncomingMessage] = []
         while len(fetched) < limit:
             message = await queue.get(no_ack=False, fail=False)
@@ -126,7 +139,7 @@ async def peek(bus: EventBus, consumer: str, limit: int = 50) -> list[DeadLetter
             fetched.append(message)
         for message in fetched:
             await message.nack(requeue=True)
-        return [describe(message) for message in fetched]
+        return waiting, [describe(message) for message in fetched]
 
 
 async def redrive(bus: EventBus, consumer: str, limit: int | None = None) -> int:
@@ -148,22 +161,7 @@ async def redrive(bus: EventBus, consumer: str, limit: int | None = None) -> int
             if message is None:
                 break
             letter = describe(message)
-            headers = {k: v for k, v in (message.headers or {}).items() if k not in _BROKER_COUNTS}
-            await channel.default_exchange.publish(
-                aio_pika.Message(
-                    message.body,
-                    headers=headers,
-                    content_type=message.content_type,
-                    content_encoding=message.content_encoding,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    message_id=message.message_id,
-                    correlation_id=message.correlation_id,
-                    timestamp=message.timestamp,
-                    type=letter.routing_key,
-                ),
-                routing_key=queue_name,
-                mandatory=True,
-            )
+            await _republish(channel, message, queue_name, letter)
             await message.ack()
             moved += 1
             log.info(
@@ -174,6 +172,78 @@ async def redrive(bus: EventBus, consumer: str, limit: int | None = None) -> int
                 reason=letter.reason,
             )
         return moved
+
+
+# How many dead letters a replay or discard of one looks through for it.
+FIND_LIMIT = 1000
+
+
+async def settle_one(bus: EventBus, consumer: str, event_id: str, *, replay: bool) -> bool:
+    """Replay (back to ``consumer``'s queue, as :func:`redrive` does) or discard (acked away)
+    the dead letter of ``event_id``; False when none is there (among the first
+    :data:`FIND_LIMIT`). The others looked at are given back. A replayed message is acked in
+    the dead-letter queue only after the broker confirmed the copy; a discarded one is logged
+    with what names it, so an operator's discard is never silent."""
+    queue_name = bus.queue_name(consumer)
+    connection = await aio_pika.connect(bus.url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.declare_queue(queue_name, passive=True)
+        dlq = await channel.declare_queue(dead_letter_queue(bus, consumer), passive=True)
+        passed: list[AbstractIncomingMessage] = []
+        found: AbstractIncomingMessage | None = None
+        try:
+            while len(passed) < FIND_LIMIT:
+                message = await dlq.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if message.message_id == event_id:
+                    found = message
+                    break
+                passed.append(message)
+            if found is None:
+                return False
+            letter = describe(found)
+            if replay:
+                await _republish(channel, found, queue_name, letter)
+            await found.ack()
+        finally:
+            for message in passed:
+                await message.nack(requeue=True)
+    log.warning(
+        "bus.dead_letter_replayed" if replay else "bus.dead_letter_discarded",
+        consumer=consumer,
+        event_id=letter.event_id,
+        routing_key=letter.routing_key,
+        reason=letter.reason,
+    )
+    return True
+
+
+async def _republish(
+    channel: aio_pika.abc.AbstractChannel,
+    message: AbstractIncomingMessage,
+    queue_name: str,
+    letter: DeadLetter,
+) -> None:
+    """The same message (id, body, headers but the broker's counts) to the group's own queue
+    through the default exchange, confirmed."""
+    headers = {k: v for k, v in (message.headers or {}).items() if k not in _BROKER_COUNTS}
+    await channel.default_exchange.publish(
+        aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+            type=letter.routing_key,
+        ),
+        routing_key=queue_name,
+        mandatory=True,
+    )
 
 
 def dead_letter_check(

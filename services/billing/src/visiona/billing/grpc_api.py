@@ -9,11 +9,13 @@ from google.protobuf.message import Message
 from pydantic import BaseModel
 
 from visiona.billing.domain.catalog import Catalog, Limits
+from visiona.billing.domain.ledger import Entry
 from visiona.billing.providers.stripe import WebhookVerifier
 from visiona.billing.service import BillingService
 from visiona.billing.service.stripe_events import ingest
 from visiona.billing.v1 import billing_pb2, billing_pb2_grpc
 from visiona.kit import protoenum
+from visiona.kit.errors import InvalidArgument
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
 
@@ -22,6 +24,20 @@ def _fields_for(message: type[Message], item: BaseModel) -> dict[str, Any]:
     """The catalogue item's fields that the proto message has, by name (a Stripe price id,
     say, is not one)."""
     return item.model_dump(include=set(message.DESCRIPTOR.fields_by_name))
+
+
+def entry_message(e: Entry) -> billing_pb2.LedgerEntry:
+    return billing_pb2.LedgerEntry(
+        id=e.id,
+        kind=protoenum.to_proto(billing_pb2.LedgerEntryKind, e.kind),
+        delta_balance=e.delta_balance,
+        delta_held=e.delta_held,
+        balance_after=e.balance_after,
+        available_after=e.balance_after - e.held_after,
+        reference=e.reference or "",
+        reason=e.reason or "",
+        created_at=timestamp(e.created_at),
+    )
 
 
 def _limits(limits: Limits) -> billing_pb2.Limits:
@@ -77,21 +93,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
             current_user_id(), request.page_size, request.page_token
         )
         return billing_pb2.ListLedgerEntriesResponse(
-            entries=[
-                billing_pb2.LedgerEntry(
-                    id=e.id,
-                    kind=protoenum.to_proto(billing_pb2.LedgerEntryKind, e.kind),
-                    delta_balance=e.delta_balance,
-                    delta_held=e.delta_held,
-                    balance_after=e.balance_after,
-                    available_after=e.balance_after - e.held_after,
-                    reference=e.reference or "",
-                    reason=e.reason or "",
-                    created_at=timestamp(e.created_at),
-                )
-                for e in entries
-            ],
-            next_page_token=token,
+            entries=[entry_message(e) for e in entries], next_page_token=token
         )
 
     async def ListPlans(
@@ -161,6 +163,24 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):  # type: ignore[
             applied=result.applied,
             balance=result.balance.balance,
             available=result.balance.available,
+        )
+
+    async def GetUserCredits(
+        self, request: billing_pb2.GetUserCreditsRequest, context: grpc.aio.ServicerContext
+    ) -> billing_pb2.GetUserCreditsResponse:
+        require_system()  # an operator's look at a user's credits (the gateway's /v1/admin)
+        if not request.user_id:
+            raise InvalidArgument("user_id is required", code="user_id_required")
+        balance = await self.service.balance(request.user_id)
+        entries, token = await self.service.ledger_page(
+            request.user_id, request.page_size, request.page_token
+        )
+        return billing_pb2.GetUserCreditsResponse(
+            balance=balance.balance,
+            held=balance.held,
+            available=balance.available,
+            entries=[entry_message(e) for e in entries],
+            next_page_token=token,
         )
 
 

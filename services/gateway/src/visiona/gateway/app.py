@@ -35,6 +35,8 @@ from visiona.gateway.live.feed import EventFeed
 from visiona.gateway.repository import idempotency_key, rate_bucket
 from visiona.gateway.routes import (
     account,
+    admin,
+    admin_ops,
     billing,
     generation,
     health,
@@ -102,6 +104,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+    # Read by the edge's dependencies (the operator rule, visiona.gateway.edge.auth).
+    app.state.settings = settings
     # Outermost first (Starlette runs the last added first):
     # - metrics: /metrics itself (before any limit or check), and every answer counted, the
     #   edge's own refusals included;
@@ -159,6 +163,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         generation.generations_router,
         generation.images_router,
         live.router,
+        admin.router,
+        admin_ops.router,
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(webhooks.router)

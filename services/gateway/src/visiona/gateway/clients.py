@@ -22,6 +22,7 @@ from visiona.kit.idempotency import KEY_METADATA
 from visiona.kit.internal_token import Minter
 from visiona.kit.metrics import grpcclient
 from visiona.kit.telemetry import inject_headers
+from visiona.admin.v1 import admin_pb2_grpc
 from visiona.prompts.v1 import prompts_pb2_grpc
 from visiona.training.v1 import training_pb2_grpc
 
@@ -85,6 +86,13 @@ class Backends:
         self.billing = billing_pb2_grpc.BillingServiceStub(self.all["billing"].channel)
         self.training = training_pb2_grpc.TrainingServiceStub(self.all["training"].channel)
         self.generation = generation_pb2_grpc.GenerationServiceStub(self.all["generation"].channel)
+        # Operators' tools over each service's paid jobs (routes/admin.py).
+        self.jobs = {
+            name: admin_pb2_grpc.JobAdminServiceStub(self.all[name].channel)
+            for name in ("training", "generation")
+        }
+        # Each back service's dead letters and outbox (visiona.kit.runtime.ops).
+        self.ops = {name: admin_pb2_grpc.OpsServiceStub(b.channel) for name, b in self.all.items()}
 
     async def close(self) -> None:
         for backend in self.all.values():

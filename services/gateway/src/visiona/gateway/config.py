@@ -41,6 +41,15 @@ class GatewaySettings(ServiceSettings):
     clerk_webhook_secret: SecretStr | None = None
     clerk_webhook_previous_secret: SecretStr | None = None
 
+    # Operators (the /v1/admin routes, visiona.gateway.edge.auth.is_operator): Clerk user ids
+    # (comma-separated or a JSON list), and/or a role their session token carries at
+    # ``operator_role_claim`` (a dotted path into the claims; Clerk's session token carries
+    # the user's public metadata as ``metadata`` once the instance's session token template
+    # says ``{"metadata": "{{user.public_metadata}}"}``). Either suffices; neither set: nobody.
+    operator_user_ids: Annotated[list[str], NoDecode] = []
+    operator_role: str | None = None
+    operator_role_claim: str = "metadata.role"
+
     # Keys hashes that stand in for a user id or an IP where we must not keep them (erasure
     # receipts, rate-limit buckets, the audit log). Required; at least 32 bytes.
     pseudonym_key: SecretStr = SecretStr("")
@@ -125,7 +134,7 @@ class GatewaySettings(ServiceSettings):
     served_over_https: bool = False
     hsts_max_age_s: int = Field(default=2 * 365 * 24 * 3600, ge=0)
 
-    @field_validator("clerk_authorized_parties", "cors_origins", mode="before")
+    @field_validator("clerk_authorized_parties", "cors_origins", "operator_user_ids", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -13,17 +13,19 @@ from visiona.generation.consumers import (
     webhook_inbox,
 )
 from visiona.generation.domain.generation import GenerationStatus
-from visiona.generation.grpc_api import GenerationServicer
+from visiona.generation.grpc_api import GenerationServicer, JobAdminServicer
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.jobs.legacy_keys import GenerationLegacyKeys
 from visiona.generation.jobs.sweep import ObjectSweep
 from visiona.generation.providers.replicate import ReplicatePredictions
+from visiona.generation.service.admin import generation_admin
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.admin.v1 import admin_pb2_grpc
 
 
 async def setup(runtime: Runtime) -> None:
@@ -43,6 +45,9 @@ async def setup(runtime: Runtime) -> None:
             inbox,
         ),
         runtime.server,
+    )
+    admin_pb2_grpc.add_JobAdminServiceServicer_to_server(
+        JobAdminServicer(generation_admin(jobs)), runtime.server
     )
     run_paid_jobs(
         runtime,

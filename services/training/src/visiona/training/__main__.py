@@ -5,6 +5,7 @@ from __future__ import annotations
 from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.admin.v1 import admin_pb2_grpc
 from visiona.training.account import (
     ACCOUNT_CONSUMER,
     ErasureJobs,
@@ -23,12 +24,13 @@ from visiona.training.consumers import (
 )
 from visiona.training.domain.model import TERMINAL, ModelStatus
 from visiona.training.domain.photo import PhotoStatus
-from visiona.training.grpc_api import TrainingServicer
+from visiona.training.grpc_api import JobAdminServicer, TrainingServicer
 from visiona.training.jobs.legacy_keys import TrainingLegacyKeys
 from visiona.training.jobs.model import ModelJobs
 from visiona.training.jobs.retention import sweep_retention
 from visiona.training.jobs.upload_sweep import UploadSweep, remove_abandoned_uploads
 from visiona.training.providers.replicate import ReplicateSdk
+from visiona.training.service.admin import model_admin
 from visiona.training.service.model import ModelService
 from visiona.training.service.photo import PhotoService
 from visiona.training.v1 import training_pb2, training_pb2_grpc
@@ -48,6 +50,9 @@ async def setup(runtime: Runtime) -> None:
     webhooks = webhook_inbox(runtime.db, replicate, jobs, settings)
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
         TrainingServicer(photos, models, webhooks, storage), runtime.server
+    )
+    admin_pb2_grpc.add_JobAdminServiceServicer_to_server(
+        JobAdminServicer(model_admin(jobs)), runtime.server
     )
     run_paid_jobs(
         runtime,

@@ -81,6 +81,11 @@ class BillingServiceStub:
                 request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsRequest.SerializeToString,
                 response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsResponse.FromString,
                 _registered_method=True)
+        self.GetUserCredits = channel.unary_unary(
+                '/visiona.billing.v1.BillingService/GetUserCredits',
+                request_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUserCreditsRequest.SerializeToString,
+                response_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUserCreditsResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -152,6 +157,14 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUserCredits(self, request, context):
+        """GetUserCredits is one user's credits and a page of their ledger, for operators (the
+        system principal only; the user is named in the request).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -199,6 +212,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.AdjustCredits,
                     request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsRequest.FromString,
                     response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsResponse.SerializeToString,
+            ),
+            'GetUserCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserCredits,
+                    request_deserializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUserCreditsRequest.FromString,
+                    response_serializer=visiona_dot_billing_dot_v1_dot_billing__pb2.GetUserCreditsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,6 +464,33 @@ class BillingService:
             '/visiona.billing.v1.BillingService/AdjustCredits',
             visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsRequest.SerializeToString,
             visiona_dot_billing_dot_v1_dot_billing__pb2.AdjustCreditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visiona.billing.v1.BillingService/GetUserCredits',
+            visiona_dot_billing_dot_v1_dot_billing__pb2.GetUserCreditsRequest.SerializeToString,
+            visiona_dot_billing_dot_v1_dot_billing__pb2.GetUserCreditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

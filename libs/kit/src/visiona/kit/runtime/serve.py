@@ -17,10 +17,12 @@ from visiona.kit.logging import configure_logging, get_logger
 from visiona.kit.metrics.serving import serve_metrics
 from visiona.kit.relay import OutboxRelay
 from visiona.kit.runtime.broker import BrokerLink, retrying
+from visiona.kit.runtime.ops import Operations, OpsServicer
 from visiona.kit.runtime.spec import LIVENESS, Runtime, ServiceSpec
 from visiona.kit.settings import ServiceSettings
 from visiona.kit.storage import Storage
 from visiona.kit.telemetry import configure_tracing
+from visiona.admin.v1 import admin_pb2_grpc
 
 log = get_logger(__name__)
 
@@ -49,6 +51,8 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     runtime = Runtime(settings, db, bus, server, storage, minter)
     await spec.setup(runtime)
     runtime.add_metrics_sampler()
+    # Every service's dead letters and outbox, for operators (system principal only).
+    admin_pb2_grpc.add_OpsServiceServicer_to_server(OpsServicer(Operations(runtime)), server)
     enable_reflection(server, spec.grpc_services)
     bound = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if bound == 0:

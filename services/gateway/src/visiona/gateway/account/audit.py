@@ -10,6 +10,14 @@ request id, a keyed hash of the client's network (never the address) and ``detai
 must hold neither secrets nor personal data: ids, kinds, amounts. Entries go when the user's
 erasure completes (the erasure receipt replaces them). The user may read their own
 (``GET /v1/me/audit``). The statements are in visiona.gateway.repository.audit.
+
+Operators' actions (routes/admin.py, ``admin.*``) are entries with actor ``operator``:
+``details`` names the operator by a keyed hash (``operator``, as the client's network is:
+the same operator is the same hash everywhere in the log, and only who holds the key can tell
+which operator it was, by hashing the operators' ids) and the ``reason`` they gave. An action
+on one user's account (a job, their credits, a look at their data) is in that user's log, so
+they see that support acted and why; one about no user (the list of stuck jobs across users)
+has no user id and is written as the system principal.
 """
 
 from __future__ import annotations
@@ -81,6 +89,38 @@ async def record_for(
             await uow.commit()
     except Exception:
         log.exception("audit.record_failed", action=action)
+
+
+def operator_ref(request: Request, operator_id: str) -> str:
+    """The operator as the audit log names them (see the module)."""
+    pseudonyms: Pseudonyms = request.app.state.pseudonyms
+    return pseudonyms.of("audit-operator", operator_id)
+
+
+async def record_operator(
+    request: Request,
+    operator_id: str,
+    action: str,
+    *,
+    user_id: str | None,
+    reason: str | None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Record an operator's action in a unit of work of its own: on ``user_id``'s account, or
+    about no user (``None``). Unlike :func:`record_for` a failure is raised: an operator's
+    read is refused rather than served unaudited (a change records after it is made, so the
+    operator sees that the record failed, and the action's own log line remains)."""
+    entry = {
+        **(details or {}),
+        "operator": operator_ref(request, operator_id),
+        "reason": reason,
+    }
+    db: Database = request.app.state.backplane.db
+    async with db.uow(user_id, system=user_id is None) as uow:
+        await record(
+            uow, action=action, user_id=user_id, request=request, details=entry, actor="operator"
+        )
+        await uow.commit()
 
 
 async def page(

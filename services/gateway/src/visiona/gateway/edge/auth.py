@@ -7,14 +7,16 @@ the result in the request's state, where the dependency finds it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from visiona.gateway.config import GatewaySettings
 from visiona.kit.auth import Principal, TokenVerifier
 from visiona.kit.errors import Unauthenticated
 
@@ -97,3 +99,53 @@ async def authenticated_if_any(
 CurrentUser = Annotated[Principal, Depends(authenticated)]
 # For the few reads open to anyone (the price list of the signed-out landing page).
 OptionalUser = Annotated[Principal | None, Depends(authenticated_if_any)]
+
+
+# -- operators (the /v1/admin routes) ------------------------------------------------------------
+
+
+def claim_at(claims: dict[str, Any], path: str) -> object:
+    """The claim at a dotted ``path`` (``metadata.role``), or None."""
+    value: object = claims
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def is_operator(principal: Principal | None, settings: GatewaySettings) -> bool:
+    """Whether the caller is an operator: their Clerk user id is in
+    ``GATEWAY_OPERATOR_USER_IDS``, or their session token carries ``GATEWAY_OPERATOR_ROLE`` at
+    ``GATEWAY_OPERATOR_ROLE_CLAIM`` (a string, or a list holding it). Nobody else is, and
+    nobody at all when neither is configured."""
+    if principal is None:
+        return False
+    if principal.user_id in settings.operator_user_ids:
+        return True
+    role = settings.operator_role
+    if not role:
+        return False
+    value = claim_at(principal.claims, settings.operator_role_claim)
+    return value == role or (isinstance(value, list) and role in value)
+
+
+async def operator(
+    request: Request,
+    # Unused: it only states in the OpenAPI that the routes take the session token.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+) -> Principal:
+    """The operator calling an admin route. Anyone else (signed out, a token that does not
+    verify, a signed-in user) is answered exactly as a route that does not exist (404
+    ``route_not_found``), before anything else is read or done: the admin surface is not
+    disclosed to who may not use it."""
+    principal = await principal_of(request.scope)
+    if not is_operator(principal, request.app.state.settings):
+        raise StarletteHTTPException(status_code=404)
+    assert principal is not None
+    request.state.user_id = principal.user_id
+    structlog.contextvars.bind_contextvars(user_id=principal.user_id, operator=True)
+    return principal
+
+
+CurrentOperator = Annotated[Principal, Depends(operator)]
