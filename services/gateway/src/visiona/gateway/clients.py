@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from visiona.admin.v1 import admin_pb2_grpc
 from visiona.billing.v1 import billing_pb2_grpc
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.edge.idempotency import scoped_key_of
@@ -22,7 +23,6 @@ from visiona.kit.idempotency import KEY_METADATA
 from visiona.kit.internal_token import Minter
 from visiona.kit.metrics import grpcclient
 from visiona.kit.telemetry import inject_headers
-from visiona.admin.v1 import admin_pb2_grpc
 from visiona.prompts.v1 import prompts_pb2_grpc
 from visiona.training.v1 import training_pb2_grpc
 

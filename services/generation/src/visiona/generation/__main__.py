@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visiona.admin.v1 import admin_pb2_grpc
 from visiona.generation.account import account_jobs
 from visiona.generation.clients import GrpcBackends
 from visiona.generation.config import GenerationSettings
@@ -25,7 +26,6 @@ from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
-from visiona.admin.v1 import admin_pb2_grpc
 
 
 async def setup(runtime: Runtime) -> None:

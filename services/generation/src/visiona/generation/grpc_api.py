@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import grpc
 
+from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.generation.domain.generation import Generation
 from visiona.generation.domain.request import check_request
 from visiona.generation.service.generation import GenerationService
@@ -16,7 +17,6 @@ from visiona.kit.grpcserver import current_user_id, require_system, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
 from visiona.kit.jobadmin import JobAdmin
 from visiona.kit.replicate import WebhookInbox, WebhookIngestRpc
-from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 
 
 def image_message(i: ImageView) -> generation_pb2.Image:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from visiona.admin.v1 import admin_pb2_grpc
 from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
-from visiona.admin.v1 import admin_pb2_grpc
 from visiona.training.account import (
     ACCOUNT_CONSUMER,
     ErasureJobs,

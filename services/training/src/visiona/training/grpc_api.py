@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
+from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.kit import protoenum
 from visiona.kit.errors import InvalidArgument
 from visiona.kit.grpcserver import current_user_id, require_system, timestamp
@@ -13,7 +14,6 @@ from visiona.kit.idempotency import mark_replayed, request_key
 from visiona.kit.jobadmin import JobAdmin
 from visiona.kit.replicate import WebhookInbox, WebhookIngestRpc
 from visiona.kit.storage import Storage
-from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.training.domain.model import Model
 from visiona.training.service.model import ModelService
 from visiona.training.service.photo import PhotoService, PhotoView

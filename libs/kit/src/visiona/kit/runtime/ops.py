@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import grpc
 import sqlalchemy as sa
 
+from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.kit import deadletters
 from visiona.kit.deadletters import DeadLetter
 from visiona.kit.errors import InvalidArgument, NotFound
 from visiona.kit.grpcserver import require_system, timestamp
 from visiona.kit.runtime.spec import Wiring
-from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 
 DEFAULT_SHOWN = 20
 MAX_SHOWN = 100

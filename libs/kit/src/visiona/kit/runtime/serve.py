@@ -8,6 +8,7 @@ import contextlib
 import signal
 from collections.abc import Sequence
 
+from visiona.admin.v1 import admin_pb2_grpc
 from visiona.kit.aio import sleep_or_stop
 from visiona.kit.bus import EventBus
 from visiona.kit.db import Database
@@ -22,7 +23,6 @@ from visiona.kit.runtime.spec import LIVENESS, Runtime, ServiceSpec
 from visiona.kit.settings import ServiceSettings
 from visiona.kit.storage import Storage
 from visiona.kit.telemetry import configure_tracing
-from visiona.admin.v1 import admin_pb2_grpc
 
 log = get_logger(__name__)
 

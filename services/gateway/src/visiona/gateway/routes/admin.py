@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.billing.v1 import billing_pb2
 from visiona.gateway.account import audit
 from visiona.gateway.clients import Backends, user_call
@@ -36,7 +37,6 @@ from visiona.gateway.schemas.admin import (
 )
 from visiona.gateway.schemas.billing import Balance, LedgerEntry
 from visiona.kit.errors import InvalidArgument
-from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 
 NOT_FOUND = "Not an operator (as for a route that does not exist), or no such job"
 router = APIRouter(

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from visiona.admin.v1 import admin_pb2
 from visiona.gateway.account import audit
 from visiona.gateway.clients import user_call
 from visiona.gateway.edge.auth import CurrentOperator, operator
@@ -31,7 +32,6 @@ from visiona.gateway.schemas.admin import (
     ServiceDeadLetters,
 )
 from visiona.kit.runtime.ops import Operations, letter_message
-from visiona.admin.v1 import admin_pb2
 
 router = APIRouter(
     prefix="/admin",

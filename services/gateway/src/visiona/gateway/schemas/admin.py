@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from visiona.admin.v1 import admin_pb2
 from visiona.gateway.edge.inputs import RequestBody
 from visiona.gateway.schemas import FromMessage, from_message
 from visiona.gateway.schemas.billing import Balance, LedgerEntry
-from visiona.admin.v1 import admin_pb2
 
 # Paid jobs an operator can act on, by the service that runs them; ``ingest`` lists the
 # generations whose outputs are being copied into our storage (they are generations).
