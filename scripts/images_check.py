@@ -395,9 +395,14 @@ def stop_all(running: dict[str, Process]) -> None:
 
 
 def web_env(run: Run, service_ports: dict[str, int]) -> dict[str, str]:
-    """The web server's settings: its port, and the gateway it calls (lib/config.ts)."""
+    """The web server's settings (README, Web app), as compose gives them: dev sign-in against
+    the run's local Clerk issuer, the gateway of this run, a loopback origin of its own."""
     return {
         "PORT": str(run.web_port),
         "HOSTNAME": "127.0.0.1",
+        "VISIONA_AUTH_MODE": "dev",
+        "VISIONA_WEB_URL": f"http://localhost:{run.web_port}",
         "VISIONA_API_URL": run.cfg.gateway_url,
+        "VISIONA_GATEWAY_INTERNAL_URL": run.cfg.gateway_url,
+        "VISIONA_DEV_ISSUER_URL": run.cfg.clerk_issuer,
     }
