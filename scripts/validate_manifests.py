@@ -9,7 +9,9 @@
 - kustomize: every path a kustomization names exists, nothing is fetched remotely, and
              every manifest under deploy/k8s is used by some kustomization.
 - docker:    services/Dockerfile is the one image recipe of the Python services (SERVICE build
-             argument, no per-service copies, compose passes real service names);
+             argument, no per-service copies, compose passes real service names), its base
+             pinned by exact version and its packages by the hashed runtime lock, in a layer
+             SERVICE does not touch, run as uid 10001;
              web/Dockerfile, a Node image, has a rule of its own: the Node LTS pinned for
              development (requirements.lock) by exact version, npm ci, the standalone build,
              a non-root runtime.
