@@ -95,12 +95,20 @@ def _add_node(rootfs: Path, node_home: Path) -> None:
         (local / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
 
 
+def _mounts_under(rootfs: Path) -> list[str]:
+    targets = subprocess.run(
+        ["findmnt", "-rn", "-o", "TARGET"], check=True, text=True, capture_output=True
+    ).stdout.split()
+    return [m for m in targets if Path(m).is_relative_to(rootfs)]
+
+
 def _debootstrap(packages: tuple[str, ...], tarball: Path, node_home: Path | None) -> None:
     mirror = debian_mirror()
     (CACHE / "debs").mkdir(parents=True, exist_ok=True)
     print(f"debootstrap {SUITE} (minbase + {', '.join(packages)}) from {mirror}", flush=True)
-    with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
-        rootfs = Path(scratch) / "rootfs"
+    scratch = Path(tempfile.mkdtemp(dir=CACHE))
+    rootfs = scratch / "rootfs"
+    try:
         subprocess.run(
             [
                 "debootstrap",
@@ -115,13 +123,6 @@ def _debootstrap(packages: tuple[str, ...], tarball: Path, node_home: Path | Non
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        # debootstrap unmounts what it mounted (/proc, /sys) even on failure; make sure, as
-        # the folder is about to be archived and removed.
-        mounted = subprocess.run(
-            ["findmnt", "-rn", "-o", "TARGET"], check=True, text=True, capture_output=True
-        ).stdout.split()
-        if any(Path(m).is_relative_to(rootfs) for m in mounted):
-            raise SystemExit(f"something is still mounted under {rootfs}: not archiving it")
         # apt's downloads and indexes serve no image (they would only go stale in it).
         for leftover in ("var/cache/apt", "var/lib/apt/lists"):
             for path in (rootfs / leftover).glob("*"):
@@ -129,11 +130,20 @@ def _debootstrap(packages: tuple[str, ...], tarball: Path, node_home: Path | Non
                     path.unlink()
         if node_home is not None:
             _add_node(rootfs, node_home)
+        if _mounts_under(rootfs):
+            raise SystemExit(f"something is still mounted under {rootfs}: not archiving it")
         partial = tarball.with_suffix(".partial")
         subprocess.run(
             ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True
         )
         partial.rename(tarball)
+    finally:
+        # debootstrap unmounts what it mounted (/proc, /sys) even when it fails; should one
+        # stay, it is unmounted before the folder is removed, never removed through.
+        for target in reversed(_mounts_under(rootfs)):
+            subprocess.run(["umount", "-l", target], check=False)
+        if not _mounts_under(rootfs):
+            shutil.rmtree(scratch)
 
 
 def _image_key(image: str, storage: list[str]) -> str | None:
