@@ -16,7 +16,7 @@ WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/.next
   -path web/test-results -prune -o -type f -print 2>/dev/null)
 
 .PHONY: install web up test test-fast lint proto proto-check bench chaos token photos lock demo \
-  backup restore
+  backup restore images
 
 .venv/.installed: requirements.lock $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml) \
   package.json package-lock.json web/package.json web/package-lock.json
@@ -37,10 +37,22 @@ web/.next/BUILD_ID: .venv/.installed $(WEB_SOURCES)
 
 web: web/.next/BUILD_ID
 
-## Regenerate the pinned requirements lock (hashes, no download addresses) from pyproject files.
+## Regenerate the pinned requirements locks (hashes, no download addresses) from pyproject files,
+## all three from one resolution: requirements.lock (the workspace with every group: development
+## and CI), requirements.runtime.lock (what the five services import, no group: their image) and
+## requirements.build.lock (the `build` group alone: the image's builder).
+EXPORT := $(UV) export --format requirements-txt --no-emit-workspace --frozen --no-header
 lock:
 	$(UV) lock
-	$(UV) export --format requirements-txt --no-emit-workspace --all-groups --frozen --no-header -o requirements.lock >/dev/null
+	$(EXPORT) --all-groups -o requirements.lock >/dev/null
+	$(EXPORT) --no-dev $(foreach s,$(SERVICES),--package visiona-$(s)) -o requirements.runtime.lock >/dev/null
+	$(EXPORT) --only-group build -o requirements.build.lock >/dev/null
+	$(PY) scripts/strip_lock_urls.py --check
+
+## Build every image from the committed Dockerfiles with podman (bases made by debootstrap) and
+## check each: non-root, no dev tools or tests, its entry point answers its health check. As root.
+images: install
+	$(PY) scripts/images.py $(IMAGES_ARGS)
 
 up: install web
 	$(PY) -m visiona.emulators.devstack up $(if $(FRESH_PROVIDERS),--fresh-providers)

@@ -4,6 +4,10 @@ npm is set (``.npmrc``: ``omit-lockfile-registry-resolved``) to record no downlo
 package-lock.json, but it still copies each package's ``funding`` links into the lock. They
 serve nothing at install time (``npm ci`` ignores them), so they are dropped: a lock then names
 no web address at all, which ``--check`` (``make lint``) holds. Run it after ``npm install``.
+
+``--check`` also reads the Python locks ``make lock`` exports: none may name a web address
+either, and the services' image locks (runtime, build) must pin exactly what
+requirements.lock pins, hash for hash, so the image runs the versions CI tested.
 """
 
 from __future__ import annotations
@@ -16,7 +20,40 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS = (ROOT / "package-lock.json", ROOT / "web" / "package-lock.json")
-URL = re.compile(r"https?://")
+PYTHON_LOCK = ROOT / "requirements.lock"
+IMAGE_LOCKS = (ROOT / "requirements.runtime.lock", ROOT / "requirements.build.lock")
+URL = re.compile(r"https?://|file:")
+# One requirement of an exported lock: its pin, markers and hashes (comments dropped).
+REQUIREMENT = re.compile(r"(?m)^([A-Za-z0-9][^\s;]*==\S+)((?:[^\n]*\\\n)*[^\n]*)$")
+
+
+def pins(text: str) -> dict[str, str]:
+    """Each requirement of a requirements-txt lock and its hashes, keyed by ``name==version``."""
+    return {
+        match.group(1): " ".join(sorted(re.findall(r"--hash=(\S+)", match.group(2))))
+        for match in REQUIREMENT.finditer(text)
+    }
+
+
+def check_python_locks() -> list[str]:
+    problems = []
+    full = pins(PYTHON_LOCK.read_text())
+    for path in (PYTHON_LOCK, *IMAGE_LOCKS):
+        rel = path.relative_to(ROOT)
+        if not path.is_file():
+            problems.append(f"{rel} is missing: run make lock")
+            continue
+        text = path.read_text()
+        if URL.search(text):
+            problems.append(f"{rel} names a download address: run make lock")
+        if path == PYTHON_LOCK:
+            continue
+        for pin, hashes in pins(text).items():
+            if full.get(pin) != hashes:
+                problems.append(
+                    f"{rel}: {pin} is not pinned so in requirements.lock: run make lock"
+                )
+    return problems
 
 
 def stripped(text: str) -> str:
@@ -42,6 +79,10 @@ def main() -> int:
                 status = 1
         else:
             path.write_text(stripped(text))
+    if args.check:
+        for problem in check_python_locks():
+            print(problem)
+            status = 1
     return status
 
 

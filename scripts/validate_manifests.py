@@ -12,7 +12,9 @@
              every manifest under deploy/k8s is used by some kustomization (deploy/grafana's
              kustomization too: it generates the dashboard's ConfigMap).
 - docker:    services/Dockerfile is the one image recipe of the Python services (SERVICE build
-             argument, no per-service copies, compose passes real service names);
+             argument, no per-service copies, compose passes real service names), its base
+             pinned by exact version and its packages by the hashed runtime lock, in a layer
+             SERVICE does not touch, run as uid 10001;
              web/Dockerfile, a Node image, has a rule of its own: the Node LTS pinned for
              development (requirements.lock) by exact version, npm ci, the standalone build,
              a non-root runtime.
@@ -327,6 +329,7 @@ def check_service_dockerfile(report: Report) -> None:
         problems.append("ARG SERVICE must have no default (an image never runs one by accident)")
     if not re.search(r'(?m)^ENTRYPOINT \["visiona-service"\]$', text):
         problems.append('ENTRYPOINT is not ["visiona-service"] (the link to visiona-<SERVICE>)')
+    problems += list(_service_image_pins(text))
     services = {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
     compose = yaml.safe_load(COMPOSE_FILE.read_text())
     builds = [compose.get("x-devtools", {}).get("build", {})]
@@ -341,6 +344,30 @@ def check_service_dockerfile(report: Report) -> None:
     report.file(
         "docker", SERVICE_DOCKERFILE, problems, f"one image recipe for {len(services)} services"
     )
+
+
+def _service_image_pins(text: str) -> Iterator[str]:
+    """What the services' image pulls is pinned: the base by exact version (CI passes it by
+    digest), third-party packages by the hashed runtime lock, installed once for all services
+    (SERVICE is unknown there, so the layer is shared), and no dev tool comes with them."""
+    args = dict(re.findall(r"(?m)^ARG (\w+)=(\S+)$", text))
+    base = args.get("PYTHON_IMAGE", "")
+    if not re.fullmatch(r"[\w./-]*python:3\.11\.\d+(-[a-z0-9-]+)?(@sha256:[0-9a-f]{64})?", base):
+        yield f"PYTHON_IMAGE default {base!r} is not python:3.11.<patch>[-variant][@digest]"
+    stages = _stages(text)
+    runtime_lock = [s for s in stages if any("-r requirements.runtime.lock" in i for i in s)]
+    if not runtime_lock:
+        yield "no stage installs requirements.runtime.lock (hashes, the services' imports only)"
+    for stage in runtime_lock:
+        if "--require-hashes" not in " ".join(stage):
+            yield "requirements.runtime.lock is installed without --require-hashes"
+        if any("SERVICE" in instruction for instruction in stage):
+            yield "the runtime lock's stage names SERVICE: its layer would differ per service"
+    runtime = next((s for s in stages if s and s[0].endswith(" AS runtime")), [])
+    if not re.search(r"(?m)^USER 10001:10001$", "\n".join(runtime)):
+        yield "the runtime stage does not run as USER 10001:10001 (non-root)"
+    if any("requirements.lock" in line.split() for line in runtime):
+        yield "the runtime stage installs requirements.lock (dev tools included)"
 
 
 def _pinned_node() -> str | None:
