@@ -6,13 +6,17 @@ disruptive tests and everything else. One session has at most this open:
 
 =============================================================  =====
 its stack: 5 processes x (pool 3 + overflow 2 + 1 LISTEN)          30
-two extra gateways at once (test_edge), 2 x (pool 2 + 1 + 1)        8
-a test's own pools (the largest: 64 holds at once, on 6)            6
+the most one test adds, the larger of:                             16
+  test_scale_out: the second instance of each back service,
+  4 x (pool 1 + overflow 1 + 1 LISTEN) = 12, and a gateway
+  listing both, pool 2 + 1 + 1 = 4: 16
+  test_edge's two extra gateways, 2 x (pool 2 + 1 + 1) = 8,
+  and a test's own pools (64 holds at once, on 6): 14
 -------------------------------------------------------------  -----
-budget of a session                                                44
+budget of a session                                                46
 =============================================================  =====
 
-Two sessions: 88 at most, within the 97 a stock server gives non-superusers; what the tests
+Two sessions: 92 at most, within the 97 a stock server gives non-superusers; what the tests
 read as a superuser (``admin_sql``, fixtures, the watcher below) comes on top, a connection or
 two at a time, and may use the reserved slots.
 
@@ -46,7 +50,14 @@ STACK_POOL_ENV = {
 # starts beside the stack's: smaller pools.
 IN_PROCESS_POOL = {"db_pool_size": 2, "db_pool_overflow": 1}
 EXTRA_GATEWAY_POOL_ENV = {"GATEWAY_DB_POOL_SIZE": "2", "GATEWAY_DB_POOL_OVERFLOW": "1"}
-BUDGET = 44
+# The second instances of the back services test_scale_out starts beside the stack's.
+SECOND_INSTANCE_POOL_ENV = {
+    f"{service.upper()}_{setting}": value
+    for service in SERVICES
+    if service != "gateway"
+    for setting, value in (("DB_POOL_SIZE", "1"), ("DB_POOL_OVERFLOW", "1"))
+}
+BUDGET = 46
 # make test's sessions at once (the disruptive tests and the rest).
 SESSIONS = 2
 SAMPLE_EVERY_S = 0.2
