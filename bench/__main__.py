@@ -27,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "generation_throughput": "bench.generation_throughput",
     "web_vitals": "bench.web_vitals",
     "web_generation_share": "bench.web_generation_share",
+    "scale_out": "bench.scale_out",
 }
 
 

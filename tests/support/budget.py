@@ -6,14 +6,18 @@ disruptive tests and everything else. One session has at most this open:
 
 =============================================================  =====
 its stack: 5 processes x (pool 3 + overflow 2 + 1 LISTEN)          30
-two extra gateways at once (test_edge), 2 x (pool 2 + 1 + 1)        8
-a test's own pools (the largest: 64 holds at once, on 6)            6
+the most one test adds, the larger of:                             16
+  test_scale_out: the second instance of each back service,
+  4 x (pool 1 + overflow 1 + 1 LISTEN) = 12, and a gateway
+  listing both, pool 2 + 1 + 1 = 4: 16
+  test_edge's two extra gateways, 2 x (pool 2 + 1 + 1) = 8,
+  and a test's own pools (64 holds at once, on 6): 14
 -------------------------------------------------------------  -----
-budget of a session                                                44
+budget of a session                                                46
 =============================================================  =====
 
 The restore test (test_backup_restore) starts a second set of services on the restored
-database, in place of the two rows above it never shares a test with (14):
+database, in place of the row above (16), which it never shares a test with:
 
 =============================================================  =====
 restored services: 4 x (pool 1 + overflow 0 + 1 LISTEN)            8
@@ -23,7 +27,7 @@ pg_dump / pg_restore / verify (one at a time, not while it runs)    1
 on top of its stack                                                12
 =============================================================  =====
 
-Two sessions: 88 at most, within the 97 a stock server gives non-superusers; what the tests
+Two sessions: 92 at most, within the 97 a stock server gives non-superusers; what the tests
 read as a superuser (``admin_sql``, fixtures, the watcher below) comes on top, a connection or
 two at a time, and may use the reserved slots.
 
@@ -66,7 +70,14 @@ RESTORED_STACK_POOL_ENV = {
         ("DB_POOL_OVERFLOW", "1" if service == "gateway" else "0"),
     )
 }
-BUDGET = 44
+# The second instances of the back services test_scale_out starts beside the stack's.
+SECOND_INSTANCE_POOL_ENV = {
+    f"{service.upper()}_{setting}": value
+    for service in SERVICES
+    if service != "gateway"
+    for setting, value in (("DB_POOL_SIZE", "1"), ("DB_POOL_OVERFLOW", "1"))
+}
+BUDGET = 46
 # make test's sessions at once (the disruptive tests and the rest).
 SESSIONS = 2
 SAMPLE_EVERY_S = 0.2

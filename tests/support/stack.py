@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.support.budget import EXTRA_GATEWAY_POOL_ENV, STACK_POOL_ENV
+from tests.support.budget import EXTRA_GATEWAY_POOL_ENV, SECOND_INSTANCE_POOL_ENV, STACK_POOL_ENV
 from tests.support.infra import Infra, purge_broker
 from tests.support.waiting import serving
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
@@ -27,6 +28,7 @@ from visiona.emulators.stack import (
     StackConfig,
     bin_path,
     free_port,
+    processes,
     stop_process,
 )
 from visiona.kit.provision import BACK_SERVICES, SERVICES, drop
@@ -249,3 +251,79 @@ def extra_gateway(stack: RunningStack, **env: str) -> Iterator[str]:
         yield url
     finally:
         stop_process(proc, 15)
+
+
+@dataclass
+class SecondInstances:
+    """The second instance of every back service, beside a running stack's first."""
+
+    cfg: StackConfig  # the stack's configuration with two instances of each service
+    procs: dict[str, subprocess.Popen[bytes]]
+
+    def name(self, service: str) -> str:
+        return self.cfg.instance_names(service)[1]
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.cfg.ports[f'{self.name(service)}-metrics']}/metrics"
+
+    def gateway_env(self) -> dict[str, str]:
+        """A gateway's addresses listing both instances of every back service."""
+        return {
+            f"GATEWAY_{service.upper()}_ADDR": self.cfg.grpc_target(service)
+            for service in BACK_SERVICES
+        }
+
+
+@contextlib.contextmanager
+def second_instances(stack: RunningStack) -> Iterator[SecondInstances]:
+    """Start ``<service>-2`` of every back service against the stack's database, exchange and
+    queues (the stack's own environment builder, small pools: tests/support/budget.py), whose
+    clients list both instances; wait until each is ready (gRPC health: its database, broker
+    and consumers), and stop them cleanly (SIGTERM, their exit status 0) afterwards."""
+    cfg = dataclasses.replace(
+        stack.cfg,
+        instances=2,
+        ports=dict(stack.cfg.ports),
+        extra_env=stack.cfg.extra_env | SECOND_INSTANCE_POOL_ENV,
+    )
+    specs = processes(cfg)
+    log_dir = Path(cfg.state_dir) / "logs"
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    running = SecondInstances(cfg, procs)
+    try:
+        for service in BACK_SERVICES:
+            name = running.name(service)
+            argv, env = specs[name]
+            with (log_dir / f"{name}.log").open("ab") as log:
+                procs[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+        for service in BACK_SERVICES:
+            name = running.name(service)
+            _wait_grpc_ready(procs[name], cfg.ports[name], log_dir / f"{name}.log")
+        yield running
+    finally:
+        codes = {name: stop_process(proc, 15) for name, proc in procs.items()}
+        stopped = {name: code for name, code in codes.items() if code != 0}
+        assert not stopped, f"second instances did not stop cleanly: {stopped}"
+
+
+def _wait_grpc_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    import time
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + 120
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after 120 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)

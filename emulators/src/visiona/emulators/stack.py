@@ -106,6 +106,30 @@ class StackConfig:
     # (Clerk's authorized parties). The first is where Stripe Checkout and the billing portal
     # send the browser back to; with none, the gateway's own small pages take the return.
     web_origins: tuple[str, ...] = ("http://localhost:3000",)
+    # Instances of each back service: the first is ``<service>`` on ports[service] (metrics
+    # on ports["<service>-metrics"]), the others ``<service>-2``, … on ports of their own
+    # (free ones unless ``ports`` names them). Every client's address lists them all, and
+    # its channel takes them in turn (visiona.kit.metrics.grpcclient).
+    instances: int = 1
+
+    def __post_init__(self) -> None:
+        if self.instances < 1:
+            raise ValueError("a stack runs at least one instance of each service")
+        for service in BACK_SERVICES:
+            for name in self.instance_names(service)[1:]:
+                for port in (name, f"{name}-metrics"):
+                    if port not in self.ports:
+                        self.ports[port] = free_port()
+
+    def instance_names(self, service: str) -> list[str]:
+        """The processes of a back service: ``training``, ``training-2``, …"""
+        return [service, *(f"{service}-{n}" for n in range(2, self.instances + 1))]
+
+    def grpc_target(self, service: str) -> str:
+        """Where clients reach a back service: its one address, or every instance's as a
+        gRPC ``ipv4:`` target."""
+        addresses = [f"127.0.0.1:{self.ports[name]}" for name in self.instance_names(service)]
+        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
 
     @property
     def web_url(self) -> str | None:
@@ -170,7 +194,9 @@ class StackConfig:
     def roles(self, service: str) -> ServiceRoles:
         return ServiceRoles(service, self.role_suffix)
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, service: str, instance: str | None = None) -> dict[str, str]:
+        """A service's environment; ``instance`` names one of its instances (its ports)."""
+        instance = instance or service
         p = service.upper() + "_"
         roles = self.roles(service)
         env = {
@@ -180,11 +206,11 @@ class StackConfig:
             f"{p}EVENTS_EXCHANGE": self.exchange,
             f"{p}QUEUE_PREFIX": self.queue_prefix,
             f"{p}GRPC_HOST": "127.0.0.1",
-            f"{p}GRPC_PORT": str(self.ports[service]),
-            # /metrics on ports["<service>-metrics"]; a stack that names none serves none
+            f"{p}GRPC_PORT": str(self.ports[instance]),
+            # /metrics on ports["<instance>-metrics"]; a stack that names none serves none
             # (two stacks on one machine must not both take the services' defaults).
             f"{p}METRICS_HOST": "127.0.0.1",
-            f"{p}METRICS_PORT": str(self.ports.get(f"{service}-metrics", 0)),
+            f"{p}METRICS_PORT": str(self.ports.get(f"{instance}-metrics", 0)),
             f"{p}LOG_FORMAT": self.log_format,
             f"{p}INTERNAL_TOKEN_SECRET": self.internal_token_secret,
         }
@@ -220,7 +246,7 @@ class StackConfig:
             }
         if service in ("training", "generation"):
             env |= {
-                f"{p}BILLING_ADDR": f"127.0.0.1:{self.ports['billing']}",
+                f"{p}BILLING_ADDR": self.grpc_target("billing"),
                 f"{p}PUBLIC_WEBHOOK_BASE_URL": self.gateway_url,
                 f"{p}REPLICATE_API_TOKEN": self.replicate_api_token,
             }
@@ -228,8 +254,8 @@ class StackConfig:
                 env[f"{p}REPLICATE_BASE_URL"] = f"http://127.0.0.1:{self.ports['replicate']}"
         if service == "generation":
             env |= {
-                "GENERATION_TRAINING_ADDR": f"127.0.0.1:{self.ports['training']}",
-                "GENERATION_PROMPTS_ADDR": f"127.0.0.1:{self.ports['prompts']}",
+                "GENERATION_TRAINING_ADDR": self.grpc_target("training"),
+                "GENERATION_PROMPTS_ADDR": self.grpc_target("prompts"),
             }
         if service == "prompts":
             env |= {
@@ -268,7 +294,7 @@ class StackConfig:
             "GATEWAY_QUEUE_PREFIX": self.queue_prefix,
         }
         for service in BACK_SERVICES:
-            env[f"GATEWAY_{service.upper()}_ADDR"] = f"127.0.0.1:{self.ports[service]}"
+            env[f"GATEWAY_{service.upper()}_ADDR"] = self.grpc_target(service)
         return env
 
     def clerk_env(self) -> dict[str, str]:
@@ -347,10 +373,11 @@ def processes(cfg: StackConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
         base | cfg.clerk_env() | cfg.provider_state_env(),
     )
     for service in BACK_SERVICES:
-        procs[service] = (
-            [bin_path(f"visiona-{service}"), "serve"],
-            base | cfg.service_env(service),
-        )
+        for name in cfg.instance_names(service):
+            procs[name] = (
+                [bin_path(f"visiona-{service}"), "serve"],
+                base | cfg.service_env(service, name),
+            )
     procs["gateway"] = ([bin_path("visiona-gateway"), "serve"], base | cfg.gateway_env())
     return procs
 

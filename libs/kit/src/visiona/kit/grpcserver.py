@@ -239,15 +239,27 @@ def _wrap(method: str, principal: InternalPrincipal, inner: Handler) -> Handler:
 
 
 def create_server(
-    *, verifier: Verifier, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    *,
+    verifier: Verifier,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    max_connection_age_s: float = 300.0,
+    max_connection_age_grace_s: float = 30.0,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server whose every RPC but health and reflection needs an internal token that
-    ``verifier`` accepts."""
+    ``verifier`` accepts.
+
+    It closes each connection after ``max_connection_age_s`` (gRPC adds up to 10 % jitter)
+    and lets its calls in flight finish within ``max_connection_age_grace_s``: a client
+    holds one HTTP/2 connection per address it resolved, and only a new connection makes
+    it resolve again, so without an age a pod the autoscaler adds would get no calls from
+    the clients already running (visiona.kit.metrics.grpcclient)."""
     server = grpc.aio.server(
         interceptors=[KitInterceptor(verifier), *interceptors],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            ("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(max_connection_age_grace_s * 1000)),
         ],
     )
     health_servicer = health.aio.HealthServicer()

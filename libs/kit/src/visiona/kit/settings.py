@@ -60,6 +60,11 @@ class ServiceSettings(KitSettings):
     grpc_host: str = "0.0.0.0"
     grpc_port: int = 50051
     grpc_grace_s: float = 10.0
+    # Each client connection is closed (GOAWAY) after this long, the calls in flight given
+    # the grace to finish: clients then resolve the service's name again and spread their
+    # calls over the pods the autoscaler has added since (visiona.kit.metrics.grpcclient).
+    grpc_max_connection_age_s: float = Field(default=300.0, gt=0)
+    grpc_max_connection_age_grace_s: float = Field(default=30.0, ge=0)
     health_interval_s: float = 2.0
     # Signs and verifies the internal token every gRPC call carries (visiona.kit.internal_token):
     # the same value in every service and the gateway, at least 32 bytes; `serve` refuses to

@@ -2,11 +2,22 @@
 counts and times its calls (``grpc_client_handled_total``, ``grpc_client_handling_seconds``).
 
 Health checks (the gateway's readiness) are not counted, as on the server.
+
+The channels also spread their calls over every instance of the service: a target may name
+several addresses (``ipv4:127.0.0.1:5001,127.0.0.1:5002``, what ``LocalStack`` gives a stack
+with two instances of each service) or a DNS name that resolves to several (``dns:///training:50051``
+over a headless Kubernetes Service), and the ``round_robin`` policy keeps a connection to each
+and takes them in turn. gRPC's default, ``pick_first``, would send every call down the first
+connection: one long-lived HTTP/2 connection per client pins all its calls to one pod, and a
+pod the autoscaler adds gets none. The servers close connections after a while
+(``grpc_max_connection_age_s``, visiona.kit.grpcserver) so that clients resolve the name again
+and find the new pods.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,10 +62,24 @@ class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
         return call
 
 
+SERVICE_CONFIG_OPTION = "grpc.service_config"
+# Round robin over every address the target resolves to (see the module's docstring).
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+def channel_options(options: Sequence[tuple[str, Any]] | None = None) -> list[tuple[str, Any]]:
+    """``options`` with the round-robin service config, unless they bring one of their own."""
+    merged = list(options or ())
+    if not any(name == SERVICE_CONFIG_OPTION for name, _ in merged):
+        merged.append((SERVICE_CONFIG_OPTION, ROUND_ROBIN))
+    return merged
+
+
 def insecure_channel(
     target: str, options: Sequence[tuple[str, Any]] | None = None
 ) -> grpc.aio.Channel:
-    """A channel to another service whose calls are counted and timed."""
+    """A channel to another service (every instance the target names, in turn) whose calls
+    are counted and timed."""
     return grpc.aio.insecure_channel(
-        target, options=options, interceptors=[ClientMetricsInterceptor()]
+        target, options=channel_options(options), interceptors=[ClientMetricsInterceptor()]
     )

@@ -47,7 +47,11 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     if storage is not None:
         await retrying("s3", storage.ensure_bucket, 60)
 
-    server, health = create_server(verifier=verifier)
+    server, health = create_server(
+        verifier=verifier,
+        max_connection_age_s=settings.grpc_max_connection_age_s,
+        max_connection_age_grace_s=settings.grpc_max_connection_age_grace_s,
+    )
     runtime = Runtime(settings, db, bus, server, storage, minter)
     await spec.setup(runtime)
     runtime.add_metrics_sampler()
