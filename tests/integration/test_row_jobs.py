@@ -1,4 +1,5 @@
-"""Row jobs (visiona.kit.jobs): a dependency outage is nobody's attempt; a bug is."""
+"""Row jobs (visiona.kit.jobs): a dependency outage, or another worker's attempt in flight
+(NotYet), is nobody's attempt; a bug is."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from tests.support.infra import Infra
 from tests.support.schemas import SchemaDb, fresh_schema
 from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.errors import NotYet
 from visiona.kit.jobs import JobColumns, JobSettings, RowJobs
 from visiona.kit.migrations import user_rls_ddl
 from visiona.kit.rows import RowStore
@@ -123,3 +125,21 @@ async def test_a_failing_step_is_given_up_after_its_attempts(
         schema.sql("UPDATE chores SET work_after = now() WHERE id = %s AND work IS NOT NULL", chore)
     assert runs == MAX_ATTEMPTS
     assert schema.sql("SELECT done, given_up FROM chores WHERE id = %s", chore) == [(False, True)]
+
+
+async def test_not_yet_comes_back_when_it_says_and_spends_no_attempt(
+    jobs_db: tuple[SchemaDb, Database],
+) -> None:
+    schema, db = jobs_db
+    jobs = Chores(db, [NotYet("in flight elsewhere", retry_after_s=60)] * (3 * MAX_ATTEMPTS))
+    chore = await a_chore(db)
+    assert await jobs.run_once() == 1
+    # Due when it said (a minute), not after a bug's backoff, and no attempt spent.
+    assert schema.sql(
+        "SELECT work_attempts, work_after > now() + interval '50 seconds' FROM chores "
+        "WHERE id = %s",
+        chore,
+    ) == [(0, True)]
+    while await jobs.run_once() or jobs.failures:
+        schema.sql("UPDATE chores SET work_after = now() WHERE id = %s AND work IS NOT NULL", chore)
+    assert schema.sql("SELECT done, given_up FROM chores WHERE id = %s", chore) == [(True, False)]

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from visiona.kit.aggregate import ProviderJob
+from visiona.kit.errors import NotYet
 from visiona.kit.events import Event, GenerationCanceledV1, GenerationFailedV1
 from visiona.kit.events import GenerationRequestedV1 as Requested
 
@@ -125,8 +128,19 @@ def test_failing_a_job_the_provider_may_run_hands_it_to_the_cancel_step() -> Non
 
 
 def test_a_launch_attempt_only_in_the_launch_status() -> None:
-    assert job(Status.QUEUED).launch_attempted(NOW)
-    assert not job(Status.CANCELED).launch_attempted(NOW)
+    assert job(Status.QUEUED).launch_attempted(NOW, seen=None)
+    assert not job(Status.CANCELED).launch_attempted(NOW, seen=None)
+
+
+def test_a_launch_attempt_recorded_meanwhile_stops_a_second_one() -> None:
+    """Two workers decided to launch from the same row (a lease ran out while the first was
+    still preparing): the second to record its attempt must not launch as well."""
+    j = job(Status.QUEUED)
+    assert j.launch_attempted(NOW, seen=None)
+    with pytest.raises(NotYet):
+        j.launch_attempted(NOW + timedelta(seconds=1), seen=None)
+    # Deciding on the attempt as it now stands (adopt it, or launch after it failed) is fine.
+    assert j.launch_attempted(NOW + timedelta(seconds=2), seen=NOW)
 
 
 def test_a_rejection_fails_only_a_job_still_awaiting_credits() -> None:

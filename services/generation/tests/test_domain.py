@@ -635,10 +635,10 @@ def test_credits_are_not_asked_again_once_answered(status: str, work: str | None
 
 def test_a_launch_attempt_is_recorded_only_while_queued() -> None:
     queued = generation(status="queued", work="launch")
-    assert queued.launch_attempted(NOW)
+    assert queued.launch_attempted(NOW, seen=None)
     assert queued.pull_changes() == {"launch_attempted_at": NOW}
     canceled = generation(status="canceled", work=None)
-    assert not canceled.launch_attempted(NOW)
+    assert not canceled.launch_attempted(NOW, seen=None)
     assert unchanged(canceled)
 
 

@@ -433,7 +433,7 @@ def test_the_launch_records_its_dataset_destination_and_attempt() -> None:
     m = model(ModelStatus.PREPARING, work="launch")
     m.dataset_built("datasets/o/m.zip")
     m.destination_created("visiona/vsn-1")
-    assert m.launch_attempted(NOW)
+    assert m.launch_attempted(NOW, seen=None)
     assert m.pull_changes() == {
         "dataset_key": "datasets/o/m.zip",
         "provider_model": "visiona/vsn-1",
@@ -443,7 +443,7 @@ def test_the_launch_records_its_dataset_destination_and_attempt() -> None:
 
 def test_no_launch_attempt_once_the_model_stopped_preparing() -> None:
     m = model(ModelStatus.CANCELED)
-    assert not m.launch_attempted(NOW)
+    assert not m.launch_attempted(NOW, seen=None)
     assert unchanged(m)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
+from visiona.kit.errors import NotYet
 from visiona.kit.events import Event
 
 # The states every provider job shares (the services' status enums spell them the same).
@@ -195,11 +196,19 @@ class ProviderJob(Aggregate):
 
     # -- the provider ----------------------------------------------------------------------------
 
-    def launch_attempted(self, now: datetime) -> bool:
+    def launch_attempted(self, now: datetime, *, seen: datetime | None) -> bool:
         """Recorded before the (non-idempotent) create call, so a lost answer is adopted
-        later; False when the job left ``launch_status`` meanwhile (nothing to launch)."""
+        later; False when the job left ``launch_status`` meanwhile (nothing to launch).
+
+        ``seen`` is the attempt the caller's decision to launch was based on (None: none). If
+        another attempt was recorded since (a second worker took the row over while this one
+        was still preparing: a lease that ran out), launching too would create the job twice
+        at the provider, so :class:`NotYet` is raised instead: the step comes back later and
+        adopts what that attempt created."""
         if self.status != self.launch_status:
             return False
+        if self.launch_attempted_at != seen:
+            raise NotYet("another launch attempt was recorded meanwhile")
         self._set(launch_attempted_at=now)
         return True
 

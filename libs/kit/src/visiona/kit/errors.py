@@ -100,3 +100,13 @@ def size_text(n: int) -> str:
 def limit_text(max_bytes: int) -> str:
     """A size limit in both forms, for messages: ``20 MiB (20971520 bytes)``."""
     return f"{size_text(max_bytes)} ({max_bytes} bytes)"
+
+
+class NotYet(Exception):
+    """A background step cannot go on yet, through nobody's fault (another worker's attempt at
+    it is in flight): the step is tried again ``retry_after_s`` later, and the try is not
+    counted among its attempts (visiona.kit.jobs)."""
+
+    def __init__(self, message: str, retry_after_s: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

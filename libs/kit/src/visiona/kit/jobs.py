@@ -27,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import sqlalchemy as sa
 
 from visiona.kit.db import Database, UnitOfWork
+from visiona.kit.errors import NotYet
 from visiona.kit.faults import dependency_unavailable
 from visiona.kit.logging import get_logger, user_ref
 from visiona.kit.rows import RowStore
@@ -292,7 +293,11 @@ class RowJobs(abc.ABC, Generic[Row]):
     async def _settle(self, row: Row, kind: str, error: BaseException | None) -> None:
         async with self.locked(row) as (uow, current):
             changes: dict[str, Any] = {"lease_until": None}
-            if error is not None and current.work == kind and dependency_unavailable(error):
+            if error is not None and current.work == kind and isinstance(error, NotYet):
+                # Nobody's fault either: tried again when it says, the claim's count given back.
+                changes["work_attempts"] = max(current.work_attempts - 1, 0)
+                changes["work_after"] = datetime.now(UTC) + timedelta(seconds=error.retry_after_s)
+            elif error is not None and current.work == kind and dependency_unavailable(error):
                 # An outage is no attempt of the step's: the claim's count is given back.
                 changes["work_attempts"] = max(current.work_attempts - 1, 0)
                 changes["work_after"] = datetime.now(UTC) + timedelta(

@@ -105,7 +105,10 @@ class GenerationJobs(ReplicateJobs[Generation, PredictionsPort]):
             if prediction is not None:
                 log.info("generation.adopted", generation_id=str(gen.id))
         if prediction is None:
-            if not await self.transition(gen, lambda g: g.launch_attempted(datetime.now(UTC))):
+            seen = gen.launch_attempted_at
+            if not await self.transition(
+                gen, lambda g: g.launch_attempted(datetime.now(UTC), seen=seen)
+            ):
                 return
             inputs: dict[str, Any] = {
                 "prompt": gen.final_prompt,

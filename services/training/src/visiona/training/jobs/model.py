@@ -135,7 +135,8 @@ class ModelJobs(ReplicateJobs[Model, ReplicatePort]):
                     "training.adopted", model_id=str(model.id), provider_training_id=training.id
                 )
         if training is None:
-            if not await self.transition(model, lambda m: m.launch_attempted(_now())):
+            seen = model.launch_attempted_at
+            if not await self.transition(model, lambda m: m.launch_attempted(_now(), seen=seen)):
                 return  # canceled while we were preparing
             chosen = domain.preset(model.preset)
             inputs = {
