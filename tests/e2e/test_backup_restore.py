@@ -89,7 +89,11 @@ def restored_stack(
     restored = dataclasses.replace(
         cfg,
         database=database,
-        ports=cfg.ports | {name: free_port() for name in RESTORED_PROCESSES},
+        # Ports of their own, the back services' metrics ports included (the session's
+        # services hold theirs).
+        ports=cfg.ports
+        | {name: free_port() for name in RESTORED_PROCESSES}
+        | {f"{name}-metrics": free_port() for name in BACK_SERVICES},
         state_dir=state,
         exchange=f"{cfg.exchange}.{tag}",
         queue_prefix=f"{cfg.queue_prefix}{tag}.",
