@@ -114,14 +114,6 @@ def claim_at(claims: dict[str, Any], path: str) -> object:
     return value
 
 
-ADMIN_PATH = "/v1/admin"
-
-
-def is_admin_path(path: str) -> bool:
-    """Whether ``path`` is under the operators' routes (``/v1/admin/…``)."""
-    return path == ADMIN_PATH or path.startswith(ADMIN_PATH + "/")
-
-
 def is_operator(principal: Principal | None, settings: GatewaySettings) -> bool:
     """Whether the caller is an operator: their Clerk user id is in
     ``GATEWAY_OPERATOR_USER_IDS``, or their session token carries ``GATEWAY_OPERATOR_ROLE`` at

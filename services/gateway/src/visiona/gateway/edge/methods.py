@@ -6,9 +6,6 @@ of the first of them only. Here a path's methods are those of every route of its
 template; where a concrete path and a template both match (``/v1/photos/uploads`` and
 ``/v1/photos/{photo_id}``), the concrete one is the resource, as in OpenAPI: ``GET
 /v1/photos/uploads`` is a 405, not a lookup of a photo called "uploads".
-
-An admin path is a resource to operators only: anyone else gets the 404 of a path no route
-has for every method, OPTIONS included, so a method's 405 cannot tell them the path exists.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from visiona.gateway.edge.auth import is_admin_path, is_operator, principal_of
 from visiona.gateway.edge.problems import send_problem
 
 _TABLE = "visiona_path_templates"
@@ -74,15 +70,6 @@ class AllowedMethodsMiddleware:
             request = Request(scope)
             allowed = allowed_methods(request.app, scope["path"])
             method = scope["method"]
-            if (
-                allowed
-                and is_admin_path(scope["path"])
-                and (method not in allowed or method == "OPTIONS")
-                and not is_operator(await principal_of(scope), request.app.state.settings)
-            ):
-                # As the router answers a path it does not have (problems.http_error_handler).
-                await send_problem(scope, receive, send, 404, "route_not_found", "Not Found")
-                return
             if allowed and method not in allowed:
                 await send_problem(
                     scope,
