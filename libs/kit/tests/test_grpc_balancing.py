@@ -21,7 +21,13 @@ from visiona.kit.metrics import grpcclient
 
 SECRET = "b" * MIN_SECRET_BYTES
 SERVICE = "visiona.test.v1.Balanced"
-TOKEN = ((INTERNAL_TOKEN_KEY, Minter(SECRET, issuer="test").token("user_1")),)
+MINTER = Minter(SECRET, issuer="test")
+
+
+def token() -> tuple[tuple[str, str], ...]:
+    """A fresh internal token: minted at import, it would expire before a long session's run
+    reaches these tests."""
+    return ((INTERNAL_TOKEN_KEY, MINTER.token("user_1")),)
 
 
 async def _server(
@@ -60,7 +66,7 @@ async def test_a_channel_to_two_instances_spreads_unary_calls_over_both(
     target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in two_servers)
     async with grpcclient.insecure_channel(target) as channel:
         who = channel.unary_unary(f"/{SERVICE}/Who")
-        answers = Counter([await who(b"", metadata=TOKEN) for _ in range(20)])
+        answers = Counter([await who(b"", metadata=token()) for _ in range(20)])
     # Round robin takes the ready connections in turn: ten each, give or take the calls made
     # while the second connection was still being set up.
     assert set(answers) == {b"0", b"1"}, answers
@@ -90,7 +96,7 @@ async def test_the_server_closes_old_connections_so_clients_reconnect() -> None:
         async with grpcclient.insecure_channel(f"127.0.0.1:{port}") as channel:
             call = channel.unary_unary(f"/{SERVICE}/Who")
             while len(set(peers)) < 2 and len(peers) < 200:
-                await call(b"", metadata=TOKEN, wait_for_ready=True)
+                await call(b"", metadata=token(), wait_for_ready=True)
                 await asyncio.sleep(0.05)
     finally:
         await server.stop(None)

@@ -14,7 +14,7 @@ from visiona.generation.consumers import (
     webhook_inbox,
 )
 from visiona.generation.domain.generation import GenerationStatus
-from visiona.generation.grpc_api import GenerationServicer, JobAdminServicer
+from visiona.generation.grpc_api import GenerationServicer
 from visiona.generation.jobs.generation import GenerationJobs
 from visiona.generation.jobs.legacy_keys import GenerationLegacyKeys
 from visiona.generation.jobs.sweep import ObjectSweep
@@ -26,6 +26,7 @@ from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.kit.runtime.jobadmin import JobAdminServicer
 
 
 async def setup(runtime: Runtime) -> None:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import grpc
 
-from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.generation.domain.generation import Generation
 from visiona.generation.domain.request import check_request
 from visiona.generation.service.generation import GenerationService
 from visiona.generation.service.image import Gallery, ImageView
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit import protoenum
-from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
-from visiona.kit.jobadmin import JobAdmin
 from visiona.kit.replicate import WebhookInbox, WebhookIngestRpc
 
 
@@ -159,66 +155,3 @@ class GenerationServicer(WebhookIngestRpc, generation_pb2_grpc.GenerationService
     ) -> generation_pb2.DeleteImageResponse:
         await self.gallery.delete(current_user_id(), request.image_id)
         return generation_pb2.DeleteImageResponse()
-
-
-def job_message(g: Generation) -> admin_pb2.Job:
-    return admin_pb2.Job(
-        id=str(g.id),
-        user_id=g.user_id,
-        status=g.status,
-        work=g.work or "",
-        work_after=timestamp(g.work_after),
-        work_attempts=g.work_attempts,
-        leased=g.lease_until is not None and g.lease_until > datetime.now(UTC),
-        provider_status=g.provider_status or "",
-        provider_seen_at=timestamp(g.provider_seen_at),
-        failure_reason=g.failure_reason or "",
-        created_at=timestamp(g.created_at),
-        updated_at=timestamp(g.updated_at),
-    )
-
-
-class JobAdminServicer(admin_pb2_grpc.JobAdminServiceServicer):  # type: ignore[misc]
-    """Operators' tools over generations (visiona.kit.jobadmin): the system principal only."""
-
-    def __init__(self, admin: JobAdmin[Generation]) -> None:
-        self.admin = admin
-
-    async def ListStuckJobs(
-        self, request: admin_pb2.ListStuckJobsRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.ListStuckJobsResponse:
-        require_system()
-        jobs, token = await self.admin.stuck(
-            older_than_s=request.older_than_s,
-            work=request.work,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        return admin_pb2.ListStuckJobsResponse(
-            jobs=[job_message(g) for g in jobs], next_page_token=token
-        )
-
-    async def RetryJob(
-        self, request: admin_pb2.RetryJobRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.RetryJobResponse:
-        require_system()
-        outcome = await self.admin.retry(request.job_id)
-        return admin_pb2.RetryJobResponse(job=job_message(outcome.job))
-
-    async def FailJob(
-        self, request: admin_pb2.FailJobRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.FailJobResponse:
-        require_system()
-        outcome = await self.admin.fail(request.job_id)
-        return admin_pb2.FailJobResponse(job=job_message(outcome.job), failed=outcome.changed)
-
-    async def ListUserJobs(
-        self, request: admin_pb2.ListUserJobsRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.ListUserJobsResponse:
-        require_system()
-        jobs, token = await self.admin.of_user(
-            request.user_id, page_size=request.page_size, page_token=request.page_token
-        )
-        return admin_pb2.ListUserJobsResponse(
-            jobs=[job_message(g) for g in jobs], next_page_token=token
-        )

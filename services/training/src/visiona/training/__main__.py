@@ -6,6 +6,7 @@ from visiona.admin.v1 import admin_pb2_grpc
 from visiona.kit.metrics.sampler import JobKind
 from visiona.kit.replicate import run_paid_jobs
 from visiona.kit.runtime import Runtime, ServiceSpec, run_cli
+from visiona.kit.runtime.jobadmin import JobAdminServicer
 from visiona.training.account import (
     ACCOUNT_CONSUMER,
     ErasureJobs,
@@ -24,7 +25,7 @@ from visiona.training.consumers import (
 )
 from visiona.training.domain.model import TERMINAL, ModelStatus
 from visiona.training.domain.photo import PhotoStatus
-from visiona.training.grpc_api import JobAdminServicer, TrainingServicer
+from visiona.training.grpc_api import TrainingServicer
 from visiona.training.jobs.legacy_keys import TrainingLegacyKeys
 from visiona.training.jobs.model import ModelJobs
 from visiona.training.jobs.retention import sweep_retention

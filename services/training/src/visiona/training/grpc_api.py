@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 
-from visiona.admin.v1 import admin_pb2, admin_pb2_grpc
 from visiona.kit import protoenum
 from visiona.kit.errors import InvalidArgument
-from visiona.kit.grpcserver import current_user_id, require_system, timestamp
+from visiona.kit.grpcserver import current_user_id, timestamp
 from visiona.kit.idempotency import mark_replayed, request_key
-from visiona.kit.jobadmin import JobAdmin
 from visiona.kit.replicate import WebhookInbox, WebhookIngestRpc
 from visiona.kit.storage import Storage
 from visiona.training.domain.model import Model
@@ -178,66 +176,3 @@ class TrainingServicer(WebhookIngestRpc, training_pb2_grpc.TrainingServiceServic
     ) -> training_pb2.DeleteModelResponse:
         await self.models.delete(current_user_id(), request.model_id)
         return training_pb2.DeleteModelResponse()
-
-
-def job_message(m: Model) -> admin_pb2.Job:
-    return admin_pb2.Job(
-        id=str(m.id),
-        user_id=m.user_id,
-        status=m.status,
-        work=m.work or "",
-        work_after=timestamp(m.work_after),
-        work_attempts=m.work_attempts,
-        leased=m.lease_until is not None and m.lease_until > datetime.now(UTC),
-        provider_status=m.provider_status or "",
-        provider_seen_at=timestamp(m.provider_seen_at),
-        failure_reason=m.failure_reason or "",
-        created_at=timestamp(m.created_at),
-        updated_at=timestamp(m.updated_at),
-    )
-
-
-class JobAdminServicer(admin_pb2_grpc.JobAdminServiceServicer):  # type: ignore[misc]
-    """Operators' tools over models (trainings) (visiona.kit.jobadmin): the system principal only."""
-
-    def __init__(self, admin: JobAdmin[Model]) -> None:
-        self.admin = admin
-
-    async def ListStuckJobs(
-        self, request: admin_pb2.ListStuckJobsRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.ListStuckJobsResponse:
-        require_system()
-        jobs, token = await self.admin.stuck(
-            older_than_s=request.older_than_s,
-            work=request.work,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        return admin_pb2.ListStuckJobsResponse(
-            jobs=[job_message(m) for m in jobs], next_page_token=token
-        )
-
-    async def RetryJob(
-        self, request: admin_pb2.RetryJobRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.RetryJobResponse:
-        require_system()
-        outcome = await self.admin.retry(request.job_id)
-        return admin_pb2.RetryJobResponse(job=job_message(outcome.job))
-
-    async def FailJob(
-        self, request: admin_pb2.FailJobRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.FailJobResponse:
-        require_system()
-        outcome = await self.admin.fail(request.job_id)
-        return admin_pb2.FailJobResponse(job=job_message(outcome.job), failed=outcome.changed)
-
-    async def ListUserJobs(
-        self, request: admin_pb2.ListUserJobsRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.ListUserJobsResponse:
-        require_system()
-        jobs, token = await self.admin.of_user(
-            request.user_id, page_size=request.page_size, page_token=request.page_token
-        )
-        return admin_pb2.ListUserJobsResponse(
-            jobs=[job_message(m) for m in jobs], next_page_token=token
-        )
