@@ -60,12 +60,15 @@ def balance(stack: RunningStack, user: str) -> dict[str, int]:
     return dict(response.json())
 
 
-def wait_balance(stack: RunningStack, user: str, expected: int) -> dict[str, int]:
+def wait_balance(
+    stack: RunningStack, user: str, expected: int, timeout_s: float = 20
+) -> dict[str, int]:
     return dict(
         wait_for(
             f"{user}'s balance {expected}",
             lambda: balance(stack, user),
             lambda b: b["balance"] == expected,
+            timeout_s,
         )
     )
 
