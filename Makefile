@@ -80,8 +80,8 @@ restore: install
 test: install web
 	cd web && npm run -s test
 	@log=$$(mktemp); \
-	$(PY) -m pytest -m disruptive $(PYTEST_ARGS) >$$log 2>&1 & disruptive=$$!; \
-	$(PY) -m pytest -m "not disruptive" $(PYTEST_ARGS); main=$$?; \
+	$(PY) -m pytest -m disruptive --durations=15 $(PYTEST_ARGS) >$$log 2>&1 & disruptive=$$!; \
+	$(PY) -m pytest -m "not disruptive" --durations=25 $(PYTEST_ARGS); main=$$?; \
 	wait $$disruptive; other=$$?; \
 	echo; echo "== the disruptive tests (run alongside, on a stack of their own)"; cat $$log; rm -f $$log; \
 	status=0; for rc in $$main $$other; do \
