@@ -37,16 +37,11 @@ web/.next/BUILD_ID: .venv/.installed $(WEB_SOURCES)
 
 web: web/.next/BUILD_ID
 
-## Regenerate the pinned requirements locks (hashes, no download addresses) from pyproject files,
-## all three from one resolution: requirements.lock (the workspace with every group: development
-## and CI), requirements.runtime.lock (what the five services import, no group: their image) and
-## requirements.build.lock (the `build` group alone: the image's builder).
-EXPORT := $(UV) export --format requirements-txt --no-emit-workspace --frozen --no-header
-lock:
-	$(UV) lock
-	$(EXPORT) --all-groups -o requirements.lock >/dev/null
-	$(EXPORT) --no-dev $(foreach s,$(SERVICES),--package visiona-$(s)) -o requirements.runtime.lock >/dev/null
-	$(EXPORT) --only-group build -o requirements.build.lock >/dev/null
+## Regenerate the pinned requirements locks (hashes, no download addresses) from the pyproject
+## files, all three from one resolution that keeps requirements.lock's pins: scripts/lock.py.
+## UPGRADE="pkg ..." lets those packages move; UPGRADE=all re-resolves everything.
+lock: install
+	$(PY) scripts/lock.py --uv "$(UV)" --upgrade "$(UPGRADE)"
 	$(PY) scripts/strip_lock_urls.py --check
 
 ## Build every image from the committed Dockerfiles with podman (bases made by debootstrap) and
@@ -105,6 +100,8 @@ lint: install proto-check
 	cd web && npm run -s lint && npm run -s typecheck
 	$(PY) scripts/gen_web_api.py --check
 	$(PY) scripts/strip_lock_urls.py --check
+	# The requirements locks are exactly what `make lock` makes (one resolution, no hand edits).
+	$(PY) scripts/lock.py --uv "$(UV)" --check
 	$(PY) scripts/validate_manifests.py
 
 proto: install
