@@ -45,6 +45,7 @@ LOCKS: dict[str, tuple[str, ...]] = {
         *(arg for s in SERVICES for arg in ("--package", f"visiona-{s}")),
     ),
     "requirements.build.lock": ("--only-group", "build"),
+    "requirements.ops.lock": ("--no-dev", "--package", "visiona-ops"),
 }
 
 
