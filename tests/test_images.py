@@ -1,6 +1,7 @@
 """scripts/images.py's own logic on made-up files: which Debian mirror it reads from apt's
-sources, what it finds in an image's filesystem that a runtime image must not hold, and the
-lock check that keeps the image's locks on requirements.lock's pins."""
+sources and which sources it gives the bases, what it finds in an image's filesystem that a
+runtime image must not hold, and the lock check that keeps the image's locks on
+requirements.lock's pins."""
 
 from __future__ import annotations
 
@@ -46,6 +47,54 @@ def test_no_mirror_for_the_suite_is_an_error(tmp_path: Path) -> None:
     listing.write_text(f"deb {MIRROR} trixie main\n")
     with pytest.raises(SystemExit, match="no apt source for Debian bookworm"):
         images_base.debian_mirror((listing,))
+
+
+DEBIAN_SOURCES = f"""\
+Types: deb
+URIs: {MIRROR}
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: {SECURITY}
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+def test_the_bases_read_the_suite_its_updates_and_security_from_the_machines_archives(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "sources.list.d"
+    folder.mkdir()
+    (folder / "debian.sources").write_text(
+        f"Types: deb deb-src\nURIs: {MIRROR}\nSuites: bookworm bookworm-updates\n"
+        "Components: main contrib\nSigned-By: /etc/apt/keyrings/local.gpg\n\n"
+        f"Types: deb\nURIs: {SECURITY}\nSuites: bookworm-security\nComponents: main\n"
+    )
+    (folder / "vendor.list").write_text("deb http://vendor.invalid/apt stable main\n")
+    assert images_base.base_apt_sources((folder, tmp_path / "sources.list")) == DEBIAN_SOURCES
+
+
+def test_one_line_sources_give_the_bases_the_same_stanzas(tmp_path: Path) -> None:
+    listing = tmp_path / "sources.list"
+    listing.write_text(
+        f"deb {SECURITY} bookworm-security main\n"
+        f"deb [arch=amd64] {MIRROR} bookworm main\n"
+        f"deb {MIRROR} bookworm-updates main\n"
+        "deb http://other.invalid/debian bookworm main\n"
+        f"deb {MIRROR} trixie main\n"
+    )
+    assert images_base.base_apt_sources((tmp_path / "none.d", listing)) == DEBIAN_SOURCES
+
+
+def test_a_machine_without_the_release_gives_no_base_sources(tmp_path: Path) -> None:
+    listing = tmp_path / "sources.list"
+    listing.write_text(f"deb {SECURITY} bookworm-security main\n")
+    with pytest.raises(SystemExit, match="no apt source for Debian bookworm"):
+        images_base.base_apt_sources((listing,))
 
 
 def _touch(root: Path, *paths: str) -> None:
