@@ -1,7 +1,7 @@
 """scripts/images.py's own logic on made-up files: which Debian mirror it reads from apt's
 sources and which sources it gives the bases, what it finds in an image's filesystem that a
-runtime image must not hold, and the lock check that keeps the image's locks on
-requirements.lock's pins."""
+runtime image must not hold, how it reads the ops image's backup, and the lock check that keeps
+the images' locks on requirements.lock's pins."""
 
 from __future__ import annotations
 
@@ -154,6 +154,61 @@ def test_compilers_installers_test_tools_tests_and_emulators_are_found(tmp_path:
             "/usr/local/bin/npm",
         ]
     )
+
+
+POSTGRES_CLIENT = (
+    "usr/bin/pg_dump",
+    "usr/bin/pg_restore",
+    "usr/lib/postgresql/15/bin/pg_dump",
+    "usr/lib/postgresql/15/bin/psql",
+)
+
+
+def test_a_service_image_may_not_hold_the_postgresql_client(tmp_path: Path) -> None:
+    _touch(tmp_path, *CLEAN, *POSTGRES_CLIENT)
+    found = images_check.forbidden_in(tmp_path, images_check.forbidden_programs("training"))
+    assert found == sorted(f"/{rel}" for rel in POSTGRES_CLIENT)
+    assert images_check.forbidden_in(tmp_path) == found
+
+
+def test_the_ops_image_may_hold_the_postgresql_client_and_nothing_else_forbidden(
+    tmp_path: Path,
+) -> None:
+    _touch(tmp_path, *CLEAN, *POSTGRES_CLIENT, "opt/venv/bin/pip", "usr/bin/gcc")
+    assert images_check.forbidden_in(tmp_path, images_check.forbidden_programs("ops")) == [
+        "/opt/venv/bin/pip",
+        "/usr/bin/gcc",
+    ]
+
+
+BACKUP_OUTPUT = (
+    "backup 20261207T133000Z: database visiona_images_ab12 (48210 bytes, sha256 0f1e2d3c4b5a…), "
+    "1 objects (35 bytes)\n"
+    "lifecycle rule: set on the bucket; pruned 0 backups and 0 journal entries past the window\n"
+)
+
+
+def test_a_backup_that_list_names_is_the_ops_images_answer() -> None:
+    listed = "20261206T031700Z\n20261207T133000Z\n"
+    assert (
+        images_check.backup_answer(BACKUP_OUTPUT, listed, objects=1)
+        == "backup 20261207T133000Z listed (1 object)"
+    )
+
+
+def test_a_backup_that_list_does_not_name_fails() -> None:
+    with pytest.raises(RuntimeError, match="does not name backup 20261207T133000Z"):
+        images_check.backup_answer(BACKUP_OUTPUT, "20261206T031700Z\n", objects=1)
+
+
+def test_a_backup_without_the_buckets_objects_or_a_dump_fails() -> None:
+    with pytest.raises(RuntimeError, match="copied 1 objects of the bucket's 2"):
+        images_check.backup_answer(BACKUP_OUTPUT, "20261207T133000Z\n", objects=2)
+    empty = BACKUP_OUTPUT.replace("48210 bytes", "0 bytes")
+    with pytest.raises(RuntimeError, match="empty dump"):
+        images_check.backup_answer(empty, "20261207T133000Z\n", objects=1)
+    with pytest.raises(RuntimeError, match="reported no backup"):
+        images_check.backup_answer("Error: connection refused\n", "", objects=1)
 
 
 LOCK = """\
