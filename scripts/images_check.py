@@ -427,10 +427,13 @@ def check_images(
             result = results[OPS]
             try:
                 result.health = ops_backup(run, roots[OPS], configs[OPS], logs)
-            except RuntimeError as exc:
+            except Exception as exc:  # the role, the seed object or the job itself
                 result.health = "no backup"
-                result.problems.append(str(exc))
-            print(f"{result.image}: {result.size_mb:.0f} MB, user {result.user}, {result.health}")
+                result.problems.append(f"backup: {exc}")
+            print(
+                f"{result.image}: {result.size_mb:.0f} MB, user {result.user}, {result.health}",
+                flush=True,
+            )
         for name in (n for n in images if n not in unmigrated and n != OPS):
             config = configs[name]
             argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
