@@ -79,6 +79,9 @@ def forbidden_programs(name: str) -> frozenset[str]:
     return FORBIDDEN_PROGRAMS if name == OPS else FORBIDDEN_PROGRAMS | POSTGRES_CLIENT
 
 
+VIRTUAL_DIRS = frozenset({"proc", "sys", "dev"})
+
+
 def forbidden_in(
     rootfs: Path, programs: frozenset[str] = FORBIDDEN_PROGRAMS | POSTGRES_CLIENT
 ) -> list[str]:
@@ -93,7 +96,13 @@ def forbidden_in(
                 here.name == "site-packages" and name in FORBIDDEN_PACKAGES
             ):
                 found.append(f"/{rel / name}/")
-        dirs[:] = [d for d in dirs if f"/{rel / d}/" not in found and (rel / d).parts[:1] != ()]
+        # Not into what was found, nor into the kernel's filesystems a mounted rootfs may have
+        # bound in (/proc, /sys, /dev): they are not the image's.
+        dirs[:] = [
+            d
+            for d in dirs
+            if f"/{rel / d}/" not in found and not (rel == Path() and d in VIRTUAL_DIRS)
+        ]
         if here.name in ("bin", "sbin"):
             found += [f"/{rel / name}" for name in files if name in programs]
     return sorted(found)
