@@ -258,3 +258,11 @@ def test_a_lock_naming_an_address_or_missing_fails(locks: tuple[Path, Path, Path
         "full.lock names a download address: run make lock",
         "build.lock is missing: run make lock",
     ]
+
+
+def test_the_kernel_filesystems_a_mounted_rootfs_binds_in_are_not_walked(tmp_path: Path) -> None:
+    # What the host's /proc, /sys and /dev hold is not the image's (a process's bin, say).
+    _touch(tmp_path, *CLEAN, "proc/1/root/usr/bin/gcc", "sys/bin/pip", "dev/tests/x")
+    assert images_check.forbidden_in(tmp_path) == []
+    _touch(tmp_path, "usr/proc/bin/pip")
+    assert images_check.forbidden_in(tmp_path) == ["/usr/proc/bin/pip"]
