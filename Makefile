@@ -38,7 +38,7 @@ web/.next/BUILD_ID: .venv/.installed $(WEB_SOURCES)
 web: web/.next/BUILD_ID
 
 ## Regenerate the pinned requirements locks (hashes, no download addresses) from the pyproject
-## files, all three from one resolution that keeps requirements.lock's pins: scripts/lock.py.
+## files, all from one resolution that keeps requirements.lock's pins: scripts/lock.py.
 ## UPGRADE="pkg ..." lets those packages move; UPGRADE=all re-resolves everything.
 lock: install
 	$(PY) scripts/lock.py --uv "$(UV)" --upgrade "$(UPGRADE)"

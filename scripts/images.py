@@ -8,14 +8,16 @@ packages and the images are built and checked with Debian's podman (as root, as 
    ``localhost/visiona/node-base:<the Node of requirements.lock>``; passed to the Dockerfiles
    BY DIGEST (PYTHON_IMAGE, NODE_IMAGE), as they say CI pins them.
 2. Builds, ``podman build --isolation chroot``: the five services from services/Dockerfile
-   (SERVICE, PORT; they share the third-party layer), the web app from web/Dockerfile.
+   (SERVICE, PORT; they share the third-party layer), the backup job's ``ops`` image (its
+   ``ops`` target), the web app from web/Dockerfile.
 3. Checks (images_check.py): the config's user is 10001; no compiler, build tool, package
    installer, test runner, linter, emulator, tests folder or .git is in the filesystem; then the
    image's own ENTRYPOINT/CMD is started in its root filesystem (``podman image mount``,
    chroot, uid 10001, the host network) against a throwaway database (provisioned, then migrated
    by the image's own ``migrate``) and a throwaway RabbitMQ exchange and queue prefix, and must
    answer its health check: gRPC health SERVING, the gateway's /healthz and /readyz, the web
-   app's ``/``.
+   app's ``/``; the ops image's ``backup`` (as a backup role, into a throwaway bucket) must
+   succeed and its ``list`` name that backup.
 
 One line per image (name, size, user, health answer), then a summary; exit status 1 on any
 failure. Everything made for the checks is removed afterwards, the images and bases stay.
@@ -59,8 +61,16 @@ STORAGE = {
 }
 
 
-def build_service(service: str, bases: BaseImages, storage: list[str], trust: list[str]) -> str:
-    image = f"{REPOSITORY}/{service}:{TAG}"
+def build_python(
+    image: str,
+    target: str,
+    args: dict[str, str],
+    bases: BaseImages,
+    storage: list[str],
+    trust: list[str],
+) -> str:
+    """One target of services/Dockerfile on the python base, with ``args`` as build arguments."""
+    build_args = [f"--build-arg={name}={value}" for name, value in args.items()]
     podman(
         *storage,
         "build",
@@ -69,15 +79,11 @@ def build_service(service: str, bases: BaseImages, storage: list[str], trust: li
         "chroot",
         "--layers",
         "--target",
-        "runtime",
+        target,
         "-f",
         "services/Dockerfile",
-        "--build-arg",
-        f"PYTHON_IMAGE={bases.python}",
-        "--build-arg",
-        f"SERVICE={service}",
-        "--build-arg",
-        f"PORT={SERVICE_PORTS[service]}",
+        f"--build-arg=PYTHON_IMAGE={bases.python}",
+        *build_args,
         "-t",
         image,
         ".",
@@ -85,6 +91,16 @@ def build_service(service: str, bases: BaseImages, storage: list[str], trust: li
         quiet=False,
     )
     return image
+
+
+def build_service(service: str, bases: BaseImages, storage: list[str], trust: list[str]) -> str:
+    args = {"SERVICE": service, "PORT": str(SERVICE_PORTS[service])}
+    return build_python(f"{REPOSITORY}/{service}:{TAG}", "runtime", args, bases, storage, trust)
+
+
+def build_ops(bases: BaseImages, storage: list[str], trust: list[str]) -> str:
+    """The backup CronJob's image (deploy/k8s/base/backup.yaml): visiona-ops and pg_dump."""
+    return build_python(f"{REPOSITORY}/ops:{TAG}", "ops", {}, bases, storage, trust)
 
 
 def build_web(bases: BaseImages, storage: list[str], trust: list[str]) -> str:
@@ -153,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", action="store_true", help="build only")
     args = parser.parse_args(argv)
     storage = STORAGE[args.storage_driver]
-    wanted = set(args.only or [*SERVICE_PORTS, "web"])
+    wanted = set(args.only or [*SERVICE_PORTS, "ops", "web"])
     timings: dict[str, float] = {}
 
     started = time.monotonic()
@@ -169,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             if service in wanted:
                 images[service] = build_service(service, bases, storage, trust)
         timings["services build"] = time.monotonic() - started
+        if "ops" in wanted:
+            started = time.monotonic()
+            images["ops"] = build_ops(bases, storage, trust)
+            timings["ops build"] = time.monotonic() - started
         if "web" in wanted:
             started = time.monotonic()
             images["web"] = build_web(bases, storage, trust)

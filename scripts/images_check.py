@@ -8,6 +8,9 @@ manifests give a read-only container, the process runs as the image's user with 
 image's ENTRYPOINT, CMD, environment and working directory, plus the settings a deployment
 gives, on the host network. The services' settings are the ones the test stacks use
 (visiona.emulators.stack), pointed at a database, exchange and queue prefix of this run only.
+The ops image is a job, not a server: its own ``visiona-ops backup`` (pg_dump as a backup role,
+as the CronJob runs it) dumps the run's migrated database and copies its bucket into a backup
+bucket, then its ``visiona-ops list`` must name that backup.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shlex
 import subprocess
@@ -40,6 +44,10 @@ FORBIDDEN_PROGRAMS = frozenset(
         "npm", "npx", "yarn", "corepack", "visiona-dev",
     }
 )  # fmt: skip
+# The PostgreSQL client is the ops image's job (visiona-ops runs pg_dump and pg_restore); no
+# service runs it, so no service image holds it.
+POSTGRES_CLIENT = frozenset({"pg_dump", "pg_dumpall", "pg_restore", "psql"})
+OPS = "ops"
 FORBIDDEN_PACKAGES = frozenset(
     {"pip", "setuptools", "_pytest", "pytest", "ruff", "mypy", "hatchling", "playwright"}
 )
@@ -66,8 +74,19 @@ def inspect(image: str, storage: list[str]) -> dict[str, Any]:
     return data
 
 
-def forbidden_in(rootfs: Path) -> list[str]:
-    """What the filesystem holds that a runtime image must not (paths relative to its root)."""
+def forbidden_programs(name: str) -> frozenset[str]:
+    """The programs image ``name`` (a service, "web" or "ops") must not hold."""
+    return FORBIDDEN_PROGRAMS if name == OPS else FORBIDDEN_PROGRAMS | POSTGRES_CLIENT
+
+
+VIRTUAL_DIRS = frozenset({"proc", "sys", "dev"})
+
+
+def forbidden_in(
+    rootfs: Path, programs: frozenset[str] = FORBIDDEN_PROGRAMS | POSTGRES_CLIENT
+) -> list[str]:
+    """What the filesystem holds that a runtime image must not (paths relative to its root);
+    ``programs`` are the names no bin or sbin folder may hold."""
     found = [f"/{rel}" for rel in FORBIDDEN_PATHS if (rootfs / rel).exists()]
     for folder, dirs, files in os.walk(rootfs):
         here = Path(folder)
@@ -77,9 +96,15 @@ def forbidden_in(rootfs: Path) -> list[str]:
                 here.name == "site-packages" and name in FORBIDDEN_PACKAGES
             ):
                 found.append(f"/{rel / name}/")
-        dirs[:] = [d for d in dirs if f"/{rel / d}/" not in found and (rel / d).parts[:1] != ()]
+        # Not into what was found, nor into the kernel's filesystems a mounted rootfs may have
+        # bound in (/proc, /sys, /dev): they are not the image's.
+        dirs[:] = [
+            d
+            for d in dirs
+            if f"/{rel / d}/" not in found and not (rel == Path() and d in VIRTUAL_DIRS)
+        ]
         if here.name in ("bin", "sbin"):
-            found += [f"/{rel / name}" for name in files if name in FORBIDDEN_PROGRAMS]
+            found += [f"/{rel / name}" for name in files if name in programs]
     return sorted(found)
 
 
@@ -243,6 +268,9 @@ class Run:
         )
         self.provisioned: list[Any] = []
         self.identity: subprocess.Popen[bytes] | None = None
+        # What the backup CronJob dumps as (docs/adr/0014): reads every row, owns nothing.
+        self.backup_role = f"visiona_backup_img{token}"
+        self.backup_role_made = False
 
     def start(self) -> None:
         from visiona.emulators.stack import configure_bucket
@@ -254,6 +282,36 @@ class Run:
         self.provisioned = provision(
             self.cfg.admin_url, self.cfg.database, suffix=self.cfg.role_suffix
         )
+
+    def make_backup_role(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.cfg.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN BYPASSRLS IN ROLE pg_read_all_data").format(
+                    sql.Identifier(self.backup_role)
+                )
+            )
+        self.backup_role_made = True
+
+    def ops_env(self) -> dict[str, str]:
+        """visiona-ops's settings as the CronJob's: the run's database as the backup role,
+        its bucket into ``<bucket>-backups``, SSE-S3."""
+        from psycopg.conninfo import make_conninfo
+
+        url = make_conninfo(self.cfg.admin_url, dbname=self.cfg.database, user=self.backup_role)
+        return self.cfg.backup_env() | {"BACKUP_DATABASE_URL": url}
+
+    def seed_object(self, key: str, data: bytes) -> None:
+        """An object in the run's bucket, for a backup to copy."""
+        import io
+
+        from minio import Minio
+
+        s3 = self.seaweedfs.s3
+        client = Minio(s3.endpoint, s3.access_key, s3.secret_key, secure=s3.secure)
+        client.put_object(s3.bucket, key, io.BytesIO(data), len(data))
 
     def env(self, service: str) -> dict[str, str]:
         if service == "gateway":
@@ -269,6 +327,14 @@ class Run:
         self.seaweedfs.stop()
         if self.provisioned:
             drop(self.cfg.admin_url, self.cfg.database, self.provisioned)
+        if self.backup_role_made:
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(self.cfg.admin_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.backup_role))
+                )
         # The run's queues and exchange (names unique to it; rabbitmqctl lists them).
         prefixes = (self.cfg.exchange, self.cfg.queue_prefix)
         names = {}
@@ -315,12 +381,14 @@ def start_clerk(cfg: Any) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _static_checks(result: CheckResult, config: dict[str, Any], rootfs: Path) -> None:
+def _static_checks(
+    result: CheckResult, config: dict[str, Any], rootfs: Path, programs: frozenset[str]
+) -> None:
     if result.user.split(":")[0] != USER:
         result.problems.append(f"runs as user {result.user!r}, not {USER} (non-root)")
     if not (config.get("Entrypoint") or config.get("Cmd")):
         result.problems.append("no ENTRYPOINT or CMD")
-    found = forbidden_in(rootfs)
+    found = forbidden_in(rootfs, programs)
     if found:
         shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
         result.problems.append(f"holds what a runtime image must not: {shown}")
@@ -349,7 +417,7 @@ def check_images(
             # What a read-only container gets as emptyDir volumes (deploy/k8s).
             writable = ("/tmp", "/app/.next/cache") if name == "web" else ("/tmp",)  # noqa: S108
             roots[name] = stack.enter_context(mounted(image, storage, writable))
-            _static_checks(results[name], configs[name], roots[name])
+            _static_checks(results[name], configs[name], roots[name], forbidden_programs(name))
         stack.callback(stop_all, running)
         # The image's own migrate (its ENTRYPOINT with the migrate command) makes its schema.
         unmigrated = set()
@@ -363,7 +431,19 @@ def check_images(
                 results[name].problems.append(
                     f"`{shlex.join(argv)}` exited {status}:\n{log.read_text()[-1500:]}"
                 )
-        for name in (n for n in images if n not in unmigrated):
+        # The backup job on the migrated database, before the servers load the machine.
+        if OPS in images:
+            result = results[OPS]
+            try:
+                result.health = ops_backup(run, roots[OPS], configs[OPS], logs)
+            except Exception as exc:  # the role, the seed object or the job itself
+                result.health = "no backup"
+                result.problems.append(f"backup: {exc}")
+            print(
+                f"{result.image}: {result.size_mb:.0f} MB, user {result.user}, {result.health}",
+                flush=True,
+            )
+        for name in (n for n in images if n not in unmigrated and n != OPS):
             config = configs[name]
             argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
             env = run.env(name) if name in service_ports else web_env(run, service_ports)
@@ -387,6 +467,60 @@ def check_images(
                 flush=True,
             )
     return list(results.values())
+
+
+# The first line ``visiona-ops backup`` prints (libs/ops, __main__.py).
+BACKUP_REPORT = re.compile(
+    r"(?m)^backup (?P<name>\S+): database \S+ \((?P<bytes>\d+) bytes, .*\), "
+    r"(?P<objects>\d+) objects"
+)
+
+
+def backup_answer(backup_output: str, list_output: str, objects: int) -> str:
+    """The ops image's health answer from what ``backup`` and then ``list`` printed: the
+    backup holds a dump and at least the ``objects`` put in the bucket, and ``list`` names
+    it."""
+    report = BACKUP_REPORT.search(backup_output)
+    if report is None:
+        raise RuntimeError(f"`visiona-ops backup` reported no backup:\n{backup_output[-1500:]}")
+    name = report["name"]
+    if int(report["bytes"]) == 0:
+        raise RuntimeError(f"backup {name} holds an empty dump")
+    copied = int(report["objects"])
+    if copied < objects:
+        raise RuntimeError(f"backup {name} copied {copied} objects of the bucket's {objects}")
+    if name not in list_output.split():
+        raise RuntimeError(f"`visiona-ops list` does not name backup {name}:\n{list_output}")
+    return f"backup {name} listed ({copied} object{'' if copied == 1 else 's'})"
+
+
+def run_job(
+    rootfs: Path, config: dict[str, Any], args: list[str], env: dict[str, str], log: Path
+) -> str:
+    """The image's ENTRYPOINT with ``args``, run to its end: its output (a failure raises)."""
+    argv = [*(config.get("Entrypoint") or []), *args]
+    proc = run_in(rootfs, config, argv, env, log)
+    try:
+        status = proc.wait(timeout=READY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"`{shlex.join(argv)}` ran past {READY_TIMEOUT_S:.0f}s") from None
+    output = log.read_text(errors="replace")
+    if status != 0:
+        raise RuntimeError(f"`{shlex.join(argv)}` exited {status}:\n{output[-1500:]}")
+    return output
+
+
+def ops_backup(run: Run, rootfs: Path, config: dict[str, Any], logs: Path) -> str:
+    """The ops image's own ``backup`` of the run's database and bucket (one object in it),
+    then its ``list``: the health answer."""
+    run.make_backup_role()
+    run.seed_object("images-check/seed.txt", b"backed up by the ops image's check\n")
+    env = run.ops_env()
+    made = run_job(rootfs, config, ["backup"], env, logs / "ops-backup.log")
+    listed = run_job(rootfs, config, ["list"], env, logs / "ops-list.log")
+    return backup_answer(made, listed, objects=1)
 
 
 def stop_all(running: dict[str, Process]) -> None:

@@ -1,4 +1,4 @@
-"""``make lock``: the three requirements locks from one ``uv lock``, keeping every version
+"""``make lock``: the requirements locks from one ``uv lock``, keeping every version
 requirements.lock pins; ``--check`` (``make lint``): the committed locks are exactly that.
 
 uv.lock records download addresses, so it is never committed, and ``uv lock`` without one
@@ -13,7 +13,8 @@ Exported from that one resolution, hashes and no download addresses:
 
 - requirements.lock: the workspace with every group (development and CI);
 - requirements.runtime.lock: what the five services import, no group (their image);
-- requirements.build.lock: the ``build`` group alone (the image's builder).
+- requirements.build.lock: the ``build`` group alone (the images' builder);
+- requirements.ops.lock: what visiona-ops runs on (the backup CronJob's image).
 
 ``--check`` fails when a committed lock is not what the resolution exports: a lock edited by
 hand, or a pyproject.toml changed without ``make lock`` (a package the services import but
@@ -45,6 +46,7 @@ LOCKS: dict[str, tuple[str, ...]] = {
         *(arg for s in SERVICES for arg in ("--package", f"visiona-{s}")),
     ),
     "requirements.build.lock": ("--only-group", "build"),
+    "requirements.ops.lock": ("--no-dev", "--package", "visiona-ops"),
 }
 
 

@@ -6,8 +6,9 @@ serve nothing at install time (``npm ci`` ignores them), so they are dropped: a 
 no web address at all, which ``--check`` (``make lint``) holds. Run it after ``npm install``.
 
 ``--check`` also reads the Python locks ``make lock`` exports: none may name a web address
-either, and the services' image locks (runtime, build) must pin exactly what
-requirements.lock pins, hash for hash, so the image runs the versions CI tested.
+either, and the image locks (the services' runtime and build locks, the ops image's) must
+pin exactly what requirements.lock pins, hash for hash, so the images run the versions CI
+tested.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS = (ROOT / "package-lock.json", ROOT / "web" / "package-lock.json")
 PYTHON_LOCK = ROOT / "requirements.lock"
-IMAGE_LOCKS = (ROOT / "requirements.runtime.lock", ROOT / "requirements.build.lock")
+IMAGE_LOCKS = tuple(
+    ROOT / name
+    for name in ("requirements.runtime.lock", "requirements.build.lock", "requirements.ops.lock")
+)
 URL = re.compile(r"https?://|file:")
 # One requirement of an exported lock: its pin, markers and hashes (comments dropped).
 REQUIREMENT = re.compile(r"(?m)^([A-Za-z0-9][^\s;]*==\S+)((?:[^\n]*\\\n)*[^\n]*)$")

@@ -1,6 +1,7 @@
 """scripts/images.py's own logic on made-up files: which Debian mirror it reads from apt's
-sources, what it finds in an image's filesystem that a runtime image must not hold, and the
-lock check that keeps the image's locks on requirements.lock's pins."""
+sources and which sources it gives the bases, what it finds in an image's filesystem that a
+runtime image must not hold, how it reads the ops image's backup, and the lock check that keeps
+the images' locks on requirements.lock's pins."""
 
 from __future__ import annotations
 
@@ -46,6 +47,54 @@ def test_no_mirror_for_the_suite_is_an_error(tmp_path: Path) -> None:
     listing.write_text(f"deb {MIRROR} trixie main\n")
     with pytest.raises(SystemExit, match="no apt source for Debian bookworm"):
         images_base.debian_mirror((listing,))
+
+
+DEBIAN_SOURCES = f"""\
+Types: deb
+URIs: {MIRROR}
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: {SECURITY}
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+def test_the_bases_read_the_suite_its_updates_and_security_from_the_machines_archives(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "sources.list.d"
+    folder.mkdir()
+    (folder / "debian.sources").write_text(
+        f"Types: deb deb-src\nURIs: {MIRROR}\nSuites: bookworm bookworm-updates\n"
+        "Components: main contrib\nSigned-By: /etc/apt/keyrings/local.gpg\n\n"
+        f"Types: deb\nURIs: {SECURITY}\nSuites: bookworm-security\nComponents: main\n"
+    )
+    (folder / "vendor.list").write_text("deb http://vendor.invalid/apt stable main\n")
+    assert images_base.base_apt_sources((folder, tmp_path / "sources.list")) == DEBIAN_SOURCES
+
+
+def test_one_line_sources_give_the_bases_the_same_stanzas(tmp_path: Path) -> None:
+    listing = tmp_path / "sources.list"
+    listing.write_text(
+        f"deb {SECURITY} bookworm-security main\n"
+        f"deb [arch=amd64] {MIRROR} bookworm main\n"
+        f"deb {MIRROR} bookworm-updates main\n"
+        "deb http://other.invalid/debian bookworm main\n"
+        f"deb {MIRROR} trixie main\n"
+    )
+    assert images_base.base_apt_sources((tmp_path / "none.d", listing)) == DEBIAN_SOURCES
+
+
+def test_a_machine_without_the_release_gives_no_base_sources(tmp_path: Path) -> None:
+    listing = tmp_path / "sources.list"
+    listing.write_text(f"deb {SECURITY} bookworm-security main\n")
+    with pytest.raises(SystemExit, match="no apt source for Debian bookworm"):
+        images_base.base_apt_sources((listing,))
 
 
 def _touch(root: Path, *paths: str) -> None:
@@ -107,6 +156,61 @@ def test_compilers_installers_test_tools_tests_and_emulators_are_found(tmp_path:
     )
 
 
+POSTGRES_CLIENT = (
+    "usr/bin/pg_dump",
+    "usr/bin/pg_restore",
+    "usr/lib/postgresql/15/bin/pg_dump",
+    "usr/lib/postgresql/15/bin/psql",
+)
+
+
+def test_a_service_image_may_not_hold_the_postgresql_client(tmp_path: Path) -> None:
+    _touch(tmp_path, *CLEAN, *POSTGRES_CLIENT)
+    found = images_check.forbidden_in(tmp_path, images_check.forbidden_programs("training"))
+    assert found == sorted(f"/{rel}" for rel in POSTGRES_CLIENT)
+    assert images_check.forbidden_in(tmp_path) == found
+
+
+def test_the_ops_image_may_hold_the_postgresql_client_and_nothing_else_forbidden(
+    tmp_path: Path,
+) -> None:
+    _touch(tmp_path, *CLEAN, *POSTGRES_CLIENT, "opt/venv/bin/pip", "usr/bin/gcc")
+    assert images_check.forbidden_in(tmp_path, images_check.forbidden_programs("ops")) == [
+        "/opt/venv/bin/pip",
+        "/usr/bin/gcc",
+    ]
+
+
+BACKUP_OUTPUT = (
+    "backup 20261207T133000Z: database visiona_images_ab12 (48210 bytes, sha256 0f1e2d3c4b5a…), "
+    "1 objects (35 bytes)\n"
+    "lifecycle rule: set on the bucket; pruned 0 backups and 0 journal entries past the window\n"
+)
+
+
+def test_a_backup_that_list_names_is_the_ops_images_answer() -> None:
+    listed = "20261206T031700Z\n20261207T133000Z\n"
+    assert (
+        images_check.backup_answer(BACKUP_OUTPUT, listed, objects=1)
+        == "backup 20261207T133000Z listed (1 object)"
+    )
+
+
+def test_a_backup_that_list_does_not_name_fails() -> None:
+    with pytest.raises(RuntimeError, match="does not name backup 20261207T133000Z"):
+        images_check.backup_answer(BACKUP_OUTPUT, "20261206T031700Z\n", objects=1)
+
+
+def test_a_backup_without_the_buckets_objects_or_a_dump_fails() -> None:
+    with pytest.raises(RuntimeError, match="copied 1 objects of the bucket's 2"):
+        images_check.backup_answer(BACKUP_OUTPUT, "20261207T133000Z\n", objects=2)
+    empty = BACKUP_OUTPUT.replace("48210 bytes", "0 bytes")
+    with pytest.raises(RuntimeError, match="empty dump"):
+        images_check.backup_answer(empty, "20261207T133000Z\n", objects=1)
+    with pytest.raises(RuntimeError, match="reported no backup"):
+        images_check.backup_answer("Error: connection refused\n", "", objects=1)
+
+
 LOCK = """\
 alpha==1.0 \\
     --hash=sha256:aaaa \\
@@ -154,3 +258,11 @@ def test_a_lock_naming_an_address_or_missing_fails(locks: tuple[Path, Path, Path
         "full.lock names a download address: run make lock",
         "build.lock is missing: run make lock",
     ]
+
+
+def test_the_kernel_filesystems_a_mounted_rootfs_binds_in_are_not_walked(tmp_path: Path) -> None:
+    # What the host's /proc, /sys and /dev hold is not the image's (a process's bin, say).
+    _touch(tmp_path, *CLEAN, "proc/1/root/usr/bin/gcc", "sys/bin/pip", "dev/tests/x")
+    assert images_check.forbidden_in(tmp_path) == []
+    _touch(tmp_path, "usr/proc/bin/pip")
+    assert images_check.forbidden_in(tmp_path) == ["/usr/proc/bin/pip"]
