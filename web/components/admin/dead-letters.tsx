@@ -220,7 +220,7 @@ export function DeadLetters() {
   return (
     <section aria-labelledby="dead-letters-title" className="flex flex-col gap-4">
       <div className="flex flex-wrap items-end justify-between gap-3">
-        <div>
+        <div className="max-w-3xl">
           <h2 id="dead-letters-title" className="text-lg font-semibold">
             Dead letters
           </h2>

@@ -131,10 +131,16 @@ export function JobList({ query, label, empty, showOwner = false }: { query: Job
             <JobId job={job} />
             <Status job={job} />
           </div>
-          {showOwner ? <Owner userId={job.user_id} /> : null}
-          <div className="text-sm">
-            <Step job={job} />
-          </div>
+          {showOwner ? (
+            <p className="text-sm text-muted-foreground">
+              Owner <Owner userId={job.user_id} />
+            </p>
+          ) : null}
+          {job.work || !ENDED.has(job.status) ? (
+            <div className="text-sm">
+              <Step job={job} />
+            </div>
+          ) : null}
           <p className="text-sm text-muted-foreground">
             Created <Age job={job} /> ago
             {job.failure_reason ? (

@@ -28,7 +28,7 @@ export function Outbox() {
   return (
     <section aria-labelledby="outbox-title" className="flex flex-col gap-4">
       <div className="flex flex-wrap items-end justify-between gap-3">
-        <div>
+        <div className="max-w-3xl">
           <h2 id="outbox-title" className="text-lg font-semibold">
             Outbox
           </h2>

@@ -136,8 +136,10 @@ function UserAccount({ subject }: { subject: Subject }) {
     <QueryView query={lookup} loading={<Skeleton className="h-48" />}>
       {(found) => (
         <div className="flex flex-col gap-8" data-testid="user-lookup" data-user-id={found.user_id}>
-          <h3 className="sr-only">{found.user_id}</h3>
-          <Credits userId={found.user_id} credits={found.credits} />
+          <div className="flex flex-col gap-3">
+            <h3 className="font-mono text-lg font-semibold break-all">{found.user_id}</h3>
+            <Credits userId={found.user_id} credits={found.credits} />
+          </div>
           <ListSection title="Credit history" description="Payments, plan credits, what jobs held and spent, and corrections by support; newest first.">
             <Ledger
               query={ledger}
