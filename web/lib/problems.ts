@@ -22,6 +22,13 @@ export type Action =
   | { kind: "link"; href: string; label: string }
   | { kind: "none" };
 
+/**
+ * Who reads the problem. The same code can need other words for an operator acting on someone
+ * else's account: `insufficient_credits` tells a user to buy credits, an operator that the
+ * user has fewer to take back.
+ */
+export type Audience = "user" | "operator";
+
 export type HumanProblem = {
   code: string;
   title: string;
@@ -123,6 +130,26 @@ const MESSAGES: Record<string, Entry> = {
   // Account
   export_not_found: { title: "Export not found", message: "It may have expired. Start a new one.", action: { kind: "link", href: "/account", label: "Open account" } },
   deletion_not_found: { title: "No deletion in progress", message: "Your account is not being deleted." },
+  // The operator console (only operators reach these routes)
+  reason_required: { title: "Say why", message: "Write the reason (a ticket number, what the user asked): it goes into the audit log." },
+  job_not_found: { title: "Job not found", message: "No job of that kind has this id. Refresh the list.", action: RETRY },
+  job_finished: { title: "That job has already ended", message: "It finished, failed or was canceled meanwhile, so there is nothing to retry. Refresh the list.", action: RETRY },
+  consumer_not_found: { title: "Consumer group not found", message: "That service has no consumer group of this name. Refresh the list.", action: RETRY },
+  dead_letter_not_found: { title: "Dead letter already gone", message: "Someone replayed or discarded it meanwhile. Refresh the list.", action: RETRY },
+};
+
+/** Where an operator needs other words than a user for the same code. */
+const OPERATOR_MESSAGES: Record<string, Entry> = {
+  insufficient_credits: {
+    title: "Not that many credits to take back",
+    message: "The user has fewer credits available than that (credits held by running jobs cannot be taken). Take back at most what is available; nothing was changed.",
+  },
+  route_not_found: {
+    title: "No operator access",
+    message: "Your session does not carry the operator role (any more). Sign in again as an operator.",
+    action: { kind: "sign-in" },
+  },
+  not_found: { title: "Not found", message: "It may have been deleted or may never have existed. Check the id.", action: { kind: "none" } },
 };
 
 const BY_STATUS: Record<number, Entry> = {
@@ -148,9 +175,10 @@ function formatBytes(bytes: number): string {
 }
 
 /** The sentence for a problem, with the specifics the gateway gave (a size limit, a field). */
-export function humanProblem(problem: Problem | null, status: number, retryAfterS: number | null = null): HumanProblem {
+export function humanProblem(problem: Problem | null, status: number, retryAfterS: number | null = null, audience: Audience = "user"): HumanProblem {
   const code = problem?.code ?? (status === 0 ? "network_error" : `http_${status}`);
   const entry =
+    (problem?.code && audience === "operator" ? OPERATOR_MESSAGES[problem.code] : undefined) ??
     (problem?.code ? MESSAGES[problem.code] : undefined) ??
     (status === 0 ? NETWORK : undefined) ??
     BY_STATUS[status] ??

@@ -2,12 +2,12 @@
 
 import { toast } from "react-toastify";
 
-import { ApiError } from "@/lib/api/client";
-import { humanProblem } from "@/lib/problems";
+import { describeError } from "@/lib/api/client";
+import type { Audience } from "@/lib/problems";
 
 /** A toast for a failed request: the human message and the code (for support), never raw JSON. */
-export function toastProblem(error: unknown): void {
-  const human = error instanceof ApiError ? error.human : humanProblem(null, 0);
+export function toastProblem(error: unknown, audience: Audience = "user"): void {
+  const human = describeError(error, audience);
   toast.error(
     <div>
       <p className="font-semibold">{human.title}</p>

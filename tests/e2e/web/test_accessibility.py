@@ -1,5 +1,5 @@
-"""axe-core on the pages a new visitor meets first: no serious or critical violation, at
-phone and desktop width."""
+"""axe-core on the pages a new visitor meets first, and on the operator console: no serious or
+critical violation, at phone and desktop width."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.e2e.web.test_admin_console import sign_in_as_operator
 from tests.support.web import Screens, WebApp, assert_accessible, new_user
 
 
@@ -34,7 +35,17 @@ def dashboard(_: Callable[..., BrowserContext], signed_in: Callable[[str], Page]
     return page
 
 
-@pytest.mark.parametrize("visit", [landing, sign_in_page, dashboard], ids=lambda f: f.__name__)
+def operations(new_context: Callable[..., BrowserContext], _: Callable[[str], Page]) -> Page:
+    page = sign_in_as_operator(new_context(), new_user("axeops"))
+    page.goto("/admin")
+    expect(page.get_by_role("heading", name="Stuck jobs")).to_be_visible()
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)
+    return page
+
+
+@pytest.mark.parametrize(
+    "visit", [landing, sign_in_page, dashboard, operations], ids=lambda f: f.__name__
+)
 def test_no_serious_accessibility_violations(
     web: WebApp,
     new_context: Callable[..., BrowserContext],

@@ -10,12 +10,14 @@ import {
   UserRound,
   Wand2,
   Boxes,
+  Wrench,
 } from "lucide-react";
 import dynamic from "next/dynamic";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
 
+import { useMe } from "@/components/account/use-account";
 import { BalanceChip } from "@/components/app/balance-chip";
 import { Logo } from "@/components/marketing/logo";
 import { Button } from "@/components/ui/button";
@@ -36,12 +38,21 @@ export const NAV = [
   { href: "/account", label: "Account", icon: UserRound },
 ] as const;
 
+/** Shown only to operators (`GET /v1/me` says who is one); anyone else's /admin is not found. */
+export const OPERATOR_NAV = { href: "/admin", label: "Operations", short: "Ops", icon: Wrench } as const;
+
+function useNav() {
+  const me = useMe();
+  return me.data?.operator ? [...NAV, OPERATOR_NAV] : NAV;
+}
+
 function NavLinks({ compact }: { compact?: boolean }) {
   const pathname = usePathname();
+  const nav = useNav();
   return (
-    // On a phone all eight fit one row (short labels), nothing scrolled out of sight.
-    <ul className={cn(compact ? "grid grid-cols-8 gap-0.5 px-1 py-1.5" : "flex flex-col gap-1")}>
-      {NAV.map((item) => {
+    // On a phone all eight (nine for an operator) fit one row (short labels), nothing scrolled out of sight.
+    <ul className={cn(compact ? cn("grid gap-0.5 px-1 py-1.5", nav.length > NAV.length ? "grid-cols-9" : "grid-cols-8") : "flex flex-col gap-1")}>
+      {nav.map((item) => {
         const active = pathname === item.href || pathname.startsWith(`${item.href}/`);
         return (
           <li key={item.href} className="min-w-0">

@@ -23,9 +23,10 @@ export type TypedConfirmation = {
 };
 
 /**
- * A destructive action behind a confirmation that says exactly what happens. The dialog stays
- * open while the request runs and shows its problem in place if it fails; it closes on success.
- * With `typedConfirmation`, the action waits until what is typed matches.
+ * An action behind a confirmation that says exactly what happens (destructive unless
+ * `confirmVariant` says otherwise). The dialog stays open while the request runs and shows its
+ * problem in place if it fails; it closes on success. With `typedConfirmation`, the action
+ * waits until what is typed matches, and is handed what was typed (a reason, say).
  */
 export function ConfirmActionDialog({
   trigger,
@@ -37,6 +38,7 @@ export function ConfirmActionDialog({
   confirmIcon,
   pendingLabel,
   cancelLabel = "Keep it",
+  confirmVariant = "destructive",
   onConfirm,
 }: {
   trigger: ReactNode;
@@ -51,7 +53,8 @@ export function ConfirmActionDialog({
   confirmIcon?: ReactNode;
   pendingLabel: string;
   cancelLabel?: string;
-  onConfirm: () => Promise<unknown>;
+  confirmVariant?: "destructive" | "default";
+  onConfirm: (typed: string) => Promise<unknown>;
 }) {
   const [open, setOpen] = useState(false);
   const [pending, setPending] = useState(false);
@@ -88,7 +91,7 @@ export function ConfirmActionDialog({
             if (!ready || pending) return;
             setPending(true);
             setError(null);
-            onConfirm()
+            onConfirm(typed)
               .then(() => setOpen(false))
               .catch((caught: unknown) => setError(caught))
               .finally(() => setPending(false));
@@ -100,7 +103,7 @@ export function ConfirmActionDialog({
               {cancelLabel}
             </AlertDialogCancel>
             {/* A plain submit button, not AlertDialogAction: the dialog stays open until the action is done. */}
-            <Button type="submit" variant="destructive" disabled={!ready || pending}>
+            <Button type="submit" variant={confirmVariant} disabled={!ready || pending}>
               {pending ? <Loader2 aria-hidden className="animate-spin motion-reduce:animate-none" /> : confirmIcon}
               {pending ? pendingLabel : confirmLabel}
             </Button>

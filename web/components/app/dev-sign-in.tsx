@@ -7,12 +7,14 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { Switch } from "@/components/ui/switch";
 
 const USER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Local sign-in (dev mode): any name is an account; the dev issuer signs a real session token. */
 export function DevSignIn({ redirectTo }: { redirectTo: string }) {
   const [name, setName] = useState("");
+  const [operator, setOperator] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
 
@@ -29,7 +31,7 @@ export function DevSignIn({ redirectTo }: { redirectTo: string }) {
       const response = await fetch("/api/dev/session", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ user }),
+        body: JSON.stringify({ user, operator }),
       });
       if (!response.ok) {
         const problem = (await response.json().catch(() => null)) as { detail?: string } | null;
@@ -73,6 +75,15 @@ export function DevSignIn({ redirectTo }: { redirectTo: string }) {
                 {error}
               </p>
             ) : null}
+          </div>
+          <div className="flex items-start gap-3">
+            <Switch id="dev-operator" checked={operator} onCheckedChange={setOperator} aria-describedby="dev-operator-hint" />
+            <div className="flex flex-col gap-1">
+              <Label htmlFor="dev-operator">Sign in as an operator</Label>
+              <p id="dev-operator-hint" className="text-sm text-muted-foreground">
+                Support staff: adds the Operations console (stuck jobs, credits by hand, dead letters).
+              </p>
+            </div>
           </div>
           <Button type="submit" disabled={pending}>
             {pending ? "Signing in…" : "Continue"}

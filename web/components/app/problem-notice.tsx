@@ -2,14 +2,18 @@
 
 import { AlertTriangle } from "lucide-react";
 import Link from "next/link";
+import { createContext, useContext } from "react";
 
 import { Button } from "@/components/ui/button";
-import { ApiError } from "@/lib/api/client";
-import { humanProblem } from "@/lib/problems";
+import { describeError } from "@/lib/api/client";
+import type { Audience } from "@/lib/problems";
+
+/** Who reads the problems shown below it (the operator console says "operator"). */
+export const ProblemAudience = createContext<Audience>("user");
 
 /** An error in place of what could not load: what happened, in words, and what to do. */
 export function ProblemNotice({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
-  const human = error instanceof ApiError ? error.human : humanProblem(null, 0);
+  const human = describeError(error, useContext(ProblemAudience));
   return (
     <div role="alert" className="flex flex-col gap-3 rounded-xl border border-destructive/50 bg-destructive/10 p-5">
       <p className="flex items-center gap-2 font-semibold">

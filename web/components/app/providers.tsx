@@ -6,6 +6,7 @@ import { ToastContainer } from "react-toastify";
 
 import { ApiContext, ApiError, createApiClient } from "@/lib/api/client";
 import type { AuthMode } from "@/lib/auth/mode";
+import type { Audience } from "@/lib/problems";
 import { SessionProvider, useSession } from "@/lib/auth/session";
 import { toastProblem } from "@/lib/toasts";
 
@@ -23,9 +24,9 @@ function retryDelay(failureCount: number, error: unknown): number {
   return Math.min(1000 * 2 ** failureCount, 10_000);
 }
 
-function toastUnlessInPlace(error: unknown, inPlace: readonly string[] | undefined): void {
-  if (error instanceof ApiError && inPlace?.includes(error.human.code)) return;
-  toastProblem(error);
+function toastUnlessInPlace(error: unknown, meta: { inPlace?: readonly string[]; audience?: Audience } | undefined): void {
+  if (error instanceof ApiError && meta?.inPlace?.includes(error.human.code)) return;
+  toastProblem(error, meta?.audience);
 }
 
 function ApiProvider({ apiUrl, children }: { apiUrl: string; children: ReactNode }) {
@@ -56,10 +57,11 @@ export function Providers({
           mutations: { retry: false },
         },
         // Every failed request says so, once, in words (a query's error is also shown in place).
-        // A page that shows some problems in place names their codes in `meta.inPlace`.
-        queryCache: new QueryCache({ onError: (error, query) => toastUnlessInPlace(error, query.meta?.inPlace) }),
+        // A page that shows some problems in place names their codes in `meta.inPlace`; an
+        // operator's requests say `meta.audience` (their problems read otherwise).
+        queryCache: new QueryCache({ onError: (error, query) => toastUnlessInPlace(error, query.meta) }),
         mutationCache: new MutationCache({
-          onError: (error, _variables, _context, mutation) => toastUnlessInPlace(error, mutation.meta?.inPlace),
+          onError: (error, _variables, _context, mutation) => toastUnlessInPlace(error, mutation.meta),
         }),
       }),
   );

@@ -2,6 +2,7 @@
 
 import type { InfiniteData, UseInfiniteQueryResult } from "@tanstack/react-query";
 import { Receipt } from "lucide-react";
+import type { ReactNode } from "react";
 
 import { describeEntry, type Tone } from "@/components/billing/ledger-kinds";
 import { EmptyState } from "@/components/app/empty-state";
@@ -22,19 +23,38 @@ const TONE_CLASS: Record<Tone, string> = {
 
 type LedgerQuery = UseInfiniteQueryResult<InfiniteData<Schemas["LedgerPage"]>>;
 
-/** Every movement of the user's credits, newest first, a page at a time. */
-export function Ledger({ query }: { query: LedgerQuery }) {
+const YOURS = {
+  label: "Your credit history, newest first",
+  loadingLabel: "Loading your credit history",
+  empty: (
+    <EmptyState icon={Receipt} title="No credit movements yet">
+      Buy a credit pack or subscribe: every purchase, and every credit a training or an image uses, is listed here.
+    </EmptyState>
+  ),
+};
+
+/**
+ * Every movement of a user's credits, newest first, a page at a time: the signed-in user's own
+ * by default; the operator console names whose it is (`label`, `loadingLabel`, `empty`).
+ */
+export function Ledger({
+  query,
+  label = YOURS.label,
+  loadingLabel = YOURS.loadingLabel,
+  empty = YOURS.empty,
+}: {
+  query: LedgerQuery;
+  label?: string;
+  loadingLabel?: string;
+  empty?: ReactNode;
+}) {
   return (
     <PagedHistory
       query={query}
-      label="Your credit history, newest first"
-      loadingLabel="Loading your credit history"
+      label={label}
+      loadingLabel={loadingLabel}
       skeletons={4}
-      empty={
-        <EmptyState icon={Receipt} title="No credit movements yet">
-          Buy a credit pack or subscribe: every purchase, and every credit a training or an image uses, is listed here.
-        </EmptyState>
-      }
+      empty={empty}
       columns={[{ label: "Date" }, { label: "What" }, { label: "Amount", className: "text-right" }, { label: "Balance after", className: "text-right" }]}
       row={(entry) => {
         const view = describeEntry(entry);

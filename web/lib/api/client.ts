@@ -3,7 +3,7 @@
 import createClient, { type Client, type Middleware } from "openapi-fetch";
 import { createContext, useContext } from "react";
 
-import { humanProblem, type HumanProblem, type Problem } from "@/lib/problems";
+import { humanProblem, type Audience, type HumanProblem, type Problem } from "@/lib/problems";
 
 import type { components, paths } from "./schema";
 
@@ -11,9 +11,10 @@ export type Schemas = components["schemas"];
 
 declare module "@tanstack/react-query" {
   interface Register {
-    // Problem codes the page shows in place: no toast for them too.
-    queryMeta: { inPlace?: readonly string[] };
-    mutationMeta: { inPlace?: readonly string[] };
+    // Problem codes the page shows in place: no toast for them too; and who reads the toast
+    // (an operator's requests: lib/problems.ts's Audience).
+    queryMeta: { inPlace?: readonly string[]; audience?: Audience };
+    mutationMeta: { inPlace?: readonly string[]; audience?: Audience };
   }
 }
 export type ApiClient = Client<paths>;
@@ -32,6 +33,12 @@ export class ApiError extends Error {
     this.problem = problem;
     this.human = human;
   }
+}
+
+/** What a person reads of any failure: an API problem in the audience's words, else "out of reach". */
+export function describeError(error: unknown, audience: Audience = "user"): HumanProblem {
+  if (!(error instanceof ApiError)) return humanProblem(null, 0);
+  return audience === "user" ? error.human : humanProblem(error.problem, error.status, error.human.retryAfterS, audience);
 }
 
 function retryAfterSeconds(value: string | null): number | null {

@@ -1427,6 +1427,11 @@ export interface components {
             first_name?: string | null;
             /** Last Name */
             last_name?: string | null;
+            /**
+             * Operator
+             * @description Whether the caller is an operator (the `/v1/admin` routes answer them; the web app shows its operator console)
+             */
+            operator: boolean;
             /** Session Id */
             session_id: string | null;
             /** User Id */

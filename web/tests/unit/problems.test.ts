@@ -38,8 +38,32 @@ describe("problem to message", () => {
     expect(humanProblem({ code: "account_erasing" }, 409).action).toMatchObject({ kind: "link", href: "/account" });
   });
 
+  it("tells an operator what a refused claw-back means, not to buy credits", () => {
+    const problem = { code: "insufficient_credits", status: 409, detail: "available 20 < 21" };
+    const forUser = humanProblem(problem, 409);
+    const forOperator = humanProblem(problem, 409, null, "operator");
+    expect(forUser.action).toMatchObject({ href: "/billing" });
+    expect(forOperator.title).toBe("Not that many credits to take back");
+    expect(forOperator.message).toMatch(/nothing was changed/);
+    expect(forOperator.action.kind).toBe("none");
+    // Codes without operator words read the same for both.
+    expect(humanProblem({ code: "job_finished" }, 409, null, "operator")).toEqual(humanProblem({ code: "job_finished" }, 409));
+  });
+
   it("has a message for every code the UI relies on", () => {
-    for (const code of ["prompt_refused", "model_unavailable", "account_erasing", "cross_site_request", "token_expired"]) {
+    for (const code of [
+      "prompt_refused",
+      "model_unavailable",
+      "account_erasing",
+      "cross_site_request",
+      "token_expired",
+      // The operator console's
+      "reason_required",
+      "job_finished",
+      "job_not_found",
+      "dead_letter_not_found",
+      "consumer_not_found",
+    ]) {
       expect(KNOWN_CODES).toContain(code);
     }
   });

@@ -149,6 +149,9 @@ def local_config(environ: Mapping[str, str] | None = None) -> StackConfig:
         extra_env={
             # Locally an erasure starts after 30 s rather than production's 16 minutes.
             "GATEWAY_ERASURE_GRACE_S": env.get("VISIONA_ERASURE_GRACE_S", "30"),
+            # Who signs in as an operator (the dev sign-in's switch, `make token ROLE=operator`,
+            # `visiona login --dev NAME --role operator`) has the operator console locally.
+            "GATEWAY_OPERATOR_ROLE": "operator",
             **dev_schedule(env),
         },
     )

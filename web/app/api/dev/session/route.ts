@@ -3,13 +3,16 @@ import { NextResponse, type NextRequest } from "next/server";
 
 import { devRequestRefusal } from "@/lib/auth/mode";
 import {
+  DEV_OPERATOR_ROLE,
   mintSessionToken,
   SESSION_COOKIE,
-  sessionUser,
+  sessionOf,
   USER_NAME,
+  type DevSession,
 } from "@/lib/auth/dev-issuer";
 
-// Dev sign-in: POST {user} signs in, PUT renews the current session, DELETE signs out.
+// Dev sign-in: POST {user, operator?} signs in (as an operator: with the operator role), PUT
+// renews the current session (same user, same role), DELETE signs out.
 // Answers only in dev mode, on a loopback host (lib/auth/mode.ts).
 
 function refused(request: NextRequest): NextResponse | null {
@@ -20,10 +23,10 @@ function refused(request: NextRequest): NextResponse | null {
   return refusal ? NextResponse.json({ code: "dev_auth_refused", detail: refusal }, { status: 403 }) : null;
 }
 
-async function signedIn(request: NextRequest, user: string): Promise<NextResponse> {
+async function signedIn(request: NextRequest, session: DevSession): Promise<NextResponse> {
   let token: string;
   try {
-    token = await mintSessionToken(process.env, user, request.nextUrl.origin);
+    token = await mintSessionToken(process.env, session, request.nextUrl.origin);
   } catch {
     return NextResponse.json(
       { code: "dev_issuer_unreachable", detail: "The local sign-in service is not answering. Is `make up` running?" },
@@ -39,13 +42,13 @@ async function signedIn(request: NextRequest, user: string): Promise<NextRespons
     httpOnly: false,
     maxAge: 7 * 24 * 3600,
   });
-  return NextResponse.json({ user, token });
+  return NextResponse.json({ user: session.user, token });
 }
 
 export async function POST(request: NextRequest): Promise<NextResponse> {
   const refusal = refused(request);
   if (refusal) return refusal;
-  const body = (await request.json().catch(() => null)) as { user?: unknown } | null;
+  const body = (await request.json().catch(() => null)) as { user?: unknown; operator?: unknown } | null;
   const user = typeof body?.user === "string" ? body.user.trim() : "";
   if (!USER_NAME.test(user)) {
     return NextResponse.json(
@@ -53,18 +56,18 @@ export async function POST(request: NextRequest): Promise<NextResponse> {
       { status: 422 },
     );
   }
-  return signedIn(request, user);
+  return signedIn(request, { user, role: body?.operator === true ? DEV_OPERATOR_ROLE : null });
 }
 
 export async function PUT(request: NextRequest): Promise<NextResponse> {
   const refusal = refused(request);
   if (refusal) return refusal;
   const token = (await cookies()).get(SESSION_COOKIE)?.value;
-  const user = token ? await sessionUser(process.env, token) : null;
-  if (!user) {
+  const session = token ? await sessionOf(process.env, token) : null;
+  if (!session) {
     return NextResponse.json({ code: "not_signed_in", detail: "Sign in again." }, { status: 401 });
   }
-  return signedIn(request, user);
+  return signedIn(request, session);
 }
 
 export async function DELETE(request: NextRequest): Promise<NextResponse> {

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from visiona.gateway.account import accounts, audit, erasure, export
 from visiona.gateway.backplane import Backplane
-from visiona.gateway.edge.auth import CurrentUser
+from visiona.gateway.edge.auth import CurrentUser, is_operator
 from visiona.gateway.edge.idempotency import scoped_key_of
 from visiona.gateway.edge.inputs import Cursor, Limit
 from visiona.gateway.edge.openapi import problems
@@ -42,6 +42,7 @@ async def get_me(user: CurrentUser, request: Request) -> Me:
         email=profile.get("email"),
         first_name=profile.get("first_name"),
         last_name=profile.get("last_name"),
+        operator=is_operator(user, request.app.state.settings),
     )
 
 

@@ -19,6 +19,10 @@ class Me(BaseModel):
     email: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    operator: bool = Field(
+        description="Whether the caller is an operator (the `/v1/admin` routes answer them; "
+        "the web app shows its operator console)"
+    )
 
 
 DeletionStatus = Literal["scheduled", "erasing", "finishing", "completed"]
