@@ -1,7 +1,7 @@
 /**
  * An audit entry (`GET /v1/me/audit`) in words. The gateway records: checkouts started, the
  * billing portal opened, exports requested and their links issued, the erasure requested, and
- * credit corrections by support. Unknown actions still read as words. Pure, tested.
+ * credit corrections by support, and what support did on the account and why. Unknown actions still read as words. Pure, tested.
  */
 
 export type AuditLike = {
@@ -14,6 +14,18 @@ const ACTORS: Record<string, string> = { user: "You", system: "Visiona", operato
 
 function text(value: unknown): string | null {
   return typeof value === "string" && value ? value : typeof value === "number" ? String(value) : null;
+}
+
+const JOBS: Record<string, string> = { training: "training", generation: "generation" };
+
+function jobWords(kind: unknown): string {
+  return (typeof kind === "string" && JOBS[kind]) || "job";
+}
+
+/** Support's acts say why: the reason the operator gave is the user's to read. */
+function withReason(words: string, details: Record<string, unknown>): string {
+  const reason = text(details.reason);
+  return reason ? `${words}: “${reason}”` : words;
 }
 
 export function actorWords(actor: string): string {
@@ -36,6 +48,20 @@ export function auditWords(entry: AuditLike): string {
       return "Got a download link for a data export";
     case "account.erasure_requested":
       return "Asked to delete the account";
+    case "admin.job.retried":
+      return withReason(`Support restarted your stuck ${jobWords(d.kind)}`, d);
+    case "admin.job.failed":
+      return withReason(`Support stopped your ${jobWords(d.kind)}; credits it held were released`, d);
+    case "admin.credits.granted": {
+      const amount = text(d.amount);
+      return withReason(amount ? `Support added ${amount} credits` : "Support added credits", d);
+    }
+    case "admin.credits.clawed_back": {
+      const amount = text(d.amount);
+      return withReason(amount ? `Support took back ${amount} credits` : "Support took back credits", d);
+    }
+    case "admin.user.viewed":
+      return withReason("Support looked at your account (never your photos, images or prompts)", d);
     case "credits.adjusted": {
       const balance = text(d.balance);
       return balance ? `Credits corrected by support (balance now ${balance})` : "Credits corrected by support";

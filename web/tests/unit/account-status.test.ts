@@ -96,6 +96,20 @@ describe("the audit trail in words", () => {
     expect(auditWords({ actor: "system", action: "models.sweep_done", details: {} })).toBe("Models sweep done");
   });
 
+  it("says what support did on the account, and the reason support gave", () => {
+    const op = (action: string, details: Record<string, unknown>) => auditWords({ actor: "operator", action, details });
+    expect(op("admin.credits.granted", { amount: 25, reason: "ticket 42: goodwill", operator: "ab".repeat(32) })).toBe(
+      "Support added 25 credits: “ticket 42: goodwill”",
+    );
+    expect(op("admin.credits.clawed_back", { amount: 5, reason: "double refund" })).toBe("Support took back 5 credits: “double refund”");
+    expect(op("admin.job.failed", { kind: "generation", reason: "stuck at the provider" })).toBe(
+      "Support stopped your generation; credits it held were released: “stuck at the provider”",
+    );
+    expect(op("admin.job.retried", { kind: "training", reason: "" })).toBe("Support restarted your stuck training");
+    expect(op("admin.job.retried", { kind: "mystery" })).toBe("Support restarted your stuck job");
+    expect(op("admin.user.viewed", { reason: "ticket 7" })).toMatch(/^Support looked at your account \(never your photos.*: “ticket 7”$/);
+  });
+
   it("names who acted", () => {
     expect(actorWords("user")).toBe("You");
     expect(actorWords("operator")).toBe("Support");
