@@ -14,7 +14,7 @@ import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@
 const KINDS: { value: ListedKind; label: string; plural: string }[] = [
   { value: "generation", label: "Generations", plural: "generations" },
   { value: "training", label: "Trainings", plural: "trainings" },
-  { value: "ingest", label: "Generations copying their images", plural: "generations copying their images" },
+  { value: "generation_ingest", label: "Generations copying their images", plural: "generations copying their images" },
 ];
 
 /** Minimum ages to pick from (seconds); the gateway's default is 10 minutes. */

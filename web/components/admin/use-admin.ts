@@ -7,7 +7,7 @@ import { IntentKeys } from "@/components/billing/intent";
 import { dataOf, idempotencyKey, useApi, type ApiClient, type Schemas } from "@/lib/api/client";
 
 export type AdminJob = Schemas["AdminJob"];
-export type ListedKind = "training" | "generation" | "ingest";
+export type ListedKind = "training" | "generation" | "generation_ingest";
 export type UserList = "ledger" | "models" | "generations";
 /** A page of a list the console pages through by cursor (the shape PagedHistory reads). */
 export type ListPage<Entry> = { entries: Entry[]; next_cursor: string | null };

@@ -98,7 +98,7 @@ export interface paths {
         };
         /**
          * Jobs of every user that have not ended and are older than an age
-         * @description `training`: models being trained; `generation`: generations; `ingest`: generations whose outputs are being copied into our storage. Newest first. Audited (`admin.jobs.listed`, about no user).
+         * @description `training`: models being trained; `generation`: generations; `generation_ingest`: generations whose outputs are being copied into our storage. Newest first. Audited (`admin.jobs.listed`, about no user).
          */
         get: operations["adminListStuckJobs"];
         put?: never;
@@ -2591,7 +2591,7 @@ export interface operations {
         parameters: {
             query: {
                 /** @description Which jobs */
-                kind: "training" | "generation" | "ingest";
+                kind: "training" | "generation" | "generation_ingest";
                 /** @description Created more than this long ago */
                 older_than_s?: number;
                 /** @description Why (audited) */

@@ -96,7 +96,9 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> None:
 
 @jobs_app.command("list")
 def jobs_list(
-    kind: Annotated[str, typer.Option(help="training, generation or ingest")] = "generation",
+    kind: Annotated[
+        str, typer.Option(help="training, generation or generation_ingest")
+    ] = "generation",
     older_than: Annotated[int, typer.Option(help="Created more than this many seconds ago")] = 600,
     reason: Annotated[str | None, typer.Option(help="Why you look (audited)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many")] = 50,

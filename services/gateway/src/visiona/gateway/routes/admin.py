@@ -62,7 +62,7 @@ def reason_of(body: Reason) -> str:
 
 
 def _jobs(backends: Backends, kind: str) -> admin_pb2_grpc.JobAdminServiceStub:
-    """The service whose jobs ``kind`` names (an ingest is a generation's step)."""
+    """The service whose jobs ``kind`` names (``generation_ingest``: generations at a step)."""
     return backends.jobs["training" if kind == "training" else "generation"]
 
 
@@ -72,7 +72,7 @@ def _jobs(backends: Backends, kind: str) -> admin_pb2_grpc.JobAdminServiceStub:
     responses=problems({422: INVALID}),
     summary="Jobs of every user that have not ended and are older than an age",
     description=(
-        "`training`: models being trained; `generation`: generations; `ingest`: generations "
+        "`training`: models being trained; `generation`: generations; `generation_ingest`: generations "
         "whose outputs are being copied into our storage. Newest first. Audited "
         "(`admin.jobs.listed`, about no user)."
     ),
@@ -94,7 +94,7 @@ async def list_stuck_jobs(
     r = await _jobs(backends, kind).ListStuckJobs(
         admin_pb2.ListStuckJobsRequest(
             older_than_s=older_than_s,
-            work="ingest" if kind == "ingest" else "",
+            work="ingest" if kind == "generation_ingest" else "",
             page_size=limit,
             page_token=cursor or "",
         ),

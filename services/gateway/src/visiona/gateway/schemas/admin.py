@@ -12,10 +12,11 @@ from visiona.gateway.edge.inputs import RequestBody
 from visiona.gateway.schemas import FromMessage, from_message
 from visiona.gateway.schemas.billing import Balance, LedgerEntry
 
-# Paid jobs an operator can act on, by the service that runs them; ``ingest`` lists the
-# generations whose outputs are being copied into our storage (they are generations).
+# Paid jobs an operator can act on, by the service that runs them; ``generation_ingest`` lists
+# the generations whose outputs are being copied into our storage (they are generations; the
+# metrics' ``ingest`` kind is training's photos, a different thing).
 JobKind = Literal["training", "generation"]
-ListedKind = Literal["training", "generation", "ingest"]
+ListedKind = Literal["training", "generation", "generation_ingest"]
 REASON_MAX = 500
 
 
