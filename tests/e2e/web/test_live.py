@@ -123,7 +123,11 @@ def test_after_its_session_expired_the_stream_reconnects_with_a_renewed_one(
 
         # Now a tab that slept through its renewals: the cookie it holds has expired. The
         # stream drops; the browser reconnects with that cookie, the gateway refuses it (401)
-        # and the browser gives up; the page renews the session and opens a new stream.
+        # and the browser gives up; the page renews the session and opens a new stream. The
+        # page's own renewal timer may come first on a slow machine (it reads the cookie, sees
+        # it expired and renews): then no stream ever carries the expired cookie. Either way
+        # an expired cookie is refused and the stream comes back renewed; the refusal path
+        # alone, deterministically: web/tests/unit/live-session.test.tsx.
         expired = stack.token(user, azp=web.url, ttl_s=-60)
         context.add_cookies([{"name": "__session", "value": expired, "url": web.url}])
         before = len(proxy.exchanges)
@@ -134,7 +138,9 @@ def test_after_its_session_expired_the_stream_reconnects_with_a_renewed_one(
 
         after = [(e.status, claims(e)["exp"], e.path) for e in proxy.exchanges[before:]]
         expired_at = jwt.decode(expired, options={"verify_signature": False})["exp"]
-        assert after and after[0][:2] == (401, expired_at), after
+        assert after, after
+        assert all(status == 401 for status, exp, _ in after if exp == expired_at), after
+        assert [status for status, exp, _ in after if exp != expired_at][:1] == [200], after
         status, renewed_until, path = after[-1]
         assert status == 200 and renewed_until > signed_in["exp"], after
         # A new stream, resuming after the last event the page had seen.
