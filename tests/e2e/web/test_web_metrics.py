@@ -125,3 +125,15 @@ def test_a_scrape_by_the_pods_address_is_answered(web: WebApp) -> None:
     assert httpx.get(f"{web.url}/sign-in", headers={"Host": pod}, timeout=10).status_code == 403
     answer = scrape_text(web, Host=pod)
     assert "# TYPE http_server_requests_total counter" in answer.text
+
+
+def test_other_spellings_of_metrics_serve_none(web: WebApp) -> None:
+    # The prod Ingress refuses /metrics exactly (overlays/prod/ingress.yaml, web-metrics): any
+    # other spelling reaches the app, and must not be the metrics.
+    with httpx.Client(base_url=web.url, timeout=10) as client:
+        slash = client.get("/metrics/")
+        assert slash.status_code == 308 and slash.headers["location"] == "/metrics"
+        for path in ("/METRICS", "/Metrics", "/metrics.txt", "/metrics/x"):
+            answer = client.get(path)
+            assert answer.status_code == 404, path
+            assert "http_server_requests_total" not in answer.text, path
