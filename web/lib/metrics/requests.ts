@@ -9,7 +9,9 @@
  * once to run the proxy, then, if the proxy lets it through, once to render it. The first
  * pass ends before the proxy's answer is known (Next marks it `next.bubble`): it is not a
  * request of its own and is not counted here; the proxy counts what it answers itself
- * (proxy.ts, {@link PROXY_ROUTE}).
+ * (proxy.ts, {@link PROXY_ROUTE}). `next.bubble` is not among Next's documented attributes: were
+ * an upgrade to drop it, every proxied request would also count as `unmatched`, which
+ * tests/e2e/web/test_web_metrics.py refuses.
  */
 
 /** `next.span_type` of the root span of each request Next.js handles. */
