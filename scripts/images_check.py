@@ -453,7 +453,8 @@ def check_images(
             if name == "gateway":
                 check = http_ok(run.cfg.ports["gateway"], ("/healthz", "/readyz"))
             elif name == "web":
-                check = http_ok(run.web_port, ("/healthz", "/"))
+                # /metrics too: prom-client and the tracer are in the standalone server's bundle.
+                check = http_ok(run.web_port, ("/healthz", "/", "/metrics"))
             else:
                 check = grpc_health(run.cfg.ports[name])
             try:

@@ -11,7 +11,10 @@ objects, PromQL, the Grafana dashboard, and the autoscaling rules the manifests 
               variables, every panel on ``${datasource}``, unique panel ids.
 - scaling:    every Deployment states CPU requests and has an HPA; no Deployment or overlay
               sets replicas the HPA owns; prod PodDisruptionBudgets leave a pod to evict at
-              minReplicas; every scraped port exists.
+              minReplicas.
+- scraping:   every Deployment is scraped (every process serves /metrics), on a port it has,
+              that its PodMonitor names and that a NetworkPolicy opens to the monitoring
+              namespace.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ CRD_GROUP = "monitoring.coreos.com/"
 MIN_FOR = timedelta(minutes=5)
 SEVERITIES = {"critical", "warning", "info"}
 MIN_SCHEMA_VERSION = 39
+# The namespace Prometheus scrapes from (base/network-policies.yaml, `metrics-scrape`).
+MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
 
 
 # The metrics the services export (name: type, labels), read from visiona.kit.metrics where
@@ -260,8 +265,57 @@ def _kinds(folder: Path, kind: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects ``labels``."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, values = expression["key"], expression.get("values") or []
+        found = {
+            "In": labels.get(key) in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(expression["operator"], False)
+        if not found:
+            return False
+    return True
+
+
+def _open_to_prometheus(
+    policies: list[dict[str, Any]], pod: dict[str, str], ports: dict[str, int], port: int
+) -> bool:
+    """Whether the NetworkPolicies let the monitoring namespace's pods reach ``port`` of a pod
+    labelled ``pod`` (named ports resolve in the pod, by ``ports``). A pod no policy isolates
+    is open to all; a source that also selects pods or addresses is not counted (Prometheus's
+    own labels are the cluster's)."""
+    isolating = [
+        p["spec"]
+        for p in policies
+        if _selects(p["spec"].get("podSelector") or {}, pod)
+        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+    ]
+    if not isolating:
+        return True
+    for spec in isolating:
+        for rule in spec.get("ingress") or []:
+            sources = rule.get("from") or []
+            admitted = not sources or any(
+                set(s) == {"namespaceSelector"}
+                and _selects(s["namespaceSelector"] or {}, MONITORING_NAMESPACE)
+                for s in sources
+            )
+            rule_ports = rule.get("ports") or [{}]
+            if admitted and any(
+                "port" not in p or ports.get(p["port"], p["port"]) == port for p in rule_ports
+            ):
+                return True
+    return False
+
+
 def check_scaling(report: FileReport) -> None:
     deployments = _kinds(BASE_DIR, "Deployment")
+    policies = list(_kinds(BASE_DIR, "NetworkPolicy").values())
     hpas = _kinds(BASE_DIR, "HorizontalPodAutoscaler")
     prod_hpas = _kinds(PROD_DIR, "HorizontalPodAutoscaler")
     pdbs = _kinds(PROD_DIR, "PodDisruptionBudget")
@@ -294,9 +348,18 @@ def check_scaling(report: FileReport) -> None:
                 f"{name}: prod PDB minAvailable {pdb['minAvailable']} blocks drains at {floor}"
             )
         annotations = template["metadata"].get("annotations") or {}
-        if annotations.get("prometheus.io/scrape") == "true":
-            if int(annotations.get("prometheus.io/port", 0)) not in ports.values():
+        if annotations.get("prometheus.io/scrape") != "true":
+            problems.append(
+                f"{name}: not scraped (prometheus.io/scrape): every process has metrics"
+            )
+        else:
+            port = int(annotations.get("prometheus.io/port", 0))
+            if port not in ports.values():
                 problems.append(f"{name}: prometheus.io/port is none of its container ports")
+            elif not _open_to_prometheus(policies, template["metadata"]["labels"], ports, port):
+                problems.append(
+                    f"{name}: no NetworkPolicy lets the monitoring namespace reach {port}"
+                )
             monitor = monitors.get(name)
             endpoint_ports = [
                 e.get("port")

@@ -1,14 +1,16 @@
 """scripts/validate_monitoring.py, the ``make lint`` check of the alerts, the PodMonitors and
 the Grafana dashboard: the committed files pass it, and each kind of mistake it exists for
 (an unknown metric or label, PromQL that does not parse, a field the CRD does not have, an
-alert without severity, runbook or a real ``for:``) is refused, so a green lint means
-something."""
+alert without severity, runbook or a real ``for:``, a process not scraped or that Prometheus
+cannot reach) is refused, so a green lint means something."""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -93,3 +95,83 @@ def test_an_alert_without_severity_runbook_or_for_is_refused(vm: ModuleType) -> 
     assert "severity None" in problems
     assert "#no-such-section is no heading" in problems
     assert "a blip would fire it" in problems
+
+
+def _k8s_copy(vm: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """deploy/k8s copied to ``tmp_path``, and the validator reading the copy."""
+    k8s = tmp_path / "k8s"
+    shutil.copytree(ROOT / "deploy" / "k8s", k8s)
+    monkeypatch.setattr(vm, "K8S_DIR", k8s)
+    monkeypatch.setattr(vm, "BASE_DIR", k8s / "base")
+    monkeypatch.setattr(vm, "PROD_DIR", k8s / "overlays" / "prod")
+    return k8s
+
+
+def _rewrite(path: Path, kind: str, name: str, change: Callable[[dict[str, Any]], None]) -> None:
+    docs = list(yaml.safe_load_all(path.read_text()))
+    change(next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name))
+    path.write_text(yaml.safe_dump_all(docs))
+
+
+def _unannotated(deployment: dict[str, Any]) -> None:
+    del deployment["spec"]["template"]["metadata"]["annotations"]
+
+
+def _web_unlisted(policy: dict[str, Any]) -> None:
+    expression = policy["spec"]["podSelector"]["matchExpressions"][0]
+    expression["values"].remove("web")
+
+
+def _http_port_dropped(policy: dict[str, Any]) -> None:
+    policy["spec"]["ingress"][0]["ports"] = [{"protocol": "TCP", "port": "metrics"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "name", "change", "complaint"),
+    [
+        ("base/web.yaml", "Deployment", "web", _unannotated, "web: not scraped"),
+        (
+            "base/network-policies.yaml",
+            "NetworkPolicy",
+            "metrics-scrape",
+            _web_unlisted,
+            "web: no NetworkPolicy lets the monitoring namespace reach 3000",
+        ),
+        (
+            "base/network-policies.yaml",
+            "NetworkPolicy",
+            "metrics-scrape",
+            _http_port_dropped,
+            "web: no NetworkPolicy lets the monitoring namespace reach 3000",
+        ),
+    ],
+)
+def test_a_process_that_prometheus_does_not_scrape_or_cannot_reach_is_refused(
+    vm: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    kind: str,
+    name: str,
+    change: Callable[[dict[str, Any]], None],
+    complaint: str,
+) -> None:
+    k8s = _k8s_copy(vm, tmp_path, monkeypatch)
+    assert _collect(vm, "check_scaling") == []
+    _rewrite(k8s / path, kind, name, change)
+    assert [p for p in _collect(vm, "check_scaling") if complaint in p], complaint
+
+
+def test_the_gateways_port_open_to_all_counts_as_open_to_prometheus(vm: ModuleType) -> None:
+    policies = [
+        {
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "gateway"}},
+                "ingress": [{"ports": [{"protocol": "TCP", "port": 8000}]}],
+            }
+        }
+    ]
+    gateway = {"app": "gateway"}
+    assert vm._open_to_prometheus(policies, gateway, {"http": 8000}, 8000)
+    assert not vm._open_to_prometheus(policies, gateway, {"http": 8000, "admin": 9000}, 9000)
+    assert vm._open_to_prometheus(policies, {"app": "unisolated"}, {}, 9000)

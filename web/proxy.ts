@@ -2,6 +2,7 @@ import { clerkMiddleware, createRouteMatcher } from "@clerk/nextjs/server";
 import { NextResponse, type NextFetchEvent, type NextRequest } from "next/server";
 
 import { authMode, devRequestRefusal } from "@/lib/auth/mode";
+import { countProxyAnswer } from "@/lib/metrics/proxy";
 
 // The signed-in part of the app; everything else (landing, sign-in) is public.
 const APP_ROUTES = ["/dashboard", "/photos", "/train", "/models", "/generate", "/gallery", "/billing", "/account"];
@@ -22,14 +23,18 @@ function devProxy(request: NextRequest): NextResponse {
   return NextResponse.next();
 }
 
-export default function proxy(request: NextRequest, event: NextFetchEvent) {
-  return authMode(process.env) === "dev" ? devProxy(request) : clerk(request, event);
+export default async function proxy(request: NextRequest, event: NextFetchEvent) {
+  const started = performance.now();
+  const answer = authMode(process.env) === "dev" ? devProxy(request) : await clerk(request, event);
+  countProxyAnswer(request.method, answer, started);
+  return answer;
 }
 
 export const config = {
   matcher: [
-    // Pages and route handlers, not Next's own files, static assets nor the probes' /healthz.
-    "/((?!_next|healthz|[^?]*\\.(?:html?|css|js(?!on)|jpe?g|webp|png|gif|svg|ttf|woff2?|ico|csv|docx?|xlsx?|zip|webmanifest)).*)",
+    // Pages and route handlers, not Next's own files, static assets, the probes' /healthz nor
+    // Prometheus's /metrics (which must answer a scrape by the pod's address, no session).
+    "/((?!_next|healthz|metrics$|[^?]*\\.(?:html?|css|js(?!on)|jpe?g|webp|png|gif|svg|ttf|woff2?|ico|csv|docx?|xlsx?|zip|webmanifest)).*)",
     "/(api|trpc)(.*)",
   ],
 };
