@@ -16,7 +16,7 @@ packages and the images are built and checked with Debian's podman (as root, as 
    chroot, uid 10001, the host network) against a throwaway database (provisioned, then migrated
    by the image's own ``migrate``) and a throwaway RabbitMQ exchange and queue prefix, and must
    answer its health check: gRPC health SERVING, the gateway's /healthz and /readyz, the web
-   app's ``/``; the ops image's ``backup`` (as a backup role, into a throwaway bucket) must
+   app's ``/`` and ``/metrics``; the ops image's ``backup`` (as a backup role, into a throwaway bucket) must
    succeed and its ``list`` name that backup.
 
 One line per image (name, size, user, health answer), then a summary; exit status 1 on any
