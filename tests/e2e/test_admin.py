@@ -76,15 +76,21 @@ def stuck(stack: RunningStack, kind: str, older_than_s: int) -> list[dict[str, A
             return jobs
 
 
+def stuck_generation(stack: RunningStack, user: str, model: dict[str, Any]) -> dict[str, Any]:
+    """A generation of two images the provider never finishes: it runs on, holding its
+    credits."""
+    emulator(stack, "config", {"prediction_duration_s": 3600})
+    gen: dict[str, Any] = generate(stack, user, model_id=model["id"], num_outputs=2).json()
+    prediction_started(stack, gen["id"])
+    return gen
+
+
 def test_an_operator_fails_a_stuck_generation_and_its_credits_come_back_once(
     stack: RunningStack, owner: tuple[str, dict[str, Any]]
 ) -> None:
     user, model = owner
     user_id = f"user_{user}"
-    # The provider never finishes: the generation runs on, holding its credits.
-    emulator(stack, "config", {"prediction_duration_s": 3600})
-    gen = generate(stack, user, model_id=model["id"], num_outputs=2).json()
-    prediction_started(stack, gen["id"])
+    gen = stuck_generation(stack, user, model)
     assert balance(stack, user) == {
         "balance": AFTER_TRAINING,
         "held": 2 * IMAGE,

@@ -16,10 +16,9 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from tests.e2e.test_admin import dead_letters_of, letter, publish_poison
+from tests.e2e.test_admin import dead_letters_of, letter, publish_poison, stuck_generation
 from tests.e2e.test_billing import balance
-from tests.e2e.test_generation import AFTER_TRAINING, IMAGE, generate, prediction_started
-from tests.e2e.training_helpers import emulator
+from tests.e2e.test_generation import AFTER_TRAINING, IMAGE
 from tests.e2e.web.test_journey import look
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
@@ -158,10 +157,7 @@ def test_an_operator_fails_a_stuck_generation_and_grants_credits(
 ) -> None:
     user, model = owner
     user_id = f"user_{user}"
-    # The provider never finishes: the generation runs on, holding its credits.
-    emulator(stack, "config", {"prediction_duration_s": 3600})
-    gen = generate(stack, user, model_id=model["id"], num_outputs=2).json()
-    prediction_started(stack, gen["id"])
+    gen = stuck_generation(stack, user, model)
     assert balance(stack, user)["held"] == 2 * IMAGE
 
     page = sign_in_as_operator(new_context(), new_user("ops"))
