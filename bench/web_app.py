@@ -34,7 +34,8 @@ from bench.generation_flow import (
     full_platform,
     make_ready,
 )
-from visiona.emulators.stack import free_port, stop_process
+from visiona.emulators.ports import free_port
+from visiona.emulators.stack import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"

@@ -53,7 +53,8 @@ from bench.web_app import (
     session_cookie,
     web_platform,
 )
-from visiona.emulators.stack import free_port, stop_process
+from visiona.emulators.ports import free_port
+from visiona.emulators.stack import stop_process
 
 NAME = "web_vitals"
 GOAL = ">= 0.9"

@@ -53,7 +53,7 @@ from bench.common import (
     percentile,
     platform,
 )
-from visiona.emulators.stack import free_port
+from visiona.emulators.ports import free_port
 from visiona.emulators.stripe._customers import new_customer
 from visiona.emulators.stripe._store import JSON, Store
 

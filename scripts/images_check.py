@@ -239,7 +239,8 @@ class Run:
     own, ports free on this machine."""
 
     def __init__(self, service_ports: dict[str, int]) -> None:
-        from visiona.emulators.stack import SeaweedFS, StackConfig, free_port
+        from visiona.emulators.ports import free_port
+        from visiona.emulators.stack import SeaweedFS, StackConfig
 
         token = secrets.token_hex(4)
         self.state = tempfile.TemporaryDirectory(prefix="visiona-images-")

@@ -29,7 +29,8 @@ from minio import Minio
 from bench.chaos.servers import PrivatePostgres, PrivateRabbitMQ
 from bench.common import PLATFORM_POOLS, UNLIMITED_EDGE
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
-from visiona.emulators.stack import WEED_PORTS, LocalStack, S3Config, StackConfig, free_port
+from visiona.emulators.ports import free_port
+from visiona.emulators.stack import WEED_PORTS, LocalStack, S3Config, StackConfig
 from visiona.kit.provision import SERVICES
 
 # The five processes the nemesis kills and stops (the gateway among them).

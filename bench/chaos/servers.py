@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from visiona.emulators.stack import free_port
+from visiona.emulators.ports import free_port
 
 
 class ServerError(RuntimeError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +13,7 @@ import anthropic
 import pytest
 
 from tests.support.waiting import serving
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from visiona.emulators.ports import free_port
 
 
 @pytest.mark.parametrize(
@@ -33,7 +26,7 @@ def _free_port() -> int:
     ],
 )
 def test_cli_serves(tmp_path: Path, name: str, path: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CLERK_DEV_KEY_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "visiona.emulators", name, "--port", str(port)],

@@ -39,7 +39,8 @@ from tests.e2e.training_helpers import storage
 from tests.support.budget import RESTORED_STACK_POOL_ENV
 from tests.support.infra import Infra, purge_broker
 from tests.support.stack import RunningStack
-from visiona.emulators.stack import LocalStack, bin_path, free_port
+from visiona.emulators.ports import free_port
+from visiona.emulators.stack import LocalStack, bin_path
 from visiona.kit.provision import BACK_SERVICES, SERVICES, drop
 from visiona.ops.erasures import subject_of
 

@@ -24,7 +24,7 @@ from tests.e2e.test_billing import balance
 from tests.e2e.test_generation import ready_owner
 from tests.support.browser import chromium, serving
 from tests.support.stack import WEB_APP_HOST, RunningStack
-from visiona.emulators.stack import free_port
+from visiona.emulators.ports import free_port
 
 PROBLEM = "application/problem+json"
 WEB_APP = "http://localhost:3000"  # in GATEWAY_CORS_ORIGINS

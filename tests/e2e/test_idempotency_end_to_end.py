@@ -27,7 +27,8 @@ from tests.e2e.test_generation import anthropic_url, ready_owner
 from tests.e2e.training_helpers import accepted_photo_ids, emulator
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
-from visiona.emulators.stack import bin_path, free_port
+from visiona.emulators.ports import free_port
+from visiona.emulators.stack import bin_path
 from visiona.generation.v1 import generation_pb2, generation_pb2_grpc
 from visiona.kit.grpcserver import ERROR_CODE_KEY, INTERNAL_TOKEN_KEY
 from visiona.kit.idempotency import KEY_METADATA, was_replayed

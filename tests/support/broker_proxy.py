@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
-from visiona.emulators.stack import free_port
+from visiona.emulators.ports import free_port
 
 # AMQP 0-9-1 methods as (class id, method id).
 Method = tuple[int, int]

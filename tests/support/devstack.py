@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +18,8 @@ import httpx
 
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
 from visiona.emulators.devstack import ENV_PORTS
-from visiona.emulators.stack import WEED_PORTS, free_port
+from visiona.emulators.ports import free_port, free_port_with
+from visiona.emulators.stack import WEED_PORTS
 
 # A stack's first start on a loaded 2-core machine: migrations, then ten processes importing.
 READY_TIMEOUT_S = 240
@@ -28,24 +27,10 @@ READY_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 90
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def s3_port() -> int:
     """A free S3 port whose SeaweedFS ports (10 001 to 10 007 above it) are free too, all
-    below the ephemeral range (from 32768), where a connection's own port could take one
-    between this choice and SeaweedFS's start."""
-    while True:
-        port = random.randint(10_000, 22_000)
-        derived = [port + 10_000 + n for n in range(1, len(WEED_PORTS) + 1)]
-        if all(_bindable(p) for p in (port, *derived)):
-            return port
+    reserved (visiona.emulators.ports) until this session ends."""
+    return free_port_with([10_000 + n for n in range(1, len(WEED_PORTS) + 1)])
 
 
 @dataclass

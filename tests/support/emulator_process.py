@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from visiona.emulators.stack import free_port, wait_or_kill
+from visiona.emulators.ports import free_port
+from visiona.emulators.stack import wait_or_kill
 
 
 @dataclass

@@ -7,7 +7,6 @@ Counters live in the process's one registry, so each test reads a value before a
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from prometheus_client import REGISTRY, Histogram
 from replicate.exceptions import ReplicateError
 
+from visiona.emulators.ports import free_port
 from visiona.kit import metrics
 from visiona.kit.errors import NotFound
 from visiona.kit.grpcserver import INTERNAL_TOKEN_KEY, create_server
@@ -33,12 +33,6 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 _sampled = TracerProvider().get_tracer("test")

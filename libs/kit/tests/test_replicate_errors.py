@@ -6,7 +6,6 @@ SDK has one class for every status, ``ReplicateError``).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from fastapi.responses import JSONResponse
 from replicate.exceptions import ReplicateError
 
 from visiona.emulators._server import running
+from visiona.emulators.ports import free_port
 from visiona.kit.errors import (
     DomainError,
     FailedPrecondition,
@@ -93,9 +93,7 @@ async def test_each_status_has_a_deliberate_meaning(
 
 
 async def test_no_answer_at_all_is_an_outage() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # reserved: nothing will listen on it
     error = await provider_error(f"http://127.0.0.1:{port}", "500")
     assert error.status is None and error.failure is Failure.UNAVAILABLE and not error.permanent
     assert type(error.domain_error()) is Unavailable

@@ -7,7 +7,6 @@ declined, a restricted key, a class a newer SDK adds).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 from visiona.billing.config import BillingSettings
 from visiona.billing.providers.stripe import CustomerMissing, StripeSdk, domain_error
 from visiona.emulators._server import running
+from visiona.emulators.ports import free_port
 from visiona.emulators.stripe import DEFAULT_API_KEY, Settings, create_app
 from visiona.kit import errors
 
@@ -152,9 +152,7 @@ async def test_answers_of_a_struggling_stripe(
 
 
 async def test_an_unreachable_stripe_is_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # reserved: nothing will listen on it
     error = await refusal(adapter(f"http://127.0.0.1:{port}").customer("cus_x"))
     assert type(error) is errors.Unavailable and error.code == "stripe_unavailable"
 

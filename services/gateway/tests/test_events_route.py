@@ -16,7 +16,7 @@ import uvicorn
 
 from tests.support.waiting import eventually
 from visiona.emulators.clerk import DevIssuer, load_or_create_key
-from visiona.emulators.stack import free_port
+from visiona.emulators.ports import free_port
 from visiona.gateway.app import create_app
 from visiona.gateway.config import GatewaySettings
 from visiona.gateway.live.feed import EventHub

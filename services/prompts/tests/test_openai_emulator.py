@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -19,6 +18,7 @@ from tests.support.waiting import serving
 from visiona.emulators._server import running
 from visiona.emulators.anthropic import PROVIDER_REFUSAL_MARKER, REFUSAL_MARKER, enhance
 from visiona.emulators.openai import Settings, create_app
+from visiona.emulators.ports import free_port
 
 from .conftest import Emulator
 
@@ -177,9 +177,7 @@ def test_settings_come_from_openai_emulator_variables(monkeypatch: pytest.Monkey
 
 
 def test_the_cli_serves_it() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # reserved: nothing will listen on it
     proc = subprocess.Popen(
         [sys.executable, "-m", "visiona.emulators", "openai", "--port", str(port)],
         env=dict(os.environ),

@@ -4,7 +4,6 @@ real HTTP (a stand-in server answers the status the request's model names)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
 from visiona.emulators._server import running
+from visiona.emulators.ports import free_port
 from visiona.prompts.config import PromptsSettings
 from visiona.prompts.providers import LLMError, LLMFailure
 from visiona.prompts.providers.anthropic import AnthropicLLM
@@ -163,9 +163,7 @@ async def test_openais_policy_refusal_is_the_providers_refusal_not_an_error(
 
 
 async def test_no_answer_at_all_is_an_outage() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # reserved: nothing will listen on it
     for llm in (
         anthropic_llm(f"http://127.0.0.1:{port}", "m"),
         openai_llm(f"http://127.0.0.1:{port}", "m"),

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.stack import RunningStack
 from tests.support.web import WebApp, next_start, web_env
-from visiona.emulators.stack import free_port
+from visiona.emulators.ports import free_port
 
 EX_CONFIG = 78
 

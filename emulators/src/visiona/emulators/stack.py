@@ -27,6 +27,7 @@ from xml.sax.saxutils import escape
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from visiona.emulators.ports import free_port
 from visiona.kit.provision import BACK_SERVICES, SERVICES, ServiceRoles, provision
 
 
@@ -36,12 +37,6 @@ def role_url(admin_url: str, role: str, database: str) -> str:
     host = params.get("host", "127.0.0.1")
     port = params.get("port", "5432")
     return f"postgresql+psycopg://{role}@{host}:{port}/{database}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def read_env_file(path: Path) -> dict[str, str]:
