@@ -69,16 +69,17 @@ restore: install
 	.venv/bin/visiona-ops verify --database $(RESTORE_DATABASE) --bucket $(RESTORE_BUCKET)
 
 ## Everything, as CI runs it, in two pytest sessions side by side, each on a stack of its own:
-## the disruptive tests (they kill and restart services) and everything else; the disruptive
-## session's output follows the other's. Exit status 5 is pytest's "nothing selected"
+## the disruptive tests (they kill and restart services) with the tests that start servers of
+## their own (make up's: they wait more than they work), and everything else; the second
+## session's output follows the first's. Exit status 5 is pytest's "nothing selected"
 ## (PYTEST_ARGS picked tests of one kind only).
 test: install web
 	cd web && npm run -s test
 	@log=$$(mktemp); \
-	$(PY) -m pytest -m disruptive --durations=15 $(PYTEST_ARGS) >$$log 2>&1 & disruptive=$$!; \
-	$(PY) -m pytest -m "not disruptive" --durations=25 $(PYTEST_ARGS); main=$$?; \
-	wait $$disruptive; other=$$?; \
-	echo; echo "== the disruptive tests (run alongside, on a stack of their own)"; cat $$log; rm -f $$log; \
+	$(PY) -m pytest -m "disruptive or own_servers" --durations=15 $(PYTEST_ARGS) >$$log 2>&1 & other=$$!; \
+	$(PY) -m pytest -m "not disruptive and not own_servers" --durations=25 $(PYTEST_ARGS); main=$$?; \
+	wait $$other; other=$$?; \
+	echo; echo "== the disruptive tests and those with servers of their own (run alongside, on a stack of their own)"; cat $$log; rm -f $$log; \
 	status=0; for rc in $$main $$other; do \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
 	done; exit $$status

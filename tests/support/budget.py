@@ -2,7 +2,8 @@
 
 A stock PostgreSQL allows ``max_connections = 100``, three of them kept for superusers.
 ``make test`` runs two pytest sessions side by side, each with a stack of its own: the
-disruptive tests and everything else. One session has at most this open:
+disruptive tests (with the tests on servers of their own, which use none of the shared
+server's connections) and everything else. One session has at most this open:
 
 =============================================================  =====
 its stack: 5 processes x (pool 3 + overflow 2 + 1 LISTEN)          30

@@ -49,6 +49,7 @@ class OwnServers:
 RUN = uuid.uuid4().hex[:8]
 TIERS = ("unit", "integration", "e2e")
 DISRUPTIVE = "disruptive"
+OWN_SERVERS = "own_servers"
 _watcher: ConnectionWatcher | None = None
 
 
@@ -60,6 +61,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: the running stack (derived)")
     config.addinivalue_line(
         "markers", "disruptive: kills, stops or reconfigures stack processes (declared)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "own_servers: starts PostgreSQL and RabbitMQ servers of its own, no stack of the "
+        "session's (derived); make test runs these beside the rest, with the disruptive tests",
     )
 
 
@@ -84,6 +90,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker(DISRUPTIVE) and tier != "e2e":
             raise pytest.UsageError(f"{item.nodeid} is marked disruptive but uses no stack")
         item.add_marker(tier)
+        if "own_servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(OWN_SERVERS)
     # Stable: the order within each group stays as collected.
     items.sort(key=lambda item: item.get_closest_marker(DISRUPTIVE) is not None)
 
