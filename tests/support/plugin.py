@@ -154,18 +154,18 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Config]:
     try:
         yield server.s3
     finally:
-        server.stop()
+        server.discard()  # the session's data goes with its temporary folder
 
 
 @pytest.fixture
 def new_seaweedfs(tmp_path: Path) -> Iterator[SeaweedFS]:
     """A SeaweedFS of the test's own, not started yet (the test starts and stops it; one
-    still running afterwards is stopped)."""
+    still running afterwards is killed: its data is thrown away)."""
     server = SeaweedFS(tmp_path / "seaweedfs", access_key="test", secret_key="test-secret")
     try:
         yield server
     finally:
-        server.stop()
+        server.discard()
 
 
 @pytest.fixture

@@ -531,6 +531,15 @@ class SeaweedFS:
         remove_seaweedfs_sockets(self.ports.values())
         return returncode
 
+    def discard(self) -> None:
+        """Kill it and clean up after it: for a server whose data is thrown away, which need
+        not wait the clean stop's 15 s."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+        remove_seaweedfs_sockets(self.ports.values())
+
 
 def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
     """SIGTERM, wait up to ``timeout_s``, then SIGKILL; the exit status. A Ctrl-C while it
