@@ -2,10 +2,9 @@ import { clerkMiddleware, createRouteMatcher } from "@clerk/nextjs/server";
 import { NextResponse, type NextFetchEvent, type NextRequest } from "next/server";
 
 import { authMode, devRequestRefusal } from "@/lib/auth/mode";
+import { APP_ROUTES } from "@/lib/auth/routes";
 import { countProxyAnswer } from "@/lib/metrics/proxy";
 
-// The signed-in part of the app; everything else (landing, sign-in) is public.
-const APP_ROUTES = ["/dashboard", "/photos", "/train", "/models", "/generate", "/gallery", "/billing", "/account"];
 const isAppRoute = createRouteMatcher(APP_ROUTES.map((route) => `${route}(.*)`));
 
 const clerk = clerkMiddleware(async (auth, request) => {

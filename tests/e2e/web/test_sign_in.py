@@ -57,7 +57,10 @@ def test_dev_sign_in_refuses_a_bad_name_signs_in_to_an_empty_dashboard_and_out(
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     assert session_cookie(context) is None
     shots.take(page, "landing-signed-out")
-    # Signed out, the app's pages send the browser to sign in, and back afterwards.
+    # Signed out, the app's pages send the browser to sign in, and back afterwards: the
+    # operators' page too (what it shows is decided once signed in).
+    page.goto("/admin")
+    expect(page).to_have_url(f"{web.url}/sign-in?redirect_url=%2Fadmin")
     page.goto("/dashboard")
     expect(page).to_have_url(f"{web.url}/sign-in?redirect_url=%2Fdashboard")
     expect(page.get_by_label("Your name")).to_be_visible()
