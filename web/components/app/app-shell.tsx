@@ -137,7 +137,7 @@ export function AppShell({ children }: { children: ReactNode }) {
         <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-4 py-6 pb-24 md:px-8 md:pb-8">
           {children}
         </main>
-        <nav aria-label="Main" className="fixed inset-x-0 bottom-0 z-30 border-t bg-background/95 backdrop-blur md:hidden">
+        <nav aria-label="Main" data-bottom-nav className="fixed inset-x-0 bottom-0 z-30 border-t bg-background/95 backdrop-blur md:hidden">
           <NavLinks compact />
         </nav>
       </div>
