@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from svix.webhooks import Webhook, WebhookVerificationError
-
 from visiona.gateway.config import GatewaySettings
 from visiona.kit import metrics
 
@@ -48,6 +46,10 @@ def verify(settings: GatewaySettings, body: bytes, headers: Mapping[str, str]) -
     }
     if len(wanted) < 3:
         raise InvalidClerkWebhook("signature_missing", "missing svix-id, timestamp or signature")
+    # Here, not at the top: svix's package brings its whole API client (half a second of
+    # every gateway's start) for the one class a webhook needs.
+    from svix.webhooks import Webhook, WebhookVerificationError
+
     for secret in secrets:
         try:
             Webhook(secret).verify(body, wanted)  # svix 2.x returns nothing: parse below
@@ -77,6 +79,8 @@ def _refusal(secrets: list[str], body: bytes, headers: Mapping[str, str]) -> Inv
     skew = stamp - time.time()
     if abs(skew) <= SVIX_TOLERANCE_S:
         return invalid
+    from svix.webhooks import Webhook  # as in verify()
+
     sent = [s.partition(",")[2] for s in headers["svix-signature"].split() if s.startswith("v1,")]
     signed_at = datetime.fromtimestamp(stamp, UTC)
     for secret in secrets:
