@@ -96,13 +96,24 @@ def test_a_reservation_whose_process_is_gone_is_taken_over() -> None:
     assert (ports.reservations_dir() / str(port)).read_text() == str(os.getpid())
 
 
+def test_an_ephemeral_range_that_leaves_no_room_has_the_kernel_pick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: (1024, 65_535))
+    assert ports.candidate_range() is None
+    taken = {free_port() for _ in range(20)}
+    assert len(taken) == 20 and all(ports.bindable(p) for p in taken)
+    assert not any(reserve([p]) for p in taken)
+
+
 def test_ports_derived_from_one_are_reserved_with_it() -> None:
     offsets = [10_001, 10_002, 10_003]
     port = free_port_with(offsets)
     for p in (port, *(port + o for o in offsets)):
         assert ports.bindable(p)
         assert not reserve([p])
-    assert port + max(offsets) < ports.candidate_range().stop
+    candidates = ports.candidate_range()
+    assert candidates is not None and port + max(offsets) < candidates.stop
 
 
 def test_reserving_several_is_all_or_nothing() -> None:

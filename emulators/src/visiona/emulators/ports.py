@@ -49,14 +49,21 @@ def ephemeral_range() -> tuple[int, int]:
         return DEFAULT_EPHEMERAL
 
 
-def candidate_range() -> range:
-    """Where free ports are drawn from: outside the ephemeral range."""
+def candidate_range() -> range | None:
+    """Where free ports are drawn from: outside the ephemeral range, or None when it leaves
+    too few (then the kernel picks, and only the reservation protects the port)."""
     low, high = ephemeral_range()
     if low - LOWEST >= ENOUGH:
         return range(LOWEST, low)
     if 65_535 - high >= ENOUGH:
         return range(high + 1, 65_536)
-    raise RuntimeError(f"the ephemeral range {low}-{high} leaves too few ports outside it")
+    return None
+
+
+def _kernels_choice() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def bindable(port: int) -> bool:
@@ -119,16 +126,16 @@ def free_port() -> int:
     process still running, and that this process has not been given before."""
     candidates = candidate_range()
     for _ in range(10_000):
-        port = random.choice(candidates)
+        port = _kernels_choice() if candidates is None else random.choice(candidates)
         if reserve([port]):
             return port
-    raise RuntimeError(f"no free port in {candidates.start}-{candidates.stop - 1}")
+    raise RuntimeError(f"no free port in {candidates or 'the ephemeral range'}")
 
 
 def free_port_with(offsets: Sequence[int]) -> int:
     """A port ``p`` such that ``p`` and ``p + offset`` for each of ``offsets`` are all free, now
     reserved for this process (for a server that derives its other ports from one)."""
-    candidates = candidate_range()
+    candidates = candidate_range() or range(LOWEST, 65_536)
     top = max(offsets, default=0)
     usable = range(candidates.start, candidates.stop - top)
     for _ in range(10_000):
